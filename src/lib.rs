@@ -1,0 +1,7 @@
+//! `tracked` gives every tokio task an identity and an owner.
+//!
+//! This is the facade crate: it re-exports [`tracked_runtime`] so that users
+//! need a single dependency line. See the README for a quickstart and
+//! `ARCHITECTURE.md` for how the crates fit together.
+
+pub use tracked_runtime::*;

@@ -1,0 +1,1 @@
+//! The `#[tracked]` attribute macro.
