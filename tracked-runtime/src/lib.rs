@@ -1,1 +1,58 @@
-//! The runtime tracker.
+//! The runtime task tracker behind `tracked`.
+//!
+//! Spawn tasks with a name and a type instead of bare `tokio::spawn`, and the
+//! tracker can tell at any moment what is running, of which type, spawned by
+//! whom and where, since when, and how everything that finished ended. It
+//! runs on stable tokio: no `--cfg tokio_unstable`.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use tracked_runtime::{Query, TaskState, TaskType, Tracker};
+//!
+//! let tracker = Tracker::new();
+//! let parent = tracker.spawn("round", TaskType::CONSENSUS, async {
+//!     // Spawned from inside a tracked task: same tracker, parent recorded.
+//!     tracked_runtime::spawn("vote", TaskType::CONSENSUS, async {}).await.unwrap();
+//! });
+//! let parent_id = parent.id();
+//! parent.await.unwrap();
+//!
+//! let stats = tracker.stats();
+//! assert_eq!(stats.total.completed, 2);
+//! let votes = tracker.finished(&Query::new().parent(parent_id));
+//! assert_eq!(votes[0].name, "vote");
+//! assert_eq!(votes[0].state, TaskState::Completed);
+//! # }
+//! ```
+
+mod clock;
+mod current;
+mod id;
+mod instrument;
+mod join_set;
+mod outcome;
+mod panic;
+mod query;
+mod record;
+mod registry;
+mod snapshot;
+mod spawn;
+mod stats;
+mod task_type;
+mod tracker;
+
+pub use current::{current, progress, CurrentTask};
+pub use id::TaskId;
+pub use instrument::task_id;
+pub use join_set::JoinSet;
+pub use outcome::Outcome;
+pub use query::{Query, TaskDetail, TaskTree};
+pub use record::{Label, Site, SpawnKind, TaskName, TaskState};
+pub use snapshot::{ProgressMessage, ProgressSnapshot, TaskSnapshot};
+pub use spawn::{spawn, spawn_blocking, spawn_local, AbortHandle, Builder, JoinHandle};
+pub use stats::{Counts, Stats};
+pub use task_type::TaskType;
+pub use tracker::{Tracker, TrackerBuilder};

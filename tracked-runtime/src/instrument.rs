@@ -1,0 +1,262 @@
+//! The wrappers that run a tracked task: a future for async tasks and a
+//! closure for blocking ones. They keep the task's record current while it
+//! runs and record exactly one ending.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::record::Record;
+use crate::snapshot::Ending;
+use crate::{Outcome, TaskId, Tracker};
+
+/// The task being run on this thread, if it is tracked.
+pub(crate) struct Current {
+    pub(crate) record: Arc<Record>,
+    pub(crate) tracker: TrackerRef,
+}
+
+/// A tracker reference that costs no reference count for the global tracker,
+/// whose `Arc` would otherwise be one counter bumped by every spawn and end
+/// on every thread.
+#[derive(Clone)]
+pub(crate) enum TrackerRef {
+    Global(&'static Tracker),
+    Other(Tracker),
+}
+
+impl TrackerRef {
+    pub(crate) fn of(tracker: &Tracker) -> Self {
+        match Tracker::installed_global() {
+            Some(global) if global.ptr_eq(tracker) => TrackerRef::Global(global),
+            _ => TrackerRef::Other(tracker.clone()),
+        }
+    }
+}
+
+impl std::ops::Deref for TrackerRef {
+    type Target = Tracker;
+
+    fn deref(&self) -> &Tracker {
+        match self {
+            TrackerRef::Global(tracker) => tracker,
+            TrackerRef::Other(tracker) => tracker,
+        }
+    }
+}
+
+thread_local! {
+    /// Holds the running task's `Current` while its poll runs. It is moved in
+    /// and out rather than cloned, so entering a poll costs no atomics.
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with the current task, if any. `f` must not panic or re-enter.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
+    let mut f = Some(f);
+    let ran = CURRENT.try_with(|cell| {
+        let current = cell.take();
+        let result = (f.take().expect("called once"))(current.as_ref());
+        cell.set(current);
+        result
+    });
+    match ran {
+        Ok(result) => result,
+        // The thread is being torn down: there is no current task.
+        Err(_) => (f.take().expect("not called"))(None),
+    }
+}
+
+impl Current {
+    /// Book-keeping at the start of each poll.
+    fn enter(&self) {
+        let record = &self.record;
+        // Only the polling thread writes `polls`, so a plain load and store
+        // suffice; Relaxed because readers only report the value.
+        let polls = record.polls.load(Ordering::Relaxed);
+        record.polls.store(polls + 1, Ordering::Relaxed);
+        if polls == 0 {
+            let inner = &self.tracker.inner;
+            record
+                .first_poll_at
+                .store(inner.clock.now(), Ordering::Relaxed);
+            record.set_state(crate::TaskState::Running);
+            inner.registry.started(record);
+        }
+    }
+
+    /// Runs `f` as this task: current for parent links and progress, with
+    /// panics caught so the ending is recorded before they continue.
+    fn run<R>(self, f: impl FnOnce() -> R) -> (Current, Result<R, Box<dyn Any + Send>>) {
+        self.enter();
+        let inner = &self.tracker.inner;
+        let busy_from = inner.busy_time.then(|| inner.clock.now());
+        let previous = CURRENT.replace(Some(self));
+        let result = catch_unwind(AssertUnwindSafe(f));
+        let current = CURRENT
+            .replace(previous)
+            .expect("the running task stays current until its poll returns");
+        if let Some(from) = busy_from {
+            let spent = current.tracker.inner.clock.now().saturating_sub(from);
+            current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
+        }
+        (current, result)
+    }
+
+    /// Records how the task ended and logs failures.
+    pub(crate) fn finish(self, ending: Ending) {
+        let record = &self.record;
+        match &ending {
+            Ending::Failed(text) => tracing::warn!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site,
+                "tracked task failed: {text}"
+            ),
+            Ending::Panicked { message, location } => tracing::error!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site,
+                panic.location = location.as_deref().unwrap_or("unknown"),
+                "tracked task panicked: {message}"
+            ),
+            Ending::Completed | Ending::Cancelled => {}
+        }
+        let inner = &self.tracker.inner;
+        inner
+            .registry
+            .finish(self.record, ending, &inner.clock, inner.busy_time);
+    }
+}
+
+/// Records `Cancelled` if the task is dropped before it ends.
+pub(crate) struct Guard(Option<Current>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(current) = self.0.take() {
+            current.finish(Ending::Cancelled);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A tracked async task, as handed to tokio.
+    pub(crate) struct Instrumented<F> {
+        #[pin]
+        future: F,
+        guard: Guard,
+    }
+}
+
+impl<F> Instrumented<F> {
+    pub(crate) fn new(future: F, current: Current) -> Self {
+        Instrumented {
+            future,
+            guard: Guard(Some(current)),
+        }
+    }
+}
+
+impl<F> Future for Instrumented<F>
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let current = this
+            .guard
+            .0
+            .take()
+            .expect("a tracked task is not polled after it completes");
+        let mut future = this.future;
+        let (current, result) = current.run(|| future.as_mut().poll(cx));
+        match result {
+            Ok(Poll::Pending) => {
+                this.guard.0 = Some(current);
+                Poll::Pending
+            }
+            Ok(Poll::Ready(output)) => {
+                current.finish(ending_of(&output));
+                Poll::Ready(output)
+            }
+            Err(payload) => {
+                current.finish(panicked(&*payload));
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// Wraps a blocking closure so it runs as the tracked task `current`.
+pub(crate) fn blocking<F, R>(f: F, current: Current) -> impl FnOnce() -> R + Send + 'static
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Outcome,
+{
+    let mut guard = Guard(Some(current));
+    move || {
+        let current = guard.0.take().expect("a blocking task runs once");
+        let (current, result) = current.run(f);
+        match result {
+            Ok(output) => {
+                current.finish(ending_of(&output));
+                output
+            }
+            Err(payload) => {
+                current.finish(panicked(&*payload));
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+fn ending_of<T: Outcome>(output: &T) -> Ending {
+    match output.failure() {
+        Some(text) => Ending::Failed(text),
+        None => Ending::Completed,
+    }
+}
+
+fn panicked(payload: &(dyn Any + Send)) -> Ending {
+    let message = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    };
+    Ending::Panicked {
+        message,
+        location: crate::panic::take_location(),
+    }
+}
+
+/// The id of the tracked task running on this thread, if any.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let handle = tracked_runtime::spawn("who-am-i", Default::default(), async {
+///     tracked_runtime::task_id()
+/// });
+/// let id = handle.id();
+/// assert_eq!(handle.await.unwrap(), Some(id));
+/// assert_eq!(tracked_runtime::task_id(), None);
+/// # }
+/// ```
+pub fn task_id() -> Option<TaskId> {
+    with_current(|current| current.map(|c| c.record.id))
+}

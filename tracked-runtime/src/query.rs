@@ -1,0 +1,231 @@
+//! Queries over live tasks and history: filtered lists, one task, the tree.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::record::{Record, TaskState};
+use crate::snapshot::TaskSnapshot;
+use crate::{TaskId, TaskType, Tracker};
+
+/// A filter over tasks. Every field left unset matches everything.
+///
+/// # Examples
+///
+/// ```
+/// use tracked_runtime::{Query, TaskState, TaskType};
+///
+/// let q = Query::new()
+///     .ty(TaskType::NETWORK)
+///     .state(TaskState::Running)
+///     .name_prefix("peer::")
+///     .limit(20);
+/// # drop(q);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    ty: Option<TaskType>,
+    state: Option<TaskState>,
+    owner: Option<String>,
+    name_prefix: Option<String>,
+    parent: Option<TaskId>,
+    limit: Option<usize>,
+}
+
+impl Query {
+    /// Matches every task.
+    pub fn new() -> Self {
+        Query::default()
+    }
+
+    /// Only tasks of this type.
+    pub fn ty(mut self, ty: TaskType) -> Self {
+        self.ty = Some(ty);
+        self
+    }
+
+    /// Only tasks in this state.
+    pub fn state(mut self, state: TaskState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only tasks with this owner.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Only tasks whose name starts with `prefix`.
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only children of this task.
+    pub fn parent(mut self, parent: TaskId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// At most this many results.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    fn matches_record(&self, r: &Record) -> bool {
+        self.matches(r.ty, r.state(), r.owner.as_deref(), &r.name, r.parent)
+    }
+
+    fn matches_snapshot(&self, t: &TaskSnapshot) -> bool {
+        self.matches(t.ty, t.state, t.owner.as_deref(), &t.name, t.parent)
+    }
+
+    fn matches(
+        &self,
+        ty: TaskType,
+        state: TaskState,
+        owner: Option<&str>,
+        name: &str,
+        parent: Option<TaskId>,
+    ) -> bool {
+        self.ty.is_none_or(|want| want == ty)
+            && self.state.is_none_or(|want| want == state)
+            && self.owner.as_deref().is_none_or(|want| owner == Some(want))
+            && self
+                .name_prefix
+                .as_deref()
+                .is_none_or(|prefix| name.starts_with(prefix))
+            && self.parent.is_none_or(|want| parent == Some(want))
+    }
+}
+
+/// One task with its children, live and recently finished.
+#[derive(Clone, Debug)]
+pub struct TaskDetail {
+    /// The task.
+    pub task: TaskSnapshot,
+    /// Tasks it spawned that are live or still in history, oldest first.
+    pub children: Vec<TaskSnapshot>,
+}
+
+/// A live task and the live tasks below it.
+#[derive(Clone, Debug)]
+pub struct TaskTree {
+    /// The task.
+    pub task: TaskSnapshot,
+    /// Its live children, oldest first.
+    pub children: Vec<TaskTree>,
+}
+
+impl Tracker {
+    /// Live tasks matching `query`, oldest first.
+    ///
+    /// Each registry shard is locked only while its matching records are
+    /// cloned out (a reference count each), so spawners are never held up
+    /// for long; the snapshots are built afterwards.
+    pub fn tasks(&self, query: &Query) -> Vec<TaskSnapshot> {
+        let mut records = self.inner.registry.live(|r| query.matches_record(r));
+        records.sort_unstable_by_key(|r| (r.spawned_at, r.id));
+        if let Some(limit) = query.limit {
+            records.truncate(limit);
+        }
+        records.iter().map(|r| self.snapshot_of(r)).collect()
+    }
+
+    /// Finished tasks still in history matching `query`, most recent first.
+    pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
+        let mut tasks = self.inner.registry.history(|t| query.matches_snapshot(t));
+        tasks.sort_unstable_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.id.cmp(&a.id)));
+        if let Some(limit) = query.limit {
+            tasks.truncate(limit);
+        }
+        tasks
+    }
+
+    /// One task, live or in history, with its children.
+    pub fn task(&self, id: TaskId) -> Option<TaskDetail> {
+        let task = self
+            .inner
+            .registry
+            .live(|r| r.id == id)
+            .first()
+            .map(|r| self.snapshot_of(r))
+            .or_else(|| self.inner.registry.history(|t| t.id == id).pop())?;
+        let mut children = self.tasks(&Query::new().parent(id));
+        children.extend(self.finished(&Query::new().parent(id)));
+        children.sort_by_key(|t| (t.spawned_at, t.id));
+        Some(TaskDetail { task, children })
+    }
+
+    /// Live tasks as a forest: a task whose parent is not live is a root.
+    pub fn tree(&self) -> Vec<TaskTree> {
+        let tasks = self.tasks(&Query::new());
+        let live: HashMap<TaskId, usize> =
+            tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        let mut children: HashMap<TaskId, Vec<usize>> = HashMap::new();
+        let mut roots = Vec::new();
+        for (index, task) in tasks.iter().enumerate() {
+            match task.parent.filter(|p| live.contains_key(p)) {
+                Some(parent) => children.entry(parent).or_default().push(index),
+                None => roots.push(index),
+            }
+        }
+        // Built iteratively so that a very deep chain of tasks cannot
+        // overflow the stack.
+        let mut slots: Vec<Option<TaskTree>> = tasks
+            .into_iter()
+            .map(|task| {
+                Some(TaskTree {
+                    task,
+                    children: Vec::new(),
+                })
+            })
+            .collect();
+        let mut order = Vec::with_capacity(slots.len());
+        let mut stack = roots.clone();
+        while let Some(index) = stack.pop() {
+            order.push(index);
+            if let Some(kids) = slots[index].as_ref().and_then(|t| children.get(&t.task.id)) {
+                stack.extend(kids.iter().copied());
+            }
+        }
+        for &index in order.iter().rev() {
+            let Some(id) = slots[index].as_ref().map(|t| t.task.id) else {
+                continue;
+            };
+            if let Some(kids) = children.get(&id) {
+                let built: Vec<TaskTree> = kids.iter().filter_map(|&k| slots[k].take()).collect();
+                if let Some(node) = slots[index].as_mut() {
+                    node.children = built;
+                    node.children
+                        .sort_by_key(|t| (t.task.spawned_at, t.task.id));
+                }
+            }
+        }
+        roots.into_iter().filter_map(|r| slots[r].take()).collect()
+    }
+
+    /// Live tasks per owner; tasks without an owner count under `None`.
+    pub fn live_by_owner(&self) -> BTreeMap<Option<Arc<str>>, u64> {
+        let mut counts = BTreeMap::new();
+        for record in self.inner.registry.live(|_| true) {
+            *counts.entry(record.owner.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Drops history entries that finished more than `older_than` ago;
+    /// returns how many were dropped.
+    pub fn cleanup(&self, older_than: Duration) -> usize {
+        let clock = &self.inner.clock;
+        self.inner
+            .registry
+            .cleanup(clock.instant(clock.ago(older_than)))
+    }
+
+    fn snapshot_of(&self, record: &Record) -> TaskSnapshot {
+        TaskSnapshot::of_live(record, &self.inner.clock, self.inner.busy_time)
+    }
+}

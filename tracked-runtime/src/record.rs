@@ -1,0 +1,252 @@
+//! The live record of one task, and the states it moves through.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::{TaskId, TaskType};
+
+/// A task's name: usually a literal, sometimes built at run time.
+pub type TaskName = Cow<'static, str>;
+
+/// A key-value label attached at spawn.
+pub type Label = (Cow<'static, str>, Cow<'static, str>);
+
+/// Where a task moves through its life.
+///
+/// `Pending → Running → Completed | Failed | Panicked | Cancelled`; a task
+/// can also go from `Pending` straight to `Cancelled` when it is aborted or
+/// its runtime shuts down before it is first polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    /// Spawned, not yet polled.
+    Pending,
+    /// Polled at least once and not finished (it may be idle, waiting).
+    Running,
+    /// Returned an output that is not a failure.
+    Completed,
+    /// Returned an `Err`; the record keeps its `Display` text.
+    Failed,
+    /// Panicked; the record keeps the message and location.
+    Panicked,
+    /// Aborted, or dropped by its runtime before finishing.
+    Cancelled,
+}
+
+impl TaskState {
+    /// All states, in lifecycle order.
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Pending,
+        TaskState::Running,
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Panicked,
+        TaskState::Cancelled,
+    ];
+
+    /// Whether the task has ended.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, TaskState::Pending | TaskState::Running)
+    }
+
+    /// The state's name, lowercase, as used in queries and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Panicked => "panicked",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    fn from_u8(v: u8) -> TaskState {
+        TaskState::ALL
+            .get(usize::from(v))
+            .copied()
+            .unwrap_or(TaskState::Cancelled)
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TaskState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskState::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown task state `{s}`; expected one of pending, running, completed, failed, panicked, cancelled")
+            })
+    }
+}
+
+/// How a task was spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SpawnKind {
+    /// A future on the runtime's workers.
+    Async,
+    /// A closure on tokio's blocking pool.
+    Blocking,
+    /// A `!Send` future on a `LocalSet`.
+    Local,
+}
+
+/// A source location: where a task was spawned.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Site {
+    /// Source file, as the compiler names it.
+    pub file: &'static str,
+    /// Line, from 1.
+    pub line: u32,
+    /// Column, from 1.
+    pub column: u32,
+}
+
+impl From<&'static Location<'static>> for Site {
+    fn from(loc: &'static Location<'static>) -> Self {
+        Site {
+            file: loc.file(),
+            line: loc.line(),
+            column: loc.column(),
+        }
+    }
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One progress message as stored: the timestamp is tracker-relative.
+#[derive(Clone, Debug)]
+pub(crate) struct LogEntry {
+    pub(crate) at: u64,
+    pub(crate) percent: u8,
+    pub(crate) message: String,
+}
+
+/// Progress reported from inside a task.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    pub(crate) percent: u8,
+    /// Where the rate estimate starts: the first poll, at 0 %.
+    pub(crate) since: u64,
+    pub(crate) last_at: u64,
+    pub(crate) log: VecDeque<LogEntry>,
+}
+
+impl Progress {
+    pub(crate) fn report(&mut self, at: u64, percent: u8, message: Option<String>, cap: usize) {
+        let percent = percent.min(100);
+        self.percent = percent;
+        self.last_at = at;
+        if let Some(message) = message {
+            if cap == 0 {
+                return;
+            }
+            while self.log.len() >= cap {
+                self.log.pop_front();
+            }
+            self.log.push_back(LogEntry {
+                at,
+                percent,
+                message,
+            });
+        }
+    }
+}
+
+/// The mutable, shared part of a live task. Records are pooled per shard and
+/// reused, so steady-state spawning allocates nothing beyond tokio's task.
+///
+/// Plain fields are written only while the record is unshared (fresh from the
+/// pool, through `Arc::get_mut`); everything that changes while the task runs
+/// is atomic or behind the record's own mutex.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) id: TaskId,
+    pub(crate) parent: Option<TaskId>,
+    pub(crate) name: TaskName,
+    pub(crate) ty: TaskType,
+    pub(crate) owner: Option<Arc<str>>,
+    pub(crate) labels: Vec<Label>,
+    pub(crate) site: Site,
+    pub(crate) kind: SpawnKind,
+    pub(crate) spawned_at: u64,
+    /// The registry shard holding this record, and the type's row there.
+    pub(crate) shard: u16,
+    pub(crate) type_row: u16,
+    /// Index in the shard's live list; changed only under the shard lock.
+    pub(crate) slot: AtomicU32,
+    pub(crate) state: AtomicU8,
+    pub(crate) polls: AtomicU64,
+    pub(crate) first_poll_at: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
+    progress: Mutex<Option<Box<Progress>>>,
+}
+
+impl Record {
+    pub(crate) fn blank() -> Self {
+        Record {
+            id: TaskId::from_u64(u64::MAX).expect("non-zero"),
+            parent: None,
+            name: Cow::Borrowed(""),
+            ty: TaskType::GENERAL,
+            owner: None,
+            labels: Vec::new(),
+            site: Site::from(Location::caller()),
+            kind: SpawnKind::Async,
+            spawned_at: 0,
+            shard: 0,
+            type_row: 0,
+            slot: AtomicU32::new(0),
+            state: AtomicU8::new(0),
+            polls: AtomicU64::new(0),
+            first_poll_at: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            progress: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn state(&self) -> TaskState {
+        // Relaxed: the state is a report, nothing else is published with it.
+        TaskState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_state(&self, state: TaskState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn progress(&self) -> MutexGuard<'_, Option<Box<Progress>>> {
+        // A panic while holding this lock cannot leave the progress torn in a
+        // way that matters for a report, so poisoning is ignored.
+        self.progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn take_progress(&mut self) -> Option<Box<Progress>> {
+        self.progress
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+}

@@ -1,0 +1,339 @@
+//! The sharded registry: live records, recent history and counters.
+//!
+//! Each thread spawns into "its" shard (picked once per thread), so spawners
+//! on different threads take different locks, and each lock is held for a
+//! few dozen nanoseconds. A task ends in the shard it was spawned in, which
+//! keeps every shard's counters consistent on their own: under a shard's lock,
+//! `spawned = live + finished` holds exactly for that shard, and so for the
+//! sum over shards.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::clock::Clock;
+use crate::record::{Record, TaskState};
+use crate::snapshot::{Ending, TaskSnapshot};
+use crate::stats::Counts;
+use crate::TaskType;
+
+/// Distinct task types one shard counts separately; the last row collects
+/// the overflow under [`OVERFLOW`].
+pub(crate) const MAX_TYPES: usize = 128;
+
+/// The type that stands for every type past [`MAX_TYPES`].
+pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
+
+/// Pooled records kept per shard for reuse; beyond this they are freed.
+const POOL_CAP: usize = 4096;
+
+/// How the registry is sized and how long it remembers.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub(crate) shards: usize,
+    pub(crate) history_capacity: usize,
+    pub(crate) history_ttl: std::time::Duration,
+}
+
+pub(crate) struct Registry {
+    shards: Box<[Padded<Shard>]>,
+    /// Finished tasks held in history across all shards.
+    history_len: AtomicUsize,
+    limits: Limits,
+}
+
+/// Keeps each shard on its own cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+struct Shard {
+    state: Mutex<ShardState>,
+    /// Tasks first polled, per type row. Bumped without the lock on a task's
+    /// first poll; read under the lock together with the other counters.
+    started: Box<[AtomicU64]>,
+}
+
+#[derive(Default)]
+struct ShardState {
+    live: Vec<Arc<Record>>,
+    pool: Vec<Arc<Record>>,
+    history: VecDeque<TaskSnapshot>,
+    rows: Vec<Row>,
+}
+
+/// One type's counters in one shard.
+#[derive(Clone, Copy)]
+struct Row {
+    ty: TaskType,
+    spawned: u64,
+    completed: u64,
+    failed: u64,
+    panicked: u64,
+    cancelled: u64,
+    /// Finished tasks that had been polled, to split live into pending/running.
+    finished_started: u64,
+}
+
+impl Row {
+    fn new(ty: TaskType) -> Self {
+        Row {
+            ty,
+            spawned: 0,
+            completed: 0,
+            failed: 0,
+            panicked: 0,
+            cancelled: 0,
+            finished_started: 0,
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's shard, as a number to be masked by each registry.
+    static SHARD_HINT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn shard_hint() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // During thread teardown the hint may be gone; any shard will do then.
+    SHARD_HINT
+        .try_with(|hint| {
+            let mut value = hint.get();
+            if value == usize::MAX {
+                // Relaxed: this only spreads threads over shards.
+                value = NEXT.fetch_add(1, Ordering::Relaxed);
+                hint.set(value);
+            }
+            value
+        })
+        .unwrap_or(0)
+}
+
+impl Registry {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let count = limits.shards.clamp(1, 1024).next_power_of_two();
+        let shards = (0..count)
+            .map(|_| {
+                Padded(Shard {
+                    state: Mutex::new(ShardState::default()),
+                    started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
+                })
+            })
+            .collect();
+        Registry {
+            shards,
+            history_len: AtomicUsize::new(0),
+            limits,
+        }
+    }
+
+    fn shard(&self, index: usize) -> &Shard {
+        &self.shards[index & (self.shards.len() - 1)].0
+    }
+
+    /// Registers a new task: `fill` writes the record's identity; the
+    /// registry sets its bookkeeping fields and makes it visible.
+    pub(crate) fn insert(&self, fill: impl FnOnce(&mut Record)) -> Arc<Record> {
+        let index = shard_hint() & (self.shards.len() - 1);
+        let mut state = self.shard(index).lock();
+        let mut record = state.take_pooled();
+        let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
+        fill(fresh);
+        fresh.shard = index as u16;
+        fresh.type_row = state.row(fresh.ty) as u16;
+        fresh.slot.store(state.live.len() as u32, Ordering::Relaxed);
+        state.rows[usize::from(fresh.type_row)].spawned += 1;
+        state.live.push(Arc::clone(&record));
+        record
+    }
+
+    /// Counts a task's first poll; called once per task, without the lock.
+    pub(crate) fn started(&self, record: &Record) {
+        // Release pairs with the Acquire in `counts`, so a reader that sees a
+        // task finished under the lock also sees it counted as started.
+        self.shard(usize::from(record.shard)).started[usize::from(record.type_row)]
+            .fetch_add(1, Ordering::Release);
+    }
+
+    /// Records a task's end: removes it from the live list, counts it, and
+    /// keeps a snapshot in history.
+    pub(crate) fn finish(
+        &self,
+        mut record: Arc<Record>,
+        ending: Ending,
+        clock: &Clock,
+        busy_time: bool,
+    ) {
+        let finished_at = clock.now();
+        let mut state = self.shard(usize::from(record.shard)).lock();
+        drop(state.remove_live(&record));
+        record.set_state(ending.state());
+        let row = &mut state.rows[usize::from(record.type_row)];
+        match ending.state() {
+            TaskState::Completed => row.completed += 1,
+            TaskState::Failed => row.failed += 1,
+            TaskState::Panicked => row.panicked += 1,
+            _ => row.cancelled += 1,
+        }
+        if record.first_poll_at.load(Ordering::Relaxed) != 0 {
+            row.finished_started += 1;
+        }
+        let snapshot =
+            TaskSnapshot::of_finished(&mut record, ending, finished_at, clock, busy_time);
+        if Arc::get_mut(&mut record).is_some() && state.pool.len() < POOL_CAP {
+            state.pool.push(record);
+        }
+        self.remember(&mut state, snapshot, clock);
+    }
+
+    /// Pushes into history, evicting by age, then by the global count.
+    fn remember(&self, state: &mut ShardState, snapshot: TaskSnapshot, clock: &Clock) {
+        if self.limits.history_capacity == 0 {
+            return;
+        }
+        let cutoff = clock.instant(clock.ago(self.limits.history_ttl));
+        let mut evicted = evict_older(&mut state.history, cutoff);
+        state.history.push_back(snapshot);
+        // Relaxed: the count only bounds memory; it orders nothing else.
+        let held = self.history_len.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
+        if held > self.limits.history_capacity && state.history.pop_front().is_some() {
+            evicted += 1;
+        }
+        if evicted > 0 {
+            self.history_len.fetch_sub(evicted, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops history entries that finished before `cutoff`; returns how many.
+    pub(crate) fn cleanup(&self, cutoff: Instant) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut state = shard.0.lock();
+            let before = state.history.len();
+            state
+                .history
+                .retain(|task| task.finished_at.is_none_or(|at| at >= cutoff));
+            removed += before - state.history.len();
+        }
+        self.history_len.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// Live records matching `keep`; each shard is locked only while its
+    /// matching records are cloned out.
+    pub(crate) fn live(&self, mut keep: impl FnMut(&Record) -> bool) -> Vec<Arc<Record>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let state = shard.0.lock();
+            out.extend(state.live.iter().filter(|r| keep(r)).cloned());
+        }
+        out
+    }
+
+    /// History entries matching `keep`, cloned out shard by shard.
+    pub(crate) fn history(&self, mut keep: impl FnMut(&TaskSnapshot) -> bool) -> Vec<TaskSnapshot> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let state = shard.0.lock();
+            out.extend(state.history.iter().filter(|t| keep(t)).cloned());
+        }
+        out
+    }
+
+    /// Counters per type, summed over shards.
+    pub(crate) fn counts(&self) -> Vec<(TaskType, Counts)> {
+        let mut by_type: Vec<(TaskType, Counts)> = Vec::new();
+        for shard in self.shards.iter() {
+            let state = shard.0.lock();
+            for (index, row) in state.rows.iter().enumerate() {
+                let started = shard.0.started[index].load(Ordering::Acquire);
+                let finished = row.completed + row.failed + row.panicked + row.cancelled;
+                let live = row.spawned - finished;
+                // Tasks counted as started here were all spawned before the
+                // lock was taken, so `running` never exceeds `live`.
+                let running = started.saturating_sub(row.finished_started).min(live);
+                let counts = Counts {
+                    spawned: row.spawned,
+                    pending: live - running,
+                    running,
+                    completed: row.completed,
+                    failed: row.failed,
+                    panicked: row.panicked,
+                    cancelled: row.cancelled,
+                };
+                match by_type.iter_mut().find(|(ty, _)| *ty == row.ty) {
+                    Some((_, total)) => *total += counts,
+                    None => by_type.push((row.ty, counts)),
+                }
+            }
+        }
+        by_type
+    }
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        // Every critical section leaves the shard consistent before it can
+        // panic (it only panics on allocation failure), so poison is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ShardState {
+    fn take_pooled(&mut self) -> Arc<Record> {
+        while let Some(mut record) = self.pool.pop() {
+            if let Some(blank) = Arc::get_mut(&mut record) {
+                *blank = Record::blank();
+                return record;
+            }
+        }
+        Arc::new(Record::blank())
+    }
+
+    fn row(&mut self, ty: TaskType) -> usize {
+        if let Some(index) = self.rows.iter().position(|row| row.ty == ty) {
+            return index;
+        }
+        if self.rows.len() < MAX_TYPES - 1 {
+            self.rows.push(Row::new(ty));
+            return self.rows.len() - 1;
+        }
+        if self.rows.len() == MAX_TYPES - 1 {
+            tracing::warn!(
+                "more than {} task types in one tracker; further types are counted as `{OVERFLOW}`",
+                MAX_TYPES - 1
+            );
+            self.rows.push(Row::new(OVERFLOW));
+        }
+        MAX_TYPES - 1
+    }
+
+    fn remove_live(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
+        let hint = record.slot.load(Ordering::Relaxed) as usize;
+        let index = if self.live.get(hint).is_some_and(|r| Arc::ptr_eq(r, record)) {
+            hint
+        } else {
+            self.live.iter().position(|r| Arc::ptr_eq(r, record))?
+        };
+        let removed = self.live.swap_remove(index);
+        if let Some(moved) = self.live.get(index) {
+            // Relaxed: slots are only read and written under the shard lock.
+            moved.slot.store(index as u32, Ordering::Relaxed);
+        }
+        Some(removed)
+    }
+}
+
+fn evict_older(history: &mut VecDeque<TaskSnapshot>, cutoff: Instant) -> usize {
+    let mut evicted = 0;
+    while history
+        .front()
+        .is_some_and(|task| task.finished_at.is_some_and(|at| at < cutoff))
+    {
+        history.pop_front();
+        evicted += 1;
+    }
+    evicted
+}

@@ -1,0 +1,209 @@
+//! Owned, point-in-time views of tasks, as queries return them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::record::{Label, Progress, Record, Site, SpawnKind, TaskName, TaskState};
+use crate::{TaskId, TaskType};
+
+/// A copy of one task's record, live or finished.
+#[derive(Clone, Debug)]
+pub struct TaskSnapshot {
+    /// The task's id.
+    pub id: TaskId,
+    /// The tracked task that spawned it, if any.
+    pub parent: Option<TaskId>,
+    /// Its name.
+    pub name: TaskName,
+    /// Its type.
+    pub ty: TaskType,
+    /// Its owner (group, session, tenant); inherited from the parent unless set.
+    pub owner: Option<Arc<str>>,
+    /// Labels attached at spawn.
+    pub labels: Vec<Label>,
+    /// Where it was spawned.
+    pub site: Site,
+    /// How it was spawned.
+    pub kind: SpawnKind,
+    /// Its state when the snapshot was taken.
+    pub state: TaskState,
+    /// When it was spawned.
+    pub spawned_at: Instant,
+    /// When it was first polled.
+    pub first_polled_at: Option<Instant>,
+    /// When it ended.
+    pub finished_at: Option<Instant>,
+    /// How many times it was polled.
+    pub polls: u64,
+    /// Time spent inside `poll`, when the tracker measures busy time.
+    pub busy: Option<Duration>,
+    /// Progress, if the task reported any.
+    pub progress: Option<ProgressSnapshot>,
+    /// The `Display` text of an `Err` output, or the panic message.
+    pub error: Option<String>,
+    /// Where the task panicked, as `file:line:col`, when known.
+    pub panic_location: Option<String>,
+}
+
+impl TaskSnapshot {
+    /// How long the task has lived: until it ended, or until `now`.
+    pub fn age(&self, now: Instant) -> Duration {
+        self.finished_at
+            .unwrap_or(now)
+            .saturating_duration_since(self.spawned_at)
+    }
+
+    pub(crate) fn of_live(record: &Record, clock: &Clock, busy_time: bool) -> TaskSnapshot {
+        let progress = record
+            .progress()
+            .as_deref()
+            .map(|p| ProgressSnapshot::new(p, clock));
+        TaskSnapshot {
+            id: record.id,
+            parent: record.parent,
+            name: record.name.clone(),
+            ty: record.ty,
+            owner: record.owner.clone(),
+            labels: record.labels.clone(),
+            site: record.site,
+            kind: record.kind,
+            state: record.state(),
+            spawned_at: clock.instant(record.spawned_at),
+            first_polled_at: first_poll(record, clock),
+            finished_at: None,
+            polls: record.polls.load(std::sync::atomic::Ordering::Relaxed),
+            busy: busy(record, busy_time),
+            progress,
+            error: None,
+            panic_location: None,
+        }
+    }
+
+    /// Builds the history entry of a finished task, moving its strings out
+    /// when the record is no longer shared.
+    pub(crate) fn of_finished(
+        record: &mut Arc<Record>,
+        ending: Ending,
+        finished_at: u64,
+        clock: &Clock,
+        busy_time: bool,
+    ) -> TaskSnapshot {
+        let (mut snapshot, progress) = match Arc::get_mut(record) {
+            Some(owned) => {
+                let progress = owned.take_progress();
+                let snapshot = TaskSnapshot {
+                    name: std::mem::take(&mut owned.name),
+                    owner: owned.owner.take(),
+                    labels: std::mem::take(&mut owned.labels),
+                    ..TaskSnapshot::of_live(owned, clock, busy_time)
+                };
+                (snapshot, progress.map(|p| ProgressSnapshot::new(&p, clock)))
+            }
+            None => {
+                let mut snapshot = TaskSnapshot::of_live(record, clock, busy_time);
+                let progress = snapshot.progress.take();
+                (snapshot, progress)
+            }
+        };
+        snapshot.progress = progress;
+        snapshot.state = ending.state();
+        snapshot.finished_at = Some(clock.instant(finished_at));
+        match ending {
+            Ending::Failed(text) => snapshot.error = Some(text),
+            Ending::Panicked { message, location } => {
+                snapshot.error = Some(message);
+                snapshot.panic_location = location;
+            }
+            Ending::Completed | Ending::Cancelled => {}
+        }
+        snapshot
+    }
+}
+
+fn first_poll(record: &Record, clock: &Clock) -> Option<Instant> {
+    match record
+        .first_poll_at
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        0 => None,
+        at => Some(clock.instant(at)),
+    }
+}
+
+fn busy(record: &Record, enabled: bool) -> Option<Duration> {
+    enabled.then(|| Duration::from_nanos(record.busy_ns.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// How a task ended, as recorded by the tracker.
+#[derive(Clone, Debug)]
+pub(crate) enum Ending {
+    Completed,
+    Failed(String),
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
+    Cancelled,
+}
+
+impl Ending {
+    pub(crate) fn state(&self) -> TaskState {
+        match self {
+            Ending::Completed => TaskState::Completed,
+            Ending::Failed(_) => TaskState::Failed,
+            Ending::Panicked { .. } => TaskState::Panicked,
+            Ending::Cancelled => TaskState::Cancelled,
+        }
+    }
+}
+
+/// Progress reported by a task, with its recent messages.
+#[derive(Clone, Debug)]
+pub struct ProgressSnapshot {
+    /// The last reported percentage, 0 to 100.
+    pub percent: u8,
+    /// When progress was last reported.
+    pub updated_at: Instant,
+    /// When the task should reach 100 % at the rate seen since its first poll;
+    /// `None` until it has made some progress.
+    pub estimated_completion: Option<Instant>,
+    /// The most recent messages, oldest first (bounded per task).
+    pub log: Vec<ProgressMessage>,
+}
+
+/// One timestamped progress message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgressMessage {
+    /// When it was reported.
+    pub at: Instant,
+    /// The percentage reported with it.
+    pub percent: u8,
+    /// The message.
+    pub message: String,
+}
+
+impl ProgressSnapshot {
+    fn new(progress: &Progress, clock: &Clock) -> Self {
+        let elapsed = progress.last_at.saturating_sub(progress.since);
+        let estimated_completion = (progress.percent > 0 && elapsed > 0).then(|| {
+            let total = elapsed as f64 * 100.0 / f64::from(progress.percent);
+            let remaining = (total - elapsed as f64).max(0.0);
+            clock.instant(progress.last_at) + Duration::from_nanos(remaining as u64)
+        });
+        ProgressSnapshot {
+            percent: progress.percent,
+            updated_at: clock.instant(progress.last_at),
+            estimated_completion,
+            log: progress
+                .log
+                .iter()
+                .map(|entry| ProgressMessage {
+                    at: clock.instant(entry.at),
+                    percent: entry.percent,
+                    message: entry.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Spawning tracked tasks: the builder, the free functions, and the handles.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+use tokio::task::JoinError;
+
+use crate::instrument::{blocking, with_current, Current, Instrumented, TrackerRef};
+use crate::record::{Label, Site, SpawnKind, TaskName};
+use crate::{Outcome, TaskId, TaskType, Tracker};
+
+/// Describes a task to spawn: name, type, and optionally owner, labels and
+/// tracker.
+///
+/// Without [`Builder::tracker`], a task spawned from inside a tracked task
+/// joins that task's tracker, otherwise [`Tracker::global`]. Without
+/// [`Builder::owner`], it inherits its parent's owner.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{Builder, TaskType, Tracker};
+///
+/// let tracker = Tracker::new();
+/// let handle = Builder::new("sync-peer", TaskType::NETWORK)
+///     .owner("session-42")
+///     .label("peer", "10.0.0.7")
+///     .tracker(&tracker)
+///     .spawn(async { Ok::<_, std::io::Error>(3) });
+/// assert_eq!(handle.await.unwrap().unwrap(), 3);
+/// # }
+/// ```
+#[must_use = "a builder does nothing until a spawn method is called"]
+#[derive(Debug)]
+pub struct Builder<'a> {
+    name: TaskName,
+    ty: TaskType,
+    owner: Option<Arc<str>>,
+    labels: Vec<Label>,
+    tracker: Option<&'a Tracker>,
+    site: Option<Site>,
+}
+
+impl Builder<'static> {
+    /// A task named `name`, of type `ty`.
+    pub fn new(name: impl Into<TaskName>, ty: TaskType) -> Self {
+        Builder {
+            name: name.into(),
+            ty,
+            owner: None,
+            labels: Vec::new(),
+            tracker: None,
+            site: None,
+        }
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// The owner (group, session, tenant) the task belongs to.
+    pub fn owner(mut self, owner: impl Into<Arc<str>>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Adds a key-value label.
+    pub fn label(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// Whether a tracker was chosen with [`Builder::tracker`].
+    pub(crate) fn has_tracker(&self) -> bool {
+        self.tracker.is_some()
+    }
+
+    /// The tracker to register with.
+    pub fn tracker<'b>(self, tracker: &'b Tracker) -> Builder<'b> {
+        Builder {
+            name: self.name,
+            ty: self.ty,
+            owner: self.owner,
+            labels: self.labels,
+            tracker: Some(tracker),
+            site: self.site,
+        }
+    }
+
+    /// Overrides the spawn site that `#[track_caller]` would record; for
+    /// code generators such as the `#[tracked]` attribute.
+    #[doc(hidden)]
+    pub fn site(mut self, site: Site) -> Self {
+        self.site = Some(site);
+        self
+    }
+
+    /// Spawns a future on the current runtime, like `tokio::spawn`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome + Send + 'static,
+    {
+        let current = self.register(SpawnKind::Async, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(tokio::spawn(Instrumented::new(future, current)), id)
+    }
+
+    /// Spawns a future on the runtime behind `handle`.
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome + Send + 'static,
+    {
+        let current = self.register(SpawnKind::Async, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(handle.spawn(Instrumented::new(future, current)), id)
+    }
+
+    /// Runs a closure on tokio's blocking pool, like `spawn_blocking`.
+    ///
+    /// Tasks it spawns have it as their parent.
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Outcome + Send + 'static,
+    {
+        let current = self.register(SpawnKind::Blocking, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(tokio::task::spawn_blocking(blocking(f, current)), id)
+    }
+
+    /// Runs a closure on the blocking pool of the runtime behind `handle`.
+    #[track_caller]
+    pub fn spawn_blocking_on<F, R>(self, f: F, handle: &Handle) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Outcome + Send + 'static,
+    {
+        let current = self.register(SpawnKind::Blocking, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(handle.spawn_blocking(blocking(f, current)), id)
+    }
+
+    /// Spawns a `!Send` future on the current `LocalSet`, like `spawn_local`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a `LocalSet`, as `tokio::task::spawn_local` does.
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: Outcome + 'static,
+    {
+        let current = self.register(SpawnKind::Local, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(
+            tokio::task::spawn_local(Instrumented::new(future, current)),
+            id,
+        )
+    }
+
+    /// Registers the task and returns its `Current`, ready to run.
+    pub(crate) fn register(self, kind: SpawnKind, caller: &'static Location<'static>) -> Current {
+        let (tracker, parent, parent_owner) = with_current(|current| match current {
+            Some(c) => (
+                self.tracker
+                    .map_or_else(|| c.tracker.clone(), TrackerRef::of),
+                Some(c.record.id),
+                self.owner
+                    .is_none()
+                    .then(|| c.record.owner.clone())
+                    .flatten(),
+            ),
+            None => (
+                self.tracker
+                    .map_or_else(|| TrackerRef::Global(Tracker::global()), TrackerRef::of),
+                None,
+                None,
+            ),
+        });
+        let spawned_at = tracker.inner.clock.now();
+        let site = self.site.unwrap_or_else(|| Site::from(caller));
+        let record = tracker.inner.registry.insert(|record| {
+            record.id = TaskId::next();
+            record.parent = parent;
+            record.name = self.name;
+            record.ty = self.ty;
+            record.owner = self.owner.or(parent_owner);
+            record.labels = self.labels;
+            record.site = site;
+            record.kind = kind;
+            record.spawned_at = spawned_at;
+        });
+        Current { record, tracker }
+    }
+}
+
+/// Spawns a tracked task on the current runtime: `tokio::spawn` with a name
+/// and a type.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::TaskType;
+///
+/// let handle = tracked_runtime::spawn("warm-cache", TaskType::DATABASE, async { 42 });
+/// assert_eq!(handle.await.unwrap(), 42);
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn<F>(name: impl Into<TaskName>, ty: TaskType, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Outcome + Send + 'static,
+{
+    Builder::new(name, ty).spawn(future)
+}
+
+/// Runs a tracked closure on tokio's blocking pool.
+#[track_caller]
+pub fn spawn_blocking<F, R>(name: impl Into<TaskName>, ty: TaskType, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Outcome + Send + 'static,
+{
+    Builder::new(name, ty).spawn_blocking(f)
+}
+
+/// Spawns a tracked `!Send` future on the current `LocalSet`.
+#[track_caller]
+pub fn spawn_local<F>(name: impl Into<TaskName>, ty: TaskType, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Outcome + 'static,
+{
+    Builder::new(name, ty).spawn_local(future)
+}
+
+impl Tracker {
+    /// A [`Builder`] registering with this tracker.
+    pub fn task_builder(&self, name: impl Into<TaskName>, ty: TaskType) -> Builder<'_> {
+        Builder::new(name, ty).tracker(self)
+    }
+
+    /// Spawns a tracked task on the current runtime.
+    #[track_caller]
+    pub fn spawn<F>(
+        &self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome + Send + 'static,
+    {
+        self.task_builder(name, ty).spawn(future)
+    }
+
+    /// Runs a tracked closure on tokio's blocking pool.
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(
+        &self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        f: F,
+    ) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Outcome + Send + 'static,
+    {
+        self.task_builder(name, ty).spawn_blocking(f)
+    }
+
+    /// Spawns a tracked `!Send` future on the current `LocalSet`.
+    #[track_caller]
+    pub fn spawn_local<F>(
+        &self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: Outcome + 'static,
+    {
+        self.task_builder(name, ty).spawn_local(future)
+    }
+
+    /// Spawns a tracked task on the runtime behind `handle`.
+    #[track_caller]
+    pub fn spawn_on<F>(
+        &self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        future: F,
+        handle: &Handle,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome + Send + 'static,
+    {
+        self.task_builder(name, ty).spawn_on(future, handle)
+    }
+}
+
+/// An owned permission to await a tracked task, like tokio's `JoinHandle`.
+///
+/// Awaiting it gives the task's output, or a [`JoinError`] that keeps the
+/// panic payload (`JoinError::into_panic`) or says the task was cancelled.
+/// Dropping it detaches the task, which keeps running and stays tracked.
+pub struct JoinHandle<T> {
+    inner: tokio::task::JoinHandle<T>,
+    id: TaskId,
+}
+
+impl<T> JoinHandle<T> {
+    fn new(inner: tokio::task::JoinHandle<T>, id: TaskId) -> Self {
+        JoinHandle { inner, id }
+    }
+
+    /// The tracked task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Aborts the task; it is recorded as `Cancelled` unless it already ended.
+    pub fn abort(&self) {
+        self.inner.abort();
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// A handle that can abort the task without awaiting it.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            inner: self.inner.abort_handle(),
+            id: self.id,
+        }
+    }
+
+    /// The underlying tokio handle.
+    pub fn into_inner(self) -> tokio::task::JoinHandle<T> {
+        self.inner
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Aborts a tracked task without awaiting it.
+#[derive(Clone, Debug)]
+pub struct AbortHandle {
+    inner: tokio::task::AbortHandle,
+    id: TaskId,
+}
+
+impl AbortHandle {
+    pub(crate) fn new(inner: tokio::task::AbortHandle, id: TaskId) -> Self {
+        AbortHandle { inner, id }
+    }
+
+    /// The tracked task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Aborts the task.
+    pub fn abort(&self) {
+        self.inner.abort();
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}

@@ -1,0 +1,198 @@
+//! The tracker: a cheap, cloneable handle over one registry.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::clock::Clock;
+use crate::registry::{Limits, Registry};
+use crate::stats::Stats;
+
+/// Tracks tasks: spawns them, and answers what is running and how the rest
+/// ended.
+///
+/// Cloning is cheap (one `Arc`). Most programs use the process-wide
+/// [`Tracker::global`], which the free functions such as [`crate::spawn`]
+/// use; construct your own for isolation, as tests do. A task spawned with
+/// the free functions from inside a tracked task joins its parent's tracker.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{Query, TaskType, Tracker};
+///
+/// let tracker = Tracker::new();
+/// let handle = tracker.spawn("resolver", TaskType::NETWORK, std::future::pending::<()>());
+///
+/// let live = tracker.tasks(&Query::new().ty(TaskType::NETWORK));
+/// assert_eq!(live[0].name, "resolver");
+///
+/// handle.abort();
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Registry,
+    pub(crate) clock: Clock,
+    pub(crate) busy_time: bool,
+    pub(crate) progress_log: usize,
+}
+
+/// Configures a [`Tracker`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tracked_runtime::Tracker;
+///
+/// let tracker = Tracker::builder()
+///     .history_capacity(50_000)
+///     .history_ttl(Duration::from_secs(3600))
+///     .busy_time(true)
+///     .build();
+/// # drop(tracker);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TrackerBuilder {
+    limits: Limits,
+    busy_time: bool,
+    progress_log: usize,
+}
+
+impl Default for TrackerBuilder {
+    fn default() -> Self {
+        TrackerBuilder {
+            limits: Limits {
+                shards: 32,
+                history_capacity: 10_000,
+                history_ttl: Duration::from_secs(3600),
+            },
+            busy_time: false,
+            progress_log: 32,
+        }
+    }
+}
+
+impl TrackerBuilder {
+    /// Finished tasks kept in history, about; 0 keeps none. Default 10,000.
+    ///
+    /// The bound is enforced across shards with one shared counter, so the
+    /// history may briefly hold a few entries more, and evicts the oldest
+    /// entries of the shard that is recording rather than the oldest overall.
+    pub fn history_capacity(mut self, capacity: usize) -> Self {
+        self.limits.history_capacity = capacity;
+        self
+    }
+
+    /// How long a finished task stays in history. Default one hour.
+    pub fn history_ttl(mut self, ttl: Duration) -> Self {
+        self.limits.history_ttl = ttl;
+        self
+    }
+
+    /// Registry shards, rounded up to a power of two. Default 32.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.limits.shards = shards;
+        self
+    }
+
+    /// Measure time spent inside `poll` (two clock reads per poll). Off by default.
+    pub fn busy_time(mut self, enabled: bool) -> Self {
+        self.busy_time = enabled;
+        self
+    }
+
+    /// Progress messages kept per task (oldest dropped first). Default 32.
+    pub fn progress_log(mut self, messages: usize) -> Self {
+        self.progress_log = messages;
+        self
+    }
+
+    /// Builds the tracker.
+    pub fn build(self) -> Tracker {
+        crate::panic::install_hook();
+        Tracker {
+            inner: Arc::new(Inner {
+                registry: Registry::new(self.limits),
+                clock: Clock::new(),
+                busy_time: self.busy_time,
+                progress_log: self.progress_log,
+            }),
+        }
+    }
+
+    /// Builds the tracker and makes it the process-wide one.
+    ///
+    /// Fails, returning the tracker unused, if [`Tracker::global`] was already
+    /// initialised (by this call or by a first spawn through it).
+    pub fn install_global(self) -> Result<&'static Tracker, Tracker> {
+        let tracker = self.build();
+        let mut unused = Some(tracker);
+        let installed = GLOBAL.get_or_init(|| unused.take().expect("taken once"));
+        match unused {
+            None => Ok(installed),
+            Some(tracker) => Err(tracker),
+        }
+    }
+}
+
+static GLOBAL: OnceLock<Tracker> = OnceLock::new();
+
+impl Tracker {
+    /// A tracker with the default configuration.
+    pub fn new() -> Self {
+        TrackerBuilder::default().build()
+    }
+
+    /// Configure a tracker.
+    pub fn builder() -> TrackerBuilder {
+        TrackerBuilder::default()
+    }
+
+    /// The process-wide tracker, created with defaults on first use unless
+    /// [`TrackerBuilder::install_global`] came first.
+    pub fn global() -> &'static Tracker {
+        GLOBAL.get_or_init(Tracker::new)
+    }
+
+    pub(crate) fn installed_global() -> Option<&'static Tracker> {
+        GLOBAL.get()
+    }
+
+    /// Lifecycle counters, in total and per type.
+    pub fn stats(&self) -> Stats {
+        Stats::from_rows(self.inner.registry.counts())
+    }
+
+    /// Wall-clock time for an instant from a snapshot, for display and export.
+    pub fn system_time(&self, at: Instant) -> SystemTime {
+        self.inner.clock.system_time(at)
+    }
+
+    /// Whether two handles are the same tracker.
+    pub fn ptr_eq(&self, other: &Tracker) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::new()
+    }
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.stats().total;
+        f.debug_struct("Tracker")
+            .field("live", &total.live())
+            .field("spawned", &total.spawned)
+            .finish_non_exhaustive()
+    }
+}
