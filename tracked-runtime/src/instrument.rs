@@ -11,9 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::outcome::Classify;
 use crate::record::Record;
 use crate::snapshot::Ending;
-use crate::{Outcome, TaskId, Tracker};
+use crate::{TaskId, Tracker};
+use std::marker::PhantomData;
 
 /// The task being run on this thread, if it is tracked.
 pub(crate) struct Current {
@@ -148,27 +150,29 @@ impl Drop for Guard {
 }
 
 pin_project_lite::pin_project! {
-    /// A tracked async task, as handed to tokio.
-    pub(crate) struct Instrumented<F> {
+    /// A tracked async task, as handed to tokio; `C` tells failures apart.
+    pub(crate) struct Instrumented<F, C> {
         #[pin]
         future: F,
         guard: Guard,
+        classify: PhantomData<fn() -> C>,
     }
 }
 
-impl<F> Instrumented<F> {
+impl<F, C> Instrumented<F, C> {
     pub(crate) fn new(future: F, current: Current) -> Self {
         Instrumented {
             future,
             guard: Guard(Some(current)),
+            classify: PhantomData,
         }
     }
 }
 
-impl<F> Future for Instrumented<F>
+impl<F, C> Future for Instrumented<F, C>
 where
     F: Future,
-    F::Output: Outcome,
+    C: Classify<F::Output>,
 {
     type Output = F::Output;
 
@@ -187,7 +191,7 @@ where
                 Poll::Pending
             }
             Ok(Poll::Ready(output)) => {
-                current.finish(ending_of(&output));
+                current.finish(ending_of::<C, _>(&output));
                 Poll::Ready(output)
             }
             Err(payload) => {
@@ -199,10 +203,10 @@ where
 }
 
 /// Wraps a blocking closure so it runs as the tracked task `current`.
-pub(crate) fn blocking<F, R>(f: F, current: Current) -> impl FnOnce() -> R + Send + 'static
+pub(crate) fn blocking<C, F, R>(f: F, current: Current) -> impl FnOnce() -> R + Send + 'static
 where
     F: FnOnce() -> R + Send + 'static,
-    R: Outcome,
+    C: Classify<R>,
 {
     let mut guard = Guard(Some(current));
     move || {
@@ -210,7 +214,7 @@ where
         let (current, result) = current.run(f);
         match result {
             Ok(output) => {
-                current.finish(ending_of(&output));
+                current.finish(ending_of::<C, _>(&output));
                 output
             }
             Err(payload) => {
@@ -221,8 +225,8 @@ where
     }
 }
 
-fn ending_of<T: Outcome>(output: &T) -> Ending {
-    match output.failure() {
+fn ending_of<C: Classify<T>, T>(output: &T) -> Ending {
+    match C::failure(output) {
         Some(text) => Ending::Failed(text),
         None => Ending::Completed,
     }

@@ -6,6 +6,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinError;
 
 use crate::instrument::{blocking, Instrumented};
+use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
 use crate::{Outcome, TaskType, Tracker};
@@ -109,7 +110,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
             .register(SpawnKind::Async, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(self.inner.spawn(Instrumented::new(future, current)), id)
+        AbortHandle::new(
+            self.inner
+                .spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            id,
+        )
     }
 
     /// Spawns a tracked task into the set, on the runtime behind `handle`.
@@ -130,7 +135,7 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
             self.inner
-                .spawn_on(Instrumented::new(future, current), handle),
+                .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle),
             id,
         )
     }
@@ -150,7 +155,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
             .register(SpawnKind::Blocking, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(self.inner.spawn_blocking(blocking(f, current)), id)
+        AbortHandle::new(
+            self.inner
+                .spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            id,
+        )
     }
 }
 
@@ -171,7 +180,8 @@ impl<T: Outcome + 'static> JoinSet<T> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
-            self.inner.spawn_local(Instrumented::new(future, current)),
+            self.inner
+                .spawn_local(Instrumented::<_, ByOutcome>::new(future, current)),
             id,
         )
     }

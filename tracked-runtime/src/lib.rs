@@ -35,6 +35,7 @@ mod instrument;
 mod join_set;
 mod outcome;
 mod panic;
+mod private;
 mod query;
 mod record;
 mod registry;
@@ -56,3 +57,8 @@ pub use spawn::{spawn, spawn_blocking, spawn_local, AbortHandle, Builder, JoinHa
 pub use stats::{Counts, Stats};
 pub use task_type::TaskType;
 pub use tracker::{Tracker, TrackerBuilder};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}

@@ -73,3 +73,33 @@ impl<K, V, S> Outcome for std::collections::HashMap<K, V, S> {}
 impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
 impl<A, B> Outcome for (A, B) {}
 impl<A, B, C> Outcome for (A, B, C) {}
+
+/// How the tracker classifies an output of type `T`; a zero-sized strategy
+/// chosen at compile time, so it costs nothing per task.
+#[doc(hidden)]
+pub trait Classify<T> {
+    /// The failure text, if `output` is a failure.
+    fn failure(output: &T) -> Option<String>;
+}
+
+/// Classifies through [`Outcome`]; what the public spawn functions use.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ByOutcome {}
+
+impl<T: Outcome> Classify<T> for ByOutcome {
+    fn failure(output: &T) -> Option<String> {
+        output.failure()
+    }
+}
+
+/// Treats every output as success; for outputs that are not `Outcome`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum NeverFails {}
+
+impl<T> Classify<T> for NeverFails {
+    fn failure(_: &T) -> Option<String> {
+        None
+    }
+}

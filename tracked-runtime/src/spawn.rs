@@ -12,6 +12,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinError;
 
 use crate::instrument::{blocking, with_current, Current, Instrumented, TrackerRef};
+use crate::outcome::{ByOutcome, Classify};
 use crate::record::{Label, Site, SpawnKind, TaskName};
 use crate::{Outcome, TaskId, TaskType, Tracker};
 
@@ -119,7 +120,26 @@ impl<'a> Builder<'a> {
         let current = self.register(SpawnKind::Async, Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(tokio::spawn(Instrumented::new(future, current)), id)
+        JoinHandle::new(
+            tokio::spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            id,
+        )
+    }
+
+    /// Spawns a future whose output is classified by `C`; for code
+    /// generators, which pick `C` from the output type.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn spawn_classified<C, F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: Classify<F::Output> + 'static,
+    {
+        let current = self.register(SpawnKind::Async, Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        JoinHandle::new(tokio::spawn(Instrumented::<_, C>::new(future, current)), id)
     }
 
     /// Spawns a future on the runtime behind `handle`.
@@ -132,7 +152,10 @@ impl<'a> Builder<'a> {
         let current = self.register(SpawnKind::Async, Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(handle.spawn(Instrumented::new(future, current)), id)
+        JoinHandle::new(
+            handle.spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            id,
+        )
     }
 
     /// Runs a closure on tokio's blocking pool, like `spawn_blocking`.
@@ -147,7 +170,10 @@ impl<'a> Builder<'a> {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(tokio::task::spawn_blocking(blocking(f, current)), id)
+        JoinHandle::new(
+            tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            id,
+        )
     }
 
     /// Runs a closure on the blocking pool of the runtime behind `handle`.
@@ -160,7 +186,10 @@ impl<'a> Builder<'a> {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(handle.spawn_blocking(blocking(f, current)), id)
+        JoinHandle::new(
+            handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            id,
+        )
     }
 
     /// Spawns a `!Send` future on the current `LocalSet`, like `spawn_local`.
@@ -178,7 +207,7 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            tokio::task::spawn_local(Instrumented::new(future, current)),
+            tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current)),
             id,
         )
     }
