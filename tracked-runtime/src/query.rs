@@ -128,10 +128,15 @@ impl Tracker {
     pub fn tasks(&self, query: &Query) -> Vec<TaskSnapshot> {
         let mut records = self.inner.registry.live(|r| query.matches_record(r));
         records.sort_unstable_by_key(|r| (r.spawned_at, r.id));
-        if let Some(limit) = query.limit {
-            records.truncate(limit);
-        }
-        records.iter().map(|r| self.snapshot_of(r)).collect()
+        // A task may move on between the clone and its snapshot: keep only
+        // what still matches, so every result was live and matching at one
+        // moment during the call.
+        records
+            .iter()
+            .map(|r| self.snapshot_of(r))
+            .filter(|t| !t.state.is_finished() && query.matches_snapshot(t))
+            .take(query.limit.unwrap_or(usize::MAX))
+            .collect()
     }
 
     /// Finished tasks still in history matching `query`, most recent first.

@@ -1,0 +1,213 @@
+//! Every lifecycle transition and how each ending is recorded.
+
+use std::time::Duration;
+
+use tracked::{Query, TaskState, TaskType, Tracker};
+
+fn only_finished(tracker: &Tracker) -> tracked::TaskSnapshot {
+    let mut finished = tracker.finished(&Query::new());
+    assert_eq!(finished.len(), 1, "expected exactly one finished task");
+    finished.remove(0)
+}
+
+#[tokio::test]
+async fn pending_then_running_then_completed() {
+    let tracker = Tracker::new();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+
+    // On a current-thread runtime the task cannot run before we yield, so
+    // the first look must see it pending.
+    let handle = tracker.spawn("worker", TaskType::GENERAL, {
+        let gate = gate.clone();
+        async move {
+            started_tx.send(()).unwrap();
+            gate.notified().await;
+        }
+    });
+    let live = tracker.tasks(&Query::new());
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].state, TaskState::Pending);
+    assert_eq!(live[0].polls, 0);
+    assert!(live[0].first_polled_at.is_none());
+
+    started_rx.await.unwrap();
+    let live = tracker.tasks(&Query::new());
+    assert_eq!(live[0].state, TaskState::Running);
+    assert!(live[0].polls >= 1);
+    assert!(live[0].first_polled_at.unwrap() >= live[0].spawned_at);
+
+    gate.notify_one();
+    handle.await.unwrap();
+    let done = only_finished(&tracker);
+    assert_eq!(done.state, TaskState::Completed);
+    assert!(done.finished_at.unwrap() >= done.first_polled_at.unwrap());
+    assert!(tracker.tasks(&Query::new()).is_empty());
+}
+
+#[tokio::test]
+async fn records_name_type_site_and_labels() {
+    let tracker = Tracker::new();
+    let builder = tracker
+        .task_builder("fetch-blocks", TaskType::NETWORK)
+        .owner("session-1")
+        .label("peer", "10.0.0.1");
+    let line = line!() + 1;
+    let handle = builder.spawn(async {});
+    handle.await.unwrap();
+    let task = only_finished(&tracker);
+    assert_eq!(task.name, "fetch-blocks");
+    assert_eq!(task.ty, TaskType::NETWORK);
+    assert_eq!(task.owner.as_deref(), Some("session-1"));
+    assert_eq!(task.labels, vec![("peer".into(), "10.0.0.1".into())]);
+    assert!(task.site.file.ends_with("lifecycle.rs"), "{}", task.site);
+    assert_eq!(task.site.line, line);
+}
+
+#[tokio::test]
+async fn err_output_is_failed_with_its_display_text() {
+    let tracker = Tracker::new();
+    let result = tracker
+        .spawn("load", TaskType::DATABASE, async {
+            Err::<(), _>(std::io::Error::other("disk on fire"))
+        })
+        .await
+        .unwrap();
+    assert!(result.is_err());
+    let task = only_finished(&tracker);
+    assert_eq!(task.state, TaskState::Failed);
+    assert_eq!(task.error.as_deref(), Some("disk on fire"));
+    assert_eq!(tracker.stats().total.failed, 1);
+}
+
+#[tokio::test]
+async fn ok_output_is_completed() {
+    let tracker = Tracker::new();
+    let out = tracker
+        .spawn("load", TaskType::DATABASE, async { Ok::<_, String>(7) })
+        .await
+        .unwrap();
+    assert_eq!(out, Ok(7));
+    assert_eq!(only_finished(&tracker).state, TaskState::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_is_recorded_and_still_delivered_to_the_awaiter() {
+    let tracker = Tracker::new();
+    let explode = true;
+    let line = line!() + 3;
+    let handle = tracker.spawn("explode", TaskType::GAME_LOGIC, async move {
+        if explode {
+            panic!("boom {}", 42);
+        }
+    });
+    let err = handle.await.unwrap_err();
+    assert!(err.is_panic());
+    let payload = err.into_panic();
+    // The payload is a `String` or, when rustc folds the format arguments
+    // into a literal, a `&'static str`: either way it is the original one.
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied());
+    assert_eq!(text, Some("boom 42"));
+
+    let task = only_finished(&tracker);
+    assert_eq!(task.state, TaskState::Panicked);
+    assert_eq!(task.error.as_deref(), Some("boom 42"));
+    let location = task.panic_location.expect("panic location recorded");
+    assert!(location.contains("lifecycle.rs"), "{location}");
+    assert!(
+        location.contains(&format!(":{line}:")),
+        "{location} vs line {line}"
+    );
+    assert_eq!(tracker.stats().total.panicked, 1);
+}
+
+#[tokio::test]
+async fn abort_before_first_poll_is_cancelled() {
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("never", TaskType::GENERAL, async {});
+    handle.abort();
+    assert!(handle.await.unwrap_err().is_cancelled());
+    let task = only_finished(&tracker);
+    assert_eq!(task.state, TaskState::Cancelled);
+    assert_eq!(task.polls, 0);
+    let stats = tracker.stats().total;
+    assert_eq!((stats.cancelled, stats.pending, stats.running), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn abort_while_running_is_cancelled() {
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("sleeper", TaskType::GENERAL, async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(tracker.stats().total.running, 1);
+    handle.abort();
+    assert!(handle.await.unwrap_err().is_cancelled());
+    let task = only_finished(&tracker);
+    assert_eq!(task.state, TaskState::Cancelled);
+    assert!(task.polls >= 1);
+}
+
+#[test]
+fn runtime_shutdown_cancels_live_tasks() {
+    let tracker = Tracker::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..10 {
+            tracker.spawn("stuck", TaskType::NETWORK, std::future::pending::<()>());
+        }
+        tokio::task::yield_now().await;
+    });
+    drop(runtime);
+    let stats = tracker.stats().total;
+    assert_eq!(stats.cancelled, 10);
+    assert_eq!(stats.live(), 0);
+    assert!(tracker.tasks(&Query::new()).is_empty());
+}
+
+#[tokio::test]
+async fn stats_by_type_satisfy_the_invariant() {
+    let tracker = Tracker::new();
+    let mut handles = Vec::new();
+    for i in 0..30u32 {
+        let ty = [
+            TaskType::NETWORK,
+            TaskType::DATABASE,
+            TaskType::new("Custom"),
+        ][i as usize % 3];
+        handles.push(tracker.spawn("t", ty, async move {
+            if i % 5 == 0 {
+                Err("bad".to_string())
+            } else {
+                Ok(())
+            }
+        }));
+    }
+    let pending = tracker.spawn(
+        "idle",
+        TaskType::NETWORK,
+        std::future::pending::<Result<(), String>>(),
+    );
+    for handle in handles {
+        let _ = handle.await;
+    }
+    let stats = tracker.stats();
+    assert_eq!(stats.total.spawned, 31);
+    assert_eq!(stats.total.failed, 6);
+    assert_eq!(stats.total.completed, 24);
+    assert_eq!(stats.total.live(), 1);
+    assert_eq!(stats.by_type.len(), 3);
+    assert_eq!(stats.by_type[&TaskType::new("Custom")].spawned, 10);
+    for counts in stats.by_type.values().chain([&stats.total]) {
+        assert_eq!(counts.spawned, counts.live() + counts.finished());
+    }
+    pending.abort();
+}

@@ -1,0 +1,142 @@
+//! Queries: filters, limits, one task with its children, owners, progress.
+
+use std::time::Duration;
+
+use tracked::{Query, TaskState, TaskType, Tracker};
+
+#[tokio::test]
+async fn filters_combine_and_limit_keeps_the_oldest() {
+    let tracker = Tracker::new();
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let ty = if i % 2 == 0 {
+            TaskType::NETWORK
+        } else {
+            TaskType::DATABASE
+        };
+        let name = if i < 5 {
+            format!("net::conn-{i}")
+        } else {
+            format!("db::query-{i}")
+        };
+        let owner = if i < 3 { "alice" } else { "bob" };
+        handles.push(
+            tracker
+                .task_builder(name, ty)
+                .owner(owner)
+                .spawn(std::future::pending::<()>()),
+        );
+    }
+    tokio::task::yield_now().await;
+    let q = |q: Query| tracker.tasks(&q).len();
+    assert_eq!(q(Query::new()), 10);
+    assert_eq!(q(Query::new().ty(TaskType::NETWORK)), 5);
+    assert_eq!(q(Query::new().name_prefix("net::")), 5);
+    assert_eq!(
+        q(Query::new().name_prefix("net::").ty(TaskType::NETWORK)),
+        3
+    );
+    assert_eq!(q(Query::new().owner("alice")), 3);
+    assert_eq!(q(Query::new().state(TaskState::Running)), 10);
+    assert_eq!(q(Query::new().state(TaskState::Pending)), 0);
+    let oldest = tracker.tasks(&Query::new().limit(2));
+    assert_eq!(oldest.len(), 2);
+    assert_eq!(oldest[0].name, "net::conn-0");
+    assert_eq!(oldest[1].name, "net::conn-1");
+
+    let by_owner = tracker.live_by_owner();
+    assert_eq!(by_owner[&Some("alice".into())], 3);
+    assert_eq!(by_owner[&Some("bob".into())], 7);
+    handles.iter().for_each(|h| h.abort());
+}
+
+#[tokio::test]
+async fn task_by_id_includes_live_and_finished_children() {
+    let tracker = Tracker::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let parent = tracker.spawn("parent", TaskType::GENERAL, async move {
+        tracked::spawn("done-child", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+        let live = tracked::spawn(
+            "live-child",
+            TaskType::GENERAL,
+            std::future::pending::<()>(),
+        );
+        tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+        drop(live);
+    });
+    rx.await.unwrap();
+    let detail = tracker.task(parent.id()).unwrap();
+    assert_eq!(detail.task.name, "parent");
+    let names: Vec<_> = detail.children.iter().map(|c| c.name.to_string()).collect();
+    assert_eq!(names, ["done-child", "live-child"]);
+    assert!(tracker
+        .task(tracked::TaskId::from_u64(u64::MAX - 1).unwrap())
+        .is_none());
+    parent.abort();
+}
+
+#[tokio::test]
+async fn progress_is_reported_from_inside_with_a_bounded_log_and_an_estimate() {
+    let tracker = Tracker::builder().progress_log(3).build();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tracker.spawn("import", TaskType::DATABASE, async move {
+        let task = tracked::current().unwrap();
+        for step in 1..=5u8 {
+            std::thread::sleep(Duration::from_millis(2));
+            task.progress(step * 10, format!("step {step}"));
+        }
+        assert!(tracked::progress(55, "via the shortcut"));
+        rx.await.unwrap();
+    });
+    while tracker
+        .tasks(&Query::new())
+        .first()
+        .and_then(|t| t.progress.as_ref())
+        .is_none_or(|p| p.percent < 55)
+    {
+        tokio::task::yield_now().await;
+    }
+    let task = tracker.task(handle.id()).unwrap().task;
+    let progress = task.progress.unwrap();
+    assert_eq!(progress.percent, 55);
+    let log: Vec<_> = progress.log.iter().map(|m| m.message.as_str()).collect();
+    assert_eq!(log, ["step 4", "step 5", "via the shortcut"]);
+    let eta = progress
+        .estimated_completion
+        .expect("an estimate after progress");
+    assert!(eta > progress.updated_at);
+    tx.send(()).unwrap();
+    handle.await.unwrap();
+    // The log survives into history.
+    let done = tracker.finished(&Query::new()).remove(0);
+    assert_eq!(done.progress.unwrap().log.len(), 3);
+    assert!(!tracked::progress(1, "outside any task"));
+}
+
+#[tokio::test]
+async fn busy_time_is_measured_when_enabled() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    tracker
+        .spawn("spin", TaskType::GENERAL, async {
+            std::thread::sleep(Duration::from_millis(5));
+        })
+        .await
+        .unwrap();
+    let task = tracker.finished(&Query::new()).remove(0);
+    assert!(task.busy.unwrap() >= Duration::from_millis(4));
+    let plain = Tracker::new();
+    plain.spawn("x", TaskType::GENERAL, async {}).await.unwrap();
+    assert!(plain.finished(&Query::new())[0].busy.is_none());
+}
+
+#[test]
+fn task_states_parse_from_their_names() {
+    assert_eq!("running".parse::<TaskState>(), Ok(TaskState::Running));
+    assert!("sleeping"
+        .parse::<TaskState>()
+        .unwrap_err()
+        .contains("expected one of"));
+}
