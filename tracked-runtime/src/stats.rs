@@ -1,6 +1,7 @@
 //! Counters: totals and per type, consistent under concurrency.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::AddAssign;
 
 use crate::TaskType;
@@ -84,5 +85,52 @@ impl Stats {
             *stats.by_type.entry(ty).or_default() += counts;
         }
         stats
+    }
+}
+
+/// A fixed-width table: one row per type and a total, one column per state.
+///
+/// ```text
+/// type          spawned     live  pending  running  completed  failed  panicked  cancelled
+/// Network            12        3        0        3          8       1         0          0
+/// ```
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .by_type
+            .keys()
+            .map(|ty| ty.name().len())
+            .chain([5])
+            .max()
+            .unwrap_or(5);
+        writeln!(
+            f,
+            "{:<width$}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
+            "type",
+            "spawned",
+            "live",
+            "pending",
+            "running",
+            "completed",
+            "failed",
+            "panicked",
+            "cancelled"
+        )?;
+        let rows = self.by_type.iter().map(|(ty, c)| (ty.name(), c));
+        for (name, c) in rows.chain([("total", &self.total)]) {
+            writeln!(
+                f,
+                "{name:<width$}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
+                c.spawned,
+                c.live(),
+                c.pending,
+                c.running,
+                c.completed,
+                c.failed,
+                c.panicked,
+                c.cancelled
+            )?;
+        }
+        Ok(())
     }
 }
