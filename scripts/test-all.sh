@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs everything the tests need, from a fresh machine: toolchain components,
+# formatting, lints, every test (unit, integration, UI, doc), the examples and
+# benchmarks build, a short demo run, and the project's own spawn audit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (workspace: unit, integration, UI, doc tests)"
+cargo test --workspace
+
+step "build examples and benchmarks"
+cargo build --workspace --examples
+cargo bench --workspace --no-run
+
+step "demo smoke run (3 s)"
+DEMO_SECONDS=3 cargo run --quiet --example demo > target/demo-smoke.txt
+grep -q "final report" target/demo-smoke.txt
+grep -q "live tasks left: 0" target/demo-smoke.txt
+tail -n 12 target/demo-smoke.txt
+
+step "cargo xtask audit (every spawn goes through the tracker)"
+cargo xtask audit
+
+echo
+echo "all checks passed"
