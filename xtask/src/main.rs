@@ -1,2 +1,5 @@
-//! `cargo xtask`: project automation.
-fn main() {}
+//! `cargo xtask`: project automation; see `cargo xtask help`.
+
+fn main() -> std::process::ExitCode {
+    xtask::cli::main()
+}

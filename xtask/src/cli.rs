@@ -1,0 +1,171 @@
+//! The `cargo xtask` command line.
+
+use crate::audit::{self, Options, Report};
+use crate::bench;
+use crate::diagnostic::Rule;
+use crate::{fix, json, sarif};
+use std::io::Write;
+use std::path::PathBuf;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  audit [options]       find tokio spawns that bypass the tracker
+  bench [spawn]         run the spawn benchmark (`cargo bench --bench spawn`)
+  bench audit [options] time the audit next to `grep -rn spawn`
+
+audit options:
+  --path <DIR|Cargo.toml|FILE>  audit this directory, package or file
+  --manifest-path <Cargo.toml>  audit this workspace
+  --format <text|json|sarif>    output format (default: text)
+  --fix                         rewrite direct tokio spawns into tracked spawns
+  --type <NAME>                 task type --fix writes (default: fix-type, else General)
+  --exclude <PATTERN>           skip paths matching PATTERN (repeatable)
+  --doctests                    also scan code blocks in doc comments
+
+bench audit options:
+  --path <DIR>                  time this tree instead of generated code
+  --lines <N>                   lines of generated code (default: 150000)
+
+exit codes: 0 clean, 1 findings, 2 usage or I/O error
+";
+
+/// Output formats of `audit`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// Runs `cargo xtask` with `args` (without the program name); returns the
+/// exit code.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["audit", rest @ ..] => run_audit(rest, out, err),
+        ["bench"] | ["bench", "spawn"] => bench::spawn(),
+        ["bench", "audit", rest @ ..] => bench::audit(rest, out),
+        ["help" | "--help" | "-h"] | [] => {
+            let _ = write!(out, "{USAGE}");
+            Ok(0)
+        }
+        [other, ..] => Err(format!("unknown command `{other}`")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, String> {
+    let mut options = Options::default();
+    let mut format = Format::Text;
+    let mut fix = false;
+    let mut args = args.iter();
+    while let Some(&arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .copied()
+                .ok_or_else(|| format!("`{arg}` needs a value"))
+        };
+        match arg {
+            "--path" => options.path = Some(PathBuf::from(value()?)),
+            "--manifest-path" => options.manifest_path = Some(PathBuf::from(value()?)),
+            "--exclude" => options.exclude.push(value()?.to_owned()),
+            "--type" => options.fix_type = Some(value()?.to_owned()),
+            "--doctests" => options.doctests = Some(true),
+            "--fix" => fix = true,
+            "--format" => {
+                format = match value()? {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    "sarif" => Format::Sarif,
+                    other => {
+                        return Err(format!(
+                            "unknown format `{other}`; expected `text`, `json` or `sarif`"
+                        ))
+                    }
+                }
+            }
+            "-h" | "--help" => {
+                let _ = write!(out, "{USAGE}");
+                return Ok(0);
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    if let Some(ty) = &options.fix_type {
+        if ty.trim().is_empty() {
+            return Err("`--type` must not be empty".to_owned());
+        }
+    }
+    let run = |options: &Options| audit::audit(options).map_err(|e| e.0);
+    let mut report = run(&options)?;
+    if fix {
+        let before = report.spawns();
+        let outcome = fix::apply(&report).map_err(|e| e.0)?;
+        let _ = writeln!(
+            err,
+            "fix: rewrote {} of {before} untracked spawns in {} files",
+            outcome.fixed,
+            outcome.files.len()
+        );
+        for file in &outcome.files {
+            let _ = writeln!(err, "fix: wrote {file}");
+        }
+        report = run(&options)?;
+        let left = report.spawns();
+        if left > 0 {
+            let _ = writeln!(
+                err,
+                "fix: could not fix {left} untracked spawns (method calls, spawns in macro_rules! or doc comments, or calls with generic arguments); listed below"
+            );
+        }
+    }
+    print(&report, format, out, err);
+    Ok(report.exit_code())
+}
+
+fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Write) {
+    let rendered = match format {
+        Format::Text => report.diagnostics.iter().map(|d| d.render()).collect(),
+        Format::Json => json::render(&report.diagnostics),
+        Format::Sarif => sarif::render(&report.diagnostics),
+    };
+    let _ = out.write_all(rendered.as_bytes());
+    for io in &report.io_errors {
+        let _ = writeln!(err, "error: cannot read {io}");
+    }
+    let summary = report.summary();
+    if format == Format::Text {
+        let _ = writeln!(out, "{summary}");
+        if report
+            .diagnostics
+            .iter()
+            .any(|d| d.rule == Rule::UntrackedSpawn)
+        {
+            let _ = writeln!(
+                out,
+                "note: to allow a spawn, add `// tracked: allow(untracked-spawn) -- <reason>` on its line or the line above"
+            );
+        }
+    } else {
+        let _ = writeln!(err, "{summary}");
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = run(
+        &args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    std::process::ExitCode::from(code)
+}

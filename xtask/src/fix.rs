@@ -1,0 +1,91 @@
+//! `--fix`: rewrites direct spawns (`tokio::spawn(f)`, `tokio::task::spawn*(f)`
+//! and their aliases) into tracked spawns, touching nothing else.
+//!
+//! Input: `tokio::spawn(serve(conn))` in `fn accept` of `my_app::net`.
+//! Output: `tracked::spawn("my_app::net::accept", tracked::TaskType::GENERAL, serve(conn))`.
+
+use crate::audit::{Error, Report};
+use crate::diagnostic::Region;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What `--fix` changed.
+#[derive(Debug, Default)]
+pub struct FixOutcome {
+    /// How many spawns were rewritten.
+    pub fixed: usize,
+    /// The files written, relative to the root.
+    pub files: Vec<String>,
+}
+
+/// Applies every fix the report offers; writes only files that change.
+pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
+    let mut by_file: BTreeMap<&PathBuf, Vec<usize>> = BTreeMap::new();
+    for (index, path, _) in &report.fixes {
+        by_file.entry(path).or_default().push(*index);
+    }
+    let mut outcome = FixOutcome::default();
+    for (path, indices) in by_file {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        let mut edits = Vec::new();
+        for (index, _, fix) in report
+            .fixes
+            .iter()
+            .filter(|(i, p, _)| p == path && indices.contains(i))
+        {
+            let _ = index;
+            let (Some(callee), Some(paren)) =
+                (span(&text, fix.callee), span(&text, fix.open_paren))
+            else {
+                continue;
+            };
+            if text.get(paren.clone()) != Some("(") {
+                continue;
+            }
+            edits.push((paren.end, paren.end, fix.arguments.clone()));
+            edits.push((callee.start, callee.end, fix.replacement.clone()));
+            outcome.fixed += 1;
+        }
+        edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        let mut fixed = text.clone();
+        let mut limit = usize::MAX;
+        for (start, end, replacement) in edits {
+            if end > limit {
+                continue;
+            }
+            fixed.replace_range(start..end, &replacement);
+            limit = start;
+        }
+        if fixed != text {
+            std::fs::write(path, fixed).map_err(|e| Error(format!("{}: {e}", path.display())))?;
+            outcome
+                .files
+                .push(crate::workspace::relative(&report.root, path));
+        }
+    }
+    Ok(outcome)
+}
+
+/// The byte range of a region of `text`.
+fn span(text: &str, region: Region) -> Option<std::ops::Range<usize>> {
+    Some(
+        offset(text, region.line, region.column)?
+            ..offset(text, region.end_line, region.end_column)?,
+    )
+}
+
+/// The byte offset of a 1-based line and character column.
+fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text[start..].find('\n')? + 1;
+    }
+    let rest = &text[start..];
+    let line_text = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let mut chars = line_text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(line_text.len()));
+    Some(start + chars.nth(column.checked_sub(1)?)?)
+}

@@ -1,0 +1,339 @@
+//! The crate index: what each module of a crate defines and imports, the
+//! fields of its structs and the return types of its fns, as plain data.
+//!
+//! syn's trees cannot leave the thread that parsed them, so each file is
+//! summarised into an index fragment in parallel, the fragments of a crate are
+//! merged, and the scan then resolves names against the merged index.
+
+use std::collections::HashMap;
+
+/// A module's path from its crate root: `["net", "peer"]`.
+pub(crate) type ModPath = Vec<String>;
+
+/// Index of a file within the audit.
+pub(crate) type FileId = usize;
+
+/// A type as written, reduced to what inference needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TypeExpr {
+    Path {
+        leading_colon: bool,
+        segments: Vec<String>,
+        args: Vec<TypeExpr>,
+    },
+    Unknown,
+}
+
+impl TypeExpr {
+    /// Strips references, pointers and parentheses; keeps the path and the
+    /// type arguments of its last segment.
+    pub(crate) fn from_syn(ty: &syn::Type) -> TypeExpr {
+        match ty {
+            syn::Type::Reference(r) => TypeExpr::from_syn(&r.elem),
+            syn::Type::Ptr(p) => TypeExpr::from_syn(&p.elem),
+            syn::Type::Paren(p) => TypeExpr::from_syn(&p.elem),
+            syn::Type::Group(g) => TypeExpr::from_syn(&g.elem),
+            syn::Type::Path(p) if p.qself.is_none() => {
+                let args = match p.path.segments.last().map(|s| &s.arguments) {
+                    Some(syn::PathArguments::AngleBracketed(a)) => a
+                        .args
+                        .iter()
+                        .filter_map(|arg| match arg {
+                            syn::GenericArgument::Type(t) => Some(TypeExpr::from_syn(t)),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                TypeExpr::Path {
+                    leading_colon: p.path.leading_colon.is_some(),
+                    segments: path_segments(&p.path),
+                    args,
+                }
+            }
+            _ => TypeExpr::Unknown,
+        }
+    }
+
+    /// The type a fn returns, if it names one.
+    pub(crate) fn from_return(output: &syn::ReturnType) -> Option<TypeExpr> {
+        match output {
+            syn::ReturnType::Type(_, ty) => Some(TypeExpr::from_syn(ty)),
+            syn::ReturnType::Default => None,
+        }
+    }
+}
+
+/// The identifiers of a path, without generic arguments.
+pub(crate) fn path_segments(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// A path in a `use` item, or the crate named by `extern crate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UsePath {
+    pub(crate) leading_colon: bool,
+    pub(crate) segments: Vec<String>,
+}
+
+/// What a name defined in a scope is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ItemKind {
+    Module,
+    Struct,
+    Fn(Option<TypeExpr>),
+    /// Anything else (enum, trait, const, type alias, macro, generic
+    /// parameter): it shadows, and the audit follows it no further.
+    Other,
+}
+
+/// The names one module body (or one block) defines and imports.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scope {
+    pub(crate) file: FileId,
+    pub(crate) module: ModPath,
+    pub(crate) items: HashMap<String, ItemKind>,
+    pub(crate) uses: HashMap<String, UsePath>,
+    pub(crate) globs: Vec<UsePath>,
+}
+
+impl Scope {
+    /// Collects the items and imports among `items`, which live in `module`.
+    pub(crate) fn of_items<'a>(
+        file: FileId,
+        module: &ModPath,
+        items: impl IntoIterator<Item = &'a syn::Item>,
+    ) -> Scope {
+        let mut scope = Scope {
+            file,
+            module: module.clone(),
+            ..Scope::default()
+        };
+        for item in items {
+            scope.add_item(item);
+        }
+        scope
+    }
+
+    fn add_item(&mut self, item: &syn::Item) {
+        let (name, kind) = match item {
+            syn::Item::Use(u) => {
+                let prefix = UsePath {
+                    leading_colon: u.leading_colon.is_some(),
+                    segments: Vec::new(),
+                };
+                self.add_use_tree(&u.tree, prefix);
+                return;
+            }
+            syn::Item::ExternCrate(e) => {
+                let name = match &e.rename {
+                    Some((_, rename)) => rename.to_string(),
+                    None => e.ident.to_string(),
+                };
+                if name == "_" {
+                    return;
+                }
+                let path = UsePath {
+                    leading_colon: true,
+                    segments: vec![e.ident.to_string()],
+                };
+                self.uses.insert(name, path);
+                return;
+            }
+            syn::Item::Mod(m) => (&m.ident, ItemKind::Module),
+            syn::Item::Struct(s) => (&s.ident, ItemKind::Struct),
+            syn::Item::Fn(f) => (
+                &f.sig.ident,
+                ItemKind::Fn(TypeExpr::from_return(&f.sig.output)),
+            ),
+            syn::Item::Enum(e) => (&e.ident, ItemKind::Other),
+            syn::Item::Union(u) => (&u.ident, ItemKind::Other),
+            syn::Item::Trait(t) => (&t.ident, ItemKind::Other),
+            syn::Item::TraitAlias(t) => (&t.ident, ItemKind::Other),
+            syn::Item::Type(t) => (&t.ident, ItemKind::Other),
+            syn::Item::Const(c) => (&c.ident, ItemKind::Other),
+            syn::Item::Static(s) => (&s.ident, ItemKind::Other),
+            syn::Item::Macro(m) => match &m.ident {
+                Some(ident) => (ident, ItemKind::Other),
+                None => return,
+            },
+            _ => return,
+        };
+        self.items.insert(name.to_string(), kind);
+    }
+
+    fn add_use_tree(&mut self, tree: &syn::UseTree, mut prefix: UsePath) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.segments.push(p.ident.to_string());
+                self.add_use_tree(&p.tree, prefix);
+            }
+            syn::UseTree::Name(n) => {
+                let name = n.ident.to_string();
+                if name == "self" {
+                    if let Some(last) = prefix.segments.last() {
+                        let last = last.clone();
+                        self.uses.insert(last, prefix);
+                    }
+                } else {
+                    prefix.segments.push(name.clone());
+                    self.uses.insert(name, prefix);
+                }
+            }
+            syn::UseTree::Rename(r) => {
+                let rename = r.rename.to_string();
+                if rename == "_" {
+                    return;
+                }
+                if r.ident != "self" {
+                    prefix.segments.push(r.ident.to_string());
+                }
+                self.uses.insert(rename, prefix);
+            }
+            syn::UseTree::Glob(_) => self.globs.push(prefix),
+            syn::UseTree::Group(g) => {
+                for tree in &g.items {
+                    self.add_use_tree(tree, prefix.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A fn inside an `impl` block.
+#[derive(Clone, Debug)]
+pub(crate) struct ImplFn {
+    pub(crate) file: FileId,
+    pub(crate) module: ModPath,
+    pub(crate) self_ty: TypeExpr,
+    pub(crate) ret: Option<TypeExpr>,
+}
+
+/// A struct's named (or numbered) fields and their types.
+#[derive(Clone, Debug)]
+pub(crate) struct StructDef {
+    pub(crate) file: FileId,
+    pub(crate) fields: Vec<(String, TypeExpr)>,
+}
+
+/// Everything the scan of one crate may look up.
+#[derive(Debug, Default)]
+pub(crate) struct CrateIndex {
+    /// Names under which the `tokio` crate is reachable from every module.
+    pub(crate) tokio_names: Vec<String>,
+    pub(crate) modules: HashMap<ModPath, Vec<Scope>>,
+    pub(crate) structs: HashMap<(ModPath, String), StructDef>,
+    /// Keyed by the last identifier of the impl's self type and the fn name.
+    pub(crate) impl_fns: HashMap<(String, String), Vec<ImplFn>>,
+    /// Whether some import renames a spawning function (`use tokio::spawn as
+    /// go;`), so that files without the word "spawn" may still spawn.
+    pub(crate) renames_spawn: bool,
+}
+
+/// The index fragment of one file.
+#[derive(Debug, Default)]
+pub(crate) struct Fragment {
+    scopes: Vec<Scope>,
+    structs: Vec<((ModPath, String), StructDef)>,
+    impl_fns: Vec<((String, String), ImplFn)>,
+}
+
+impl Fragment {
+    /// Summarises `file`, whose top level is the module `module`.
+    pub(crate) fn of_file(file: &syn::File, id: FileId, module: &ModPath) -> Fragment {
+        let mut fragment = Fragment::default();
+        fragment.add_items(&file.items, id, module);
+        fragment
+    }
+
+    fn add_items(&mut self, items: &[syn::Item], id: FileId, module: &ModPath) {
+        self.scopes.push(Scope::of_items(id, module, items));
+        for item in items {
+            match item {
+                syn::Item::Mod(m) => {
+                    if let Some((_, inner)) = &m.content {
+                        let mut path = module.clone();
+                        path.push(m.ident.to_string());
+                        self.add_items(inner, id, &path);
+                    }
+                }
+                syn::Item::Struct(s) => {
+                    let fields = s
+                        .fields
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let name = f
+                                .ident
+                                .as_ref()
+                                .map_or_else(|| i.to_string(), |n| n.to_string());
+                            (name, TypeExpr::from_syn(&f.ty))
+                        })
+                        .collect();
+                    let def = StructDef { file: id, fields };
+                    self.structs
+                        .push(((module.clone(), s.ident.to_string()), def));
+                }
+                syn::Item::Impl(imp) => {
+                    let self_ty = TypeExpr::from_syn(&imp.self_ty);
+                    let TypeExpr::Path { segments, .. } = &self_ty else {
+                        continue;
+                    };
+                    let Some(type_name) = segments.last() else {
+                        continue;
+                    };
+                    for item in &imp.items {
+                        if let syn::ImplItem::Fn(f) = item {
+                            let key = (type_name.clone(), f.sig.ident.to_string());
+                            let def = ImplFn {
+                                file: id,
+                                module: module.clone(),
+                                self_ty: self_ty.clone(),
+                                ret: TypeExpr::from_return(&f.sig.output),
+                            };
+                            self.impl_fns.push((key, def));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl CrateIndex {
+    /// Merges the fragments of one crate's files.
+    pub(crate) fn new(tokio_names: Vec<String>, fragments: Vec<Fragment>) -> CrateIndex {
+        let mut index = CrateIndex {
+            tokio_names,
+            ..CrateIndex::default()
+        };
+        for fragment in fragments {
+            for scope in fragment.scopes {
+                for (name, path) in &scope.uses {
+                    let target = path.segments.last().map_or("", String::as_str);
+                    if target.starts_with("spawn") && !name.contains("spawn") {
+                        index.renames_spawn = true;
+                    }
+                    let is_tokio =
+                        path.leading_colon && path.segments.len() == 1 && target == "tokio";
+                    if scope.module.is_empty() && is_tokio && !index.tokio_names.contains(name) {
+                        index.tokio_names.push(name.clone());
+                    }
+                }
+                index
+                    .modules
+                    .entry(scope.module.clone())
+                    .or_default()
+                    .push(scope);
+            }
+            for (key, def) in fragment.structs {
+                index.structs.entry(key).or_insert(def);
+            }
+            for (key, def) in fragment.impl_fns {
+                index.impl_fns.entry(key).or_default().push(def);
+            }
+        }
+        index
+    }
+}

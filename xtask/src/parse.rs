@@ -1,0 +1,201 @@
+//! Parsing a source file without ever panicking or overflowing the stack.
+//!
+//! The text is lexed first (proc-macro2's lexer is iterative), the token tree
+//! is measured for how deeply a recursive-descent parser would nest, and only
+//! then handed to syn. Files nested deeper than [`NESTING_LIMIT`] are reported
+//! instead of parsed. Parsing, scanning and dropping the syntax tree all run
+//! on threads with [`STACK_SIZE`] bytes of stack, which covers that limit with
+//! a wide margin even in debug builds.
+
+use proc_macro2::{LineColumn, Spacing, TokenStream, TokenTree};
+use std::str::FromStr;
+
+/// Stack size of the threads that parse and scan.
+pub(crate) const STACK_SIZE: usize = 256 << 20;
+
+/// The deepest estimated parser recursion the audit accepts.
+pub(crate) const NESTING_LIMIT: usize = 2500;
+
+/// Why a file could not be parsed.
+#[derive(Debug)]
+pub(crate) struct ParseError {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
+}
+
+/// Parses `src` as a Rust file. `candidates` are positions of comment-like
+/// text (suppression markers); the returned vector tells for each whether it
+/// lies inside a literal (a string, or a doc comment, which is lexed as one).
+pub(crate) fn parse_file(
+    src: &str,
+    candidates: &[LineColumn],
+) -> Result<(syn::File, Vec<bool>), ParseError> {
+    let src = sanitize(src);
+    let tokens = TokenStream::from_str(&src).map_err(|err| ParseError {
+        line: err.span().start().line,
+        column: err.span().start().column + 1,
+        message: err.to_string(),
+    })?;
+    let in_literal = measure(&tokens, candidates)?;
+    let file = syn::parse2::<syn::File>(tokens).map_err(|err| error(&err))?;
+    Ok((file, in_literal))
+}
+
+/// Converts a syn error to a [`ParseError`] at its first span.
+pub(crate) fn error(err: &syn::Error) -> ParseError {
+    let start = err.span().start();
+    ParseError {
+        line: start.line.max(1),
+        column: start.column + 1,
+        message: err.to_string(),
+    }
+}
+
+/// Blanks a byte-order mark and a shebang line, as rustc ignores both, while
+/// keeping every other character at its line and column.
+fn sanitize(src: &str) -> std::borrow::Cow<'_, str> {
+    let mut owned = None;
+    let mut text = src;
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        owned = Some(format!(" {rest}"));
+        text = owned.as_deref().unwrap_or(src);
+    }
+    if text.starts_with("#!") && !text[2..].trim_start().starts_with('[') {
+        let end = text.find('\n').unwrap_or(text.len());
+        let blanked = format!(
+            "{}{}",
+            " ".repeat(text[..end].chars().count()),
+            &text[end..]
+        );
+        owned = Some(blanked);
+    }
+    match owned {
+        Some(s) => std::borrow::Cow::Owned(s),
+        None => std::borrow::Cow::Borrowed(src),
+    }
+}
+
+/// Per-delimiter-level counters of the nesting estimate.
+#[derive(Default, Clone, Copy)]
+struct Level {
+    base: usize,
+    run: usize,
+    angles: usize,
+    chain: usize,
+    after_quote: bool,
+}
+
+impl Level {
+    fn cost(&self) -> usize {
+        self.base + self.run + self.angles + self.chain
+    }
+}
+
+const PREFIX_KEYWORDS: &[&str] = &[
+    "async", "move", "return", "break", "yield", "mut", "const", "dyn", "impl", "box", "let",
+    "ref", "unsafe", "static", "else", "if", "match", "while", "for", "loop", "in",
+];
+
+/// Walks the token tree iteratively, estimating how deeply syn would recurse
+/// (delimiters, prefix operators and keywords, unclosed `<`, `else`/`=`/`|`
+/// chains), and finds which candidate positions lie inside a literal.
+fn measure(tokens: &TokenStream, candidates: &[LineColumn]) -> Result<Vec<bool>, ParseError> {
+    let mut in_literal = vec![false; candidates.len()];
+    let mut stack = vec![(tokens.clone().into_iter(), Level::default())];
+    while let Some((iter, level)) = stack.last_mut() {
+        let Some(token) = iter.next() else {
+            stack.pop();
+            continue;
+        };
+        let after_quote = std::mem::take(&mut level.after_quote);
+        match &token {
+            TokenTree::Group(group) => {
+                level.run = 0;
+                let base = level.cost() + 1;
+                if base > NESTING_LIMIT {
+                    return Err(too_deep(group.span().start()));
+                }
+                let inner = Level {
+                    base,
+                    ..Level::default()
+                };
+                stack.push((group.stream().into_iter(), inner));
+                continue;
+            }
+            TokenTree::Punct(punct) => match punct.as_char() {
+                ',' => level.run = 0,
+                ';' => {
+                    *level = Level {
+                        base: level.base,
+                        ..Level::default()
+                    }
+                }
+                '<' => {
+                    level.run += 1;
+                    level.angles += 1;
+                }
+                '>' => {
+                    level.run += 1;
+                    level.angles = level.angles.saturating_sub(1);
+                }
+                '|' => {
+                    level.run += 1;
+                    level.chain += 1;
+                }
+                '=' if punct.spacing() == Spacing::Alone => {
+                    level.run += 1;
+                    level.chain += 1;
+                }
+                '\'' => {
+                    level.run += 1;
+                    level.after_quote = true;
+                }
+                _ => level.run += 1,
+            },
+            TokenTree::Ident(ident) => {
+                let name = ident.to_string();
+                if PREFIX_KEYWORDS.contains(&name.as_str()) {
+                    level.run += 1;
+                    if matches!(name.as_str(), "else" | "if") {
+                        level.chain += 1;
+                    }
+                } else if !after_quote {
+                    level.run = 0;
+                }
+            }
+            TokenTree::Literal(literal) => {
+                level.run = 0;
+                if !candidates.is_empty() {
+                    let span = literal.span();
+                    let (start, end) = (span.start(), span.end());
+                    for (pos, flag) in candidates.iter().zip(&mut in_literal) {
+                        if (start.line, start.column) <= (pos.line, pos.column)
+                            && (pos.line, pos.column) < (end.line, end.column)
+                        {
+                            *flag = true;
+                        }
+                    }
+                }
+            }
+        }
+        if level.cost() > NESTING_LIMIT {
+            return Err(too_deep(token.span().start()));
+        }
+    }
+    Ok(in_literal)
+}
+
+fn too_deep(at: LineColumn) -> ParseError {
+    ParseError {
+        line: at.line,
+        column: at.column + 1,
+        message: format!("code is nested too deeply to audit (limit {NESTING_LIMIT})"),
+    }
+}
+
+/// Whether a token stream the audit rearranged itself (a `macro_rules!`
+/// transcriber) is still shallow enough to hand to syn.
+pub(crate) fn within_limit(tokens: &TokenStream) -> bool {
+    measure(tokens, &[]).is_ok()
+}

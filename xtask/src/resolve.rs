@@ -1,0 +1,373 @@
+//! Name resolution and type inference over the crate index, without a
+//! compiler: enough to tell tokio's items from look-alikes and to follow a
+//! receiver to a tokio type through `let`s, parameters, fields and the return
+//! types of the crate's own fns.
+
+use crate::index::{CrateIndex, FileId, ItemKind, ModPath, Scope, TypeExpr, UsePath};
+use crate::tokio_api::{self, TokioItem, TokioType};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+/// How far imports are followed before giving up (import cycles, or chains
+/// longer than real code has).
+const MAX_DEPTH: usize = 24;
+
+/// What a path resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Res {
+    /// An item of the tokio crate, by its path inside tokio.
+    Tokio(Vec<String>),
+    Module(ModPath),
+    Struct(ModPath, String),
+    Fn {
+        ret: Option<TypeExpr>,
+        module: ModPath,
+        file: FileId,
+    },
+    /// A local item or variable that shadows whatever else the name means.
+    Local,
+    /// Another crate, std, or something the audit cannot see.
+    External,
+}
+
+/// The type of an expression, as far as the audit follows types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ty {
+    Tokio(TokioType),
+    /// A `Result` or `Option` of the inner type.
+    Wrapped(Box<Ty>),
+    Struct(ModPath, String),
+}
+
+impl Ty {
+    fn tokio(ty: TokioType, wrapped: bool) -> Ty {
+        if wrapped {
+            Ty::Wrapped(Box::new(Ty::Tokio(ty)))
+        } else {
+            Ty::Tokio(ty)
+        }
+    }
+
+    /// Converts `(type, wrapped)` pairs from the tokio tables.
+    pub(crate) fn from_table(entry: Option<(TokioType, bool)>) -> Option<Ty> {
+        entry.map(|(ty, wrapped)| Ty::tokio(ty, wrapped))
+    }
+}
+
+/// A block's scope: its items and imports, and the variables bound so far.
+#[derive(Debug, Default)]
+pub(crate) struct Frame {
+    pub(crate) scope: Scope,
+    pub(crate) vars: HashMap<String, Option<Ty>>,
+}
+
+/// Where a lookup happens.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub(crate) module: &'a ModPath,
+    pub(crate) file: FileId,
+    pub(crate) frames: &'a [Frame],
+    pub(crate) self_ty: Option<&'a Ty>,
+}
+
+/// How many module lookups one resolution may make: glob imports can form
+/// cycles and fans that a depth limit alone would explore exponentially.
+const BUDGET: usize = 4096;
+
+/// Resolves paths and types against one crate's index.
+pub(crate) struct Resolver<'a> {
+    index: &'a CrateIndex,
+    budget: Cell<usize>,
+}
+
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(index: &'a CrateIndex) -> Self {
+        Resolver {
+            index,
+            budget: Cell::new(BUDGET),
+        }
+    }
+
+    /// Resolves as much of `segments` as it can; returns what the resolved
+    /// prefix names and how many segments that prefix has.
+    pub(crate) fn resolve(
+        &self,
+        env: Env<'_>,
+        leading_colon: bool,
+        segments: &[String],
+    ) -> (Res, usize) {
+        self.budget.set(BUDGET);
+        self.resolve_at(env, leading_colon, segments, 0)
+    }
+
+    fn resolve_at(
+        &self,
+        env: Env<'_>,
+        leading_colon: bool,
+        segments: &[String],
+        depth: usize,
+    ) -> (Res, usize) {
+        let Some(first) = segments.first() else {
+            return (Res::External, 0);
+        };
+        if depth > MAX_DEPTH {
+            return (Res::External, 0);
+        }
+        let mut res = if leading_colon {
+            self.extern_crate(first)
+        } else {
+            match first.as_str() {
+                "crate" => Res::Module(Vec::new()),
+                "self" => Res::Module(env.module.clone()),
+                "super" => Res::Module(parent(env.module)),
+                "Self" => match env.self_ty {
+                    Some(Ty::Struct(module, name)) => Res::Struct(module.clone(), name.clone()),
+                    Some(Ty::Tokio(ty)) => {
+                        Res::Tokio(ty.path().split("::").skip(1).map(str::to_owned).collect())
+                    }
+                    _ => Res::External,
+                },
+                name => self.lookup_first(env, name, depth),
+            }
+        };
+        let mut used = 1;
+        for segment in &segments[1..] {
+            res = match res {
+                Res::Tokio(mut path) => {
+                    path.push(segment.clone());
+                    Res::Tokio(path)
+                }
+                Res::Module(module) if segment == "super" => Res::Module(parent(&module)),
+                Res::Module(module) => {
+                    match self.lookup_in_module(&module, env.file, segment, depth + 1) {
+                        Some(res) => res,
+                        None => return (Res::External, used),
+                    }
+                }
+                other => return (other, used),
+            };
+            used += 1;
+        }
+        (res, used)
+    }
+
+    fn extern_crate(&self, name: &str) -> Res {
+        if self.index.tokio_names.iter().any(|n| n == name) {
+            Res::Tokio(Vec::new())
+        } else {
+            Res::External
+        }
+    }
+
+    /// Looks a single name up from `env`: blocks, innermost first, then the
+    /// module, then the extern prelude.
+    fn lookup_first(&self, env: Env<'_>, name: &str, depth: usize) -> Res {
+        for (i, frame) in env.frames.iter().enumerate().rev() {
+            let inner = Env {
+                frames: &env.frames[..=i],
+                ..env
+            };
+            if let Some(res) = self.lookup_in_scope(inner, &frame.scope, name, depth, false) {
+                return res;
+            }
+        }
+        if let Some(res) = self.lookup_in_module(env.module, env.file, name, depth) {
+            return res;
+        }
+        self.extern_crate(name)
+    }
+
+    /// Looks `name` up among the scopes of `module`, the current file's first.
+    fn lookup_in_module(
+        &self,
+        module: &ModPath,
+        file: FileId,
+        name: &str,
+        depth: usize,
+    ) -> Option<Res> {
+        let budget = self.budget.get().checked_sub(1)?;
+        self.budget.set(budget);
+        let scopes = self.index.modules.get(module)?;
+        let ordered = scopes
+            .iter()
+            .filter(|s| s.file == file)
+            .chain(scopes.iter().filter(|s| s.file != file));
+        let env = |scope: &Scope| Env {
+            module,
+            file: scope.file,
+            frames: &[],
+            self_ty: None,
+        };
+        for scope in ordered.clone() {
+            if let Some(res) = self.lookup_in_scope(env(scope), scope, name, depth, true) {
+                return Some(res);
+            }
+        }
+        for scope in ordered {
+            for glob in &scope.globs {
+                if let Some(res) = self.lookup_in_glob(env(scope), glob, name, depth) {
+                    return Some(res);
+                }
+            }
+        }
+        None
+    }
+
+    /// Looks `name` up among a scope's items and imports (not its globs,
+    /// which rank below every explicit name).
+    fn lookup_in_scope(
+        &self,
+        env: Env<'_>,
+        scope: &Scope,
+        name: &str,
+        depth: usize,
+        module_level: bool,
+    ) -> Option<Res> {
+        if let Some(kind) = scope.items.get(name) {
+            return Some(match (kind, module_level) {
+                (ItemKind::Module, true) => {
+                    let mut path = scope.module.clone();
+                    path.push(name.to_owned());
+                    Res::Module(path)
+                }
+                (ItemKind::Struct, true) => Res::Struct(scope.module.clone(), name.to_owned()),
+                (ItemKind::Fn(ret), _) => Res::Fn {
+                    ret: ret.clone(),
+                    module: scope.module.clone(),
+                    file: scope.file,
+                },
+                _ => Res::Local,
+            });
+        }
+        if let Some(path) = scope.uses.get(name) {
+            return Some(self.resolve_use(env, path, depth + 1));
+        }
+        if !module_level {
+            for glob in &scope.globs {
+                if let Some(res) = self.lookup_in_glob(env, glob, name, depth) {
+                    return Some(res);
+                }
+            }
+        }
+        None
+    }
+
+    fn resolve_use(&self, env: Env<'_>, path: &UsePath, depth: usize) -> Res {
+        let (res, used) = self.resolve_at(env, path.leading_colon, &path.segments, depth);
+        if used == path.segments.len() {
+            res
+        } else {
+            Res::External
+        }
+    }
+
+    fn lookup_in_glob(
+        &self,
+        env: Env<'_>,
+        glob: &UsePath,
+        name: &str,
+        depth: usize,
+    ) -> Option<Res> {
+        match self.resolve_use(env, glob, depth + 1) {
+            Res::Tokio(path) if tokio_api::glob_exports(&path, name) => {
+                let mut path = path;
+                path.push(name.to_owned());
+                Some(Res::Tokio(path))
+            }
+            Res::Module(module) => self.lookup_in_module(&module, env.file, name, depth + 1),
+            _ => None,
+        }
+    }
+
+    /// The type a written type names, from `env`.
+    pub(crate) fn type_of(&self, env: Env<'_>, ty: &TypeExpr) -> Option<Ty> {
+        let TypeExpr::Path {
+            leading_colon,
+            segments,
+            args,
+        } = ty
+        else {
+            return None;
+        };
+        let last = segments.last()?.as_str();
+        match last {
+            "Result" | "Option" => {
+                return Some(Ty::Wrapped(Box::new(self.type_of(env, args.first()?)?)));
+            }
+            "Arc" | "Rc" | "Box" => return self.type_of(env, args.first()?),
+            _ => {}
+        }
+        if segments.len() == 1 && last == "Self" {
+            return env.self_ty.cloned();
+        }
+        match self.resolve(env, *leading_colon, segments) {
+            (Res::Tokio(path), used) if used == segments.len() => match tokio_api::item(&path)? {
+                TokioItem::Type(ty) => Some(Ty::Tokio(ty)),
+                _ => None,
+            },
+            (Res::Struct(module, name), used) if used == segments.len() => {
+                Some(Ty::Struct(module, name))
+            }
+            _ => None,
+        }
+    }
+
+    /// The type of the field `name` of the struct `module::ty`.
+    pub(crate) fn field(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
+        let def = self.index.structs.get(&(module.clone(), ty.to_owned()))?;
+        let (_, field_ty) = def.fields.iter().find(|(field, _)| field == name)?;
+        let self_ty = Ty::Struct(module.clone(), ty.to_owned());
+        let env = Env {
+            module,
+            file: def.file,
+            frames: &[],
+            self_ty: Some(&self_ty),
+        };
+        self.type_of(env, field_ty)
+    }
+
+    /// What the fn or method `name` of the struct `module::ty` returns.
+    pub(crate) fn method(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
+        let fns = self.index.impl_fns.get(&(ty.to_owned(), name.to_owned()))?;
+        let self_ty = Ty::Struct(module.clone(), ty.to_owned());
+        fns.iter().find_map(|f| {
+            let env = Env {
+                module: &f.module,
+                file: f.file,
+                frames: &[],
+                self_ty: None,
+            };
+            let this = self.type_of(env, &f.self_ty);
+            if this.as_ref().is_some_and(|this| this != &self_ty) {
+                return None;
+            }
+            let env = Env {
+                self_ty: Some(&self_ty),
+                ..env
+            };
+            self.type_of(env, f.ret.as_ref()?)
+        })
+    }
+
+    /// What a crate fn returns, resolved where the fn is defined.
+    pub(crate) fn fn_returns(
+        &self,
+        ret: Option<&TypeExpr>,
+        module: &ModPath,
+        file: FileId,
+    ) -> Option<Ty> {
+        let env = Env {
+            module,
+            file,
+            frames: &[],
+            self_ty: None,
+        };
+        self.type_of(env, ret?)
+    }
+}
+
+fn parent(module: &ModPath) -> ModPath {
+    let mut parent = module.clone();
+    parent.pop();
+    parent
+}

@@ -1,0 +1,601 @@
+//! The scan of one file: walks the syntax tree with its scopes and reports
+//! each call that spawns through tokio, and each `#[tracked]` site.
+
+use crate::diagnostic::Region;
+use crate::index::{path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
+use crate::lint::{self, Site};
+use crate::resolve::{Env, Frame, Res, Resolver, Ty};
+use crate::tokio_api::{self, SpawnFn, TokioItem};
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::visit::{self, Visit};
+
+/// The direct forms `#[tracked]` rewrites inside its fn, as written.
+const REWRITTEN: &[&str] = &[
+    "tokio::spawn",
+    "tokio::task::spawn",
+    "tokio::task::spawn_blocking",
+    "tokio::task::spawn_local",
+    "spawn",
+    "spawn_blocking",
+    "spawn_local",
+];
+
+/// A call that spawns through tokio.
+#[derive(Debug)]
+pub(crate) struct Spawn {
+    pub(crate) region: Region,
+    /// The line where the innermost statement holding the call starts.
+    pub(crate) statement_line: usize,
+    pub(crate) api: String,
+    pub(crate) help: String,
+    pub(crate) fix: Option<Fix>,
+}
+
+/// How `--fix` rewrites a direct call: replace the callee, then insert the
+/// name and type after the opening parenthesis.
+#[derive(Debug, Clone)]
+pub(crate) struct Fix {
+    pub(crate) callee: Region,
+    pub(crate) open_paren: Region,
+    pub(crate) replacement: String,
+    pub(crate) arguments: String,
+}
+
+/// What the scan needs besides the tree.
+pub(crate) struct Context<'a> {
+    pub(crate) resolver: Resolver<'a>,
+    pub(crate) file: FileId,
+    pub(crate) module: ModPath,
+    pub(crate) crate_name: &'a str,
+    /// The task type `--fix` writes, as a Rust expression.
+    pub(crate) fix_type: &'a str,
+    /// Maps positions of a doctest snippet back into the file.
+    pub(crate) line_map: Option<&'a [(usize, usize)]>,
+}
+
+struct FnCtx {
+    name: String,
+    tracked: bool,
+}
+
+/// Walks one file.
+pub(crate) struct Scanner<'a> {
+    cx: Context<'a>,
+    module: ModPath,
+    frames: Vec<Frame>,
+    self_tys: Vec<(Option<Ty>, Option<String>)>,
+    fns: Vec<FnCtx>,
+    statement_lines: Vec<usize>,
+    pub(crate) in_macro_rules: usize,
+    pub(crate) spawns: Vec<Spawn>,
+    pub(crate) sites: Vec<Site>,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(cx: Context<'a>) -> Self {
+        let module = cx.module.clone();
+        Scanner {
+            cx,
+            module,
+            frames: Vec::new(),
+            self_tys: Vec::new(),
+            fns: Vec::new(),
+            statement_lines: Vec::new(),
+            in_macro_rules: 0,
+            spawns: Vec::new(),
+            sites: Vec::new(),
+        }
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
+            module: &self.module,
+            file: self.cx.file,
+            frames: &self.frames,
+            self_ty: self.self_tys.last().and_then(|(ty, _)| ty.as_ref()),
+        }
+    }
+
+    pub(crate) fn region(&self, first: Span, last: Span) -> Region {
+        let mut region = Region::between(first, last);
+        if let Some(map) = self.cx.line_map {
+            let at = |line: usize, column: usize| match map.get(line.wrapping_sub(1)) {
+                Some(&(file_line, offset)) => (file_line, column + offset),
+                None => (line, column),
+            };
+            (region.line, region.column) = at(region.line, region.column);
+            (region.end_line, region.end_column) = at(region.end_line, region.end_column);
+        }
+        region
+    }
+
+    /// Runs `f` inside a new block scope holding `items`.
+    pub(crate) fn with_frame<'i>(
+        &mut self,
+        items: impl IntoIterator<Item = &'i syn::Item>,
+        f: impl FnOnce(&mut Self),
+    ) {
+        let scope = Scope::of_items(self.cx.file, &self.module, items);
+        self.frames.push(Frame {
+            scope,
+            vars: Default::default(),
+        });
+        f(self);
+        self.frames.pop();
+    }
+
+    /// Visits statements as the body of a block.
+    pub(crate) fn visit_stmts(&mut self, stmts: &[syn::Stmt]) {
+        let items = stmts.iter().filter_map(|s| match s {
+            syn::Stmt::Item(item) => Some(item),
+            _ => None,
+        });
+        self.with_frame(items, |this| {
+            for stmt in stmts {
+                this.visit_stmt(stmt);
+            }
+        });
+    }
+
+    fn bind(&mut self, pat: &syn::Pat, ty: Option<Ty>) {
+        let Some(frame) = self.frames.last_mut() else {
+            return;
+        };
+        match pat {
+            syn::Pat::Ident(p) if p.subpat.is_none() => {
+                frame.vars.insert(p.ident.to_string(), ty);
+            }
+            syn::Pat::Type(p) => self.bind(&p.pat, ty),
+            _ => {
+                let mut names = PatNames::default();
+                names.visit_pat(pat);
+                for name in names.0 {
+                    frame.vars.insert(name, None);
+                }
+            }
+        }
+    }
+
+    fn bind_typed(&mut self, pat: &syn::Pat) {
+        let ty = match pat {
+            syn::Pat::Type(p) => self
+                .cx
+                .resolver
+                .type_of(self.env(), &TypeExpr::from_syn(&p.ty)),
+            _ => None,
+        };
+        self.bind(pat, ty);
+    }
+
+    fn enter_fn(&mut self, attrs: &[syn::Attribute], sig: &syn::Signature, body: &syn::Block) {
+        let tracked = attrs.iter().find(|a| lint::is_tracked(a));
+        if let Some(attr) = tracked {
+            let name = format!("{}::{}", self.module_path(), sig.ident);
+            let region = self.region(sig.ident.span(), sig.ident.span());
+            self.sites.push(Site::new(attr, region, name));
+        }
+        let impl_ty = self.self_tys.last().and_then(|(_, name)| name.clone());
+        self.fns.push(FnCtx {
+            name: match impl_ty {
+                Some(ty) => format!("{ty}::{}", sig.ident),
+                None => sig.ident.to_string(),
+            },
+            tracked: tracked.is_some(),
+        });
+        self.with_frame([], |this| {
+            if let Some(frame) = this.frames.last_mut() {
+                for param in sig.generics.type_params() {
+                    frame
+                        .scope
+                        .items
+                        .insert(param.ident.to_string(), ItemKind::Other);
+                }
+            }
+            for input in &sig.inputs {
+                if let syn::FnArg::Typed(arg) = input {
+                    let ty = this
+                        .cx
+                        .resolver
+                        .type_of(this.env(), &TypeExpr::from_syn(&arg.ty));
+                    this.bind(&arg.pat, ty);
+                }
+            }
+            this.visit_block(body);
+        });
+        self.fns.pop();
+    }
+
+    /// `my_crate::module::path`, as `module_path!()` would print it.
+    fn module_path(&self) -> String {
+        let mut path = self.cx.crate_name.to_owned();
+        for segment in &self.module {
+            path.push_str("::");
+            path.push_str(segment);
+        }
+        path
+    }
+
+    fn task_name(&self) -> String {
+        match self.fns.last() {
+            Some(f) => format!("{}::{}", self.module_path(), f.name),
+            None => self.module_path(),
+        }
+    }
+
+    fn resolve_value(&self, path: &syn::Path) -> Option<Vec<String>> {
+        let segments = path_segments(path);
+        if segments.len() == 1 && path.leading_colon.is_none() {
+            let shadowed = self
+                .frames
+                .iter()
+                .any(|f| f.vars.contains_key(&segments[0]));
+            if shadowed {
+                return None;
+            }
+        }
+        match self
+            .cx
+            .resolver
+            .resolve(self.env(), path.leading_colon.is_some(), &segments)
+        {
+            (Res::Tokio(tokio_path), used) if used == segments.len() => Some(tokio_path),
+            _ => None,
+        }
+    }
+
+    fn check_call(&mut self, path: &syn::ExprPath, call: &syn::ExprCall) {
+        if path.qself.is_some() {
+            return;
+        }
+        let Some(tokio_path) = self.resolve_value(&path.path) else {
+            return;
+        };
+        let region = self.region(path.path.span(), path.path.span());
+        match tokio_api::item(&tokio_path) {
+            Some(TokioItem::Fn(spawn)) => {
+                let written = path_segments(&path.path).join("::");
+                let in_tracked = self.fns.last().is_some_and(|f| f.tracked);
+                if in_tracked
+                    && path.path.leading_colon.is_none()
+                    && REWRITTEN.contains(&written.as_str())
+                {
+                    return;
+                }
+                let name = self.task_name();
+                let arg = if spawn == SpawnFn::SpawnBlocking {
+                    "closure"
+                } else {
+                    "future"
+                };
+                let help = format!(
+                    "use `{}(\"{name}\", {}, {arg})`",
+                    spawn.tracked(),
+                    self.cx.fix_type
+                );
+                let generic = path.path.segments.iter().any(|s| !s.arguments.is_empty());
+                let fixable = self.in_macro_rules == 0
+                    && self.cx.line_map.is_none()
+                    && !generic
+                    && !call.args.is_empty();
+                let fix = fixable.then(|| Fix {
+                    callee: region,
+                    open_paren: self
+                        .region(call.paren_token.span.open(), call.paren_token.span.open()),
+                    replacement: spawn.tracked().to_owned(),
+                    arguments: format!("{name:?}, {}, ", self.cx.fix_type),
+                });
+                self.push(region, tokio_api::display(&tokio_path), help, fix);
+            }
+            _ => {
+                if let Some((method, ty_path)) = tokio_path.split_last() {
+                    if let Some(TokioItem::Type(ty)) = tokio_api::item(ty_path) {
+                        if ty.spawns(method) {
+                            let api = format!("{}::{method}", ty.path());
+                            self.push(region, api, ty.help().to_owned(), None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, region: Region, api: String, help: String, fix: Option<Fix>) {
+        self.spawns.push(Spawn {
+            region,
+            statement_line: self.statement_lines.last().copied().unwrap_or(region.line),
+            api,
+            help,
+            fix,
+        });
+    }
+
+    /// The type of an expression, when the evidence in the crate shows it.
+    fn infer(&self, expr: &syn::Expr) -> Option<Ty> {
+        match expr {
+            syn::Expr::Path(p)
+                if p.qself.is_none()
+                    && p.path.segments.len() == 1
+                    && p.path.leading_colon.is_none() =>
+            {
+                let name = p.path.segments[0].ident.to_string();
+                if name == "self" {
+                    return self.env().self_ty.cloned();
+                }
+                self.frames
+                    .iter()
+                    .rev()
+                    .find_map(|f| f.vars.get(&name))
+                    .cloned()
+                    .flatten()
+            }
+            syn::Expr::Reference(r) => self.infer(&r.expr),
+            syn::Expr::Paren(p) => self.infer(&p.expr),
+            syn::Expr::Group(g) => self.infer(&g.expr),
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.infer(&u.expr),
+            syn::Expr::Try(t) => match self.infer(&t.expr)? {
+                Ty::Wrapped(inner) => Some(*inner),
+                _ => None,
+            },
+            syn::Expr::Field(f) => match self.infer(&f.base)? {
+                Ty::Struct(module, ty) => {
+                    let member = match &f.member {
+                        syn::Member::Named(ident) => ident.to_string(),
+                        syn::Member::Unnamed(index) => index.index.to_string(),
+                    };
+                    self.cx.resolver.field(&module, &ty, &member)
+                }
+                _ => None,
+            },
+            syn::Expr::MethodCall(m) => {
+                let receiver = self.infer(&m.receiver)?;
+                let method = m.method.to_string();
+                match (receiver, method.as_str()) {
+                    (
+                        Ty::Wrapped(inner),
+                        "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked",
+                    ) => Some(*inner),
+                    (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
+                    (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
+                    (Ty::Struct(module, ty), method) => {
+                        self.cx.resolver.method(&module, &ty, method)
+                    }
+                    _ => None,
+                }
+            }
+            syn::Expr::Call(c) => self.infer_call(c),
+            _ => None,
+        }
+    }
+
+    fn infer_call(&self, call: &syn::ExprCall) -> Option<Ty> {
+        let syn::Expr::Path(path) = &*call.func else {
+            return None;
+        };
+        if path.qself.is_some() {
+            return None;
+        }
+        let segments = path_segments(&path.path);
+        let names: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let first_arg = || call.args.first().and_then(|a| self.infer(a));
+        match names.as_slice() {
+            [.., "Arc" | "Rc" | "Box", "new" | "clone" | "from"] => return first_arg(),
+            ["Some" | "Ok"] => return Some(Ty::Wrapped(Box::new(first_arg()?))),
+            _ => {}
+        }
+        let (res, used) =
+            self.cx
+                .resolver
+                .resolve(self.env(), path.path.leading_colon.is_some(), &segments);
+        match res {
+            Res::Tokio(tokio_path) if used == segments.len() => {
+                let (name, ty_path) = tokio_path.split_last()?;
+                match tokio_api::item(ty_path)? {
+                    TokioItem::Type(ty) => Ty::from_table(ty.assoc_returns(name)),
+                    _ => None,
+                }
+            }
+            Res::Fn { ret, module, file } if used == segments.len() => {
+                self.cx.resolver.fn_returns(ret.as_ref(), &module, file)
+            }
+            Res::Struct(module, ty) if used + 1 == segments.len() => {
+                self.cx.resolver.method(&module, &ty, &segments[used])
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The span of an expression's first token, found without walking all of
+/// it (which `Spanned` would do).
+fn first_span(expr: &syn::Expr) -> Option<Span> {
+    use syn::Expr as E;
+    Some(match expr {
+        E::Call(e) => return first_span(&e.func),
+        E::MethodCall(e) => return first_span(&e.receiver),
+        E::Field(e) => return first_span(&e.base),
+        E::Binary(e) => return first_span(&e.left),
+        E::Assign(e) => return first_span(&e.left),
+        E::Index(e) => return first_span(&e.expr),
+        E::Try(e) => return first_span(&e.expr),
+        E::Await(e) => return first_span(&e.base),
+        E::Cast(e) => return first_span(&e.expr),
+        E::Path(e) => e.path.segments.first()?.ident.span(),
+        E::Macro(e) => e.mac.path.segments.first()?.ident.span(),
+        E::Block(e) => e.block.brace_token.span.open(),
+        E::Unsafe(e) => e.unsafe_token.span,
+        E::Async(e) => e.async_token.span,
+        E::If(e) => e.if_token.span,
+        E::Match(e) => e.match_token.span,
+        E::While(e) => e.while_token.span,
+        E::ForLoop(e) => e.for_token.span,
+        E::Loop(e) => e.loop_token.span,
+        E::Return(e) => e.return_token.span,
+        E::Paren(e) => e.paren_token.span.open(),
+        E::Tuple(e) => e.paren_token.span.open(),
+        E::Array(e) => e.bracket_token.span.open(),
+        E::Reference(e) => e.and_token.span,
+        E::Unary(e) => e.op.span(),
+        E::Lit(e) => e.lit.span(),
+        E::Closure(e) => e.or1_token.span,
+        E::Struct(e) => e.path.segments.first()?.ident.span(),
+        _ => return None,
+    })
+}
+
+/// Collects the identifiers a pattern binds.
+#[derive(Default)]
+struct PatNames(Vec<String>);
+
+impl Visit<'_> for PatNames {
+    fn visit_pat_ident(&mut self, p: &syn::PatIdent) {
+        self.0.push(p.ident.to_string());
+        visit::visit_pat_ident(self, p);
+    }
+}
+
+impl<'ast> Visit<'ast> for Scanner<'_> {
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        let Some((_, items)) = &m.content else {
+            return;
+        };
+        let frames = std::mem::take(&mut self.frames);
+        let self_tys = std::mem::take(&mut self.self_tys);
+        self.module.push(m.ident.to_string());
+        for item in items {
+            self.visit_item(item);
+        }
+        self.module.pop();
+        self.frames = frames;
+        self.self_tys = self_tys;
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        self.enter_fn(&f.attrs, &f.sig, &f.block);
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        self.enter_fn(&f.attrs, &f.sig, &f.block);
+    }
+
+    fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+        if let Some(body) = &f.default {
+            self.enter_fn(&f.attrs, &f.sig, body);
+        }
+    }
+
+    fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+        let written = TypeExpr::from_syn(&i.self_ty);
+        let ty = self.cx.resolver.type_of(self.env(), &written);
+        let name = match &written {
+            TypeExpr::Path { segments, .. } => segments.last().cloned(),
+            TypeExpr::Unknown => None,
+        };
+        self.self_tys.push((ty, name));
+        for item in &i.items {
+            self.visit_impl_item(item);
+        }
+        self.self_tys.pop();
+    }
+
+    fn visit_item_trait(&mut self, t: &'ast syn::ItemTrait) {
+        self.self_tys.push((None, Some(t.ident.to_string())));
+        visit::visit_item_trait(self, t);
+        self.self_tys.pop();
+    }
+
+    fn visit_stmt(&mut self, stmt: &'ast syn::Stmt) {
+        let first = match stmt {
+            syn::Stmt::Local(local) => Some(local.let_token.span),
+            syn::Stmt::Expr(expr, _) => first_span(expr),
+            syn::Stmt::Macro(mac) => mac.mac.path.segments.first().map(|s| s.ident.span()),
+            syn::Stmt::Item(_) => None,
+        };
+        let line = first.map(|span| self.region(span, span).line);
+        let line = line
+            .or_else(|| self.statement_lines.last().copied())
+            .unwrap_or(0);
+        self.statement_lines.push(line);
+        visit::visit_stmt(self, stmt);
+        self.statement_lines.pop();
+    }
+
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.visit_stmts(&b.stmts);
+    }
+
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        let mut ty = None;
+        if let Some(init) = &local.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+            ty = self.infer(&init.expr);
+        }
+        if let syn::Pat::Type(p) = &local.pat {
+            ty = self
+                .cx
+                .resolver
+                .type_of(self.env(), &TypeExpr::from_syn(&p.ty));
+        }
+        self.bind(&local.pat, ty);
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.with_frame([], |this| {
+            for input in &c.inputs {
+                this.bind_typed(input);
+            }
+            this.visit_expr(&c.body);
+        });
+    }
+
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        match &*call.func {
+            syn::Expr::Path(path) => {
+                self.check_call(path, call);
+                for arg in &call.args {
+                    self.visit_expr(arg);
+                }
+            }
+            _ => visit::visit_expr_call(self, call),
+        }
+    }
+
+    fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+        if path.qself.is_some() {
+            return;
+        }
+        let Some(tokio_path) = self.resolve_value(&path.path) else {
+            return;
+        };
+        if let Some(TokioItem::Fn(spawn)) = tokio_api::item(&tokio_path) {
+            let region = self.region(path.path.span(), path.path.span());
+            let help = format!("pass a closure that calls `{}` instead", spawn.tracked());
+            self.push(region, tokio_api::display(&tokio_path), help, None);
+        }
+    }
+
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        let method = call.method.to_string();
+        if method.starts_with("spawn") {
+            if let Some(Ty::Tokio(ty)) = self.infer(&call.receiver) {
+                if ty.spawns(&method) {
+                    let region = self.region(call.method.span(), call.method.span());
+                    let api = format!("{}::{method}", ty.path());
+                    self.push(region, api, ty.help().to_owned(), None);
+                }
+            }
+        }
+        visit::visit_expr_method_call(self, call);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if mac.path.is_ident("macro_rules") {
+            self.visit_macro_rules(mac.tokens.clone());
+        } else {
+            self.visit_tokens(mac.tokens.clone());
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Which files the audit reads, grouped into the crates they belong to.
+//!
+//! Packages come from `cargo metadata`; each package directory is walked for
+//! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
+//! packages (a directory with its own `Cargo.toml`) and excluded paths. The
+//! files under `src/` form one crate; so do those under each of `tests/`,
+//! `examples/` and `benches/`, and the build script. A file's module path is
+//! derived from where it sits, as rustc's default module layout would.
+
+use crate::config::{self, Config};
+use crate::index::ModPath;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One `.rs` file to audit.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) abs: PathBuf,
+    /// Relative to the audited root, `/`-separated.
+    pub(crate) rel: String,
+    /// The crate's name, as `module_path!()` starts.
+    pub(crate) crate_name: String,
+    pub(crate) module: ModPath,
+}
+
+/// The files that resolve names against each other.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub(crate) tokio_names: Vec<String>,
+    pub(crate) files: Vec<Entry>,
+}
+
+/// What to audit.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    pub(crate) root: PathBuf,
+    /// The root manifest, when there is one.
+    pub(crate) manifest: Option<PathBuf>,
+    pub(crate) config: Config,
+    pub(crate) units: Vec<Unit>,
+}
+
+struct Package {
+    dir: PathBuf,
+    name: String,
+    tokio_names: Vec<String>,
+}
+
+/// Finds what to audit from `--path` or `--manifest-path` (neither: the
+/// workspace around the current directory).
+pub(crate) fn discover(
+    path: Option<&Path>,
+    manifest: Option<&Path>,
+    exclude: &[String],
+) -> Result<Workspace, String> {
+    if let Some(manifest) = manifest {
+        return from_metadata(Some(manifest), None, exclude);
+    }
+    let Some(path) = path else {
+        return from_metadata(None, None, exclude);
+    };
+    if path.is_dir() {
+        let manifest = path.join("Cargo.toml");
+        if manifest.is_file() {
+            return from_metadata(Some(&manifest), Some(path), exclude);
+        }
+        let name = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().replace('-', "_")))
+            .unwrap_or_else(|| "crate".to_owned());
+        let package = Package {
+            dir: path.to_path_buf(),
+            name,
+            tokio_names: vec!["tokio".to_owned()],
+        };
+        let config = Config::default();
+        let units = walk(path, &[package], &config.exclude, exclude)?;
+        return Ok(Workspace {
+            root: path.to_path_buf(),
+            manifest: None,
+            config,
+            units,
+        });
+    }
+    if path.file_name().is_some_and(|n| n == "Cargo.toml") {
+        return from_metadata(Some(path), None, exclude);
+    }
+    if path.extension().is_some_and(|e| e == "rs") && path.is_file() {
+        let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let rel = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(Workspace {
+            root,
+            manifest: None,
+            config: Config::default(),
+            units: vec![Unit {
+                tokio_names: vec!["tokio".to_owned()],
+                files: vec![Entry {
+                    abs: path.to_path_buf(),
+                    rel,
+                    crate_name: "main".to_owned(),
+                    module: Vec::new(),
+                }],
+            }],
+        });
+    }
+    Err(format!(
+        "{}: not a directory, a Cargo.toml or a .rs file",
+        path.display()
+    ))
+}
+
+fn from_metadata(
+    manifest: Option<&Path>,
+    only_under: Option<&Path>,
+    exclude: &[String],
+) -> Result<Workspace, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
+    if let Some(manifest) = manifest {
+        cmd.arg("--manifest-path").arg(manifest);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run `cargo metadata`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo metadata` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ));
+    }
+    let json: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot read `cargo metadata` output: {e}"))?;
+    let root = PathBuf::from(
+        json["workspace_root"]
+            .as_str()
+            .ok_or("`cargo metadata` gave no workspace_root")?,
+    );
+    let packages = json["packages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let root_manifest = root.join("Cargo.toml");
+    let mut config = match json.get("metadata").filter(|m| !m.is_null()) {
+        Some(metadata) => Config::from_metadata(Some(metadata))?,
+        None => {
+            let root_package = packages.iter().find(|p| {
+                p["manifest_path"].as_str().map(PathBuf::from) == Some(root_manifest.clone())
+            });
+            Config::from_metadata(root_package.and_then(|p| p.get("metadata")))?
+        }
+    };
+    let only_under = only_under.and_then(|p| p.canonicalize().ok());
+    let mut found = Vec::new();
+    for package in packages {
+        let Some(manifest) = package["manifest_path"].as_str() else {
+            continue;
+        };
+        let dir = Path::new(manifest)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        if let Some(under) = &only_under {
+            if !dir.canonicalize().is_ok_and(|d| d.starts_with(under)) {
+                continue;
+            }
+        }
+        let deps = package["dependencies"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut tokio_names: Vec<String> = deps
+            .iter()
+            .filter(|d| d["name"] == "tokio")
+            .map(|d| d["rename"].as_str().unwrap_or("tokio").to_owned())
+            .collect();
+        tokio_names.sort();
+        tokio_names.dedup();
+        if tokio_names.is_empty() {
+            tokio_names.push("tokio".to_owned());
+        }
+        let name = package["name"]
+            .as_str()
+            .unwrap_or("crate")
+            .replace('-', "_");
+        found.push(Package {
+            dir,
+            name,
+            tokio_names,
+        });
+    }
+    let excludes = std::mem::take(&mut config.exclude);
+    let units = walk(&root, &found, &excludes, exclude)?;
+    config.exclude = excludes;
+    Ok(Workspace {
+        root,
+        manifest: Some(root_manifest),
+        config,
+        units,
+    })
+}
+
+/// Collects the `.rs` files of each package into crates.
+fn walk(
+    root: &Path,
+    packages: &[Package],
+    config_exclude: &[String],
+    exclude: &[String],
+) -> Result<Vec<Unit>, String> {
+    let excluded = |rel: &str| {
+        config_exclude
+            .iter()
+            .chain(exclude)
+            .any(|p| config::matches(p, rel))
+    };
+    let mut units: Vec<(String, Unit)> = Vec::new();
+    for package in packages {
+        let mut stack = vec![package.dir.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let rel = relative(root, &path);
+                if excluded(&rel) {
+                    continue;
+                }
+                if kind.is_dir() {
+                    let skip = name.starts_with('.')
+                        || matches!(name.as_str(), "target" | "vendor" | "node_modules")
+                        || path.join("Cargo.toml").is_file();
+                    if !skip {
+                        stack.push(path);
+                    }
+                } else if kind.is_file() && name.ends_with(".rs") {
+                    let in_package = path.strip_prefix(&package.dir).unwrap_or(&path);
+                    let parts: Vec<String> = in_package
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    let (key, crate_name, module) = place(&package.name, &parts);
+                    let key = format!("{}#{key}", package.dir.display());
+                    let entry = Entry {
+                        abs: path,
+                        rel,
+                        crate_name,
+                        module,
+                    };
+                    match units.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, unit)) => unit.files.push(entry),
+                        None => units.push((
+                            key,
+                            Unit {
+                                tokio_names: package.tokio_names.clone(),
+                                files: vec![entry],
+                            },
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    Ok(units.into_iter().map(|(_, unit)| unit).collect())
+}
+
+/// Which crate a file of a package belongs to (a key), that crate's name, and
+/// the file's module path in it.
+fn place(package: &str, parts: &[String]) -> (String, String, ModPath) {
+    let stem = |s: &str| s.strip_suffix(".rs").unwrap_or(s).to_owned();
+    let modules = |parts: &[String]| -> ModPath {
+        let mut out: ModPath = parts.iter().map(|p| stem(p)).collect();
+        if out
+            .last()
+            .is_some_and(|l| matches!(l.as_str(), "lib" | "main" | "mod"))
+        {
+            out.pop();
+        }
+        out
+    };
+    match parts {
+        [file] if file == "build.rs" => (
+            "build".to_owned(),
+            "build_script_build".to_owned(),
+            Vec::new(),
+        ),
+        [file] => (file.clone(), stem(file), Vec::new()),
+        [dir, rest @ ..] if dir == "src" => match rest {
+            [bin, _] if bin == "bin" => ("src".to_owned(), package.to_owned(), Vec::new()),
+            [bin, _, inner @ ..] if bin == "bin" => {
+                ("src".to_owned(), package.to_owned(), modules(inner))
+            }
+            _ => ("src".to_owned(), package.to_owned(), modules(rest)),
+        },
+        [dir, file] => (dir.clone(), stem(file), Vec::new()),
+        [dir, first, rest @ ..] => {
+            let module = if rest.len() == 1 && rest[0] == "main.rs" {
+                Vec::new()
+            } else {
+                let mut all = vec![first.clone()];
+                all.extend(rest.iter().cloned());
+                modules(&all)
+            };
+            (dir.clone(), stem(first), module)
+        }
+        [] => (String::new(), package.to_owned(), Vec::new()),
+    }
+}
+
+/// `path` relative to `root`, with `/` separators.
+pub(crate) fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
