@@ -157,12 +157,15 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
         finish(&mut report);
         report.diagnostics
     };
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .stack_size(STACK_SIZE)
-        .spawn(job)
-        .ok()
-        .and_then(|handle| handle.join().ok())
-        .unwrap_or_default()
+        .spawn(job);
+    match handle.map(std::thread::JoinHandle::join) {
+        Ok(Ok(diagnostics)) => diagnostics,
+        // A panic in the engine is a bug; let the caller's test see it.
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// A file read and summarised.

@@ -111,7 +111,7 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         let outcome = fix::apply(&report).map_err(|e| e.0)?;
         let _ = writeln!(
             err,
-            "fix: rewrote {} of {before} untracked spawns in {} files",
+            "fix: rewrote {} of {before} untracked spawns in {} file(s)",
             outcome.fixed,
             outcome.files.len()
         );
@@ -123,7 +123,7 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         if left > 0 {
             let _ = writeln!(
                 err,
-                "fix: could not fix {left} untracked spawns (method calls, spawns in macro_rules! or doc comments, or calls with generic arguments); listed below"
+                "fix: could not fix {left} untracked spawn(s) (method calls, spawns passed as values, in macro_rules! or doc comments, or with generic arguments); listed below"
             );
         }
     }

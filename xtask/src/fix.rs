@@ -43,7 +43,11 @@ pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
             if text.get(paren.clone()) != Some("(") {
                 continue;
             }
-            edits.push((paren.end, paren.end, fix.arguments.clone()));
+            edits.push((
+                paren.end,
+                paren.end,
+                arguments(&text, paren.end, &fix.arguments),
+            ));
             edits.push((callee.start, callee.end, fix.replacement.clone()));
             outcome.fixed += 1;
         }
@@ -65,6 +69,19 @@ pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
         }
     }
     Ok(outcome)
+}
+
+/// The text inserted after the `(` at `at`: inline, or on a line of its own
+/// (indented as the next line) when the arguments start on the next line.
+fn arguments(text: &str, at: usize, arguments: &str) -> String {
+    let rest = &text[at..];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    if !rest[..line_end].trim().is_empty() || line_end == rest.len() {
+        return arguments.to_owned();
+    }
+    let next = &rest[line_end + 1..];
+    let indent = &next[..next.len() - next.trim_start_matches([' ', '\t']).len()];
+    format!("\n{indent}{}", arguments.trim_end())
 }
 
 /// The byte range of a region of `text`.

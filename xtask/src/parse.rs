@@ -35,7 +35,9 @@ pub(crate) fn parse_file(
     let tokens = TokenStream::from_str(&src).map_err(|err| ParseError {
         line: err.span().start().line,
         column: err.span().start().column + 1,
-        message: err.to_string(),
+        message:
+            "unbalanced delimiter, unterminated literal or comment, or a character that is not Rust"
+                .to_owned(),
     })?;
     let in_literal = measure(&tokens, candidates)?;
     let file = syn::parse2::<syn::File>(tokens).map_err(|err| error(&err))?;

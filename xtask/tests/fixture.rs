@@ -1,0 +1,177 @@
+//! The audit on the fixture crates, asserted finding by finding.
+
+mod support;
+
+use support::fixture;
+use xtask::{audit, Options};
+
+fn findings(options: &Options) -> Vec<String> {
+    let report = audit(options).expect("audit runs");
+    report
+        .diagnostics
+        .iter()
+        .map(|d| match &d.api {
+            Some(api) => format!("{} {} {api}", d.location(), d.rule.id()),
+            None => format!("{} {}", d.location(), d.rule.id()),
+        })
+        .collect()
+}
+
+fn on(name: &str) -> Options {
+    Options {
+        path: Some(fixture(name)),
+        ..Options::default()
+    }
+}
+
+/// Every `P` line of the fixture, and nothing from an `N` line.
+const EXPECTED: &str = "\
+Cargo.toml:16:34 unused-suppression
+src/broken.rs:1:14 parse-error
+src/imports.rs:7:5 untracked-spawn tokio::spawn
+src/imports.rs:8:5 untracked-spawn tokio::task::spawn
+src/imports.rs:9:5 untracked-spawn tokio::task::spawn_blocking
+src/imports.rs:10:5 untracked-spawn tokio::task::spawn_local
+src/imports.rs:11:5 untracked-spawn tokio::spawn
+src/imports.rs:15:5 untracked-spawn tokio::spawn
+src/imports.rs:16:5 untracked-spawn tokio::task::spawn
+src/imports.rs:17:5 untracked-spawn tokio::task::spawn_blocking
+src/imports.rs:18:5 untracked-spawn tokio::task::spawn_blocking
+src/imports.rs:19:5 untracked-spawn tokio::task::spawn_local
+src/imports.rs:20:5 untracked-spawn tokio::task::spawn
+src/imports.rs:25:5 untracked-spawn tokio::task::spawn
+src/imports.rs:28:9 untracked-spawn tokio::spawn
+src/imports.rs:36:9 untracked-spawn tokio::task::spawn
+src/imports.rs:38:13 untracked-spawn tokio::task::JoinSet::spawn
+src/imports.rs:46:9 untracked-spawn tokio::spawn
+src/imports.rs:51:52 untracked-spawn tokio::spawn
+src/macros.rs:3:13 untracked-spawn tokio::spawn
+src/macros.rs:6:30 untracked-spawn tokio::spawn
+src/macros.rs:7:19 untracked-spawn tokio::spawn
+src/macros.rs:8:13 untracked-spawn tokio::spawn
+src/macros.rs:9:22 untracked-spawn tokio::task::spawn_blocking
+src/macros.rs:15:12 untracked-spawn tokio::spawn
+src/macros.rs:21:5 untracked-spawn tokio::spawn
+src/macros.rs:26:5 untracked-spawn tokio::spawn
+src/methods.rs:13:18 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:14:21 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:15:17 untracked-spawn tokio::runtime::Runtime::spawn_blocking
+src/methods.rs:16:26 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:24:23 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:34:9 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:35:9 untracked-spawn tokio::task::JoinSet::spawn_blocking
+src/methods.rs:36:9 untracked-spawn tokio::task::JoinSet::spawn_local
+src/methods.rs:37:9 untracked-spawn tokio::task::JoinSet::spawn_on
+src/methods.rs:39:11 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:41:10 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:42:12 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:43:11 untracked-spawn tokio::task::LocalSet::spawn_local
+src/methods.rs:44:23 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:46:8 untracked-spawn tokio::runtime::Runtime::spawn
+src/methods.rs:48:11 untracked-spawn tokio::runtime::Runtime::spawn_blocking
+src/methods.rs:49:43 untracked-spawn tokio::task::Builder::spawn
+src/methods.rs:50:32 untracked-spawn tokio::task::join_set::Builder::spawn
+src/methods.rs:51:5 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:53:11 untracked-spawn tokio::task::JoinSet::spawn
+src/reexport.rs:4:5 untracked-spawn tokio::task::spawn
+src/reexport.rs:5:5 untracked-spawn tokio::task::spawn
+src/reexport.rs:9:19 untracked-spawn tokio::runtime::Handle::spawn
+src/reexport.rs:19:9 untracked-spawn tokio::task::spawn
+src/suppressed.rs:5:5 suppression-without-reason
+src/suppressed.rs:7:5 unused-suppression
+src/suppressed.rs:9:5 malformed-suppression
+src/suppressed.rs:10:5 untracked-spawn tokio::spawn
+src/suppressed.rs:16:5 unused-suppression
+src/suppressed.rs:18:5 untracked-spawn tokio::spawn
+src/tracked_fns.rs:11:9 untracked-spawn tokio::task::JoinSet::spawn
+src/tracked_fns.rs:12:5 untracked-spawn tokio::spawn
+src/tracked_fns.rs:14:9 untracked-spawn tokio::spawn
+src/tracked_fns.rs:23:18 undeclared-task-type
+src/tracked_fns.rs:26:18 malformed-tracked-attribute
+src/tracked_fns.rs:29:11 malformed-tracked-attribute
+src/tracked_fns.rs:32:29 malformed-tracked-attribute
+src/tracked_fns.rs:35:18 malformed-tracked-attribute
+src/tracked_fns.rs:35:28 malformed-tracked-attribute
+src/tracked_fns.rs:38:18 duplicate-task-name
+src/tracked_fns.rs:51:18 duplicate-task-name";
+
+#[test]
+fn finds_every_positive_form_and_nothing_else() {
+    let expected: Vec<&str> = EXPECTED.lines().collect();
+    assert_eq!(findings(&on("audit")), expected);
+}
+
+#[test]
+fn every_p_line_of_the_fixture_is_found() {
+    // Cross-check the list above against the `// P` marks in the sources.
+    let found = findings(&on("audit"));
+    for entry in std::fs::read_dir(fixture("audit/src")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = format!("src/{}", path.file_name().unwrap().to_string_lossy());
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let at = format!("{name}:{}:", i + 1);
+            let hit = found
+                .iter()
+                .any(|f| f.starts_with(&at) && f.contains("untracked-spawn"));
+            if line.contains("// P") {
+                assert!(hit, "{at} is marked P but not found");
+            }
+            if line.contains("// N") {
+                assert!(!hit, "{at} is marked N but found");
+            }
+        }
+    }
+}
+
+#[test]
+fn follows_a_dependency_renamed_in_the_manifest() {
+    assert_eq!(
+        findings(&on("renamed")),
+        [
+            "src/lib.rs:2:5 untracked-spawn tokio::spawn",
+            "src/lib.rs:3:5 untracked-spawn tokio::task::spawn_blocking",
+            "src/lib.rs:5:9 untracked-spawn tokio::task::JoinSet::spawn",
+        ]
+    );
+}
+
+#[test]
+fn doctests_are_scanned_only_when_asked() {
+    let doc = "src/lib.rs:4:5 untracked-spawn tokio::spawn".to_owned();
+    assert!(!findings(&on("audit")).contains(&doc));
+    let options = Options {
+        doctests: Some(true),
+        ..on("audit")
+    };
+    assert!(findings(&options).contains(&doc));
+}
+
+#[test]
+fn excludes_skip_paths() {
+    let options = Options {
+        exclude: vec!["src/m*.rs".to_owned(), "src/imports.rs".to_owned()],
+        ..on("audit")
+    };
+    let found = findings(&options);
+    assert!(found
+        .iter()
+        .all(|f| !f.starts_with("src/m") && !f.starts_with("src/imports")));
+    assert!(found.iter().any(|f| f.starts_with("src/reexport.rs")));
+}
+
+#[test]
+fn exit_codes_are_zero_one_two() {
+    assert_eq!(
+        support::xtask(&["audit", "--path", fixture("audit").to_str().unwrap()]).0,
+        1
+    );
+    let clean = fixture("audit/src/negatives.rs");
+    assert_eq!(
+        support::xtask(&["audit", "--path", clean.to_str().unwrap()]).0,
+        0
+    );
+    assert_eq!(support::xtask(&["audit", "--path", "/no/such/dir"]).0, 2);
+    assert_eq!(support::xtask(&["audit", "--format", "yaml"]).0, 2);
+    assert_eq!(support::xtask(&["audit", "--bogus"]).0, 2);
+}

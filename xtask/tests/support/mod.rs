@@ -1,0 +1,35 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, reason = "each test crate uses a subset of the helpers")]
+
+use std::path::{Path, PathBuf};
+
+/// A fixture directory under `tests/fixtures`.
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Runs `cargo xtask` in-process; returns the exit code, stdout and stderr.
+pub(crate) fn xtask(args: &[&str]) -> (u8, String, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = xtask::cli::run(&args, &mut out, &mut err);
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("output is UTF-8");
+    (code, text(out), text(err))
+}
+
+/// Copies a fixture package (its `Cargo.toml` and `src/`) to a fresh
+/// temporary directory.
+pub(crate) fn copy_fixture(name: &str, tag: &str) -> PathBuf {
+    let to = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&to);
+    std::fs::create_dir_all(to.join("src")).expect("create temp dir");
+    let from = fixture(name);
+    std::fs::copy(from.join("Cargo.toml"), to.join("Cargo.toml")).expect("copy manifest");
+    for entry in std::fs::read_dir(from.join("src")).expect("read fixture") {
+        let entry = entry.expect("fixture entry");
+        std::fs::copy(entry.path(), to.join("src").join(entry.file_name())).expect("copy source");
+    }
+    to
+}
