@@ -138,8 +138,44 @@ impl Current {
     }
 }
 
+/// Hands the running task to the `#[tracked]` fn `site` if the task was
+/// spawned to run exactly that fn (see [`Record::claimable_by`]); gives
+/// `owner` back when it does not.
+pub(crate) fn claim_current(
+    site: &'static crate::StaticSite,
+    owner: Option<Arc<str>>,
+) -> Result<(), Option<Arc<str>>> {
+    let mut owner = Some(owner);
+    let claimed = CURRENT.try_with(|cell| {
+        let Some(current) = cell.take() else {
+            return false;
+        };
+        let claim = current.record.claimable_by(site);
+        let current = if claim {
+            let Current { record, tracker } = current;
+            let owner = owner.take().flatten();
+            let record = tracker.inner.registry.claim(record, site, owner);
+            Current { record, tracker }
+        } else {
+            current
+        };
+        cell.set(Some(current));
+        claim
+    });
+    match claimed {
+        Ok(true) => Ok(()),
+        _ => Err(owner.flatten()),
+    }
+}
+
 /// Records `Cancelled` if the task is dropped before it ends.
 pub(crate) struct Guard(Option<Current>);
+
+impl Guard {
+    pub(crate) fn new(current: Current) -> Self {
+        Guard(Some(current))
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -178,26 +214,38 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let current = this
-            .guard
-            .0
-            .take()
-            .expect("a tracked task is not polled after it completes");
-        let mut future = this.future;
-        let (current, result) = current.run(|| future.as_mut().poll(cx));
-        match result {
-            Ok(Poll::Pending) => {
-                this.guard.0 = Some(current);
-                Poll::Pending
-            }
-            Ok(Poll::Ready(output)) => {
-                current.finish(ending_of::<C, _>(&output));
-                Poll::Ready(output)
-            }
-            Err(payload) => {
-                current.finish(panicked(&*payload));
-                resume_unwind(payload)
-            }
+        poll_as::<C, F>(this.guard, this.future, cx)
+    }
+}
+
+/// Polls `future` as the task in `guard`, recording its ending; shared by
+/// spawned tasks and by `#[tracked]` fns awaited directly.
+pub(crate) fn poll_as<C, F>(
+    guard: &mut Guard,
+    mut future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output>
+where
+    F: Future,
+    C: Classify<F::Output>,
+{
+    let current = guard
+        .0
+        .take()
+        .expect("a tracked task is not polled after it completes");
+    let (current, result) = current.run(|| future.as_mut().poll(cx));
+    match result {
+        Ok(Poll::Pending) => {
+            guard.0 = Some(current);
+            Poll::Pending
+        }
+        Ok(Poll::Ready(output)) => {
+            current.finish(ending_of::<C, _>(&output));
+            Poll::Ready(output)
+        }
+        Err(payload) => {
+            current.finish(panicked(&*payload));
+            resume_unwind(payload)
         }
     }
 }

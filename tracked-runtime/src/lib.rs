@@ -28,9 +28,11 @@
 //! # }
 //! ```
 
+mod catalogue;
 mod clock;
 mod current;
 mod id;
+mod inline;
 mod instrument;
 mod join_set;
 mod outcome;
@@ -45,6 +47,9 @@ mod stats;
 mod task_type;
 mod tracker;
 
+pub use catalogue::{
+    catalogue, Catalogue, CatalogueStatus, Finding, SiteKind, SiteUsage, StaticSite,
+};
 pub use current::{current, progress, CurrentTask};
 pub use id::TaskId;
 pub use instrument::task_id;

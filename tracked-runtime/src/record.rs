@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::{TaskId, TaskType};
+use crate::{StaticSite, TaskId, TaskType};
 
 /// A task's name: usually a literal, sometimes built at run time.
 pub type TaskName = Cow<'static, str>;
@@ -100,6 +100,9 @@ pub enum SpawnKind {
     Blocking,
     /// A `!Send` future on a `LocalSet`.
     Local,
+    /// A `#[tracked]` fn awaited directly: a unit of work inside its parent
+    /// task, polled by it rather than by tokio.
+    Inline,
 }
 
 /// A source location: where a task was spawned.
@@ -190,6 +193,10 @@ pub(crate) struct Record {
     pub(crate) labels: Vec<Label>,
     pub(crate) site: Site,
     pub(crate) kind: SpawnKind,
+    /// The `#[tracked]` fn the task runs, when it is one.
+    pub(crate) fn_site: Option<&'static StaticSite>,
+    /// The rewritten spawn that started the task, when it was one.
+    pub(crate) spawn_site: Option<&'static StaticSite>,
     pub(crate) spawned_at: u64,
     /// The registry shard holding this record, and the type's row there.
     pub(crate) shard: u16,
@@ -214,6 +221,8 @@ impl Record {
             labels: Vec::new(),
             site: Site::from(Location::caller()),
             kind: SpawnKind::Async,
+            fn_site: None,
+            spawn_site: None,
             spawned_at: 0,
             shard: 0,
             type_row: 0,
@@ -224,6 +233,27 @@ impl Record {
             busy_ns: AtomicU64::new(0),
             progress: Mutex::new(None),
         }
+    }
+
+    pub(crate) fn has_static_site(&self) -> bool {
+        self.fn_site.is_some() || self.spawn_site.is_some()
+    }
+
+    pub(crate) fn static_sites(&self) -> impl Iterator<Item = &'static StaticSite> {
+        self.fn_site.into_iter().chain(self.spawn_site)
+    }
+
+    /// Whether an annotated fn starting to run in this task may claim it:
+    /// the task came from a rewritten spawn of a call to a fn of that name,
+    /// is in its first poll, and was not claimed yet.
+    pub(crate) fn claimable_by(&self, site: &StaticSite) -> bool {
+        self.fn_site.is_none()
+            && self.kind != SpawnKind::Inline
+            // Only the polling thread writes `polls`; Relaxed is enough.
+            && self.polls.load(Ordering::Relaxed) == 1
+            && self
+                .spawn_site
+                .is_some_and(|spawn| !spawn.target().is_empty() && spawn.target() == site.target())
     }
 
     pub(crate) fn state(&self) -> TaskState {

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, TaskSnapshot};
 use crate::stats::Counts;
-use crate::TaskType;
+use crate::{StaticSite, TaskType};
 
 /// Distinct task types one shard counts separately; the last row collects
 /// the overflow under [`OVERFLOW`].
@@ -149,6 +149,65 @@ impl Registry {
         record
     }
 
+    /// Hands a running task over to the `#[tracked]` fn that turned out to
+    /// be its root future: a record with the fn's name, type and site takes
+    /// the old record's place, and the task's counts move to the new type's
+    /// row, so stats stay exact. The record is replaced rather than changed
+    /// because snapshots read its plain fields after the lock is released.
+    pub(crate) fn claim(
+        &self,
+        mut old: Arc<Record>,
+        site: &'static StaticSite,
+        owner: Option<Arc<str>>,
+    ) -> Arc<Record> {
+        let shard = self.shard(usize::from(old.shard));
+        let mut state = shard.lock();
+        let mut record = state.take_pooled();
+        let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
+        fresh.id = old.id;
+        fresh.parent = old.parent;
+        fresh.name = std::borrow::Cow::Borrowed(site.name());
+        fresh.ty = site.ty();
+        fresh.owner = owner.or_else(|| old.owner.clone());
+        fresh.labels.clone_from(&old.labels);
+        fresh.site = old.site;
+        fresh.kind = old.kind;
+        fresh.fn_site = Some(site);
+        fresh.spawn_site = old.spawn_site;
+        fresh.spawned_at = old.spawned_at;
+        fresh.shard = old.shard;
+        fresh.type_row = state.row(fresh.ty) as u16;
+        // Relaxed throughout: these are copies made under the shard lock by
+        // the thread polling the task, the only writer of these fields now.
+        let relaxed = Ordering::Relaxed;
+        fresh.slot.store(old.slot.load(relaxed), relaxed);
+        fresh.state.store(old.state.load(relaxed), relaxed);
+        fresh.polls.store(old.polls.load(relaxed), relaxed);
+        fresh
+            .first_poll_at
+            .store(old.first_poll_at.load(relaxed), relaxed);
+        fresh.busy_ns.store(old.busy_ns.load(relaxed), relaxed);
+        let (from, to) = (usize::from(old.type_row), usize::from(fresh.type_row));
+        if from != to {
+            state.rows[from].spawned -= 1;
+            state.rows[to].spawned += 1;
+            if old.first_poll_at.load(relaxed) != 0 {
+                // Both under the lock that `counts` takes, so no reader sees
+                // the task counted in neither row or in both.
+                shard.started[from].fetch_sub(1, Ordering::Release);
+                shard.started[to].fetch_add(1, Ordering::Release);
+            }
+        }
+        match state.live_index(&old) {
+            Some(index) => state.live[index] = Arc::clone(&record),
+            None => state.live.push(Arc::clone(&record)),
+        }
+        if Arc::get_mut(&mut old).is_some() && state.pool.len() < POOL_CAP {
+            state.pool.push(old);
+        }
+        record
+    }
+
     /// Counts a task's first poll; called once per task, without the lock.
     pub(crate) fn started(&self, record: &Record) {
         // Release pairs with the Acquire in `counts`, so a reader that sees a
@@ -248,6 +307,10 @@ impl Registry {
         for shard in self.shards.iter() {
             let state = shard.0.lock();
             for (index, row) in state.rows.iter().enumerate() {
+                if row.spawned == 0 {
+                    // Only a claim empties a row; the type has no tasks here.
+                    continue;
+                }
                 let started = shard.0.started[index].load(Ordering::Acquire);
                 let finished = row.completed + row.failed + row.panicked + row.cancelled;
                 let live = row.spawned - finished;
@@ -310,13 +373,17 @@ impl ShardState {
         MAX_TYPES - 1
     }
 
-    fn remove_live(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
+    fn live_index(&self, record: &Arc<Record>) -> Option<usize> {
         let hint = record.slot.load(Ordering::Relaxed) as usize;
-        let index = if self.live.get(hint).is_some_and(|r| Arc::ptr_eq(r, record)) {
-            hint
+        if self.live.get(hint).is_some_and(|r| Arc::ptr_eq(r, record)) {
+            Some(hint)
         } else {
-            self.live.iter().position(|r| Arc::ptr_eq(r, record))?
-        };
+            self.live.iter().position(|r| Arc::ptr_eq(r, record))
+        }
+    }
+
+    fn remove_live(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
+        let index = self.live_index(record)?;
         let removed = self.live.swap_remove(index);
         if let Some(moved) = self.live.get(index) {
             // Relaxed: slots are only read and written under the shard lock.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::record::{Label, Progress, Record, Site, SpawnKind, TaskName, TaskState};
-use crate::{TaskId, TaskType};
+use crate::{StaticSite, TaskId, TaskType};
 
 /// A copy of one task's record, live or finished.
 #[derive(Clone, Debug)]
@@ -26,6 +26,10 @@ pub struct TaskSnapshot {
     pub site: Site,
     /// How it was spawned.
     pub kind: SpawnKind,
+    /// The `#[tracked]` fn it runs, if it is one.
+    pub fn_site: Option<&'static StaticSite>,
+    /// The spawn rewritten by `#[tracked]` that started it, if any.
+    pub spawn_site: Option<&'static StaticSite>,
     /// Its state when the snapshot was taken.
     pub state: TaskState,
     /// When it was spawned.
@@ -68,6 +72,8 @@ impl TaskSnapshot {
             labels: record.labels.clone(),
             site: record.site,
             kind: record.kind,
+            fn_site: record.fn_site,
+            spawn_site: record.spawn_site,
             state: record.state(),
             spawned_at: clock.instant(record.spawned_at),
             first_polled_at: first_poll(record, clock),

@@ -14,7 +14,7 @@ use tokio::task::JoinError;
 use crate::instrument::{blocking, with_current, Current, Instrumented, TrackerRef};
 use crate::outcome::{ByOutcome, Classify};
 use crate::record::{Label, Site, SpawnKind, TaskName};
-use crate::{Outcome, TaskId, TaskType, Tracker};
+use crate::{Outcome, SiteKind, StaticSite, TaskId, TaskType, Tracker};
 
 /// Describes a task to spawn: name, type, and optionally owner, labels and
 /// tracker.
@@ -48,6 +48,7 @@ pub struct Builder<'a> {
     labels: Vec<Label>,
     tracker: Option<&'a Tracker>,
     site: Option<Site>,
+    static_site: Option<&'static StaticSite>,
 }
 
 impl Builder<'static> {
@@ -60,6 +61,7 @@ impl Builder<'static> {
             labels: Vec::new(),
             tracker: None,
             site: None,
+            static_site: None,
         }
     }
 }
@@ -95,6 +97,7 @@ impl<'a> Builder<'a> {
             labels: self.labels,
             tracker: Some(tracker),
             site: self.site,
+            static_site: self.static_site,
         }
     }
 
@@ -103,6 +106,15 @@ impl<'a> Builder<'a> {
     #[doc(hidden)]
     pub fn site(mut self, site: Site) -> Self {
         self.site = Some(site);
+        self
+    }
+
+    /// Links the task to a catalogue site, whose location it records; for
+    /// the `#[tracked]` attribute.
+    #[doc(hidden)]
+    pub fn static_site(mut self, site: &'static StaticSite) -> Self {
+        self.site = Some(site.location());
+        self.static_site = Some(site);
         self
     }
 
@@ -233,6 +245,9 @@ impl<'a> Builder<'a> {
         });
         let spawned_at = tracker.inner.clock.now();
         let site = self.site.unwrap_or_else(|| Site::from(caller));
+        if let Some(static_site) = self.static_site {
+            static_site.mark_ran();
+        }
         let record = tracker.inner.registry.insert(|record| {
             record.id = TaskId::next();
             record.parent = parent;
@@ -242,6 +257,10 @@ impl<'a> Builder<'a> {
             record.labels = self.labels;
             record.site = site;
             record.kind = kind;
+            match self.static_site {
+                Some(s) if s.kind() == SiteKind::Fn => record.fn_site = Some(s),
+                static_site => record.spawn_site = static_site,
+            }
             record.spawned_at = spawned_at;
         });
         Current { record, tracker }
