@@ -5,3 +5,7 @@
 //! `ARCHITECTURE.md` for how the crates fit together.
 
 pub use tracked_runtime::*;
+
+/// Tracks an `async fn` and the tokio spawns in its body; see the macro's
+/// own documentation.
+pub use tracked_macros::tracked;

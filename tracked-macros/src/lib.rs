@@ -1,1 +1,75 @@
-//! The `#[tracked]` attribute macro.
+//! The `#[tracked]` attribute macro. Use it through the `tracked` crate,
+//! which re-exports it as `tracked::tracked`.
+//!
+//! The crate depends on `syn`, `quote` and `proc-macro2` only; the code it
+//! generates calls `::tracked::__private`, so users need one dependency.
+
+mod attr;
+mod expand;
+mod spawn;
+
+use proc_macro::TokenStream;
+
+/// Tracks an `async fn` as a task unit and turns the tokio spawns in its
+/// body into tracked spawns.
+///
+/// ```ignore
+/// #[tracked::tracked(type = "Consensus")]
+/// async fn run_round(state: Arc<State>) -> Result<(), RoundError> {
+///     tokio::spawn(vote_processor(state.clone())); // a tracked child task
+///     collect_votes(&state).await
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// All optional, comma-separated:
+/// - `type = "…"`: the task type (default `General`); the same string as
+///   `TaskType::new`, so `"Consensus"` equals `TaskType::CONSENSUS`.
+/// - `name = "…"`: the unit's name (default: `module_path!()::fn_name`).
+/// - `owner = <expr>`: the owner (group, session, tenant), any expression
+///   converting `Into<Arc<str>>`, evaluated when the fn is first polled; it
+///   may use the fn's arguments. Default: inherited from the parent task.
+/// - `tier = <0..=255>`: a shutdown tier, kept in the catalogue site.
+///
+/// # What is tracked
+///
+/// - Awaited directly (`run_round(s).await`), the fn is a unit of its own:
+///   a record of kind `SpawnKind::Inline`, child of the task awaiting it (a
+///   root in the global tracker when there is none), current while polled so
+///   tasks it spawns are its children, ending `Completed`, `Failed` (an
+///   `Err` output), `Panicked` or `Cancelled` (dropped before the end).
+/// - Spawned by a rewritten spawn (`tokio::spawn(run_round(s))` inside an
+///   annotated fn), the fn *is* the task: when the spawned call's fn or
+///   method name matches the annotated fn's and the fn starts in the task's
+///   first poll, it claims the task, which takes the fn's name, type, owner
+///   and site. One record, no double registration; the spawn site stays
+///   linked.
+/// - Spawned any other way (`tracked::spawn("x", ty, run_round(s))`, a
+///   plain `tokio::spawn` outside annotated code), the fn is an inline unit
+///   inside that task (or a root, when the task is untracked).
+///
+/// # Spawn rewriting
+///
+/// In the body, including closures and async blocks but not nested items or
+/// macro invocations: `tokio::spawn`, `tokio::task::spawn`,
+/// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and bare or
+/// `task::`-qualified names that a `use` *inside the fn body* imports from
+/// tokio. Each becomes a tracked spawn with its own catalogue site named
+/// `<fn name>::<spawned fn, method or variable>` (`async_block`, `closure`
+/// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
+/// type, child of the current task. It still returns tokio's `JoinHandle`.
+/// Not rewritten: module-level imports (invisible to the attribute), method
+/// calls such as `join_set.spawn(…)`, and spawns inside macros such as
+/// `tokio::select!`; the audit covers those.
+///
+/// # Composition
+///
+/// The fn stays an `async fn` with its signature, so `#[async_trait]`,
+/// `#[tokio::main]`, `#[tokio::test]` and `#[tracing::instrument]` compose
+/// in either order. A fake return edge keeps inference and type errors on
+/// the body, as in the unannotated fn.
+#[proc_macro_attribute]
+pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(args.into(), item.into()).into()
+}

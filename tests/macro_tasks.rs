@@ -1,0 +1,334 @@
+//! `#[tracked]` seen through the runtime's query API: annotated fns and the
+//! spawns they rewrite appear with the right name, type, parent and site.
+
+use std::time::Duration;
+
+use tracked::{
+    tracked, CatalogueStatus, Query, SiteKind, SpawnKind, TaskSnapshot, TaskState, TaskType,
+    Tracker,
+};
+
+const MODULE: &str = module_path!();
+
+fn name(suffix: &str) -> String {
+    format!("{MODULE}::{suffix}")
+}
+
+/// Runs `future` as the root task `root` of a fresh tracker, waits for it,
+/// and returns the tracker with everything finished.
+async fn run_in_tracker<F>(future: F) -> (Tracker, tracked::TaskId)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("root", TaskType::GENERAL, future);
+    let id = handle.id();
+    handle.await.unwrap();
+    // Spawned children may still be finishing on other workers.
+    for _ in 0..100 {
+        if tracker.stats().total.live() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (tracker, id)
+}
+
+fn finished_named(tracker: &Tracker, name: &str) -> Vec<TaskSnapshot> {
+    tracker
+        .finished(&Query::new())
+        .into_iter()
+        .filter(|t| t.name == name)
+        .collect()
+}
+
+const ROUND_LINE: u32 = line!() + 2;
+#[tracked(type = "Consensus")]
+async fn run_round(votes: u32) -> u32 {
+    votes * 2
+}
+
+#[tokio::test]
+async fn an_awaited_fn_is_an_inline_unit_under_the_awaiting_task() {
+    let (tracker, root) = run_in_tracker(async {
+        assert_eq!(run_round(21).await, 42);
+    })
+    .await;
+
+    let units = finished_named(&tracker, &name("run_round"));
+    assert_eq!(units.len(), 1, "one record, no double registration");
+    let unit = &units[0];
+    assert_eq!(unit.kind, SpawnKind::Inline);
+    assert_eq!(unit.ty, TaskType::CONSENSUS);
+    assert_eq!(unit.parent, Some(root));
+    assert_eq!(unit.state, TaskState::Completed);
+    assert_eq!(unit.site.file, file!());
+    assert_eq!(unit.site.line, ROUND_LINE);
+    let site = unit.fn_site.expect("linked to its catalogue site");
+    assert_eq!(site.kind(), SiteKind::Fn);
+    assert_eq!(site.name(), name("run_round"));
+    assert!(unit.spawn_site.is_none());
+}
+
+#[tracked(type = "Network")]
+async fn vote_processor(votes: u32) -> u32 {
+    tracked::task_id().expect("runs as a tracked task");
+    votes + 1
+}
+
+const SPAWN_LINE: u32 = line!() + 4;
+#[tracked(type = "Consensus")]
+async fn round_with_children() -> u32 {
+    let me = tracked::task_id();
+    let handle = tokio::spawn(vote_processor(1));
+    let plain = tokio::spawn(plain_work());
+    assert_eq!(tracked::task_id(), me);
+    handle.await.unwrap() + plain.await.unwrap()
+}
+
+async fn plain_work() -> u32 {
+    10
+}
+
+#[tokio::test]
+async fn a_spawned_annotated_fn_claims_its_task() {
+    let (tracker, _) = run_in_tracker(async {
+        assert_eq!(round_with_children().await, 12);
+    })
+    .await;
+
+    let round = &finished_named(&tracker, &name("round_with_children"))[0];
+    let children = finished_named(&tracker, &name("vote_processor"));
+    assert_eq!(children.len(), 1, "the spawn and the fn are one record");
+    let child = &children[0];
+    assert_eq!(child.kind, SpawnKind::Async);
+    assert_eq!(
+        child.ty,
+        TaskType::NETWORK,
+        "the spawned fn's own type wins"
+    );
+    assert_eq!(child.parent, Some(round.id));
+    assert_eq!(child.fn_site.unwrap().name(), name("vote_processor"));
+    let spawn_site = child.spawn_site.expect("linked to the spawn site");
+    assert_eq!(
+        spawn_site.name(),
+        name("round_with_children::vote_processor")
+    );
+    assert_eq!(spawn_site.location().line, SPAWN_LINE);
+    // The claim moved the task's counts to its new type; none are lost.
+    let stats = tracker.stats();
+    assert_eq!(stats.by_type[&TaskType::NETWORK].completed, 1);
+    assert_eq!(stats.total.spawned, stats.total.finished());
+}
+
+#[tokio::test]
+async fn a_spawned_plain_fn_gets_the_spawn_sites_name_and_the_fns_type() {
+    let (tracker, _) = run_in_tracker(async {
+        round_with_children().await;
+    })
+    .await;
+
+    let round = &finished_named(&tracker, &name("round_with_children"))[0];
+    let plain = &finished_named(&tracker, &name("round_with_children::plain_work"))[0];
+    assert_eq!(plain.ty, TaskType::CONSENSUS);
+    assert_eq!(plain.parent, Some(round.id));
+    assert_eq!(plain.kind, SpawnKind::Async);
+    assert_eq!(plain.site.file, file!());
+    assert_eq!(plain.site.line, SPAWN_LINE + 1);
+    assert!(plain.fn_site.is_none());
+}
+
+#[derive(Debug)]
+struct RoundError;
+
+impl std::fmt::Display for RoundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("quorum lost")
+    }
+}
+
+#[tracked(type = "Consensus", name = "failing-round")]
+async fn failing_round() -> Result<(), RoundError> {
+    Err(RoundError)
+}
+
+#[tracked]
+async fn panicking_round() {
+    panic!("boom");
+}
+
+#[tokio::test]
+async fn err_is_failed_and_panic_is_panicked() {
+    let (tracker, _) = run_in_tracker(async {
+        assert!(failing_round().await.is_err());
+        let panicked = tokio::spawn(async { panicking_round().await }).await;
+        assert!(panicked.is_err());
+    })
+    .await;
+
+    let failed = &finished_named(&tracker, "failing-round")[0];
+    assert_eq!(failed.state, TaskState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("quorum lost"));
+    // Spawned by plain tokio from an unannotated block: a root unit in the
+    // global tracker, not in this one.
+    assert!(finished_named(&tracker, &name("panicking_round")).is_empty());
+    let global = finished_named(Tracker::global(), &name("panicking_round"));
+    assert_eq!(global[0].state, TaskState::Panicked);
+    assert_eq!(global[0].error.as_deref(), Some("boom"));
+}
+
+#[tracked(type = "Maintenance", owner = format!("tenant-{tenant}"))]
+async fn cleanup(tenant: u32) {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+#[tokio::test]
+async fn a_dropped_unit_is_cancelled_and_keeps_its_owner() {
+    let (tracker, _) = run_in_tracker(async {
+        let timed_out = tokio::time::timeout(Duration::from_millis(10), cleanup(7)).await;
+        assert!(timed_out.is_err());
+    })
+    .await;
+
+    let unit = &finished_named(&tracker, &name("cleanup"))[0];
+    assert_eq!(unit.state, TaskState::Cancelled);
+    assert_eq!(unit.owner.as_deref(), Some("tenant-7"));
+    assert_eq!(unit.ty, TaskType::MAINTENANCE);
+}
+
+#[tracked(type = "Database")]
+async fn with_imports() -> u32 {
+    use tokio::task;
+    use tokio::task::spawn_blocking as blocking;
+    let a = task::spawn_blocking(|| compute(1));
+    let b = blocking(move || compute(2));
+    let c = tokio::spawn(async move { 3 });
+    a.await.unwrap() + b.await.unwrap() + c.await.unwrap()
+}
+
+fn compute(x: u32) -> u32 {
+    x
+}
+
+#[tokio::test]
+async fn imported_and_blocking_spawns_are_rewritten_and_numbered() {
+    let (tracker, _) = run_in_tracker(async {
+        assert_eq!(with_imports().await, 6);
+    })
+    .await;
+
+    let parent = &finished_named(&tracker, &name("with_imports"))[0];
+    let mut children: Vec<(String, SpawnKind)> = tracker
+        .finished(&Query::new().parent(parent.id))
+        .into_iter()
+        .map(|t| (t.name.into_owned(), t.kind))
+        .collect();
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        children,
+        [
+            (name("with_imports::async_block"), SpawnKind::Async),
+            (name("with_imports::compute"), SpawnKind::Blocking),
+            (name("with_imports::compute#2"), SpawnKind::Blocking),
+        ]
+    );
+}
+
+#[tracked(type = "UI")]
+async fn never_called() {}
+
+#[test]
+fn the_catalogue_holds_exactly_this_crates_sites() {
+    let catalogue = tracked::catalogue();
+    assert!(matches!(catalogue.status(), CatalogueStatus::Collected(_)));
+    let mut ours: Vec<(String, SiteKind)> = catalogue
+        .in_module(MODULE)
+        .into_iter()
+        .map(|site| (site.name().to_owned(), site.kind()))
+        .collect();
+    ours.sort();
+    let mut expected = vec![
+        (name("cleanup"), SiteKind::Fn),
+        ("failing-round".to_owned(), SiteKind::Fn),
+        (name("hold"), SiteKind::Fn),
+        (name("never_called"), SiteKind::Fn),
+        (name("panicking_round"), SiteKind::Fn),
+        (name("round_with_children"), SiteKind::Fn),
+        (name("round_with_children::plain_work"), SiteKind::Spawn),
+        (name("round_with_children::vote_processor"), SiteKind::Spawn),
+        (name("run_round"), SiteKind::Fn),
+        (name("vote_processor"), SiteKind::Fn),
+        (name("with_imports"), SiteKind::Fn),
+        (name("with_imports::async_block"), SiteKind::Spawn),
+        (name("with_imports::compute"), SiteKind::Spawn),
+        (name("with_imports::compute#2"), SiteKind::Spawn),
+    ];
+    expected.sort();
+    assert_eq!(ours, expected);
+    // Sites come in file order, and every site here is in this file.
+    assert!(catalogue
+        .in_module(MODULE)
+        .iter()
+        .all(|s| s.location().file == file!()));
+    let never = catalogue.never_ran();
+    assert!(never.iter().any(|s| s.name() == name("never_called")));
+}
+
+#[test]
+fn the_lint_reports_undeclared_and_unused_types() {
+    let catalogue = tracked::catalogue();
+    let declared = [
+        TaskType::CONSENSUS,
+        TaskType::NETWORK,
+        TaskType::new("Unused"),
+    ];
+    let findings = catalogue.lint(Some(&declared));
+    let rules: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
+    assert!(
+        rules
+            .iter()
+            .any(|f| f.starts_with("unused-type: type `Unused`")),
+        "{rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|f| f.starts_with("undeclared-type: ") && f.contains("never_called")),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.iter().any(|f| f.starts_with("duplicate-name")),
+        "{rules:?}"
+    );
+}
+
+#[tokio::test]
+async fn usage_counts_live_tasks_per_site() {
+    let tracker = Tracker::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tracker.spawn("holder", TaskType::GENERAL, async move {
+        let _ = hold(rx).await;
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let usage = tracked::catalogue().usage(&tracker);
+    let hold_site = usage
+        .iter()
+        .find(|u| u.site.name() == name("hold"))
+        .expect("hold is catalogued");
+    assert_eq!(hold_site.live, 1);
+    tx.send(()).unwrap();
+    handle.await.unwrap();
+    let usage = tracked::catalogue().usage(&tracker);
+    let hold_site = usage
+        .iter()
+        .find(|u| u.site.name() == name("hold"))
+        .unwrap();
+    assert_eq!((hold_site.live, hold_site.finished), (0, 1));
+}
+
+#[tracked]
+async fn hold(
+    rx: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), tokio::sync::oneshot::error::RecvError> {
+    rx.await
+}

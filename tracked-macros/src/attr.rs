@@ -1,0 +1,146 @@
+//! Parses the attribute's arguments: `type = "…"`, `name = "…"`,
+//! `owner = <expr>`, `tier = <int>`.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::{Expr, LitInt, LitStr, Token};
+
+mod kw {
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(owner);
+    syn::custom_keyword!(tier);
+}
+
+/// The parsed arguments; every one is optional.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) ty: Option<LitStr>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) owner: Option<Expr>,
+    pub(crate) tier: Option<(u8, Span)>,
+    /// Problems found after the arguments parsed, such as a duplicate key;
+    /// reported together with the fn's own problems.
+    pub(crate) errors: Option<syn::Error>,
+}
+
+impl Parse for Args {
+    // Input: `type = "Consensus", owner = peer.id.clone()`
+    // Output: `Args { ty: Some("Consensus"), owner: Some(peer.id.clone()), .. }`
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(Token![type]) {
+                let key = input.parse::<Token![type]>()?;
+                let value = string_value(input, "type")?;
+                args.set_str(key.span, "type", value, |a| &mut a.ty);
+            } else if lookahead.peek(kw::name) {
+                let key = input.parse::<kw::name>()?;
+                let value = string_value(input, "name")?;
+                args.set_str(key.span, "name", value, |a| &mut a.name);
+            } else if lookahead.peek(kw::owner) {
+                let key = input.parse::<kw::owner>()?;
+                input.parse::<Token![=]>()?;
+                let value: Expr = input.parse()?;
+                if args.owner.is_some() {
+                    args.error(key.span, "duplicate `owner` argument");
+                } else {
+                    args.owner = Some(value);
+                }
+            } else if lookahead.peek(kw::tier) {
+                let key = input.parse::<kw::tier>()?;
+                let value = tier_value(input, &mut args);
+                if args.tier.is_some() {
+                    args.error(key.span, "duplicate `tier` argument");
+                } else if let Some(value) = value {
+                    args.tier = Some((value, key.span));
+                }
+            } else {
+                return Err(lookahead.error());
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+}
+
+impl Args {
+    fn error(&mut self, span: Span, message: &str) {
+        let error = syn::Error::new(span, message);
+        match &mut self.errors {
+            Some(errors) => errors.combine(error),
+            None => self.errors = Some(error),
+        }
+    }
+
+    fn set_str(
+        &mut self,
+        key: Span,
+        key_name: &str,
+        value: Result<LitStr, syn::Error>,
+        slot: impl Fn(&mut Args) -> &mut Option<LitStr>,
+    ) {
+        let value = match value {
+            Ok(value) => value,
+            Err(error) => {
+                self.error(error.span(), &error.to_string());
+                return;
+            }
+        };
+        if slot(self).is_some() {
+            self.error(key, &format!("duplicate `{key_name}` argument"));
+        } else if value.value().trim().is_empty() {
+            self.error(value.span(), &format!("`{key_name}` must not be empty"));
+        } else {
+            *slot(self) = Some(value);
+        }
+    }
+}
+
+/// `= "…"`; a value of another kind is consumed and reported at its tokens,
+/// so that parsing can go on to the next key.
+fn string_value(input: ParseStream<'_>, key: &str) -> syn::Result<Result<LitStr, syn::Error>> {
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        return Ok(Ok(input.parse()?));
+    }
+    let other: Expr = input.parse()?;
+    Ok(Err(syn::Error::new_spanned(
+        other,
+        format!("`{key}` expects a string literal, e.g. `{key} = \"Consensus\"`"),
+    )))
+}
+
+/// `= <integer from 0 to 255>`.
+fn tier_value(input: ParseStream<'_>, args: &mut Args) -> Option<u8> {
+    if input.parse::<Token![=]>().is_err() {
+        args.error(input.span(), "expected `=` after `tier`");
+        return None;
+    }
+    if input.peek(LitInt) {
+        let lit: LitInt = input.parse().ok()?;
+        match lit.base10_parse::<u8>() {
+            Ok(value) if lit.suffix().is_empty() => return Some(value),
+            _ => args.error(lit.span(), "`tier` must be an integer from 0 to 255"),
+        }
+        return None;
+    }
+    match input.parse::<Expr>() {
+        Ok(other) => args.errors_at(&other, "`tier` expects an integer literal, e.g. `tier = 2`"),
+        Err(error) => args.error(error.span(), &error.to_string()),
+    }
+    None
+}
+
+impl Args {
+    fn errors_at(&mut self, tokens: &impl quote::ToTokens, message: &str) {
+        let error = syn::Error::new_spanned(tokens, message);
+        match &mut self.errors {
+            Some(errors) => errors.combine(error),
+            None => self.errors = Some(error),
+        }
+    }
+}

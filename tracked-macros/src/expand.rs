@@ -1,0 +1,400 @@
+//! Expands an annotated fn: validates its shape, rewrites the spawns in its
+//! body, and wraps the body in `TrackedFn` with the fn's catalogue site.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Attribute, Block, Expr, ReturnType, Signature, Stmt, Type, Visibility};
+
+use crate::attr::Args;
+use crate::spawn::{self, SpawnSite};
+
+/// A fn whose body has not been parsed yet, so that a body that does not
+/// parse can still be emitted unchanged for rustc to report.
+struct MaybeItemFn {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: Signature,
+    body: TokenStream,
+}
+
+impl Parse for MaybeItemFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig: Signature = input.parse()?;
+        if input.peek(syn::Token![;]) {
+            return Err(syn::Error::new(
+                input.span(),
+                "`#[tracked]` needs a fn body; put it on the fn in the `impl`, not on the trait's declaration",
+            ));
+        }
+        let body: TokenTree = input.parse()?;
+        Ok(MaybeItemFn {
+            attrs,
+            vis,
+            sig,
+            body: body.into_token_stream(),
+        })
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = syn::parse2::<Args>(args);
+    let function = match syn::parse2::<MaybeItemFn>(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            let error = not_a_fn(&item).unwrap_or(error);
+            return with_errors(item, Some(error), args.err());
+        }
+    };
+    let (args, args_error) = match args {
+        Ok(mut args) => {
+            let errors = args.errors.take();
+            (Some(args), errors)
+        }
+        Err(error) => (None, Some(error)),
+    };
+    let mut errors = args_error;
+    let mut add = |error: syn::Error| match &mut errors {
+        Some(errors) => errors.combine(error),
+        None => errors = Some(error),
+    };
+    if let Some(constness) = &function.sig.constness {
+        add(syn::Error::new(
+            constness.span,
+            "`#[tracked]` cannot be applied to a `const fn`; it needs an `async fn`",
+        ));
+    }
+    if let Some(abi) = &function.sig.abi {
+        add(syn::Error::new_spanned(
+            abi,
+            "`#[tracked]` cannot be applied to an `extern` fn; it needs an `async fn`",
+        ));
+    }
+    let mut block: Block = match syn::parse2(function.body.clone()) {
+        Ok(block) => block,
+        // rustc reports the body's own error on the unchanged fn.
+        Err(_) => return with_errors(item, errors, None),
+    };
+    let shape = if function.sig.asyncness.is_some() {
+        Some(Shape::AsyncFn)
+    } else {
+        Shape::find(&block)
+    };
+    if shape.is_none() && function.sig.constness.is_none() && function.sig.abi.is_none() {
+        add(syn::Error::new(
+            function.sig.fn_token.span,
+            "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`",
+        ));
+    }
+    let spawns = match spawn::rewrite(&mut block) {
+        Ok(spawns) => spawns,
+        Err(error) => {
+            add(error);
+            Vec::new()
+        }
+    };
+    match (errors, shape, args) {
+        (None, Some(shape), Some(args)) => {
+            expand_fn(&function, &args, shape, block, &spawns).into_token_stream()
+        }
+        (errors, _, _) => with_errors(item, errors, None),
+    }
+}
+
+/// The original item followed by the errors: one error, no cascade, and the
+/// IDE keeps seeing the fn.
+fn with_errors(item: TokenStream, a: Option<syn::Error>, b: Option<syn::Error>) -> TokenStream {
+    let mut out = item;
+    for error in [a, b].into_iter().flatten() {
+        out.extend(error.into_compile_error());
+    }
+    out
+}
+
+/// The error for an item that is not a fn at all, at its keyword.
+fn not_a_fn(item: &TokenStream) -> Option<syn::Error> {
+    let item: syn::Item = syn::parse2(item.clone()).ok()?;
+    let (what, span) = match &item {
+        syn::Item::Struct(s) => ("a struct", s.struct_token.span),
+        syn::Item::Enum(e) => ("an enum", e.enum_token.span),
+        syn::Item::Union(u) => ("a union", u.union_token.span),
+        syn::Item::Impl(i) => (
+            "an `impl` block; put it on the async fns inside",
+            i.impl_token.span,
+        ),
+        syn::Item::Trait(t) => (
+            "a trait; put it on the async fns of its impls",
+            t.trait_token.span,
+        ),
+        syn::Item::Const(c) => ("a const", c.const_token.span),
+        syn::Item::Static(s) => ("a static", s.static_token.span),
+        syn::Item::Mod(m) => ("a module", m.mod_token.span),
+        syn::Item::Type(t) => ("a type alias", t.type_token.span),
+        syn::Item::Use(u) => ("a `use` item", u.use_token.span),
+        syn::Item::ForeignMod(f) => ("an `extern` block", f.abi.extern_token.span),
+        _ => ("this item", item.span()),
+    };
+    Some(syn::Error::new(
+        span,
+        format!("`#[tracked]` can only be applied to an `async fn`, not to {what}"),
+    ))
+}
+
+/// Where the fn's async body is.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// An `async fn`: the whole body.
+    AsyncFn,
+    /// `async-trait`'s form: a fn returning `Box::pin(async move { … })`,
+    /// the final expression of the body.
+    BoxPinned,
+    /// `#[tokio::main]`/`#[tokio::test]` applied first: statement `index`
+    /// is `let body = async { … };`.
+    LetBody(usize),
+}
+
+impl Shape {
+    fn find(block: &Block) -> Option<Shape> {
+        if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last() {
+            if is_box_pin(&call.func)
+                && call.args.len() == 1
+                && matches!(call.args.first(), Some(Expr::Async(_)))
+            {
+                return Some(Shape::BoxPinned);
+            }
+        }
+        block
+            .stmts
+            .iter()
+            .position(is_let_body_async)
+            .map(Shape::LetBody)
+    }
+}
+
+fn is_box_pin(func: &Expr) -> bool {
+    let Expr::Path(path) = func else {
+        return false;
+    };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segments.ends_with(&["Box".to_owned(), "pin".to_owned()])
+}
+
+fn is_let_body_async(stmt: &Stmt) -> bool {
+    let Stmt::Local(local) = stmt else {
+        return false;
+    };
+    let syn::Pat::Ident(pat) = &local.pat else {
+        return false;
+    };
+    pat.ident == "body"
+        && local
+            .init
+            .as_ref()
+            .is_some_and(|init| matches!(&*init.expr, Expr::Async(_)))
+}
+
+// Input: `#[tracked(type = "Consensus")] async fn run_round(s: S) -> R { body }`
+// Output: `async fn run_round(s: S) -> R {
+//     static __TRACKED_SITE: StaticSite = …; inventory::submit!(…);
+//     let body = async move { <fake return edge>; body };
+//     TrackedFn::new(&__TRACKED_SITE, owner, pick, body).await
+// }`
+fn expand_fn(
+    function: &MaybeItemFn,
+    args: &Args,
+    shape: Shape,
+    mut block: Block,
+    spawns: &[SpawnSite],
+) -> TokenStream {
+    let MaybeItemFn {
+        attrs, vis, sig, ..
+    } = function;
+    let sites = site_items(sig, args, spawns);
+    let owner = match &args.owner {
+        Some(owner) => quote_spanned!(owner.span()=> ::tracked::__private::owner(#owner)),
+        None => quote!(::core::option::Option::None),
+    };
+    match shape {
+        Shape::AsyncFn => {
+            let edge = fake_return_edge(&sig.output);
+            let stmts = &block.stmts;
+            let inner = quote!(async move { #edge #(#stmts)* });
+            let wrapped = wrap(&sites, &owner, inner);
+            quote! { #(#attrs)* #vis #sig { #wrapped } }
+        }
+        Shape::BoxPinned => {
+            if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() {
+                if let Some(Expr::Async(inner)) = call.args.first_mut() {
+                    let body = quote!(#inner);
+                    let wrapped = wrap(&sites, &owner, body);
+                    let capture = inner.capture;
+                    *inner = syn::parse_quote!(async #capture { #wrapped });
+                }
+            }
+            quote! { #(#attrs)* #vis #sig #block }
+        }
+        Shape::LetBody(index) => {
+            if let Stmt::Local(local) = &mut block.stmts[index] {
+                if let Some(init) = &mut local.init {
+                    if let Expr::Async(inner) = &mut *init.expr {
+                        let body = quote!(#inner);
+                        let wrapped = wrap(&sites, &owner, body);
+                        let capture = inner.capture;
+                        *inner = syn::parse_quote!(async #capture { #wrapped });
+                    }
+                }
+            }
+            quote! { #(#attrs)* #vis #sig #block }
+        }
+    }
+}
+
+/// The statements that run `inner` (an async block) as the tracked fn.
+fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenStream {
+    quote! {
+        #sites
+        let __tracked_owner = #owner;
+        let __tracked_body = #inner;
+        #[allow(unused_imports)]
+        use ::tracked::__private::{PickAny as _, PickOutcome as _};
+        let __tracked_pick = (&::tracked::__private::probe(&__tracked_body)).pick();
+        ::tracked::__private::TrackedFn::new(
+            &__TRACKED_SITE,
+            __tracked_owner,
+            __tracked_pick,
+            __tracked_body,
+        )
+        .await
+    }
+}
+
+/// The fn's static site and one per rewritten spawn, each submitted to the
+/// catalogue.
+fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream {
+    let ident = &sig.ident;
+    let fn_name = ident.to_string();
+    let base = match &args.name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+    };
+    let ty = match &args.ty {
+        Some(ty) => quote!(::tracked::__private::TaskType::new(#ty)),
+        None => quote!(::tracked::__private::TaskType::GENERAL),
+    };
+    let tier = match args.tier {
+        Some((tier, _)) => quote!(::core::option::Option::Some(#tier)),
+        None => quote!(::core::option::Option::None),
+    };
+    let fn_site = static_site(
+        &syn::Ident::new("__TRACKED_SITE", Span::call_site()),
+        &base,
+        &ty,
+        quote!(Fn),
+        &tier,
+        &fn_name,
+        ident.span(),
+    );
+    let spawn_sites = spawns.iter().map(|spawn| {
+        let suffix = format!("::{}", spawn.suffix);
+        let name = match &args.name {
+            Some(name) => quote!(::core::concat!(#name, #suffix)),
+            None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name, #suffix)),
+        };
+        static_site(
+            &spawn.ident,
+            &name,
+            &ty,
+            quote!(Spawn),
+            &quote!(::core::option::Option::None),
+            &spawn.target,
+            spawn.span,
+        )
+    });
+    quote! { #fn_site #(#spawn_sites)* }
+}
+
+fn static_site(
+    ident: &syn::Ident,
+    name: &TokenStream,
+    ty: &TokenStream,
+    kind: TokenStream,
+    tier: &TokenStream,
+    target: &str,
+    span: Span,
+) -> TokenStream {
+    // `line!()` and `column!()` carry the user's span, so they give the
+    // location of the fn's name or of the spawn call.
+    let file = quote_spanned!(span=> ::core::file!());
+    let line = quote_spanned!(span=> ::core::line!());
+    let column = quote_spanned!(span=> ::core::column!());
+    quote! {
+        static #ident: ::tracked::__private::StaticSite = ::tracked::__private::StaticSite::__new(
+            #name,
+            #ty,
+            ::tracked::__private::SiteKind::#kind,
+            ::core::module_path!(),
+            #file,
+            #line,
+            #column,
+            #tier,
+            #target,
+        );
+        ::tracked::__private::inventory::submit! {
+            ::tracked::__private::Entry(&#ident)
+        }
+    }
+}
+
+/// A `return` of the declared type that never runs, so that inference and
+/// type errors inside the wrapped body follow the fn's signature, as in an
+/// `async fn`. `impl Trait` cannot name a `let`, so it is erased to `_`.
+fn fake_return_edge(output: &ReturnType) -> TokenStream {
+    let (ty, span) = match output {
+        ReturnType::Default => (quote!(()), Span::call_site()),
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            ImplTraitEraser.visit_type_mut(&mut ty);
+            let span = ty.span();
+            (ty.into_token_stream(), span)
+        }
+    };
+    quote_spanned! {span=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __tracked_fake_return: #ty = loop {};
+            return __tracked_fake_return;
+        }
+    }
+}
+
+struct ImplTraitEraser;
+
+impl VisitMut for ImplTraitEraser {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(impl_trait) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.impl_token.span),
+            });
+            return;
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}

@@ -1,0 +1,333 @@
+//! Rewrites tokio spawns inside an annotated fn's body into tracked spawns.
+//!
+//! Rewritten: calls to `tokio::spawn`, `tokio::task::spawn`,
+//! `tokio::task::spawn_blocking` and `tokio::task::spawn_local` (with or
+//! without a leading `::`), and calls through names a `use` item *inside the
+//! fn body* brings in from tokio (`use tokio::spawn;`, `use tokio::task;`,
+//! `use tokio::task::{spawn_blocking as blocking};`). Closures and async
+//! blocks in the body are searched; nested items (fns, impls, modules) and
+//! macro invocations are not, since their tokens are not expressions the
+//! macro can see. Imports at module level are invisible to an attribute on
+//! a fn, so a bare `spawn(…)` imported there is left alone, as are method
+//! calls such as `join_set.spawn(…)` whose receiver type a macro cannot know.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Expr, ExprCall, Item, UseTree};
+
+/// Which tokio function a call goes to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SpawnFn {
+    Async,
+    Blocking,
+    Local,
+}
+
+impl SpawnFn {
+    fn of(name: &str) -> Option<SpawnFn> {
+        match name {
+            "spawn" => Some(SpawnFn::Async),
+            "spawn_blocking" => Some(SpawnFn::Blocking),
+            "spawn_local" => Some(SpawnFn::Local),
+            _ => None,
+        }
+    }
+
+    fn display(self) -> &'static str {
+        match self {
+            SpawnFn::Async => "tokio::spawn",
+            SpawnFn::Blocking => "tokio::task::spawn_blocking",
+            SpawnFn::Local => "tokio::task::spawn_local",
+        }
+    }
+}
+
+/// One rewritten spawn, to be declared as a static site.
+pub(crate) struct SpawnSite {
+    pub(crate) ident: syn::Ident,
+    /// The name's suffix after the enclosing fn's name.
+    pub(crate) suffix: String,
+    /// The spawned call's fn or method name, for claiming; may be empty.
+    pub(crate) target: String,
+    pub(crate) span: Span,
+}
+
+/// Finds and rewrites the spawns in `block`; returns the sites, or the
+/// errors found (bad argument counts).
+pub(crate) fn rewrite(block: &mut Block) -> Result<Vec<SpawnSite>, syn::Error> {
+    let mut imports = Imports::default();
+    imports.collect_block(block);
+    let mut rewriter = Rewriter {
+        imports,
+        sites: Vec::new(),
+        names: HashMap::new(),
+        errors: None,
+    };
+    rewriter.visit_block_mut(block);
+    match rewriter.errors {
+        Some(errors) => Err(errors),
+        None => Ok(rewriter.sites),
+    }
+}
+
+/// Local names that refer to tokio's spawn functions or `tokio::task`.
+#[derive(Default)]
+struct Imports {
+    /// `spawn`, `go` (from `use tokio::spawn as go`), … → the function.
+    functions: HashMap<String, SpawnFn>,
+    /// `task` (from `use tokio::task`) and the like.
+    task_modules: Vec<String>,
+}
+
+impl Imports {
+    fn collect_block(&mut self, block: &Block) {
+        struct Finder<'a>(&'a mut Imports);
+        impl syn::visit::Visit<'_> for Finder<'_> {
+            fn visit_item(&mut self, item: &Item) {
+                // Only `use` items of the fn's own body count; nested items
+                // have scopes of their own.
+                if let Item::Use(item) = item {
+                    self.0.collect_tree(&mut Vec::new(), &item.tree);
+                }
+            }
+        }
+        syn::visit::Visit::visit_block(&mut Finder(self), block);
+    }
+
+    fn collect_tree(&mut self, prefix: &mut Vec<String>, tree: &UseTree) {
+        let full = |prefix: &Vec<String>, last: &str| {
+            let mut path = prefix.clone();
+            path.push(last.to_owned());
+            path
+        };
+        match tree {
+            UseTree::Path(path) => {
+                prefix.push(path.ident.to_string());
+                self.collect_tree(prefix, &path.tree);
+                prefix.pop();
+            }
+            UseTree::Name(name) => {
+                let ident = name.ident.to_string();
+                let path = if ident == "self" {
+                    prefix.clone()
+                } else {
+                    full(prefix, &ident)
+                };
+                let local = path.last().cloned().unwrap_or_default();
+                self.add(&path, local);
+            }
+            UseTree::Rename(rename) => {
+                let ident = rename.ident.to_string();
+                let path = if ident == "self" {
+                    prefix.clone()
+                } else {
+                    full(prefix, &ident)
+                };
+                self.add(&path, rename.rename.to_string());
+            }
+            UseTree::Glob(_) => {
+                if prefix.as_slice() == ["tokio", "task"] {
+                    for name in ["spawn", "spawn_blocking", "spawn_local"] {
+                        self.add(&full(prefix, name), name.to_owned());
+                    }
+                }
+            }
+            UseTree::Group(group) => {
+                for tree in &group.items {
+                    self.collect_tree(prefix, tree);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, path: &[String], local: String) {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        if path.as_slice() == ["tokio", "task"] {
+            self.task_modules.push(local);
+        } else if let Some(function) = spawn_path(&path) {
+            self.functions.insert(local, function);
+        }
+    }
+
+    fn resolve(&self, path: &[String]) -> Option<SpawnFn> {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        match path.as_slice() {
+            [single] => self.functions.get(*single).copied(),
+            [module, function] if self.task_modules.iter().any(|m| m == module) => {
+                SpawnFn::of(function)
+            }
+            _ => spawn_path(&path),
+        }
+    }
+}
+
+/// A spawn function named by its full path.
+fn spawn_path(path: &[&str]) -> Option<SpawnFn> {
+    match path {
+        ["tokio", "spawn"] => Some(SpawnFn::Async),
+        ["tokio", "task", function] => SpawnFn::of(function),
+        _ => None,
+    }
+}
+
+struct Rewriter {
+    imports: Imports,
+    sites: Vec<SpawnSite>,
+    /// How many sites of each name this fn has, to number repeats.
+    names: HashMap<String, usize>,
+    errors: Option<syn::Error>,
+}
+
+impl VisitMut for Rewriter {
+    fn visit_item_mut(&mut self, item: &mut Item) {
+        // Nested items are not part of the annotated fn. A `use` of tokio's
+        // spawn functions may have no call left once they are rewritten.
+        if let Item::Use(item) = item {
+            let mut imports = Imports::default();
+            imports.collect_tree(&mut Vec::new(), &item.tree);
+            if !imports.functions.is_empty() || !imports.task_modules.is_empty() {
+                item.attrs.push(syn::parse_quote!(#[allow(unused_imports)]));
+            }
+        }
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        visit_mut::visit_expr_mut(self, expr);
+        let Expr::Call(call) = expr else {
+            return;
+        };
+        let Some(function) = self.spawn_fn(call) else {
+            return;
+        };
+        if call.args.len() != 1 {
+            let message = format!(
+                "`{}` takes exactly one argument, found {}",
+                function.display(),
+                call.args.len()
+            );
+            let error = syn::Error::new(call.paren_token.span.join(), message);
+            match &mut self.errors {
+                Some(errors) => errors.combine(error),
+                None => self.errors = Some(error),
+            }
+            return;
+        }
+        let span = call.span();
+        let argument = call.args.first().cloned().expect("one argument");
+        let (name, target) = spawned_name(&argument);
+        let count = self.names.entry(name.clone()).or_insert(0);
+        *count += 1;
+        let suffix = if *count == 1 {
+            name
+        } else {
+            format!("{name}#{count}")
+        };
+        let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
+        self.sites.push(SpawnSite {
+            ident: ident.clone(),
+            suffix,
+            target: target.unwrap_or_default(),
+            span,
+        });
+        *expr = syn::parse2(spawn_call(function, &ident, &argument, span))
+            .expect("generated spawn is an expression");
+    }
+}
+
+impl Rewriter {
+    fn spawn_fn(&self, call: &ExprCall) -> Option<SpawnFn> {
+        let Expr::Path(path) = &*call.func else {
+            return None;
+        };
+        if path.qself.is_some()
+            || path
+                .path
+                .segments
+                .iter()
+                .any(|segment| !segment.arguments.is_none())
+        {
+            return None;
+        }
+        let segments: Vec<String> = path
+            .path
+            .segments
+            .iter()
+            .map(|segment| segment.ident.to_string())
+            .collect();
+        self.imports.resolve(&segments)
+    }
+}
+
+// Input: `tokio::spawn(vote_processor(state.clone()))`
+// Output: `{ let f = vote_processor(state.clone()); let pick = …; ::tracked::__private::spawn(&__TRACKED_SPAWN_0, pick, f) }`
+fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span) -> TokenStream {
+    let (probe, spawn) = match function {
+        SpawnFn::Async => (quote!(probe), quote!(spawn)),
+        SpawnFn::Blocking => (quote!(probe_fn), quote!(spawn_blocking)),
+        SpawnFn::Local => (quote!(probe), quote!(spawn_local)),
+    };
+    quote_spanned! {span=>
+        {
+            let __tracked_spawned = #argument;
+            #[allow(unused_imports)]
+            use ::tracked::__private::{PickAny as _, PickOutcome as _};
+            let __tracked_pick = (&::tracked::__private::#probe(&__tracked_spawned)).pick();
+            ::tracked::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
+        }
+    }
+}
+
+/// The name a spawned expression gives its site, and the fn or method it
+/// calls (which may claim the task).
+fn spawned_name(expr: &Expr) -> (String, Option<String>) {
+    match expr {
+        Expr::Call(call) => match &*call.func {
+            Expr::Path(path) => match path.path.segments.last() {
+                Some(last) => {
+                    let name = last.ident.to_string();
+                    (name.clone(), Some(name))
+                }
+                None => ("task".to_owned(), None),
+            },
+            _ => ("task".to_owned(), None),
+        },
+        Expr::MethodCall(call) => {
+            let name = call.method.to_string();
+            (name.clone(), Some(name))
+        }
+        Expr::Path(path) => match path.path.get_ident() {
+            Some(ident) => (ident.to_string(), None),
+            None => ("task".to_owned(), None),
+        },
+        Expr::Paren(inner) => spawned_name(&inner.expr),
+        Expr::Group(inner) => spawned_name(&inner.expr),
+        Expr::Await(inner) => spawned_name(&inner.base),
+        Expr::Async(block) => match only_expr(&block.block) {
+            Some(inner @ Expr::Await(_)) => spawned_name(inner),
+            _ => ("async_block".to_owned(), None),
+        },
+        Expr::Closure(closure) => match &*closure.body {
+            Expr::Block(block) => match only_expr(&block.block) {
+                Some(inner @ (Expr::Call(_) | Expr::MethodCall(_))) => {
+                    (spawned_name(inner).0, None)
+                }
+                _ => ("closure".to_owned(), None),
+            },
+            inner @ (Expr::Call(_) | Expr::MethodCall(_)) => (spawned_name(inner).0, None),
+            _ => ("closure".to_owned(), None),
+        },
+        _ => ("task".to_owned(), None),
+    }
+}
+
+/// The block's value when the block is a single expression.
+fn only_expr(block: &Block) -> Option<&Expr> {
+    match block.stmts.as_slice() {
+        [syn::Stmt::Expr(expr, None)] => Some(expr),
+        _ => None,
+    }
+}
