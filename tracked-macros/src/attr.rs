@@ -32,15 +32,15 @@ impl Parse for Args {
             let lookahead = input.lookahead1();
             if lookahead.peek(Token![type]) {
                 let key = input.parse::<Token![type]>()?;
-                let value = string_value(input, "type")?;
+                let value = string_value(input, key.span, "type")?;
                 args.set_str(key.span, "type", value, |a| &mut a.ty);
             } else if lookahead.peek(kw::name) {
                 let key = input.parse::<kw::name>()?;
-                let value = string_value(input, "name")?;
+                let value = string_value(input, key.span, "name")?;
                 args.set_str(key.span, "name", value, |a| &mut a.name);
             } else if lookahead.peek(kw::owner) {
                 let key = input.parse::<kw::owner>()?;
-                input.parse::<Token![=]>()?;
+                equals(input, key.span, "owner", "owner = session.id()")?;
                 let value: Expr = input.parse()?;
                 if args.owner.is_some() {
                     args.error(key.span, "duplicate `owner` argument");
@@ -49,6 +49,7 @@ impl Parse for Args {
                 }
             } else if lookahead.peek(kw::tier) {
                 let key = input.parse::<kw::tier>()?;
+                equals(input, key.span, "tier", "tier = 2")?;
                 let value = tier_value(input, &mut args);
                 if args.tier.is_some() {
                     args.error(key.span, "duplicate `tier` argument");
@@ -102,8 +103,12 @@ impl Args {
 
 /// `= "…"`; a value of another kind is consumed and reported at its tokens,
 /// so that parsing can go on to the next key.
-fn string_value(input: ParseStream<'_>, key: &str) -> syn::Result<Result<LitStr, syn::Error>> {
-    input.parse::<Token![=]>()?;
+fn string_value(
+    input: ParseStream<'_>,
+    span: Span,
+    key: &str,
+) -> syn::Result<Result<LitStr, syn::Error>> {
+    equals(input, span, key, &format!("{key} = \"…\""))?;
     if input.peek(LitStr) {
         return Ok(Ok(input.parse()?));
     }
@@ -114,12 +119,21 @@ fn string_value(input: ParseStream<'_>, key: &str) -> syn::Result<Result<LitStr,
     )))
 }
 
+/// The `=` after a key, with an error at the key when it is missing.
+fn equals(input: ParseStream<'_>, span: Span, key: &str, example: &str) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            span,
+            format!("`{key}` needs a value: `{example}`"),
+        ))
+    }
+}
+
 /// `= <integer from 0 to 255>`.
 fn tier_value(input: ParseStream<'_>, args: &mut Args) -> Option<u8> {
-    if input.parse::<Token![=]>().is_err() {
-        args.error(input.span(), "expected `=` after `tier`");
-        return None;
-    }
     if input.peek(LitInt) {
         let lit: LitInt = input.parse().ok()?;
         match lit.base10_parse::<u8>() {

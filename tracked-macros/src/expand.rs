@@ -90,16 +90,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`",
         ));
     }
-    let spawns = match spawn::rewrite(&mut block) {
-        Ok(spawns) => spawns,
-        Err(error) => {
-            add(error);
-            Vec::new()
-        }
-    };
+    let spawns = spawn::rewrite(&mut block);
     match (errors, shape, args) {
         (None, Some(shape), Some(args)) => {
-            expand_fn(&function, &args, shape, block, &spawns).into_token_stream()
+            let expanded = expand_fn(&function, &args, shape, block, &spawns.sites);
+            // A bad spawn call was replaced by a diverging block, so its
+            // error is the only one, and the rest of the fn still expands.
+            with_errors(expanded, spawns.errors, None)
         }
         (errors, _, _) => with_errors(item, errors, None),
     }
@@ -136,7 +133,9 @@ fn not_a_fn(item: &TokenStream) -> Option<syn::Error> {
         syn::Item::Type(t) => ("a type alias", t.type_token.span),
         syn::Item::Use(u) => ("a `use` item", u.use_token.span),
         syn::Item::ForeignMod(f) => ("an `extern` block", f.abi.extern_token.span),
-        _ => ("this item", item.span()),
+        // A fn without a body, or something syn keeps verbatim: the
+        // parse error says more.
+        _ => return None,
     };
     Some(syn::Error::new(
         span,
@@ -265,8 +264,8 @@ fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenSt
         let __tracked_owner = #owner;
         let __tracked_body = #inner;
         #[allow(unused_imports)]
-        use ::tracked::__private::{PickAny as _, PickOutcome as _};
-        let __tracked_pick = (&::tracked::__private::probe(&__tracked_body)).pick();
+        use ::tracked::__private::{PickAny as _, PickOutcome as _, PickRef as _};
+        let __tracked_pick = (&&&::tracked::__private::probe(&__tracked_body)).pick();
         ::tracked::__private::TrackedFn::new(
             &__TRACKED_SITE,
             __tracked_owner,

@@ -56,9 +56,16 @@ pub(crate) struct SpawnSite {
     pub(crate) span: Span,
 }
 
-/// Finds and rewrites the spawns in `block`; returns the sites, or the
-/// errors found (bad argument counts).
-pub(crate) fn rewrite(block: &mut Block) -> Result<Vec<SpawnSite>, syn::Error> {
+/// The spawns rewritten in a body, and the calls that could not be.
+pub(crate) struct Rewritten {
+    pub(crate) sites: Vec<SpawnSite>,
+    pub(crate) errors: Option<syn::Error>,
+}
+
+/// Finds and rewrites the spawns in `block`. A call with the wrong number
+/// of arguments is reported and replaced by a block that evaluates them and
+/// diverges, so that rustc does not report it a second time.
+pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
     let mut imports = Imports::default();
     imports.collect_block(block);
     let mut rewriter = Rewriter {
@@ -68,9 +75,9 @@ pub(crate) fn rewrite(block: &mut Block) -> Result<Vec<SpawnSite>, syn::Error> {
         errors: None,
     };
     rewriter.visit_block_mut(block);
-    match rewriter.errors {
-        Some(errors) => Err(errors),
-        None => Ok(rewriter.sites),
+    Rewritten {
+        sites: rewriter.sites,
+        errors: rewriter.errors,
     }
 }
 
@@ -214,6 +221,13 @@ impl VisitMut for Rewriter {
                 Some(errors) => errors.combine(error),
                 None => self.errors = Some(error),
             }
+            let args = call.args.iter();
+            *expr = syn::parse_quote_spanned! {call.span()=>
+                {
+                    #(let _ = #args;)*
+                    ::core::unreachable!()
+                }
+            };
             return;
         }
         let span = call.span();
@@ -274,8 +288,8 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
         {
             let __tracked_spawned = #argument;
             #[allow(unused_imports)]
-            use ::tracked::__private::{PickAny as _, PickOutcome as _};
-            let __tracked_pick = (&::tracked::__private::#probe(&__tracked_spawned)).pick();
+            use ::tracked::__private::{PickAny as _, PickOutcome as _, PickRef as _};
+            let __tracked_pick = (&&&::tracked::__private::#probe(&__tracked_spawned)).pick();
             ::tracked::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
         }
     }

@@ -1,0 +1,4 @@
+#[tracked::tracked]
+const fn constant() {}
+
+fn main() {}

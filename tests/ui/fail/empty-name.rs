@@ -1,0 +1,4 @@
+#[tracked::tracked(name = "")]
+async fn run_round() {}
+
+fn main() {}

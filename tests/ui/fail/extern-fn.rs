@@ -1,0 +1,4 @@
+#[tracked::tracked]
+extern "C" fn callback() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tracked::tracked(type = Consensus)]
+async fn run_round() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tracked::tracked]
+fn sync_work() {}
+
+fn main() {}

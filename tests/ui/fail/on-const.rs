@@ -1,0 +1,4 @@
+#[tracked::tracked]
+const LIMIT: u32 = 3;
+
+fn main() {}

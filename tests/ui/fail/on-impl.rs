@@ -1,0 +1,8 @@
+struct Round;
+
+#[tracked::tracked]
+impl Round {
+    async fn run(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tracked::tracked]
+struct Round {
+    votes: u32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+trait Service {
+    #[tracked::tracked]
+    async fn serve(&self);
+}
+
+fn main() {}

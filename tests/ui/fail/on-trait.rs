@@ -1,0 +1,6 @@
+#[tracked::tracked]
+trait Service {
+    async fn serve(&self);
+}
+
+fn main() {}

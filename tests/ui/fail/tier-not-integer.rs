@@ -1,0 +1,4 @@
+#[tracked::tracked(tier = "last")]
+async fn flush() {}
+
+fn main() {}

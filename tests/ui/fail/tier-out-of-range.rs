@@ -1,0 +1,4 @@
+#[tracked::tracked(tier = 300)]
+async fn flush() {}
+
+fn main() {}

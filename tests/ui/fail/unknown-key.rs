@@ -1,0 +1,4 @@
+#[tracked::tracked(kind = "Consensus")]
+async fn run_round() {}
+
+fn main() {}
