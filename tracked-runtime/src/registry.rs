@@ -226,6 +226,10 @@ impl Registry {
         busy_time: bool,
     ) {
         let finished_at = clock.now();
+        // The history cut-off comes from the same reading, so the lock below
+        // is held for no clock read.
+        let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
+        let cutoff = clock.instant(finished_at.saturating_sub(ttl));
         let mut state = self.shard(usize::from(record.shard)).lock();
         drop(state.remove_live(&record));
         record.set_state(ending.state());
@@ -241,21 +245,37 @@ impl Registry {
         }
         let snapshot =
             TaskSnapshot::of_finished(&mut record, ending, finished_at, clock, busy_time);
-        if Arc::get_mut(&mut record).is_some() && state.pool.len() < POOL_CAP {
+        let unpooled = if Arc::get_mut(&mut record).is_some() && state.pool.len() < POOL_CAP {
             state.pool.push(record);
-        }
-        self.remember(&mut state, snapshot, clock);
+            None
+        } else {
+            Some(record)
+        };
+        self.remember(&mut state, snapshot, cutoff);
+        drop(state);
+        // A record the pool has no room for is freed after the lock is
+        // released, so that spawners on this shard never wait on the allocator.
+        drop(unpooled);
     }
 
     /// Pushes into history, evicting by age, then by the global count.
-    fn remember(&self, state: &mut ShardState, snapshot: TaskSnapshot, clock: &Clock) {
+    fn remember(&self, state: &mut ShardState, snapshot: TaskSnapshot, cutoff: Instant) {
         if self.limits.history_capacity == 0 {
             return;
         }
-        let cutoff = clock.instant(clock.ago(self.limits.history_ttl));
         let mut evicted = evict_older(&mut state.history, cutoff);
-        state.history.push_back(snapshot);
         // Relaxed: the count only bounds memory; it orders nothing else.
+        if evicted == 0 && self.history_len.load(Ordering::Relaxed) >= self.limits.history_capacity
+        {
+            // Full, the steady state under churn: replace this shard's oldest
+            // entry. The total is unchanged, so the counter shared by all
+            // shards is only read, not written.
+            if state.history.pop_front().is_some() {
+                state.history.push_back(snapshot);
+                return;
+            }
+        }
+        state.history.push_back(snapshot);
         let held = self.history_len.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
         if held > self.limits.history_capacity && state.history.pop_front().is_some() {
             evicted += 1;
