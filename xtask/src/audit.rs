@@ -153,6 +153,7 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
                 file,
             )],
             &Config::default(),
+            true,
         );
         finish(&mut report);
         report.diagnostics
@@ -208,8 +209,8 @@ impl Loaded {
             parse_error: None,
         };
         if let Ok(text) = &loaded.text {
-            match parse::parse_file(text, &[]) {
-                Ok((file, _)) => loaded.fragment = Some(Fragment::of_file(&file, id, module)),
+            match parse::parse_items(text) {
+                Ok(file) => loaded.fragment = Some(Fragment::of_file(&file, id, module)),
                 Err(err) => loaded.parse_error = Some(err),
             }
         }
@@ -236,7 +237,7 @@ fn run(units: &[Unit], config: &Config) -> Report {
     let parts: Vec<Report> = units
         .par_iter()
         .zip(loaded)
-        .map(|(unit, files)| analyse(unit, files, config))
+        .map(|(unit, files)| analyse(unit, files, config, false))
         .collect();
     for part in parts {
         report.files += part.files;
@@ -270,8 +271,11 @@ struct Scanned {
     sites: Vec<Site>,
 }
 
-/// Builds one crate's index and scans its files against it.
-fn analyse(unit: &Unit, files: Vec<(Entry, Loaded)>, config: &Config) -> Report {
+/// Builds one crate's index and scans its files against it: those that
+/// mention `spawn` or `tracked` (or all, with `scan_all` or when an import
+/// renames a spawning fn). Files not scanned were checked to parse at item
+/// level only; a syntax error inside one of their fn bodies is left to rustc.
+fn analyse(unit: &Unit, files: Vec<(Entry, Loaded)>, config: &Config, scan_all: bool) -> Report {
     let mut report = empty_report();
     report.files = files.len();
     let mut fragments = Vec::new();
@@ -285,18 +289,7 @@ fn analyse(unit: &Unit, files: Vec<(Entry, Loaded)>, config: &Config) -> Report 
                         path: &entry.rel,
                         text: &text,
                     };
-                    let region = Region {
-                        line: err.line,
-                        column: err.column,
-                        end_line: err.line,
-                        end_column: err.column + 1,
-                    };
-                    let mut d = source.diagnostic(
-                        Rule::ParseError,
-                        region,
-                        format!("cannot parse: {}", err.message),
-                    );
-                    d.help = Some("the audit skipped this file; exclude it with `audit-exclude` if it is not meant to compile".to_owned());
+                    let d = parse_error(&source, err);
                     report.diagnostics.push(d);
                     texts.push((entry, text, false));
                 } else {
@@ -313,7 +306,10 @@ fn analyse(unit: &Unit, files: Vec<(Entry, Loaded)>, config: &Config) -> Report 
         .enumerate()
         .map(|(id, (entry, text, parsed))| {
             let wanted = *parsed
-                && (index.renames_spawn || text.contains("spawn") || text.contains("tracked"));
+                && (scan_all
+                    || index.renames_spawn
+                    || text.contains("spawn")
+                    || text.contains("tracked"));
             wanted.then(|| scan_file(&index, id, entry, text, config, &fix_type))
         })
         .collect();
@@ -367,10 +363,14 @@ fn scan_file(
         suppressed: 0,
         sites: Vec::new(),
     };
-    let parsed = parse::parse_file(text, &positions);
-    let Ok((file, in_literal)) = parsed else {
-        proc_macro2::extra::invalidate_current_thread_spans();
-        return out;
+    let parsed = parse::parse_file(text, &positions, true);
+    let (file, in_literal) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            proc_macro2::extra::invalidate_current_thread_spans();
+            out.diagnostics.push(parse_error(&source, &err));
+            return out;
+        }
     };
     fn cx<'a>(
         index: &'a CrateIndex,
@@ -435,6 +435,23 @@ fn scan_file(
     }
     out.diagnostics.extend(marker_diagnostics);
     out
+}
+
+/// The diagnostic for a file that does not parse.
+fn parse_error(source: &SourceFile<'_>, err: &ParseError) -> Diagnostic {
+    let region = Region {
+        line: err.line,
+        column: err.column,
+        end_line: err.line,
+        end_column: err.column + 1,
+    };
+    let message = format!("cannot parse: {}", err.message);
+    let mut d = source.diagnostic(Rule::ParseError, region, message);
+    d.help = Some(
+        "the audit skipped this file; exclude it with `audit-exclude` if it is not meant to compile"
+            .to_owned(),
+    );
+    d
 }
 
 /// Applies `audit-allow`: spawns in those files are suppressed, and a pattern

@@ -162,10 +162,8 @@ fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Wri
 /// Entry point of the binary.
 pub fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = run(
-        &args,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    );
+    // Unlocked handles: a lock held for the whole run would deadlock any
+    // worker thread that prints.
+    let code = run(&args, &mut std::io::stdout(), &mut std::io::stderr());
     std::process::ExitCode::from(code)
 }

@@ -7,7 +7,7 @@
 //! on threads with [`STACK_SIZE`] bytes of stack, which covers that limit with
 //! a wide margin even in debug builds.
 
-use proc_macro2::{LineColumn, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, LineColumn, Spacing, TokenStream, TokenTree};
 use std::str::FromStr;
 
 /// Stack size of the threads that parse and scan.
@@ -27,21 +27,92 @@ pub(crate) struct ParseError {
 /// Parses `src` as a Rust file. `candidates` are positions of comment-like
 /// text (suppression markers); the returned vector tells for each whether it
 /// lies inside a literal (a string, or a doc comment, which is lexed as one).
+/// `measured` says [`parse_items`] already accepted this text's nesting.
 pub(crate) fn parse_file(
     src: &str,
     candidates: &[LineColumn],
+    measured: bool,
 ) -> Result<(syn::File, Vec<bool>), ParseError> {
+    let tokens = lex(src)?;
+    let in_literal = if measured && candidates.is_empty() {
+        Vec::new()
+    } else {
+        measure(&tokens, candidates)?
+    };
+    let file = syn::parse2::<syn::File>(tokens).map_err(|err| error(&err))?;
+    Ok((file, in_literal))
+}
+
+/// Parses only what the crate index needs: every fn body is emptied first,
+/// which makes this parse a fraction of a full one. Checks nesting, so that a
+/// later [`parse_file`] may skip it.
+pub(crate) fn parse_items(src: &str) -> Result<syn::File, ParseError> {
+    let tokens = lex(src)?;
+    measure(&tokens, &[])?;
+    syn::parse2::<syn::File>(strip_bodies(tokens)).map_err(|err| error(&err))
+}
+
+fn lex(src: &str) -> Result<TokenStream, ParseError> {
     let src = sanitize(src);
-    let tokens = TokenStream::from_str(&src).map_err(|err| ParseError {
+    TokenStream::from_str(&src).map_err(|err| ParseError {
         line: err.span().start().line,
         column: err.span().start().column + 1,
         message:
             "unbalanced delimiter, unterminated literal or comment, or a character that is not Rust"
                 .to_owned(),
-    })?;
-    let in_literal = measure(&tokens, candidates)?;
-    let file = syn::parse2::<syn::File>(tokens).map_err(|err| error(&err))?;
-    Ok((file, in_literal))
+    })
+}
+
+/// Replaces the body of every fn with `{}`, keeping the bodies of modules,
+/// impls and traits (whose fns are stripped in turn). An item is a container
+/// when `mod`, `impl`, `trait`, `struct`, `enum` or `union` comes before any
+/// `fn`; `fn f() -> impl Trait { .. }` is a fn.
+fn strip_bodies(tokens: TokenStream) -> TokenStream {
+    let mut out = Vec::new();
+    let (mut is_fn, mut container) = (false, false);
+    for token in tokens {
+        match token {
+            TokenTree::Ident(ident) => {
+                if ident == "fn" && !container {
+                    is_fn = true;
+                } else if !is_fn
+                    && ["mod", "impl", "trait", "struct", "enum", "union"]
+                        .iter()
+                        .any(|k| ident == k)
+                {
+                    container = true;
+                }
+                out.push(TokenTree::Ident(ident));
+            }
+            TokenTree::Punct(punct) => {
+                if punct.as_char() == ';' {
+                    (is_fn, container) = (false, false);
+                }
+                out.push(TokenTree::Punct(punct));
+            }
+            TokenTree::Group(group)
+                if group.delimiter() == Delimiter::Brace && (is_fn || container) =>
+            {
+                let inner = if is_fn {
+                    TokenStream::new()
+                } else {
+                    strip_bodies(group.stream())
+                };
+                let mut stripped = Group::new(Delimiter::Brace, inner);
+                stripped.set_span(group.span());
+                out.push(TokenTree::Group(stripped));
+                (is_fn, container) = (false, false);
+            }
+            TokenTree::Group(group) => {
+                if group.delimiter() == Delimiter::Brace {
+                    (is_fn, container) = (false, false);
+                }
+                out.push(TokenTree::Group(group));
+            }
+            literal @ TokenTree::Literal(_) => out.push(literal),
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Converts a syn error to a [`ParseError`] at its first span.
