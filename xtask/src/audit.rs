@@ -411,9 +411,9 @@ fn scan_file(
         .filter(|(_, lit)| !lit)
         .map(|(m, _)| m)
         .collect();
-    let lines: Vec<(usize, usize)> = spawns
+    let lines: Vec<(usize, Vec<usize>)> = spawns
         .iter()
-        .map(|s| (s.region.line, s.statement_line))
+        .map(|s| (s.region.line, s.statement_lines.clone()))
         .collect();
     let (suppressed, marker_diagnostics) = suppress::apply(&source, &markers, &lines);
     for (spawn, suppressed) in spawns.into_iter().zip(suppressed) {

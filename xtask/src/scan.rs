@@ -10,23 +10,22 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 
-/// The direct forms `#[tracked]` rewrites inside its fn, as written.
+/// The paths `#[tracked]` rewrites inside its fn whatever the imports, with
+/// or without a leading `::`. It also rewrites calls through names that a
+/// `use` inside the fn body brings in; see `Scanner::rewritten`.
 const REWRITTEN: &[&str] = &[
     "tokio::spawn",
     "tokio::task::spawn",
     "tokio::task::spawn_blocking",
     "tokio::task::spawn_local",
-    "spawn",
-    "spawn_blocking",
-    "spawn_local",
 ];
 
 /// A call that spawns through tokio.
 #[derive(Debug)]
 pub(crate) struct Spawn {
     pub(crate) region: Region,
-    /// The line where the innermost statement holding the call starts.
-    pub(crate) statement_line: usize,
+    /// The lines where the statements holding the call start.
+    pub(crate) statement_lines: Vec<usize>,
     pub(crate) api: String,
     pub(crate) help: String,
     pub(crate) fix: Option<Fix>,
@@ -57,6 +56,8 @@ pub(crate) struct Context<'a> {
 struct FnCtx {
     name: String,
     tracked: bool,
+    /// How many block scopes enclose the fn's own.
+    frame_base: usize,
 }
 
 /// Walks one file.
@@ -67,6 +68,7 @@ pub(crate) struct Scanner<'a> {
     self_tys: Vec<(Option<Ty>, Option<String>)>,
     fns: Vec<FnCtx>,
     statement_lines: Vec<usize>,
+    in_macro: usize,
     pub(crate) in_macro_rules: usize,
     pub(crate) spawns: Vec<Spawn>,
     pub(crate) sites: Vec<Site>,
@@ -82,6 +84,7 @@ impl<'a> Scanner<'a> {
             self_tys: Vec::new(),
             fns: Vec::new(),
             statement_lines: Vec::new(),
+            in_macro: 0,
             in_macro_rules: 0,
             spawns: Vec::new(),
             sites: Vec::new(),
@@ -182,6 +185,7 @@ impl<'a> Scanner<'a> {
                 None => sig.ident.to_string(),
             },
             tracked: tracked.is_some(),
+            frame_base: self.frames.len(),
         });
         self.with_frame([], |this| {
             if let Some(frame) = this.frames.last_mut() {
@@ -254,12 +258,7 @@ impl<'a> Scanner<'a> {
         let region = self.region(path.path.span(), path.path.span());
         match tokio_api::item(&tokio_path) {
             Some(TokioItem::Fn(spawn)) => {
-                let written = path_segments(&path.path).join("::");
-                let in_tracked = self.fns.last().is_some_and(|f| f.tracked);
-                if in_tracked
-                    && path.path.leading_colon.is_none()
-                    && REWRITTEN.contains(&written.as_str())
-                {
+                if self.rewritten(&path.path) {
                     return;
                 }
                 let name = self.task_name();
@@ -303,11 +302,43 @@ impl<'a> Scanner<'a> {
     fn push(&mut self, region: Region, api: String, help: String, fix: Option<Fix>) {
         self.spawns.push(Spawn {
             region,
-            statement_line: self.statement_lines.last().copied().unwrap_or(region.line),
+            statement_lines: self.statement_lines.clone(),
             api,
             help,
             fix,
         });
+    }
+
+    /// Whether `#[tracked]` rewrites this call to a spawning fn: the
+    /// enclosing fn is annotated, the call is not inside a macro invocation,
+    /// and the path is a full tokio path or starts with a name imported by a
+    /// `use` inside the fn body.
+    fn rewritten(&self, path: &syn::Path) -> bool {
+        let Some(f) = self.fns.last().filter(|f| f.tracked) else {
+            return false;
+        };
+        if self.in_macro > 0 {
+            return false;
+        }
+        let segments = path_segments(path);
+        if REWRITTEN.contains(&segments.join("::").as_str()) {
+            return true;
+        }
+        let local_use = |name: &String| {
+            self.frames[f.frame_base.min(self.frames.len())..]
+                .iter()
+                .any(|frame| {
+                    frame.scope.uses.contains_key(name)
+                        || frame
+                            .scope
+                            .globs
+                            .iter()
+                            .any(|g| g.segments == ["tokio", "task"])
+                })
+        };
+        path.leading_colon.is_none()
+            && segments.len() <= 2
+            && segments.first().is_some_and(local_use)
     }
 
     /// The type of an expression, when the evidence in the crate shows it.
@@ -595,7 +626,9 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         if mac.path.is_ident("macro_rules") {
             self.visit_macro_rules(mac.tokens.clone());
         } else {
+            self.in_macro += 1;
             self.visit_tokens(mac.tokens.clone());
+            self.in_macro -= 1;
         }
     }
 }

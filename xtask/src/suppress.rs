@@ -1,9 +1,8 @@
 //! Inline suppression markers:
 //! `// tracked: allow(untracked-spawn) -- <reason>`, after code on the line
 //! of the call, or alone on the line directly above it. The line a marker
-//! covers may also be the first line of the (innermost) statement that holds
-//! the call, so a marker above `JoinHandle::new(` covers a `tokio::spawn` on
-//! the argument line below.
+//! covers may also be the first line of a statement that holds the call, so a
+//! marker above `JoinHandle::new(` covers a `tokio::spawn` in its arguments.
 
 use crate::diagnostic::{Diagnostic, Region, Rule, SourceFile};
 use proc_macro2::LineColumn;
@@ -57,12 +56,12 @@ pub(crate) fn candidates(text: &str) -> Vec<Marker> {
 }
 
 /// Applies the markers to the file's findings, given as the line of each and
-/// the line where its statement starts: returns which findings are
-/// suppressed, and diagnostics about the markers themselves.
+/// the lines where the statements holding it start: returns which findings
+/// are suppressed, and diagnostics about the markers themselves.
 pub(crate) fn apply(
     file: &SourceFile<'_>,
     markers: &[Marker],
-    lines: &[(usize, usize)],
+    lines: &[(usize, Vec<usize>)],
 ) -> (Vec<bool>, Vec<Diagnostic>) {
     let mut suppressed = vec![false; lines.len()];
     let mut out = Vec::new();
@@ -108,7 +107,7 @@ pub(crate) fn apply(
         }
         let mut used = false;
         for ((line, statement), flag) in lines.iter().zip(&mut suppressed) {
-            if *line == marker.target || *statement == marker.target {
+            if *line == marker.target || statement.contains(&marker.target) {
                 *flag = true;
                 used = true;
             }

@@ -83,17 +83,18 @@ src/suppressed.rs:9:5 malformed-suppression
 src/suppressed.rs:10:5 untracked-spawn tokio::spawn
 src/suppressed.rs:16:5 unused-suppression
 src/suppressed.rs:18:5 untracked-spawn tokio::spawn
-src/tracked_fns.rs:11:9 untracked-spawn tokio::task::JoinSet::spawn
 src/tracked_fns.rs:12:5 untracked-spawn tokio::spawn
-src/tracked_fns.rs:14:9 untracked-spawn tokio::spawn
-src/tracked_fns.rs:23:18 undeclared-task-type
-src/tracked_fns.rs:26:18 malformed-tracked-attribute
-src/tracked_fns.rs:29:11 malformed-tracked-attribute
-src/tracked_fns.rs:32:29 malformed-tracked-attribute
-src/tracked_fns.rs:35:18 malformed-tracked-attribute
-src/tracked_fns.rs:35:28 malformed-tracked-attribute
-src/tracked_fns.rs:38:18 duplicate-task-name
-src/tracked_fns.rs:51:18 duplicate-task-name";
+src/tracked_fns.rs:14:9 untracked-spawn tokio::task::JoinSet::spawn
+src/tracked_fns.rs:15:19 untracked-spawn tokio::spawn
+src/tracked_fns.rs:17:9 untracked-spawn tokio::spawn
+src/tracked_fns.rs:26:18 undeclared-task-type
+src/tracked_fns.rs:29:18 malformed-tracked-attribute
+src/tracked_fns.rs:32:11 malformed-tracked-attribute
+src/tracked_fns.rs:35:29 malformed-tracked-attribute
+src/tracked_fns.rs:38:18 malformed-tracked-attribute
+src/tracked_fns.rs:38:28 malformed-tracked-attribute
+src/tracked_fns.rs:41:18 duplicate-task-name
+src/tracked_fns.rs:54:18 duplicate-task-name";
 
 #[test]
 fn finds_every_positive_form_and_nothing_else() {
