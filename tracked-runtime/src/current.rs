@@ -55,6 +55,13 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
 }
 
 fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<String>) {
+    if tracker.inner.events.wanted() {
+        let kind = crate::EventKind::Progress {
+            percent: percent.min(100),
+            message: message.clone(),
+        };
+        tracker.emit(record, kind);
+    }
     let inner = &tracker.inner;
     let now = inner.clock.now();
     let mut progress = record.progress();
@@ -95,6 +102,22 @@ impl CurrentTask {
     pub fn message(&self, message: impl Into<String>) {
         let percent = self.record.progress().as_ref().map_or(0, |p| p.percent);
         report(&self.record, &self.tracker, percent, Some(message.into()));
+    }
+
+    /// The task's cancellation token: cancelled when a cancel of its group,
+    /// its type, or a shutdown tier asks it to stop. A task that watches it
+    /// (`token.cancelled().await`, or `tokio::select!` on it) stops cleanly;
+    /// one that does not is aborted at the cancel's deadline.
+    ///
+    /// It is tokio-util's `CancellationToken`, so it can be passed to code
+    /// that takes one, or used as a parent of child tokens.
+    pub fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
+        self.record.cancellation_token()
+    }
+
+    /// Whether the task has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.record.cancel_requested()
     }
 
     /// A snapshot of the task as it is now.

@@ -11,8 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::events::EventKind;
 use crate::outcome::Classify;
 use crate::record::Record;
+use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
@@ -75,6 +77,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
 }
 
 impl Current {
+    /// Whether the task was spawned after shutdown and must not run its
+    /// body: the abort sent at spawn ends it before its first poll.
+    fn doomed(&self) -> bool {
+        let record = &self.record;
+        record.polls.load(Ordering::Relaxed) == 0 && record.control.doomed.load(Ordering::Relaxed)
+    }
+
     /// Book-keeping at the start of each poll.
     fn enter(&self) {
         let record = &self.record;
@@ -89,7 +98,11 @@ impl Current {
                 .store(inner.clock.now(), Ordering::Relaxed);
             record.set_state(crate::TaskState::Running);
             inner.registry.started(record);
+            self.tracker.emit(record, EventKind::Started);
         }
+        // Relaxed: the watchdog samples this flag; a stale read only delays
+        // a warning by one scan.
+        record.in_poll.store(true, Ordering::Relaxed);
     }
 
     /// Runs `f` as this task: current for parent links and progress, with
@@ -103,11 +116,38 @@ impl Current {
         let current = CURRENT
             .replace(previous)
             .expect("the running task stays current until its poll returns");
+        current.record.in_poll.store(false, Ordering::Relaxed);
         if let Some(from) = busy_from {
             let spent = current.tracker.inner.clock.now().saturating_sub(from);
             current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
         }
         (current, result)
+    }
+
+    /// Finishes registering a task that `spawn` hands to tokio: records the
+    /// handle that aborts it, and applies the tracker's shutdown state.
+    pub(crate) fn launch<H: Abortable>(self, spawn: impl FnOnce(Current) -> H) -> H {
+        let record = Arc::clone(&self.record);
+        let tracker = self.tracker.clone();
+        let at_spawn = tracker.inner.shutdown.at_spawn(record.ty);
+        // A blocking closure cannot be skipped (there is no output to give);
+        // if a thread picks it up before the abort lands, it runs.
+        if at_spawn == AtSpawn::Abort && record.kind != crate::SpawnKind::Blocking {
+            record.control.doomed.store(true, Ordering::Relaxed);
+        }
+        let handle = spawn(self);
+        tracker
+            .inner
+            .registry
+            .set_abort(&record, handle.abort_handle());
+        match at_spawn {
+            AtSpawn::Run => {}
+            AtSpawn::Cancel => {
+                record.request_cancel();
+            }
+            AtSpawn::Abort => handle.abort_handle().abort(),
+        }
+        handle
     }
 
     /// Records how the task ended and logs failures.
@@ -130,6 +170,15 @@ impl Current {
                 "tracked task panicked: {message}"
             ),
             Ending::Completed | Ending::Cancelled => {}
+        }
+        if self.tracker.inner.events.wanted() {
+            let (state, error) = match &ending {
+                Ending::Failed(text) => (ending.state(), Some(text.clone())),
+                Ending::Panicked { message, .. } => (ending.state(), Some(message.clone())),
+                _ => (ending.state(), None),
+            };
+            self.tracker
+                .emit(&self.record, EventKind::Finished { state, error });
         }
         let inner = &self.tracker.inner;
         inner
@@ -233,6 +282,11 @@ where
         .0
         .take()
         .expect("a tracked task is not polled after it completes");
+    if current.doomed() {
+        // Spawned after shutdown: the abort already sent ends the task.
+        guard.0 = Some(current);
+        return Poll::Pending;
+    }
     let (current, result) = current.run(|| future.as_mut().poll(cx));
     match result {
         Ok(Poll::Pending) => {
@@ -280,16 +334,20 @@ fn ending_of<C: Classify<T>, T>(output: &T) -> Ending {
     }
 }
 
-fn panicked(payload: &(dyn Any + Send)) -> Ending {
-    let message = if let Some(text) = payload.downcast_ref::<&str>() {
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
         text.clone()
     } else {
         "Box<dyn Any>".to_owned()
-    };
+    }
+}
+
+fn panicked(payload: &(dyn Any + Send)) -> Ending {
     Ending::Panicked {
-        message,
+        message: panic_message(payload),
         location: crate::panic::take_location(),
     }
 }
@@ -311,4 +369,21 @@ fn panicked(payload: &(dyn Any + Send)) -> Ending {
 /// ```
 pub fn task_id() -> Option<TaskId> {
     with_current(|current| current.map(|c| c.record.id))
+}
+
+/// What tokio hands back from a spawn, as far as aborting goes.
+pub(crate) trait Abortable {
+    fn abort_handle(&self) -> tokio::task::AbortHandle;
+}
+
+impl<T> Abortable for tokio::task::JoinHandle<T> {
+    fn abort_handle(&self) -> tokio::task::AbortHandle {
+        tokio::task::JoinHandle::abort_handle(self)
+    }
+}
+
+impl Abortable for tokio::task::AbortHandle {
+    fn abort_handle(&self) -> tokio::task::AbortHandle {
+        self.clone()
+    }
 }

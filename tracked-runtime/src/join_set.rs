@@ -111,8 +111,10 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
-            self.inner
-                .spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            current.launch(|current| {
+                self.inner
+                    .spawn(Instrumented::<_, ByOutcome>::new(future, current))
+            }),
             id,
         )
     }
@@ -134,8 +136,10 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
-            self.inner
-                .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle),
+            current.launch(|current| {
+                self.inner
+                    .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
+            }),
             id,
         )
     }
@@ -156,8 +160,10 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
-            self.inner
-                .spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            current.launch(|current| {
+                self.inner
+                    .spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
+            }),
             id,
         )
     }
@@ -180,8 +186,10 @@ impl<T: Outcome + 'static> JoinSet<T> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         AbortHandle::new(
-            self.inner
-                .spawn_local(Instrumented::<_, ByOutcome>::new(future, current)),
+            current.launch(|current| {
+                self.inner
+                    .spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
+            }),
             id,
         )
     }

@@ -30,7 +30,10 @@
 
 mod catalogue;
 mod clock;
+mod control;
 mod current;
+mod events;
+mod heartbeat;
 mod id;
 mod inline;
 mod instrument;
@@ -41,27 +44,34 @@ mod private;
 mod query;
 mod record;
 mod registry;
+mod shutdown;
 mod snapshot;
 mod spawn;
 mod stats;
 mod task_type;
 mod tracker;
+mod watchdog;
 
 pub use catalogue::{
     catalogue, Catalogue, CatalogueStatus, Finding, SiteKind, SiteUsage, StaticSite,
 };
+pub use control::{CancelReport, Group, GroupCount, StubbornTask};
 pub use current::{current, progress, CurrentTask};
+pub use events::{Event, EventKind, EventStream, Received, Warning};
+pub use heartbeat::{Heartbeat, HeartbeatHandle, PhaseStats};
 pub use id::TaskId;
 pub use instrument::task_id;
 pub use join_set::JoinSet;
 pub use outcome::Outcome;
 pub use query::{Query, TaskDetail, TaskTree};
 pub use record::{Label, Site, SpawnKind, TaskName, TaskState};
+pub use shutdown::{ShutdownPlan, ShutdownReport, Tier, TierReport};
 pub use snapshot::{ProgressMessage, ProgressSnapshot, TaskSnapshot};
 pub use spawn::{spawn, spawn_blocking, spawn_local, AbortHandle, Builder, JoinHandle};
 pub use stats::{Counts, Stats};
 pub use task_type::TaskType;
 pub use tracker::{Tracker, TrackerBuilder};
+pub use watchdog::{Health, Thresholds, TypeHealth, Watchdog};
 
 #[doc(hidden)]
 pub mod __private {

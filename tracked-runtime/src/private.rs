@@ -98,7 +98,7 @@ where
 {
     let current = builder(site).register(SpawnKind::Async, Location::caller());
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    tokio::spawn(Instrumented::<_, C>::new(future, current))
+    current.launch(|current| tokio::spawn(Instrumented::<_, C>::new(future, current)))
 }
 
 /// A rewritten `tokio::task::spawn_blocking`.
@@ -114,7 +114,7 @@ where
 {
     let current = builder(site).register(SpawnKind::Blocking, Location::caller());
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    tokio::task::spawn_blocking(blocking::<C, _, _>(f, current))
+    current.launch(|current| tokio::task::spawn_blocking(blocking::<C, _, _>(f, current)))
 }
 
 /// A rewritten `tokio::task::spawn_local`.
@@ -130,5 +130,5 @@ where
 {
     let current = builder(site).register(SpawnKind::Local, Location::caller());
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    tokio::task::spawn_local(Instrumented::<_, C>::new(future, current))
+    current.launch(|current| tokio::task::spawn_local(Instrumented::<_, C>::new(future, current)))
 }

@@ -230,6 +230,12 @@ impl Tracker {
             .cleanup(clock.instant(clock.ago(older_than)))
     }
 
+    /// Drops history entries older than the configured time-to-live.
+    pub(crate) fn cleanup_expired(&self) -> usize {
+        let ttl = self.inner.registry.ttl();
+        self.cleanup(ttl)
+    }
+
     fn snapshot_of(&self, record: &Record) -> TaskSnapshot {
         TaskSnapshot::of_live(record, &self.inner.clock, self.inner.busy_time)
     }

@@ -4,8 +4,11 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::{StaticSite, TaskId, TaskType};
 
@@ -208,6 +211,25 @@ pub(crate) struct Record {
     pub(crate) first_poll_at: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
     progress: Mutex<Option<Box<Progress>>>,
+    /// Set while the task is inside a poll, for the watchdog.
+    pub(crate) in_poll: AtomicBool,
+    /// Which watchdog warnings were given (bits from `watchdog`).
+    pub(crate) warned: AtomicU8,
+    /// Control: cancellation asked for, the token the task may watch
+    /// (created on first request), and the handle that aborts it.
+    pub(crate) control: Control,
+}
+
+/// How a record is stopped from outside.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    cancel_requested: AtomicBool,
+    token: OnceLock<CancellationToken>,
+    abort: OnceLock<AbortHandle>,
+    /// The task must not run its body: it was spawned after shutdown.
+    pub(crate) doomed: AtomicBool,
+    /// A claim replaced this record with another one for the same task.
+    superseded: AtomicBool,
 }
 
 impl Record {
@@ -232,7 +254,83 @@ impl Record {
             first_poll_at: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             progress: Mutex::new(None),
+            in_poll: AtomicBool::new(false),
+            warned: AtomicU8::new(0),
+            control: Control::default(),
         }
+    }
+
+    /// Asks the task to stop: its token (now or when created) is cancelled.
+    /// Returns `false` if the task had already ended.
+    pub(crate) fn request_cancel(&self) -> bool {
+        if self.state().is_finished() {
+            return false;
+        }
+        let control = &self.control;
+        // SeqCst pairs with `cancellation_token`: either the token is seen
+        // here, or the flag is seen there, so the token is always cancelled.
+        control.cancel_requested.store(true, Ordering::SeqCst);
+        if let Some(token) = control.token.get() {
+            token.cancel();
+        }
+        true
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.control.cancel_requested.load(Ordering::SeqCst)
+    }
+
+    /// The task's cancellation token, created on first use.
+    pub(crate) fn cancellation_token(&self) -> CancellationToken {
+        let token = self
+            .control
+            .token
+            .get_or_init(CancellationToken::new)
+            .clone();
+        if self.control.cancel_requested.load(Ordering::SeqCst) {
+            token.cancel();
+        }
+        token
+    }
+
+    /// Aborts the task through tokio, if its handle is known yet.
+    pub(crate) fn abort(&self) {
+        if let Some(handle) = self.control.abort.get() {
+            handle.abort();
+        }
+    }
+
+    /// Records the tokio handle that aborts the task; returns whether a claim
+    /// replaced this record meanwhile, so the caller hands it on.
+    pub(crate) fn set_abort(&self, handle: AbortHandle) -> bool {
+        let _ = self.control.abort.set(handle);
+        // Pairs with the fence in `supersede`: either the claim copies the
+        // handle, or this sees the claim and hands the handle on.
+        fence(Ordering::SeqCst);
+        self.control.superseded.load(Ordering::Relaxed)
+    }
+
+    /// Marks this record replaced by `fresh` and carries the control state
+    /// over; called under the shard lock by a claim.
+    pub(crate) fn supersede(&self, fresh: &mut Record) {
+        self.control.superseded.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let (from, to) = (&self.control, &mut fresh.control);
+        if let Some(handle) = from.abort.get() {
+            let _ = to.abort.set(handle.clone());
+        }
+        if let Some(token) = from.token.get() {
+            let _ = to.token.set(token.clone());
+        }
+        to.cancel_requested = AtomicBool::new(from.cancel_requested.load(Ordering::SeqCst));
+        to.doomed = AtomicBool::new(from.doomed.load(Ordering::Relaxed));
+        fresh.in_poll = AtomicBool::new(self.in_poll.load(Ordering::Relaxed));
+        fresh.warned = AtomicU8::new(self.warned.load(Ordering::Relaxed));
+    }
+
+    /// Sets a watchdog warning bit; `true` the first time only.
+    pub(crate) fn warn_once(&self, bit: u8) -> bool {
+        self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     pub(crate) fn has_static_site(&self) -> bool {

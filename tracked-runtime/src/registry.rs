@@ -187,6 +187,7 @@ impl Registry {
             .first_poll_at
             .store(old.first_poll_at.load(relaxed), relaxed);
         fresh.busy_ns.store(old.busy_ns.load(relaxed), relaxed);
+        old.supersede(fresh);
         let (from, to) = (usize::from(old.type_row), usize::from(fresh.type_row));
         if from != to {
             state.rows[from].spawned -= 1;
@@ -206,6 +207,17 @@ impl Registry {
             state.pool.push(old);
         }
         record
+    }
+
+    /// Records the tokio handle that aborts `record`'s task, on the record
+    /// that stands for the task now if a claim replaced it.
+    pub(crate) fn set_abort(&self, record: &Record, handle: tokio::task::AbortHandle) {
+        if record.set_abort(handle.clone()) {
+            let state = self.shard(usize::from(record.shard)).lock();
+            if let Some(now) = state.live.iter().find(|r| r.id == record.id) {
+                now.set_abort(handle);
+            }
+        }
     }
 
     /// Counts a task's first poll; called once per task, without the lock.
@@ -283,6 +295,10 @@ impl Registry {
         if evicted > 0 {
             self.history_len.fetch_sub(evicted, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn ttl(&self) -> std::time::Duration {
+        self.limits.history_ttl
     }
 
     /// Drops history entries that finished before `cutoff`; returns how many.

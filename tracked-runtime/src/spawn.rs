@@ -133,7 +133,8 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            tokio::spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            current
+                .launch(|current| tokio::spawn(Instrumented::<_, ByOutcome>::new(future, current))),
             id,
         )
     }
@@ -151,7 +152,10 @@ impl<'a> Builder<'a> {
         let current = self.register(SpawnKind::Async, Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(tokio::spawn(Instrumented::<_, C>::new(future, current)), id)
+        JoinHandle::new(
+            current.launch(|current| tokio::spawn(Instrumented::<_, C>::new(future, current))),
+            id,
+        )
     }
 
     /// Spawns a future on the runtime behind `handle`.
@@ -165,7 +169,8 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            handle.spawn(Instrumented::<_, ByOutcome>::new(future, current)),
+            current
+                .launch(|current| handle.spawn(Instrumented::<_, ByOutcome>::new(future, current))),
             id,
         )
     }
@@ -183,7 +188,9 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            current.launch(|current| {
+                tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
+            }),
             id,
         )
     }
@@ -199,7 +206,8 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current)),
+            current
+                .launch(|current| handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current))),
             id,
         )
     }
@@ -219,7 +227,9 @@ impl<'a> Builder<'a> {
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         JoinHandle::new(
-            tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current)),
+            current.launch(|current| {
+                tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
+            }),
             id,
         )
     }
@@ -263,6 +273,7 @@ impl<'a> Builder<'a> {
             }
             record.spawned_at = spawned_at;
         });
+        tracker.emit(&record, crate::EventKind::Spawned { parent });
         Current { record, tracker }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::{Mutex, OnceLock};
 /// assert_eq!(GOSSIP.name(), "Gossip");
 /// assert_eq!(TaskType::new("Network"), TaskType::NETWORK);
 /// ```
-#[derive(Clone, Copy, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
 pub struct TaskType(&'static str);
 
 impl TaskType {
@@ -87,6 +87,13 @@ impl PartialEq for TaskType {
         // Constants of the same literal usually share one address, so the
         // pointer check settles most comparisons without reading the bytes.
         std::ptr::eq(self.0, other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for TaskType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with `eq`: equal types have equal names.
+        self.0.hash(state);
     }
 }
 

@@ -1,12 +1,16 @@
 //! The tracker: a cheap, cloneable handle over one registry.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::Clock;
+use crate::events::{Event, EventKind, EventStream, Events};
+use crate::record::Record;
 use crate::registry::{Limits, Registry};
+use crate::shutdown::ShutdownState;
 use crate::stats::Stats;
+use crate::watchdog::{ScanState, Watchdog};
 
 /// Tracks tasks: spawns them, and answers what is running and how the rest
 /// ended.
@@ -30,6 +34,7 @@ use crate::stats::Stats;
 /// assert_eq!(live[0].name, "resolver");
 ///
 /// handle.abort();
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Tracker {
@@ -41,6 +46,16 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) busy_time: bool,
     pub(crate) progress_log: usize,
+    pub(crate) events: Events,
+    pub(crate) shutdown: ShutdownState,
+    pub(crate) watchdog: Watchdog,
+    scan: Mutex<ScanState>,
+}
+
+impl Inner {
+    pub(crate) fn scan(&self) -> MutexGuard<'_, ScanState> {
+        self.scan.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Configures a [`Tracker`].
@@ -63,6 +78,7 @@ pub struct TrackerBuilder {
     limits: Limits,
     busy_time: bool,
     progress_log: usize,
+    watchdog: Watchdog,
 }
 
 impl Default for TrackerBuilder {
@@ -75,6 +91,7 @@ impl Default for TrackerBuilder {
             },
             busy_time: false,
             progress_log: 32,
+            watchdog: Watchdog::default(),
         }
     }
 }
@@ -114,6 +131,13 @@ impl TrackerBuilder {
         self
     }
 
+    /// Watchdog thresholds and health limits; see [`Watchdog`]. The watchdog
+    /// scans when a housekeeping heartbeat runs ([`crate::Heartbeat::housekeeping`]).
+    pub fn watchdog(mut self, watchdog: Watchdog) -> Self {
+        self.watchdog = watchdog;
+        self
+    }
+
     /// Builds the tracker.
     pub fn build(self) -> Tracker {
         crate::panic::install_hook();
@@ -123,6 +147,10 @@ impl TrackerBuilder {
                 clock: Clock::new(),
                 busy_time: self.busy_time,
                 progress_log: self.progress_log,
+                events: Events::new(),
+                shutdown: ShutdownState::default(),
+                watchdog: self.watchdog,
+                scan: Mutex::new(ScanState::default()),
             }),
         }
     }
@@ -168,6 +196,26 @@ impl Tracker {
     /// Lifecycle counters, in total and per type.
     pub fn stats(&self) -> Stats {
         Stats::from_rows(self.inner.registry.counts())
+    }
+
+    /// Subscribes to lifecycle events; see [`EventStream`].
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.events.subscribe()
+    }
+
+    /// Sends an event about `record`'s task, if anyone listens.
+    pub(crate) fn emit(&self, record: &Record, kind: EventKind) {
+        let events = &self.inner.events;
+        if events.wanted() {
+            events.send(Event {
+                at: Instant::now(),
+                id: record.id,
+                name: record.name.clone(),
+                ty: record.ty,
+                site: record.site,
+                kind,
+            });
+        }
     }
 
     /// Wall-clock time for an instant from a snapshot, for display and export.

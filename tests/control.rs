@@ -1,0 +1,274 @@
+//! Groups, cancellation with timeouts, tiered shutdown: each feature and the
+//! adversarial cases (ignoring cancellation, blocking a worker, panicking
+//! while cancelling, spawning during shutdown, cancel racing completion).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracked::{Counts, Query, ShutdownPlan, TaskState, TaskType, Tracker};
+
+fn assert_invariant(tracker: &Tracker) {
+    let stats = tracker.stats();
+    for counts in stats.by_type.values().chain([&stats.total]) {
+        assert_eq!(
+            counts.spawned,
+            counts.live() + counts.finished(),
+            "{counts:?}"
+        );
+    }
+}
+
+/// Waits (bounded) until the tracker has no live task.
+async fn drained(tracker: &Tracker) -> Counts {
+    for _ in 0..500 {
+        let total = tracker.stats().total;
+        if total.live() == 0 {
+            return total;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("tasks still live: {:?}", tracker.tasks(&Query::new()));
+}
+
+async fn polite() {
+    tracked::current()
+        .unwrap()
+        .cancellation_token()
+        .cancelled()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_cancel_asks_then_aborts_and_reports_stubborn_tasks() {
+    let tracker = Tracker::new();
+    let group = tracker.group("session-7");
+    group.spawn("polite", TaskType::NETWORK, polite());
+    let stubborn_line = line!() + 1;
+    group.spawn("stubborn", TaskType::DATABASE, async {
+        tracked::progress(40, "waiting on the disk");
+        std::future::pending::<()>().await;
+    });
+    group
+        .spawn("quick", TaskType::NETWORK, async {})
+        .await
+        .unwrap();
+    tracker.spawn("bystander", TaskType::NETWORK, polite());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let live = group.live();
+    assert_eq!(live.total, 2);
+    assert_eq!(live.by_type[&TaskType::NETWORK], 1);
+    assert_eq!(live.by_type[&TaskType::DATABASE], 1);
+
+    let timeout = Duration::from_millis(150);
+    let report = group.cancel(timeout).await;
+    assert_eq!(report.stopped, 1, "{report:?}");
+    assert_eq!(report.aborted.len(), 1, "{report:?}");
+    let stubborn = &report.aborted[0];
+    assert_eq!(stubborn.name, "stubborn");
+    assert_eq!(stubborn.ty, TaskType::DATABASE);
+    assert_eq!(stubborn.site.line, stubborn_line);
+    assert_eq!(
+        stubborn.last_progress.as_deref(),
+        Some("waiting on the disk")
+    );
+    assert!(stubborn.age >= timeout);
+    assert!(report.elapsed >= timeout && report.elapsed < timeout * 20);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(group.live().total, 0);
+    // The bystander, outside the group, still runs.
+    assert_eq!(
+        tracker.tasks(&Query::new().name_prefix("bystander")).len(),
+        1
+    );
+    assert_invariant(&tracker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_inherit_the_group_and_are_cancelled_with_it() {
+    let tracker = Tracker::new();
+    let group = tracker.group("tenant-a");
+    group.spawn("parent", TaskType::GENERAL, async {
+        for _ in 0..3 {
+            tracked::spawn("child", TaskType::GENERAL, polite());
+        }
+        polite().await;
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(group.live().total, 4);
+    let report = group.cancel(Duration::from_secs(5)).await;
+    assert_eq!((report.stopped, report.aborted.len()), (4, 0));
+    assert!(report.is_clean());
+    assert_invariant(&tracker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_by_type_leaves_other_types_running() {
+    let tracker = Tracker::new();
+    for _ in 0..3 {
+        tracker.spawn("net", TaskType::NETWORK, polite());
+        tracker.spawn("db", TaskType::DATABASE, polite());
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let report = tracker
+        .cancel_type(TaskType::NETWORK, Duration::from_secs(5))
+        .await;
+    assert_eq!(report.stopped, 3);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let stats = tracker.stats();
+    assert_eq!(stats.by_type[&TaskType::NETWORK].live(), 0);
+    assert_eq!(stats.by_type[&TaskType::DATABASE].live(), 3);
+    assert_invariant(&tracker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_racing_completion_accounts_for_every_task() {
+    let tracker = Tracker::new();
+    for round in 0..20u64 {
+        let group = tracker.group(format!("race-{round}"));
+        for i in 0..50u64 {
+            group.spawn("racer", TaskType::GENERAL, async move {
+                // Some finish on their own right as the cancel starts, some
+                // stop when asked, some ignore it.
+                match i % 3 {
+                    0 => tokio::task::yield_now().await,
+                    1 => polite().await,
+                    _ => tokio::time::sleep(Duration::from_millis(i % 7)).await,
+                }
+            });
+        }
+        let report = group.cancel(Duration::from_millis(30)).await;
+        let accounted = report.stopped + report.already_finished + report.aborted.len();
+        assert!(accounted <= 50, "{report:?}");
+    }
+    let total = drained(&tracker).await;
+    assert_eq!(total.spawned, 1000);
+    assert_invariant(&tracker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_tiers_in_order_while_later_tiers_keep_running() {
+    let tracker = Tracker::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for ty in [
+        TaskType::DATABASE,
+        TaskType::NETWORK,
+        TaskType::UI,
+        TaskType::MAINTENANCE,
+    ] {
+        let order = order.clone();
+        tracker.spawn("service", ty, async move {
+            polite().await;
+            order.lock().unwrap().push(ty);
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let report = tracker
+        .shutdown(ShutdownPlan::default_with(Duration::from_secs(2)))
+        .await;
+    let order = order.lock().unwrap().clone();
+    assert_eq!(
+        order,
+        [
+            TaskType::UI,
+            TaskType::MAINTENANCE,
+            TaskType::NETWORK,
+            TaskType::DATABASE
+        ]
+    );
+    let names: Vec<_> = report.tiers.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["ui", "maintenance", "network", "logic", "state"]);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.tiers[0].report.stopped, 1);
+    assert_eq!(report.tiers[4].report.stopped, 1);
+    assert_invariant(&tracker);
+}
+
+#[test]
+fn shutdown_meets_its_deadline_whatever_the_tasks_do() {
+    let tracker = Tracker::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tier = Duration::from_millis(200);
+    let plan = ShutdownPlan::new()
+        .tier("front", [TaskType::UI], tier)
+        .tier("middle", [TaskType::NETWORK], tier)
+        .rest("rest", tier);
+    let report = runtime.block_on(async {
+        // Ignores cancellation.
+        tracker.spawn("deaf", TaskType::UI, std::future::pending::<()>());
+        // Panics while cancelling.
+        tracker.spawn("panicky", TaskType::UI, async {
+            polite().await;
+            if tracked::task_id().is_some() {
+                panic!("panicked while cancelling");
+            }
+        });
+        // Blocks its worker thread well past every deadline once asked.
+        tracker.spawn("blocker", TaskType::NETWORK, async {
+            polite().await;
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        // Keeps spawning children, even while being cancelled.
+        tracker.spawn("spawner", TaskType::GENERAL, async {
+            while tracked::task_id().is_some() {
+                tracked::spawn(
+                    "spawned-child",
+                    TaskType::GENERAL,
+                    std::future::pending::<()>(),
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let started = Instant::now();
+        let report = tracker.shutdown(plan.clone()).await;
+        let took = started.elapsed();
+        // Generous bound from the configuration: three tiers plus a margin.
+        assert!(
+            took < plan.total_timeout() + Duration::from_millis(900),
+            "took {took:?}"
+        );
+        report
+    });
+    assert_eq!(report.tiers.len(), 3);
+    assert_eq!(
+        report.tiers[0].report.aborted.len(),
+        1,
+        "the deaf task: {report:?}"
+    );
+    assert_eq!(report.tiers[0].report.aborted[0].name, "deaf");
+    // The blocker's poll outlives its tier: it is reported as aborted.
+    assert!(report.tiers[1]
+        .report
+        .aborted
+        .iter()
+        .any(|t| t.name == "blocker"));
+    assert!(!report.is_clean());
+
+    // After shutdown, spawns are aborted before they run.
+    let late =
+        runtime.block_on(async { tracker.spawn("late", TaskType::GENERAL, async { 1 }).await });
+    assert!(late.unwrap_err().is_cancelled());
+    assert!(tracker.is_shut_down());
+
+    drop(runtime);
+    let total = tracker.stats().total;
+    assert_eq!(total.live(), 0, "{total:?}");
+    assert!(total.panicked >= 1);
+    assert_invariant(&tracker);
+    let late = tracker.finished(&Query::new().name_prefix("late"));
+    assert_eq!(late[0].state, TaskState::Cancelled);
+}
+
+#[tokio::test]
+async fn a_second_shutdown_returns_at_once() {
+    let tracker = Tracker::new();
+    tracker.shutdown(ShutdownPlan::new()).await;
+    let again = tracker.shutdown(ShutdownPlan::default()).await;
+    assert!(again.tiers.is_empty());
+}

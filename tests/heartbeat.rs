@@ -1,0 +1,214 @@
+//! The heartbeat: phases on one timer, schedules, isolation, housekeeping.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracked::{Heartbeat, Query, Received, TaskState, TaskType, Tracker, Watchdog};
+
+async fn until(mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
+    let tracker = Tracker::new();
+    let ticks = Arc::new(AtomicU64::new(0));
+    let healthy = Arc::new(AtomicU64::new(0));
+    let heartbeat = Heartbeat::new(Duration::from_millis(5))
+        .every("count", 1, {
+            let ticks = ticks.clone();
+            move || {
+                ticks.fetch_add(1, Ordering::Relaxed);
+                async {}
+            }
+        })
+        .every("every-third", 3, || async {})
+        .every("flaky", 2, || async { Err::<(), _>("backend unavailable") })
+        .every("panics", 4, || async {
+            if true {
+                panic!("phase bug");
+            }
+        })
+        .adaptive(
+            "reconnect",
+            {
+                let healthy = healthy.clone();
+                move |_| {
+                    if healthy.load(Ordering::Relaxed) < 3 {
+                        1
+                    } else {
+                        4
+                    }
+                }
+            },
+            {
+                let healthy = healthy.clone();
+                move || {
+                    healthy.fetch_add(1, Ordering::Relaxed);
+                    async {}
+                }
+            },
+        )
+        .spawn(&tracker);
+    until(|| ticks.load(Ordering::Relaxed) >= 24).await;
+    let stats = heartbeat.stats();
+    heartbeat.stop();
+    let runs = |name: &str| stats.iter().find(|p| p.name == name).unwrap().runs;
+    let count = runs("count");
+    // Every phase keyed to the tick count, within one tick of slack.
+    assert!(
+        runs("every-third").abs_diff(count.div_ceil(3)) <= 1,
+        "{stats:?}"
+    );
+    let flaky = stats.iter().find(|p| p.name == "flaky").unwrap();
+    assert_eq!(flaky.errors, flaky.runs);
+    assert_eq!(flaky.last_error.as_deref(), Some("backend unavailable"));
+    let panics = stats.iter().find(|p| p.name == "panics").unwrap();
+    assert!(
+        panics.panics >= 5 && panics.panics == panics.runs,
+        "{panics:?}"
+    );
+    assert_eq!(panics.last_error.as_deref(), Some("phase bug"));
+    // Adaptive: every tick for the first three runs, then every fourth.
+    let reconnect = runs("reconnect");
+    assert!(
+        reconnect >= 3 + (count - 3) / 4 - 1 && reconnect <= 3 + (count - 3) / 4 + 2,
+        "{reconnect} of {count}"
+    );
+    assert!(stats.iter().all(|p| p.total_duration >= p.last_duration));
+    // The heartbeat is one tracked task and it survived the panics.
+    let hb = tracker.tasks(&Query::new().name_prefix("tracked::heartbeat"));
+    assert_eq!(hb.len(), 1);
+    assert_eq!(hb[0].ty, TaskType::MAINTENANCE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
+    let tracker = Tracker::builder()
+        .watchdog(
+            Watchdog::new()
+                .long_poll(None, Duration::from_millis(40))
+                .long_running(Some(TaskType::NETWORK), Duration::from_millis(50)),
+        )
+        .build();
+    let mut events = tracker.subscribe();
+    let housekeeping = Heartbeat::new(Duration::from_millis(10))
+        .housekeeping(&tracker)
+        .spawn(&tracker);
+    let blocker = tracker.spawn("blocker", TaskType::DATABASE, async {
+        std::thread::sleep(Duration::from_millis(250));
+    });
+    let lingering = tracker.spawn("lingering", TaskType::NETWORK, std::future::pending::<()>());
+    blocker.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    housekeeping.stop();
+    lingering.abort();
+
+    let mut warnings = Vec::new();
+    while let Some(received) = events.try_recv() {
+        if let Received::Event(event) = received {
+            if let tracked::EventKind::Warning(w) = event.kind {
+                warnings.push((event.name.to_string(), w));
+            }
+        }
+    }
+    let long_polls = warnings
+        .iter()
+        .filter(|(n, w)| n == "blocker" && matches!(w, tracked::Warning::LongPoll { .. }))
+        .count();
+    let long_running = warnings
+        .iter()
+        .filter(|(n, w)| n == "lingering" && matches!(w, tracked::Warning::LongRunning { .. }))
+        .count();
+    assert_eq!((long_polls, long_running), (1, 1), "{warnings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_bad_when_too_many_tasks_of_a_type_fail() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().health(20, 0.10))
+        .build();
+    for i in 0..20 {
+        tracker
+            .spawn("ok-or-not", TaskType::NETWORK, async move {
+                if i % 4 == 0 {
+                    Err("refused")
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap()
+            .ok();
+        tracker
+            .spawn("fine", TaskType::DATABASE, async {})
+            .await
+            .unwrap();
+    }
+    tracker.watchdog_scan();
+    let health = tracker.health();
+    assert!(!health.by_type[&TaskType::NETWORK].healthy);
+    assert_eq!(health.by_type[&TaskType::NETWORK].failures, 5);
+    assert!(health.by_type[&TaskType::DATABASE].healthy);
+    assert!(!health.is_healthy());
+    // Twenty good endings push the failures out of the window.
+    for _ in 0..20 {
+        tracker
+            .spawn("ok", TaskType::NETWORK, async {})
+            .await
+            .unwrap();
+    }
+    tracker.watchdog_scan();
+    assert!(tracker.health().is_healthy());
+}
+
+#[tokio::test]
+async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed() {
+    let tracker = Tracker::new();
+    let mut events = tracker.subscribe();
+    tracker
+        .spawn("observed", TaskType::GENERAL, async {
+            tracked::progress(50, "half");
+            Err::<(), _>("nope")
+        })
+        .await
+        .unwrap()
+        .ok();
+    let mut kinds = Vec::new();
+    while let Some(Received::Event(event)) = events.try_recv() {
+        assert_eq!(event.name, "observed");
+        kinds.push(event.kind);
+    }
+    assert!(matches!(
+        kinds[0],
+        tracked::EventKind::Spawned { parent: None }
+    ));
+    assert_eq!(kinds[1], tracked::EventKind::Started);
+    assert!(
+        matches!(&kinds[2], tracked::EventKind::Progress { percent: 50, message: Some(m) } if m == "half")
+    );
+    assert!(
+        matches!(&kinds[3], tracked::EventKind::Finished { state: TaskState::Failed, error: Some(e) } if e == "nope")
+    );
+
+    // A subscriber that never reads loses the oldest events, is told how
+    // many, and the tasks were never slowed.
+    let mut slow = tracker.subscribe();
+    for _ in 0..3000 {
+        tracker
+            .spawn("flood", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+    }
+    match slow.try_recv() {
+        Some(Received::Missed(n)) => assert!(n > 0),
+        other => panic!("expected a missed count, got {other:?}"),
+    }
+}

@@ -1,0 +1,304 @@
+//! Cancellation with a deadline: ask first, abort what is left, report.
+//!
+//! Every cancel — of a group, of a type, of a shutdown tier — runs the same
+//! procedure on a dedicated OS thread, so that its deadline holds whatever
+//! the tasks do (ignore the request, block a worker thread, panic while
+//! stopping, keep spawning): it does not depend on the runtime's workers or
+//! timers being free.
+//!
+//! 1. Every live task that matches is asked to stop: its cancellation token
+//!    (see [`CurrentTask::cancellation_token`](crate::CurrentTask::cancellation_token))
+//!    is cancelled. Tasks that start matching later (spawned meanwhile) are
+//!    asked too.
+//! 2. At the deadline, whatever still runs is aborted.
+//! 3. The report says what stopped by itself, what was aborted (with each
+//!    stubborn task's name, type, age, parent, site and last progress
+//!    message), and what had already finished.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::record::{Record, Site, TaskName};
+use crate::{TaskId, TaskType, Tracker};
+
+/// How often the cancel thread looks at the registry while it waits.
+const POLL: Duration = Duration::from_millis(2);
+
+/// The outcome of a cancel.
+#[derive(Clone, Debug, Default)]
+pub struct CancelReport {
+    /// Tasks that ended after being asked, before the deadline.
+    pub stopped: usize,
+    /// Tasks that had already ended when the request reached them.
+    pub already_finished: usize,
+    /// Tasks still running at the deadline, which were aborted.
+    pub aborted: Vec<StubbornTask>,
+    /// How long the cancel took.
+    pub elapsed: Duration,
+}
+
+impl CancelReport {
+    /// Whether every task stopped without being aborted.
+    pub fn is_clean(&self) -> bool {
+        self.aborted.is_empty()
+    }
+}
+
+/// A task that did not stop when asked and was aborted.
+#[derive(Clone, Debug)]
+pub struct StubbornTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Its name.
+    pub name: TaskName,
+    /// Its type.
+    pub ty: TaskType,
+    /// How long it had lived when it was aborted.
+    pub age: Duration,
+    /// The task that spawned it.
+    pub parent: Option<TaskId>,
+    /// Where it was spawned.
+    pub site: Site,
+    /// Its last progress message, if it reported any.
+    pub last_progress: Option<String>,
+}
+
+impl StubbornTask {
+    fn of(record: &Record, tracker: &Tracker, now: Instant) -> Self {
+        let clock = &tracker.inner.clock;
+        StubbornTask {
+            id: record.id,
+            name: record.name.clone(),
+            ty: record.ty,
+            age: now.saturating_duration_since(clock.instant(record.spawned_at)),
+            parent: record.parent,
+            site: record.site,
+            last_progress: record
+                .progress()
+                .as_ref()
+                .and_then(|p| p.log.back().map(|entry| entry.message.clone())),
+        }
+    }
+}
+
+/// What a cancel selects.
+pub(crate) type Selector = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
+
+/// Runs a cancel to completion on the calling thread; blocks until every
+/// selected task ended or `timeout` passed (plus the time to abort).
+pub(crate) fn cancel_blocking(
+    tracker: &Tracker,
+    select: Selector,
+    timeout: Duration,
+) -> CancelReport {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut report = CancelReport::default();
+    // Tasks are followed by id: a `#[tracked]` claim may replace a task's
+    // record while it is being cancelled.
+    let mut asked: HashSet<TaskId> = HashSet::new();
+    let mut remaining: Vec<Arc<Record>>;
+    loop {
+        remaining = tracker
+            .inner
+            .registry
+            .live(|r| asked.contains(&r.id) || select(r));
+        for record in &remaining {
+            if !record.cancel_requested() {
+                if record.request_cancel() {
+                    tracker.emit(record, crate::EventKind::CancelRequested);
+                } else if !asked.contains(&record.id) {
+                    report.already_finished += 1;
+                }
+            }
+            asked.insert(record.id);
+        }
+        remaining.retain(|r| !r.state().is_finished());
+        let now = Instant::now();
+        if remaining.is_empty() || now >= deadline {
+            break;
+        }
+        std::thread::sleep(POLL.min(deadline - now));
+    }
+    let now = Instant::now();
+    for record in &remaining {
+        report.aborted.push(StubbornTask::of(record, tracker, now));
+        record.abort();
+    }
+    report.stopped = asked
+        .len()
+        .saturating_sub(report.aborted.len() + report.already_finished);
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// Runs `cancel_blocking` on its own thread and awaits the report.
+pub(crate) async fn cancel(tracker: &Tracker, select: Selector, timeout: Duration) -> CancelReport {
+    let tracker = tracker.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("tracked-cancel".into())
+        .spawn(move || {
+            let _ = tx.send(cancel_blocking(&tracker, select, timeout));
+        });
+    match spawned {
+        Ok(_) => rx.await.unwrap_or_default(),
+        Err(error) => {
+            tracing::error!("could not start the cancel thread: {error}");
+            CancelReport::default()
+        }
+    }
+}
+
+impl Tracker {
+    /// Cancels every live task of type `ty`: asks them to stop, aborts what
+    /// still runs after `timeout`, and reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tracked_runtime::{TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// // Stops when asked.
+    /// tracker.spawn("polite", TaskType::NETWORK, async {
+    ///     tracked_runtime::current().unwrap().cancellation_token().cancelled().await;
+    /// });
+    /// // Never looks at its token.
+    /// tracker.spawn("stubborn", TaskType::NETWORK, std::future::pending::<()>());
+    /// tokio::task::yield_now().await;
+    ///
+    /// let report = tracker.cancel_type(TaskType::NETWORK, Duration::from_millis(100)).await;
+    /// assert_eq!(report.stopped, 1);
+    /// assert_eq!(report.aborted[0].name, "stubborn");
+    /// # }
+    /// ```
+    pub async fn cancel_type(&self, ty: TaskType, timeout: Duration) -> CancelReport {
+        cancel(self, Arc::new(move |r: &Record| r.ty == ty), timeout).await
+    }
+
+    /// Cancels every live task whose owner is `owner`; see [`Tracker::cancel_type`].
+    pub async fn cancel_owner(&self, owner: &str, timeout: Duration) -> CancelReport {
+        let owner: Arc<str> = owner.into();
+        cancel(
+            self,
+            Arc::new(move |r: &Record| r.owner.as_deref() == Some(&*owner)),
+            timeout,
+        )
+        .await
+    }
+
+    /// Cancels one task; see [`Tracker::cancel_type`].
+    pub async fn cancel_task(&self, id: TaskId, timeout: Duration) -> CancelReport {
+        cancel(self, Arc::new(move |r: &Record| r.id == id), timeout).await
+    }
+}
+
+/// A group of tasks sharing an owner (a session, a tenant, a connection):
+/// spawn into it, count it, cancel it.
+///
+/// Tasks spawned through the group get its name as their owner, and tasks
+/// they spawn inherit it, so a group covers whole subtrees of work. A group
+/// is only a name: cloning or dropping the handle does nothing to its tasks,
+/// which keep running until they end or the group is cancelled; two handles
+/// with the same name are the same group.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tracked_runtime::{TaskType, Tracker};
+///
+/// let tracker = Tracker::new();
+/// let session = tracker.group("session-42");
+/// session.spawn("reader", TaskType::NETWORK, async {
+///     tracked_runtime::current().unwrap().cancellation_token().cancelled().await;
+/// });
+/// tokio::task::yield_now().await;
+/// assert_eq!(session.live().total, 1);
+///
+/// let report = session.cancel(Duration::from_secs(1)).await;
+/// assert!(report.is_clean());
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Group {
+    tracker: Tracker,
+    name: Arc<str>,
+}
+
+/// Live tasks of a group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupCount {
+    /// All of them.
+    pub total: u64,
+    /// Per type.
+    pub by_type: std::collections::BTreeMap<TaskType, u64>,
+}
+
+impl Tracker {
+    /// The group of tasks owned by `name`.
+    pub fn group(&self, name: impl Into<Arc<str>>) -> Group {
+        Group {
+            tracker: self.clone(),
+            name: name.into(),
+        }
+    }
+}
+
+impl Group {
+    /// The group's name: its tasks' owner.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A builder for a task in this group.
+    pub fn builder(&self, name: impl Into<TaskName>, ty: TaskType) -> crate::Builder<'_> {
+        self.tracker
+            .task_builder(name, ty)
+            .owner(Arc::clone(&self.name))
+    }
+
+    /// Spawns a tracked task into the group.
+    #[track_caller]
+    pub fn spawn<F>(
+        &self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        future: F,
+    ) -> crate::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: crate::Outcome + Send + 'static,
+    {
+        self.builder(name, ty).spawn(future)
+    }
+
+    /// The group's live tasks, in total and per type.
+    pub fn live(&self) -> GroupCount {
+        let mut count = GroupCount::default();
+        for record in self
+            .tracker
+            .inner
+            .registry
+            .live(|r| r.owner.as_deref() == Some(&*self.name))
+        {
+            count.total += 1;
+            *count.by_type.entry(record.ty).or_default() += 1;
+        }
+        count
+    }
+
+    /// Cancels the group: asks every task to stop (including tasks that join
+    /// it while this runs), aborts what still runs after `timeout`, reports.
+    /// The group can be used again afterwards.
+    pub async fn cancel(&self, timeout: Duration) -> CancelReport {
+        self.tracker.cancel_owner(&self.name, timeout).await
+    }
+}

@@ -1,0 +1,160 @@
+//! The lifecycle event stream: spawn, start, progress, finish, cancel, warnings.
+//!
+//! Events go through a bounded broadcast channel. A tracker with no
+//! subscriber pays one relaxed load per would-be event; with subscribers, a
+//! slow one never slows tasks down: it loses the oldest events and is told
+//! how many on its next receive.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+
+use crate::record::{Site, TaskName, TaskState};
+use crate::{TaskId, TaskType};
+
+/// Events buffered per subscriber before the oldest are dropped.
+const CAPACITY: usize = 4096;
+
+/// What happened to a task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// It was spawned.
+    Spawned {
+        /// The task that spawned it.
+        parent: Option<TaskId>,
+    },
+    /// It was polled for the first time.
+    Started,
+    /// It reported progress.
+    Progress {
+        /// The percentage, 0 to 100.
+        percent: u8,
+        /// The message, if any.
+        message: Option<String>,
+    },
+    /// Cancellation was requested (by a group, type or shutdown cancel).
+    CancelRequested,
+    /// It ended.
+    Finished {
+        /// How: completed, failed, panicked or cancelled.
+        state: TaskState,
+        /// The error or panic text.
+        error: Option<String>,
+    },
+    /// The watchdog warned about it.
+    Warning(Warning),
+}
+
+/// What the watchdog noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// Alive longer than its type's threshold.
+    LongRunning {
+        /// The threshold crossed.
+        threshold: std::time::Duration,
+    },
+    /// Inside one poll longer than its type's threshold: blocking a worker.
+    LongPoll {
+        /// The threshold crossed.
+        threshold: std::time::Duration,
+    },
+}
+
+/// One lifecycle event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When it happened.
+    pub at: Instant,
+    /// The task.
+    pub id: TaskId,
+    /// The task's name.
+    pub name: TaskName,
+    /// The task's type.
+    pub ty: TaskType,
+    /// Where the task was spawned.
+    pub site: Site,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A subscription to a tracker's events.
+#[derive(Debug)]
+pub struct EventStream {
+    receiver: broadcast::Receiver<Event>,
+    subscribers: Arc<AtomicUsize>,
+}
+
+/// What [`EventStream::recv`] returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    /// The next event.
+    Event(Event),
+    /// This subscriber fell behind and this many events were dropped for it;
+    /// the stream goes on with the oldest event still buffered.
+    Missed(u64),
+}
+
+impl EventStream {
+    /// The next event, or `None` once the tracker is gone.
+    pub async fn recv(&mut self) -> Option<Received> {
+        match self.receiver.recv().await {
+            Ok(event) => Some(Received::Event(event)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Received::Missed(missed)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next event if one is buffered, without waiting.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Received::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Received::Missed(missed)),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The sending side, owned by a tracker.
+#[derive(Debug)]
+pub(crate) struct Events {
+    sender: broadcast::Sender<Event>,
+    subscribers: Arc<AtomicUsize>,
+}
+
+impl Events {
+    pub(crate) fn new() -> Self {
+        Events {
+            sender: broadcast::Sender::new(CAPACITY),
+            subscribers: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Whether anyone listens; checked before building an event.
+    #[inline]
+    pub(crate) fn wanted(&self) -> bool {
+        // Relaxed: a subscriber that arrives concurrently may miss the event
+        // being built, which is the same as subscribing a moment later.
+        self.subscribers.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn send(&self, event: Event) {
+        // An error only means every subscriber left meanwhile.
+        let _ = self.sender.send(event);
+    }
+
+    pub(crate) fn subscribe(&self) -> EventStream {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        EventStream {
+            receiver: self.sender.subscribe(),
+            subscribers: self.subscribers.clone(),
+        }
+    }
+}

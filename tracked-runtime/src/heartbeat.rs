@@ -1,0 +1,301 @@
+//! The heartbeat: one tracked task on one timer drives many named phases.
+//!
+//! Services often run a handful of interval tasks for maintenance (refresh,
+//! reconnect, cleanup, metrics). A heartbeat replaces them with one task and
+//! one timer, running the phases in a fixed order on each tick, and keeps
+//! per-phase statistics. The tracker's own housekeeping runs as phases too
+//! (see [`Tracker::housekeeping`](crate::Tracker::housekeeping)).
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::time::MissedTickBehavior;
+
+use crate::{JoinHandle, Outcome, TaskName, TaskType, Tracker};
+
+type PhaseFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+type PhaseFn = Box<dyn FnMut() -> PhaseFuture + Send>;
+type Period = Box<dyn FnMut(u64) -> u64 + Send>;
+
+/// When a phase runs.
+enum Schedule {
+    /// Every `n` ticks, starting with the first.
+    Every(u64),
+    /// The period in ticks, chosen each tick from state.
+    Adaptive(Period),
+}
+
+struct Phase {
+    name: &'static str,
+    schedule: Schedule,
+    run: PhaseFn,
+    /// The tick this phase last ran on.
+    last_tick: Option<u64>,
+}
+
+/// Statistics of one phase.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PhaseStats {
+    /// The phase's name.
+    pub name: &'static str,
+    /// How many times it ran.
+    pub runs: u64,
+    /// How long its last run took.
+    pub last_duration: Duration,
+    /// How long all its runs took together.
+    pub total_duration: Duration,
+    /// Runs that returned a failure (an `Err`).
+    pub errors: u64,
+    /// Runs that panicked.
+    pub panics: u64,
+    /// The text of the last error or panic.
+    pub last_error: Option<String>,
+}
+
+/// Builds a heartbeat: a period and phases in the order they run.
+///
+/// **Missed ticks**: when phases take longer than the period, the ticks that
+/// passed meanwhile are skipped, not run in a burst (tokio's
+/// [`MissedTickBehavior::Skip`]); the tick counter counts ticks that ran, so
+/// "every N ticks" means every N heartbeats actually performed.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tracked_runtime::{Heartbeat, Tracker};
+///
+/// let peers = Arc::new(AtomicUsize::new(1));
+/// let heartbeat = Heartbeat::new(Duration::from_millis(10))
+///     .every("refresh-metrics", 1, || async {})
+///     // Reconnect every tick while below 3 peers, every 4th tick when healthy.
+///     .adaptive("reconnect", {
+///         let peers = peers.clone();
+///         move |_tick| if peers.load(Ordering::Relaxed) < 3 { 1 } else { 4 }
+///     }, {
+///         let peers = peers.clone();
+///         move || {
+///             let peers = peers.clone();
+///             async move { peers.fetch_add(1, Ordering::Relaxed); Ok::<_, String>(()) }
+///         }
+///     })
+///     .spawn(&Tracker::new());
+/// tokio::time::sleep(Duration::from_millis(60)).await;
+/// assert!(heartbeat.stats()[1].runs >= 2);
+/// heartbeat.stop();
+/// # }
+/// ```
+#[must_use = "a heartbeat does nothing until spawned"]
+pub struct Heartbeat {
+    name: TaskName,
+    period: Duration,
+    phases: Vec<Phase>,
+}
+
+impl Heartbeat {
+    /// A heartbeat ticking every `period`.
+    pub fn new(period: Duration) -> Self {
+        Heartbeat {
+            name: "tracked::heartbeat".into(),
+            period: period.max(Duration::from_millis(1)),
+            phases: Vec::new(),
+        }
+    }
+
+    /// The heartbeat task's name (default `tracked::heartbeat`).
+    pub fn name(mut self, name: impl Into<TaskName>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Adds a phase that runs every `ticks` ticks (at least 1), starting with
+    /// the first tick.
+    pub fn every<F, Fut>(self, name: &'static str, ticks: u64, run: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome,
+    {
+        self.phase(name, Schedule::Every(ticks.max(1)), run)
+    }
+
+    /// Adds a phase whose period in ticks is chosen each tick by `period`
+    /// (given the tick number; 0 is taken as 1).
+    pub fn adaptive<P, F, Fut>(self, name: &'static str, period: P, run: F) -> Self
+    where
+        P: FnMut(u64) -> u64 + Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome,
+    {
+        self.phase(name, Schedule::Adaptive(Box::new(period)), run)
+    }
+
+    fn phase<F, Fut>(mut self, name: &'static str, schedule: Schedule, mut run: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome,
+    {
+        self.phases.push(Phase {
+            name,
+            schedule,
+            run: Box::new(move || {
+                let future = run();
+                Box::pin(async move { future.await.failure() })
+            }),
+            last_tick: None,
+        });
+        self
+    }
+
+    /// Adds the tracker's own housekeeping as two phases, each run every
+    /// tick: `tracked::history-cleanup` drops finished tasks past the
+    /// tracker's history time-to-live (also in shards where nothing finishes
+    /// any more), and `tracked::watchdog` runs [`Tracker::watchdog_scan`]
+    /// (long-running tasks, long polls, health). The tick period is then the
+    /// watchdog's resolution.
+    pub fn housekeeping(self, tracker: &Tracker) -> Self {
+        let cleanup = tracker.clone();
+        let watchdog = tracker.clone();
+        self.every("tracked::history-cleanup", 1, move || {
+            cleanup.cleanup_expired();
+            std::future::ready(())
+        })
+        .every("tracked::watchdog", 1, move || {
+            watchdog.watchdog_scan();
+            std::future::ready(())
+        })
+    }
+
+    /// Spawns the heartbeat as a tracked `Maintenance` task of `tracker`.
+    pub fn spawn(self, tracker: &Tracker) -> HeartbeatHandle {
+        let stats = Arc::new(Mutex::new(
+            self.phases
+                .iter()
+                .map(|p| PhaseStats {
+                    name: p.name,
+                    ..PhaseStats::default()
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let task = tracker.spawn(
+            self.name.clone(),
+            TaskType::MAINTENANCE,
+            run(self.period, self.phases, stats.clone()),
+        );
+        HeartbeatHandle { stats, task }
+    }
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("name", &self.name)
+            .field("period", &self.period)
+            .field(
+                "phases",
+                &self.phases.iter().map(|p| p.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<PhaseStats>>>) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    for tick in 0u64.. {
+        interval.tick().await;
+        for (index, phase) in phases.iter_mut().enumerate() {
+            if !phase.due(tick) {
+                continue;
+            }
+            phase.last_tick = Some(tick);
+            let started = Instant::now();
+            let result = CatchUnwind((phase.run)()).await;
+            let took = started.elapsed();
+            let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = &mut stats[index];
+            entry.runs += 1;
+            entry.last_duration = took;
+            entry.total_duration += took;
+            match result {
+                Ok(None) => {}
+                Ok(Some(error)) => {
+                    tracing::warn!(phase = phase.name, "heartbeat phase failed: {error}");
+                    entry.errors += 1;
+                    entry.last_error = Some(error);
+                }
+                Err(message) => {
+                    tracing::error!(phase = phase.name, "heartbeat phase panicked: {message}");
+                    entry.panics += 1;
+                    entry.last_error = Some(message);
+                }
+            }
+        }
+    }
+}
+
+impl Phase {
+    fn due(&mut self, tick: u64) -> bool {
+        let period = match &mut self.schedule {
+            Schedule::Every(n) => *n,
+            Schedule::Adaptive(choose) => choose(tick).max(1),
+        };
+        self.last_tick.is_none_or(|last| tick - last >= period)
+    }
+}
+
+/// Runs a phase's future, turning a panic into an error so the heartbeat
+/// goes on.
+struct CatchUnwind(PhaseFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Option<String>, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(payload) => Poll::Ready(Err(crate::instrument::panic_message(&*payload))),
+        }
+    }
+}
+
+/// A running heartbeat: its phase statistics, and a way to stop it.
+///
+/// Dropping the handle leaves the heartbeat running (it is a tracked task
+/// like any other; shutting down its tracker or runtime stops it).
+#[derive(Debug)]
+pub struct HeartbeatHandle {
+    stats: Arc<Mutex<Vec<PhaseStats>>>,
+    task: JoinHandle<()>,
+}
+
+impl HeartbeatHandle {
+    /// Per-phase statistics, in phase order.
+    pub fn stats(&self) -> Vec<PhaseStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops the heartbeat; a phase that is running is dropped at its next
+    /// `.await`.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// The heartbeat's task id.
+    pub fn id(&self) -> crate::TaskId {
+        self.task.id()
+    }
+}

@@ -1,0 +1,294 @@
+//! Tiered graceful shutdown: stop task types in order, each tier with its
+//! own timeout, then abort whatever is left.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::control::{cancel_blocking, CancelReport};
+use crate::record::Record;
+use crate::{TaskType, Tracker};
+
+/// One tier: the types it stops and how long it waits for them.
+#[derive(Clone, Debug)]
+pub struct Tier {
+    /// A name for reports.
+    pub name: String,
+    /// The types it stops; `None` stands for every type no other tier names.
+    pub types: Option<Vec<TaskType>>,
+    /// How long its tasks get to stop after being asked, before they are aborted.
+    pub timeout: Duration,
+}
+
+/// The order in which a shutdown stops task types.
+///
+/// Tiers run one after another; while a tier stops, the tasks of later tiers
+/// keep running. After the last tier, anything still live is aborted.
+///
+/// The default plan, with 5 s per tier:
+/// `UI`, then `Maintenance`, then `Network`, then `GameLogic` with `General`
+/// and every type no tier names, then `Consensus` and `Database` last.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tracked_runtime::{ShutdownPlan, TaskType};
+///
+/// let plan = ShutdownPlan::new()
+///     .tier("edges", [TaskType::UI, TaskType::NETWORK], Duration::from_secs(2))
+///     .rest("workers", Duration::from_secs(5))
+///     .tier("storage", [TaskType::DATABASE], Duration::from_secs(10));
+/// assert_eq!(plan.total_timeout(), Duration::from_secs(17));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShutdownPlan {
+    tiers: Vec<Tier>,
+}
+
+impl Default for ShutdownPlan {
+    fn default() -> Self {
+        ShutdownPlan::default_with(Duration::from_secs(5))
+    }
+}
+
+impl ShutdownPlan {
+    /// A plan with no tiers: shutdown aborts everything at once.
+    pub fn new() -> Self {
+        ShutdownPlan { tiers: Vec::new() }
+    }
+
+    /// The default order, with `timeout` for each tier.
+    pub fn default_with(timeout: Duration) -> Self {
+        ShutdownPlan::new()
+            .tier("ui", [TaskType::UI], timeout)
+            .tier("maintenance", [TaskType::MAINTENANCE], timeout)
+            .tier("network", [TaskType::NETWORK], timeout)
+            .rest("logic", timeout)
+            .tier("state", [TaskType::CONSENSUS, TaskType::DATABASE], timeout)
+    }
+
+    /// Adds a tier stopping `types`.
+    pub fn tier(
+        mut self,
+        name: impl Into<String>,
+        types: impl IntoIterator<Item = TaskType>,
+        timeout: Duration,
+    ) -> Self {
+        self.tiers.push(Tier {
+            name: name.into(),
+            types: Some(types.into_iter().collect()),
+            timeout,
+        });
+        self
+    }
+
+    /// Adds a tier stopping every type that no tier names.
+    pub fn rest(mut self, name: impl Into<String>, timeout: Duration) -> Self {
+        self.tiers.push(Tier {
+            name: name.into(),
+            types: None,
+            timeout,
+        });
+        self
+    }
+
+    /// The tiers, in order.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    /// The sum of the tier timeouts: a shutdown returns within this plus a
+    /// small margin for aborting.
+    pub fn total_timeout(&self) -> Duration {
+        self.tiers.iter().map(|t| t.timeout).sum()
+    }
+
+    fn named(&self) -> Vec<TaskType> {
+        self.tiers
+            .iter()
+            .filter_map(|t| t.types.as_ref())
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+/// What one tier did.
+#[derive(Clone, Debug)]
+pub struct TierReport {
+    /// The tier's name.
+    pub name: String,
+    /// Its timeout.
+    pub timeout: Duration,
+    /// What stopped, what was aborted, what had finished.
+    pub report: CancelReport,
+}
+
+/// What a shutdown did, tier by tier.
+#[derive(Clone, Debug)]
+pub struct ShutdownReport {
+    /// One entry per tier, in order.
+    pub tiers: Vec<TierReport>,
+    /// Tasks still live after the last tier (spawned late, or of a type the
+    /// plan never reached), all aborted.
+    pub leftover: CancelReport,
+    /// How long the whole shutdown took.
+    pub elapsed: Duration,
+}
+
+impl ShutdownReport {
+    /// Whether every task stopped when asked.
+    pub fn is_clean(&self) -> bool {
+        self.tiers.iter().all(|t| t.report.is_clean()) && self.leftover.is_clean()
+    }
+}
+
+/// Where a tracker is in its shutdown; read on every spawn with one relaxed
+/// load while running.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownState {
+    phase: AtomicU8,
+    /// Types whose tier has begun stopping; `None` inside means "the rest".
+    stopping: Mutex<Vec<Option<Vec<TaskType>>>>,
+    named: Mutex<Vec<TaskType>>,
+}
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const DONE: u8 = 2;
+
+/// What happens to a task spawned now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AtSpawn {
+    /// Runs normally.
+    Run,
+    /// Its tier is stopping: it starts with its cancellation requested.
+    Cancel,
+    /// Shutdown finished: it is aborted before it runs.
+    Abort,
+}
+
+impl ShutdownState {
+    pub(crate) fn at_spawn(&self, ty: TaskType) -> AtSpawn {
+        // Relaxed: a spawn racing the start of a tier may run normally; the
+        // tier's own scans of the registry ask it to stop moments later.
+        match self.phase.load(Ordering::Relaxed) {
+            RUNNING => AtSpawn::Run,
+            DONE => AtSpawn::Abort,
+            _ => {
+                let named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+                let stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
+                let hit = stopping.iter().any(|tier| match tier {
+                    Some(types) => types.contains(&ty),
+                    None => !named.contains(&ty),
+                });
+                if hit {
+                    AtSpawn::Cancel
+                } else {
+                    AtSpawn::Run
+                }
+            }
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == DONE
+    }
+}
+
+impl Tracker {
+    /// Shuts the tracker's tasks down tier by tier and reports.
+    ///
+    /// Returns within [`ShutdownPlan::total_timeout`] plus a small margin,
+    /// whatever the tasks do: the tiers run on a dedicated thread that
+    /// depends on neither the runtime's workers nor its timers.
+    ///
+    /// **Spawning during and after shutdown**: a task spawned while its
+    /// type's tier (or a later-started one) is stopping starts with its
+    /// cancellation already requested, and is aborted with its tier if it does
+    /// not stop. Once shutdown has finished, every spawn on this tracker is
+    /// aborted before it runs: its handle resolves to a cancelled `JoinError`
+    /// and it is recorded as `Cancelled`. A second call returns at once with
+    /// an empty report.
+    pub async fn shutdown(&self, plan: ShutdownPlan) -> ShutdownReport {
+        let tracker = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("tracked-shutdown".into())
+            .spawn(move || {
+                let _ = tx.send(tracker.shutdown_blocking(plan));
+            });
+        if let Err(error) = spawned {
+            tracing::error!("could not start the shutdown thread: {error}");
+        }
+        rx.await.unwrap_or_else(|_| empty_report())
+    }
+
+    /// [`Tracker::shutdown`] for synchronous code: blocks the calling thread.
+    pub fn shutdown_blocking(&self, plan: ShutdownPlan) -> ShutdownReport {
+        let state = &self.inner.shutdown;
+        if state
+            .phase
+            .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return empty_report();
+        }
+        let started = Instant::now();
+        let named = plan.named();
+        *state.named.lock().unwrap_or_else(|p| p.into_inner()) = named.clone();
+        let mut tiers = Vec::new();
+        for tier in plan.tiers {
+            state
+                .stopping
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(tier.types.clone());
+            tracing::info!(tier = %tier.name, "shutdown: stopping tier");
+            let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = match tier.types {
+                Some(types) => Arc::new(move |r: &Record| types.contains(&r.ty)),
+                None => {
+                    let named = named.clone();
+                    Arc::new(move |r: &Record| !named.contains(&r.ty))
+                }
+            };
+            let report = cancel_blocking(self, select, tier.timeout);
+            for task in &report.aborted {
+                tracing::warn!(
+                    tier = %tier.name,
+                    task.id = task.id.as_u64(),
+                    task.name = %task.name,
+                    task.r#type = %task.ty,
+                    task.site = %task.site,
+                    "shutdown: task did not stop in time and was aborted"
+                );
+            }
+            tiers.push(TierReport {
+                name: tier.name,
+                timeout: tier.timeout,
+                report,
+            });
+        }
+        state.phase.store(DONE, Ordering::Release);
+        let leftover = cancel_blocking(self, Arc::new(|_: &Record| true), Duration::ZERO);
+        ShutdownReport {
+            tiers,
+            leftover,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Whether [`Tracker::shutdown`] has finished.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.is_shut_down()
+    }
+}
+
+fn empty_report() -> ShutdownReport {
+    ShutdownReport {
+        tiers: Vec::new(),
+        leftover: CancelReport::default(),
+        elapsed: Duration::ZERO,
+    }
+}

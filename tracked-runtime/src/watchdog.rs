@@ -1,0 +1,262 @@
+//! The watchdog: long-running tasks, long polls, and failure-rate health.
+//!
+//! It runs as a heartbeat phase ([`Heartbeat::housekeeping`](crate::Heartbeat::housekeeping)),
+//! never on the poll path. A long poll is seen without timing every poll:
+//! the wrapper flags "inside a poll" with two plain stores, and a scan that
+//! finds the same poll (same poll count, still inside) on consecutive scans
+//! knows it has lasted at least the time between them. So a long poll is
+//! reported within one scan period of crossing its threshold.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::events::{EventKind, Warning};
+use crate::{TaskId, TaskType, Tracker};
+
+/// Thresholds for one type (or the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Warn about a task alive longer than this.
+    pub long_running: Option<Duration>,
+    /// Warn about a task inside one poll longer than this.
+    pub long_poll: Option<Duration>,
+}
+
+/// Watchdog configuration: thresholds per type and failure-rate health.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tracked_runtime::{TaskType, Tracker, Watchdog};
+///
+/// let tracker = Tracker::builder()
+///     .watchdog(
+///         Watchdog::new()
+///             .long_poll(None, Duration::from_millis(100))
+///             .long_running(Some(TaskType::NETWORK), Duration::from_secs(600))
+///             .health(200, 0.05),
+///     )
+///     .build();
+/// # drop(tracker);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Watchdog {
+    default: Thresholds,
+    per_type: HashMap<TaskType, Thresholds>,
+    window: u64,
+    max_failure_ratio: f64,
+}
+
+impl Default for Watchdog {
+    /// Long polls over 100 ms; no long-running threshold; unhealthy when more
+    /// than 10 % of a type's last 100 endings failed or panicked.
+    fn default() -> Self {
+        Watchdog {
+            default: Thresholds {
+                long_running: None,
+                long_poll: Some(Duration::from_millis(100)),
+            },
+            per_type: HashMap::new(),
+            window: 100,
+            max_failure_ratio: 0.10,
+        }
+    }
+}
+
+impl Watchdog {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Watchdog::default()
+    }
+
+    /// Sets the long-running threshold for `ty`, or the default with `None`.
+    pub fn long_running(mut self, ty: Option<TaskType>, after: Duration) -> Self {
+        self.thresholds(ty).long_running = Some(after);
+        self
+    }
+
+    /// Sets the long-poll threshold for `ty`, or the default with `None`.
+    pub fn long_poll(mut self, ty: Option<TaskType>, after: Duration) -> Self {
+        self.thresholds(ty).long_poll = Some(after);
+        self
+    }
+
+    /// Health: a type is unhealthy when more than `max_failure_ratio` of its
+    /// last `window` endings were `Failed` or `Panicked`.
+    pub fn health(mut self, window: u64, max_failure_ratio: f64) -> Self {
+        self.window = window.max(1);
+        self.max_failure_ratio = max_failure_ratio;
+        self
+    }
+
+    fn thresholds(&mut self, ty: Option<TaskType>) -> &mut Thresholds {
+        match ty {
+            Some(ty) => {
+                let default = self.default;
+                self.per_type.entry(ty).or_insert(default)
+            }
+            None => &mut self.default,
+        }
+    }
+
+    fn for_type(&self, ty: TaskType) -> Thresholds {
+        self.per_type.get(&ty).copied().unwrap_or(self.default)
+    }
+}
+
+/// One type's health.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeHealth {
+    /// Endings in the window (at most the configured size).
+    pub endings: u64,
+    /// Of those, failed or panicked.
+    pub failures: u64,
+    /// Whether the failure ratio is within the limit.
+    pub healthy: bool,
+}
+
+/// Failure-rate health of every type, as of the last watchdog scan.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    /// Per type that ended any task.
+    pub by_type: BTreeMap<TaskType, TypeHealth>,
+}
+
+impl Health {
+    /// Whether every type is healthy.
+    pub fn is_healthy(&self) -> bool {
+        self.by_type.values().all(|t| t.healthy)
+    }
+}
+
+/// What the watchdog remembers between scans.
+#[derive(Debug, Default)]
+pub(crate) struct ScanState {
+    /// Tasks seen inside a poll: (poll count then, first seen then).
+    in_poll: HashMap<TaskId, (u64, Instant)>,
+    /// Per scan, per type: (endings, failures) since the previous scan.
+    deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
+    /// Totals at the previous scan: (endings, failures) per type.
+    last_totals: HashMap<TaskType, (u64, u64)>,
+    health: Health,
+}
+
+/// Scans of history kept for the health window, at most.
+const MAX_SCANS: usize = 4096;
+
+/// Bits in a record's `warned` field.
+pub(crate) const WARNED_LONG_RUNNING: u8 = 1;
+pub(crate) const WARNED_LONG_POLL: u8 = 2;
+
+impl Tracker {
+    /// Failure-rate health per type, as of the last watchdog scan.
+    pub fn health(&self) -> Health {
+        self.inner.scan().health.clone()
+    }
+
+    /// Runs one watchdog scan now; housekeeping heartbeats call this.
+    pub fn watchdog_scan(&self) {
+        let config = &self.inner.watchdog;
+        let now = Instant::now();
+        let clock = &self.inner.clock;
+        let mut scan = self.inner.scan();
+        let mut still_in_poll = HashMap::new();
+        for record in self.inner.registry.live(|_| true) {
+            let limits = config.for_type(record.ty);
+            if let Some(limit) = limits.long_running {
+                let age = now.saturating_duration_since(clock.instant(record.spawned_at));
+                if age >= limit && record.warn_once(WARNED_LONG_RUNNING) {
+                    self.warn(&record, Warning::LongRunning { threshold: limit }, age);
+                }
+            }
+            if !record.in_poll.load(Ordering::Relaxed) {
+                continue;
+            }
+            let polls = record.polls.load(Ordering::Relaxed);
+            let since = match scan.in_poll.get(&record.id) {
+                Some(&(seen_polls, since)) if seen_polls == polls => since,
+                _ => now,
+            };
+            still_in_poll.insert(record.id, (polls, since));
+            if let Some(limit) = limits.long_poll {
+                let inside = now.saturating_duration_since(since);
+                if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
+                    self.warn(&record, Warning::LongPoll { threshold: limit }, inside);
+                }
+            }
+        }
+        scan.in_poll = still_in_poll;
+        self.update_health(&mut scan);
+    }
+
+    fn warn(&self, record: &crate::record::Record, warning: Warning, observed: Duration) {
+        match warning {
+            Warning::LongRunning { threshold } => tracing::warn!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site,
+                age = ?observed,
+                ?threshold,
+                "tracked task is running longer than its threshold"
+            ),
+            Warning::LongPoll { threshold } => tracing::warn!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site,
+                in_poll_for = ?observed,
+                ?threshold,
+                "tracked task is blocking its worker thread in one poll"
+            ),
+        }
+        self.emit(record, EventKind::Warning(warning));
+    }
+
+    fn update_health(&self, scan: &mut ScanState) {
+        let config = &self.inner.watchdog;
+        let stats = self.stats();
+        let mut delta = Vec::new();
+        for (ty, counts) in &stats.by_type {
+            let totals = (counts.finished(), counts.failed + counts.panicked);
+            let last = scan.last_totals.insert(*ty, totals).unwrap_or((0, 0));
+            if totals.0 > last.0 {
+                delta.push((*ty, totals.0 - last.0, totals.1 - last.1));
+            }
+        }
+        scan.deltas.push_front(delta);
+        let mut health = Health::default();
+        let mut deepest = 0;
+        for ty in stats.by_type.keys() {
+            let (mut endings, mut failures) = (0u64, 0u64);
+            for (depth, scan_delta) in scan.deltas.iter().enumerate() {
+                if endings >= config.window {
+                    break;
+                }
+                if let Some(&(_, e, f)) = scan_delta.iter().find(|(t, _, _)| t == ty) {
+                    // Take only what fits in the window, scaling failures.
+                    let take = e.min(config.window - endings);
+                    failures += f * take / e;
+                    endings += take;
+                }
+                deepest = deepest.max(depth + 1);
+            }
+            if endings > 0 {
+                let healthy = failures as f64 <= config.max_failure_ratio * endings as f64;
+                health.by_type.insert(
+                    *ty,
+                    TypeHealth {
+                        endings,
+                        failures,
+                        healthy,
+                    },
+                );
+            }
+        }
+        // Scans older than any type's window are no longer needed.
+        scan.deltas.truncate(deepest.clamp(1, MAX_SCANS));
+        scan.health = health;
+    }
+}
