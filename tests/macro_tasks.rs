@@ -161,6 +161,7 @@ async fn panicking_round() {
 async fn err_is_failed_and_panic_is_panicked() {
     let (tracker, _) = run_in_tracker(async {
         assert!(failing_round().await.is_err());
+        // tracked: allow(untracked-spawn) -- isolates the panic; the test counts only the tracked round
         let panicked = tokio::spawn(async { panicking_round().await }).await;
         assert!(panicked.is_err());
     })
