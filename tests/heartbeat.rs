@@ -90,6 +90,37 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_stops_the_heartbeat_cooperatively_between_phases() {
+    let tracker = Tracker::new();
+    let runs = Arc::new(AtomicU64::new(0));
+    let heartbeat = Heartbeat::new(Duration::from_millis(5))
+        .housekeeping(&tracker)
+        .every("slow", 1, {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20))
+            }
+        })
+        .spawn(&tracker);
+    until(|| runs.load(Ordering::Relaxed) >= 3).await;
+
+    let report = tracker
+        .shutdown(tracked::ShutdownPlan::default_with(Duration::from_secs(10)))
+        .await;
+    assert!(report.is_clean(), "{report:?}");
+    let maintenance = &report.tiers[1];
+    assert_eq!(maintenance.name, "maintenance");
+    assert_eq!(maintenance.report.stopped, 1);
+    let task = tracker.task(heartbeat.id()).expect("in history").task;
+    // It returned by itself: a cooperative stop ends as Completed.
+    assert_eq!(task.state, TaskState::Completed);
+    let stats = tracker.stats().total;
+    assert_eq!(stats.live(), 0);
+    assert_eq!(stats.spawned, stats.finished());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
     let tracker = Tracker::builder()
         .watchdog(

@@ -4,7 +4,7 @@
 //! reconnect, cleanup, metrics). A heartbeat replaces them with one task and
 //! one timer, running the phases in a fixed order on each tick, and keeps
 //! per-phase statistics. The tracker's own housekeeping runs as phases too
-//! (see [`Tracker::housekeeping`](crate::Tracker::housekeeping)).
+//! (see [`Heartbeat::housekeeping`]).
 
 use std::fmt;
 use std::future::Future;
@@ -63,6 +63,11 @@ pub struct PhaseStats {
 /// passed meanwhile are skipped, not run in a burst (tokio's
 /// [`MissedTickBehavior::Skip`]); the tick counter counts ticks that ran, so
 /// "every N ticks" means every N heartbeats actually performed.
+///
+/// **Stopping**: the heartbeat watches its task's cancellation token, so a
+/// cancel of the `Maintenance` type or a shutdown tier stops it cleanly
+/// after the phase that is running (phases are never cut in half by a
+/// cancel; an abort at the cancel's deadline still drops them).
 ///
 /// # Examples
 ///
@@ -211,11 +216,27 @@ impl fmt::Debug for Heartbeat {
 }
 
 async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<PhaseStats>>>) {
+    let cancelled = crate::current()
+        .map(|task| task.cancellation_token())
+        .unwrap_or_default();
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut stop = std::pin::pin!(cancelled.cancelled());
     for tick in 0u64.. {
-        interval.tick().await;
+        let stopped = std::future::poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            interval.poll_tick(cx).map(|_| false)
+        })
+        .await;
+        if stopped {
+            return;
+        }
         for (index, phase) in phases.iter_mut().enumerate() {
+            if cancelled.is_cancelled() {
+                return;
+            }
             if !phase.due(tick) {
                 continue;
             }
