@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::clock::Clock;
+use crate::histogram::DurationHistogram;
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, TaskSnapshot};
 use crate::stats::Counts;
@@ -74,6 +75,8 @@ struct Row {
     cancelled: u64,
     /// Finished tasks that had been polled, to split live into pending/running.
     finished_started: u64,
+    /// Durations of the finished tasks, spawn to end.
+    durations: DurationHistogram,
 }
 
 impl Row {
@@ -86,6 +89,7 @@ impl Row {
             panicked: 0,
             cancelled: 0,
             finished_started: 0,
+            durations: DurationHistogram::default(),
         }
     }
 }
@@ -238,6 +242,8 @@ impl Registry {
         busy_time: bool,
     ) {
         let finished_at = clock.now();
+        let lived = finished_at.saturating_sub(record.spawned_at);
+        let bucket = DurationHistogram::bucket(lived);
         // The history cut-off comes from the same reading, so the lock below
         // is held for no clock read.
         let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
@@ -255,6 +261,7 @@ impl Registry {
         if record.first_poll_at.load(Ordering::Relaxed) != 0 {
             row.finished_started += 1;
         }
+        row.durations.add(bucket, lived);
         let snapshot =
             TaskSnapshot::of_finished(&mut record, ending, finished_at, clock, busy_time);
         let unpooled = if Arc::get_mut(&mut record).is_some() && state.pool.len() < POOL_CAP {
@@ -333,6 +340,16 @@ impl Registry {
         for shard in self.shards.iter() {
             let state = shard.0.lock();
             out.extend(state.history.iter().filter(|t| keep(t)).cloned());
+        }
+        out
+    }
+
+    /// Duration histograms per type, one entry per shard row.
+    pub(crate) fn durations(&self) -> Vec<(TaskType, DurationHistogram)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let state = shard.0.lock();
+            out.extend(state.rows.iter().map(|row| (row.ty, row.durations)));
         }
         out
     }
