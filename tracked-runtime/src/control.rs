@@ -16,6 +16,7 @@
 //!    message), and what had already finished.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ use crate::{TaskId, TaskType, Tracker};
 
 /// How often the cancel thread looks at the registry while it waits.
 const POLL: Duration = Duration::from_millis(2);
+
+/// How long a cancel waits, after aborting, for the aborted tasks to end.
+const ABORT_GRACE: Duration = Duration::from_millis(100);
 
 /// The outcome of a cancel.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +46,44 @@ impl CancelReport {
     /// Whether every task stopped without being aborted.
     pub fn is_clean(&self) -> bool {
         self.aborted.is_empty()
+    }
+}
+
+/// One line of counts, then one indented line per aborted task.
+///
+/// ```text
+/// 3 stopped, 1 already finished, 1 aborted in 2.00s
+///   aborted #42 db::flush (Database) age 9.1s parent #7 at src/db.rs:80:5, last progress "page 3/9"
+/// ```
+impl fmt::Display for CancelReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} stopped, {} already finished, {} aborted in {:.2}s",
+            self.stopped,
+            self.already_finished,
+            self.aborted.len(),
+            self.elapsed.as_secs_f64()
+        )?;
+        for task in &self.aborted {
+            write!(
+                f,
+                "  aborted #{} {} ({}) age {:.1}s",
+                task.id,
+                task.name,
+                task.ty,
+                task.age.as_secs_f64()
+            )?;
+            if let Some(parent) = task.parent {
+                write!(f, " parent #{parent}")?;
+            }
+            write!(f, " at {}", task.site)?;
+            if let Some(progress) = &task.last_progress {
+                write!(f, ", last progress {progress:?}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +167,13 @@ pub(crate) fn cancel_blocking(
     for record in &remaining {
         report.aborted.push(StubbornTask::of(record, tracker, now));
         record.abort();
+    }
+    // An abort takes effect when the runtime next drops the task; give it a
+    // moment so that, when the report returns, the aborted tasks are usually
+    // already recorded as `Cancelled` (not if one blocks its worker thread).
+    let grace = Instant::now() + ABORT_GRACE;
+    while !remaining.iter().all(|r| r.state().is_finished()) && Instant::now() < grace {
+        std::thread::sleep(POLL);
     }
     report.stopped = asked
         .len()

@@ -87,6 +87,13 @@ impl<T: 'static> JoinSet<T> {
     pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
         self.inner.join_next().await
     }
+
+    /// The output of a task that has already ended, without waiting; `None`
+    /// if none has (or the set is empty). Reaps finished tasks in a loop that
+    /// spawns into the set.
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        self.inner.try_join_next()
+    }
 }
 
 impl<T: Outcome + Send + 'static> JoinSet<T> {

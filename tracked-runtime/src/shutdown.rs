@@ -1,6 +1,7 @@
 //! Tiered graceful shutdown: stop task types in order, each tier with its
 //! own timeout, then abort whatever is left.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -144,6 +145,40 @@ impl ShutdownReport {
     }
 }
 
+/// One block per tier, then the leftovers and the total time.
+///
+/// ```text
+/// tier maintenance (timeout 2.0s): 3 stopped, 0 already finished, 0 aborted in 0.01s
+/// tier state (timeout 2.0s): 1 stopped, 0 already finished, 1 aborted in 2.00s
+///   aborted #42 db::flush (Database) age 9.1s at src/db.rs:80:5
+/// leftover: 0 stopped, 0 already finished, 0 aborted in 0.00s
+/// shutdown took 2.03s, not clean
+/// ```
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for tier in &self.tiers {
+            write!(
+                f,
+                "tier {} (timeout {:.1}s): {}",
+                tier.name,
+                tier.timeout.as_secs_f64(),
+                tier.report
+            )?;
+        }
+        write!(f, "leftover: {}", self.leftover)?;
+        writeln!(
+            f,
+            "shutdown took {:.2}s, {}",
+            self.elapsed.as_secs_f64(),
+            if self.is_clean() {
+                "clean"
+            } else {
+                "not clean"
+            }
+        )
+    }
+}
+
 /// Where a tracker is in its shutdown; read on every spawn with one relaxed
 /// load while running.
 #[derive(Debug, Default)]
@@ -200,7 +235,8 @@ impl ShutdownState {
 impl Tracker {
     /// Shuts the tracker's tasks down tier by tier and reports.
     ///
-    /// Returns within [`ShutdownPlan::total_timeout`] plus a small margin,
+    /// Returns within [`ShutdownPlan::total_timeout`] plus a small margin
+    /// (up to 100 ms per tier that had to abort, for the aborts to land),
     /// whatever the tasks do: the tiers run on a dedicated thread that
     /// depends on neither the runtime's workers nor its timers.
     ///
