@@ -161,6 +161,46 @@ async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
     assert_eq!((long_polls, long_running), (1, 1), "{warnings:?}");
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_dedicated_heartbeat_sees_a_long_poll_that_blocks_the_only_worker() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    let heartbeat = Heartbeat::new(Duration::from_millis(10))
+        .housekeeping(&tracker)
+        .spawn_dedicated(&tracker)
+        .expect("a thread and a runtime");
+    // This runtime has one thread; the blocker stalls it for the whole poll,
+    // so a heartbeat spawned here could not tick until the poll had ended.
+    tracker
+        .spawn("blocker", TaskType::DATABASE, async {
+            std::thread::sleep(Duration::from_millis(250));
+        })
+        .await
+        .unwrap();
+    heartbeat.stop();
+    for _ in 0..1000 {
+        if tracker.stats().total.live() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    let mut long_polls = 0;
+    while let Some(received) = events.try_recv() {
+        if let Received::Event(event) = received {
+            if event.name == "blocker" && matches!(event.kind, tracked::EventKind::Warning(_)) {
+                long_polls += 1;
+            }
+        }
+    }
+    assert_eq!(long_polls, 1);
+    let stats = tracker.stats().total;
+    assert_eq!(stats.live(), 0, "the heartbeat ended on its own thread");
+    assert_eq!(stats.spawned, stats.finished());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_turns_bad_when_too_many_tasks_of_a_type_fail() {
     let tracker = Tracker::builder()

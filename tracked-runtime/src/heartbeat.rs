@@ -182,23 +182,95 @@ impl Heartbeat {
         })
     }
 
-    /// Spawns the heartbeat as a tracked `Maintenance` task of `tracker`.
+    /// Spawns the heartbeat as a tracked `Maintenance` task of `tracker`, on
+    /// the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    #[track_caller]
     pub fn spawn(self, tracker: &Tracker) -> HeartbeatHandle {
-        let stats = Arc::new(Mutex::new(
+        self.spawn_on(tracker, &tokio::runtime::Handle::current())
+    }
+
+    /// Spawns the heartbeat as a tracked `Maintenance` task of `tracker` on
+    /// the runtime of `handle`.
+    #[track_caller]
+    pub fn spawn_on(self, tracker: &Tracker, handle: &tokio::runtime::Handle) -> HeartbeatHandle {
+        let stats = self.stats();
+        let task = tracker.spawn_on(
+            self.name.clone(),
+            TaskType::MAINTENANCE,
+            run(self.period, self.phases, stats.clone()),
+            handle,
+        );
+        HeartbeatHandle { stats, task }
+    }
+
+    /// Spawns the heartbeat on a thread of its own, in a single-threaded
+    /// runtime, so that tasks blocking the application's worker threads
+    /// cannot delay it. That is where a watchdog belongs: on a runtime whose
+    /// workers are all stuck in long polls, a heartbeat spawned there does not
+    /// tick, and polls that end before it ticks again go unreported.
+    ///
+    /// The thread ends when the heartbeat does (stopped, cancelled, aborted).
+    /// Phases run on that thread's runtime: a phase that spawns tasks spawns
+    /// them there.
+    ///
+    /// # Errors
+    ///
+    /// If the thread or its runtime cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tracked_runtime::{Heartbeat, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let heartbeat = Heartbeat::new(Duration::from_millis(100))
+    ///     .housekeeping(&tracker)
+    ///     .spawn_dedicated(&tracker)
+    ///     .expect("a thread and a runtime");
+    /// heartbeat.stop();
+    /// ```
+    #[track_caller]
+    pub fn spawn_dedicated(self, tracker: &Tracker) -> std::io::Result<HeartbeatHandle> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let (ended, wait) = tokio::sync::oneshot::channel::<()>();
+        let stats = self.stats();
+        let run = run(self.period, self.phases, stats.clone());
+        let task = tracker.spawn_on(
+            self.name.clone(),
+            TaskType::MAINTENANCE,
+            async move {
+                // Dropped when the heartbeat ends in any way, which wakes the
+                // thread below.
+                let _ended = ended;
+                run.await;
+            },
+            runtime.handle(),
+        );
+        std::thread::Builder::new()
+            .name("tracked-heartbeat".into())
+            .spawn(move || {
+                let _ = runtime.block_on(wait);
+            })?;
+        Ok(HeartbeatHandle { stats, task })
+    }
+
+    fn stats(&self) -> Arc<Mutex<Vec<PhaseStats>>> {
+        Arc::new(Mutex::new(
             self.phases
                 .iter()
                 .map(|p| PhaseStats {
                     name: p.name,
                     ..PhaseStats::default()
                 })
-                .collect::<Vec<_>>(),
-        ));
-        let task = tracker.spawn(
-            self.name.clone(),
-            TaskType::MAINTENANCE,
-            run(self.period, self.phases, stats.clone()),
-        );
-        HeartbeatHandle { stats, task }
+                .collect(),
+        ))
     }
 }
 
