@@ -1,20 +1,28 @@
 //! A small service whose background tasks are all tracked: network,
 //! consensus, database and maintenance work, parents spawning children, some
-//! reporting progress, some failing, one panicking.
+//! reporting progress, some failing, one panicking, one blocking its worker
+//! and one ignoring cancellation.
 //!
 //! Every second it prints the live table by type and state and the
-//! longest-running tasks; after `DEMO_SECONDS` (default 20) or on Ctrl-C it
-//! stops the service and prints a final report.
+//! longest-running tasks. Halfway through it cancels one client session (a
+//! group). After `DEMO_SECONDS` (default 20) or on Ctrl-C it shuts the
+//! service down tier by tier, prints the shutdown report and a final report.
 //!
 //! ```text
 //! cargo run --release --example demo
 //! ```
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracked::{Query, TaskState, TaskType, Tracker};
+use tracked::{tracked, Heartbeat, Query, ShutdownPlan, TaskState, TaskType, Tracker, Watchdog};
 
 const STORAGE: TaskType = TaskType::new("Storage");
+
+/// Per-tier timeout of the demo's shutdown: short, so the stubborn task's
+/// abort shows quickly.
+const TIER_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -25,6 +33,11 @@ async fn main() {
         .init();
     let tracker = Tracker::builder()
         .busy_time(true)
+        .watchdog(
+            Watchdog::new()
+                .long_poll(None, Duration::from_millis(50))
+                .long_running(Some(STORAGE), Duration::from_secs(5)),
+        )
         .install_global()
         .expect("the demo installs the global tracker first");
     let seconds = std::env::var("DEMO_SECONDS")
@@ -32,49 +45,124 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20u64);
 
-    let services = vec![
-        tracked::spawn("net::listener", TaskType::NETWORK, listener()),
-        tracked::spawn("consensus::driver", TaskType::CONSENSUS, consensus()),
-        tracked::spawn("db::compaction", TaskType::DATABASE, compaction()),
-        tracked::spawn(
-            "maintenance::scheduler",
-            TaskType::MAINTENANCE,
-            maintenance(),
-        ),
-    ];
+    // One task on one timer for all periodic upkeep, the tracker's own
+    // (history cleanup, watchdog) included, on a thread of its own so that a
+    // task blocking the service's workers cannot silence the watchdog.
+    let peers = Arc::new(AtomicUsize::new(0));
+    let heartbeat = Heartbeat::new(Duration::from_millis(250))
+        .name("maintenance::heartbeat")
+        .housekeeping(tracker)
+        .adaptive(
+            "reconnect",
+            {
+                let peers = peers.clone();
+                // Every tick while below 3 peers, every 8th when healthy.
+                move |_| {
+                    if peers.load(Ordering::Relaxed) < 3 {
+                        1
+                    } else {
+                        8
+                    }
+                }
+            },
+            {
+                let peers = peers.clone();
+                move || {
+                    let peers = peers.clone();
+                    async move {
+                        peers.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            },
+        )
+        .every("gc", 4, || async {
+            tracked::spawn_blocking("maintenance::gc", TaskType::MAINTENANCE, || {
+                std::thread::sleep(Duration::from_millis(20));
+            });
+        })
+        .spawn_dedicated(tracker)
+        .expect("a thread for the heartbeat");
+
+    start_services().await;
+    let session = tracker.group("session-7");
+    for stream in 0..3 {
+        session.spawn(
+            format!("net::session-7/stream-{stream}"),
+            TaskType::NETWORK,
+            stream_to_client(stream),
+        );
+    }
 
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let deadline = tokio::time::sleep(Duration::from_secs(seconds));
-    tokio::pin!(deadline);
+    let halfway = tokio::time::sleep(Duration::from_secs(seconds) / 2);
+    tokio::pin!(deadline, halfway);
+    let mut session_cancelled = false;
     loop {
         tokio::select! {
             _ = ticker.tick() => print_live(tracker, started),
+            _ = &mut halfway, if !session_cancelled => {
+                session_cancelled = true;
+                let live = session.live().total;
+                let report = session.cancel(Duration::from_secs(1)).await;
+                print!("\nclient session-7 disconnected: cancelled {live} tasks: {report}");
+            }
             _ = &mut deadline => break,
             _ = tokio::signal::ctrl_c() => {
-                println!("\nCtrl-C: stopping");
+                println!("\nCtrl-C: shutting down");
                 break;
             }
         }
     }
 
-    // Stop the long-lived services; their children are aborted with them
-    // (they are owned by the services' JoinSets) and recorded as cancelled.
-    for service in &services {
-        service.abort();
+    println!(
+        "\n══ tiered shutdown ({:.0}s per tier) ══",
+        TIER_TIMEOUT.as_secs_f64()
+    );
+    let report = tracker
+        .shutdown(ShutdownPlan::default_with(TIER_TIMEOUT))
+        .await;
+    print!("{report}");
+    let phases = heartbeat.stats();
+    println!("\nheartbeat phases:");
+    for phase in phases {
+        println!(
+            "  {:<26} runs {:>3}  last {:>7.2?}  total {:>8.2?}  errors {}  panics {}",
+            phase.name,
+            phase.runs,
+            phase.last_duration,
+            phase.total_duration,
+            phase.errors,
+            phase.panics
+        );
     }
-    for service in services {
-        let _ = service.await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
     print_final(tracker, started);
 }
 
-/// Accepts a connection every 150 ms; each lives a while, some fail.
+/// Starts the long-lived services. `#[tracked]` turns each `tokio::spawn`
+/// here into a tracked spawn, and each spawned fn's own attribute gives the
+/// task its name and type.
+#[tracked(type = "General", name = "service::start")]
+async fn start_services() {
+    tokio::spawn(listener());
+    tokio::spawn(consensus());
+    tokio::spawn(compaction());
+    tokio::spawn(wal_writer());
+    tokio::spawn(maintenance());
+}
+
+/// Accepts a connection every 150 ms until asked to stop; each lives a
+/// while, some fail.
+#[tracked(type = "Network", name = "net::listener")]
 async fn listener() {
+    let stop = tracked::current().expect("tracked").cancellation_token();
     let mut connections = tracked::JoinSet::new();
     for n in 0u64.. {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(150)) => {}
+        }
         connections.spawn_with(
             tracked::Builder::new(format!("net::conn-{n}"), TaskType::NETWORK)
                 .owner(format!("peer-{}", n % 5))
@@ -84,57 +172,88 @@ async fn listener() {
         while connections.len() > 40 {
             connections.join_next().await;
         }
-        // Reap finished connections without waiting.
-        while let Some(Some(_)) = futures_now(connections.join_next()).await {}
+        while connections.try_join_next().is_some() {}
     }
+    // Drain: open connections get to finish their request (they watch the
+    // same shutdown through their own tokens).
+    while connections.join_next().await.is_some() {}
 }
 
 async fn connection(n: u64) -> Result<(), String> {
-    tokio::time::sleep(Duration::from_millis(400 + (n * 137) % 2500)).await;
+    let stop = tracked::current().expect("tracked").cancellation_token();
+    tokio::select! {
+        _ = stop.cancelled() => return Ok(()),
+        _ = tokio::time::sleep(Duration::from_millis(400 + (n * 137) % 2500)) => {}
+    }
     if n % 7 == 3 {
         return Err(format!("connection reset by peer-{}", n % 5));
     }
     Ok(())
 }
 
-/// A consensus round every 2 s: propose, then gather votes from children.
-async fn consensus() {
-    for round in 1u64.. {
-        let handle = tracked::spawn(
-            format!("consensus::round-{round}"),
-            TaskType::CONSENSUS,
-            async move {
-                let task = tracked::current().expect("tracked");
-                task.progress(10, "proposing");
-                let mut votes = tracked::JoinSet::new();
-                for validator in 0..4u64 {
-                    votes.spawn("consensus::vote", TaskType::CONSENSUS, async move {
-                        tokio::time::sleep(Duration::from_millis(100 + validator * 150)).await;
-                        validator
-                    });
-                }
-                let mut got = 0;
-                while votes.join_next().await.is_some() {
-                    got += 1;
-                    task.progress(10 + got * 20, format!("{got}/4 votes"));
-                }
-                if round % 4 == 0 {
-                    return Err(format!("round {round}: quorum certificate rejected"));
-                }
-                Ok(())
-            },
-        );
-        let _ = handle.await;
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+/// A client session's stream: runs until the session is cancelled.
+async fn stream_to_client(stream: u64) {
+    let task = tracked::current().expect("tracked");
+    let stop = task.cancellation_token();
+    for chunk in 1u64.. {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(300 + stream * 100)) => {}
+        }
+        task.message(format!("sent chunk {chunk}"));
     }
 }
 
-/// A long compaction reporting progress, with a short query now and then.
+/// A consensus round every 2 s, until asked to stop.
+#[tracked(type = "Consensus", name = "consensus::driver")]
+async fn consensus() {
+    let stop = tracked::current().expect("tracked").cancellation_token();
+    for round in 1u64.. {
+        // `#[tracked]` rewrites this spawn: the round is a tracked child of
+        // this task, named and typed by `consensus_round`'s own attribute.
+        let handle = tokio::spawn(consensus_round(round));
+        let _ = handle.await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1200)) => {}
+        }
+    }
+}
+
+/// Proposes, then gathers votes from children; every fourth round fails.
+#[tracked(type = "Consensus", name = "consensus::round")]
+async fn consensus_round(round: u64) -> Result<(), String> {
+    let task = tracked::current().expect("tracked");
+    task.progress(10, "proposing");
+    let mut votes = tracked::JoinSet::new();
+    for validator in 0..4u64 {
+        votes.spawn("consensus::vote", TaskType::CONSENSUS, async move {
+            tokio::time::sleep(Duration::from_millis(100 + validator * 150)).await;
+            validator
+        });
+    }
+    let mut got = 0;
+    while votes.join_next().await.is_some() {
+        got += 1;
+        task.progress(10 + got * 20, format!("{got}/4 votes"));
+    }
+    if round % 4 == 0 {
+        return Err(format!("round {round}: quorum certificate rejected"));
+    }
+    Ok(())
+}
+
+/// A long compaction reporting progress, with a short query now and then;
+/// stops between steps when asked.
+#[tracked(type = "Database", name = "db::compaction")]
 async fn compaction() {
     let task = tracked::current().expect("tracked");
     for pass in 1u64.. {
         for step in 0..=20u8 {
             tokio::time::sleep(Duration::from_millis(400)).await;
+            if task.is_cancelled() {
+                return;
+            }
             task.progress(step * 5, format!("pass {pass}: level {} merged", step / 4));
             if step % 5 == 0 {
                 tracked::spawn("db::query", STORAGE, async {
@@ -145,15 +264,34 @@ async fn compaction() {
     }
 }
 
-/// Housekeeping jobs; the cache refresh panics once.
+/// A write-ahead-log writer with a bug: it never looks at its cancellation
+/// token, so the shutdown's last tier has to abort it (and says so).
+#[tracked(type = "Database", name = "db::wal-writer")]
+async fn wal_writer() {
+    let task = tracked::current().expect("tracked");
+    for segment in 1u64.. {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        task.message(format!("segment {segment} flushed"));
+    }
+}
+
+/// Housekeeping jobs; the cache refresh panics once and the index rebuild
+/// blocks its worker thread (the watchdog reports the long poll).
+#[tracked(type = "Maintenance", name = "maintenance::jobs")]
 async fn maintenance() {
+    let task = tracked::current().expect("tracked");
     for tick in 1u64.. {
         tokio::time::sleep(Duration::from_millis(900)).await;
-        tracked::spawn_blocking("maintenance::gc", TaskType::MAINTENANCE, move || {
-            std::thread::sleep(Duration::from_millis(20));
-            tick
-        });
-        if tick == 5 {
+        if task.is_cancelled() {
+            return;
+        }
+        if tick == 2 {
+            tracked::spawn("maintenance::index-rebuild", TaskType::MAINTENANCE, async {
+                // A bug the watchdog makes visible: blocking inside a poll.
+                std::thread::sleep(Duration::from_millis(800));
+            });
+        }
+        if tick == 3 {
             tracked::spawn("maintenance::cache-refresh", TaskType::MAINTENANCE, async {
                 let entries: Vec<u32> = Vec::new();
                 // A bug the tracker makes visible: indexing an empty cache.
@@ -196,6 +334,16 @@ fn print_live(tracker: &Tracker, started: Instant) {
             progress
         );
     }
+    let unhealthy: Vec<_> = tracker
+        .health()
+        .by_type
+        .into_iter()
+        .filter(|(_, h)| !h.healthy)
+        .map(|(ty, h)| format!("{ty} ({}/{} failed)", h.failures, h.endings))
+        .collect();
+    if !unhealthy.is_empty() {
+        println!("unhealthy: {}", unhealthy.join(", "));
+    }
 }
 
 fn print_final(tracker: &Tracker, started: Instant) {
@@ -230,13 +378,4 @@ fn print_final(tracker: &Tracker, started: Instant) {
     }
     let live = tracker.stats().total.live();
     println!("\nlive tasks left: {live}");
-}
-
-/// Polls `future` once: `Some(output)` if it is ready now, `None` otherwise.
-async fn futures_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    tokio::select! {
-        biased;
-        out = future => Some(out),
-        _ = std::future::ready(()) => None,
-    }
 }
