@@ -9,3 +9,8 @@ pub use tracked_runtime::*;
 /// Tracks an `async fn` and the tokio spawns in its body; see the macro's
 /// own documentation.
 pub use tracked_macros::tracked;
+
+// The README's Rust examples run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
