@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::record::Site;
+use crate::record::{Record, Site};
 use crate::{TaskType, Tracker};
 
 /// What a catalogue site declares.
@@ -287,10 +287,10 @@ impl Catalogue {
             }
         }
         let mut finished: BTreeMap<*const StaticSite, usize> = BTreeMap::new();
-        for task in tracker
-            .inner
+        let inner = &tracker.inner;
+        for task in inner
             .registry
-            .history(|t| t.fn_site.is_some() || t.spawn_site.is_some())
+            .history(Record::has_static_site, &inner.clock, false)
         {
             for site in [task.fn_site, task.spawn_site].into_iter().flatten() {
                 *finished.entry(std::ptr::from_ref(site)).or_default() += 1;

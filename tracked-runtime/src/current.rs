@@ -65,6 +65,10 @@ fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<Strin
     let inner = &tracker.inner;
     let now = inner.clock.now();
     let mut progress = record.progress();
+    if record.state().is_finished() {
+        // The record is in history now, where it no longer changes.
+        return;
+    }
     let progress = progress.get_or_insert_with(|| {
         let first_poll = record
             .first_poll_at

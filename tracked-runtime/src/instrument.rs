@@ -181,9 +181,7 @@ impl Current {
                 .emit(&self.record, EventKind::Finished { state, error });
         }
         let inner = &self.tracker.inner;
-        inner
-            .registry
-            .finish(self.record, ending, &inner.clock, inner.busy_time);
+        inner.registry.finish(self.record, ending, &inner.clock);
     }
 }
 

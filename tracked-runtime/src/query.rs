@@ -141,7 +141,11 @@ impl Tracker {
 
     /// Finished tasks still in history matching `query`, most recent first.
     pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
-        let mut tasks = self.inner.registry.history(|t| query.matches_snapshot(t));
+        let inner = &self.inner;
+        let mut tasks =
+            inner
+                .registry
+                .history(|r| query.matches_record(r), &inner.clock, inner.busy_time);
         tasks.sort_unstable_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.id.cmp(&a.id)));
         if let Some(limit) = query.limit {
             tasks.truncate(limit);
@@ -157,7 +161,13 @@ impl Tracker {
             .live(|r| r.id == id)
             .first()
             .map(|r| self.snapshot_of(r))
-            .or_else(|| self.inner.registry.history(|t| t.id == id).pop())?;
+            .or_else(|| {
+                let inner = &self.inner;
+                inner
+                    .registry
+                    .history(|r| r.id == id, &inner.clock, inner.busy_time)
+                    .pop()
+            })?;
         let mut children = self.tasks(&Query::new().parent(id));
         children.extend(self.finished(&Query::new().parent(id)));
         children.sort_by_key(|t| (t.spawned_at, t.id));
@@ -225,9 +235,7 @@ impl Tracker {
     /// returns how many were dropped.
     pub fn cleanup(&self, older_than: Duration) -> usize {
         let clock = &self.inner.clock;
-        self.inner
-            .registry
-            .cleanup(clock.instant(clock.ago(older_than)))
+        self.inner.registry.cleanup(clock.ago(older_than))
     }
 
     /// Drops history entries older than the configured time-to-live.

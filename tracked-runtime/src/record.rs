@@ -260,6 +260,28 @@ impl Record {
         }
     }
 
+    /// Readies a pooled record for its next task: clears what the last task
+    /// left in it, in place. The spawn then writes the identity fields.
+    pub(crate) fn reset(&mut self) {
+        self.parent = None;
+        self.fn_site = None;
+        self.spawn_site = None;
+        *self.state.get_mut() = TaskState::Pending as u8;
+        *self.polls.get_mut() = 0;
+        *self.first_poll_at.get_mut() = 0;
+        *self.busy_ns.get_mut() = 0;
+        drop(self.take_progress());
+        *self.in_poll.get_mut() = false;
+        *self.warned.get_mut() = 0;
+        self.control = Control::default();
+    }
+
+    /// Takes the handle that aborts the task, once it has ended and no one
+    /// needs it: it keeps tokio's task allocation alive.
+    pub(crate) fn take_abort(&mut self) -> Option<AbortHandle> {
+        self.control.abort.take()
+    }
+
     /// Asks the task to stop: its token (now or when created) is cancelled.
     /// Returns `false` if the task had already ended.
     pub(crate) fn request_cancel(&self) -> bool {

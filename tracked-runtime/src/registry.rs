@@ -7,18 +7,16 @@
 //! `spawned = live + finished` holds exactly for that shard, and so for the
 //! sum over shards.
 
+use crate::clock::Clock;
+use crate::histogram::DurationHistogram;
+use crate::record::{Record, TaskState};
+use crate::snapshot::{Ending, Failure, TaskSnapshot};
+use crate::stats::Counts;
+use crate::{StaticSite, TaskType};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
-
-use crate::clock::Clock;
-use crate::histogram::DurationHistogram;
-use crate::record::{Record, TaskState};
-use crate::snapshot::{Ending, TaskSnapshot};
-use crate::stats::Counts;
-use crate::{StaticSite, TaskType};
 
 /// Distinct task types one shard counts separately; the last row collects
 /// the overflow under [`OVERFLOW`].
@@ -60,8 +58,18 @@ struct Shard {
 struct ShardState {
     live: Vec<Arc<Record>>,
     pool: Vec<Arc<Record>>,
-    history: VecDeque<TaskSnapshot>,
+    history: VecDeque<Finished>,
     rows: Vec<Row>,
+}
+
+/// A finished task in history: its record, which no longer changes, and
+/// what the record does not hold. Snapshots are built only when history is
+/// queried, so ending a task copies nothing. An evicted entry's record goes
+/// back to the pool.
+struct Finished {
+    record: Arc<Record>,
+    finished_at: u64,
+    failure: Option<Arc<Failure>>,
 }
 
 /// One type's counters in one shard.
@@ -233,26 +241,22 @@ impl Registry {
     }
 
     /// Records a task's end: removes it from the live list, counts it, and
-    /// keeps a snapshot in history.
-    pub(crate) fn finish(
-        &self,
-        mut record: Arc<Record>,
-        ending: Ending,
-        clock: &Clock,
-        busy_time: bool,
-    ) {
+    /// keeps its record in history.
+    pub(crate) fn finish(&self, mut record: Arc<Record>, ending: Ending, clock: &Clock) {
         let finished_at = clock.now();
         let lived = finished_at.saturating_sub(record.spawned_at);
         let bucket = DurationHistogram::bucket(lived);
         // The history cut-off comes from the same reading, so the lock below
         // is held for no clock read.
         let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
-        let cutoff = clock.instant(finished_at.saturating_sub(ttl));
+        let cutoff = finished_at.saturating_sub(ttl);
+        let ended = ending.state();
+        let failure = ending.into_failure();
         let mut state = self.shard(usize::from(record.shard)).lock();
         drop(state.remove_live(&record));
-        record.set_state(ending.state());
+        record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
-        match ending.state() {
+        match ended {
             TaskState::Completed => row.completed += 1,
             TaskState::Failed => row.failed += 1,
             TaskState::Panicked => row.panicked += 1,
@@ -262,62 +266,71 @@ impl Registry {
             row.finished_started += 1;
         }
         row.durations.add(bucket, lived);
-        let snapshot =
-            TaskSnapshot::of_finished(&mut record, ending, finished_at, clock, busy_time);
-        let unpooled = if Arc::get_mut(&mut record).is_some() && state.pool.len() < POOL_CAP {
-            state.pool.push(record);
-            None
-        } else {
-            Some(record)
+        // The abort handle keeps tokio's task allocation alive, and an ended
+        // task needs it no more. Dropped after unlocking.
+        let abort = Arc::get_mut(&mut record).and_then(Record::take_abort);
+        let entry = Finished {
+            record,
+            finished_at,
+            failure,
         };
-        self.remember(&mut state, snapshot, cutoff);
+        let unpooled = self.remember(&mut state, entry, cutoff);
         drop(state);
         // A record the pool has no room for is freed after the lock is
         // released, so that spawners on this shard never wait on the allocator.
         drop(unpooled);
+        drop(abort);
     }
 
-    /// Pushes into history, evicting by age, then by the global count.
-    fn remember(&self, state: &mut ShardState, snapshot: TaskSnapshot, cutoff: Instant) {
+    /// Pushes into history, evicting by age, then by the global count;
+    /// evicted records go back to the pool. Returns a record the pool has no
+    /// room for, for the caller to free after unlocking.
+    fn remember(
+        &self,
+        state: &mut ShardState,
+        entry: Finished,
+        cutoff: u64,
+    ) -> Option<Arc<Record>> {
         if self.limits.history_capacity == 0 {
-            return;
+            return state.recycle(entry.record);
         }
-        let mut evicted = evict_older(&mut state.history, cutoff);
+        let mut evicted = state.evict_older(cutoff);
         // Relaxed: the count only bounds memory; it orders nothing else.
         if evicted == 0 && self.history_len.load(Ordering::Relaxed) >= self.limits.history_capacity
         {
             // Full, the steady state under churn: replace this shard's oldest
             // entry. The total is unchanged, so the counter shared by all
             // shards is only read, not written.
-            if state.history.pop_front().is_some() {
-                state.history.push_back(snapshot);
-                return;
+            if let Some(oldest) = state.history.pop_front() {
+                state.history.push_back(entry);
+                return state.recycle(oldest.record);
             }
         }
-        state.history.push_back(snapshot);
+        state.history.push_back(entry);
         let held = self.history_len.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
-        if held > self.limits.history_capacity && state.history.pop_front().is_some() {
-            evicted += 1;
+        let mut unpooled = None;
+        if held > self.limits.history_capacity {
+            if let Some(oldest) = state.history.pop_front() {
+                evicted += 1;
+                unpooled = state.recycle(oldest.record);
+            }
         }
         if evicted > 0 {
             self.history_len.fetch_sub(evicted, Ordering::Relaxed);
         }
+        unpooled
     }
 
     pub(crate) fn ttl(&self) -> std::time::Duration {
         self.limits.history_ttl
     }
 
-    /// Drops history entries that finished before `cutoff`; returns how many.
-    pub(crate) fn cleanup(&self, cutoff: Instant) -> usize {
+    /// Drops history entries that finished before `cutoff` (a clock
+    /// reading); returns how many.
+    pub(crate) fn cleanup(&self, cutoff: u64) -> usize {
         let mut removed = 0;
         for shard in self.shards.iter() {
-            let mut state = shard.0.lock();
-            let before = state.history.len();
-            state
-                .history
-                .retain(|task| task.finished_at.is_none_or(|at| at >= cutoff));
-            removed += before - state.history.len();
+            removed += shard.0.lock().evict_older(cutoff);
         }
         self.history_len.fetch_sub(removed, Ordering::Relaxed);
         removed
@@ -334,14 +347,43 @@ impl Registry {
         out
     }
 
-    /// History entries matching `keep`, cloned out shard by shard.
-    pub(crate) fn history(&self, mut keep: impl FnMut(&TaskSnapshot) -> bool) -> Vec<TaskSnapshot> {
-        let mut out = Vec::new();
+    /// Snapshots of the history entries whose records match `keep`. Each
+    /// shard is locked only while its matching entries are cloned out (a
+    /// reference count each); the snapshots are built afterwards, from
+    /// records that no longer change.
+    pub(crate) fn history(
+        &self,
+        mut keep: impl FnMut(&Record) -> bool,
+        clock: &Clock,
+        busy_time: bool,
+    ) -> Vec<TaskSnapshot> {
+        let mut entries = Vec::new();
         for shard in self.shards.iter() {
             let state = shard.0.lock();
-            out.extend(state.history.iter().filter(|t| keep(t)).cloned());
+            entries.extend(
+                state
+                    .history
+                    .iter()
+                    .filter(|entry| keep(&entry.record))
+                    .map(|entry| Finished {
+                        record: Arc::clone(&entry.record),
+                        finished_at: entry.finished_at,
+                        failure: entry.failure.clone(),
+                    }),
+            );
         }
-        out
+        entries
+            .iter()
+            .map(|entry| {
+                TaskSnapshot::of_finished(
+                    &entry.record,
+                    entry.finished_at,
+                    entry.failure.as_deref(),
+                    clock,
+                    busy_time,
+                )
+            })
+            .collect()
     }
 
     /// Duration histograms per type, one entry per shard row.
@@ -400,12 +442,38 @@ impl Shard {
 impl ShardState {
     fn take_pooled(&mut self) -> Arc<Record> {
         while let Some(mut record) = self.pool.pop() {
-            if let Some(blank) = Arc::get_mut(&mut record) {
-                *blank = Record::blank();
+            if let Some(reused) = Arc::get_mut(&mut record) {
+                reused.reset();
                 return record;
             }
         }
         Arc::new(Record::blank())
+    }
+
+    /// Pools a record no longer in use, if it is not shared and the pool has
+    /// room; otherwise gives it back to be dropped.
+    fn recycle(&mut self, mut record: Arc<Record>) -> Option<Arc<Record>> {
+        if Arc::get_mut(&mut record).is_some() && self.pool.len() < POOL_CAP {
+            self.pool.push(record);
+            None
+        } else {
+            Some(record)
+        }
+    }
+
+    /// Drops history entries that finished before `cutoff`, oldest first;
+    /// returns how many. Their records go back to the pool.
+    fn evict_older(&mut self, cutoff: u64) -> usize {
+        let mut evicted = 0;
+        while let Some(entry) = self.history.pop_front() {
+            if entry.finished_at >= cutoff {
+                self.history.push_front(entry);
+                break;
+            }
+            drop(self.recycle(entry.record));
+            evicted += 1;
+        }
+        evicted
     }
 
     fn row(&mut self, ty: TaskType) -> usize {
@@ -444,16 +512,4 @@ impl ShardState {
         }
         Some(removed)
     }
-}
-
-fn evict_older(history: &mut VecDeque<TaskSnapshot>, cutoff: Instant) -> usize {
-    let mut evicted = 0;
-    while history
-        .front()
-        .is_some_and(|task| task.finished_at.is_some_and(|at| at < cutoff))
-    {
-        history.pop_front();
-        evicted += 1;
-    }
-    evicted
 }

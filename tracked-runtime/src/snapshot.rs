@@ -86,42 +86,20 @@ impl TaskSnapshot {
         }
     }
 
-    /// Builds the history entry of a finished task, moving its strings out
-    /// when the record is no longer shared.
+    /// The snapshot of a finished task kept in history, built when history
+    /// is queried: the record no longer changes once it is there.
     pub(crate) fn of_finished(
-        record: &mut Arc<Record>,
-        ending: Ending,
+        record: &Record,
         finished_at: u64,
+        failure: Option<&Failure>,
         clock: &Clock,
         busy_time: bool,
     ) -> TaskSnapshot {
-        let (mut snapshot, progress) = match Arc::get_mut(record) {
-            Some(owned) => {
-                let progress = owned.take_progress();
-                let snapshot = TaskSnapshot {
-                    name: std::mem::take(&mut owned.name),
-                    owner: owned.owner.take(),
-                    labels: std::mem::take(&mut owned.labels),
-                    ..TaskSnapshot::of_live(owned, clock, busy_time)
-                };
-                (snapshot, progress.map(|p| ProgressSnapshot::new(&p, clock)))
-            }
-            None => {
-                let mut snapshot = TaskSnapshot::of_live(record, clock, busy_time);
-                let progress = snapshot.progress.take();
-                (snapshot, progress)
-            }
-        };
-        snapshot.progress = progress;
-        snapshot.state = ending.state();
+        let mut snapshot = TaskSnapshot::of_live(record, clock, busy_time);
         snapshot.finished_at = Some(clock.instant(finished_at));
-        match ending {
-            Ending::Failed(text) => snapshot.error = Some(text),
-            Ending::Panicked { message, location } => {
-                snapshot.error = Some(message);
-                snapshot.panic_location = location;
-            }
-            Ending::Completed | Ending::Cancelled => {}
+        if let Some(failure) = failure {
+            snapshot.error = Some(failure.error.clone());
+            snapshot.panic_location.clone_from(&failure.panic_location);
         }
         snapshot
     }
@@ -153,7 +131,30 @@ pub(crate) enum Ending {
     Cancelled,
 }
 
+/// What a failed or panicked task leaves besides its state.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The `Display` text of the `Err` output, or the panic message.
+    pub(crate) error: String,
+    pub(crate) panic_location: Option<String>,
+}
+
 impl Ending {
+    /// The error text and panic location, for tasks that failed or panicked.
+    pub(crate) fn into_failure(self) -> Option<Arc<Failure>> {
+        match self {
+            Ending::Completed | Ending::Cancelled => None,
+            Ending::Failed(error) => Some(Arc::new(Failure {
+                error,
+                panic_location: None,
+            })),
+            Ending::Panicked { message, location } => Some(Arc::new(Failure {
+                error: message,
+                panic_location: location,
+            })),
+        }
+    }
+
     pub(crate) fn state(&self) -> TaskState {
         match self {
             Ending::Completed => TaskState::Completed,
