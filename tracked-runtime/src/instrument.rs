@@ -18,6 +18,7 @@ use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 /// The task being run on this thread, if it is tracked.
 pub(crate) struct Current {
@@ -57,65 +58,86 @@ impl std::ops::Deref for TrackerRef {
 thread_local! {
     /// Holds the running task's `Current` while its poll runs. It is moved in
     /// and out rather than cloned, so entering a poll costs no atomics.
-    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+    ///
+    /// `ManuallyDrop` leaves the thread-local without drop glue, so reaching
+    /// it is a plain thread-local access, with no destructor registration to
+    /// check twice per poll. It never has anything to drop: a `Current` is
+    /// moved back out before the poll that moved it in returns.
+    static CURRENT: Cell<Option<ManuallyDrop<Current>>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with the current task, if any. `f` must not panic or re-enter.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
-    let mut f = Some(f);
-    let ran = CURRENT.try_with(|cell| {
+    CURRENT.with(|cell| {
         let current = cell.take();
-        let result = (f.take().expect("called once"))(current.as_ref());
+        let result = f(current.as_deref());
         cell.set(current);
         result
-    });
-    match ran {
-        Ok(result) => result,
-        // The thread is being torn down: there is no current task.
-        Err(_) => (f.take().expect("not called"))(None),
-    }
+    })
 }
 
 impl Current {
-    /// Whether the task was spawned after shutdown and must not run its
-    /// body: the abort sent at spawn ends it before its first poll.
-    fn doomed(&self) -> bool {
-        let record = &self.record;
-        record.polls.load(Ordering::Relaxed) == 0 && record.control.doomed.load(Ordering::Relaxed)
+    /// Polls so far. Only the polling thread writes the count, so a plain
+    /// load and store suffice; Relaxed because readers only report it.
+    #[inline]
+    fn polls(&self) -> u64 {
+        self.record.polls.load(Ordering::Relaxed)
     }
 
-    /// Book-keeping at the start of each poll.
-    fn enter(&self) {
+    /// Whether the task, not polled yet, was spawned after shutdown and must
+    /// not run its body: the abort sent at spawn ends it.
+    #[cold]
+    #[inline(never)]
+    fn doomed(&self) -> bool {
+        self.record.control.doomed.load(Ordering::Relaxed)
+    }
+
+    /// Book-keeping at the start of each poll, `polls` being the count so far.
+    #[inline]
+    fn enter(&self, polls: u64) {
         let record = &self.record;
-        // Only the polling thread writes `polls`, so a plain load and store
-        // suffice; Relaxed because readers only report the value.
-        let polls = record.polls.load(Ordering::Relaxed);
         record.polls.store(polls + 1, Ordering::Relaxed);
         if polls == 0 {
-            let inner = &self.tracker.inner;
-            record
-                .first_poll_at
-                .store(inner.clock.now(), Ordering::Relaxed);
-            record.set_state(crate::TaskState::Running);
-            inner.registry.started(record);
-            self.tracker.emit(record, EventKind::Started);
+            self.first_poll();
         }
         // Relaxed: the watchdog samples this flag; a stale read only delays
         // a warning by one scan.
         record.in_poll.store(true, Ordering::Relaxed);
     }
 
-    /// Runs `f` as this task: current for parent links and progress, with
-    /// panics caught so the ending is recorded before they continue.
-    fn run<R>(self, f: impl FnOnce() -> R) -> (Current, Result<R, Box<dyn Any + Send>>) {
-        self.enter();
+    /// What only a task's first poll records, out of the per-poll path.
+    #[cold]
+    #[inline(never)]
+    fn first_poll(&self) {
+        let record = &self.record;
+        let inner = &self.tracker.inner;
+        record
+            .first_poll_at
+            .store(inner.clock.now(), Ordering::Relaxed);
+        record.set_state(crate::TaskState::Running);
+        inner.registry.started(record);
+        self.tracker.emit(record, EventKind::Started);
+    }
+
+    /// Runs `f` as this task, polled `polls` times before: current for
+    /// parent links and progress, with panics caught so the ending is
+    /// recorded before they continue.
+    #[inline]
+    fn run<R>(
+        self,
+        polls: u64,
+        f: impl FnOnce() -> R,
+    ) -> (Current, Result<R, Box<dyn Any + Send>>) {
+        self.enter(polls);
         let inner = &self.tracker.inner;
         let busy_from = inner.busy_time.then(|| inner.clock.now());
-        let previous = CURRENT.replace(Some(self));
+        let previous = CURRENT.replace(Some(ManuallyDrop::new(self)));
         let result = catch_unwind(AssertUnwindSafe(f));
-        let current = CURRENT
-            .replace(previous)
-            .expect("the running task stays current until its poll returns");
+        let current = ManuallyDrop::into_inner(
+            CURRENT
+                .replace(previous)
+                .expect("the running task stays current until its poll returns"),
+        );
         current.record.in_poll.store(false, Ordering::Relaxed);
         if let Some(from) = busy_from {
             let spent = current.tracker.inner.clock.now().saturating_sub(from);
@@ -193,8 +215,8 @@ pub(crate) fn claim_current(
     owner: Option<Arc<str>>,
 ) -> Result<(), Option<Arc<str>>> {
     let mut owner = Some(owner);
-    let claimed = CURRENT.try_with(|cell| {
-        let Some(current) = cell.take() else {
+    let claimed = CURRENT.with(|cell| {
+        let Some(current) = cell.take().map(ManuallyDrop::into_inner) else {
             return false;
         };
         let claim = current.record.claimable_by(site);
@@ -206,12 +228,13 @@ pub(crate) fn claim_current(
         } else {
             current
         };
-        cell.set(Some(current));
+        cell.set(Some(ManuallyDrop::new(current)));
         claim
     });
-    match claimed {
-        Ok(true) => Ok(()),
-        _ => Err(owner.flatten()),
+    if claimed {
+        Ok(())
+    } else {
+        Err(owner.flatten())
     }
 }
 
@@ -280,12 +303,13 @@ where
         .0
         .take()
         .expect("a tracked task is not polled after it completes");
-    if current.doomed() {
+    let polls = current.polls();
+    if polls == 0 && current.doomed() {
         // Spawned after shutdown: the abort already sent ends the task.
         guard.0 = Some(current);
         return Poll::Pending;
     }
-    let (current, result) = current.run(|| future.as_mut().poll(cx));
+    let (current, result) = current.run(polls, || future.as_mut().poll(cx));
     match result {
         Ok(Poll::Pending) => {
             guard.0 = Some(current);
@@ -311,7 +335,8 @@ where
     let mut guard = Guard(Some(current));
     move || {
         let current = guard.0.take().expect("a blocking task runs once");
-        let (current, result) = current.run(f);
+        let polls = current.polls();
+        let (current, result) = current.run(polls, f);
         match result {
             Ok(output) => {
                 current.finish(ending_of::<C, _>(&output));
