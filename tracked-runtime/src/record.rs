@@ -225,11 +225,24 @@ pub(crate) struct Record {
 pub(crate) struct Control {
     cancel_requested: AtomicBool,
     token: OnceLock<CancellationToken>,
-    abort: OnceLock<AbortHandle>,
+    /// A mutex rather than a `OnceLock`: setting it once per spawn costs
+    /// half as many instructions, for the same two atomic operations.
+    abort: Mutex<Option<AbortHandle>>,
     /// The task must not run its body: it was spawned after shutdown.
     pub(crate) doomed: AtomicBool,
     /// A claim replaced this record with another one for the same task.
     superseded: AtomicBool,
+}
+
+impl Control {
+    fn abort(&self) -> MutexGuard<'_, Option<AbortHandle>> {
+        // Nothing can panic while the handle is being set or read.
+        self.abort.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn abort_slot(&mut self) -> &mut Option<AbortHandle> {
+        self.abort.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Record {
@@ -279,7 +292,7 @@ impl Record {
     /// Takes the handle that aborts the task, once it has ended and no one
     /// needs it: it keeps tokio's task allocation alive.
     pub(crate) fn take_abort(&mut self) -> Option<AbortHandle> {
-        self.control.abort.take()
+        self.control.abort_slot().take()
     }
 
     /// Asks the task to stop: its token (now or when created) is cancelled.
@@ -317,19 +330,25 @@ impl Record {
 
     /// Aborts the task through tokio, if its handle is known yet.
     pub(crate) fn abort(&self) {
-        if let Some(handle) = self.control.abort.get() {
+        if let Some(handle) = self.control.abort().as_ref() {
             handle.abort();
         }
     }
 
-    /// Records the tokio handle that aborts the task; returns whether a claim
-    /// replaced this record meanwhile, so the caller hands it on.
-    pub(crate) fn set_abort(&self, handle: AbortHandle) -> bool {
-        let _ = self.control.abort.set(handle);
+    /// Records the tokio handle that aborts the task. Gives a copy back if a
+    /// claim replaced this record meanwhile, for the caller to hand on.
+    pub(crate) fn set_abort(&self, handle: AbortHandle) -> Option<AbortHandle> {
+        let mut slot = self.control.abort();
+        *slot = Some(handle);
+        drop(slot);
         // Pairs with the fence in `supersede`: either the claim copies the
         // handle, or this sees the claim and hands the handle on.
         fence(Ordering::SeqCst);
-        self.control.superseded.load(Ordering::Relaxed)
+        if self.control.superseded.load(Ordering::Relaxed) {
+            self.control.abort().clone()
+        } else {
+            None
+        }
     }
 
     /// Marks this record replaced by `fresh` and carries the control state
@@ -338,8 +357,8 @@ impl Record {
         self.control.superseded.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         let (from, to) = (&self.control, &mut fresh.control);
-        if let Some(handle) = from.abort.get() {
-            let _ = to.abort.set(handle.clone());
+        if let Some(handle) = from.abort().as_ref() {
+            *to.abort_slot() = Some(handle.clone());
         }
         if let Some(token) = from.token.get() {
             let _ = to.token.set(token.clone());

@@ -224,7 +224,7 @@ impl Registry {
     /// Records the tokio handle that aborts `record`'s task, on the record
     /// that stands for the task now if a claim replaced it.
     pub(crate) fn set_abort(&self, record: &Record, handle: tokio::task::AbortHandle) {
-        if record.set_abort(handle.clone()) {
+        if let Some(handle) = record.set_abort(handle) {
             let state = self.shard(usize::from(record.shard)).lock();
             if let Some(now) = state.live.iter().find(|r| r.id == record.id) {
                 now.set_abort(handle);
@@ -465,13 +465,15 @@ impl ShardState {
     /// returns how many. Their records go back to the pool.
     fn evict_older(&mut self, cutoff: u64) -> usize {
         let mut evicted = 0;
-        while let Some(entry) = self.history.pop_front() {
-            if entry.finished_at >= cutoff {
-                self.history.push_front(entry);
-                break;
+        while self
+            .history
+            .front()
+            .is_some_and(|entry| entry.finished_at < cutoff)
+        {
+            if let Some(entry) = self.history.pop_front() {
+                drop(self.recycle(entry.record));
+                evicted += 1;
             }
-            drop(self.recycle(entry.record));
-            evicted += 1;
         }
         evicted
     }

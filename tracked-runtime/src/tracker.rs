@@ -203,19 +203,26 @@ impl Tracker {
         self.inner.events.subscribe()
     }
 
-    /// Sends an event about `record`'s task, if anyone listens.
+    /// Sends an event about `record`'s task, if anyone listens. The check
+    /// is inlined into the spawn and poll paths; the sending is not.
+    #[inline]
     pub(crate) fn emit(&self, record: &Record, kind: EventKind) {
-        let events = &self.inner.events;
-        if events.wanted() {
-            events.send(Event {
-                at: Instant::now(),
-                id: record.id,
-                name: record.name.clone(),
-                ty: record.ty,
-                site: record.site,
-                kind,
-            });
+        if self.inner.events.wanted() {
+            self.send_event(record, kind);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_event(&self, record: &Record, kind: EventKind) {
+        self.inner.events.send(Event {
+            at: Instant::now(),
+            id: record.id,
+            name: record.name.clone(),
+            ty: record.ty,
+            site: record.site,
+            kind,
+        });
     }
 
     /// Wall-clock time for an instant from a snapshot, for display and export.
