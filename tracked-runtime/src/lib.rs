@@ -35,6 +35,8 @@ mod current;
 mod events;
 mod heartbeat;
 mod histogram;
+#[cfg(feature = "http")]
+pub mod http;
 mod id;
 mod inline;
 mod instrument;
@@ -42,6 +44,8 @@ mod join_set;
 mod outcome;
 mod panic;
 mod private;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod query;
 mod record;
 mod registry;

@@ -1,0 +1,772 @@
+//! The HTTP API, `/metrics`, Server-Sent Events and the dashboard, against
+//! a real server on 127.0.0.1 and a real HTTP client.
+
+#![cfg(feature = "http")]
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tracked::http::{serve, Config, ServerHandle};
+use tracked::{TaskState, TaskType, Tracker};
+
+struct Api {
+    server: ServerHandle,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn start(tracker: &Tracker, config: Config) -> Api {
+        let server = serve(tracker.clone(), config).await.expect("binds");
+        assert!(server.addr().ip().is_loopback());
+        Api {
+            server,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.server.url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn get_as(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token)).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token).await
+    }
+
+    async fn text(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.server.url()))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+}
+
+fn ids(page: &Value) -> Vec<u64> {
+    page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect()
+}
+
+async fn polite() {
+    tracked::current()
+        .unwrap()
+        .cancellation_token()
+        .cancelled()
+        .await;
+}
+
+/// Waits (bounded) until `tracker` has no live task of type `ty`.
+async fn drained(tracker: &Tracker, ty: TaskType) {
+    for _ in 0..500 {
+        if tracker
+            .stats()
+            .by_type
+            .get(&ty)
+            .is_none_or(|c| c.live() == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{ty} tasks still live");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_list_pages_with_a_cursor_past_the_max_limit() {
+    let tracker = Tracker::new();
+    let mut handles = Vec::new();
+    for i in 0..1200 {
+        let ty = if i % 3 == 0 {
+            TaskType::CONSENSUS
+        } else {
+            TaskType::DATABASE
+        };
+        handles.push(tracker.spawn(format!("job-{i}"), ty, std::future::pending::<()>()));
+    }
+    let api = Api::start(&tracker, Config::new()).await;
+
+    let mut seen = Vec::new();
+    let mut path = "/tasks?limit=500".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = api.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let page_ids = ids(&page);
+        assert!(page_ids.len() <= 500);
+        assert!(page_ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
+        seen.extend(page_ids);
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/tasks?limit=500&cursor={cursor}"),
+            None => break,
+        }
+    }
+    // The 1200 jobs and the server's own tracked task.
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 1201);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 1201);
+
+    // Filters: type, name prefix, state; default limit 100.
+    let (_, page) = api.get("/tasks?type=Consensus").await;
+    assert_eq!(ids(&page).len(), 100);
+    assert_eq!(page["limit"], 100);
+    assert!(page["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["type"] == "Consensus"));
+    let (_, page) = api.get("/tasks?name=job-119&limit=500").await;
+    // job-119 and job-1190..=job-1199.
+    assert_eq!(ids(&page).len(), 11);
+    let (_, page) = api.get("/tasks?state=completed").await;
+    assert_eq!(ids(&page).len(), 0);
+    let (status, page) = api.get("/tasks?type=NoSuchType").await;
+    assert_eq!((status, ids(&page).len()), (StatusCode::OK, 0));
+
+    for handle in handles {
+        handle.abort();
+    }
+    drained(&tracker, TaskType::DATABASE).await;
+    drained(&tracker, TaskType::CONSENSUS).await;
+    let (_, page) = api
+        .get("/tasks?state=cancelled&type=Consensus&limit=500")
+        .await;
+    let finished = ids(&page);
+    assert_eq!(finished.len(), 400);
+    assert!(finished.windows(2).all(|w| w[0] > w[1]), "newest first");
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_parameters_get_a_400_with_a_json_reason() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    for (path, mentions) in [
+        ("/tasks?limit=0", "limit"),
+        ("/tasks?limit=501", "limit"),
+        ("/tasks?limit=ten", "limit"),
+        ("/tasks?limit=-1", "limit"),
+        ("/tasks?state=sleeping", "sleeping"),
+        ("/tasks?cursor=abc", "cursor"),
+        ("/tasks?colour=red", "colour"),
+        ("/tasks/abc", "abc"),
+        ("/tasks/0", "0"),
+        ("/tasks/99999999999999999999999", "99999999999999999999999"),
+        ("/stats?verbose=1", "verbose"),
+        ("/tree?depth=2", "depth"),
+        ("/events?since=4", "since"),
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let reason = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {body}"));
+        assert!(reason.contains(mentions), "{path}: {reason}");
+    }
+    for path in [
+        "/tasks/1/cancel?timeout_ms=99999999",
+        "/tasks/x/cancel",
+        "/groups/g/cancel?timeout_ms=soon",
+        "/groups/g/cancel?force=1",
+    ] {
+        let (status, body) = api.post(path, Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    let (status, body) = api.get("/no/such/endpoint").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_has_its_progress_log_and_children() {
+    let tracker = Tracker::new();
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let parent = tracker.spawn("import", TaskType::DATABASE, async move {
+        tracked::progress(10, "reading");
+        tracked::progress(40, "parsing");
+        let child = tracked::spawn("import::chunk", TaskType::DATABASE, async { 7 });
+        child.await.unwrap();
+        tracked::spawn("import::writer", TaskType::DATABASE, polite());
+        let _ = wait.await;
+    });
+    let id = parent.id().as_u64();
+    let api = Api::start(&tracker, Config::new()).await;
+    let mut detail = Value::Null;
+    for _ in 0..200 {
+        detail = api.get(&format!("/tasks/{id}")).await.1;
+        if detail["children"].as_array().is_some_and(|c| c.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(detail["task"]["name"], "import");
+    assert_eq!(detail["task"]["state"], "running");
+    let progress = &detail["task"]["progress"];
+    assert_eq!(progress["percent"], 40);
+    let log: Vec<&str> = progress["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(log, ["reading", "parsing"]);
+    let children = detail["children"].as_array().unwrap();
+    assert_eq!(children[0]["name"], "import::chunk");
+    assert_eq!(children[0]["state"], "completed");
+    assert_eq!(children[1]["name"], "import::writer");
+
+    let (status, tree) = api.get("/tree").await;
+    assert_eq!(status, StatusCode::OK);
+    let nodes: Vec<(u64, &str)> = tree["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["depth"].as_u64().unwrap(),
+                n["task"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(nodes.contains(&(0, "import")));
+    assert!(nodes.contains(&(1, "import::writer")), "{nodes:?}");
+    assert_eq!(tree["truncated"], false);
+
+    let (status, body) = api.get("/tasks/987654321").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+
+    let _ = go.send(());
+    parent.await.unwrap();
+    let report = tracker
+        .cancel_type(TaskType::DATABASE, Duration::from_secs(1))
+        .await;
+    assert!(report.is_clean());
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_catalogue_whoami_and_openapi() {
+    let tracker = Tracker::new();
+    tracker.spawn("ok", TaskType::UI, async {}).await.unwrap();
+    tracker
+        .spawn("bad", TaskType::UI, async { Err::<(), _>("no") })
+        .await
+        .unwrap()
+        .unwrap_err();
+    let api = Api::start(&tracker, Config::new().declared_types([TaskType::UI])).await;
+
+    let (status, stats) = api.get("/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["by_type"]["UI"]["completed"], 1);
+    assert_eq!(stats["by_type"]["UI"]["failed"], 1);
+    assert_eq!(stats["durations"]["UI"]["count"], 2);
+
+    let (status, catalogue) = api.get("/catalogue").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(catalogue["sites"].is_array());
+    assert!(catalogue["findings"].is_array());
+    assert!(["collected", "empty"].contains(&catalogue["status"].as_str().unwrap()));
+
+    let (_, me) = api.get("/whoami").await;
+    assert_eq!(me["authenticated"], false);
+    let (_, me) = api.get_as("/whoami", api.server.token()).await;
+    assert_eq!(me["can_cancel"], true);
+
+    let (status, openapi) = api.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(openapi["openapi"], "3.1.0");
+    for path in [
+        "/tasks",
+        "/tasks/{id}",
+        "/tree",
+        "/stats",
+        "/catalogue",
+        "/tasks/{id}/cancel",
+        "/groups/{group}/cancel",
+        "/events",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "{path} documented");
+    }
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_need_a_token_and_stop_the_task() {
+    let tracker = Tracker::new();
+    let polite_task = tracker.spawn("listener", TaskType::NETWORK, polite());
+    let stubborn = tracker.spawn("stuck", TaskType::NETWORK, std::future::pending::<()>());
+    let api = Api::start(&tracker, Config::new().token("admin")).await;
+    assert_eq!(api.server.token(), "admin");
+    let path = format!("/tasks/{}/cancel", polite_task.id());
+
+    let (status, body) = api.post(&path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("token"));
+    let (status, _) = api.post(&path, Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!polite_task.is_finished());
+
+    let (status, report) = api.post(&path, Some("admin")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["stopped"], 1);
+    assert_eq!(report["clean"], true);
+    polite_task.await.unwrap();
+
+    let stuck = format!("/tasks/{}/cancel?timeout_ms=50", stubborn.id());
+    let (status, report) = api.post(&stuck, Some("admin")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["aborted"][0]["name"], "stuck");
+    assert!(stubborn.await.unwrap_err().is_cancelled());
+    let (status, body) = api.post(&stuck, Some("admin")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let group = tracker.group("session-9");
+    for i in 0..3 {
+        group.spawn(format!("reader-{i}"), TaskType::NETWORK, polite());
+    }
+    tokio::task::yield_now().await;
+    let (status, _) = api.post("/groups/session-9/cancel", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, report) = api.post("/groups/session-9/cancel", Some("admin")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["stopped"], 3);
+    assert_eq!(group.live().total, 0);
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_scoped_tokens_never_see_or_cancel_other_owners_tasks() {
+    let tracker = Tracker::new();
+    let a = tracker.group("tenant-a");
+    let b = tracker.group("tenant-b");
+    let mine = a.spawn("a::job", TaskType::GAME_LOGIC, polite());
+    let theirs = b.spawn("b::job", TaskType::GAME_LOGIC, polite());
+    let config = Config::new()
+        .token("admin")
+        .owner_token("token-a", "tenant-a");
+    let api = Api::start(&tracker, config).await;
+
+    let (_, page) = api.get_as("/tasks", "token-a").await;
+    assert_eq!(ids(&page), [mine.id().as_u64()]);
+    let (_, page) = api.get_as("/tasks?owner=tenant-b", "token-a").await;
+    assert!(ids(&page).is_empty());
+    // Both tenants' tasks and the server's own.
+    let (_, page) = api.get_as("/tasks", "admin").await;
+    assert_eq!(ids(&page).len(), 3);
+
+    // Another owner's task does not exist for this token: 404, not 403.
+    let theirs_path = format!("/tasks/{}", theirs.id());
+    let (status, _) = api.get_as(&theirs_path, "token-a").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api
+        .post(&format!("{theirs_path}/cancel"), Some("token-a"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.post("/groups/tenant-b/cancel", Some("token-a")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!theirs.is_finished());
+    let (_, tree) = api.get_as("/tree", "token-a").await;
+    assert_eq!(tree["nodes"].as_array().unwrap().len(), 1);
+
+    // Aggregates over every owner are forbidden to a scoped token.
+    for path in ["/stats", "/metrics", "/catalogue"] {
+        let (status, body) = api.get_as(path, "token-a").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(body["error"].as_str().unwrap().contains("tenant-a"));
+    }
+
+    let (status, _) = api
+        .post(&format!("/tasks/{}/cancel", mine.id()), Some("token-a"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    mine.await.unwrap();
+    let (status, report) = api.post("/groups/tenant-a/cancel", Some("token-a")).await;
+    assert_eq!(
+        (status, report["stopped"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    assert!(!theirs.is_finished());
+    b.cancel(Duration::from_secs(1)).await;
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_can_require_a_token() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new().require_token_for_reads(true)).await;
+    for path in ["/tasks", "/stats", "/metrics", "/tree", "/events"] {
+        let (status, _) = api.get(path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, _) = api.get_as("/tasks", api.server.token()).await;
+    assert_eq!(status, StatusCode::OK);
+    // The page itself and the API description stay public: they hold no data.
+    assert_eq!(api.text("/").await.0, StatusCode::OK);
+    assert_eq!(api.get("/openapi.json").await.0, StatusCode::OK);
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arrive_as_server_sent_events() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let mut response = api
+        .client
+        .get(format!("{}/events", api.server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut received = String::new();
+    let mut spawned = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !received.contains("\"state\":\"failed\"") {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("stream open");
+        received.push_str(std::str::from_utf8(&chunk).unwrap());
+        if !spawned && received.contains("event: subscribed") {
+            spawned = true;
+            tracker
+                .spawn("sse::job", TaskType::MAINTENANCE, async {
+                    tracked::progress(50, "half");
+                    Err::<(), _>("disk full")
+                })
+                .await
+                .unwrap()
+                .unwrap_err();
+        }
+    }
+    for expected in [
+        "event: spawned",
+        "event: started",
+        "event: progress",
+        "\"message\":\"half\"",
+        "event: finished",
+        "\"name\":\"sse::job\"",
+        "\"error\":\"disk full\"",
+    ] {
+        assert!(received.contains(expected), "{expected} in {received}");
+    }
+    // Shutdown ends open event streams instead of waiting for them.
+    let started = std::time::Instant::now();
+    api.server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_event_streams_carry_only_the_owners_tasks() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new().owner_token("t", "mine")).await;
+    let mut response = api
+        .client
+        .get(format!("{}/events", api.server.url()))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    let mut received = String::new();
+    let mut spawned = false;
+    while !received.contains("mine::job") || !received.contains("event: finished") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        received.push_str(std::str::from_utf8(&chunk).unwrap());
+        if !spawned && received.contains("event: subscribed") {
+            spawned = true;
+            tracker
+                .group("other")
+                .spawn("other::job", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+            tracker
+                .group("mine")
+                .spawn("mine::job", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+    }
+    assert!(!received.contains("other::job"), "{received}");
+    api.server.shutdown().await;
+}
+
+/// One sample of the text exposition.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A strict reader of the Prometheus text format 0.0.4: every line is a
+/// `# HELP`, a `# TYPE` (before its samples, once per family) or a sample.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut typed: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(
+                typed.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "{line}"
+            );
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let name_end = line
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .expect("sample has a value");
+        let name = &line[..name_end];
+        assert!(!name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()));
+        let mut rest = &line[name_end..];
+        let mut labels = BTreeMap::new();
+        if let Some(inner) = rest.strip_prefix('{') {
+            let mut chars = inner.char_indices();
+            let mut key = String::new();
+            loop {
+                let (i, c) = chars.next().expect("closed label set");
+                match c {
+                    '}' => {
+                        rest = &inner[i + 1..];
+                        break;
+                    }
+                    ',' => {}
+                    '=' => {
+                        assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "{line}");
+                        let mut value = String::new();
+                        loop {
+                            match chars.next().expect("closed value").1 {
+                                '"' => break,
+                                '\\' => match chars.next().unwrap().1 {
+                                    'n' => value.push('\n'),
+                                    c @ ('\\' | '"') => value.push(c),
+                                    c => panic!("bad escape \\{c} in {line}"),
+                                },
+                                c => value.push(c),
+                            }
+                        }
+                        labels.insert(std::mem::take(&mut key), value);
+                    }
+                    c => key.push(c),
+                }
+            }
+        }
+        let value = rest.strip_prefix(' ').expect("one space before the value");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(typed.contains_key(family), "sample before its TYPE: {line}");
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"))
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_counters_gauges_and_histograms() {
+    let tracker = Tracker::new();
+    for _ in 0..3 {
+        tracker
+            .spawn("db::read", TaskType::DATABASE, async {})
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let _ = tracker
+            .spawn("db::write", TaskType::DATABASE, async {
+                Err::<(), _>("locked")
+            })
+            .await;
+    }
+    let _ = tracker
+        .spawn("db::oops", TaskType::DATABASE, async {
+            panic!("boom");
+            #[allow(unreachable_code, reason = "gives the future its output type")]
+            ()
+        })
+        .await;
+    let slow = tracker.spawn("db::slow", TaskType::DATABASE, async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+    slow.await.unwrap();
+    let waiting = tracker.spawn(
+        "net::\"quoted\"\\name",
+        TaskType::NETWORK,
+        std::future::pending::<()>(),
+    );
+    let api = Api::start(
+        &tracker,
+        Config::new().metrics(tracked::prometheus::MetricsOptions::new().name_label(true)),
+    )
+    .await;
+
+    let (status, headers, text) = api.text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let samples = parse_exposition(&text);
+    let db = ("type", "Database");
+    assert_eq!(value(&samples, "tracked_tasks_spawned_total", &[db]), 7.0);
+    for (state, expected) in [
+        ("completed", 4.0),
+        ("failed", 2.0),
+        ("panicked", 1.0),
+        ("cancelled", 0.0),
+    ] {
+        assert_eq!(
+            value(
+                &samples,
+                "tracked_tasks_finished_total",
+                &[db, ("state", state)]
+            ),
+            expected,
+            "{state}"
+        );
+    }
+    let net = ("type", "Network");
+    let live_net = value(&samples, "tracked_tasks_live", &[net, ("state", "pending")])
+        + value(&samples, "tracked_tasks_live", &[net, ("state", "running")]);
+    // The waiting task and the server's own task.
+    assert_eq!(live_net, 2.0);
+    assert_eq!(
+        value(&samples, "tracked_tasks_live", &[db, ("state", "running")]),
+        0.0
+    );
+
+    // The histogram: cumulative buckets up to +Inf = count; the slow task
+    // (20 ms) is above the 10 ms bound.
+    let buckets: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| {
+            s.name == "tracked_task_duration_seconds_bucket" && s.labels["type"] == "Database"
+        })
+        .collect();
+    assert_eq!(buckets.len(), 13);
+    assert!(buckets.windows(2).all(|w| w[0].value <= w[1].value));
+    assert_eq!(buckets.last().unwrap().labels["le"], "+Inf");
+    assert_eq!(buckets.last().unwrap().value, 7.0);
+    assert_eq!(
+        value(&samples, "tracked_task_duration_seconds_count", &[db]),
+        7.0
+    );
+    assert!(
+        value(
+            &samples,
+            "tracked_task_duration_seconds_bucket",
+            &[db, ("le", "0.01")]
+        ) <= 6.0
+    );
+    assert!(value(&samples, "tracked_task_duration_seconds_sum", &[db]) >= 0.02);
+
+    // Opt-in name label, with escaping that reads back to the name.
+    assert_eq!(
+        value(
+            &samples,
+            "tracked_tasks_live_by_name",
+            &[net, ("name", "net::\"quoted\"\\name")]
+        ),
+        1.0
+    );
+    waiting.abort();
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_one_self_contained_page() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let (status, headers, html) = api.text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(html.contains("<script>") && html.contains("<style>"));
+    for external in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "@import",
+        "cdn",
+    ] {
+        assert!(!html.to_lowercase().contains(external), "{external}");
+    }
+    for endpoint in ["/events", "/tasks", "/tree", "/stats", "/cancel"] {
+        assert!(html.contains(endpoint), "the page uses {endpoint}");
+    }
+    assert!(api.server.dashboard_url().contains(api.server.token()));
+    let _ = TaskState::Pending;
+    api.server.shutdown().await;
+}

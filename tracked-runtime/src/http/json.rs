@@ -1,0 +1,321 @@
+//! The API's JSON shapes, built from the tracker's owned views.
+//!
+//! Times are milliseconds since the Unix epoch (`*_ms`), durations are
+//! milliseconds, ids are numbers.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::{
+    CancelReport, Counts, DurationHistogram, Event, EventKind, ProgressSnapshot, Stats,
+    TaskSnapshot, Tracker, Warning,
+};
+
+/// Milliseconds since the Unix epoch of a tracker instant.
+fn epoch_ms(tracker: &Tracker, at: Instant) -> u64 {
+    tracker
+        .system_time(at)
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Serialize)]
+pub(crate) struct TaskJson {
+    id: u64,
+    parent: Option<u64>,
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    owner: Option<String>,
+    labels: BTreeMap<String, String>,
+    site: String,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracked_fn: Option<&'static str>,
+    state: &'static str,
+    spawned_at_ms: u64,
+    first_polled_at_ms: Option<u64>,
+    finished_at_ms: Option<u64>,
+    age_ms: u64,
+    polls: u64,
+    busy_ms: Option<f64>,
+    progress: Option<ProgressJson>,
+    error: Option<String>,
+    panic_location: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ProgressJson {
+    percent: u8,
+    message: Option<String>,
+    updated_at_ms: u64,
+    estimated_completion_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<Vec<ProgressMessageJson>>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ProgressMessageJson {
+    at_ms: u64,
+    percent: u8,
+    message: String,
+}
+
+impl TaskJson {
+    /// A task; `with_log` adds its whole progress log.
+    pub(crate) fn new(tracker: &Tracker, t: &TaskSnapshot, with_log: bool) -> Self {
+        TaskJson {
+            id: t.id.as_u64(),
+            parent: t.parent.map(|p| p.as_u64()),
+            name: t.name.to_string(),
+            ty: t.ty.name(),
+            owner: t.owner.as_deref().map(str::to_owned),
+            labels: t
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            site: t.site.to_string(),
+            kind: match t.kind {
+                crate::SpawnKind::Async => "async",
+                crate::SpawnKind::Blocking => "blocking",
+                crate::SpawnKind::Local => "local",
+                crate::SpawnKind::Inline => "inline",
+            },
+            tracked_fn: t.fn_site.map(|s| s.name()),
+            state: t.state.as_str(),
+            spawned_at_ms: epoch_ms(tracker, t.spawned_at),
+            first_polled_at_ms: t.first_polled_at.map(|at| epoch_ms(tracker, at)),
+            finished_at_ms: t.finished_at.map(|at| epoch_ms(tracker, at)),
+            age_ms: t.age(Instant::now()).as_millis() as u64,
+            polls: t.polls,
+            busy_ms: t.busy.map(|b| b.as_secs_f64() * 1000.0),
+            progress: t
+                .progress
+                .as_ref()
+                .map(|p| ProgressJson::new(tracker, p, with_log)),
+            error: t.error.clone(),
+            panic_location: t.panic_location.clone(),
+        }
+    }
+}
+
+impl ProgressJson {
+    fn new(tracker: &Tracker, p: &ProgressSnapshot, with_log: bool) -> Self {
+        ProgressJson {
+            percent: p.percent,
+            message: p.log.last().map(|m| m.message.clone()),
+            updated_at_ms: epoch_ms(tracker, p.updated_at),
+            estimated_completion_ms: p.estimated_completion.map(|at| epoch_ms(tracker, at)),
+            log: with_log.then(|| {
+                p.log
+                    .iter()
+                    .map(|m| ProgressMessageJson {
+                        at_ms: epoch_ms(tracker, m.at),
+                        percent: m.percent,
+                        message: m.message.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CountsJson {
+    spawned: u64,
+    live: u64,
+    pending: u64,
+    running: u64,
+    completed: u64,
+    failed: u64,
+    panicked: u64,
+    cancelled: u64,
+}
+
+impl From<&Counts> for CountsJson {
+    fn from(c: &Counts) -> Self {
+        CountsJson {
+            spawned: c.spawned,
+            live: c.live(),
+            pending: c.pending,
+            running: c.running,
+            completed: c.completed,
+            failed: c.failed,
+            panicked: c.panicked,
+            cancelled: c.cancelled,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct DurationJson {
+    count: u64,
+    sum_seconds: f64,
+    /// Cumulative counts per upper bound in seconds; the last is `+Inf`.
+    buckets: Vec<(Option<f64>, u64)>,
+}
+
+impl From<&DurationHistogram> for DurationJson {
+    fn from(h: &DurationHistogram) -> Self {
+        let bounds = DurationHistogram::BOUNDS
+            .iter()
+            .map(|b| Some(b.as_secs_f64()))
+            .chain([None]);
+        DurationJson {
+            count: h.count(),
+            sum_seconds: h.sum().as_secs_f64(),
+            buckets: bounds.zip(h.cumulative()).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct StatsJson {
+    total: CountsJson,
+    by_type: BTreeMap<&'static str, CountsJson>,
+    durations: BTreeMap<&'static str, DurationJson>,
+}
+
+impl StatsJson {
+    pub(crate) fn new(
+        stats: &Stats,
+        durations: &BTreeMap<crate::TaskType, DurationHistogram>,
+    ) -> Self {
+        StatsJson {
+            total: (&stats.total).into(),
+            by_type: stats
+                .by_type
+                .iter()
+                .map(|(ty, c)| (ty.name(), c.into()))
+                .collect(),
+            durations: durations
+                .iter()
+                .map(|(ty, h)| (ty.name(), h.into()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CancelJson {
+    stopped: usize,
+    already_finished: usize,
+    aborted: Vec<StubbornJson>,
+    elapsed_ms: f64,
+    clean: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct StubbornJson {
+    id: u64,
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    age_ms: u64,
+    site: String,
+    last_progress: Option<String>,
+}
+
+impl From<&CancelReport> for CancelJson {
+    fn from(r: &CancelReport) -> Self {
+        CancelJson {
+            stopped: r.stopped,
+            already_finished: r.already_finished,
+            aborted: r
+                .aborted
+                .iter()
+                .map(|t| StubbornJson {
+                    id: t.id.as_u64(),
+                    name: t.name.to_string(),
+                    ty: t.ty.name(),
+                    age_ms: t.age.as_millis() as u64,
+                    site: t.site.to_string(),
+                    last_progress: t.last_progress.clone(),
+                })
+                .collect(),
+            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            clean: r.is_clean(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct EventJson {
+    id: u64,
+    name: String,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    site: String,
+    at_ms: u64,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+impl EventJson {
+    pub(crate) fn new(tracker: &Tracker, e: &Event) -> Self {
+        let mut json = EventJson {
+            id: e.id.as_u64(),
+            name: e.name.to_string(),
+            ty: e.ty.name(),
+            site: e.site.to_string(),
+            at_ms: epoch_ms(tracker, e.at),
+            kind: "",
+            parent: None,
+            percent: None,
+            message: None,
+            state: None,
+            error: None,
+            warning: None,
+        };
+        json.kind = match &e.kind {
+            EventKind::Spawned { parent } => {
+                json.parent = parent.map(|p| p.as_u64());
+                "spawned"
+            }
+            EventKind::Started => "started",
+            EventKind::Progress { percent, message } => {
+                json.percent = Some(*percent);
+                json.message.clone_from(message);
+                "progress"
+            }
+            EventKind::CancelRequested => "cancel_requested",
+            EventKind::Finished { state, error } => {
+                json.state = Some(state.as_str());
+                json.error.clone_from(error);
+                "finished"
+            }
+            EventKind::Warning(w) => {
+                json.warning = Some(match w {
+                    Warning::LongRunning { threshold } => {
+                        format!("long_running: alive longer than {threshold:?}")
+                    }
+                    Warning::LongPoll { threshold } => {
+                        format!("long_poll: inside one poll longer than {threshold:?}")
+                    }
+                });
+                "warning"
+            }
+        };
+        json
+    }
+
+    /// The SSE event name.
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
+    }
+}

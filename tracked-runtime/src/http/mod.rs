@@ -1,0 +1,286 @@
+//! The HTTP server: a JSON API over the tracker, `/metrics`, Server-Sent
+//! Events and a dashboard page, on axum (feature `http`).
+//!
+//! | method and path | what |
+//! | --- | --- |
+//! | `GET /` | the dashboard: one self-contained page |
+//! | `GET /tasks?type=&state=&owner=&name=&limit=&cursor=` | a page of tasks |
+//! | `GET /tasks/{id}` | one task with its progress log and children |
+//! | `GET /tree` | live tasks in depth-first order with their depth |
+//! | `GET /stats` | counters per type and duration histograms |
+//! | `GET /catalogue` | the `#[tracked]` sites, their use and lint findings |
+//! | `POST /tasks/{id}/cancel?timeout_ms=` | cancels a task |
+//! | `POST /groups/{g}/cancel?timeout_ms=` | cancels a group (an owner) |
+//! | `GET /events` | lifecycle events as Server-Sent Events |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /whoami` | what the presented token may do |
+//! | `GET /openapi.json` | the OpenAPI description of all this |
+//!
+//! Requests are served on the caller's runtime by axum's own connection
+//! tasks; every answer is computed from the registry when asked, so nothing
+//! here runs on the poll path of tracked tasks.
+//!
+//! # Authentication
+//!
+//! Bearer tokens (`Authorization: Bearer <token>`). Mutations always need
+//! one; reads need one only with [`Config::require_token_for_reads`]. A
+//! token may be scoped to an owner: it then sees and cancels only that
+//! owner's tasks, and is answered 404 for every other task (see the
+//! `auth` module docs for why 404 rather than 403). Bad parameters get a 400
+//! with `{"error": "<reason>"}`.
+
+mod auth;
+mod error;
+mod json;
+mod params;
+mod routes;
+mod sse;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::Scope;
+
+use crate::prometheus::MetricsOptions;
+use crate::{JoinHandle, TaskType, Tracker};
+
+/// How long [`ServerHandle::shutdown`] waits for open requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How a server is bound and who may call it.
+///
+/// # Examples
+///
+/// ```
+/// use tracked_runtime::http::Config;
+///
+/// let config = Config::new()
+///     .bind(([127, 0, 0, 1], 9898).into())
+///     .token("admin-secret")
+///     .owner_token("tenant-7-secret", "tenant-7")
+///     .require_token_for_reads(true);
+/// # drop(config);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    addr: SocketAddr,
+    tokens: Vec<(String, Scope)>,
+    reads_need_token: bool,
+    metrics: MetricsOptions,
+    declared: Option<Vec<TaskType>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: (Ipv4Addr::LOCALHOST, 0).into(),
+            tokens: Vec::new(),
+            reads_need_token: false,
+            metrics: MetricsOptions::new(),
+            declared: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loopback on a free port, reads open, and an unscoped token generated
+    /// at start unless [`Config::token`] gives one.
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// Where to listen. Default `127.0.0.1:0` (a free port). Binding beyond
+    /// loopback exposes task names and errors: require tokens for reads then.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Accepts `token` for everything, reads and cancels.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.tokens.push((token.into(), Scope::All));
+        self
+    }
+
+    /// Accepts `token` for the tasks owned by `owner` only.
+    pub fn owner_token(mut self, token: impl Into<String>, owner: impl Into<Arc<str>>) -> Self {
+        self.tokens.push((token.into(), Scope::Owner(owner.into())));
+        self
+    }
+
+    /// Whether reads (every `GET` but `/`, `/openapi.json`) need a token too.
+    /// Default `false`: the server listens on loopback only.
+    pub fn require_token_for_reads(mut self, required: bool) -> Self {
+        self.reads_need_token = required;
+        self
+    }
+
+    /// What `/metrics` writes; see [`MetricsOptions`].
+    pub fn metrics(mut self, options: MetricsOptions) -> Self {
+        self.metrics = options;
+        self
+    }
+
+    /// The task types the program declares, for `/catalogue`'s lint.
+    pub fn declared_types(mut self, types: impl IntoIterator<Item = TaskType>) -> Self {
+        self.declared = Some(types.into_iter().collect());
+        self
+    }
+}
+
+/// Shared by every request.
+pub(crate) struct AppState {
+    pub(crate) tracker: Tracker,
+    pub(crate) tokens: auth::Tokens,
+    pub(crate) metrics: MetricsOptions,
+    pub(crate) declared: Option<Vec<TaskType>>,
+    /// Cancelled when the server stops, so that event streams end.
+    pub(crate) stop: CancellationToken,
+}
+
+/// The API's routes over `tracker`, to serve yourself or nest in your own
+/// axum app. The tokens are `config`'s; none is generated here.
+pub fn router(tracker: Tracker, config: &Config) -> Router {
+    router_with(
+        tracker,
+        config,
+        config.tokens.clone(),
+        CancellationToken::new(),
+    )
+}
+
+fn router_with(
+    tracker: Tracker,
+    config: &Config,
+    tokens: Vec<(String, Scope)>,
+    stop: CancellationToken,
+) -> Router {
+    let state = Arc::new(AppState {
+        tracker,
+        tokens: auth::Tokens {
+            tokens,
+            reads_need_token: config.reads_need_token,
+        },
+        metrics: config.metrics.clone(),
+        declared: config.declared.clone(),
+        stop,
+    });
+    Router::new()
+        .route("/", get(routes::dashboard))
+        .route("/tasks", get(routes::list_tasks))
+        .route("/tasks/{id}", get(routes::get_task))
+        .route("/tasks/{id}/cancel", post(routes::cancel_task))
+        .route("/groups/{group}/cancel", post(routes::cancel_group))
+        .route("/tree", get(routes::tree))
+        .route("/stats", get(routes::stats))
+        .route("/catalogue", get(routes::catalogue))
+        .route("/events", get(sse::events))
+        .route("/metrics", get(routes::metrics))
+        .route("/whoami", get(routes::whoami))
+        .route("/openapi.json", get(routes::openapi))
+        .fallback(routes::not_found)
+        .with_state(state)
+}
+
+/// A running server; see [`serve`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    token: String,
+    stop: CancellationToken,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl ServerHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://<addr>`, where the dashboard is.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An unscoped token: the first one configured, or the one generated.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The dashboard URL with the token in its fragment, which the page
+    /// reads and browsers never send to the server.
+    pub fn dashboard_url(&self) -> String {
+        format!("http://{}/#token={}", self.addr, self.token)
+    }
+
+    /// Stops accepting connections, ends event streams, waits up to two
+    /// seconds for open requests, then drops what is left.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// Serves the API, `/metrics` and the dashboard for `tracker`, on a tracked
+/// task (`tracked::http::server`, type `Network`) of the current runtime.
+///
+/// Prints nothing: the address and an unscoped token are on the handle. If
+/// `config` gives no unscoped token, one is generated.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use tracked_runtime::http::{serve, Config};
+/// use tracked_runtime::Tracker;
+///
+/// let server = serve(Tracker::global().clone(), Config::new()).await?;
+/// println!("dashboard: {}", server.dashboard_url());
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// When the address cannot be bound.
+pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle> {
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let mut tokens = config.tokens.clone();
+    let token = match tokens.iter().find(|(_, scope)| *scope == Scope::All) {
+        Some((token, _)) => token.clone(),
+        None => {
+            let token = auth::generate_token();
+            tokens.push((token.clone(), Scope::All));
+            token
+        }
+    };
+    let stop = CancellationToken::new();
+    let app = router_with(tracker.clone(), &config, tokens, stop.clone());
+    let shutdown = stop.clone();
+    let task = tracker.spawn("tracked::http::server", TaskType::NETWORK, async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    });
+    Ok(ServerHandle {
+        addr,
+        token,
+        stop,
+        task,
+    })
+}

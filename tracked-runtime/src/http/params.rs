@@ -1,0 +1,132 @@
+//! Query parameters of `GET /tasks` and of the cancel endpoints, checked
+//! strictly: an unknown key or a bad value is a 400 naming it.
+
+use std::time::Duration;
+
+use super::error::ApiError;
+use crate::{TaskState, TaskType, Tracker};
+
+/// Results per page when `limit` is not given.
+pub(crate) const DEFAULT_LIMIT: usize = 100;
+
+/// The largest `limit` accepted.
+pub(crate) const MAX_LIMIT: usize = 500;
+
+/// The cancel timeout when `timeout_ms` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest `timeout_ms` accepted.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `GET /tasks` asked for.
+#[derive(Debug, Default)]
+pub(crate) struct ListParams {
+    /// `None` when the type was given but no task of it was ever seen: the
+    /// list is empty, and the name is not interned (a client could send
+    /// endless distinct names).
+    pub(crate) ty: Option<Option<TaskType>>,
+    pub(crate) state: Option<TaskState>,
+    pub(crate) owner: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) limit: usize,
+    /// The last id of the previous page.
+    pub(crate) cursor: Option<u64>,
+}
+
+impl ListParams {
+    pub(crate) fn parse(tracker: &Tracker, pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut params = ListParams {
+            limit: DEFAULT_LIMIT,
+            ..ListParams::default()
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "type" => params.ty = Some(known_type(tracker, value)),
+                "state" => {
+                    params.state = Some(value.parse().map_err(ApiError::bad_request)?);
+                }
+                "owner" => params.owner = Some(value.clone()),
+                "name" => params.name = Some(value.clone()),
+                "limit" => params.limit = parse_limit(value)?,
+                "cursor" => {
+                    params.cursor = Some(value.parse().map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "`cursor` must be the `next_cursor` of a previous page, not `{value}`"
+                        ))
+                    })?);
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, limit, cursor"
+                    )))
+                }
+            }
+        }
+        Ok(params)
+    }
+}
+
+fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        _ => Err(ApiError::bad_request(format!(
+            "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`; page with `cursor` for more"
+        ))),
+    }
+}
+
+/// The type of that name among those the tracker has counted or predefined.
+fn known_type(tracker: &Tracker, name: &str) -> Option<TaskType> {
+    TaskType::PREDEFINED
+        .into_iter()
+        .chain(tracker.stats().by_type.into_keys())
+        .find(|ty| ty.name() == name)
+}
+
+/// The `timeout_ms` of a cancel.
+pub(crate) fn cancel_timeout(pairs: &[(String, String)]) -> Result<Duration, ApiError> {
+    let mut timeout = DEFAULT_TIMEOUT;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "timeout_ms" => {
+                timeout = value
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_millis)
+                    .filter(|t| *t <= MAX_TIMEOUT)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "`timeout_ms` must be a whole number from 0 to {}, not `{value}`",
+                            MAX_TIMEOUT.as_millis()
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter `{other}`; expected timeout_ms"
+                )))
+            }
+        }
+    }
+    Ok(timeout)
+}
+
+/// A task id from a path segment.
+pub(crate) fn task_id(raw: &str) -> Result<crate::TaskId, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .and_then(crate::TaskId::from_u64)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("a task id is a positive whole number, not `{raw}`"))
+        })
+}
+
+/// Rejects any parameter on endpoints that take none.
+pub(crate) fn none(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    match pairs.first() {
+        Some((key, _)) => Err(ApiError::bad_request(format!(
+            "unknown parameter `{key}`; this endpoint takes none"
+        ))),
+        None => Ok(()),
+    }
+}

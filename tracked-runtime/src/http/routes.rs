@@ -1,0 +1,314 @@
+//! The JSON endpoints: tasks, one task, the tree, stats, the catalogue,
+//! cancels, and who the caller is.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::{Caller, Scope};
+use super::error::{ApiError, ApiResult};
+use super::json::{CancelJson, StatsJson, TaskJson};
+use super::params::{self, ListParams};
+use super::AppState;
+use crate::{Query, TaskTree};
+
+/// Nodes `GET /tree` returns at most.
+const MAX_TREE_NODES: usize = 5000;
+
+/// The query string as key-value pairs, or a 400 saying why it is not one.
+pub(crate) type Pairs = Result<UrlQuery<Vec<(String, String)>>, QueryRejection>;
+
+pub(crate) fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .map(|UrlQuery(pairs)| pairs)
+        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))
+}
+
+pub(crate) async fn list_tasks(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> ApiResult<Json<Value>> {
+    let caller = state.tokens.caller(&headers)?;
+    let p = ListParams::parse(&state.tracker, &pairs(query)?)?;
+    let mut q = Query::new();
+    match p.ty {
+        Some(Some(ty)) => q = q.ty(ty),
+        // A type this tracker never saw has no tasks.
+        Some(None) => return Ok(page(Vec::new(), None, p.limit)),
+        None => {}
+    }
+    if let Some(st) = p.state {
+        q = q.state(st);
+    }
+    if let Some(name) = &p.name {
+        q = q.name_prefix(name.as_str());
+    }
+    match (caller.owner(), &p.owner) {
+        (Some(mine), Some(asked)) if **mine != **asked => {
+            return Ok(page(Vec::new(), None, p.limit));
+        }
+        (Some(mine), _) => q = q.owner(&**mine),
+        (None, Some(asked)) => q = q.owner(asked.as_str()),
+        (None, None) => {}
+    }
+    // Pages are ordered by id, so a cursor (the last id seen) stays valid
+    // while tasks come and go: a walk over every page sees each task that
+    // was live (or in history) for the whole walk exactly once.
+    let finished = p.state.is_some_and(|s| s.is_finished());
+    let mut tasks = if finished {
+        let mut t = state.tracker.finished(&q);
+        t.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
+        t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() < c));
+        t
+    } else {
+        let mut t = state.tracker.tasks(&q);
+        t.sort_unstable_by_key(|t| t.id);
+        t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() > c));
+        t
+    };
+    let more = tasks.len() > p.limit;
+    tasks.truncate(p.limit);
+    let next = more
+        .then(|| tasks.last().map(|t| t.id.as_u64().to_string()))
+        .flatten();
+    let json = tasks
+        .iter()
+        .map(|t| TaskJson::new(&state.tracker, t, false))
+        .collect();
+    Ok(page(json, next, p.limit))
+}
+
+fn page(tasks: Vec<TaskJson>, next_cursor: Option<String>, limit: usize) -> Json<Value> {
+    Json(json!({ "tasks": tasks, "next_cursor": next_cursor, "limit": limit }))
+}
+
+pub(crate) async fn get_task(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    query: Pairs,
+) -> ApiResult<Json<Value>> {
+    let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
+    let id = params::task_id(&raw)?;
+    let detail = state
+        .tracker
+        .task(id)
+        .filter(|d| caller.may_see(&d.task))
+        .ok_or_else(|| no_task(&raw))?;
+    let children: Vec<TaskJson> = detail
+        .children
+        .iter()
+        .filter(|c| caller.may_see(c))
+        .map(|c| TaskJson::new(&state.tracker, c, false))
+        .collect();
+    Ok(Json(json!({
+        "task": TaskJson::new(&state.tracker, &detail.task, true),
+        "children": children,
+    })))
+}
+
+fn no_task(raw: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no task {raw}: it never existed, left history, or belongs to another owner"
+    ))
+}
+
+pub(crate) async fn tree(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> ApiResult<Json<Value>> {
+    let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
+    let forest = state.tracker.tree();
+    let (nodes, truncated) = flatten(&state, &caller, &forest);
+    Ok(Json(json!({ "nodes": nodes, "truncated": truncated })))
+}
+
+/// The forest in depth-first order, each node with its depth, without
+/// recursion (a chain of tasks can be deep). For a scoped caller, hidden
+/// tasks are skipped and their visible descendants move up.
+fn flatten(state: &AppState, caller: &Caller, forest: &[TaskTree]) -> (Vec<Value>, bool) {
+    let mut nodes = Vec::new();
+    let mut stack: Vec<(&TaskTree, usize)> = forest.iter().rev().map(|t| (t, 0)).collect();
+    while let Some((node, depth)) = stack.pop() {
+        let visible = caller.may_see(&node.task);
+        if visible {
+            if nodes.len() == MAX_TREE_NODES {
+                return (nodes, true);
+            }
+            nodes.push(json!({
+                "depth": depth,
+                "task": TaskJson::new(&state.tracker, &node.task, false),
+            }));
+        }
+        let below = if visible { depth + 1 } else { depth };
+        stack.extend(node.children.iter().rev().map(|c| (c, below)));
+    }
+    (nodes, false)
+}
+
+pub(crate) async fn stats(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> ApiResult<Json<StatsJson>> {
+    let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
+    caller.require_unscoped()?;
+    let stats = state.tracker.stats();
+    let durations = state.tracker.durations();
+    Ok(Json(StatsJson::new(&stats, &durations)))
+}
+
+pub(crate) async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> ApiResult<Response> {
+    let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
+    caller.require_unscoped()?;
+    let text = crate::prometheus::render(&state.tracker, &state.metrics);
+    Ok((
+        [(header::CONTENT_TYPE, crate::prometheus::CONTENT_TYPE)],
+        text,
+    )
+        .into_response())
+}
+
+pub(crate) async fn catalogue(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> ApiResult<Json<Value>> {
+    let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
+    caller.require_unscoped()?;
+    let catalogue = crate::catalogue();
+    let status = match catalogue.status() {
+        crate::CatalogueStatus::Collected(_) => "collected",
+        crate::CatalogueStatus::Empty => "empty",
+        crate::CatalogueStatus::NotCollected => "not_collected",
+    };
+    let sites: Vec<Value> = catalogue
+        .usage(&state.tracker)
+        .iter()
+        .map(|u| {
+            json!({
+                "name": u.site.name(),
+                "type": u.site.ty().name(),
+                "kind": u.site.kind().as_str(),
+                "module_path": u.site.module_path(),
+                "location": u.site.location().to_string(),
+                "tier": u.site.tier(),
+                "has_run": u.site.has_run(),
+                "live": u.live,
+                "finished": u.finished,
+            })
+        })
+        .collect();
+    let findings: Vec<Value> = catalogue
+        .lint(state.declared.as_deref())
+        .iter()
+        .map(|f| json!({ "rule": f.rule(), "message": f.to_string() }))
+        .collect();
+    Ok(Json(json!({
+        "status": status,
+        "sites": sites,
+        "findings": findings,
+    })))
+}
+
+pub(crate) async fn cancel_task(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    query: Pairs,
+) -> ApiResult<Json<CancelJson>> {
+    let caller = state.tokens.caller(&headers)?;
+    caller.require_token()?;
+    let timeout = params::cancel_timeout(&pairs(query)?)?;
+    let id = params::task_id(&raw)?;
+    let detail = state
+        .tracker
+        .task(id)
+        .filter(|d| caller.may_see(&d.task))
+        .ok_or_else(|| no_task(&raw))?;
+    if detail.task.state.is_finished() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("task {raw} already ended ({})", detail.task.state),
+        ));
+    }
+    let report = state.tracker.cancel_task(id, timeout).await;
+    Ok(Json((&report).into()))
+}
+
+pub(crate) async fn cancel_group(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(group): Path<String>,
+    query: Pairs,
+) -> ApiResult<Json<CancelJson>> {
+    let caller = state.tokens.caller(&headers)?;
+    caller.require_token()?;
+    let timeout = params::cancel_timeout(&pairs(query)?)?;
+    if caller.owner().is_some_and(|mine| **mine != *group) {
+        return Err(ApiError::not_found(format!(
+            "no group `{group}` for this token"
+        )));
+    }
+    let report = state.tracker.group(group).cancel(timeout).await;
+    Ok(Json((&report).into()))
+}
+
+pub(crate) async fn whoami(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = state.tokens.caller(&headers)?;
+    Ok(Json(match caller {
+        Caller::Anonymous => json!({ "authenticated": false, "owner": null, "can_cancel": false }),
+        Caller::Token(Scope::All) => {
+            json!({ "authenticated": true, "owner": null, "can_cancel": true })
+        }
+        Caller::Token(Scope::Owner(owner)) => {
+            json!({ "authenticated": true, "owner": &*owner, "can_cancel": true })
+        }
+    }))
+}
+
+pub(crate) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Everything the page needs is in it; the policy makes sure of it.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+            ),
+        ],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see /openapi.json")
+}

@@ -1,0 +1,258 @@
+//! Prometheus text exposition (format 0.0.4) of a tracker's counters, live
+//! gauges and duration histograms, written by hand: no dependency.
+//!
+//! Everything is read from the registry when [`render`] is called, on the
+//! caller's thread; nothing runs on the poll path. Labels are the task type
+//! and the state, so the number of series stays small whatever the number of
+//! tasks; a per-name gauge of live tasks is available as an opt-in.
+//!
+//! | series | kind | labels |
+//! | --- | --- | --- |
+//! | `tracked_tasks_spawned_total` | counter | `type` |
+//! | `tracked_tasks_finished_total` | counter | `type`, `state` (completed, failed, panicked, cancelled) |
+//! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
+//! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
+//! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::{DurationHistogram, Query, TaskState, TaskType, Tracker};
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What [`render`] writes beyond the default series.
+///
+/// # Examples
+///
+/// ```
+/// use tracked_runtime::prometheus::MetricsOptions;
+///
+/// let options = MetricsOptions::new().name_label(true);
+/// # drop(options);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MetricsOptions {
+    name_label: bool,
+}
+
+impl MetricsOptions {
+    /// Only the low-cardinality series, labelled by type and state.
+    pub fn new() -> Self {
+        MetricsOptions::default()
+    }
+
+    /// Also write `tracked_tasks_live_by_name{type,name}`, one series per
+    /// distinct live task name. Off by default: names can be many, and each
+    /// one is a series in Prometheus.
+    pub fn name_label(mut self, enabled: bool) -> Self {
+        self.name_label = enabled;
+        self
+    }
+}
+
+/// The tracker's metrics in the Prometheus text format.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::prometheus::{render, MetricsOptions};
+/// use tracked_runtime::{TaskType, Tracker};
+///
+/// let tracker = Tracker::new();
+/// tracker.spawn("tick", TaskType::MAINTENANCE, async {}).await.unwrap();
+///
+/// let text = render(&tracker, &MetricsOptions::new());
+/// assert!(text.contains(r#"tracked_tasks_finished_total{type="Maintenance",state="completed"} 1"#));
+/// # }
+/// ```
+pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
+    let stats = tracker.stats();
+    let durations = tracker.durations();
+    let mut out = String::with_capacity(4096);
+
+    family(
+        &mut out,
+        "tracked_tasks_spawned_total",
+        "counter",
+        "Tasks spawned, per type.",
+    );
+    for (ty, counts) in &stats.by_type {
+        sample(
+            &mut out,
+            "tracked_tasks_spawned_total",
+            &[("type", ty.name())],
+            counts.spawned,
+        );
+    }
+
+    family(
+        &mut out,
+        "tracked_tasks_finished_total",
+        "counter",
+        "Tasks that ended, per type and final state.",
+    );
+    for (ty, counts) in &stats.by_type {
+        for (state, value) in [
+            (TaskState::Completed, counts.completed),
+            (TaskState::Failed, counts.failed),
+            (TaskState::Panicked, counts.panicked),
+            (TaskState::Cancelled, counts.cancelled),
+        ] {
+            let labels = [("type", ty.name()), ("state", state.as_str())];
+            sample(&mut out, "tracked_tasks_finished_total", &labels, value);
+        }
+    }
+
+    family(
+        &mut out,
+        "tracked_tasks_live",
+        "gauge",
+        "Live tasks, per type and state.",
+    );
+    for (ty, counts) in &stats.by_type {
+        for (state, value) in [
+            (TaskState::Pending, counts.pending),
+            (TaskState::Running, counts.running),
+        ] {
+            let labels = [("type", ty.name()), ("state", state.as_str())];
+            sample(&mut out, "tracked_tasks_live", &labels, value);
+        }
+    }
+
+    family(
+        &mut out,
+        "tracked_task_duration_seconds",
+        "histogram",
+        "Time from spawn to end of finished tasks, per type.",
+    );
+    for (ty, histogram) in &durations {
+        write_histogram(&mut out, *ty, histogram);
+    }
+
+    if options.name_label {
+        write_by_name(&mut out, tracker);
+    }
+    out
+}
+
+fn write_histogram(out: &mut String, ty: TaskType, histogram: &DurationHistogram) {
+    let name = "tracked_task_duration_seconds";
+    let cumulative = histogram.cumulative();
+    for (i, count) in cumulative.iter().enumerate() {
+        let le = match DurationHistogram::BOUNDS.get(i) {
+            Some(bound) => float(bound.as_secs_f64()),
+            None => "+Inf".to_owned(),
+        };
+        let labels = [("type", ty.name()), ("le", le.as_str())];
+        sample(out, &format!("{name}_bucket"), &labels, *count);
+    }
+    let labels = [("type", ty.name())];
+    let _ = writeln!(
+        out,
+        "{name}_sum{} {}",
+        label_set(&labels),
+        float(histogram.sum().as_secs_f64())
+    );
+    sample(out, &format!("{name}_count"), &labels, histogram.count());
+}
+
+fn write_by_name(out: &mut String, tracker: &Tracker) {
+    let mut by_name: BTreeMap<(TaskType, String), u64> = BTreeMap::new();
+    for task in tracker.tasks(&Query::new()) {
+        *by_name
+            .entry((task.ty, task.name.into_owned()))
+            .or_default() += 1;
+    }
+    family(
+        out,
+        "tracked_tasks_live_by_name",
+        "gauge",
+        "Live tasks, per type and task name.",
+    );
+    for ((ty, name), count) in &by_name {
+        let labels = [("type", ty.name()), ("name", name.as_str())];
+        sample(out, "tracked_tasks_live_by_name", &labels, *count);
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    let _ = writeln!(out, "{name}{} {value}", label_set(labels));
+}
+
+fn label_set(labels: &[(&str, &str)]) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{key}=\"{}\"", escape_label(value));
+    }
+    out.push('}');
+    out
+}
+
+/// A float as Prometheus reads it: shortest round-trip decimal.
+fn float(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else if value.is_nan() {
+        "NaN".to_owned()
+    } else if value > 0.0 {
+        "+Inf".to_owned()
+    } else {
+        "-Inf".to_owned()
+    }
+}
+
+/// Label values escape backslash, double quote and line feed.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Help text escapes backslash and line feed.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(
+            label_set(&[("type", "x"), ("name", "q\"")]),
+            "{type=\"x\",name=\"q\\\"\"}"
+        );
+    }
+
+    #[test]
+    fn bounds_print_as_plain_decimals() {
+        let les: Vec<String> = DurationHistogram::BOUNDS
+            .iter()
+            .map(|b| float(b.as_secs_f64()))
+            .collect();
+        assert_eq!(les[0], "0.001");
+        assert_eq!(les[6], "1");
+        assert_eq!(les[11], "3600");
+    }
+}
