@@ -89,7 +89,7 @@ impl Current {
     #[cold]
     #[inline(never)]
     fn doomed(&self) -> bool {
-        self.record.control.doomed.load(Ordering::Relaxed)
+        self.record.doomed.load(Ordering::Relaxed)
     }
 
     /// Book-keeping at the start of each poll, `polls` being the count so far.
@@ -155,7 +155,7 @@ impl Current {
         // A blocking closure cannot be skipped (there is no output to give);
         // if a thread picks it up before the abort lands, it runs.
         if at_spawn == AtSpawn::Abort && record.kind != crate::SpawnKind::Blocking {
-            record.control.doomed.store(true, Ordering::Relaxed);
+            record.doomed.store(true, Ordering::Relaxed);
         }
         let handle = spawn(self);
         tracker

@@ -193,7 +193,9 @@ pub(crate) struct Record {
     pub(crate) name: TaskName,
     pub(crate) ty: TaskType,
     pub(crate) owner: Option<Arc<str>>,
-    pub(crate) labels: Vec<Label>,
+    /// A boxed slice: 8 bytes less than a `Vec` in every record, and no
+    /// allocation when empty.
+    pub(crate) labels: Box<[Label]>,
     pub(crate) site: Site,
     pub(crate) kind: SpawnKind,
     /// The `#[tracked]` fn the task runs, when it is one.
@@ -215,23 +217,26 @@ pub(crate) struct Record {
     pub(crate) in_poll: AtomicBool,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// Control: cancellation asked for, the token the task may watch
-    /// (created on first request), and the handle that aborts it.
+    /// Cancellation asked for. This and the two flags below sit with the
+    /// record's other one-byte fields rather than in `Control`, where their
+    /// padding would make every record 8 bytes larger.
+    cancel_requested: AtomicBool,
+    /// The task must not run its body: it was spawned after shutdown.
+    pub(crate) doomed: AtomicBool,
+    /// A claim replaced this record with another one for the same task.
+    superseded: AtomicBool,
+    /// Control: the token the task may watch (created on first request),
+    /// and the handle that aborts it.
     pub(crate) control: Control,
 }
 
 /// How a record is stopped from outside.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
-    cancel_requested: AtomicBool,
     token: OnceLock<CancellationToken>,
     /// A mutex rather than a `OnceLock`: setting it once per spawn costs
     /// half as many instructions, for the same two atomic operations.
     abort: Mutex<Option<AbortHandle>>,
-    /// The task must not run its body: it was spawned after shutdown.
-    pub(crate) doomed: AtomicBool,
-    /// A claim replaced this record with another one for the same task.
-    superseded: AtomicBool,
 }
 
 impl Control {
@@ -253,7 +258,7 @@ impl Record {
             name: Cow::Borrowed(""),
             ty: TaskType::GENERAL,
             owner: None,
-            labels: Vec::new(),
+            labels: Box::default(),
             site: Site::from(Location::caller()),
             kind: SpawnKind::Async,
             fn_site: None,
@@ -269,6 +274,9 @@ impl Record {
             progress: Mutex::new(None),
             in_poll: AtomicBool::new(false),
             warned: AtomicU8::new(0),
+            cancel_requested: AtomicBool::new(false),
+            doomed: AtomicBool::new(false),
+            superseded: AtomicBool::new(false),
             control: Control::default(),
         }
     }
@@ -286,6 +294,9 @@ impl Record {
         drop(self.take_progress());
         *self.in_poll.get_mut() = false;
         *self.warned.get_mut() = 0;
+        *self.cancel_requested.get_mut() = false;
+        *self.doomed.get_mut() = false;
+        *self.superseded.get_mut() = false;
         self.control = Control::default();
     }
 
@@ -304,7 +315,7 @@ impl Record {
         let control = &self.control;
         // SeqCst pairs with `cancellation_token`: either the token is seen
         // here, or the flag is seen there, so the token is always cancelled.
-        control.cancel_requested.store(true, Ordering::SeqCst);
+        self.cancel_requested.store(true, Ordering::SeqCst);
         if let Some(token) = control.token.get() {
             token.cancel();
         }
@@ -312,7 +323,7 @@ impl Record {
     }
 
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.control.cancel_requested.load(Ordering::SeqCst)
+        self.cancel_requested.load(Ordering::SeqCst)
     }
 
     /// The task's cancellation token, created on first use.
@@ -322,7 +333,7 @@ impl Record {
             .token
             .get_or_init(CancellationToken::new)
             .clone();
-        if self.control.cancel_requested.load(Ordering::SeqCst) {
+        if self.cancel_requested.load(Ordering::SeqCst) {
             token.cancel();
         }
         token
@@ -344,7 +355,7 @@ impl Record {
         // Pairs with the fence in `supersede`: either the claim copies the
         // handle, or this sees the claim and hands the handle on.
         fence(Ordering::SeqCst);
-        if self.control.superseded.load(Ordering::Relaxed) {
+        if self.superseded.load(Ordering::Relaxed) {
             self.control.abort().clone()
         } else {
             None
@@ -354,7 +365,7 @@ impl Record {
     /// Marks this record replaced by `fresh` and carries the control state
     /// over; called under the shard lock by a claim.
     pub(crate) fn supersede(&self, fresh: &mut Record) {
-        self.control.superseded.store(true, Ordering::Relaxed);
+        self.superseded.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         let (from, to) = (&self.control, &mut fresh.control);
         if let Some(handle) = from.abort().as_ref() {
@@ -363,8 +374,8 @@ impl Record {
         if let Some(token) = from.token.get() {
             let _ = to.token.set(token.clone());
         }
-        to.cancel_requested = AtomicBool::new(from.cancel_requested.load(Ordering::SeqCst));
-        to.doomed = AtomicBool::new(from.doomed.load(Ordering::Relaxed));
+        fresh.cancel_requested = AtomicBool::new(self.cancel_requested.load(Ordering::SeqCst));
+        fresh.doomed = AtomicBool::new(self.doomed.load(Ordering::Relaxed));
         fresh.in_poll = AtomicBool::new(self.in_poll.load(Ordering::Relaxed));
         fresh.warned = AtomicU8::new(self.warned.load(Ordering::Relaxed));
     }

@@ -69,7 +69,7 @@ impl TaskSnapshot {
             name: record.name.clone(),
             ty: record.ty,
             owner: record.owner.clone(),
-            labels: record.labels.clone(),
+            labels: record.labels.to_vec(),
             site: record.site,
             kind: record.kind,
             fn_site: record.fn_site,

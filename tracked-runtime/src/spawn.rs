@@ -264,7 +264,7 @@ impl<'a> Builder<'a> {
             record.name = self.name;
             record.ty = self.ty;
             record.owner = self.owner.or(parent_owner);
-            record.labels = self.labels;
+            record.labels = self.labels.into_boxed_slice();
             record.site = site;
             record.kind = kind;
             match self.static_site {
