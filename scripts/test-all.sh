@@ -14,11 +14,19 @@ cargo --version
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -D warnings"
+step "cargo clippy --all-targets -D warnings (default features, then all)"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "cargo test (workspace: unit, integration, UI, doc tests)"
-cargo test --workspace
+step "external test programs (Prometheus, Chromium, chromedriver)"
+if [ "${TRACKED_SKIP_EXTERNAL:-0}" = "1" ]; then
+    echo "TRACKED_SKIP_EXTERNAL=1: not installing; tests/external.rs skips"
+else
+    ./scripts/install-external.sh
+fi
+
+step "cargo test --all-features (workspace: unit, integration, UI, doc, HTTP, external)"
+cargo test --workspace --all-features
 
 step "build examples and benchmarks"
 cargo build --workspace --examples

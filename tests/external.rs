@@ -1,0 +1,334 @@
+//! The HTTP server against real outside programs: `promtool` checks the
+//! exposition, a Prometheus server scrapes `/metrics` and answers a PromQL
+//! query, and headless Chromium (through chromedriver) loads the dashboard,
+//! sees a task, cancels it and saves a screenshot to
+//! `target/dashboard.png`.
+//!
+//! `scripts/install-external.sh` installs the programs. A missing program
+//! fails the test, unless `TRACKED_SKIP_EXTERNAL=1`, which skips it with a
+//! message.
+
+#![cfg(feature = "http")]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracked::http::{serve, Config};
+use tracked::{TaskState, TaskType, Tracker};
+
+/// The program's path, or `None` when it is missing and skipping is allowed.
+fn program(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    match found {
+        Some(path) => Some(path),
+        None if std::env::var("TRACKED_SKIP_EXTERNAL").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: `{name}` is not installed and TRACKED_SKIP_EXTERNAL=1");
+            None
+        }
+        None => panic!("`{name}` is not installed: run scripts/install-external.sh (or set TRACKED_SKIP_EXTERNAL=1 to skip)"),
+    }
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn workload(tracker: &Tracker) {
+    for _ in 0..3 {
+        tracker
+            .spawn("db::read", TaskType::DATABASE, async {})
+            .await
+            .unwrap();
+    }
+    let _ = tracker
+        .spawn("db::write", TaskType::DATABASE, async {
+            Err::<(), _>("locked")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_metrics_and_answers_promql() {
+    let (Some(prometheus), Some(promtool)) = (program("prometheus"), program("promtool")) else {
+        return;
+    };
+    let tracker = Tracker::new();
+    workload(&tracker).await;
+    let server = serve(tracker.clone(), Config::new()).await.unwrap();
+    let client = reqwest::Client::new();
+    let text = client
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // promtool's linter reads the exposition as Prometheus does.
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = scratch("prometheus");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tracked\n    static_configs:\n      - targets: ['{}']\n",
+            server.addr()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _prometheus = Running(
+        Command::new(&prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let query = r#"tracked_tasks_finished_total{job="tracked",type="Database",state="completed"}"#;
+    let mut last = Value::Null;
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Ok(response) = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .query(&[("query", query)])
+            .send()
+            .await
+        else {
+            continue;
+        };
+        last = serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null);
+        if let Some(sample) = last["data"]["result"].get(0) {
+            assert_eq!(sample["value"][1], "3", "{last}");
+            let histogram = r#"tracked_task_duration_seconds_count{type="Database"}"#;
+            let response = client
+                .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+                .query(&[("query", histogram)])
+                .send()
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert_eq!(body["data"]["result"][0]["value"][1], "4", "{body}");
+            server.shutdown().await;
+            return;
+        }
+    }
+    panic!("Prometheus never returned the series: {last}");
+}
+
+/// Decodes standard base64, as WebDriver sends screenshots.
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, c)| n | u32::from(value(*c)) << (18 - 6 * i));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+struct WebDriver {
+    client: reqwest::Client,
+    base: String,
+    session: String,
+}
+
+impl WebDriver {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.client.request(
+            method,
+            format!("{}/session/{}{path}", self.base, self.session),
+        );
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let text = request.send().await.unwrap().text().await.unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["value"].take()
+    }
+
+    async fn script(&self, source: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": source, "args": [] })),
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_loads_the_dashboard_and_cancels_a_task() {
+    let (Some(chromium), Some(chromedriver)) = (program("chromium"), program("chromedriver"))
+    else {
+        return;
+    };
+    let tracker = Tracker::new();
+    workload(&tracker).await;
+    let target = tracker.spawn("dashboard::victim", TaskType::GAME_LOGIC, async {
+        tracked::progress(30, "waiting to be cancelled");
+        tracked::current()
+            .unwrap()
+            .cancellation_token()
+            .cancelled()
+            .await;
+    });
+    let target_id = target.id().as_u64();
+    let server = serve(tracker.clone(), Config::new()).await.unwrap();
+
+    let port = free_port();
+    let _driver = Running(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let profile = scratch("chromium");
+    let capabilities = json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000", format!("--user-data-dir={}", profile.display())],
+    }}}});
+    let mut session = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(response) = client
+            .post(format!("{base}/session"))
+            .header("content-type", "application/json")
+            .body(capabilities.to_string())
+            .send()
+            .await
+        {
+            session = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            break;
+        }
+    }
+    let session_id = session["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no WebDriver session: {session}"))
+        .to_owned();
+    let driver = WebDriver {
+        client,
+        base,
+        session: session_id,
+    };
+    driver
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            Some(json!({ "url": server.dashboard_url() })),
+        )
+        .await;
+
+    // The task appears, with its progress, and the SSE stream is live.
+    let button = format!("#tasks tr[data-id='{target_id}'] button.cancel");
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        seen = driver
+            .script(&format!(
+                "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent }};"
+            ))
+            .await;
+        if seen["row"] == true && seen["live"] == "live" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen["row"], true, "task row with a cancel button: {seen}");
+    assert_eq!(seen["live"], "live", "{seen}");
+    assert!(
+        seen["counts"].as_str().unwrap().contains("GameLogic"),
+        "{seen}"
+    );
+
+    let screenshot = driver.call(reqwest::Method::GET, "/screenshot", None).await;
+    let png = base64(screenshot.as_str().unwrap());
+    assert_eq!(&png[1..4], b"PNG");
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("dashboard screenshot: {}", path.display());
+
+    driver
+        .script(&format!(
+            "document.querySelector(\"{button}\").click(); return true;"
+        ))
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), target)
+        .await
+        .expect("the dashboard's cancel stopped the task")
+        .unwrap();
+    let done = tracker
+        .task(tracked::TaskId::from_u64(target_id).unwrap())
+        .unwrap();
+    // The task stopped when asked: its future returned, so it completed.
+    assert_eq!(done.task.state, TaskState::Completed);
+    driver.call(reqwest::Method::DELETE, "", None).await;
+    server.shutdown().await;
+}
