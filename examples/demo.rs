@@ -5,11 +5,14 @@
 //!
 //! Every second it prints the live table by type and state and the
 //! longest-running tasks. Halfway through it cancels one client session (a
-//! group). After `DEMO_SECONDS` (default 20) or on Ctrl-C it shuts the
-//! service down tier by tier, prints the shutdown report and a final report.
+//! group). It serves the HTTP/JSON API, `/metrics` and a live dashboard on
+//! 127.0.0.1 (a free port, or `DEMO_HTTP_ADDR`) and prints the URL and a
+//! token. After `DEMO_SECONDS` (default 20) or on Ctrl-C it shuts the service
+//! down tier by tier (the HTTP server stops with the network tier), prints
+//! the shutdown report and a final report.
 //!
 //! ```text
-//! cargo run --release --example demo
+//! cargo run --release --features http --example demo
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,6 +86,26 @@ async fn main() {
         .spawn_dedicated(tracker)
         .expect("a thread for the heartbeat");
 
+    // The HTTP/JSON API, Prometheus `/metrics` and the live dashboard.
+    let mut http = tracked::http::Config::new();
+    if let Some(addr) = std::env::var("DEMO_HTTP_ADDR")
+        .ok()
+        .and_then(|a| a.parse().ok())
+    {
+        http = http.bind(addr);
+    }
+    let server = tracked::http::serve(tracker.clone(), http)
+        .await
+        .expect("the demo binds its HTTP server on loopback");
+    println!("dashboard:  {}", server.dashboard_url());
+    println!(
+        "api:        {}/tasks  {}/stats  {}/metrics",
+        server.url(),
+        server.url(),
+        server.url()
+    );
+    println!("token:      {} (needed to cancel: curl -X POST -H 'Authorization: Bearer <token>' {}/groups/session-7/cancel)", server.token(), server.url());
+
     start_services().await;
     let session = tracker.group("session-7");
     for stream in 0..3 {
@@ -124,6 +147,8 @@ async fn main() {
         .shutdown(ShutdownPlan::default_with(TIER_TIMEOUT))
         .await;
     print!("{report}");
+    // Already stopped by the network tier; this only waits for it.
+    server.shutdown().await;
     let phases = heartbeat.stats();
     println!("\nheartbeat phases:");
     for phase in phases {

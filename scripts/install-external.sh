@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the external tests drive: a real Prometheus server
 # (which scrapes the HTTP server's /metrics) and headless Chromium with its
-# driver (which loads the dashboard). Debian packages; safe to run again.
+# driver (which loads the dashboard), and curl for the demo smoke run. Debian
+# packages; safe to run again.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -eq 0 ]; then
     echo "external test programs already installed"
     exit 0

@@ -29,11 +29,23 @@ step "cargo test --all-features (workspace: unit, integration, UI, doc, HTTP, ex
 cargo test --workspace --all-features
 
 step "build examples and benchmarks"
-cargo build --workspace --examples
+cargo build --workspace --examples --all-features
 cargo bench --workspace --no-run
 
-step "demo smoke run (3 s)"
-DEMO_SECONDS=3 cargo run --quiet --example demo > target/demo-smoke.txt
+step "demo smoke run (4 s, with the HTTP API queried while it runs)"
+DEMO_SECONDS=4 cargo run --quiet --features http --example demo > target/demo-smoke.txt &
+demo=$!
+url=""
+for _ in $(seq 1 100); do
+    url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' target/demo-smoke.txt 2>/dev/null | head -n 1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "the demo printed no URL"; kill "$demo"; exit 1; }
+curl -fsS "$url/stats" | grep -q '"spawned"'
+curl -fsS "$url/metrics" | grep -q '^tracked_tasks_spawned_total'
+wait "$demo"
+grep -q "tiered shutdown" target/demo-smoke.txt
 grep -q "final report" target/demo-smoke.txt
 grep -q "live tasks left: 0" target/demo-smoke.txt
 tail -n 12 target/demo-smoke.txt

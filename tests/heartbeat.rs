@@ -59,7 +59,11 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
         .spawn(&tracker);
     until(|| ticks.load(Ordering::Relaxed) >= 24).await;
     let stats = heartbeat.stats();
+    // The heartbeat is one tracked task and it survived the panics.
+    let hb = tracker.tasks(&Query::new().name_prefix("tracked::heartbeat"));
     heartbeat.stop();
+    assert_eq!(hb.len(), 1);
+    assert_eq!(hb[0].ty, TaskType::MAINTENANCE);
     let runs = |name: &str| stats.iter().find(|p| p.name == name).unwrap().runs;
     let count = runs("count");
     // Every phase keyed to the tick count, within one tick of slack.
@@ -83,10 +87,6 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
         "{reconnect} of {count}"
     );
     assert!(stats.iter().all(|p| p.total_duration >= p.last_duration));
-    // The heartbeat is one tracked task and it survived the panics.
-    let hb = tracker.tasks(&Query::new().name_prefix("tracked::heartbeat"));
-    assert_eq!(hb.len(), 1);
-    assert_eq!(hb[0].ty, TaskType::MAINTENANCE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

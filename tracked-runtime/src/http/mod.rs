@@ -273,8 +273,20 @@ pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle>
     let app = router_with(tracker.clone(), &config, tokens, stop.clone());
     let shutdown = stop.clone();
     let task = tracker.spawn("tracked::http::server", TaskType::NETWORK, async move {
+        // Stops gracefully on `ServerHandle::shutdown`, or when its own task
+        // is cancelled (a `Network` cancel or shutdown tier); either way open
+        // event streams end too.
+        let cancelled = crate::current()
+            .map(|task| task.cancellation_token())
+            .unwrap_or_default();
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = cancelled.cancelled() => shutdown.cancel(),
+            }
+        };
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(signal)
             .await
     });
     Ok(ServerHandle {
