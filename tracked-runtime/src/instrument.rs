@@ -19,6 +19,7 @@ use crate::snapshot::Ending;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use tracing::Span;
 
 /// The task being run on this thread, if it is tracked.
 pub(crate) struct Current {
@@ -238,21 +239,75 @@ pub(crate) fn claim_current(
     }
 }
 
-/// Records `Cancelled` if the task is dropped before it ends.
-pub(crate) struct Guard(Option<Current>);
+/// Holds a task while it is not being polled, with its `tracing` span if
+/// one is enabled; records `Cancelled` if the task is dropped before it ends.
+pub(crate) struct Guard {
+    current: Option<Current>,
+    /// `None` when spans are off for the tracker or no subscriber wants the
+    /// span, so a poll then pays one branch for it.
+    span: Option<Span>,
+}
 
 impl Guard {
+    /// Must be called in the spawning context: the span's parent is the
+    /// span current there, and the spawn event is logged there.
     pub(crate) fn new(current: Current) -> Self {
-        Guard(Some(current))
+        let span = if current.tracker.inner.spans {
+            task_span(&current.record)
+        } else {
+            None
+        };
+        spawned_event(&current.record);
+        Guard {
+            current: Some(current),
+            span,
+        }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(current) = self.0.take() {
+        if let Some(current) = self.current.take() {
             current.finish(Ending::Cancelled);
         }
     }
+}
+
+/// The span a task runs in, or `None` if no subscriber is interested; its
+/// parent is the span current at the spawn (contextual parent).
+#[inline(never)]
+fn task_span(record: &Record) -> Option<Span> {
+    let span = tracing::info_span!(
+        "task",
+        task.id = record.id.as_u64(),
+        task.name = %record.name,
+        task.r#type = %record.ty,
+        task.parent = record.parent.map(TaskId::as_u64),
+    );
+    (!span.is_disabled()).then_some(span)
+}
+
+/// The spawn, at debug level, in the spawning context.
+#[inline]
+fn spawned_event(record: &Record) {
+    tracing::debug!(
+        task.id = record.id.as_u64(),
+        task.name = %record.name,
+        task.r#type = %record.ty,
+        task.parent = record.parent.map(TaskId::as_u64),
+        task.kind = ?record.kind,
+        task.site = %record.site,
+        "tracked task spawned"
+    );
+}
+
+/// Records a claimed task's new name and type in its span, so that layers
+/// keeping the latest value (not `fmt`, which appends) show them.
+#[cold]
+#[inline(never)]
+fn claimed(span: &Span, record: &Record) {
+    span.record("task.name", tracing::field::display(&record.name));
+    span.record("task.type", tracing::field::display(&record.ty));
 }
 
 pin_project_lite::pin_project! {
@@ -269,7 +324,7 @@ impl<F, C> Instrumented<F, C> {
     pub(crate) fn new(future: F, current: Current) -> Self {
         Instrumented {
             future,
-            guard: Guard(Some(current)),
+            guard: Guard::new(current),
             classify: PhantomData,
         }
     }
@@ -300,19 +355,29 @@ where
     C: Classify<F::Output>,
 {
     let current = guard
-        .0
+        .current
         .take()
         .expect("a tracked task is not polled after it completes");
     let polls = current.polls();
     if polls == 0 && current.doomed() {
         // Spawned after shutdown: the abort already sent ends the task.
-        guard.0 = Some(current);
+        guard.current = Some(current);
         return Poll::Pending;
     }
+    // Entered for the poll and the ending, so the failure and panic events
+    // are inside the span too.
+    let _entered = guard.span.as_ref().map(Span::enter);
+    let first_with_span = polls == 0 && guard.span.is_some();
+    let before = first_with_span.then_some(Arc::as_ptr(&current.record));
     let (current, result) = current.run(polls, || future.as_mut().poll(cx));
+    if let (Some(before), Some(span)) = (before, &guard.span) {
+        if !std::ptr::eq(before, Arc::as_ptr(&current.record)) {
+            claimed(span, &current.record);
+        }
+    }
     match result {
         Ok(Poll::Pending) => {
-            guard.0 = Some(current);
+            guard.current = Some(current);
             Poll::Pending
         }
         Ok(Poll::Ready(output)) => {
@@ -332,9 +397,10 @@ where
     F: FnOnce() -> R + Send + 'static,
     C: Classify<R>,
 {
-    let mut guard = Guard(Some(current));
+    let mut guard = Guard::new(current);
     move || {
-        let current = guard.0.take().expect("a blocking task runs once");
+        let current = guard.current.take().expect("a blocking task runs once");
+        let _entered = guard.span.as_ref().map(Span::enter);
         let polls = current.polls();
         let (current, result) = current.run(polls, f);
         match result {

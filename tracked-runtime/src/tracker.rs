@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) clock: Clock,
     pub(crate) busy_time: bool,
+    pub(crate) spans: bool,
     pub(crate) progress_log: usize,
     pub(crate) events: Events,
     pub(crate) shutdown: ShutdownState,
@@ -77,6 +78,7 @@ impl Inner {
 pub struct TrackerBuilder {
     limits: Limits,
     busy_time: bool,
+    spans: bool,
     progress_log: usize,
     watchdog: Watchdog,
 }
@@ -90,6 +92,7 @@ impl Default for TrackerBuilder {
                 history_ttl: Duration::from_secs(3600),
             },
             busy_time: false,
+            spans: true,
             progress_log: 32,
             watchdog: Watchdog::default(),
         }
@@ -125,6 +128,25 @@ impl TrackerBuilder {
         self
     }
 
+    /// Run each task inside a `tracing` span named `task`, with the fields
+    /// `task.id`, `task.name`, `task.type` and `task.parent` (absent for a
+    /// root task), so every event the task logs carries its identity. On by
+    /// default.
+    ///
+    /// The span is created where the task is spawned, as a child of the span
+    /// current there (a request's span, or the parent task's). It is only
+    /// kept when a subscriber is interested in it, at `INFO` level for the
+    /// target `tracked_runtime::instrument`: with no subscriber, or a filter
+    /// that excludes it, a spawn pays a level check and a poll one branch.
+    /// With an interested subscriber each task costs a span (the registry's
+    /// slot and the fields a `fmt` layer formats) and each poll an enter and
+    /// an exit; turn spans off for trackers whose tasks are too many or too
+    /// small for that, or filter the target out.
+    pub fn spans(mut self, enabled: bool) -> Self {
+        self.spans = enabled;
+        self
+    }
+
     /// Progress messages kept per task (oldest dropped first). Default 32.
     pub fn progress_log(mut self, messages: usize) -> Self {
         self.progress_log = messages;
@@ -146,6 +168,7 @@ impl TrackerBuilder {
                 registry: Registry::new(self.limits),
                 clock: Clock::new(),
                 busy_time: self.busy_time,
+                spans: self.spans,
                 progress_log: self.progress_log,
                 events: Events::new(),
                 shutdown: ShutdownState::default(),
