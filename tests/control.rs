@@ -228,20 +228,29 @@ fn shutdown_meets_its_deadline_whatever_the_tasks_do() {
         let started = Instant::now();
         let report = tracker.shutdown(plan.clone()).await;
         let took = started.elapsed();
-        // Generous bound from the configuration: three tiers plus a margin.
+        // Generous bound from the configuration: three tiers plus a margin
+        // (well below the 2 s the blocker would hold a wait-for-all up).
         assert!(
-            took < plan.total_timeout() + Duration::from_millis(900),
+            took < plan.total_timeout() + Duration::from_millis(1000),
             "took {took:?}"
         );
         report
     });
     assert_eq!(report.tiers.len(), 3);
-    assert_eq!(
-        report.tiers[0].report.aborted.len(),
-        1,
-        "the deaf task: {report:?}"
+    // The deaf task is aborted. The panicky one usually ends by itself, but
+    // printing its panic (a backtrace with RUST_BACKTRACE=1, on a loaded
+    // machine) can outlast the tier, and then it is aborted too.
+    let front: Vec<_> = report.tiers[0]
+        .report
+        .aborted
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(front.iter().any(|n| n == "deaf"), "{report:?}");
+    assert!(
+        front.iter().all(|n| n == "deaf" || n == "panicky"),
+        "{report:?}"
     );
-    assert_eq!(report.tiers[0].report.aborted[0].name, "deaf");
     // The blocker's poll outlives its tier: it is reported as aborted.
     assert!(report.tiers[1]
         .report
