@@ -3,15 +3,17 @@
 
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Region, Rule, Severity, SourceFile};
-use crate::index::{CrateIndex, Fragment, ModPath};
+use crate::doctest;
+use crate::index::{CrateIndex, FileId, Fragment, ModPath};
 use crate::lint::{self, Site};
 use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
 use crate::scan::{Context, Fix, Scanner};
+use crate::suppress::{self, Marker};
 use crate::workspace::{self, Entry, Unit};
-use crate::{doctest, suppress};
-use rayon::prelude::*;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
 use syn::visit::Visit;
 
 /// What to audit and how; every field is optional.
@@ -118,11 +120,9 @@ pub fn audit(options: &Options) -> Result<Report, Error> {
             std::fs::read_to_string(m).unwrap_or_default(),
         )
     });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .stack_size(STACK_SIZE)
-        .build()
-        .map_err(|e| Error(format!("cannot start worker threads: {e}")))?;
-    let mut report = pool.install(|| run(&ws.units, &ws.config));
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let source = |entry: &Entry| read(entry);
+    let mut report = run(&ws.units, &ws.config, threads, false, &source)?;
     report.root = ws.root.clone();
     if let Some((path, text)) = &manifest {
         allow_list(&mut report, &ws.config, path, text);
@@ -138,23 +138,18 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
     let job = move || {
         let units = [Unit {
             tokio_names: vec!["tokio".to_owned()],
-            files: Vec::new(),
+            files: vec![Entry {
+                abs: PathBuf::from(&path),
+                rel: path.clone(),
+                crate_name: "main".to_owned(),
+                module: Vec::new(),
+            }],
         }];
-        let file = Loaded::from_text(0, Ok(text), &Vec::new());
-        let mut report = analyse(
-            &units[0],
-            vec![(
-                Entry {
-                    abs: PathBuf::from(&path),
-                    rel: path.clone(),
-                    crate_name: "main".to_owned(),
-                    module: Vec::new(),
-                },
-                file,
-            )],
-            &Config::default(),
-            true,
-        );
+        let source = |_: &Entry| Read::Text(text.clone());
+        let mut report = match run(&units, &Config::default(), 1, true, &source) {
+            Ok(report) => report,
+            Err(_) => return Vec::new(),
+        };
         finish(&mut report);
         report.diagnostics
     };
@@ -169,77 +164,443 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
     }
 }
 
+/// A file's text, or why there is none.
+enum Read {
+    Text(String),
+    NotUtf8,
+    Failed(String),
+}
+
+fn read(entry: &Entry) -> Read {
+    match std::fs::read(&entry.abs) {
+        Ok(bytes) => String::from_utf8(bytes).map_or(Read::NotUtf8, Read::Text),
+        Err(err) => Read::Failed(format!("{}: {err}", entry.rel)),
+    }
+}
+
+/// Whether a file is scanned whatever the index says: it mentions `spawn`
+/// or `tracked`.
+fn mentions(text: &str) -> bool {
+    text.contains("spawn") || text.contains("tracked")
+}
+
 /// A file read and summarised.
 struct Loaded {
     text: Result<String, String>,
     fragment: Option<Fragment>,
+    /// Why the file does not parse even at item level.
     parse_error: Option<ParseError>,
+    /// Why the full parse failed where the item-level one succeeded.
+    full_error: Option<ParseError>,
+    /// Whether the thread that parsed the file holds its full tree.
+    held: bool,
+}
+
+/// A full syntax tree, kept on the thread that parsed it (syn's trees cannot
+/// move between threads) until the crate index is complete.
+struct Held {
+    slot: usize,
+    file: syn::File,
+    markers: Vec<Marker>,
+    in_literal: Vec<bool>,
 }
 
 impl Loaded {
-    fn read(entry: &Entry, id: usize) -> Loaded {
-        let text = match std::fs::read(&entry.abs) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| ()),
-            Err(err) => {
-                return Loaded {
-                    text: Err(format!("{}: {err}", entry.rel)),
-                    fragment: None,
-                    parse_error: None,
-                }
-            }
+    /// Summarises a file into its index fragment. A file that will be
+    /// scanned (`eager`, or it mentions `spawn` or `tracked`) is parsed in
+    /// full once: the fragment comes from that tree, which goes to `held`.
+    /// Any other file is parsed at item level only (fn bodies emptied).
+    fn load(
+        read: Read,
+        slot: usize,
+        id: FileId,
+        module: &ModPath,
+        eager: bool,
+        held: &mut Vec<Held>,
+    ) -> Loaded {
+        let mut loaded = Loaded {
+            text: Ok(String::new()),
+            fragment: None,
+            parse_error: None,
+            full_error: None,
+            held: false,
         };
-        match text {
-            Ok(text) => Loaded::from_text(id, Ok(text), &entry.module),
-            Err(()) => Loaded {
-                text: Ok(String::new()),
-                fragment: None,
-                parse_error: Some(ParseError {
+        let text = match read {
+            Read::Text(text) => text,
+            Read::NotUtf8 => {
+                loaded.parse_error = Some(ParseError {
                     line: 1,
                     column: 1,
                     message: "file is not valid UTF-8".to_owned(),
-                }),
-            },
-        }
-    }
-
-    fn from_text(id: usize, text: Result<String, String>, module: &ModPath) -> Loaded {
-        let mut loaded = Loaded {
-            text,
-            fragment: None,
-            parse_error: None,
+                });
+                return loaded;
+            }
+            Read::Failed(err) => {
+                loaded.text = Err(err);
+                return loaded;
+            }
         };
-        if let Ok(text) = &loaded.text {
-            match parse::parse_items(text) {
+        if eager || mentions(&text) {
+            let markers = suppress::candidates(&text);
+            let positions: Vec<_> = markers.iter().map(|m| m.at).collect();
+            match parse::parse_file(&text, &positions, false) {
+                Ok((file, in_literal)) => {
+                    loaded.fragment = Some(Fragment::of_file(&file, id, module));
+                    loaded.held = true;
+                    held.push(Held {
+                        slot,
+                        file,
+                        markers,
+                        in_literal,
+                    });
+                }
+                Err(full) => match parse::parse_items(&text) {
+                    Ok(file) => {
+                        loaded.fragment = Some(Fragment::of_file(&file, id, module));
+                        loaded.full_error = Some(full);
+                    }
+                    Err(err) => loaded.parse_error = Some(err),
+                },
+            }
+        } else {
+            match parse::parse_items(&text) {
                 Ok(file) => loaded.fragment = Some(Fragment::of_file(&file, id, module)),
                 Err(err) => loaded.parse_error = Some(err),
             }
         }
-        proc_macro2::extra::invalidate_current_thread_spans();
+        loaded.text = Ok(text);
         loaded
     }
 }
 
-fn run(units: &[Unit], config: &Config) -> Report {
-    let mut report = empty_report();
-    let flat: Vec<(usize, usize, &Entry)> = units
-        .iter()
-        .enumerate()
-        .flat_map(|(u, unit)| unit.files.iter().enumerate().map(move |(id, e)| (u, id, e)))
-        .collect();
-    let mut loaded: Vec<Vec<(Entry, Loaded)>> = units.iter().map(|_| Vec::new()).collect();
-    let read: Vec<(usize, Entry, Loaded)> = flat
-        .par_iter()
-        .map(|&(u, id, entry)| (u, entry.clone(), Loaded::read(entry, id)))
-        .collect();
-    for (u, entry, file) in read {
-        loaded[u].push((entry, file));
+/// A file's text within its crate.
+struct Text {
+    /// Index into the unit's files.
+    entry: usize,
+    text: String,
+    /// Whether it parses at item level.
+    parsed: bool,
+    held: bool,
+    wanted: bool,
+    full_error: Option<ParseError>,
+}
+
+/// One crate: its index, the files' texts, and the diagnostics found while
+/// reading them.
+struct UnitState {
+    index: CrateIndex,
+    report: Report,
+    texts: Vec<Text>,
+}
+
+/// Every crate read and indexed; shared by the threads that scan.
+struct Prepared {
+    units: Vec<UnitState>,
+    /// For each file of the flat list that parses: its unit and its position
+    /// among that unit's texts.
+    place: Vec<Option<(usize, usize)>>,
+    /// Files to scan whose trees no thread holds: (unit, position).
+    late: Vec<(usize, usize)>,
+    fix_type: String,
+}
+
+/// Shared by the worker threads.
+struct Shared<'a> {
+    units: &'a [Unit],
+    config: &'a Config,
+    scan_all: bool,
+    source: &'a (dyn Fn(&Entry) -> Read + Sync),
+    flat: Vec<(usize, usize, &'a Entry)>,
+    next: AtomicUsize,
+    next_late: AtomicUsize,
+    prepared: OnceLock<Prepared>,
+}
+
+/// Reads, indexes and scans the files of `units` on `threads` threads, each
+/// with a large stack. Each thread parses files until none are left, keeping
+/// the trees of those it will scan; once every crate's index is complete,
+/// each scans the trees it holds. Files scanned only because of what the
+/// index showed (an import renaming a spawning fn) are parsed then.
+fn run(
+    units: &[Unit],
+    config: &Config,
+    threads: usize,
+    scan_all: bool,
+    source: &(dyn Fn(&Entry) -> Read + Sync),
+) -> Result<Report, Error> {
+    let shared = Shared {
+        units,
+        config,
+        scan_all,
+        source,
+        flat: units
+            .iter()
+            .enumerate()
+            .flat_map(|(u, unit)| unit.files.iter().enumerate().map(move |(id, e)| (u, id, e)))
+            .collect(),
+        next: AtomicUsize::new(0),
+        next_late: AtomicUsize::new(0),
+        prepared: OnceLock::new(),
+    };
+    let mut results = Vec::new();
+    let mut spawn_error = None;
+    std::thread::scope(|scope| {
+        let (loaded_tx, loaded_rx) = mpsc::channel();
+        let mut handles = Vec::new();
+        let mut go = Vec::new();
+        for _ in 0..threads.max(1) {
+            let (go_tx, go_rx) = mpsc::channel();
+            let loaded_tx = loaded_tx.clone();
+            let shared = &shared;
+            let handle = std::thread::Builder::new()
+                .stack_size(STACK_SIZE)
+                .spawn_scoped(scope, move || worker(shared, loaded_tx, &go_rx));
+            match handle {
+                Ok(handle) => {
+                    handles.push(handle);
+                    go.push(go_tx);
+                }
+                Err(err) => {
+                    spawn_error = Some(Error(format!("cannot start worker threads: {err}")));
+                    break;
+                }
+            }
+        }
+        drop(loaded_tx);
+        let mut slots: Vec<Option<Loaded>> = shared.flat.iter().map(|_| None).collect();
+        for batch in loaded_rx {
+            for (slot, loaded) in batch {
+                slots[slot] = Some(loaded);
+            }
+        }
+        // A slot stays empty only when a worker panicked; its panic is
+        // raised below, once the others have stopped.
+        if !handles.is_empty() && slots.iter().all(Option::is_some) {
+            let slots = slots.into_iter().flatten().collect();
+            let _ = shared.prepared.set(prepare(&shared, slots));
+            for go in &go {
+                let _ = go.send(());
+            }
+        }
+        drop(go);
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => results.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    let prepared = match shared.prepared.into_inner() {
+        Some(prepared) => prepared,
+        None => return Err(spawn_error.unwrap_or_else(|| Error("no worker threads".to_owned()))),
+    };
+    Ok(assemble(units, prepared, results, config))
+}
+
+/// One worker thread: parses files until none are left, hands their
+/// summaries over, waits for the index, then scans.
+fn worker(
+    shared: &Shared<'_>,
+    loaded_tx: mpsc::Sender<Vec<(usize, Loaded)>>,
+    go: &mpsc::Receiver<()>,
+) -> Vec<(usize, usize, Scanned)> {
+    let mut held = Vec::new();
+    let mut batch = Vec::new();
+    loop {
+        let slot = shared.next.fetch_add(1, Ordering::Relaxed);
+        let Some(&(_, id, entry)) = shared.flat.get(slot) else {
+            break;
+        };
+        let read = (shared.source)(entry);
+        let loaded = Loaded::load(read, slot, id, &entry.module, shared.scan_all, &mut held);
+        batch.push((slot, loaded));
     }
-    let parts: Vec<Report> = units
-        .par_iter()
-        .zip(loaded)
-        .map(|(unit, files)| analyse(unit, files, config, false))
+    let _ = loaded_tx.send(batch);
+    drop(loaded_tx);
+    let mut out = Vec::new();
+    let prepared = match go.recv() {
+        Ok(()) => shared.prepared.get(),
+        Err(_) => None,
+    };
+    let Some(prepared) = prepared else {
+        drop(held);
+        proc_macro2::extra::invalidate_current_thread_spans();
+        return out;
+    };
+    for tree in held {
+        let Some((u, pos)) = prepared.place.get(tree.slot).copied().flatten() else {
+            continue;
+        };
+        let state = &prepared.units[u];
+        let text = &state.texts[pos];
+        if !text.wanted {
+            continue;
+        }
+        let entry = &shared.units[u].files[text.entry];
+        let scanned = scan_tree(
+            &state.index,
+            pos,
+            entry,
+            &text.text,
+            shared.config,
+            &prepared.fix_type,
+            &tree.file,
+            tree.markers,
+            tree.in_literal,
+        );
+        out.push((u, pos, scanned));
+    }
+    proc_macro2::extra::invalidate_current_thread_spans();
+    loop {
+        let i = shared.next_late.fetch_add(1, Ordering::Relaxed);
+        let Some(&(u, pos)) = prepared.late.get(i) else {
+            break;
+        };
+        let state = &prepared.units[u];
+        let text = &state.texts[pos];
+        let entry = &shared.units[u].files[text.entry];
+        let scanned = match &text.full_error {
+            Some(err) => {
+                let source = SourceFile {
+                    path: &entry.rel,
+                    text: &text.text,
+                };
+                Scanned {
+                    diagnostics: vec![parse_error(&source, err)],
+                    fixes: Vec::new(),
+                    suppressed: 0,
+                    sites: Vec::new(),
+                }
+            }
+            None => scan_file(
+                &state.index,
+                pos,
+                entry,
+                &text.text,
+                shared.config,
+                &prepared.fix_type,
+            ),
+        };
+        out.push((u, pos, scanned));
+    }
+    out
+}
+
+/// Builds each crate's index from its files' fragments (in file order), and
+/// decides which files are scanned: those that parse and mention `spawn` or
+/// `tracked` (or all, with `scan_all` or when an import renames a spawning
+/// fn). Files not scanned were checked to parse at item level only; a syntax
+/// error inside one of their fn bodies is left to rustc.
+fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
+    let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
+        shared.units.iter().map(|_| Vec::new()).collect();
+    for (slot, (&(u, id, _), loaded)) in shared.flat.iter().zip(slots).enumerate() {
+        per_unit[u].push((slot, id, loaded));
+    }
+    let mut prepared = Prepared {
+        units: Vec::new(),
+        place: shared.flat.iter().map(|_| None).collect(),
+        late: Vec::new(),
+        fix_type: config::task_type_expr(shared.config.fix_type.as_deref().unwrap_or("General")),
+    };
+    for (u, (unit, files)) in shared.units.iter().zip(per_unit).enumerate() {
+        let mut report = empty_report();
+        report.files = files.len();
+        let mut fragments = Vec::new();
+        let mut texts = Vec::new();
+        for (slot, id, loaded) in files {
+            fragments.extend(loaded.fragment);
+            match loaded.text {
+                Ok(text) => {
+                    let parsed = match &loaded.parse_error {
+                        Some(err) => {
+                            let source = SourceFile {
+                                path: &unit.files[id].rel,
+                                text: &text,
+                            };
+                            report.diagnostics.push(parse_error(&source, err));
+                            false
+                        }
+                        None => {
+                            prepared.place[slot] = Some((u, texts.len()));
+                            true
+                        }
+                    };
+                    texts.push(Text {
+                        entry: id,
+                        text,
+                        parsed,
+                        held: loaded.held,
+                        wanted: false,
+                        full_error: loaded.full_error,
+                    });
+                }
+                Err(err) => report.io_errors.push(err),
+            }
+        }
+        let index = CrateIndex::new(unit.tokio_names.clone(), fragments);
+        for (pos, text) in texts.iter_mut().enumerate() {
+            text.wanted =
+                text.parsed && (shared.scan_all || index.renames_spawn || mentions(&text.text));
+            if text.wanted && !text.held {
+                prepared.late.push((u, pos));
+            }
+        }
+        prepared.units.push(UnitState {
+            index,
+            report,
+            texts,
+        });
+    }
+    prepared
+}
+
+/// Puts the scans' results together, crate by crate in file order, and lints
+/// the catalogue.
+fn assemble(
+    units: &[Unit],
+    prepared: Prepared,
+    results: Vec<(usize, usize, Scanned)>,
+    config: &Config,
+) -> Report {
+    let mut scans: Vec<Vec<Option<Scanned>>> = prepared
+        .units
+        .iter()
+        .map(|state| state.texts.iter().map(|_| None).collect())
         .collect();
-    for part in parts {
+    for (u, pos, scanned) in results {
+        scans[u][pos] = Some(scanned);
+    }
+    let mut report = empty_report();
+    for ((unit, state), scans) in units.iter().zip(prepared.units).zip(scans) {
+        let mut part = state.report;
+        let mut site_files = Vec::new();
+        for (text, scanned) in state.texts.iter().zip(scans) {
+            let Some(scanned) = scanned else {
+                continue;
+            };
+            let entry = &unit.files[text.entry];
+            let offset = part.diagnostics.len();
+            part.diagnostics.extend(scanned.diagnostics);
+            part.suppressed += scanned.suppressed;
+            part.fixes.extend(
+                scanned
+                    .fixes
+                    .into_iter()
+                    .map(|(i, f)| (i + offset, entry.abs.clone(), f)),
+            );
+            if !scanned.sites.is_empty() {
+                site_files.push((
+                    SourceFile {
+                        path: &entry.rel,
+                        text: &text.text,
+                    },
+                    scanned.sites,
+                ));
+            }
+        }
+        part.diagnostics
+            .extend(lint::lint(&site_files, config.types.as_deref()));
         report.files += part.files;
         report.suppressed += part.suppressed;
         report.io_errors.extend(part.io_errors);
@@ -271,78 +632,7 @@ struct Scanned {
     sites: Vec<Site>,
 }
 
-/// Builds one crate's index and scans its files against it: those that
-/// mention `spawn` or `tracked` (or all, with `scan_all` or when an import
-/// renames a spawning fn). Files not scanned were checked to parse at item
-/// level only; a syntax error inside one of their fn bodies is left to rustc.
-fn analyse(unit: &Unit, files: Vec<(Entry, Loaded)>, config: &Config, scan_all: bool) -> Report {
-    let mut report = empty_report();
-    report.files = files.len();
-    let mut fragments = Vec::new();
-    let mut texts = Vec::new();
-    for (entry, loaded) in files {
-        fragments.extend(loaded.fragment);
-        match loaded.text {
-            Ok(text) => {
-                if let Some(err) = &loaded.parse_error {
-                    let source = SourceFile {
-                        path: &entry.rel,
-                        text: &text,
-                    };
-                    let d = parse_error(&source, err);
-                    report.diagnostics.push(d);
-                    texts.push((entry, text, false));
-                } else {
-                    texts.push((entry, text, true));
-                }
-            }
-            Err(err) => report.io_errors.push(err),
-        }
-    }
-    let index = CrateIndex::new(unit.tokio_names.clone(), fragments);
-    let fix_type = config::task_type_expr(config.fix_type.as_deref().unwrap_or("General"));
-    let scanned: Vec<Option<Scanned>> = texts
-        .par_iter()
-        .enumerate()
-        .map(|(id, (entry, text, parsed))| {
-            let wanted = *parsed
-                && (scan_all
-                    || index.renames_spawn
-                    || text.contains("spawn")
-                    || text.contains("tracked"));
-            wanted.then(|| scan_file(&index, id, entry, text, config, &fix_type))
-        })
-        .collect();
-    let mut site_files = Vec::new();
-    for ((entry, text, _), scanned) in texts.iter().zip(scanned) {
-        let Some(scanned) = scanned else {
-            continue;
-        };
-        let offset = report.diagnostics.len();
-        report.diagnostics.extend(scanned.diagnostics);
-        report.suppressed += scanned.suppressed;
-        report.fixes.extend(
-            scanned
-                .fixes
-                .into_iter()
-                .map(|(i, f)| (i + offset, entry.abs.clone(), f)),
-        );
-        if !scanned.sites.is_empty() {
-            site_files.push((
-                SourceFile {
-                    path: &entry.rel,
-                    text,
-                },
-                scanned.sites,
-            ));
-        }
-    }
-    report
-        .diagnostics
-        .extend(lint::lint(&site_files, config.types.as_deref()));
-    report
-}
-
+/// Parses a file in full and scans it.
 fn scan_file(
     index: &CrateIndex,
     id: usize,
@@ -351,26 +641,57 @@ fn scan_file(
     config: &Config,
     fix_type: &str,
 ) -> Scanned {
+    let markers = suppress::candidates(text);
+    let positions: Vec<_> = markers.iter().map(|m| m.at).collect();
+    let parsed = parse::parse_file(text, &positions, true);
+    let scanned = match parsed {
+        Ok((file, in_literal)) => {
+            let scanned = scan_tree(
+                index, id, entry, text, config, fix_type, &file, markers, in_literal,
+            );
+            drop(file);
+            scanned
+        }
+        Err(err) => {
+            let source = SourceFile {
+                path: &entry.rel,
+                text,
+            };
+            Scanned {
+                diagnostics: vec![parse_error(&source, &err)],
+                fixes: Vec::new(),
+                suppressed: 0,
+                sites: Vec::new(),
+            }
+        }
+    };
+    proc_macro2::extra::invalidate_current_thread_spans();
+    scanned
+}
+
+/// Scans a parsed file: its spawns, suppression markers and `#[tracked]`
+/// sites.
+#[allow(clippy::too_many_arguments)]
+fn scan_tree(
+    index: &CrateIndex,
+    id: usize,
+    entry: &Entry,
+    text: &str,
+    config: &Config,
+    fix_type: &str,
+    file: &syn::File,
+    markers: Vec<Marker>,
+    in_literal: Vec<bool>,
+) -> Scanned {
     let source = SourceFile {
         path: &entry.rel,
         text,
     };
-    let markers = suppress::candidates(text);
-    let positions: Vec<_> = markers.iter().map(|m| m.at).collect();
     let mut out = Scanned {
         diagnostics: Vec::new(),
         fixes: Vec::new(),
         suppressed: 0,
         sites: Vec::new(),
-    };
-    let parsed = parse::parse_file(text, &positions, true);
-    let (file, in_literal) = match parsed {
-        Ok(parsed) => parsed,
-        Err(err) => {
-            proc_macro2::extra::invalidate_current_thread_spans();
-            out.diagnostics.push(parse_error(&source, &err));
-            return out;
-        }
     };
     fn cx<'a>(
         index: &'a CrateIndex,
@@ -389,11 +710,11 @@ fn scan_file(
         }
     }
     let mut scanner = Scanner::new(cx(index, id, entry, fix_type, None));
-    scanner.visit_file(&file);
+    scanner.visit_file(file);
     let mut spawns = std::mem::take(&mut scanner.spawns);
     out.sites = std::mem::take(&mut scanner.sites);
     if config.doctests {
-        for block in doctest::blocks(&file) {
+        for block in doctest::blocks(file) {
             let mut scanner = Scanner::new(cx(index, id, entry, fix_type, Some(&block.line_map)));
             if let Ok(stmts) = block.parse() {
                 scanner.visit_stmts(&stmts);
@@ -401,8 +722,6 @@ fn scan_file(
             spawns.append(&mut scanner.spawns);
         }
     }
-    drop(file);
-    proc_macro2::extra::invalidate_current_thread_spans();
     spawns.sort_by_key(|s| s.region);
     spawns.dedup_by_key(|s| s.region);
     let markers: Vec<_> = markers

@@ -5,7 +5,9 @@
 //! summarised into an index fragment in parallel, the fragments of a crate are
 //! merged, and the scan then resolves names against the merged index.
 
+use crate::resolve::Ty;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// A module's path from its crate root: `["net", "peer"]`.
 pub(crate) type ModPath = Vec<String>;
@@ -207,6 +209,11 @@ pub(crate) struct ImplFn {
     pub(crate) module: ModPath,
     pub(crate) self_ty: TypeExpr,
     pub(crate) ret: Option<TypeExpr>,
+    /// `self_ty` resolved where the impl is, filled in by the first lookup
+    /// that needs it (the answer depends on the index alone).
+    pub(crate) resolved_self: OnceLock<Option<Ty>>,
+    /// `ret` resolved with `resolved_self` as `Self`, when that is known.
+    pub(crate) resolved_ret: OnceLock<Option<Ty>>,
 }
 
 /// A struct's named (or numbered) fields and their types.
@@ -214,6 +221,8 @@ pub(crate) struct ImplFn {
 pub(crate) struct StructDef {
     pub(crate) file: FileId,
     pub(crate) fields: Vec<(String, TypeExpr)>,
+    /// Each field's type resolved, filled in by the first lookup of it.
+    pub(crate) resolved: Vec<OnceLock<Option<Ty>>>,
 }
 
 /// Everything the scan of one crate may look up.
@@ -258,7 +267,7 @@ impl Fragment {
                     }
                 }
                 syn::Item::Struct(s) => {
-                    let fields = s
+                    let fields: Vec<(String, TypeExpr)> = s
                         .fields
                         .iter()
                         .enumerate()
@@ -270,7 +279,11 @@ impl Fragment {
                             (name, TypeExpr::from_syn(&f.ty))
                         })
                         .collect();
-                    let def = StructDef { file: id, fields };
+                    let def = StructDef {
+                        file: id,
+                        resolved: fields.iter().map(|_| OnceLock::new()).collect(),
+                        fields,
+                    };
                     self.structs
                         .push(((module.clone(), s.ident.to_string()), def));
                 }
@@ -290,6 +303,8 @@ impl Fragment {
                                 module: module.clone(),
                                 self_ty: self_ty.clone(),
                                 ret: TypeExpr::from_return(&f.sig.output),
+                                resolved_self: OnceLock::new(),
+                                resolved_ret: OnceLock::new(),
                             };
                             self.impl_fns.push((key, def));
                         }

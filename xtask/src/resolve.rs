@@ -315,15 +315,18 @@ impl<'a> Resolver<'a> {
     /// The type of the field `name` of the struct `module::ty`.
     pub(crate) fn field(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
         let def = self.index.structs.get(&(module.clone(), ty.to_owned()))?;
-        let (_, field_ty) = def.fields.iter().find(|(field, _)| field == name)?;
-        let self_ty = Ty::Struct(module.clone(), ty.to_owned());
-        let env = Env {
-            module,
-            file: def.file,
-            frames: &[],
-            self_ty: Some(&self_ty),
-        };
-        self.type_of(env, field_ty)
+        let i = def.fields.iter().position(|(field, _)| field == name)?;
+        let resolved = def.resolved.get(i)?.get_or_init(|| {
+            let self_ty = Ty::Struct(module.clone(), ty.to_owned());
+            let env = Env {
+                module,
+                file: def.file,
+                frames: &[],
+                self_ty: Some(&self_ty),
+            };
+            self.type_of(env, &def.fields[i].1)
+        });
+        resolved.clone()
     }
 
     /// What the fn or method `name` of the struct `module::ty` returns.
@@ -337,15 +340,21 @@ impl<'a> Resolver<'a> {
                 frames: &[],
                 self_ty: None,
             };
-            let this = self.type_of(env, &f.self_ty);
-            if this.as_ref().is_some_and(|this| this != &self_ty) {
-                return None;
-            }
+            let this = f
+                .resolved_self
+                .get_or_init(|| self.type_of(env, &f.self_ty));
             let env = Env {
                 self_ty: Some(&self_ty),
                 ..env
             };
-            self.type_of(env, f.ret.as_ref()?)
+            match this {
+                Some(this) if this != &self_ty => None,
+                Some(_) => f
+                    .resolved_ret
+                    .get_or_init(|| self.type_of(env, f.ret.as_ref()?))
+                    .clone(),
+                None => self.type_of(env, f.ret.as_ref()?),
+            }
         })
     }
 
