@@ -5,7 +5,7 @@
 
 use crate::index::{CrateIndex, FileId, ItemKind, ModPath, Scope, TypeExpr, UsePath};
 use crate::tokio_api::{self, TokioItem, TokioType};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// How far imports are followed before giving up (import cycles, or chains
@@ -74,10 +74,32 @@ pub(crate) struct Env<'a> {
 /// cycles and fans that a depth limit alone would explore exponentially.
 const BUDGET: usize = 4096;
 
+/// A module lookup: the module, the file whose scopes rank first, the name.
+type LookupKey = (ModPath, FileId, String);
+
 /// Resolves paths and types against one crate's index.
+///
+/// Module lookups depend on nothing but the index, so their answers are
+/// memoised. A lookup that meets itself again (glob imports forming a cycle)
+/// finds nothing through that cycle, as in rustc. An answer that relied on
+/// an enclosing lookup still in progress waits until that lookup is done: it
+/// is memoised if the enclosing lookup found nothing (so the cycle through it
+/// could not have found anything either), else dropped. Answers that hit
+/// `MAX_DEPTH` or the budget are never memoised.
 pub(crate) struct Resolver<'a> {
     index: &'a CrateIndex,
     budget: Cell<usize>,
+    memo: RefCell<HashMap<LookupKey, Option<Res>>>,
+    /// The module lookups in progress, outermost first.
+    active: RefCell<Vec<LookupKey>>,
+    /// The outermost position in `active` that the lookup being computed has
+    /// met again (a cycle), `usize::MAX` when none.
+    cycle_at: Cell<usize>,
+    /// Whether the lookup being computed hit `MAX_DEPTH` or the budget.
+    truncated: Cell<bool>,
+    /// Answers waiting for an enclosing lookup, with the outermost position
+    /// in `active` they relied on.
+    pending: RefCell<Vec<(LookupKey, Option<Res>, usize)>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -85,6 +107,11 @@ impl<'a> Resolver<'a> {
         Resolver {
             index,
             budget: Cell::new(BUDGET),
+            memo: RefCell::default(),
+            active: RefCell::default(),
+            cycle_at: Cell::new(usize::MAX),
+            truncated: Cell::new(false),
+            pending: RefCell::default(),
         }
     }
 
@@ -111,6 +138,7 @@ impl<'a> Resolver<'a> {
             return (Res::External, 0);
         };
         if depth > MAX_DEPTH {
+            self.truncated.set(true);
             return (Res::External, 0);
         }
         let mut res = if leading_colon {
@@ -177,7 +205,8 @@ impl<'a> Resolver<'a> {
         self.extern_crate(name)
     }
 
-    /// Looks `name` up among the scopes of `module`, the current file's first.
+    /// Looks `name` up among the scopes of `module`, the current file's
+    /// first; memoised (see [`Resolver`]).
     fn lookup_in_module(
         &self,
         module: &ModPath,
@@ -185,8 +214,67 @@ impl<'a> Resolver<'a> {
         name: &str,
         depth: usize,
     ) -> Option<Res> {
-        let budget = self.budget.get().checked_sub(1)?;
+        let key = (module.clone(), file, name.to_owned());
+        if let Some(res) = self.memo.borrow().get(&key) {
+            return res.clone();
+        }
+        let position = self.active.borrow().iter().position(|k| *k == key);
+        if let Some(position) = position {
+            self.cycle_at.set(self.cycle_at.get().min(position));
+            return None;
+        }
+        let Some(budget) = self.budget.get().checked_sub(1) else {
+            self.truncated.set(true);
+            return None;
+        };
         self.budget.set(budget);
+        let outer_cycle_at = self.cycle_at.replace(usize::MAX);
+        let outer_truncated = self.truncated.replace(false);
+        let position = {
+            let mut active = self.active.borrow_mut();
+            active.push(key);
+            active.len() - 1
+        };
+        let pending_from = self.pending.borrow().len();
+        let res = self.lookup_in_module_uncached(module, file, name, depth);
+        let key = self.active.borrow_mut().pop().expect("pushed above");
+        let cycle_at = self.cycle_at.get();
+        let truncated = self.truncated.get();
+        {
+            // The answers below this lookup that waited for it: each relied on
+            // it or on lookups enclosing it.
+            let mut pending = self.pending.borrow_mut();
+            let mut memo = self.memo.borrow_mut();
+            let waiting = pending.split_off(pending_from);
+            if res.is_none() && !truncated {
+                for (key, res, at) in waiting {
+                    if at >= position {
+                        memo.insert(key, res);
+                    } else {
+                        pending.push((key, res, at));
+                    }
+                }
+            }
+            if !truncated {
+                if cycle_at >= position {
+                    memo.insert(key, res.clone());
+                } else {
+                    pending.push((key, res.clone(), cycle_at));
+                }
+            }
+        }
+        self.cycle_at.set(outer_cycle_at.min(cycle_at));
+        self.truncated.set(outer_truncated || truncated);
+        res
+    }
+
+    fn lookup_in_module_uncached(
+        &self,
+        module: &ModPath,
+        file: FileId,
+        name: &str,
+        depth: usize,
+    ) -> Option<Res> {
         let scopes = self.index.modules.get(module)?;
         let ordered = scopes
             .iter()
