@@ -7,16 +7,8 @@ use std::time::{Duration, Instant};
 
 use tracked::{Counts, Query, ShutdownPlan, TaskState, TaskType, Tracker};
 
-fn assert_invariant(tracker: &Tracker) {
-    let stats = tracker.stats();
-    for counts in stats.by_type.values().chain([&stats.total]) {
-        assert_eq!(
-            counts.spawned,
-            counts.live() + counts.finished(),
-            "{counts:?}"
-        );
-    }
-}
+mod common;
+use common::assert_invariant;
 
 /// Waits (bounded) until the tracker has no live task.
 async fn drained(tracker: &Tracker) -> Counts {

@@ -16,6 +16,9 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 use tracked::{TaskType, Tracker};
 
+mod common;
+use common::assert_invariant;
+
 /// A `task` span's fields, as recorded.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct TaskFields {
@@ -141,17 +144,6 @@ fn about(id: u64) -> Vec<Captured> {
         .filter(|e| e.test.is_none() && e.field_task_id == Some(id))
         .cloned()
         .collect()
-}
-
-fn assert_invariant(tracker: &Tracker) {
-    let stats = tracker.stats();
-    for counts in stats.by_type.values().chain([&stats.total]) {
-        assert_eq!(
-            counts.spawned,
-            counts.live() + counts.finished(),
-            "{counts:?}"
-        );
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
