@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use tracked::{Heartbeat, Query, Received, TaskState, TaskType, Tracker, Watchdog};
 
+mod common;
+use common::assert_invariant;
+
 async fn until(mut done: impl FnMut() -> bool) {
     for _ in 0..1000 {
         if done() {
@@ -64,6 +67,8 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
     heartbeat.stop();
     assert_eq!(hb.len(), 1);
     assert_eq!(hb[0].ty, TaskType::MAINTENANCE);
+    until(|| tracker.stats().total.live() == 0).await;
+    assert_invariant(&tracker);
     let runs = |name: &str| stats.iter().find(|p| p.name == name).unwrap().runs;
     let count = runs("count");
     // Every phase keyed to the tick count, within one tick of slack.
@@ -159,6 +164,8 @@ async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
         .filter(|(n, w)| n == "lingering" && matches!(w, tracked::Warning::LongRunning { .. }))
         .count();
     assert_eq!((long_polls, long_running), (1, 1), "{warnings:?}");
+    until(|| tracker.stats().total.live() == 0).await;
+    assert_invariant(&tracker);
 }
 
 #[tokio::test(flavor = "current_thread")]
