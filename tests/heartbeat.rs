@@ -266,7 +266,7 @@ async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed
     }
     assert!(matches!(
         kinds[0],
-        tracked::EventKind::Spawned { parent: None }
+        tracked::EventKind::Spawned { parent: None, .. }
     ));
     assert_eq!(kinds[1], tracked::EventKind::Started);
     assert!(

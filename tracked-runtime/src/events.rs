@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tokio::sync::broadcast;
 
-use crate::record::{Site, TaskName, TaskState};
+use crate::record::{Label, Site, SpawnKind, TaskName, TaskState};
 use crate::{TaskId, TaskType};
 
 /// Events buffered per subscriber before the oldest are dropped.
@@ -24,6 +24,10 @@ pub enum EventKind {
     Spawned {
         /// The task that spawned it.
         parent: Option<TaskId>,
+        /// How it was spawned.
+        kind: SpawnKind,
+        /// The labels attached at spawn.
+        labels: Box<[Label]>,
     },
     /// It was polled for the first time.
     Started,
@@ -75,6 +79,8 @@ pub struct Event {
     pub ty: TaskType,
     /// Where the task was spawned.
     pub site: Site,
+    /// The task's owner, if it has one.
+    pub owner: Option<Arc<str>>,
     /// What happened.
     pub kind: EventKind,
 }

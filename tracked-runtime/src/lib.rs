@@ -41,6 +41,8 @@ mod id;
 mod inline;
 mod instrument;
 mod join_set;
+#[cfg(feature = "journal")]
+pub mod journal;
 mod outcome;
 mod panic;
 mod private;

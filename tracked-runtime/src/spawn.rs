@@ -273,7 +273,14 @@ impl<'a> Builder<'a> {
             }
             record.spawned_at = spawned_at;
         });
-        tracker.emit(&record, crate::EventKind::Spawned { parent });
+        if tracker.inner.events.wanted() {
+            let kind = crate::EventKind::Spawned {
+                parent,
+                kind: record.kind,
+                labels: record.labels.clone(),
+            };
+            tracker.emit(&record, kind);
+        }
         Current { record, tracker }
     }
 }

@@ -244,6 +244,7 @@ impl Tracker {
             name: record.name.clone(),
             ty: record.ty,
             site: record.site,
+            owner: record.owner.clone(),
             kind,
         });
     }

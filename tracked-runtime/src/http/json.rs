@@ -283,7 +283,7 @@ impl EventJson {
             warning: None,
         };
         json.kind = match &e.kind {
-            EventKind::Spawned { parent } => {
+            EventKind::Spawned { parent, .. } => {
                 json.parent = parent.map(|p| p.as_u64());
                 "spawned"
             }

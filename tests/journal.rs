@@ -1,0 +1,709 @@
+//! The task journal against real databases: an SQLite file, and a private
+//! PostgreSQL server started by the test (see `journal/pg_server.rs`).
+
+#![cfg(feature = "journal")]
+
+#[cfg(feature = "journal-postgres")]
+#[path = "journal/pg_server.rs"]
+mod pg_server;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use tracked::journal::{Journal, JournalBuilder, JournalError, JournalQuery};
+use tracked::{TaskState, TaskType, Tracker};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("journal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Flushes until the database takes it (it may be coming back up).
+async fn flush_until_ok(journal: &Journal) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match journal.flush().await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("flush: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the journal never recovered: {e}"),
+        }
+    }
+}
+
+/// Every field of every kind of ending goes in and comes back out.
+async fn round_trip(builder: JournalBuilder) {
+    let tracker = Tracker::new();
+    let journal = builder.service("round-trip").start(&tracker).await.unwrap();
+    let before = SystemTime::now();
+    let parent = tracker
+        .task_builder("parent", TaskType::CONSENSUS)
+        .owner("tenant-1")
+        .label("round", "7")
+        .label("shard", "a\"b")
+        .spawn(async {
+            tracked::progress(10, "started");
+            tracked::progress(90, "almost");
+            let child = tracked::spawn("child", TaskType::NETWORK, async { 1 });
+            let failed = tracked::spawn("failing", TaskType::DATABASE, async {
+                Err::<(), _>("disk full: /var")
+            });
+            let panicked = tracked::spawn("panicking", TaskType::GAME_LOGIC, async {
+                if true {
+                    panic!("boom at turn 3");
+                }
+            });
+            let blocking = tracked::spawn_blocking("blocking", TaskType::MAINTENANCE, || 2);
+            let stuck = tracked::spawn("stuck", TaskType::UI, std::future::pending::<()>());
+            stuck.abort();
+            assert_eq!(child.await.unwrap(), 1);
+            failed.await.unwrap().unwrap_err();
+            panicked.await.unwrap_err();
+            blocking.await.unwrap();
+            stuck.await.unwrap_err();
+        });
+    let parent_id = parent.id();
+    parent.await.unwrap();
+    let after = SystemTime::now();
+    journal.flush().await.unwrap();
+
+    let detail = journal
+        .task(journal.instance(), parent_id.as_u64())
+        .await
+        .unwrap()
+        .expect("the parent is journaled");
+    let live = tracker.task(parent_id).expect("still in history").task;
+    let t = &detail.task;
+    assert_eq!(t.instance, journal.instance());
+    assert_eq!(t.name, "parent");
+    assert_eq!(t.ty, "Consensus");
+    assert_eq!(t.owner.as_deref(), Some("tenant-1"));
+    assert_eq!(
+        t.labels,
+        vec![
+            ("round".into(), "7".into()),
+            ("shard".into(), "a\"b".into())
+        ]
+    );
+    assert_eq!(t.site, live.site.to_string());
+    assert_eq!(t.kind, "async");
+    assert_eq!(t.state, TaskState::Completed);
+    assert_eq!(t.progress, Some(90));
+    assert_eq!(t.parent, None);
+    let started = t.started_at.unwrap();
+    let finished = t.finished_at.unwrap();
+    assert!(before <= t.spawned_at && t.spawned_at <= started && started <= finished);
+    assert!(finished <= after);
+    assert_eq!(
+        t.duration.unwrap(),
+        finished.duration_since(t.spawned_at).unwrap()
+    );
+    let log: Vec<_> = detail
+        .progress
+        .iter()
+        .map(|p| (p.percent, p.message.as_deref()))
+        .collect();
+    assert_eq!(log, [(10, Some("started")), (90, Some("almost"))]);
+
+    let mut children: Vec<_> = detail
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.ty.as_str(),
+                c.state,
+                c.error.as_deref(),
+                c.kind.as_str(),
+            )
+        })
+        .collect();
+    children.sort();
+    assert_eq!(
+        children,
+        [
+            (
+                "blocking",
+                "Maintenance",
+                TaskState::Completed,
+                None,
+                "blocking"
+            ),
+            ("child", "Network", TaskState::Completed, None, "async"),
+            (
+                "failing",
+                "Database",
+                TaskState::Failed,
+                Some("disk full: /var"),
+                "async"
+            ),
+            (
+                "panicking",
+                "GameLogic",
+                TaskState::Panicked,
+                Some("boom at turn 3"),
+                "async"
+            ),
+            ("stuck", "UI", TaskState::Cancelled, None, "async"),
+        ]
+    );
+    for c in &detail.children {
+        assert_eq!(c.parent, Some(parent_id.as_u64()));
+        assert_eq!(c.owner.as_deref(), Some("tenant-1"), "owner is inherited");
+    }
+    let summary = journal.summary(journal.instance()).await.unwrap();
+    assert_eq!(summary.tasks, summary.spawned, "{summary:?}");
+    assert_eq!(summary.finished, summary.finished_events, "{summary:?}");
+    assert_eq!(summary.progress, 2);
+    assert_eq!(summary.dropped, 0);
+    let stats = journal.shutdown().await;
+    assert_eq!(stats.dropped, 0);
+    assert!(stats.stopped);
+}
+
+/// Pages walk every task once, newest first; filters narrow them.
+async fn paging_and_filters(builder: JournalBuilder) {
+    let tracker = Tracker::new();
+    let journal = builder.start(&tracker).await.unwrap();
+    let started = SystemTime::now();
+    for i in 0..250u32 {
+        let owner = if i % 2 == 0 { "even" } else { "odd" };
+        let ty = if i % 5 == 0 {
+            TaskType::DATABASE
+        } else {
+            TaskType::NETWORK
+        };
+        let name = format!("job-{}-{i}", if i < 100 { "early" } else { "late" });
+        tracker
+            .task_builder(name, ty)
+            .owner(owner)
+            .spawn(async move {
+                if i % 7 == 0 {
+                    Err("seven")
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap()
+            .ok();
+    }
+    journal.flush().await.unwrap();
+    let mine = JournalQuery::new()
+        .instance(journal.instance())
+        .name_prefix("job-")
+        .limit(100);
+
+    let mut seen = Vec::new();
+    let mut query = mine.clone();
+    let mut pages = 0;
+    loop {
+        let page = journal.tasks(&query).await.unwrap();
+        pages += 1;
+        seen.extend(page.tasks.iter().map(|t| (t.spawned_at, t.id)));
+        match page.next {
+            Some(next) => query = mine.clone().cursor(&next).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 250);
+    let unique: HashSet<_> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(unique.len(), 250, "no task twice");
+    assert!(seen.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let count = |q: JournalQuery| {
+        let journal = journal.clone();
+        async move { journal.tasks(&q.limit(1000)).await.unwrap().tasks }
+    };
+    let even = count(mine.clone().owner("even")).await;
+    assert_eq!(even.len(), 125);
+    assert!(even.iter().all(|t| t.owner.as_deref() == Some("even")));
+    let failed_db = count(mine.clone().ty("Database").state(TaskState::Failed)).await;
+    // Multiples of 35 below 250: 0, 35, ..., 245.
+    assert_eq!(failed_db.len(), 8);
+    assert!(failed_db
+        .iter()
+        .all(|t| t.error.as_deref() == Some("seven")));
+    assert_eq!(
+        count(mine.clone().name_prefix("job-early-")).await.len(),
+        100
+    );
+    assert_eq!(
+        count(mine.clone().name_prefix("job-late-1")).await.len(),
+        100
+    );
+    assert_eq!(
+        count(mine.clone().name_prefix("job-%")).await.len(),
+        0,
+        "no wildcards"
+    );
+    assert_eq!(count(mine.clone().finished()).await.len(), 250);
+    assert_eq!(count(mine.clone().since(started)).await.len(), 250);
+    assert_eq!(count(mine.clone().until(started)).await.len(), 0);
+    let everything = JournalQuery::new().instance(journal.instance());
+    assert_eq!(
+        count(everything.until(started)).await[0].name,
+        "tracked::journal",
+        "the writer is a tracked task too"
+    );
+    assert!(JournalQuery::new().cursor("not-a-cursor").is_err());
+}
+
+/// Time-to-live and size cap delete old entries in batches; the heartbeat
+/// phase runs it.
+async fn retention(make: impl Fn() -> JournalBuilder) {
+    let tracker = Tracker::new();
+    let journal = make()
+        .ttl(Duration::from_secs(3600))
+        .max_tasks(2500)
+        .start(&tracker)
+        .await
+        .unwrap();
+    let spawn_many = |n: usize| {
+        let tracker = tracker.clone();
+        async move {
+            for _ in 0..n {
+                tracker
+                    .spawn("short", TaskType::GENERAL, async {})
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    spawn_many(3000).await;
+    journal.flush().await.unwrap();
+    let before = journal.len().await.unwrap();
+    assert!(before > 3000, "{before}");
+    let done = journal.enforce_retention().await.unwrap();
+    assert_eq!(done.expired, 0, "nothing is an hour old");
+    assert_eq!(
+        done.trimmed,
+        before - 2500,
+        "trimmed to the cap in batches of 1000"
+    );
+    assert_eq!(journal.len().await.unwrap(), 2500);
+    journal.shutdown().await;
+
+    // A zero time-to-live expires everything, through a heartbeat phase.
+    let tracker = Tracker::new();
+    let journal = make().ttl(Duration::ZERO).start(&tracker).await.unwrap();
+    journal.flush().await.unwrap();
+    let heartbeat = tracked::Heartbeat::new(Duration::from_millis(20));
+    let heartbeat = journal.retention_phase(heartbeat, 1).spawn(&tracker);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while journal.len().await.unwrap() > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    heartbeat.stop();
+}
+
+mod sqlite {
+    use super::*;
+
+    fn builder(dir: &std::path::Path) -> JournalBuilder {
+        Journal::sqlite(dir.join("journal.sqlite")).flush_interval(Duration::from_millis(20))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_every_field() {
+        round_trip(builder(&scratch("sqlite-rt"))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_and_filters() {
+        paging_and_filters(builder(&scratch("sqlite-paging"))).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn retention_by_ttl_and_cap() {
+        let dir = scratch("sqlite-retention");
+        retention(|| builder(&dir)).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = scratch("sqlite-garbage");
+        let path = dir.join("journal.sqlite");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let err = Journal::sqlite(&path)
+            .start(&Tracker::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Schema(m) if m.contains("not a SQLite database")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            vec![0x5a; 8192],
+            "left untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn foreign_or_newer_schemas_are_refused() {
+        let exec = |path: &std::path::Path, sql: &str| {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        };
+        let dir = scratch("sqlite-foreign");
+        let foreign = dir.join("foreign.sqlite");
+        exec(&foreign, "CREATE TABLE tracked_tasks (x INTEGER);");
+        let err = Journal::sqlite(&foreign)
+            .start(&Tracker::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Schema(m) if m.contains("foreign tables")),
+            "{err}"
+        );
+
+        let newer = dir.join("newer.sqlite");
+        drop(
+            Journal::sqlite(&newer)
+                .start(&Tracker::new())
+                .await
+                .unwrap(),
+        );
+        exec(&newer, "INSERT INTO tracked_journal_schema VALUES (99, 0);");
+        let err = Journal::sqlite(&newer)
+            .start(&Tracker::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Schema(m) if m.contains("v99")),
+            "{err}"
+        );
+
+        let altered = dir.join("altered.sqlite");
+        drop(
+            Journal::sqlite(&altered)
+                .start(&Tracker::new())
+                .await
+                .unwrap(),
+        );
+        exec(
+            &altered,
+            "ALTER TABLE tracked_tasks RENAME COLUMN owner TO proprietor;",
+        );
+        let err = Journal::sqlite(&altered)
+            .start(&Tracker::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Schema(m) if m.contains("columns")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_buffer_drops_and_counts() {
+        let dir = scratch("sqlite-drops");
+        let tracker = Tracker::new();
+        // One event of room, and writes only when asked: the rest is dropped.
+        let journal = builder(&dir)
+            .buffer(1)
+            .batch_size(1000)
+            .flush_interval(Duration::from_secs(3600))
+            .start(&tracker)
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            tracker
+                .spawn("x", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        journal.flush().await.unwrap();
+        let stats = journal.stats();
+        assert!(stats.dropped > 0, "{stats:?}");
+        let summary = journal.summary(journal.instance()).await.unwrap();
+        assert_eq!(summary.dropped, stats.dropped, "every drop is on record");
+        assert_eq!(
+            summary.events + summary.dropped,
+            stats.written + stats.dropped
+        );
+    }
+
+    /// A child process journals until it is killed mid-run; the file then
+    /// holds every batch the child reported committed, and no part of one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_writer_loses_at_most_the_unflushed_batch() {
+        let dir = scratch("sqlite-crash");
+        let path = dir.join("journal.sqlite");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sqlite::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TRACKED_JOURNAL_CHILD", &path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut instance = String::new();
+        let mut committed = 0u64;
+        while let Some(Ok(line)) = lines.next() {
+            // libtest prints the test's name on the same line first.
+            if let Some((_, i)) = line.split_once("instance ") {
+                instance = i.to_owned();
+            }
+            if let Some(n) = line.strip_prefix("committed ") {
+                committed = n.parse().unwrap();
+                if committed >= 2000 {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(committed >= 2000, "the child wrote");
+
+        let journal = Journal::sqlite(&path).start(&Tracker::new()).await.unwrap();
+        let s = journal.summary(&instance).await.unwrap();
+        assert!(s.events >= committed, "{s:?} < {committed}");
+        assert_eq!(s.tasks, s.spawned, "no partial batch: {s:?}");
+        assert_eq!(s.finished, s.finished_events, "no partial batch: {s:?}");
+        assert_eq!(s.progress, s.progress_events, "no partial batch: {s:?}");
+    }
+
+    /// Runs only as the child of the test above.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_child() {
+        let Some(path) = std::env::var_os("TRACKED_JOURNAL_CHILD") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let journal = Journal::sqlite(path)
+            .batch_size(100)
+            .start(&tracker)
+            .await
+            .unwrap();
+        println!("instance {}", journal.instance());
+        loop {
+            for i in 0..50u8 {
+                tracker
+                    .spawn("crash-work", TaskType::GENERAL, async move {
+                        tracked::progress(i, "step");
+                    })
+                    .await
+                    .unwrap();
+            }
+            journal.flush().await.unwrap();
+            println!("committed {}", journal.stats().written);
+        }
+    }
+}
+
+#[cfg(feature = "journal-postgres")]
+mod postgres {
+    use super::pg_server::PgServer;
+    use super::*;
+
+    fn builder(server: &PgServer) -> JournalBuilder {
+        Journal::postgres(server.url()).flush_interval(Duration::from_millis(20))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_every_field() {
+        let Some(server) = PgServer::start("rt") else {
+            return;
+        };
+        round_trip(builder(&server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_and_filters() {
+        let Some(server) = PgServer::start("paging") else {
+            return;
+        };
+        paging_and_filters(builder(&server)).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn retention_by_ttl_and_cap() {
+        let Some(server) = PgServer::start("retention") else {
+            return;
+        };
+        retention(|| builder(&server)).await;
+    }
+
+    #[tokio::test]
+    async fn a_bad_connection_string_is_a_config_error() {
+        let err = Journal::postgres("postgres://host:notaport/db")
+            .start(&Tracker::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, JournalError::Config(_)), "{err}");
+    }
+
+    /// Down at startup, then down mid-run: tasks run on, events buffer,
+    /// and everything lands once the server is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn survives_the_database_being_down() {
+        let Some(server) = PgServer::start("faults") else {
+            return;
+        };
+        server.down();
+        let tracker = Tracker::new();
+        let journal = builder(&server).start(&tracker).await.unwrap();
+        assert!(!journal.stats().connected);
+        for _ in 0..100 {
+            tracker
+                .spawn("while-down", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        assert!(journal.flush().await.is_err());
+        let stats = journal.stats();
+        assert!(stats.pending >= 200, "buffered: {stats:?}");
+        assert!(matches!(
+            stats.last_error,
+            Some(JournalError::Unavailable(_))
+        ));
+
+        server.up();
+        flush_until_ok(&journal).await;
+        let mine = JournalQuery::new()
+            .instance(journal.instance())
+            .name_prefix("while-down");
+        assert_eq!(
+            journal
+                .tasks(&mine.clone().limit(1000))
+                .await
+                .unwrap()
+                .tasks
+                .len(),
+            100
+        );
+
+        server.down();
+        for _ in 0..100 {
+            tracker
+                .spawn("mid-run", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        server.up();
+        flush_until_ok(&journal).await;
+        let mine = JournalQuery::new()
+            .instance(journal.instance())
+            .name_prefix("mid-run");
+        assert_eq!(
+            journal.tasks(&mine.limit(1000)).await.unwrap().tasks.len(),
+            100
+        );
+        let stats = journal.stats();
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        assert!(stats.connected);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_table_is_refused() {
+        let Some(server) = PgServer::start("foreign") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        // Another program's table of the same name.
+        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection); // tracked: allow(untracked-spawn) -- the test's own database client
+        client
+            .batch_execute("CREATE TABLE tracked_tasks (x int)")
+            .await
+            .unwrap();
+        let err = builder(&server).start(&tracker).await.unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Schema(m) if m.contains("foreign tables")),
+            "{err}"
+        );
+        drop(client);
+        let _ = connection.await;
+    }
+
+    /// Two processes write one journal at once, migrating concurrently.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_share_one_journal() {
+        let Some(server) = PgServer::start("fleet") else {
+            return;
+        };
+        let spawn_child = || {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "postgres::fleet_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("TRACKED_JOURNAL_PG", server.url())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let children = [spawn_child(), spawn_child()];
+        let mut instances = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            let instance = text
+                .lines()
+                .find_map(|l| l.split_once("instance ").map(|(_, i)| i))
+                .expect("the child names its instance");
+            instances.push(instance.to_owned());
+        }
+        assert_ne!(instances[0], instances[1]);
+        let journal = builder(&server).start(&Tracker::new()).await.unwrap();
+        for instance in &instances {
+            let s = journal.summary(instance).await.unwrap();
+            assert_eq!(s.tasks, s.spawned, "{instance}: {s:?}");
+            assert_eq!(s.dropped, 0);
+            let q = JournalQuery::new()
+                .instance(instance)
+                .name_prefix("fleet-")
+                .state(TaskState::Completed)
+                .limit(1000);
+            assert_eq!(journal.tasks(&q).await.unwrap().tasks.len(), 500);
+        }
+    }
+
+    /// Runs only as a child of the test above.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fleet_child() {
+        let Ok(url) = std::env::var("TRACKED_JOURNAL_PG") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let journal = Journal::postgres(url)
+            .batch_size(64)
+            .start(&tracker)
+            .await
+            .unwrap();
+        println!("instance {}", journal.instance());
+        let handles: Vec<_> = (0..500)
+            .map(|i| tracker.spawn(format!("fleet-{i}"), TaskType::GENERAL, async {}))
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        flush_until_ok(&journal).await;
+    }
+}

@@ -1,0 +1,495 @@
+//! The task journal: durable task history in SQLite or PostgreSQL.
+//!
+//! The in-memory history is bounded and dies with the process; the journal
+//! keeps every task's lifecycle — spawn, first poll, progress messages, how
+//! it ended, error or panic text, duration — with its id, name, type,
+//! owner, labels, site and parent, under an *instance* id naming the
+//! process run, so that many processes can share one journal.
+//!
+//! # How it writes
+//!
+//! The journal subscribes to the tracker's [event stream](crate::Tracker::subscribe);
+//! one writer task (a tracked task named `tracked::journal`) drains it into
+//! a bounded buffer and writes batches, one transaction each. Nothing
+//! happens on a task's poll path beyond the event the tracker sends anyway,
+//! which never blocks.
+//!
+//! - **Never silent loss.** If the buffer is full (the database is down or
+//!   slower than the tasks), new events are dropped and counted: in
+//!   [`JournalStats::dropped`], in a warning log, and in the `dropped` column
+//!   of the next batch row written (`tracked_batches`).
+//! - **Faults.** A database that is down at startup or goes away mid-run is
+//!   retried with backoff (100 ms doubling to 10 s) while events buffer; a
+//!   foreign or newer schema is a [`JournalError::Schema`], returned by
+//!   [`JournalBuilder::start`] or, when found at a reconnection, kept in
+//!   [`JournalStats::last_error`] while the writer stops writing.
+//! - **Crash guarantee.** A batch is one transaction: if the process dies,
+//!   the journal holds every batch committed before, and nothing of the
+//!   batch in flight or of the events still buffered (at most
+//!   [`buffer`](JournalBuilder::buffer) events). SQLite runs in WAL mode
+//!   with `synchronous = NORMAL`: a committed batch survives a process
+//!   crash; a power loss may take the last batches with it.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tracked_runtime::journal::{Journal, JournalQuery};
+//! use tracked_runtime::{TaskState, TaskType, Tracker};
+//!
+//! # let dir = std::env::temp_dir().join(format!("journal-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let tracker = Tracker::new();
+//! let journal = Journal::sqlite(dir.join("tasks.sqlite")).start(&tracker).await?;
+//!
+//! tracker
+//!     .task_builder("import", TaskType::DATABASE)
+//!     .owner("tenant-7")
+//!     .spawn(async { Err::<(), _>("disk full") })
+//!     .await?;
+//! journal.flush().await?;
+//!
+//! let failed = journal
+//!     .tasks(&JournalQuery::new().owner("tenant-7").state(TaskState::Failed))
+//!     .await?;
+//! assert_eq!(failed.tasks[0].name, "import");
+//! assert_eq!(failed.tasks[0].error.as_deref(), Some("disk full"));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+#[cfg(feature = "journal-postgres")]
+mod postgres;
+mod query;
+mod schema;
+mod sqlite;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use error::JournalError;
+pub use query::{
+    JournalPage, JournalProgress, JournalQuery, JournalTask, JournalTaskDetail, MAX_LIMIT,
+};
+
+use store::Store;
+use writer::{Command, Shared, Writer};
+
+use crate::{Heartbeat, JoinHandle, TaskType, Tracker};
+
+/// Entries deleted per statement by retention, so that no cleanup holds
+/// the journal's write lock for long.
+const CLEANUP_BATCH: i64 = 1000;
+/// Retention stops after this many statements per run; the next run goes on.
+const CLEANUP_ROUNDS: usize = 100;
+
+enum Backend {
+    Sqlite(PathBuf),
+    #[cfg(feature = "journal-postgres")]
+    Postgres(String),
+}
+
+/// How to start a [`Journal`]: the backend, then limits and retention.
+pub struct JournalBuilder {
+    backend: Backend,
+    service: Option<String>,
+    batch_size: usize,
+    buffer: usize,
+    interval: Duration,
+    ttl: Duration,
+    max_tasks: Option<u64>,
+}
+
+/// A running journal. Cheap to clone; the writer stops (after writing what
+/// it holds) when the last clone is dropped, or at [`shutdown`](Self::shutdown).
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    instance: Arc<str>,
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    ttl: Duration,
+    max_tasks: Option<u64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The writer's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Events written.
+    pub written: u64,
+    /// Events dropped because the buffer was full or the writer fell behind
+    /// the event stream.
+    pub dropped: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Events waiting to be written.
+    pub pending: usize,
+    /// Whether the last write succeeded.
+    pub connected: bool,
+    /// Whether the writer has stopped.
+    pub stopped: bool,
+    /// The last error, if any.
+    pub last_error: Option<JournalError>,
+}
+
+/// What one instance wrote into the journal ([`Journal::summary`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceSummary {
+    /// Tasks held.
+    pub tasks: u64,
+    /// Finished tasks held.
+    pub finished: u64,
+    /// Progress reports held.
+    pub progress: u64,
+    /// Batches committed (as long as retention kept their rows).
+    pub batches: u64,
+    /// Events those batches wrote.
+    pub events: u64,
+    /// Spawn events among them.
+    pub spawned: u64,
+    /// Finish events among them.
+    pub finished_events: u64,
+    /// Progress events among them.
+    pub progress_events: u64,
+    /// Events the writer reported dropped.
+    pub dropped: u64,
+}
+
+/// What one retention run deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Tasks older than the time-to-live.
+    pub expired: u64,
+    /// Tasks beyond the size cap (least recently touched first).
+    pub trimmed: u64,
+}
+
+impl Journal {
+    /// A journal in the SQLite file at `path` (created if missing).
+    pub fn sqlite(path: impl AsRef<Path>) -> JournalBuilder {
+        JournalBuilder::new(Backend::Sqlite(path.as_ref().to_owned()))
+    }
+
+    /// A journal in PostgreSQL, e.g. `postgres://tracked@127.0.0.1:5432/tasks`
+    /// or `host=127.0.0.1 user=tracked dbname=tasks`.
+    #[cfg(feature = "journal-postgres")]
+    pub fn postgres(url: impl Into<String>) -> JournalBuilder {
+        JournalBuilder::new(Backend::Postgres(url.into()))
+    }
+
+    /// This process run's instance id: `service@host#pid.start`, unique per
+    /// run because task ids start again at 1 in every process.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Writes every event sent before this call. Fails if the database is
+    /// unreachable (the events stay buffered and are retried).
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| JournalError::Closed)?;
+        answer.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> JournalStats {
+        let s = &self.inner.shared;
+        JournalStats {
+            written: s.written.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            pending: s.pending.load(Ordering::Relaxed),
+            connected: s.connected.load(Ordering::Relaxed),
+            stopped: s.stopped.load(Ordering::Acquire),
+            last_error: s
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
+    /// One page of tasks, from every instance unless the query names one.
+    pub async fn tasks(&self, query: &JournalQuery) -> Result<JournalPage, JournalError> {
+        self.inner.store.tasks(query.clone()).await
+    }
+
+    /// One task of `instance` with its progress log and children.
+    pub async fn task(
+        &self,
+        instance: &str,
+        id: u64,
+    ) -> Result<Option<JournalTaskDetail>, JournalError> {
+        self.inner.store.task(instance.to_owned(), id).await
+    }
+
+    /// How many tasks the journal holds, from every instance.
+    pub async fn len(&self) -> Result<u64, JournalError> {
+        let n = self.inner.store.numbers(schema::count()).await?;
+        Ok(n.first().copied().unwrap_or(0) as u64)
+    }
+
+    /// What `instance` wrote: the rows it holds and the sums of its batch
+    /// records, which must agree (a batch is all or nothing).
+    pub async fn summary(&self, instance: &str) -> Result<InstanceSummary, JournalError> {
+        let n = self.inner.store.numbers(schema::summary(instance)).await?;
+        let at = |i: usize| n.get(i).copied().unwrap_or(0).max(0) as u64;
+        Ok(InstanceSummary {
+            tasks: at(0),
+            finished: at(1),
+            progress: at(2),
+            batches: at(3),
+            events: at(4),
+            spawned: at(5),
+            finished_events: at(6),
+            progress_events: at(7),
+            dropped: at(8),
+        })
+    }
+
+    /// Deletes entries untouched for longer than the time-to-live, then
+    /// the least recently touched beyond the size cap, in transactions of
+    /// at most 1000 entries so that writers never wait long.
+    pub async fn enforce_retention(&self) -> Result<Retention, JournalError> {
+        let mut done = Retention::default();
+        let cutoff = query::micros(
+            SystemTime::now()
+                .checked_sub(self.inner.ttl)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        for _ in 0..CLEANUP_ROUNDS {
+            let changed = self
+                .inner
+                .store
+                .transaction(schema::expire(cutoff, CLEANUP_BATCH))
+                .await?;
+            let deleted = changed.get(1).copied().unwrap_or(0);
+            done.expired += deleted;
+            if deleted < CLEANUP_BATCH as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if let Some(cap) = self.inner.max_tasks {
+            for _ in 0..CLEANUP_ROUNDS {
+                let over = self.len().await?.saturating_sub(cap);
+                if over == 0 {
+                    break;
+                }
+                let n = over.min(CLEANUP_BATCH as u64) as i64;
+                let changed = self.inner.store.transaction(schema::trim(n)).await?;
+                done.trimmed += changed.get(1).copied().unwrap_or(0);
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Adds retention to `heartbeat` as a phase named `journal retention`
+    /// that runs every `ticks` ticks.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tracked_runtime::{journal::Journal, Heartbeat, Tracker};
+    /// # fn wire(journal: &Journal, tracker: &Tracker) {
+    /// let heartbeat = Heartbeat::new(Duration::from_secs(1)).housekeeping(tracker);
+    /// journal.retention_phase(heartbeat, 3600).spawn(tracker);
+    /// # }
+    /// ```
+    pub fn retention_phase(&self, heartbeat: Heartbeat, ticks: u64) -> Heartbeat {
+        let journal = self.clone();
+        heartbeat.every("journal retention", ticks, move || {
+            let journal = journal.clone();
+            async move { journal.enforce_retention().await }
+        })
+    }
+
+    /// Writes what is buffered and stops the writer. Other clones can still
+    /// query; their [`flush`](Self::flush) fails with [`JournalError::Closed`].
+    pub async fn shutdown(&self) -> JournalStats {
+        self.inner.stop.cancel();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+        self.stats()
+    }
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("instance", &self.inner.instance)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl JournalBuilder {
+    fn new(backend: Backend) -> Self {
+        JournalBuilder {
+            backend,
+            service: None,
+            batch_size: 512,
+            buffer: 65_536,
+            interval: Duration::from_millis(200),
+            ttl: Duration::from_secs(30 * 24 * 3600),
+            max_tasks: None,
+        }
+    }
+
+    /// The service name that starts the instance id (default: the program's
+    /// file name).
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Events per batch (transaction), at least 1. Default 512.
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.batch_size = events.max(1);
+        self
+    }
+
+    /// Events buffered while the database is slow or down, at least 1;
+    /// beyond it, events are dropped and counted. Default 65 536.
+    pub fn buffer(mut self, events: usize) -> Self {
+        self.buffer = events.max(1);
+        self
+    }
+
+    /// How often buffered events are written when fewer than a batch wait.
+    /// Default 200 ms.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long entries are kept after they were last touched, enforced by
+    /// [`Journal::enforce_retention`]. Default 30 days.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// At most this many tasks in the journal (all instances); none by default.
+    pub fn max_tasks(mut self, tasks: u64) -> Self {
+        self.max_tasks = Some(tasks);
+        self
+    }
+
+    /// Opens the database, migrates its schema, and starts the writer on
+    /// the current runtime, journaling `tracker`'s tasks from now on.
+    ///
+    /// Fails on a file that is not a SQLite database, a foreign or newer
+    /// schema, or a bad connection string. A PostgreSQL server that is
+    /// down is not an error: the writer buffers and retries.
+    pub async fn start(self, tracker: &Tracker) -> Result<Journal, JournalError> {
+        // Subscribe first: nothing spawned after `start` returns is missed.
+        let events = tracker.subscribe();
+        let shared = Arc::new(Shared::default());
+        let store: Arc<dyn Store> = match &self.backend {
+            Backend::Sqlite(path) => {
+                // Opening and migrating a local file takes milliseconds.
+                let store = sqlite::SqliteStore::open(path)?;
+                shared.connected.store(true, Ordering::Relaxed);
+                Arc::new(store)
+            }
+            #[cfg(feature = "journal-postgres")]
+            Backend::Postgres(url) => {
+                let store = postgres::PostgresStore::new(url, tracker.clone())?;
+                match store.connect().await {
+                    Ok(()) => shared.connected.store(true, Ordering::Relaxed),
+                    Err(e) if e.is_permanent() => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "task journal: database down at startup, buffering");
+                        *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    }
+                }
+                Arc::new(store)
+            }
+        };
+        let instance: Arc<str> = instance_id(self.service.as_deref()).into();
+        let (commands, receiver) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let writer = Writer {
+            store: store.clone(),
+            instance: instance.clone(),
+            tracker: tracker.clone(),
+            events,
+            commands: receiver,
+            shared: shared.clone(),
+            batch_size: self.batch_size,
+            buffer: self.buffer,
+            interval: self.interval,
+            stop: stop.clone(),
+        };
+        let handle = tracker
+            .task_builder("tracked::journal", TaskType::DATABASE)
+            .spawn(writer.run());
+        Ok(Journal {
+            inner: Arc::new(Inner {
+                store,
+                instance,
+                commands,
+                shared,
+                stop,
+                writer: Mutex::new(Some(handle)),
+                ttl: self.ttl,
+                max_tasks: self.max_tasks,
+            }),
+        })
+    }
+}
+
+/// `service@host#pid.start-ms-hex`.
+fn instance_id(service: Option<&str>) -> String {
+    let service = service.map(str::to_owned).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "process".into())
+    });
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let started = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{service}@{host}#{}.{started:x}", std::process::id())
+}

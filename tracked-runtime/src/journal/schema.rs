@@ -1,0 +1,553 @@
+//! The journal's tables and statements, shared by both backends.
+//!
+//! Statements are written once, with PostgreSQL's `$n` placeholders; the
+//! SQLite backend turns them into `?n`, which SQLite reads the same way.
+//! Values are always bound, never spliced into the text.
+
+use std::borrow::Cow;
+
+use super::query::{
+    from_micros, micros, Cursor, JournalPage, JournalProgress, JournalQuery, JournalTask,
+};
+use super::JournalError;
+use crate::{Event, EventKind, SpawnKind, TaskState};
+
+/// The newest schema this build writes.
+pub(crate) const VERSION: i64 = 1;
+
+/// Marks the journal's own tables; created first, inside the migration lock.
+pub(crate) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS tracked_journal_schema (
+    version BIGINT PRIMARY KEY,
+    applied_at BIGINT NOT NULL
+)";
+
+pub(crate) const CURRENT_VERSION: &str = "SELECT max(version) FROM tracked_journal_schema";
+
+pub(crate) const RECORD_VERSION: &str =
+    "INSERT INTO tracked_journal_schema (version, applied_at) VALUES ($1, $2)";
+
+/// Migrations by version: `MIGRATIONS[0]` takes an empty database to v1.
+pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
+    "CREATE TABLE tracked_tasks (
+        instance TEXT NOT NULL,
+        id BIGINT NOT NULL,
+        parent BIGINT,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        owner TEXT,
+        labels TEXT NOT NULL,
+        site TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        progress BIGINT,
+        spawned_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        duration_us BIGINT,
+        last_at BIGINT NOT NULL,
+        PRIMARY KEY (instance, id)
+    )",
+    "CREATE INDEX tracked_tasks_spawned ON tracked_tasks (spawned_at, id, instance)",
+    "CREATE INDEX tracked_tasks_owner ON tracked_tasks (owner, spawned_at)",
+    "CREATE INDEX tracked_tasks_type ON tracked_tasks (type, state, spawned_at)",
+    "CREATE INDEX tracked_tasks_parent ON tracked_tasks (instance, parent)",
+    "CREATE INDEX tracked_tasks_last ON tracked_tasks (last_at)",
+    "CREATE TABLE tracked_progress (
+        instance TEXT NOT NULL,
+        id BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        percent BIGINT NOT NULL,
+        message TEXT
+    )",
+    "CREATE INDEX tracked_progress_task ON tracked_progress (instance, id, at)",
+    "CREATE TABLE tracked_batches (
+        instance TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        spawned BIGINT NOT NULL,
+        finished BIGINT NOT NULL,
+        progress BIGINT NOT NULL,
+        dropped BIGINT NOT NULL
+    )",
+    "CREATE INDEX tracked_batches_at ON tracked_batches (at)",
+]];
+
+const COLUMNS: &str = "instance, id, parent, name, type, owner, labels, site, kind, state, \
+     error, progress, spawned_at, started_at, finished_at, duration_us";
+
+/// Reads every column the journal needs: fails on a table that merely
+/// shares a name with the journal's.
+pub(crate) const CHECK_COLUMNS: &[&str] = &[
+    "SELECT instance, id, parent, name, type, owner, labels, site, kind, state, error, \
+     progress, spawned_at, started_at, finished_at, duration_us, last_at FROM tracked_tasks WHERE 1 = 0",
+    "SELECT instance, id, at, percent, message FROM tracked_progress WHERE 1 = 0",
+    "SELECT instance, at, events, spawned, finished, progress, dropped FROM tracked_batches WHERE 1 = 0",
+];
+
+pub(crate) const SPAWNED: &str = "INSERT INTO tracked_tasks
+    (instance, id, parent, name, type, owner, labels, site, kind, state, spawned_at, last_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)
+    ON CONFLICT (instance, id) DO UPDATE SET
+        parent = excluded.parent, owner = excluded.owner, labels = excluded.labels,
+        site = excluded.site, kind = excluded.kind, spawned_at = excluded.spawned_at,
+        duration_us = tracked_tasks.finished_at - excluded.spawned_at";
+
+pub(crate) const STARTED: &str = "UPDATE tracked_tasks SET
+        state = CASE WHEN state = 'pending' THEN 'running' ELSE state END,
+        started_at = $3, last_at = $3
+    WHERE instance = $1 AND id = $2";
+
+pub(crate) const PROGRESS: &str =
+    "UPDATE tracked_tasks SET progress = $3, last_at = $4 WHERE instance = $1 AND id = $2";
+
+pub(crate) const PROGRESS_LOG: &str =
+    "INSERT INTO tracked_progress (instance, id, at, percent, message) VALUES ($1, $2, $3, $4, $5)";
+
+/// Also inserts, for a task whose spawn event was dropped.
+pub(crate) const FINISHED: &str = "INSERT INTO tracked_tasks
+    (instance, id, name, type, owner, labels, site, kind, state, error, spawned_at, finished_at, last_at)
+    VALUES ($1, $2, $3, $4, $5, '[]', $6, 'async', $7, $8, $9, $9, $9)
+    ON CONFLICT (instance, id) DO UPDATE SET
+        name = excluded.name, type = excluded.type, state = excluded.state,
+        error = excluded.error, finished_at = excluded.finished_at, last_at = excluded.last_at,
+        duration_us = excluded.finished_at - tracked_tasks.spawned_at";
+
+pub(crate) const BATCH: &str = "INSERT INTO tracked_batches
+    (instance, at, events, spawned, finished, progress, dropped) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Retention: the oldest entries last touched before `$1`, at most `$2`.
+const EXPIRED: &str =
+    "SELECT instance, id FROM tracked_tasks WHERE last_at < $1 ORDER BY last_at, instance, id LIMIT $2";
+
+/// Size cap: the `$1` entries touched least recently.
+const OLDEST: &str =
+    "SELECT instance, id FROM tracked_tasks ORDER BY last_at, instance, id LIMIT $1";
+
+pub(crate) fn count() -> Statement {
+    Statement::fixed("SELECT count(*) FROM tracked_tasks", Vec::new())
+}
+
+/// What one instance wrote: tasks and finished tasks held, then the sums
+/// of its batch rows (batches, events, spawned, finished, progress, dropped).
+pub(crate) fn summary(instance: &str) -> Statement {
+    Statement::fixed(
+        "SELECT
+            (SELECT count(*) FROM tracked_tasks WHERE instance = $1),
+            (SELECT count(*) FROM tracked_tasks WHERE instance = $1 AND finished_at IS NOT NULL),
+            (SELECT count(*) FROM tracked_progress WHERE instance = $1),
+            count(*), CAST(sum(events) AS BIGINT), CAST(sum(spawned) AS BIGINT),
+            CAST(sum(finished) AS BIGINT), CAST(sum(progress) AS BIGINT), CAST(sum(dropped) AS BIGINT)
+         FROM tracked_batches WHERE instance = $1",
+        vec![Value::Text(instance.to_owned())],
+    )
+}
+
+/// The statements that delete up to `limit` entries chosen by `select`
+/// (their progress log first), and old batch rows.
+pub(crate) fn expire(before: i64, limit: i64) -> Vec<Statement> {
+    let pick = |what: &str| {
+        format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({EXPIRED}) AS picked)")
+    };
+    vec![
+        Statement::new(
+            pick("tracked_progress"),
+            vec![Value::Int(before), Value::Int(limit)],
+        ),
+        Statement::new(
+            pick("tracked_tasks"),
+            vec![Value::Int(before), Value::Int(limit)],
+        ),
+        Statement::new(
+            "DELETE FROM tracked_batches WHERE at < $1".into(),
+            vec![Value::Int(before)],
+        ),
+    ]
+}
+
+pub(crate) fn trim(count: i64) -> Vec<Statement> {
+    let pick = |what: &str| {
+        format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({OLDEST}) AS picked)")
+    };
+    vec![
+        Statement::new(pick("tracked_progress"), vec![Value::Int(count)]),
+        Statement::new(pick("tracked_tasks"), vec![Value::Int(count)]),
+    ]
+}
+
+/// An event's instant as µs since the epoch, by the tracker's clock.
+pub(crate) fn micros_of(tracker: &crate::Tracker, at: std::time::Instant) -> i64 {
+    micros(tracker.system_time(at))
+}
+
+/// Now, in µs since the epoch.
+pub(crate) fn now() -> i64 {
+    micros(std::time::SystemTime::now())
+}
+
+/// A bound parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    fn opt_text(text: Option<&str>) -> Value {
+        text.map_or(Value::Null, |t| Value::Text(t.to_owned()))
+    }
+
+    fn opt_int(int: Option<u64>) -> Value {
+        int.map_or(Value::Null, |i| Value::Int(i as i64))
+    }
+}
+
+/// A statement with its parameters. The text is one of this module's
+/// constants, or built from them.
+#[derive(Clone, Debug)]
+pub(crate) struct Statement {
+    pub(crate) sql: Cow<'static, str>,
+    pub(crate) params: Vec<Value>,
+}
+
+impl Statement {
+    fn new(sql: String, params: Vec<Value>) -> Self {
+        Statement {
+            sql: Cow::Owned(sql),
+            params,
+        }
+    }
+
+    fn fixed(sql: &'static str, params: Vec<Value>) -> Self {
+        Statement {
+            sql: Cow::Borrowed(sql),
+            params,
+        }
+    }
+}
+
+/// One event waiting to be written, with its wall-clock time.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) at: i64,
+    pub(crate) event: Event,
+}
+
+/// What a batch holds, as written to `tracked_batches`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) events: i64,
+    pub(crate) spawned: i64,
+    pub(crate) finished: i64,
+    pub(crate) progress: i64,
+}
+
+/// The statements that write `entries` (and the batch's bookkeeping row),
+/// to run in one transaction.
+pub(crate) fn batch(instance: &str, entries: &[Entry], dropped: u64, now: i64) -> Vec<Statement> {
+    let mut out = Vec::with_capacity(entries.len() + 1);
+    let mut tally = Tally::default();
+    let inst = || Value::Text(instance.to_owned());
+    for Entry { at, event } in entries {
+        let id = Value::Int(event.id.as_u64() as i64);
+        let at = Value::Int(*at);
+        match &event.kind {
+            EventKind::Spawned {
+                parent,
+                kind,
+                labels,
+            } => {
+                tally.spawned += 1;
+                let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+                let labels = serde_json::to_string(&labels).unwrap_or_else(|_| "[]".into());
+                out.push(Statement::fixed(
+                    SPAWNED,
+                    vec![
+                        inst(),
+                        id,
+                        Value::opt_int(parent.map(|p| p.as_u64())),
+                        Value::Text(event.name.to_string()),
+                        Value::Text(event.ty.name().to_owned()),
+                        Value::opt_text(event.owner.as_deref()),
+                        Value::Text(labels),
+                        Value::Text(event.site.to_string()),
+                        Value::Text(kind_str(*kind).to_owned()),
+                        at,
+                    ],
+                ));
+            }
+            EventKind::Started => out.push(Statement::fixed(STARTED, vec![inst(), id, at])),
+            EventKind::Progress { percent, message } => {
+                tally.progress += 1;
+                let percent = Value::Int(i64::from(*percent));
+                out.push(Statement::fixed(
+                    PROGRESS,
+                    vec![inst(), id.clone(), percent.clone(), at.clone()],
+                ));
+                out.push(Statement::fixed(
+                    PROGRESS_LOG,
+                    vec![inst(), id, at, percent, Value::opt_text(message.as_deref())],
+                ));
+            }
+            EventKind::Finished { state, error } => {
+                tally.finished += 1;
+                out.push(Statement::fixed(
+                    FINISHED,
+                    vec![
+                        inst(),
+                        id,
+                        Value::Text(event.name.to_string()),
+                        Value::Text(event.ty.name().to_owned()),
+                        Value::opt_text(event.owner.as_deref()),
+                        Value::Text(event.site.to_string()),
+                        Value::Text(state.as_str().to_owned()),
+                        Value::opt_text(error.as_deref()),
+                        at,
+                    ],
+                ));
+            }
+            // Cancel requests and watchdog warnings are live concerns; the
+            // journal keeps how tasks ended.
+            EventKind::CancelRequested | EventKind::Warning(_) => continue,
+        }
+        tally.events += 1;
+    }
+    out.push(Statement::fixed(
+        BATCH,
+        vec![
+            inst(),
+            Value::Int(now),
+            Value::Int(tally.events),
+            Value::Int(tally.spawned),
+            Value::Int(tally.finished),
+            Value::Int(tally.progress),
+            Value::Int(dropped as i64),
+        ],
+    ));
+    out
+}
+
+fn kind_str(kind: SpawnKind) -> &'static str {
+    match kind {
+        SpawnKind::Async => "async",
+        SpawnKind::Blocking => "blocking",
+        SpawnKind::Local => "local",
+        SpawnKind::Inline => "inline",
+    }
+}
+
+/// The `SELECT` for a query, asking for one row more than a page so that
+/// the caller knows whether another page follows.
+pub(crate) fn select(q: &JournalQuery) -> Statement {
+    let mut w = Where::default();
+    if let Some(owner) = &q.owner {
+        w.bind("owner = ?", Value::Text(owner.clone()));
+    }
+    if let Some(ty) = &q.ty {
+        w.bind("type = ?", Value::Text(ty.clone()));
+    }
+    if let Some(state) = q.state {
+        w.bind("state = ?", Value::Text(state.as_str().into()));
+    }
+    if q.finished_only {
+        w.filters.push("finished_at IS NOT NULL".into());
+    }
+    if let Some(prefix) = &q.name_prefix {
+        let chars = prefix.chars().count();
+        w.bind(
+            &format!("substr(name, 1, {chars}) = ?"),
+            Value::Text(prefix.clone()),
+        );
+    }
+    if let Some(instance) = &q.instance {
+        w.bind("instance = ?", Value::Text(instance.clone()));
+    }
+    if let Some(parent) = q.parent {
+        w.bind("parent = ?", Value::Int(parent as i64));
+    }
+    if let Some(since) = q.since {
+        w.bind("spawned_at >= ?", Value::Int(micros(since)));
+    }
+    if let Some(until) = q.until {
+        w.bind("spawned_at < ?", Value::Int(micros(until)));
+    }
+    match &q.cursor {
+        Some(Cursor::Id(id)) => w.bind("id < ?", Value::Int(*id as i64)),
+        Some(Cursor::Spawned(at, id, instance)) => {
+            // Keyset paging: strictly after the last row in the order below.
+            let at = w.param(Value::Int(*at));
+            let id = w.param(Value::Int(*id as i64));
+            let instance = w.param(Value::Text(instance.clone()));
+            w.filters.push(format!(
+                "(spawned_at < {at} OR (spawned_at = {at} AND (id < {id} OR (id = {id} AND instance < {instance}))))"
+            ));
+        }
+        None => {}
+    }
+    let order = if q.by_id {
+        "id DESC"
+    } else {
+        "spawned_at DESC, id DESC, instance DESC"
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM tracked_tasks");
+    if !w.filters.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&w.filters.join(" AND "));
+    }
+    let limit = w.param(Value::Int(q.page_size() as i64 + 1));
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+    Statement::new(sql, w.params)
+}
+
+/// A `WHERE` clause being built: conditions and their numbered parameters.
+#[derive(Default)]
+struct Where {
+    filters: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    /// Adds a parameter; returns its placeholder.
+    fn param(&mut self, value: Value) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    /// Adds `filter`, its `?` standing for `value`.
+    fn bind(&mut self, filter: &str, value: Value) {
+        let placeholder = self.param(value);
+        self.filters.push(filter.replace('?', &placeholder));
+    }
+}
+
+/// The cursor that continues after `last`.
+pub(crate) fn cursor_after(q: &JournalQuery, last: &JournalTask) -> String {
+    if q.by_id {
+        Cursor::Id(last.id).encode()
+    } else {
+        Cursor::Spawned(micros(last.spawned_at), last.id, last.instance.clone()).encode()
+    }
+}
+
+/// A page from the rows [`select`] returned.
+pub(crate) fn page(q: &JournalQuery, mut tasks: Vec<JournalTask>) -> JournalPage {
+    let more = tasks.len() > q.page_size();
+    tasks.truncate(q.page_size());
+    let next = if more {
+        tasks.last().map(|t| cursor_after(q, t))
+    } else {
+        None
+    };
+    JournalPage { tasks, next }
+}
+
+/// The query for a task's children.
+pub(crate) fn children(instance: &str, id: u64) -> JournalQuery {
+    JournalQuery::new()
+        .instance(instance)
+        .parent(id)
+        .limit(super::query::MAX_LIMIT)
+}
+
+/// The statements that bring a database at `current` to [`VERSION`].
+pub(crate) fn migrations(current: Option<i64>, now: i64) -> Result<Vec<Statement>, JournalError> {
+    let current = current.unwrap_or(0);
+    if current > VERSION {
+        return Err(JournalError::Schema(format!(
+            "the database holds journal schema v{current}, written by a newer version; this one knows up to v{VERSION}"
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, steps) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        out.extend(steps.iter().map(|sql| Statement::fixed(sql, Vec::new())));
+        out.push(Statement::fixed(
+            RECORD_VERSION,
+            vec![Value::Int(i as i64 + 1), Value::Int(now)],
+        ));
+    }
+    Ok(out)
+}
+
+/// The error for a failed migration step: most likely a table of the same
+/// name that is not the journal's.
+pub(crate) fn migration_failed(error: impl std::fmt::Display) -> JournalError {
+    JournalError::Schema(format!(
+        "cannot create the journal's tables (does the database hold foreign tables named tracked_*?): {error}"
+    ))
+}
+
+/// The error for a table that lacks the journal's columns.
+pub(crate) fn foreign_table(error: impl std::fmt::Display) -> JournalError {
+    JournalError::Schema(format!(
+        "the tracked_* tables do not have the journal's columns: {error}"
+    ))
+}
+
+pub(crate) fn select_one(instance: &str, id: u64) -> Statement {
+    Statement::new(
+        format!("SELECT {COLUMNS} FROM tracked_tasks WHERE instance = $1 AND id = $2"),
+        vec![Value::Text(instance.into()), Value::Int(id as i64)],
+    )
+}
+
+pub(crate) fn select_progress(instance: &str, id: u64) -> Statement {
+    Statement::fixed(
+        "SELECT at, percent, message FROM tracked_progress
+         WHERE instance = $1 AND id = $2 ORDER BY at",
+        vec![Value::Text(instance.into()), Value::Int(id as i64)],
+    )
+}
+
+/// A result row, whichever backend read it.
+pub(crate) trait Row {
+    fn int(&self, column: usize) -> Result<Option<i64>, JournalError>;
+    fn text(&self, column: usize) -> Result<Option<String>, JournalError>;
+}
+
+fn missing(column: &str) -> JournalError {
+    JournalError::Schema(format!(
+        "column {column} holds NULL where the journal needs a value"
+    ))
+}
+
+/// Decodes a row selected with [`COLUMNS`].
+pub(crate) fn task(row: &impl Row) -> Result<JournalTask, JournalError> {
+    let text = |i: usize, name: &str| row.text(i)?.ok_or_else(|| missing(name));
+    let int = |i: usize, name: &str| row.int(i)?.ok_or_else(|| missing(name));
+    let state_text = text(9, "state")?;
+    let state = state_text
+        .parse::<TaskState>()
+        .map_err(|_| JournalError::Schema(format!("unknown task state {state_text:?}")))?;
+    let labels: Vec<(String, String)> = serde_json::from_str(&text(6, "labels")?)
+        .map_err(|e| JournalError::Schema(format!("labels are not the journal's JSON: {e}")))?;
+    Ok(JournalTask {
+        instance: text(0, "instance")?,
+        id: int(1, "id")? as u64,
+        parent: row.int(2)?.map(|p| p as u64),
+        name: text(3, "name")?,
+        ty: text(4, "type")?,
+        owner: row.text(5)?,
+        labels,
+        site: text(7, "site")?,
+        kind: text(8, "kind")?,
+        state,
+        error: row.text(10)?,
+        progress: row.int(11)?.map(|p| p.clamp(0, 100) as u8),
+        spawned_at: from_micros(int(12, "spawned_at")?),
+        started_at: row.int(13)?.map(from_micros),
+        finished_at: row.int(14)?.map(from_micros),
+        duration: row
+            .int(15)?
+            .map(|us| std::time::Duration::from_micros(us.max(0) as u64)),
+    })
+}
+
+/// Decodes a row selected by [`select_progress`].
+pub(crate) fn progress(row: &impl Row) -> Result<JournalProgress, JournalError> {
+    Ok(JournalProgress {
+        at: from_micros(row.int(0)?.ok_or_else(|| missing("at"))?),
+        percent: row.int(1)?.ok_or_else(|| missing("percent"))?.clamp(0, 100) as u8,
+        message: row.text(2)?,
+    })
+}

@@ -1,0 +1,233 @@
+//! The embedded backend: one SQLite file in WAL mode, no server to run.
+//!
+//! SQLite's API blocks, so the connection lives on a thread of its own and
+//! every call is a job sent to it; the async side awaits the answer. Writes
+//! and reads are serialised on that thread, which is what SQLite does with
+//! one writer anyway.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
+use super::schema::{self, Statement, Value};
+use super::store::{BoxFuture, Store};
+use super::JournalError;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A journal in one SQLite file.
+pub(crate) struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file and migrates it. Fails on a file
+    /// that is not a SQLite database or holds foreign tables.
+    pub(crate) fn open(path: &Path) -> Result<SqliteStore, JournalError> {
+        let mut conn = open(path)?;
+        migrate(&mut conn)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("tracked-journal-sqlite".into())
+            .spawn(move || {
+                // Ends when the store, and so every sender, is gone.
+                for job in queue {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| {
+                JournalError::Unavailable(format!("cannot start the SQLite thread: {e}"))
+            })?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `job` on the connection's thread.
+    fn run<T, F>(&self, job: F) -> BoxFuture<'_, Result<T, JournalError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, JournalError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.jobs.send(Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(job(conn));
+        }));
+        Box::pin(async move {
+            sent.map_err(|_| JournalError::Closed)?;
+            answer.await.map_err(|_| JournalError::Closed)?
+        })
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, JournalError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| JournalError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let not_a_database = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            JournalError::Schema(format!("{} is not a SQLite database: {e}", path.display()))
+        }
+        _ => database(e),
+    };
+    // WAL: readers never block the writer. NORMAL: a committed batch
+    // survives a crash of the process (not necessarily of the machine).
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(not_a_database)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(database)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(database)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
+    // IMMEDIATE takes the write lock first: two processes opening one file
+    // migrate one after the other.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(database)?;
+    tx.execute(schema::VERSION_TABLE, [])
+        .map_err(schema::migration_failed)?;
+    let current: Option<i64> = tx
+        .query_row(schema::CURRENT_VERSION, [], |row| row.get(0))
+        .map_err(schema::foreign_table)?;
+    let now = schema::now();
+    for step in schema::migrations(current, now)? {
+        execute(&tx, &step).map_err(schema::migration_failed)?;
+    }
+    for check in schema::CHECK_COLUMNS {
+        tx.prepare(check).map_err(schema::foreign_table)?;
+    }
+    tx.commit().map_err(database)
+}
+
+fn database(e: rusqlite::Error) -> JournalError {
+    JournalError::Database(e.to_string())
+}
+
+fn sqlite_text(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> {
+    let mut prepared = conn.prepare_cached(&sqlite_text(&statement.sql))?;
+    prepared.execute(rusqlite::params_from_iter(statement.params.iter()))
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+        }))
+    }
+}
+
+impl schema::Row for rusqlite::Row<'_> {
+    fn int(&self, column: usize) -> Result<Option<i64>, JournalError> {
+        self.get(column).map_err(schema::foreign_table)
+    }
+
+    fn text(&self, column: usize) -> Result<Option<String>, JournalError> {
+        self.get(column).map_err(schema::foreign_table)
+    }
+}
+
+fn select_tasks(
+    conn: &Connection,
+    statement: &Statement,
+) -> Result<Vec<super::JournalTask>, JournalError> {
+    let mut prepared = conn
+        .prepare_cached(&sqlite_text(&statement.sql))
+        .map_err(database)?;
+    let mut rows = prepared
+        .query(rusqlite::params_from_iter(statement.params.iter()))
+        .map_err(database)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(database)? {
+        out.push(schema::task(row)?);
+    }
+    Ok(out)
+}
+
+impl Store for SqliteStore {
+    fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>> {
+        // Opened and migrated in `open`; a file does not go away.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn transaction(
+        &self,
+        statements: Vec<Statement>,
+    ) -> BoxFuture<'_, Result<Vec<u64>, JournalError>> {
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(database)?;
+            let mut changed = Vec::with_capacity(statements.len());
+            for statement in &statements {
+                changed.push(execute(&tx, statement).map_err(database)? as u64);
+            }
+            tx.commit().map_err(database)?;
+            Ok(changed)
+        })
+    }
+
+    fn tasks(&self, query: JournalQuery) -> BoxFuture<'_, Result<JournalPage, JournalError>> {
+        self.run(move |conn| {
+            let tasks = select_tasks(conn, &schema::select(&query))?;
+            Ok(schema::page(&query, tasks))
+        })
+    }
+
+    fn task(
+        &self,
+        instance: String,
+        id: u64,
+    ) -> BoxFuture<'_, Result<Option<JournalTaskDetail>, JournalError>> {
+        self.run(move |conn| {
+            let Some(task) = select_tasks(conn, &schema::select_one(&instance, id))?.pop() else {
+                return Ok(None);
+            };
+            let log = schema::select_progress(&instance, id);
+            let mut prepared = conn
+                .prepare_cached(&sqlite_text(&log.sql))
+                .map_err(database)?;
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(log.params.iter()))
+                .map_err(database)?;
+            let mut progress = Vec::new();
+            while let Some(row) = rows.next().map_err(database)? {
+                progress.push(schema::progress(row)?);
+            }
+            let children = schema::select(&schema::children(&instance, id));
+            let children = select_tasks(conn, &children)?;
+            let children = schema::page(&schema::children(&instance, id), children).tasks;
+            Ok(Some(JournalTaskDetail {
+                task,
+                progress,
+                children,
+            }))
+        })
+    }
+
+    fn numbers(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<i64>, JournalError>> {
+        self.run(move |conn| {
+            let mut prepared = conn
+                .prepare_cached(&sqlite_text(&statement.sql))
+                .map_err(database)?;
+            let columns = prepared.column_count();
+            prepared
+                .query_row(rusqlite::params_from_iter(statement.params.iter()), |row| {
+                    (0..columns)
+                        .map(|i| row.get::<_, Option<i64>>(i).map(Option::unwrap_or_default))
+                        .collect()
+                })
+                .map_err(database)
+        })
+    }
+}

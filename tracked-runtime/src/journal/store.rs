@@ -1,0 +1,40 @@
+//! The one trait both backends implement.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
+use super::schema::Statement;
+use super::JournalError;
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A database holding the journal's schema.
+///
+/// Every method connects first if the store is not connected (migrating the
+/// schema on each new connection), so a database that was down at startup
+/// or restarted mid-run is picked up again by the next call.
+pub(crate) trait Store: Send + Sync + 'static {
+    /// Connects (if needed) and brings the schema to the current version.
+    fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// Runs `statements` in one transaction: all of them or none. Returns
+    /// the rows each one changed.
+    fn transaction(
+        &self,
+        statements: Vec<Statement>,
+    ) -> BoxFuture<'_, Result<Vec<u64>, JournalError>>;
+
+    /// One page of tasks.
+    fn tasks(&self, query: JournalQuery) -> BoxFuture<'_, Result<JournalPage, JournalError>>;
+
+    /// One task with its progress log and children.
+    fn task(
+        &self,
+        instance: String,
+        id: u64,
+    ) -> BoxFuture<'_, Result<Option<JournalTaskDetail>, JournalError>>;
+
+    /// The one row `statement` selects, every column an integer (NULL as 0).
+    fn numbers(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<i64>, JournalError>>;
+}

@@ -1,0 +1,249 @@
+//! The one task that writes the journal: drains the tracker's event stream
+//! into a bounded buffer and writes it in batches, one transaction each.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::schema::{self, Entry};
+use super::store::Store;
+use super::JournalError;
+use crate::{EventStream, Received, Tracker};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the writer and the handles share: counters and the last error.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) written: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) pending: AtomicUsize,
+    pub(crate) connected: AtomicBool,
+    pub(crate) stopped: AtomicBool,
+    pub(crate) last_error: Mutex<Option<JournalError>>,
+}
+
+/// A request from a handle.
+pub(crate) enum Command {
+    /// Write everything sent before this, then answer.
+    Flush(oneshot::Sender<Result<(), JournalError>>),
+}
+
+pub(crate) struct Writer {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) instance: Arc<str>,
+    pub(crate) tracker: Tracker,
+    pub(crate) events: EventStream,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) batch_size: usize,
+    pub(crate) buffer: usize,
+    pub(crate) interval: Duration,
+    /// Cancelled by `Journal::shutdown` and when the last handle is dropped.
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+}
+
+struct State {
+    pending: VecDeque<Entry>,
+    /// Dropped since the last batch written; goes into that batch's row.
+    unreported: u64,
+    /// When the next write may be tried after a failure.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Set by a permanent error (a foreign schema): nothing more is written.
+    broken: bool,
+}
+
+impl Writer {
+    /// Runs until every handle is dropped or the task is cancelled, then
+    /// writes what it holds (if the database lets it) and returns.
+    pub(crate) async fn run(mut self) {
+        let mut state = State {
+            pending: VecDeque::new(),
+            unreported: 0,
+            retry_at: None,
+            backoff: MIN_BACKOFF,
+            broken: false,
+        };
+        let cancelled = crate::current().map(|t| t.cancellation_token());
+        let cancelled = async {
+            match cancelled {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(cancelled);
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut cancelled => break,
+                () = self.stop.cancelled() => break,
+                command = self.commands.recv() => match command {
+                    Some(Command::Flush(reply)) => {
+                        self.drain_ready(&mut state);
+                        let result = self.write_all(&mut state, true).await;
+                        let _ = reply.send(result);
+                    }
+                    None => break,
+                },
+                received = self.events.recv() => match received {
+                    Some(received) => {
+                        self.take(&mut state, received);
+                        if state.pending.len() >= self.batch_size {
+                            let _ = self.write_all(&mut state, false).await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let _ = self.write_all(&mut state, false).await;
+                }
+            }
+        }
+        self.drain_ready(&mut state);
+        let _ = self.write_all(&mut state, true).await;
+        self.shared.stopped.store(true, Ordering::Release);
+    }
+
+    fn take(&self, state: &mut State, received: Received) {
+        match received {
+            Received::Event(event) => {
+                if state.pending.len() >= self.buffer {
+                    state.unreported += 1;
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let at = schema::micros_of(&self.tracker, event.at);
+                    state.pending.push_back(Entry { at, event });
+                }
+            }
+            Received::Missed(n) => {
+                state.unreported += n;
+                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.shared
+            .pending
+            .store(state.pending.len(), Ordering::Relaxed);
+    }
+
+    /// Takes every event already sent, without waiting.
+    fn drain_ready(&mut self, state: &mut State) {
+        while let Some(received) = self.events.try_recv() {
+            self.take(state, received);
+        }
+    }
+
+    /// Writes batches until nothing is pending. `now` ignores the backoff
+    /// (a flush asked for it); a failure stops at once either way.
+    async fn write_all(&mut self, state: &mut State, now: bool) -> Result<(), JournalError> {
+        if state.broken {
+            return Err(self.last_error().unwrap_or(JournalError::Closed));
+        }
+        if !now && state.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Err(self.last_error().unwrap_or(JournalError::Closed));
+        }
+        while !state.pending.is_empty() || state.unreported > 0 {
+            let n = state.pending.len().min(self.batch_size);
+            let batch: Vec<Entry> = state.pending.drain(..n).collect();
+            let reported = state.unreported;
+            let statements = schema::batch(&self.instance, &batch, reported, schema::now());
+            let result = {
+                // Keep draining the stream while the database works, so a
+                // slow write does not make the broadcast drop events.
+                let write = self.store.transaction(statements);
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        biased;
+                        result = &mut write => break result,
+                        Some(received) = self.events.recv() => self.take(state, received),
+                    }
+                }
+            };
+            match result {
+                Ok(_) => {
+                    if reported > 0 {
+                        tracing::warn!(
+                            dropped = reported,
+                            "task journal: events were dropped (buffer full or writer behind)"
+                        );
+                    }
+                    // Drops counted during the write go into the next batch.
+                    state.unreported -= reported;
+                    state.retry_at = None;
+                    state.backoff = MIN_BACKOFF;
+                    let shared = &self.shared;
+                    shared
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    shared.batches.fetch_add(1, Ordering::Relaxed);
+                    shared.pending.store(state.pending.len(), Ordering::Relaxed);
+                    if !shared.connected.swap(true, Ordering::Relaxed) {
+                        tracing::info!("task journal: connected");
+                    }
+                }
+                Err(error) => {
+                    // Put the batch back in front, in order, to retry.
+                    for entry in batch.into_iter().rev() {
+                        state.pending.push_front(entry);
+                    }
+                    self.overflow(state);
+                    self.fail(state, &error);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the newest entries beyond the bound (after a failed batch was
+    /// put back while the stream kept filling the buffer).
+    fn overflow(&self, state: &mut State) {
+        let over = state.pending.len().saturating_sub(self.buffer);
+        if over > 0 {
+            state.pending.truncate(self.buffer);
+            state.unreported += over as u64;
+            self.shared
+                .dropped
+                .fetch_add(over as u64, Ordering::Relaxed);
+        }
+        self.shared
+            .pending
+            .store(state.pending.len(), Ordering::Relaxed);
+    }
+
+    fn fail(&self, state: &mut State, error: &JournalError) {
+        if error.is_permanent() {
+            state.broken = true;
+            tracing::error!(%error, "task journal: giving up writing");
+        } else {
+            state.retry_at = Some(Instant::now() + state.backoff);
+            if self.shared.connected.swap(false, Ordering::Relaxed) {
+                tracing::warn!(%error, "task journal: write failed, retrying with backoff");
+            }
+            state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+        }
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
+    }
+
+    fn last_error(&self) -> Option<JournalError> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
