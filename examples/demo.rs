@@ -11,14 +11,20 @@
 //! down tier by tier (the HTTP server stops with the network tier), prints
 //! the shutdown report and a final report.
 //!
+//! Every task's lifecycle also goes to a task journal in SQLite
+//! (`target/demo-journal.sqlite`, or `DEMO_JOURNAL`), kept across runs for
+//! 30 days by a heartbeat phase; the HTTP API serves finished tasks from it
+//! once they leave memory, and the final report reads it back.
+//!
 //! ```text
-//! cargo run --release --features http --example demo
+//! cargo run --release --features http,journal --example demo
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracked::journal::{Journal, JournalQuery};
 use tracked::{tracked, Heartbeat, Query, ShutdownPlan, TaskState, TaskType, Tracker, Watchdog};
 
 const STORAGE: TaskType = TaskType::new("Storage");
@@ -48,13 +54,25 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20u64);
 
+    // Durable history: every task from now on, in SQLite.
+    let journal_path =
+        std::env::var("DEMO_JOURNAL").unwrap_or_else(|_| "target/demo-journal.sqlite".into());
+    let journal = Journal::sqlite(&journal_path)
+        .service("demo")
+        .start(tracker)
+        .await
+        .unwrap_or_else(|e| panic!("the demo's journal at {journal_path}: {e}"));
+
     // One task on one timer for all periodic upkeep, the tracker's own
-    // (history cleanup, watchdog) included, on a thread of its own so that a
-    // task blocking the service's workers cannot silence the watchdog.
+    // (history cleanup, watchdog) and the journal's retention included, on a
+    // thread of its own so that a task blocking the service's workers cannot
+    // silence the watchdog.
     let peers = Arc::new(AtomicUsize::new(0));
-    let heartbeat = Heartbeat::new(Duration::from_millis(250))
+    let upkeep = Heartbeat::new(Duration::from_millis(250))
         .name("maintenance::heartbeat")
-        .housekeeping(tracker)
+        .housekeeping(tracker);
+    let heartbeat = journal
+        .retention_phase(upkeep, 40)
         .adaptive(
             "reconnect",
             {
@@ -87,7 +105,7 @@ async fn main() {
         .expect("a thread for the heartbeat");
 
     // The HTTP/JSON API, Prometheus `/metrics` and the live dashboard.
-    let mut http = tracked::http::Config::new();
+    let mut http = tracked::http::Config::new().journal(journal.clone());
     if let Some(addr) = std::env::var("DEMO_HTTP_ADDR")
         .ok()
         .and_then(|a| a.parse().ok())
@@ -163,6 +181,7 @@ async fn main() {
         );
     }
     print_final(tracker, started);
+    print_journal(&journal, &journal_path).await;
 }
 
 /// Starts the long-lived services. `#[tracked]` turns each `tokio::spawn`
@@ -403,4 +422,35 @@ fn print_final(tracker: &Tracker, started: Instant) {
     }
     let live = tracker.stats().total.live();
     println!("\nlive tasks left: {live}");
+}
+
+/// What the journal kept, this run and earlier ones.
+async fn print_journal(journal: &Journal, path: &str) {
+    // The writer stopped with the database tier, after its last batch.
+    let stats = journal.shutdown().await;
+    println!(
+        "\njournal: {} events in {} batches to {path} ({} dropped), instance {}",
+        stats.written,
+        stats.batches,
+        stats.dropped,
+        journal.instance()
+    );
+    let held = journal.len().await.unwrap_or(0);
+    let failed = JournalQuery::new().state(TaskState::Failed).limit(3);
+    match journal.tasks(&failed).await {
+        Ok(page) => {
+            println!("journal holds {held} tasks; latest failures across runs:");
+            for t in page.tasks {
+                println!(
+                    "  {} #{} {} ({}): {}",
+                    t.instance,
+                    t.id,
+                    t.name,
+                    t.ty,
+                    t.error.unwrap_or_default()
+                );
+            }
+        }
+        Err(e) => println!("journal unreadable: {e}"),
+    }
 }

@@ -30,10 +30,10 @@ cargo test --workspace --all-features
 
 step "build examples and benchmarks"
 cargo build --workspace --examples --all-features
-cargo bench --workspace --no-run
+cargo bench --workspace --all-features --no-run
 
 step "demo smoke run (4 s, with the HTTP API queried while it runs)"
-DEMO_SECONDS=4 cargo run --quiet --features http --example demo > target/demo-smoke.txt &
+DEMO_SECONDS=4 cargo run --quiet --features http,journal --example demo > target/demo-smoke.txt &
 demo=$!
 url=""
 for _ in $(seq 1 100); do
@@ -48,6 +48,7 @@ wait "$demo"
 grep -q "tiered shutdown" target/demo-smoke.txt
 grep -q "final report" target/demo-smoke.txt
 grep -q "live tasks left: 0" target/demo-smoke.txt
+grep -q "^journal: [1-9][0-9]* events" target/demo-smoke.txt
 tail -n 12 target/demo-smoke.txt
 
 step "cargo xtask audit (every spawn goes through the tracker)"

@@ -707,3 +707,86 @@ mod postgres {
         flush_until_ok(&journal).await;
     }
 }
+
+/// The HTTP API serves tasks that left memory from the journal, and an
+/// owner-scoped token sees only its owner's, there as in memory.
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_falls_back_to_the_journal_with_owner_isolation() {
+    use serde_json::Value;
+    use tracked::http::{serve, Config};
+
+    let dir = scratch("http");
+    // No in-memory history: every finished task is only in the journal.
+    let tracker = Tracker::builder().history_capacity(0).build();
+    let journal = Journal::sqlite(dir.join("journal.sqlite"))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let mut ids = std::collections::HashMap::<&str, Vec<u64>>::new();
+    for i in 0..30 {
+        let owner = if i % 3 == 0 { "alice" } else { "bob" };
+        let h = tracker
+            .task_builder(format!("job-{i}"), TaskType::GENERAL)
+            .owner(owner)
+            .spawn(async { tracked::progress(100, "done") });
+        ids.entry(owner).or_default().push(h.id().as_u64());
+        h.await.unwrap();
+    }
+    journal.flush().await.unwrap();
+    let config = Config::new()
+        .token("root-token")
+        .owner_token("alice-token", "alice")
+        .journal(journal.clone());
+    let server = serve(tracker.clone(), config).await.unwrap();
+    let client = reqwest::Client::new();
+    let get = |path: String, token: &'static str| {
+        let request = client
+            .get(format!("{}{path}", server.url()))
+            .bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+
+    let alice_task = ids["alice"][0];
+    let bob_task = ids["bob"][0];
+    let (status, body) = get(format!("/tasks/{alice_task}"), "alice-token").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["task"]["source"], "journal");
+    assert_eq!(body["task"]["owner"], "alice");
+    assert_eq!(body["task"]["state"], "completed");
+    assert_eq!(body["task"]["progress"]["log"][0]["message"], "done");
+    let (status, body) = get(format!("/tasks/{bob_task}"), "alice-token").await;
+    assert_eq!(
+        status, 404,
+        "another owner's task is not there for alice: {body}"
+    );
+    assert!(body["error"].as_str().is_some(), "a JSON reason: {body}");
+    let (status, _) = get(format!("/tasks/{bob_task}"), "root-token").await;
+    assert_eq!(status, 200);
+
+    // Alice pages through her finished tasks: all ten, each once.
+    let mut seen = Vec::new();
+    let mut path = "/tasks?state=completed&limit=4".to_owned();
+    loop {
+        let (status, body) = get(path.clone(), "alice-token").await;
+        assert_eq!(status, 200, "{body}");
+        for t in body["tasks"].as_array().unwrap() {
+            assert_eq!(t["owner"], "alice");
+            seen.push(t["id"].as_u64().unwrap());
+        }
+        match body["next_cursor"].as_str() {
+            Some(c) => path = format!("/tasks?state=completed&limit=4&cursor={c}"),
+            None => break,
+        }
+    }
+    seen.reverse();
+    assert_eq!(seen, ids["alice"]);
+    let (status, body) = get("/tasks?state=completed&limit=nope".into(), "alice-token").await;
+    assert_eq!(status, 400, "{body}");
+    server.shutdown().await;
+}

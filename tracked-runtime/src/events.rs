@@ -5,8 +5,8 @@
 //! slow one never slows tasks down: it loses the oldest events and is told
 //! how many on its next receive.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio::sync::broadcast;
@@ -128,11 +128,57 @@ impl Drop for EventStream {
     }
 }
 
+/// A bounded queue of every event for one consumer that must not lose
+/// events to a ring buffer's overwriting (the journal's writer): when it is
+/// full, new events are counted as dropped instead.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) struct EventQueue {
+    receiver: tokio::sync::mpsc::Receiver<Event>,
+    sink: Arc<Sink>,
+    sinks: Arc<RwLock<Vec<Arc<Sink>>>>,
+    subscribers: Arc<AtomicUsize>,
+}
+
+#[derive(Debug)]
+struct Sink {
+    sender: tokio::sync::mpsc::Sender<Event>,
+    dropped: AtomicU64,
+}
+
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+impl EventQueue {
+    /// The next event, or `None` once the tracker is gone.
+    pub(crate) async fn recv(&mut self) -> Option<Event> {
+        self.receiver.recv().await
+    }
+
+    /// The next event if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
+
+    /// Events dropped because the queue was full, since the last call.
+    pub(crate) fn take_dropped(&self) -> u64 {
+        self.sink.dropped.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        let mut sinks = self.sinks.write().unwrap_or_else(|e| e.into_inner());
+        sinks.retain(|s| !Arc::ptr_eq(s, &self.sink));
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The sending side, owned by a tracker.
 #[derive(Debug)]
 pub(crate) struct Events {
     sender: broadcast::Sender<Event>,
     subscribers: Arc<AtomicUsize>,
+    /// Bounded queues; rarely more than one.
+    sinks: Arc<RwLock<Vec<Arc<Sink>>>>,
 }
 
 impl Events {
@@ -140,6 +186,7 @@ impl Events {
         Events {
             sender: broadcast::Sender::new(CAPACITY),
             subscribers: Arc::new(AtomicUsize::new(0)),
+            sinks: Arc::default(),
         }
     }
 
@@ -152,8 +199,39 @@ impl Events {
     }
 
     pub(crate) fn send(&self, event: Event) {
-        // An error only means every subscriber left meanwhile.
-        let _ = self.sender.send(event);
+        {
+            let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
+            for sink in sinks.iter() {
+                if sink.sender.try_send(event.clone()).is_err() {
+                    sink.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if self.sender.receiver_count() > 0 {
+            // An error only means every subscriber left meanwhile.
+            let _ = self.sender.send(event);
+        }
+    }
+
+    /// A queue of every event from now on, holding at most `capacity`.
+    #[cfg_attr(not(feature = "journal"), allow(dead_code))]
+    pub(crate) fn queue(&self, capacity: usize) -> EventQueue {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        let sink = Arc::new(Sink {
+            sender,
+            dropped: AtomicU64::new(0),
+        });
+        self.sinks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sink.clone());
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        EventQueue {
+            receiver,
+            sink,
+            sinks: self.sinks.clone(),
+            subscribers: self.subscribers.clone(),
+        }
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {

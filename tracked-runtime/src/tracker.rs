@@ -226,6 +226,12 @@ impl Tracker {
         self.inner.events.subscribe()
     }
 
+    /// A bounded queue of every event (see [`EventQueue`](crate::events::EventQueue)).
+    #[cfg(feature = "journal")]
+    pub(crate) fn event_queue(&self, capacity: usize) -> crate::events::EventQueue {
+        self.inner.events.queue(capacity)
+    }
+
     /// Sends an event about `record`'s task, if anyone listens. The check
     /// is inlined into the spawn and poll paths; the sending is not.
     #[inline]

@@ -31,6 +31,8 @@
 
 mod auth;
 mod error;
+#[cfg(feature = "journal")]
+mod journal;
 mod json;
 mod params;
 mod routes;
@@ -74,6 +76,8 @@ pub struct Config {
     reads_need_token: bool,
     metrics: MetricsOptions,
     declared: Option<Vec<TaskType>>,
+    #[cfg(feature = "journal")]
+    journal: Option<crate::journal::Journal>,
 }
 
 impl Default for Config {
@@ -84,6 +88,8 @@ impl Default for Config {
             reads_need_token: false,
             metrics: MetricsOptions::new(),
             declared: None,
+            #[cfg(feature = "journal")]
+            journal: None,
         }
     }
 }
@@ -127,6 +133,15 @@ impl Config {
         self
     }
 
+    /// Serves tasks that left the in-memory history from `journal`:
+    /// `GET /tasks/{id}` and finished-state `GET /tasks` pages fall back to
+    /// it, with the same owner scoping.
+    #[cfg(feature = "journal")]
+    pub fn journal(mut self, journal: crate::journal::Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// The task types the program declares, for `/catalogue`'s lint.
     pub fn declared_types(mut self, types: impl IntoIterator<Item = TaskType>) -> Self {
         self.declared = Some(types.into_iter().collect());
@@ -142,6 +157,8 @@ pub(crate) struct AppState {
     pub(crate) declared: Option<Vec<TaskType>>,
     /// Cancelled when the server stops, so that event streams end.
     pub(crate) stop: CancellationToken,
+    #[cfg(feature = "journal")]
+    pub(crate) journal: Option<crate::journal::Journal>,
 }
 
 /// The API's routes over `tracker`, to serve yourself or nest in your own
@@ -170,6 +187,8 @@ fn router_with(
         metrics: config.metrics.clone(),
         declared: config.declared.clone(),
         stop,
+        #[cfg(feature = "journal")]
+        journal: config.journal.clone(),
     });
     Router::new()
         .route("/", get(routes::dashboard))

@@ -61,7 +61,7 @@ pub(crate) async fn list_tasks(
     // while tasks come and go: a walk over every page sees each task that
     // was live (or in history) for the whole walk exactly once.
     let finished = p.state.is_some_and(|s| s.is_finished());
-    let mut tasks = if finished {
+    let tasks = if finished {
         let mut t = state.tracker.finished(&q);
         t.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
         t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() < c));
@@ -72,19 +72,32 @@ pub(crate) async fn list_tasks(
         t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() > c));
         t
     };
-    let more = tasks.len() > p.limit;
-    tasks.truncate(p.limit);
-    let next = more
-        .then(|| tasks.last().map(|t| t.id.as_u64().to_string()))
-        .flatten();
-    let json = tasks
+    let mut rows: Vec<(u64, Value)> = tasks
         .iter()
-        .map(|t| TaskJson::new(&state.tracker, t, false))
+        .map(|t| {
+            let json = serde_json::to_value(TaskJson::new(&state.tracker, t, false));
+            (t.id.as_u64(), json.unwrap_or(Value::Null))
+        })
         .collect();
+    #[allow(unused_mut)]
+    let mut journal_more = false;
+    #[cfg(feature = "journal")]
+    if let (true, Some(journal)) = (finished, &state.journal) {
+        // Tasks that left history: merge by id, the in-memory copy first.
+        let (older, more) = super::journal::finished(journal, &caller, &p).await?;
+        journal_more = more;
+        let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.0).collect();
+        rows.extend(older.into_iter().filter(|(id, _)| !known.contains(id)));
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+    }
+    let more = rows.len() > p.limit || journal_more;
+    rows.truncate(p.limit);
+    let next = more.then(|| rows.last().map(|r| r.0.to_string())).flatten();
+    let json = rows.into_iter().map(|r| r.1).collect();
     Ok(page(json, next, p.limit))
 }
 
-fn page(tasks: Vec<TaskJson>, next_cursor: Option<String>, limit: usize) -> Json<Value> {
+fn page(tasks: Vec<Value>, next_cursor: Option<String>, limit: usize) -> Json<Value> {
     Json(json!({ "tasks": tasks, "next_cursor": next_cursor, "limit": limit }))
 }
 
@@ -97,11 +110,15 @@ pub(crate) async fn get_task(
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
-    let detail = state
-        .tracker
-        .task(id)
-        .filter(|d| caller.may_see(&d.task))
-        .ok_or_else(|| no_task(&raw))?;
+    let Some(detail) = state.tracker.task(id).filter(|d| caller.may_see(&d.task)) else {
+        #[cfg(feature = "journal")]
+        if let Some(journal) = &state.journal {
+            if let Some(json) = super::journal::task(journal, &caller, id.as_u64()).await? {
+                return Ok(Json(json));
+            }
+        }
+        return Err(no_task(&raw));
+    };
     let children: Vec<TaskJson> = detail
         .children
         .iter()

@@ -8,14 +8,14 @@
 //!
 //! # How it writes
 //!
-//! The journal subscribes to the tracker's [event stream](crate::Tracker::subscribe);
-//! one writer task (a tracked task named `tracked::journal`) drains it into
-//! a bounded buffer and writes batches, one transaction each. Nothing
-//! happens on a task's poll path beyond the event the tracker sends anyway,
-//! which never blocks.
+//! The tracker hands every lifecycle event to a bounded queue (a `try_send`,
+//! never blocking); one writer task (a tracked task named
+//! `tracked::journal`) drains it into a buffer of its own and writes batches,
+//! one transaction each. Nothing else happens on a task's path.
 //!
-//! - **Never silent loss.** If the buffer is full (the database is down or
-//!   slower than the tasks), new events are dropped and counted: in
+//! - **Never silent loss.** If the queue and the buffer are full (the
+//!   database is down or slower than the tasks), new events are dropped and
+//!   counted: in
 //!   [`JournalStats::dropped`], in a warning log, and in the `dropped` column
 //!   of the next batch row written (`tracked_batches`).
 //! - **Faults.** A database that is down at startup or goes away mid-run is
@@ -26,7 +26,7 @@
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most
-//!   [`buffer`](JournalBuilder::buffer) events). SQLite runs in WAL mode
+//!   twice [`buffer`](JournalBuilder::buffer) events). SQLite runs in WAL mode
 //!   with `synchronous = NORMAL`: a committed batch survives a process
 //!   crash; a power loss may take the last batches with it.
 //!
@@ -382,8 +382,9 @@ impl JournalBuilder {
         self
     }
 
-    /// Events buffered while the database is slow or down, at least 1;
-    /// beyond it, events are dropped and counted. Default 65 536.
+    /// Events held while the database is slow or down, at least 1: this many
+    /// in the tracker's queue and as many in the writer's buffer; beyond
+    /// that, events are dropped and counted. Default 65 536.
     pub fn buffer(mut self, events: usize) -> Self {
         self.buffer = events.max(1);
         self
@@ -417,29 +418,22 @@ impl JournalBuilder {
     /// down is not an error: the writer buffers and retries.
     pub async fn start(self, tracker: &Tracker) -> Result<Journal, JournalError> {
         // Subscribe first: nothing spawned after `start` returns is missed.
-        let events = tracker.subscribe();
+        let events = tracker.event_queue(self.buffer);
         let shared = Arc::new(Shared::default());
         let store: Arc<dyn Store> = match &self.backend {
-            Backend::Sqlite(path) => {
-                // Opening and migrating a local file takes milliseconds.
-                let store = sqlite::SqliteStore::open(path)?;
-                shared.connected.store(true, Ordering::Relaxed);
-                Arc::new(store)
-            }
+            // Opening and migrating a local file takes milliseconds.
+            Backend::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
             #[cfg(feature = "journal-postgres")]
-            Backend::Postgres(url) => {
-                let store = postgres::PostgresStore::new(url, tracker.clone())?;
-                match store.connect().await {
-                    Ok(()) => shared.connected.store(true, Ordering::Relaxed),
-                    Err(e) if e.is_permanent() => return Err(e),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "task journal: database down at startup, buffering");
-                        *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    }
-                }
-                Arc::new(store)
-            }
+            Backend::Postgres(url) => Arc::new(postgres::PostgresStore::new(url, tracker.clone())?),
         };
+        match store.connect().await {
+            Ok(()) => shared.connected.store(true, Ordering::Relaxed),
+            Err(e) if e.is_permanent() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "task journal: database down at startup, buffering");
+                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            }
+        }
         let instance: Arc<str> = instance_id(self.service.as_deref()).into();
         let (commands, receiver) = mpsc::channel(16);
         let stop = CancellationToken::new();

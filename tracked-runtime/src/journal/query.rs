@@ -120,6 +120,7 @@ impl JournalQuery {
     }
 
     /// Tasks of `instance` with ids below `id`, highest first.
+    #[cfg(feature = "http")]
     pub(crate) fn before_id(mut self, instance: &str, id: Option<u64>) -> Self {
         self.instance = Some(instance.to_owned());
         self.by_id = true;

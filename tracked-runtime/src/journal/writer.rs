@@ -1,5 +1,9 @@
-//! The one task that writes the journal: drains the tracker's event stream
-//! into a bounded buffer and writes it in batches, one transaction each.
+//! The one task that writes the journal: drains the tracker's bounded event
+//! queue into a bounded buffer and writes it in batches, one transaction each.
+//!
+//! While the buffer is full the writer stops draining the queue, so the
+//! queue fills too and the tracker counts what it cannot enqueue; those
+//! counts go into the next batch's row.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +16,8 @@ use tokio::time::Instant;
 use super::schema::{self, Entry};
 use super::store::Store;
 use super::JournalError;
-use crate::{EventStream, Received, Tracker};
+use crate::events::EventQueue;
+use crate::{Event, Tracker};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -40,7 +45,7 @@ pub(crate) struct Writer {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) instance: Arc<str>,
     pub(crate) tracker: Tracker,
-    pub(crate) events: EventStream,
+    pub(crate) events: EventQueue,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) batch_size: usize,
@@ -95,9 +100,9 @@ impl Writer {
                     }
                     None => break,
                 },
-                received = self.events.recv() => match received {
-                    Some(received) => {
-                        self.take(&mut state, received);
+                received = self.events.recv(), if state.pending.len() < self.buffer => match received {
+                    Some(event) => {
+                        self.take(&mut state, event);
                         if state.pending.len() >= self.batch_size {
                             let _ = self.write_all(&mut state, false).await;
                         }
@@ -114,32 +119,32 @@ impl Writer {
         self.shared.stopped.store(true, Ordering::Release);
     }
 
-    fn take(&self, state: &mut State, received: Received) {
-        match received {
-            Received::Event(event) => {
-                if state.pending.len() >= self.buffer {
-                    state.unreported += 1;
-                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    let at = schema::micros_of(&self.tracker, event.at);
-                    state.pending.push_back(Entry { at, event });
-                }
-            }
-            Received::Missed(n) => {
-                state.unreported += n;
-                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-            }
-        }
+    fn take(&self, state: &mut State, event: Event) {
+        let at = schema::micros_of(&self.tracker, event.at);
+        state.pending.push_back(Entry { at, event });
         self.shared
             .pending
             .store(state.pending.len(), Ordering::Relaxed);
     }
 
+    /// Moves the queue's drop count into the next batch's.
+    fn collect_dropped(&self, state: &mut State) {
+        let dropped = self.events.take_dropped();
+        if dropped > 0 {
+            state.unreported += dropped;
+            self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
     /// Takes every event already sent, without waiting.
     fn drain_ready(&mut self, state: &mut State) {
-        while let Some(received) = self.events.try_recv() {
-            self.take(state, received);
+        while state.pending.len() < self.buffer {
+            let Some(event) = self.events.try_recv() else {
+                break;
+            };
+            self.take(state, event);
         }
+        self.collect_dropped(state);
     }
 
     /// Writes batches until nothing is pending. `now` ignores the backoff
@@ -151,21 +156,26 @@ impl Writer {
         if !now && state.retry_at.is_some_and(|at| Instant::now() < at) {
             return Err(self.last_error().unwrap_or(JournalError::Closed));
         }
-        while !state.pending.is_empty() || state.unreported > 0 {
+        loop {
+            self.collect_dropped(state);
+            if state.pending.is_empty() && state.unreported == 0 {
+                break;
+            }
             let n = state.pending.len().min(self.batch_size);
             let batch: Vec<Entry> = state.pending.drain(..n).collect();
             let reported = state.unreported;
             let statements = schema::batch(&self.instance, &batch, reported, schema::now());
             let result = {
-                // Keep draining the stream while the database works, so a
-                // slow write does not make the broadcast drop events.
+                // Keep draining the queue while the database works, so a
+                // slow write does not make the queue overflow.
                 let write = self.store.transaction(statements);
                 tokio::pin!(write);
                 loop {
+                    let room = state.pending.len() + batch.len() < self.buffer;
                     tokio::select! {
                         biased;
                         result = &mut write => break result,
-                        Some(received) = self.events.recv() => self.take(state, received),
+                        Some(event) = self.events.recv(), if room => self.take(state, event),
                     }
                 }
             };
@@ -196,29 +206,12 @@ impl Writer {
                     for entry in batch.into_iter().rev() {
                         state.pending.push_front(entry);
                     }
-                    self.overflow(state);
                     self.fail(state, &error);
                     return Err(error);
                 }
             }
         }
         Ok(())
-    }
-
-    /// Drops the newest entries beyond the bound (after a failed batch was
-    /// put back while the stream kept filling the buffer).
-    fn overflow(&self, state: &mut State) {
-        let over = state.pending.len().saturating_sub(self.buffer);
-        if over > 0 {
-            state.pending.truncate(self.buffer);
-            state.unreported += over as u64;
-            self.shared
-                .dropped
-                .fetch_add(over as u64, Ordering::Relaxed);
-        }
-        self.shared
-            .pending
-            .store(state.pending.len(), Ordering::Relaxed);
     }
 
     fn fail(&self, state: &mut State, error: &JournalError) {

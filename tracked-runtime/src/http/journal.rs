@@ -1,0 +1,132 @@
+//! `GET /tasks` and `GET /tasks/{id}` reach into the journal for tasks that
+//! left the in-memory history, with the same owner isolation.
+//!
+//! Only this process run's tasks are served (task ids are per run); the
+//! journal answers for other instances through [`Journal::tasks`].
+
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::params::ListParams;
+use crate::journal::{Journal, JournalProgress, JournalQuery, JournalTask};
+
+/// A journaled task in the shape of the live ones, marked `"source": "journal"`.
+pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Value {
+    let ms = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    };
+    let labels: serde_json::Map<String, Value> = t
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let progress = t.progress.map(|percent| {
+        let last = log.and_then(|l| l.last());
+        json!({
+            "percent": percent,
+            "message": last.and_then(|p| p.message.clone()),
+            "updated_at_ms": last.map(|p| ms(p.at)),
+            "log": log.map(|l| l.iter().map(|p| json!({
+                "at_ms": ms(p.at),
+                "percent": p.percent,
+                "message": p.message,
+            })).collect::<Vec<_>>()),
+        })
+    });
+    json!({
+        "id": t.id,
+        "parent": t.parent,
+        "name": t.name,
+        "type": t.ty,
+        "owner": t.owner,
+        "labels": labels,
+        "site": t.site,
+        "kind": t.kind,
+        "state": t.state.as_str(),
+        "spawned_at_ms": ms(t.spawned_at),
+        "first_polled_at_ms": t.started_at.map(ms),
+        "finished_at_ms": t.finished_at.map(ms),
+        "duration_ms": t.duration.map(|d| d.as_millis() as u64),
+        "progress": progress,
+        "error": t.error,
+        "source": "journal",
+    })
+}
+
+fn visible(caller: &Caller, t: &JournalTask) -> bool {
+    caller
+        .owner()
+        .is_none_or(|owner| t.owner.as_deref() == Some(&**owner))
+}
+
+fn unavailable(e: crate::journal::JournalError) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("the task left memory and the journal cannot be read: {e}"),
+    )
+}
+
+/// One task from the journal, or `None` if it is not there or not the
+/// caller's to see (the same 404 as for live tasks).
+pub(crate) async fn task(
+    journal: &Journal,
+    caller: &Caller,
+    id: u64,
+) -> Result<Option<Value>, ApiError> {
+    let Some(detail) = journal
+        .task(journal.instance(), id)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    if !visible(caller, &detail.task) {
+        return Ok(None);
+    }
+    let children: Vec<Value> = detail
+        .children
+        .iter()
+        .filter(|c| visible(caller, c))
+        .map(|c| task_json(c, None))
+        .collect();
+    Ok(Some(json!({
+        "task": task_json(&detail.task, Some(&detail.progress)),
+        "children": children,
+    })))
+}
+
+/// Finished tasks below the cursor from the journal, highest id first, and
+/// whether more follow; filtered as `p` and the caller's scope say.
+pub(crate) async fn finished(
+    journal: &Journal,
+    caller: &Caller,
+    p: &ListParams,
+) -> Result<(Vec<(u64, Value)>, bool), ApiError> {
+    let mut q = JournalQuery::new()
+        .before_id(journal.instance(), p.cursor)
+        .finished()
+        .limit(p.limit);
+    if let Some(Some(ty)) = p.ty {
+        q = q.ty(ty.name());
+    }
+    if let Some(state) = p.state {
+        q = q.state(state);
+    }
+    if let Some(name) = &p.name {
+        q = q.name_prefix(name.clone());
+    }
+    match (caller.owner(), &p.owner) {
+        (Some(mine), _) => q = q.owner(&**mine),
+        (None, Some(asked)) => q = q.owner(asked.clone()),
+        (None, None) => {}
+    }
+    let page = journal.tasks(&q).await.map_err(unavailable)?;
+    let rows = page
+        .tasks
+        .iter()
+        .map(|t| (t.id, task_json(t, None)))
+        .collect();
+    Ok((rows, page.next.is_some()))
+}
