@@ -312,6 +312,33 @@ impl Spawner for OursAnnotated {
     }
 }
 
+/// The reference for the annotated variant: `tracked::spawn` of the same fn
+/// without the attribute, so that both carry the fn's own state machine
+/// (`body.await` keeps `body` twice: captured, and moved into the await).
+struct OursSameFn;
+
+async fn unannotated<F>(body: F)
+where
+    F: Future<Output = ()> + Send,
+{
+    body.await;
+}
+
+impl Spawner for OursSameFn {
+    type Handle = tracked::JoinHandle<()>;
+
+    fn new() -> Self {
+        OursSameFn
+    }
+
+    fn spawn<F>(&self, future: F) -> Self::Handle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tracked::spawn("bench", tracked::TaskType::GENERAL, unannotated(future))
+    }
+}
+
 /// The variants, in table order. The first is the baseline.
 fn variants() -> Vec<Box<dyn Bench>> {
     vec![
@@ -321,6 +348,7 @@ fn variants() -> Vec<Box<dyn Bench>> {
         subject::<Naive>("naive Mutex<HashMap>", false),
         subject::<OursGlobal>("ours-global", true),
         subject::<OursTracker>("ours-tracker", true),
+        subject::<OursSameFn>("ours-global, same fn", true),
         subject::<OursAnnotated>("ours-#[tracked] fn", true),
     ]
 }

@@ -2,7 +2,7 @@
 //! body, and wraps the body in `TrackedFn` with the fn's catalogue site.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
@@ -80,7 +80,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => return with_errors(item, errors, None),
     };
     let shape = if function.sig.asyncness.is_some() {
-        Some(Shape::AsyncFn)
+        Some(if function.attrs.iter().all(is_inert) {
+            Shape::AsyncFn
+        } else {
+            Shape::KeptAsync
+        })
     } else {
         Shape::find(&block)
     };
@@ -146,8 +150,14 @@ fn not_a_fn(item: &TokenStream) -> Option<syn::Error> {
 /// Where the fn's async body is.
 #[derive(Clone, Copy)]
 enum Shape {
-    /// An `async fn`: the whole body.
+    /// An `async fn` with no other attribute that needs it to stay one:
+    /// the whole body. It becomes a plain fn returning the `TrackedFn`.
     AsyncFn,
+    /// An `async fn` that another attribute macro still has to read as one
+    /// (`#[tokio::main]`, `#[tokio::test]`, `#[tracing::instrument]`
+    /// written after `#[tracked]`): it stays an `async fn` and awaits the
+    /// `TrackedFn`, at the cost of a second state machine around the body.
+    KeptAsync,
     /// `async-trait`'s form: a fn returning `Box::pin(async move { … })`,
     /// the final expression of the body.
     BoxPinned,
@@ -172,6 +182,34 @@ impl Shape {
             .position(is_let_body_async)
             .map(Shape::LetBody)
     }
+}
+
+/// Whether an attribute left on the fn is one rustc itself reads (lints,
+/// docs, `cfg`, codegen hints), so no macro after `#[tracked]` needs to see
+/// an `async fn`. Any other attribute may be a macro that does: the fn then
+/// keeps its `async` (`Shape::KeptAsync`).
+fn is_inert(attr: &Attribute) -> bool {
+    let path = attr.path();
+    if let Some(first) = path.segments.first() {
+        // Tool attributes: `#[rustfmt::skip]`, `#[clippy::…]`.
+        if path.segments.len() > 1 && (first.ident == "rustfmt" || first.ident == "clippy") {
+            return true;
+        }
+    }
+    const INERT: [&str; 11] = [
+        "doc",
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "deprecated",
+        "must_use",
+        "inline",
+        "cold",
+        "cfg",
+    ];
+    INERT.iter().any(|name| path.is_ident(name))
 }
 
 fn is_box_pin(func: &Expr) -> bool {
@@ -202,11 +240,12 @@ fn is_let_body_async(stmt: &Stmt) -> bool {
 }
 
 // Input: `#[tracked(type = "Consensus")] async fn run_round(s: S) -> R { body }`
-// Output: `async fn run_round(s: S) -> R {
+// Output: `fn run_round(s: S) -> impl Future<Output = R> {
 //     static __TRACKED_SITE: StaticSite = …; inventory::submit!(…);
-//     let body = async move { <fake return edge>; body };
-//     TrackedFn::new(&__TRACKED_SITE, owner, pick, body).await
+//     let body = async move { <fake return edge>; <capture s>; body };
+//     TrackedFn::new(&__TRACKED_SITE, owner, pick, body)
 // }`
+// (`Shape::KeptAsync` keeps `async fn … -> R` and ends in `….await`.)
 fn expand_fn(
     function: &MaybeItemFn,
     args: &Args,
@@ -225,10 +264,21 @@ fn expand_fn(
     match shape {
         Shape::AsyncFn => {
             let edge = fake_return_edge(&sig.output);
+            let mut sig = sig.clone();
+            let moves = move_arguments(&mut sig);
+            sig.asyncness = None;
+            sig.output = future_output(&sig.output, sig.ident.span());
+            let stmts = &block.stmts;
+            let inner = quote!(async move { #edge #moves #(#stmts)* });
+            let wrapped = wrap(&sites, &owner, inner);
+            quote! { #(#attrs)* #vis #sig { #wrapped } }
+        }
+        Shape::KeptAsync => {
+            let edge = fake_return_edge(&sig.output);
             let stmts = &block.stmts;
             let inner = quote!(async move { #edge #(#stmts)* });
             let wrapped = wrap(&sites, &owner, inner);
-            quote! { #(#attrs)* #vis #sig { #wrapped } }
+            quote! { #(#attrs)* #vis #sig { #wrapped.await } }
         }
         Shape::BoxPinned => {
             if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() {
@@ -236,7 +286,7 @@ fn expand_fn(
                     let body = quote!(#inner);
                     let wrapped = wrap(&sites, &owner, body);
                     let capture = inner.capture;
-                    *inner = syn::parse_quote!(async #capture { #wrapped });
+                    *inner = syn::parse_quote!(async #capture { #wrapped.await });
                 }
             }
             quote! { #(#attrs)* #vis #sig #block }
@@ -248,7 +298,7 @@ fn expand_fn(
                         let body = quote!(#inner);
                         let wrapped = wrap(&sites, &owner, body);
                         let capture = inner.capture;
-                        *inner = syn::parse_quote!(async #capture { #wrapped });
+                        *inner = syn::parse_quote!(async #capture { #wrapped.await });
                     }
                 }
             }
@@ -257,7 +307,8 @@ fn expand_fn(
     }
 }
 
-/// The statements that run `inner` (an async block) as the tracked fn.
+/// The statements that build the `TrackedFn` running `inner` (an async
+/// block), ending in the expression that evaluates to it.
 fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenStream {
     quote! {
         #sites
@@ -272,8 +323,90 @@ fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenSt
             __tracked_pick,
             __tracked_body,
         )
-        .await
     }
+}
+
+/// `-> impl Future<Output = R>` for an `async fn`'s `-> R`.
+///
+/// The `impl` carries a span of this macro's own (call-site hygiene, placed
+/// at the user's return type for messages), not the user's: rustc decides
+/// which lifetimes a return-position `impl Trait` captures by the edition of
+/// its span, and this crate is edition 2024, where it captures every
+/// lifetime in scope, as an `async fn`'s future does. With the user's span
+/// in an edition 2021 crate it would capture none that its bounds do not
+/// name, and arguments such as `&str` or `Cow<str>` (whose lifetime cannot
+/// even be named here) would not compile. Type parameters are captured in
+/// every edition.
+fn future_output(output: &ReturnType, fn_name: Span) -> ReturnType {
+    let (arrow, ty, at) = match output {
+        ReturnType::Default => (
+            syn::Token![->](fn_name),
+            quote_spanned!(fn_name=> ()),
+            fn_name,
+        ),
+        ReturnType::Type(arrow, ty) => (*arrow, ty.to_token_stream(), ty.span()),
+    };
+    let span = Span::call_site().located_at(at);
+    let future: Type = syn::parse_quote_spanned! {span=>
+        impl ::core::future::Future<Output = #ty>
+    };
+    ReturnType::Type(arrow, Box::new(future))
+}
+
+/// Makes the body's async block own every argument, as an `async fn`'s
+/// future does: an argument the body never mentions (a permit, a guard)
+/// still lives until the body ends, and one it uses only in part (`self.id`)
+/// is still moved whole rather than split by the block's precise captures.
+///
+/// A plain `name: T` argument stays as it is and is mentioned by reference
+/// once in the block, which makes the `move` block capture the whole
+/// variable without copying it into a local of its own (rustc's lowering of
+/// `async fn` does that copy, so each argument there is stored twice). Any
+/// other pattern (`(a, b): (A, B)`, `_: T`, `ref x: T`) is renamed to
+/// `__tracked_arg<N>` in the signature and destructured inside the block,
+/// as rustc does for an `async fn`. Returns the statements for the block.
+fn move_arguments(sig: &mut Signature) -> TokenStream {
+    let mut whole = Vec::new();
+    let mut destructure = Vec::new();
+    for (index, input) in sig.inputs.iter_mut().enumerate() {
+        // An argument under `#[cfg]` is mentioned under the same `#[cfg]`.
+        let cfgs: Vec<&Attribute> = match &*input {
+            syn::FnArg::Receiver(receiver) => &receiver.attrs,
+            syn::FnArg::Typed(typed) => &typed.attrs,
+        }
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"))
+        .collect();
+        let cfgs = quote!(#(#cfgs)*);
+        match input {
+            syn::FnArg::Receiver(receiver) => {
+                let self_token = &receiver.self_token;
+                whole.push(quote!(#cfgs let _ = &#self_token;));
+            }
+            syn::FnArg::Typed(typed) => match &*typed.pat {
+                syn::Pat::Ident(syn::PatIdent {
+                    by_ref: None,
+                    subpat: None,
+                    ident,
+                    ..
+                }) => whole.push(quote!(#cfgs let _ = &#ident;)),
+                pat => {
+                    let name = quote::format_ident!("__tracked_arg{}", index);
+                    let pat = pat.clone();
+                    whole.push(quote!(#cfgs let _ = &#name;));
+                    destructure.push(quote!(#cfgs let #pat = #name;));
+                    *typed.pat = syn::Pat::Ident(syn::PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: name,
+                        subpat: None,
+                    });
+                }
+            },
+        }
+    }
+    quote!(#(#whole)* #(#destructure)*)
 }
 
 /// The fn's static site and one per rewritten spawn, each submitted to the

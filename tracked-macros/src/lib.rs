@@ -28,8 +28,10 @@ use proc_macro::TokenStream;
 ///   `TaskType::new`, so `"Consensus"` equals `TaskType::CONSENSUS`.
 /// - `name = "…"`: the unit's name (default: `module_path!()::fn_name`).
 /// - `owner = <expr>`: the owner (group, session, tenant), any expression
-///   converting `Into<Arc<str>>`, evaluated when the fn is first polled; it
-///   may use the fn's arguments. Default: inherited from the parent task.
+///   converting `Into<Arc<str>>`, evaluated before the body starts (when
+///   the fn is called; at its first poll if it stays an `async fn`, see
+///   below); it may use the fn's arguments. Default: inherited from the
+///   parent task.
 /// - `tier = <0..=255>`: a shutdown tier, kept in the catalogue site.
 ///
 /// # What is tracked
@@ -63,12 +65,27 @@ use proc_macro::TokenStream;
 /// calls such as `join_set.spawn(…)`, and spawns inside macros such as
 /// `tokio::select!`; the audit covers those.
 ///
+/// # Expansion
+///
+/// `async fn f(args) -> R` becomes `fn f(args) -> impl Future<Output = R>`
+/// whose body builds the tracked future around `async move { body }`: it is
+/// called, awaited, spawned and used in trait impls (where the trait
+/// declares `async fn` or `-> impl Future`) like the `async fn`, and its
+/// future holds each argument once, as the unannotated fn's does, and all
+/// of them, used or not, until the body ends. The `impl Future` captures
+/// every lifetime and type parameter in scope, as an `async fn` does.
+///
 /// # Composition
 ///
-/// The fn stays an `async fn` with its signature, so `#[async_trait]`,
-/// `#[tokio::main]`, `#[tokio::test]` and `#[tracing::instrument]` compose
-/// in either order. A fake return edge keeps inference and type errors on
-/// the body, as in the unannotated fn.
+/// `#[async_trait]`, `#[tokio::main]`, `#[tokio::test]` and
+/// `#[tracing::instrument]` compose in either order. Applied after them
+/// (written below them), the attribute wraps the async block they produce.
+/// Applied before an attribute other than lint, doc, `cfg`, `inline`,
+/// `cold`, `must_use` and `deprecated` (which may be a macro that needs an
+/// `async fn`, as these do), the fn stays an `async fn` awaiting the
+/// tracked future: the same behaviour, one state machine more. A fake
+/// return edge keeps inference and type errors on the body, as in the
+/// unannotated fn.
 #[proc_macro_attribute]
 pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()

@@ -22,8 +22,12 @@ use crate::record::SpawnKind;
 use crate::{Builder, StaticSite};
 
 enum State {
-    /// Not polled yet.
-    Fresh { owner: Option<Arc<str>> },
+    /// Not polled yet. The site is needed only to start: a unit's record
+    /// and a claimed task's record keep it afterwards.
+    Fresh {
+        site: &'static StaticSite,
+        owner: Option<Arc<str>>,
+    },
     /// Claimed the task that polls it; the task's wrapper records the end.
     Task,
     /// Runs as its own unit inside the task that awaits it.
@@ -37,7 +41,6 @@ pin_project_lite::pin_project! {
     pub struct TrackedFn<F, C> {
         #[pin]
         future: F,
-        site: &'static StaticSite,
         state: State,
         classify: PhantomData<fn() -> C>,
     }
@@ -53,8 +56,7 @@ impl<F, C> TrackedFn<F, C> {
     ) -> Self {
         TrackedFn {
             future,
-            site,
-            state: State::Fresh { owner },
+            state: State::Fresh { site, owner },
             classify: PhantomData,
         }
     }
@@ -69,8 +71,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let State::Fresh { owner } = this.state {
-            *this.state = start(this.site, owner.take());
+        // The per-poll path is one match; the first poll's registration is
+        // out of line so that it does not weigh on every later poll.
+        if let &mut State::Fresh {
+            site,
+            ref mut owner,
+        } = this.state
+        {
+            *this.state = start(site, owner.take());
         }
         match this.state {
             State::Unit(guard) => poll_as::<C, F>(guard, this.future, cx),
@@ -79,6 +87,7 @@ where
     }
 }
 
+#[inline(never)]
 fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> State {
     site.mark_ran();
     match claim_current(site, owner) {

@@ -347,6 +347,7 @@ where
 
 /// Polls `future` as the task in `guard`, recording its ending; shared by
 /// spawned tasks and by `#[tracked]` fns awaited directly.
+#[inline]
 pub(crate) fn poll_as<C, F>(
     guard: &mut Guard,
     mut future: Pin<&mut F>,
