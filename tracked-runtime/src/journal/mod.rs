@@ -255,6 +255,11 @@ impl Journal {
         Ok(n.first().copied().unwrap_or(0) as u64)
     }
 
+    /// Whether the journal holds no task at all.
+    pub async fn is_empty(&self) -> Result<bool, JournalError> {
+        Ok(self.len().await? == 0)
+    }
+
     /// What `instance` wrote: the rows it holds and the sums of its batch
     /// records, which must agree (a batch is all or nothing).
     pub async fn summary(&self, instance: &str) -> Result<InstanceSummary, JournalError> {

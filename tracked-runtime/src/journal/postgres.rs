@@ -19,7 +19,7 @@ use super::JournalError;
 use crate::{TaskType, Tracker};
 
 /// Serialises migrations across processes (`pg_advisory_xact_lock`).
-const MIGRATION_LOCK: i64 = 0x7472_6163_6b65_64; // "tracked"
+const MIGRATION_LOCK: i64 = 0x0074_7261_636b_6564; // "tracked"
 
 /// A journal in a PostgreSQL database.
 pub(crate) struct PostgresStore {
