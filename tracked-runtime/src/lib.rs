@@ -64,7 +64,7 @@ pub use control::{CancelReport, Group, GroupCount, StubbornTask};
 pub use current::{current, progress, CurrentTask};
 pub use events::{Event, EventKind, EventStream, Received, Warning};
 pub use heartbeat::{Heartbeat, HeartbeatHandle, PhaseStats};
-pub use histogram::DurationHistogram;
+pub use histogram::{DurationHistogram, PollHistogram};
 pub use id::TaskId;
 pub use instrument::task_id;
 pub use join_set::JoinSet;
