@@ -41,6 +41,8 @@ mod id;
 mod inline;
 mod instrument;
 mod join_set;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod outcome;
 mod panic;
 mod private;
