@@ -10,6 +10,7 @@
 //! cargo bench --bench spawn -- --quick      # fewer rounds (or TRACKED_BENCH_QUICK=1)
 //! cargo bench --bench spawn -- --only ours-global --scenarios A   # for a profiler
 //! cargo bench --bench spawn -- --tasks 20000 --rounds 1          # small, for callgrind
+//! cargo bench --bench spawn -- --spans      # spans on vs off, under a subscriber
 //! ```
 //!
 //! Scenarios, all on a 2-worker multi-thread runtime; the spawner is itself a
@@ -28,6 +29,12 @@
 //!   only task and registry memory counts. Each variant gets a fresh instance
 //!   for D (the global tracker cannot, so it is measured warm).
 //! - **allocs**: heap allocations per task in the batched steady state.
+//!
+//! With `--spans` the run compares task spans instead: a `fmt` subscriber
+//! (INFO, writing to a sink) is installed, as in a service that logs, and
+//! the variants are bare tokio and ours on trackers built with
+//! `spans(false)` and `spans(true)`. Without a subscriber a span is never
+//! created, so the default table measures spans as they cost with none.
 //!
 //! Each scenario is measured in several rounds after a warm-up round; within
 //! a round the variants are interleaved (in a rotating order) so drift on a
@@ -280,6 +287,24 @@ impl Spawner for OursTracker {
     }
 }
 
+/// Ours on a dedicated tracker with task spans on or off (`--spans`).
+struct OursSpans<const ON: bool>(tracked::Tracker);
+
+impl<const ON: bool> Spawner for OursSpans<ON> {
+    type Handle = tracked::JoinHandle<()>;
+
+    fn new() -> Self {
+        OursSpans(tracked::Tracker::builder().spans(ON).build())
+    }
+
+    fn spawn<F>(&self, future: F) -> Self::Handle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.spawn("bench", tracked::TaskType::GENERAL, future)
+    }
+}
+
 /// Ours through an annotated fn: `tokio::spawn(annotated(fut))` where the
 /// fn is `#[tracked]`. Spawned by plain tokio outside an annotated body, the
 /// fn registers itself on its first poll as a root unit in the global
@@ -340,7 +365,14 @@ impl Spawner for OursSameFn {
 }
 
 /// The variants, in table order. The first is the baseline.
-fn variants() -> Vec<Box<dyn Bench>> {
+fn variants(spans: bool) -> Vec<Box<dyn Bench>> {
+    if spans {
+        return vec![
+            subject::<Bare>("tokio::spawn", false),
+            subject::<OursSpans<false>>("ours spans(false)", true),
+            subject::<OursSpans<true>>("ours spans(true)", true),
+        ];
+    }
     vec![
         subject::<Bare>("tokio::spawn", false),
         subject::<UtilTracker>("tokio-util TaskTracker", false),
@@ -574,12 +606,15 @@ struct Config {
     rounds: usize,
     only: Option<String>,
     scenarios: Vec<Scenario>,
+    /// Spans on vs off under a subscriber, instead of the peers.
+    spans: bool,
 }
 
 fn config() -> Config {
     let mut rounds = 7;
     let mut only = None;
     let mut scenarios = Scenario::ALL.to_vec();
+    let mut spans = false;
     if std::env::var_os("TRACKED_BENCH_QUICK").is_some_and(|v| v != "0") {
         rounds = 2;
     }
@@ -587,6 +622,7 @@ fn config() -> Config {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => rounds = 2,
+            "--spans" => spans = true,
             "--rounds" => {
                 rounds = args
                     .next()
@@ -616,6 +652,7 @@ fn config() -> Config {
         rounds: rounds.max(1),
         only,
         scenarios,
+        spans,
     }
 }
 
@@ -626,7 +663,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let mut variants = variants();
+    if config.spans {
+        // Every task span is wanted and formatted (the `fmt` layer records
+        // its fields); nothing is printed, so the terminal costs nothing.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init();
+    }
+    let mut variants = variants(config.spans);
     if let Some(only) = &config.only {
         variants.retain(|v| v.name() == only || v.name() == "tokio::spawn");
     }

@@ -16,8 +16,13 @@
 //! 30 days by a heartbeat phase; the HTTP API serves finished tasks from it
 //! once they leave memory, and the final report reads it back.
 //!
+//! Built with the `otel` feature and run with `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! set (e.g. `http://127.0.0.1:4318`), it also pushes the metrics to that
+//! OpenTelemetry collector every 5 s, and once more after the shutdown.
+//!
 //! ```text
 //! cargo run --release --features http,journal --example demo
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 cargo run --release --features http,journal,otel --example demo
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,6 +128,7 @@ async fn main() {
         server.url()
     );
     println!("token:      {} (needed to cancel: curl -X POST -H 'Authorization: Bearer <token>' {}/groups/session-7/cancel)", server.token(), server.url());
+    let otel = otel_exporter(tracker);
 
     start_services().await;
     let session = tracker.group("session-7");
@@ -167,6 +173,7 @@ async fn main() {
     print!("{report}");
     // Already stopped by the network tier; this only waits for it.
     server.shutdown().await;
+    finish_otel(otel);
     let phases = heartbeat.stats();
     println!("\nheartbeat phases:");
     for phase in phases {
@@ -321,6 +328,49 @@ async fn wal_writer() {
 
 /// Housekeeping jobs; the cache refresh panics once and the index rebuild
 /// blocks its worker thread (the watchdog reports the long poll).
+/// The OTLP exporter, when the feature is on and the environment names a
+/// collector. A bad endpoint is reported, and the demo runs without it.
+#[cfg(feature = "otel")]
+fn otel_exporter(tracker: &Tracker) -> Option<tracked::otel::OtelExporter> {
+    let config = tracked::otel::OtelConfig::from_env()?
+        .interval(Duration::from_secs(5))
+        .service_name("tracked-demo")
+        .instance_id(std::process::id().to_string());
+    let endpoint = config.endpoint().to_owned();
+    match tracked::otel::install(tracker, config) {
+        Ok(exporter) => {
+            println!("otel:       exporting metrics to {endpoint} every 5 s");
+            Some(exporter)
+        }
+        Err(e) => {
+            println!("otel:       not exporting: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+fn otel_exporter(_: &Tracker) -> Option<()> {
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        println!("otel:       OTEL_EXPORTER_OTLP_ENDPOINT is set, but the demo was built without `--features otel`");
+    }
+    None
+}
+
+#[cfg(feature = "otel")]
+fn finish_otel(exporter: Option<tracked::otel::OtelExporter>) {
+    if let Some(exporter) = exporter {
+        // The last export waits for the collector: off the async workers.
+        match tokio::task::block_in_place(|| exporter.shutdown()) {
+            Ok(()) => println!("\notel: last export sent"),
+            Err(e) => println!("\notel: last export failed: {e}"),
+        }
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+fn finish_otel(_: Option<()>) {}
+
 #[tracked(type = "Maintenance", name = "maintenance::jobs")]
 async fn maintenance() {
     let task = tracked::current().expect("tracked");

@@ -741,6 +741,67 @@ async fn metrics_expose_counters_gauges_and_histograms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_poll_durations_when_busy_time_is_measured() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    // Three polls each: two yields, then the end.
+    for _ in 0..2 {
+        tracker
+            .spawn("game::tick", TaskType::GAME_LOGIC, async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+            })
+            .await
+            .unwrap();
+    }
+    // One poll that holds its worker for at least 20 ms.
+    tracker
+        .spawn("game::stall", TaskType::GAME_LOGIC, async {
+            std::thread::sleep(Duration::from_millis(20));
+        })
+        .await
+        .unwrap();
+    // A blocking closure's run is not a poll.
+    tracker
+        .spawn_blocking("db::dump", TaskType::DATABASE, || ())
+        .await
+        .unwrap();
+    let api = Api::start(&tracker, Config::new()).await;
+
+    let (_, _, text) = api.text("/metrics").await;
+    let samples = parse_exposition(&text);
+    let game = ("type", "GameLogic");
+    let name = "tracked_task_poll_duration_seconds";
+    let buckets: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == format!("{name}_bucket") && s.labels["type"] == "GameLogic")
+        .collect();
+    assert_eq!(buckets.len(), 13);
+    assert!(buckets.windows(2).all(|w| w[0].value <= w[1].value));
+    assert_eq!(buckets[0].labels["le"], "0.00001");
+    assert_eq!(buckets.last().unwrap().labels["le"], "+Inf");
+    assert_eq!(buckets.last().unwrap().value, 7.0);
+    assert_eq!(value(&samples, &format!("{name}_count"), &[game]), 7.0);
+    assert!(value(&samples, &format!("{name}_bucket"), &[game, ("le", "0.01")]) <= 6.0);
+    assert!(value(&samples, &format!("{name}_sum"), &[game]) >= 0.02);
+    // Only type and `le`: no per-task series.
+    assert!(samples
+        .iter()
+        .filter(|s| s.name.starts_with(name))
+        .all(|s| s.labels.keys().all(|k| k == "type" || k == "le")));
+    assert!(!samples
+        .iter()
+        .any(|s| s.name.starts_with(name) && s.labels["type"] == "Database"));
+    api.server.shutdown().await;
+
+    // Without busy time the family is absent.
+    let plain = Tracker::new();
+    let api = Api::start(&plain, Config::new()).await;
+    let (_, _, text) = api.text("/metrics").await;
+    assert!(!text.contains(name));
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_is_one_self_contained_page() {
     let tracker = Tracker::new();
     let api = Api::start(&tracker, Config::new()).await;

@@ -39,6 +39,16 @@ impl Clock {
         }
     }
 
+    /// Wall-clock time of the epoch: when counting started, for exports
+    /// that say since when their sums run.
+    #[cfg_attr(
+        not(feature = "otel"),
+        allow(dead_code, reason = "only the OTLP export reads it")
+    )]
+    pub(crate) fn epoch_wall(&self) -> SystemTime {
+        self.epoch_wall
+    }
+
     /// The timestamp `age` before now, for history cut-offs.
     pub(crate) fn ago(&self, age: Duration) -> u64 {
         let age = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);

@@ -1,11 +1,17 @@
-//! Task durations per type: fixed buckets, counted when a task ends.
+//! Task and poll durations per type: fixed buckets.
 //!
-//! Each registry row holds one histogram, updated under the shard lock the
-//! end of a task already takes (the bucket is picked before the lock), so
-//! the counts survive history eviction and cost a few additions per task.
+//! Task durations: each registry row holds one histogram, updated under the
+//! shard lock the end of a task already takes (the bucket is picked before
+//! the lock), so the counts survive history eviction and cost a few
+//! additions per task.
+//!
+//! Poll durations, only when busy time is measured: each shard keeps one
+//! histogram of atomics per type row, bumped after each poll with two
+//! relaxed additions (the clock reads are the ones busy time already takes).
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::{TaskType, Tracker};
@@ -72,10 +78,7 @@ impl DurationHistogram {
     /// The bucket a duration in nanoseconds falls in; cheap enough to run
     /// before the shard lock is taken.
     pub(crate) fn bucket(nanos: u64) -> usize {
-        BOUNDS_NS
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(BOUNDS_NS.len())
+        bucket_of(&BOUNDS_NS, nanos)
     }
 
     /// Counts one duration already placed in `bucket`.
@@ -98,11 +101,12 @@ impl DurationHistogram {
     /// Cumulative counts: element `i` counts durations up to `BOUNDS[i]`;
     /// the last element, for `+Inf`, equals [`count`](Self::count).
     pub fn cumulative(&self) -> [u64; 13] {
-        let mut out = self.buckets;
-        for i in 1..out.len() {
-            out[i] += out[i - 1];
-        }
-        out
+        cumulative(self.buckets)
+    }
+
+    /// Counts per bucket, not cumulative, as OTLP sends them.
+    pub fn buckets(&self) -> [u64; 13] {
+        self.buckets
     }
 }
 
@@ -115,6 +119,139 @@ impl AddAssign for DurationHistogram {
     }
 }
 
+/// Upper bounds of the poll duration buckets, in nanoseconds: 10 µs to 1 s.
+const POLL_BOUNDS_NS: [u64; 12] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// How long single polls of tasks took, in fixed buckets; counted only when
+/// busy time is measured ([`TrackerBuilder::busy_time`](crate::TrackerBuilder::busy_time)).
+///
+/// A poll that blocks its worker for milliseconds delays every other task
+/// on it; the upper buckets show how often that happens, per type. The runs
+/// of blocking tasks are not polls and are not counted.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{TaskType, Tracker};
+///
+/// let tracker = Tracker::builder().busy_time(true).build();
+/// tracker
+///     .spawn("tick", TaskType::MAINTENANCE, async { tokio::task::yield_now().await })
+///     .await
+///     .unwrap();
+///
+/// let polls = &tracker.poll_durations()[&TaskType::MAINTENANCE];
+/// assert_eq!(polls.count(), 2);
+/// assert_eq!(polls.cumulative().last(), Some(&2));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollHistogram {
+    /// Polls per bucket, not cumulative; the last is above every bound.
+    buckets: [u64; POLL_BOUNDS_NS.len() + 1],
+    /// Sum of the poll durations, in nanoseconds.
+    sum_ns: u128,
+}
+
+impl PollHistogram {
+    /// The finite upper bounds of the buckets, in increasing order.
+    pub const BOUNDS: [Duration; 12] = {
+        let mut bounds = [Duration::ZERO; 12];
+        let mut i = 0;
+        while i < POLL_BOUNDS_NS.len() {
+            bounds[i] = Duration::from_nanos(POLL_BOUNDS_NS[i]);
+            i += 1;
+        }
+        bounds
+    };
+
+    /// Polls counted.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// The sum of their durations.
+    pub fn sum(&self) -> Duration {
+        let secs = u64::try_from(self.sum_ns / 1_000_000_000).unwrap_or(u64::MAX);
+        Duration::new(secs, (self.sum_ns % 1_000_000_000) as u32)
+    }
+
+    /// Cumulative counts: element `i` counts polls up to `BOUNDS[i]`; the
+    /// last element, for `+Inf`, equals [`count`](Self::count).
+    pub fn cumulative(&self) -> [u64; 13] {
+        cumulative(self.buckets)
+    }
+
+    /// Counts per bucket, not cumulative, as OTLP sends them.
+    pub fn buckets(&self) -> [u64; 13] {
+        self.buckets
+    }
+}
+
+impl AddAssign for PollHistogram {
+    fn add_assign(&mut self, other: PollHistogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.sum_ns += other.sum_ns;
+    }
+}
+
+/// One type's poll durations in one shard, bumped without a lock by
+/// whichever thread polled the task.
+#[derive(Default)]
+pub(crate) struct PollCounter {
+    buckets: [AtomicU64; POLL_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl PollCounter {
+    #[inline]
+    pub(crate) fn add(&self, nanos: u64) {
+        // Relaxed: the counts are independent tallies; a reader may see a
+        // poll in its bucket a moment before its sum, which a scrape
+        // tolerates (as it does between two series).
+        self.buckets[bucket_of(&POLL_BOUNDS_NS, nanos)].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn load(&self) -> PollHistogram {
+        PollHistogram {
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            sum_ns: u128::from(self.sum_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+fn bucket_of(bounds: &[u64], nanos: u64) -> usize {
+    bounds
+        .iter()
+        .position(|&bound| nanos <= bound)
+        .unwrap_or(bounds.len())
+}
+
+fn cumulative(mut buckets: [u64; 13]) -> [u64; 13] {
+    for i in 1..buckets.len() {
+        buckets[i] += buckets[i - 1];
+    }
+    buckets
+}
+
 impl Tracker {
     /// Durations of finished tasks, spawn to end, per type: every task that
     /// ended in this tracker, whether or not it is still in history.
@@ -124,6 +261,21 @@ impl Tracker {
             *out.entry(ty).or_default() += histogram;
         }
         out
+    }
+
+    /// Durations of single polls, per type, for every type polled since the
+    /// tracker was built; empty unless busy time is measured.
+    pub fn poll_durations(&self) -> BTreeMap<TaskType, PollHistogram> {
+        let mut out: BTreeMap<TaskType, PollHistogram> = BTreeMap::new();
+        for (ty, histogram) in self.inner.registry.poll_durations() {
+            *out.entry(ty).or_default() += histogram;
+        }
+        out
+    }
+
+    /// Whether this tracker measures busy time and poll durations.
+    pub fn measures_busy_time(&self) -> bool {
+        self.inner.busy_time
     }
 }
 
@@ -149,5 +301,18 @@ mod tests {
         assert_eq!((c[0], c[1], c[7], c[11], c[12]), (1, 2, 3, 3, 4));
         assert_eq!(h.count(), 4);
         assert!(h.sum() > Duration::from_secs(2));
+    }
+
+    #[test]
+    fn polls_fall_in_their_buckets() {
+        let counter = PollCounter::default();
+        for nanos in [0, 10_000, 10_001, 1_000_000_000, 1_000_000_001] {
+            counter.add(nanos);
+        }
+        let h = counter.load();
+        assert_eq!(h.buckets()[..2], [2, 1]);
+        assert_eq!((h.buckets()[11], h.buckets()[12]), (1, 1));
+        assert_eq!(h.count(), 5);
+        assert_eq!(h.sum(), Duration::from_nanos(2_000_020_002));
     }
 }

@@ -122,11 +122,14 @@ impl Current {
 
     /// Runs `f` as this task, polled `polls` times before: current for
     /// parent links and progress, with panics caught so the ending is
-    /// recorded before they continue.
+    /// recorded before they continue. `is_poll` says whether `f` is a poll
+    /// of a future, to be counted in the poll histogram when polls are timed
+    /// (a blocking closure's run is not).
     #[inline]
     fn run<R>(
         self,
         polls: u64,
+        is_poll: bool,
         f: impl FnOnce() -> R,
     ) -> (Current, Result<R, Box<dyn Any + Send>>) {
         self.enter(polls);
@@ -141,8 +144,14 @@ impl Current {
         );
         current.record.in_poll.store(false, Ordering::Relaxed);
         if let Some(from) = busy_from {
-            let spent = current.tracker.inner.clock.now().saturating_sub(from);
+            let inner = &current.tracker.inner;
+            let spent = inner.clock.now().saturating_sub(from);
             current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
+            if is_poll {
+                // After the poll, so a claim during it counts the poll in the
+                // type the task has now.
+                inner.registry.polled(&current.record, spent);
+            }
         }
         (current, result)
     }
@@ -372,7 +381,7 @@ where
     let _entered = guard.span.as_ref().map(|span| span.enter());
     let first_with_span = polls == 0 && guard.span.is_some();
     let before = first_with_span.then_some(Arc::as_ptr(&current.record));
-    let (current, result) = current.run(polls, || future.as_mut().poll(cx));
+    let (current, result) = current.run(polls, true, || future.as_mut().poll(cx));
     if let (Some(before), Some(span)) = (before, &guard.span) {
         if !std::ptr::eq(before, Arc::as_ptr(&current.record)) {
             claimed(span, &current.record);
@@ -405,7 +414,7 @@ where
         let current = guard.current.take().expect("a blocking task runs once");
         let _entered = guard.span.as_ref().map(|span| span.enter());
         let polls = current.polls();
-        let (current, result) = current.run(polls, f);
+        let (current, result) = current.run(polls, false, f);
         match result {
             Ok(output) => {
                 current.finish(ending_of::<C, _>(&output));

@@ -43,6 +43,8 @@ mod instrument;
 mod join_set;
 #[cfg(feature = "journal")]
 pub mod journal;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod outcome;
 mod panic;
 mod private;
@@ -66,7 +68,7 @@ pub use control::{CancelReport, Group, GroupCount, StubbornTask};
 pub use current::{current, progress, CurrentTask};
 pub use events::{Event, EventKind, EventStream, Received, Warning};
 pub use heartbeat::{Heartbeat, HeartbeatHandle, PhaseStats};
-pub use histogram::DurationHistogram;
+pub use histogram::{DurationHistogram, PollHistogram};
 pub use id::TaskId;
 pub use instrument::task_id;
 pub use join_set::JoinSet;

@@ -12,12 +12,13 @@
 //! | `tracked_tasks_finished_total` | counter | `type`, `state` (completed, failed, panicked, cancelled) |
 //! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
+//! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::{DurationHistogram, Query, TaskState, TaskType, Tracker};
+use crate::{DurationHistogram, PollHistogram, Query, TaskState, TaskType, Tracker};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -130,7 +131,29 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
         "Time from spawn to end of finished tasks, per type.",
     );
     for (ty, histogram) in &durations {
-        write_histogram(&mut out, *ty, histogram);
+        write_histogram(
+            &mut out,
+            "tracked_task_duration_seconds",
+            *ty,
+            &DurationHistogram::BOUNDS,
+            &histogram.cumulative(),
+            histogram.sum(),
+        );
+    }
+
+    if tracker.measures_busy_time() {
+        let name = "tracked_task_poll_duration_seconds";
+        family(
+            &mut out,
+            name,
+            "histogram",
+            "Time spent in single polls of tasks, per type.",
+        );
+        for (ty, histogram) in &tracker.poll_durations() {
+            let bounds = &PollHistogram::BOUNDS;
+            let sum = histogram.sum();
+            write_histogram(&mut out, name, *ty, bounds, &histogram.cumulative(), sum);
+        }
     }
 
     if options.name_label {
@@ -139,11 +162,16 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
     out
 }
 
-fn write_histogram(out: &mut String, ty: TaskType, histogram: &DurationHistogram) {
-    let name = "tracked_task_duration_seconds";
-    let cumulative = histogram.cumulative();
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    ty: TaskType,
+    bounds: &[std::time::Duration],
+    cumulative: &[u64],
+    sum: std::time::Duration,
+) {
     for (i, count) in cumulative.iter().enumerate() {
-        let le = match DurationHistogram::BOUNDS.get(i) {
+        let le = match bounds.get(i) {
             Some(bound) => float(bound.as_secs_f64()),
             None => "+Inf".to_owned(),
         };
@@ -155,9 +183,10 @@ fn write_histogram(out: &mut String, ty: TaskType, histogram: &DurationHistogram
         out,
         "{name}_sum{} {}",
         label_set(&labels),
-        float(histogram.sum().as_secs_f64())
+        float(sum.as_secs_f64())
     );
-    sample(out, &format!("{name}_count"), &labels, histogram.count());
+    let count = cumulative.last().copied().unwrap_or(0);
+    sample(out, &format!("{name}_count"), &labels, count);
 }
 
 fn write_by_name(out: &mut String, tracker: &Tracker) {

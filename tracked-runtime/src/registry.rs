@@ -8,7 +8,7 @@
 //! sum over shards.
 
 use crate::clock::Clock;
-use crate::histogram::DurationHistogram;
+use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, Failure, TaskSnapshot};
 use crate::stats::Counts;
@@ -16,7 +16,7 @@ use crate::{StaticSite, TaskType};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Distinct task types one shard counts separately; the last row collects
 /// the overflow under [`OVERFLOW`].
@@ -34,6 +34,8 @@ pub(crate) struct Limits {
     pub(crate) shards: usize,
     pub(crate) history_capacity: usize,
     pub(crate) history_ttl: std::time::Duration,
+    /// Whether polls are timed, so that shards keep poll histograms.
+    pub(crate) poll_histograms: bool,
 }
 
 pub(crate) struct Registry {
@@ -52,6 +54,9 @@ struct Shard {
     /// Tasks first polled, per type row. Bumped without the lock on a task's
     /// first poll; read under the lock together with the other counters.
     started: Box<[AtomicU64]>,
+    /// Poll durations, per type row, when polls are timed: allocated on a
+    /// type's first timed poll in this shard, then bumped without the lock.
+    polls: Option<Box<[OnceLock<Box<PollCounter>>]>>,
 }
 
 #[derive(Default)]
@@ -131,6 +136,9 @@ impl Registry {
                 Padded(Shard {
                     state: Mutex::new(ShardState::default()),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
+                    polls: limits
+                        .poll_histograms
+                        .then(|| (0..MAX_TYPES).map(|_| OnceLock::new()).collect()),
                 })
             })
             .collect();
@@ -238,6 +246,16 @@ impl Registry {
         // task finished under the lock also sees it counted as started.
         self.shard(usize::from(record.shard)).started[usize::from(record.type_row)]
             .fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts one poll of `nanos` in the task's type row, without the lock.
+    #[inline]
+    pub(crate) fn polled(&self, record: &Record, nanos: u64) {
+        if let Some(polls) = &self.shard(usize::from(record.shard)).polls {
+            polls[usize::from(record.type_row)]
+                .get_or_init(Box::default)
+                .add(nanos);
+        }
     }
 
     /// Records a task's end: removes it from the live list, counts it, and
@@ -392,6 +410,24 @@ impl Registry {
         for shard in self.shards.iter() {
             let state = shard.0.lock();
             out.extend(state.rows.iter().map(|row| (row.ty, row.durations)));
+        }
+        out
+    }
+
+    /// Poll histograms per type, one entry per shard row polled so far.
+    pub(crate) fn poll_durations(&self) -> Vec<(TaskType, PollHistogram)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let Some(polls) = &shard.0.polls else {
+                return out;
+            };
+            // The lock only reads the rows' types; the counts are atomics.
+            let types: Vec<TaskType> = shard.0.lock().rows.iter().map(|row| row.ty).collect();
+            for (ty, counter) in types.into_iter().zip(polls.iter()) {
+                if let Some(counter) = counter.get() {
+                    out.push((ty, counter.load()));
+                }
+            }
         }
         out
     }

@@ -90,6 +90,7 @@ impl Default for TrackerBuilder {
                 shards: 32,
                 history_capacity: 10_000,
                 history_ttl: Duration::from_secs(3600),
+                poll_histograms: false,
             },
             busy_time: false,
             spans: true,
@@ -122,9 +123,13 @@ impl TrackerBuilder {
         self
     }
 
-    /// Measure time spent inside `poll` (two clock reads per poll). Off by default.
+    /// Measure time spent inside `poll` (two clock reads per poll), per task
+    /// and, as a histogram of single polls per type, per type
+    /// ([`Tracker::poll_durations`]; two more relaxed additions per poll).
+    /// Off by default.
     pub fn busy_time(mut self, enabled: bool) -> Self {
         self.busy_time = enabled;
+        self.limits.poll_histograms = enabled;
         self
     }
 

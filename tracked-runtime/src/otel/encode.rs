@@ -1,0 +1,248 @@
+//! Builds the OTLP request from the registry: the same counters, gauges and
+//! histograms as the Prometheus exposition, as cumulative OTLP metrics.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use super::OtelConfig;
+use crate::{DurationHistogram, PollHistogram, TaskState, Tracker};
+
+/// What stays the same from one export to the next.
+pub(super) struct Request {
+    tracker: Tracker,
+    resource: Resource,
+    /// When the tracker started counting, for the cumulative sums.
+    start_ns: u64,
+}
+
+impl Request {
+    pub(super) fn new(tracker: Tracker, config: &OtelConfig) -> Self {
+        let start_ns = unix_nanos(tracker.inner.clock.epoch_wall());
+        Request {
+            resource: resource(config),
+            tracker,
+            start_ns,
+        }
+    }
+
+    /// The request body, read from the registry now.
+    pub(super) fn encode(&mut self) -> Vec<u8> {
+        self.build(SystemTime::now()).encode_to_vec()
+    }
+
+    pub(super) fn build(&self, now: SystemTime) -> ExportMetricsServiceRequest {
+        let now = unix_nanos(now);
+        let tracker = &self.tracker;
+        let stats = tracker.stats();
+        let point = |attributes: Vec<KeyValue>, value: u64, start: u64| NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsInt(
+                i64::try_from(value).unwrap_or(i64::MAX),
+            )),
+            ..Default::default()
+        };
+
+        let mut spawned = Vec::new();
+        let mut finished = Vec::new();
+        let mut live = Vec::new();
+        for (ty, counts) in &stats.by_type {
+            spawned.push(point(
+                vec![text("type", ty.name())],
+                counts.spawned,
+                self.start_ns,
+            ));
+            for (state, value) in [
+                (TaskState::Completed, counts.completed),
+                (TaskState::Failed, counts.failed),
+                (TaskState::Panicked, counts.panicked),
+                (TaskState::Cancelled, counts.cancelled),
+            ] {
+                let attributes = vec![text("type", ty.name()), text("state", state.as_str())];
+                finished.push(point(attributes, value, self.start_ns));
+            }
+            for (state, value) in [
+                (TaskState::Pending, counts.pending),
+                (TaskState::Running, counts.running),
+            ] {
+                let attributes = vec![text("type", ty.name()), text("state", state.as_str())];
+                live.push(point(attributes, value, 0));
+            }
+        }
+        let monotonic = |data_points| {
+            metric::Data::Sum(Sum {
+                data_points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })
+        };
+        let mut metrics = vec![
+            Metric {
+                name: "tracked.tasks.spawned".into(),
+                description: "Tasks spawned, per type.".into(),
+                unit: "{task}".into(),
+                data: Some(monotonic(spawned)),
+                ..Default::default()
+            },
+            Metric {
+                name: "tracked.tasks.finished".into(),
+                description: "Tasks that ended, per type and final state.".into(),
+                unit: "{task}".into(),
+                data: Some(monotonic(finished)),
+                ..Default::default()
+            },
+            Metric {
+                name: "tracked.tasks.live".into(),
+                description: "Live tasks, per type and state.".into(),
+                unit: "{task}".into(),
+                data: Some(metric::Data::Gauge(Gauge { data_points: live })),
+                ..Default::default()
+            },
+        ];
+
+        let durations = tracker
+            .durations()
+            .into_iter()
+            .map(|(ty, h)| {
+                let shape = Shape {
+                    bounds: &DurationHistogram::BOUNDS,
+                    buckets: h.buckets(),
+                    sum: h.sum(),
+                };
+                shape.point(ty.name(), self.start_ns, now)
+            })
+            .collect();
+        metrics.push(histogram(
+            "tracked.task.duration",
+            "Time from spawn to end of finished tasks, per type.",
+            durations,
+        ));
+        if tracker.measures_busy_time() {
+            let polls = tracker
+                .poll_durations()
+                .into_iter()
+                .map(|(ty, h)| {
+                    let shape = Shape {
+                        bounds: &PollHistogram::BOUNDS,
+                        buckets: h.buckets(),
+                        sum: h.sum(),
+                    };
+                    shape.point(ty.name(), self.start_ns, now)
+                })
+                .collect();
+            metrics.push(histogram(
+                "tracked.task.poll.duration",
+                "Time spent in single polls of tasks, per type.",
+                polls,
+            ));
+        }
+
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(self.resource.clone()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "tracked".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+}
+
+/// One type's histogram, in seconds.
+struct Shape<'a> {
+    bounds: &'a [Duration],
+    buckets: [u64; 13],
+    sum: Duration,
+}
+
+impl Shape<'_> {
+    fn point(&self, ty: &str, start: u64, now: u64) -> HistogramDataPoint {
+        HistogramDataPoint {
+            attributes: vec![text("type", ty)],
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            count: self.buckets.iter().sum(),
+            sum: Some(self.sum.as_secs_f64()),
+            bucket_counts: self.buckets.to_vec(),
+            explicit_bounds: self.bounds.iter().map(Duration::as_secs_f64).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+fn histogram(name: &str, description: &str, data_points: Vec<HistogramDataPoint>) -> Metric {
+    Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn unix_nanos(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The resource: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` as the
+/// SDK reads them, then the configured name and attributes over them.
+fn resource(config: &OtelConfig) -> Resource {
+    use opentelemetry_sdk::resource::{EnvResourceDetector, SdkProvidedResourceDetector};
+
+    let mut builder = opentelemetry_sdk::Resource::builder_empty().with_detectors(&[
+        Box::new(SdkProvidedResourceDetector),
+        Box::new(EnvResourceDetector::new()),
+    ]);
+    if let Some(name) = &config.service_name {
+        builder = builder.with_service_name(name.clone());
+    }
+    let attributes = config
+        .attributes
+        .iter()
+        .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()));
+    let sdk = builder.with_attributes(attributes).build();
+    let mut attributes: Vec<KeyValue> = sdk
+        .iter()
+        .map(|(key, value)| KeyValue {
+            key: key.to_string(),
+            value: Some(value.clone().into()),
+            ..Default::default()
+        })
+        .collect();
+    // The SDK keeps them in a hash map; sorted, every export is the same.
+    attributes.sort_by(|a, b| a.key.cmp(&b.key));
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
