@@ -461,10 +461,7 @@ fn worker(
         let entry = &shared.units[u].files[text.entry];
         let scanned = match &text.full_error {
             Some(err) => {
-                let source = SourceFile {
-                    path: &entry.rel,
-                    text: &text.text,
-                };
+                let source = SourceFile::new(&entry.rel, &text.text);
                 Scanned {
                     diagnostics: vec![parse_error(&source, err)],
                     fixes: Vec::new(),
@@ -514,10 +511,7 @@ fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
                 Ok(text) => {
                     let parsed = match &loaded.parse_error {
                         Some(err) => {
-                            let source = SourceFile {
-                                path: &unit.files[id].rel,
-                                text: &text,
-                            };
+                            let source = SourceFile::new(&unit.files[id].rel, &text);
                             report.diagnostics.push(parse_error(&source, err));
                             false
                         }
@@ -590,13 +584,7 @@ fn assemble(
                     .map(|(i, f)| (i + offset, entry.abs.clone(), f)),
             );
             if !scanned.sites.is_empty() {
-                site_files.push((
-                    SourceFile {
-                        path: &entry.rel,
-                        text: &text.text,
-                    },
-                    scanned.sites,
-                ));
+                site_files.push((SourceFile::new(&entry.rel, &text.text), scanned.sites));
             }
         }
         part.diagnostics
@@ -653,10 +641,7 @@ fn scan_file(
             scanned
         }
         Err(err) => {
-            let source = SourceFile {
-                path: &entry.rel,
-                text,
-            };
+            let source = SourceFile::new(&entry.rel, text);
             Scanned {
                 diagnostics: vec![parse_error(&source, &err)],
                 fixes: Vec::new(),
@@ -683,10 +668,7 @@ fn scan_tree(
     markers: Vec<Marker>,
     in_literal: Vec<bool>,
 ) -> Scanned {
-    let source = SourceFile {
-        path: &entry.rel,
-        text,
-    };
+    let source = SourceFile::new(&entry.rel, text);
     let mut out = Scanned {
         diagnostics: Vec::new(),
         fixes: Vec::new(),
@@ -795,10 +777,7 @@ fn allow_list(report: &mut Report, config: &Config, manifest: &str, manifest_tex
     let removed = keep.iter().filter(|k| !**k).count();
     report.suppressed += removed;
     retain(report, &keep);
-    let source = SourceFile {
-        path: manifest,
-        text: manifest_text,
-    };
+    let source = SourceFile::new(manifest, manifest_text);
     for (pattern, used) in config.allow.iter().zip(used) {
         if used {
             continue;

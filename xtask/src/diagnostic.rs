@@ -1,5 +1,6 @@
 //! What the audit reports, and the rustc-style text rendering of it.
 
+use std::cell::OnceCell;
 use std::fmt::Write as _;
 
 /// The check a [`Diagnostic`] comes from.
@@ -187,9 +188,19 @@ impl Region {
 pub(crate) struct SourceFile<'a> {
     pub(crate) path: &'a str,
     pub(crate) text: &'a str,
+    /// Where each line starts, found when the first diagnostic needs it.
+    line_starts: OnceCell<Vec<usize>>,
 }
 
-impl SourceFile<'_> {
+impl<'a> SourceFile<'a> {
+    pub(crate) fn new(path: &'a str, text: &'a str) -> Self {
+        SourceFile {
+            path,
+            text,
+            line_starts: OnceCell::new(),
+        }
+    }
+
     /// A diagnostic at `region` of this file.
     pub(crate) fn diagnostic(&self, rule: Rule, region: Region, message: String) -> Diagnostic {
         Diagnostic {
@@ -203,12 +214,29 @@ impl SourceFile<'_> {
             api: None,
             message,
             help: None,
-            snippet: self
-                .text
-                .lines()
-                .nth(region.line.saturating_sub(1))
-                .unwrap_or("")
-                .to_owned(),
+            snippet: self.line(region.line).to_owned(),
+        }
+    }
+
+    /// The text of the 1-based line `line` without its line ending, as
+    /// `str::lines` gives it; empty past the end.
+    fn line(&self, line: usize) -> &'a str {
+        let text = self.text;
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let Some(&start) = line.checked_sub(1).and_then(|i| starts.get(i)) else {
+            return "";
+        };
+        let rest = &text[start..];
+        match rest.find('\n') {
+            Some(end) => {
+                let line = &rest[..end];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => rest,
         }
     }
 }

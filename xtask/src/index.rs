@@ -5,7 +5,7 @@
 //! summarised into an index fragment in parallel, the fragments of a crate are
 //! merged, and the scan then resolves names against the merged index.
 
-use crate::resolve::Ty;
+use crate::resolve::{Memo, Ty};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -225,12 +225,64 @@ pub(crate) struct StructDef {
     pub(crate) resolved: Vec<OnceLock<Option<Ty>>>,
 }
 
+/// One module: the scopes that make it up, and the names they define or
+/// import explicitly.
+///
+/// A module has several scopes when several files share its path (the
+/// crate roots of `src/lib.rs`, `src/main.rs` and `src/bin/`, or of the
+/// files in `tests/`), or an inline `mod` and a file both define it.
+#[derive(Debug, Default)]
+pub(crate) struct Module {
+    pub(crate) scopes: Vec<Scope>,
+    /// Each name some scope defines or imports explicitly, with the
+    /// positions of those scopes in `scopes`, in order.
+    pub(crate) explicit: HashMap<String, Vec<usize>>,
+    /// Whether the scopes come from more than one file: then the file a
+    /// lookup starts from decides which scopes rank first.
+    pub(crate) several_files: bool,
+    /// Whether some scope has a glob import.
+    pub(crate) has_globs: bool,
+    /// The answers of lookups in this module, shared by every file of the
+    /// crate (see `resolve::Resolver`).
+    pub(crate) memo: Memo,
+}
+
+impl Module {
+    fn add(&mut self, scope: Scope) {
+        let position = self.scopes.len();
+        for name in scope.items.keys().chain(scope.uses.keys()) {
+            let scopes = self.explicit.entry(name.clone()).or_default();
+            if scopes.last() != Some(&position) {
+                scopes.push(position);
+            }
+        }
+        self.several_files |= self.scopes.iter().any(|s| s.file != scope.file);
+        self.has_globs |= !scope.globs.is_empty();
+        self.scopes.push(scope);
+    }
+
+    /// Whether a lookup from `file` ranks some scopes before others: `file`
+    /// has scopes here, and not all of them.
+    pub(crate) fn ranks_by(&self, file: FileId) -> bool {
+        self.several_files && self.scopes.iter().any(|s| s.file == file)
+    }
+
+    /// The positions of the scopes as a lookup from `file` ranks them: the
+    /// file's own first, then the others, each in order.
+    pub(crate) fn ranked(&self, file: FileId) -> impl Iterator<Item = usize> + Clone + '_ {
+        let own = self.ranks_by(file);
+        let first = (0..self.scopes.len()).filter(move |&i| own && self.scopes[i].file == file);
+        let rest = (0..self.scopes.len()).filter(move |&i| !own || self.scopes[i].file != file);
+        first.chain(rest)
+    }
+}
+
 /// Everything the scan of one crate may look up.
 #[derive(Debug, Default)]
 pub(crate) struct CrateIndex {
     /// Names under which the `tokio` crate is reachable from every module.
     pub(crate) tokio_names: Vec<String>,
-    pub(crate) modules: HashMap<ModPath, Vec<Scope>>,
+    pub(crate) modules: HashMap<ModPath, Module>,
     pub(crate) structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
     pub(crate) impl_fns: HashMap<(String, String), Vec<ImplFn>>,
@@ -340,7 +392,7 @@ impl CrateIndex {
                     .modules
                     .entry(scope.module.clone())
                     .or_default()
-                    .push(scope);
+                    .add(scope);
             }
             for (key, def) in fragment.structs {
                 index.structs.entry(key).or_insert(def);

@@ -227,10 +227,10 @@ fn measure(tokens: &TokenStream, candidates: &[LineColumn]) -> Result<Vec<bool>,
                 _ => level.run += 1,
             },
             TokenTree::Ident(ident) => {
-                let name = ident.to_string();
-                if PREFIX_KEYWORDS.contains(&name.as_str()) {
+                // Compared in place: `to_string` would allocate per token.
+                if PREFIX_KEYWORDS.iter().any(|k| ident == k) {
                     level.run += 1;
-                    if matches!(name.as_str(), "else" | "if") {
+                    if ident == "else" || ident == "if" {
                         level.chain += 1;
                     }
                 } else if !after_quote {

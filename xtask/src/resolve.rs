@@ -3,14 +3,11 @@
 //! receiver to a tokio type through `let`s, parameters, fields and the return
 //! types of the crate's own fns.
 
-use crate::index::{CrateIndex, FileId, ItemKind, ModPath, Scope, TypeExpr, UsePath};
+use crate::index::{CrateIndex, FileId, ItemKind, ModPath, Module, Scope, TypeExpr, UsePath};
 use crate::tokio_api::{self, TokioItem, TokioType};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-
-/// How far imports are followed before giving up (import cycles, or chains
-/// longer than real code has).
-const MAX_DEPTH: usize = 24;
+use std::sync::{Mutex, PoisonError};
 
 /// What a path resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,48 +67,112 @@ pub(crate) struct Env<'a> {
     pub(crate) self_ty: Option<&'a Ty>,
 }
 
-/// How many module lookups one resolution may make: glob imports can form
-/// cycles and fans that a depth limit alone would explore exponentially.
-const BUDGET: usize = 4096;
+/// What the answer of a module lookup depends on besides the module and the
+/// name; part of the memo key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Basis {
+    /// The name is imported explicitly by the scope at this position.
+    Use(usize),
+    /// The name is not explicit in the module: its glob imports, ranked for
+    /// this file (`None`: in order), decide.
+    Globs(Option<FileId>),
+}
 
-/// A module lookup: the module, the file whose scopes rank first, the name.
-type LookupKey = (ModPath, FileId, String);
+/// The memoised answers of one module's lookups, by name and basis. The
+/// answers depend on the crate index alone, so every file of the crate and
+/// every thread shares them.
+#[derive(Debug, Default)]
+pub(crate) struct Memo(Mutex<HashMap<String, Answers>>);
+
+/// The memoised answers for one name, by basis (usually just one).
+type Answers = Vec<(Basis, Option<Res>)>;
+
+impl Memo {
+    fn get(&self, name: &str, basis: Basis) -> Option<Option<Res>> {
+        let memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let answers = memo.get(name)?;
+        answers
+            .iter()
+            .find(|(b, _)| *b == basis)
+            .map(|(_, res)| res.clone())
+    }
+
+    fn insert(&self, name: &str, basis: Basis, res: Option<Res>) {
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match memo.get_mut(name) {
+            Some(answers) => {
+                if !answers.iter().any(|(b, _)| *b == basis) {
+                    answers.push((basis, res));
+                }
+            }
+            None => {
+                memo.insert(name.to_owned(), vec![(basis, res)]);
+            }
+        }
+    }
+}
+
+/// A module lookup in progress.
+struct Active<'a> {
+    module: &'a Module,
+    basis: Basis,
+    name: String,
+}
+
+impl Active<'_> {
+    fn is(&self, module: &Module, basis: Basis, name: &str) -> bool {
+        std::ptr::eq(self.module, module) && self.basis == basis && self.name == name
+    }
+}
+
+/// An answer waiting for an enclosing lookup it relied on.
+struct Pending<'a> {
+    module: &'a Module,
+    basis: Basis,
+    name: String,
+    res: Option<Res>,
+    /// The outermost position in the active lookups it relied on.
+    at: usize,
+}
 
 /// Resolves paths and types against one crate's index.
 ///
+/// A name in a module is found among the module's explicit items and
+/// imports, else through its glob imports: depth first, in order, each
+/// module once, the first module that names it explicitly (or a tokio module
+/// that exports it) wins. A lookup that meets itself again (imports forming
+/// a cycle) finds nothing through that cycle, as in rustc.
+///
 /// Module lookups depend on nothing but the index, so their answers are
-/// memoised. A lookup that meets itself again (glob imports forming a cycle)
-/// finds nothing through that cycle, as in rustc. An answer that relied on
-/// an enclosing lookup still in progress waits until that lookup is done: it
-/// is memoised if the enclosing lookup found nothing (so the cycle through it
-/// could not have found anything either), else dropped. Answers that hit
-/// `MAX_DEPTH` or the budget are never memoised.
+/// memoised in the index ([`Memo`]) and shared by every file and thread. An
+/// answer that relied on an enclosing lookup still in progress waits until
+/// that lookup is done: it is memoised if the enclosing lookup found nothing
+/// (so the cycle through it could not have found anything either), else
+/// dropped. A resolver holds only the lookups in progress, so each file's
+/// scan makes its own.
 pub(crate) struct Resolver<'a> {
     index: &'a CrateIndex,
-    budget: Cell<usize>,
-    memo: RefCell<HashMap<LookupKey, Option<Res>>>,
     /// The module lookups in progress, outermost first.
-    active: RefCell<Vec<LookupKey>>,
+    active: RefCell<Vec<Active<'a>>>,
     /// The outermost position in `active` that the lookup being computed has
     /// met again (a cycle), `usize::MAX` when none.
     cycle_at: Cell<usize>,
-    /// Whether the lookup being computed hit `MAX_DEPTH` or the budget.
-    truncated: Cell<bool>,
-    /// Answers waiting for an enclosing lookup, with the outermost position
-    /// in `active` they relied on.
-    pending: RefCell<Vec<(LookupKey, Option<Res>, usize)>>,
+    /// Answers waiting for an enclosing lookup.
+    pending: RefCell<Vec<Pending<'a>>>,
+    /// The block-scope imports being followed: the frame's position and the
+    /// name. Block scopes are not memoised, so a cycle among them is caught
+    /// here.
+    active_frames: RefCell<Vec<(usize, String)>>,
 }
 
 impl<'a> Resolver<'a> {
     pub(crate) fn new(index: &'a CrateIndex) -> Self {
         Resolver {
             index,
-            budget: Cell::new(BUDGET),
-            memo: RefCell::default(),
             active: RefCell::default(),
             cycle_at: Cell::new(usize::MAX),
-            truncated: Cell::new(false),
             pending: RefCell::default(),
+            active_frames: RefCell::default(),
         }
     }
 
@@ -123,24 +184,9 @@ impl<'a> Resolver<'a> {
         leading_colon: bool,
         segments: &[String],
     ) -> (Res, usize) {
-        self.budget.set(BUDGET);
-        self.resolve_at(env, leading_colon, segments, 0)
-    }
-
-    fn resolve_at(
-        &self,
-        env: Env<'_>,
-        leading_colon: bool,
-        segments: &[String],
-        depth: usize,
-    ) -> (Res, usize) {
         let Some(first) = segments.first() else {
             return (Res::External, 0);
         };
-        if depth > MAX_DEPTH {
-            self.truncated.set(true);
-            return (Res::External, 0);
-        }
         let mut res = if leading_colon {
             self.extern_crate(first)
         } else {
@@ -155,7 +201,7 @@ impl<'a> Resolver<'a> {
                     }
                     _ => Res::External,
                 },
-                name => self.lookup_first(env, name, depth),
+                name => self.lookup_first(env, name),
             }
         };
         let mut used = 1;
@@ -166,12 +212,10 @@ impl<'a> Resolver<'a> {
                     Res::Tokio(path)
                 }
                 Res::Module(module) if segment == "super" => Res::Module(parent(&module)),
-                Res::Module(module) => {
-                    match self.lookup_in_module(&module, env.file, segment, depth + 1) {
-                        Some(res) => res,
-                        None => return (Res::External, used),
-                    }
-                }
+                Res::Module(module) => match self.lookup_in_module(&module, env.file, segment) {
+                    Some(res) => res,
+                    None => return (Res::External, used),
+                },
                 other => return (other, used),
             };
             used += 1;
@@ -189,159 +233,202 @@ impl<'a> Resolver<'a> {
 
     /// Looks a single name up from `env`: blocks, innermost first, then the
     /// module, then the extern prelude.
-    fn lookup_first(&self, env: Env<'_>, name: &str, depth: usize) -> Res {
+    fn lookup_first(&self, env: Env<'_>, name: &str) -> Res {
         for (i, frame) in env.frames.iter().enumerate().rev() {
             let inner = Env {
                 frames: &env.frames[..=i],
                 ..env
             };
-            if let Some(res) = self.lookup_in_scope(inner, &frame.scope, name, depth, false) {
+            if let Some(res) = self.lookup_in_frame(inner, i, &frame.scope, name) {
                 return res;
             }
         }
-        if let Some(res) = self.lookup_in_module(env.module, env.file, name, depth) {
+        if let Some(res) = self.lookup_in_module(env.module, env.file, name) {
             return res;
         }
         self.extern_crate(name)
     }
 
-    /// Looks `name` up among the scopes of `module`, the current file's
-    /// first; memoised (see [`Resolver`]).
-    fn lookup_in_module(
-        &self,
-        module: &ModPath,
-        file: FileId,
-        name: &str,
-        depth: usize,
-    ) -> Option<Res> {
-        let key = (module.clone(), file, name.to_owned());
-        if let Some(res) = self.memo.borrow().get(&key) {
-            return res.clone();
+    /// Looks `name` up in the block scope at position `i`: its items, its
+    /// imports, then its globs. An import that leads back to itself names
+    /// nothing the audit can follow.
+    fn lookup_in_frame(&self, env: Env<'_>, i: usize, scope: &Scope, name: &str) -> Option<Res> {
+        if let Some(kind) = scope.items.get(name) {
+            return Some(item_res(scope, name, kind, false));
         }
-        let position = self.active.borrow().iter().position(|k| *k == key);
+        let path = scope.uses.get(name);
+        if path.is_none() && scope.globs.is_empty() {
+            return None;
+        }
+        let following = |(at, n): &(usize, String)| *at == i && n == name;
+        if self.active_frames.borrow().iter().any(following) {
+            return Some(Res::External);
+        }
+        self.active_frames.borrow_mut().push((i, name.to_owned()));
+        let res = match path {
+            Some(path) => Some(self.resolve_use(env, path)),
+            None => scope
+                .globs
+                .iter()
+                .find_map(|glob| self.lookup_in_glob(env, glob, name)),
+        };
+        self.active_frames.borrow_mut().pop();
+        res
+    }
+
+    /// Looks `name` up in `module`, ranking the scopes of `file` first;
+    /// memoised (see [`Resolver`]).
+    fn lookup_in_module(&self, path: &ModPath, file: FileId, name: &str) -> Option<Res> {
+        let (path, module) = self.index.modules.get_key_value(path)?;
+        let basis = match module.explicit.get(name) {
+            Some(scopes) => {
+                let ranked = module.ranks_by(file);
+                let first = scopes
+                    .iter()
+                    .copied()
+                    .find(|&s| ranked && module.scopes[s].file == file)
+                    .unwrap_or(scopes[0]);
+                let scope = &module.scopes[first];
+                if let Some(kind) = scope.items.get(name) {
+                    return Some(item_res(scope, name, kind, true));
+                }
+                Basis::Use(first)
+            }
+            None if !module.has_globs => return None,
+            None => Basis::Globs(module.ranks_by(file).then_some(file)),
+        };
+        if let Some(res) = module.memo.get(name, basis) {
+            return res;
+        }
+        let position = self
+            .active
+            .borrow()
+            .iter()
+            .position(|a| a.is(module, basis, name));
         if let Some(position) = position {
             self.cycle_at.set(self.cycle_at.get().min(position));
             return None;
         }
-        let Some(budget) = self.budget.get().checked_sub(1) else {
-            self.truncated.set(true);
-            return None;
-        };
-        self.budget.set(budget);
         let outer_cycle_at = self.cycle_at.replace(usize::MAX);
-        let outer_truncated = self.truncated.replace(false);
         let position = {
             let mut active = self.active.borrow_mut();
-            active.push(key);
+            active.push(Active {
+                module,
+                basis,
+                name: name.to_owned(),
+            });
             active.len() - 1
         };
         let pending_from = self.pending.borrow().len();
-        let res = self.lookup_in_module_uncached(module, file, name, depth);
-        let key = self.active.borrow_mut().pop().expect("pushed above");
+        let res = match basis {
+            Basis::Use(s) => {
+                let scope = &module.scopes[s];
+                scope
+                    .uses
+                    .get(name)
+                    .map(|use_path| self.resolve_use(module_env(path, scope), use_path))
+            }
+            Basis::Globs(_) => self.search_globs(path, module, file, name),
+        };
+        let Active { name, .. } = self.active.borrow_mut().pop().expect("pushed above");
         let cycle_at = self.cycle_at.get();
-        let truncated = self.truncated.get();
         {
             // The answers below this lookup that waited for it: each relied on
             // it or on lookups enclosing it.
             let mut pending = self.pending.borrow_mut();
-            let mut memo = self.memo.borrow_mut();
             let waiting = pending.split_off(pending_from);
-            if res.is_none() && !truncated {
-                for (key, res, at) in waiting {
-                    if at >= position {
-                        memo.insert(key, res);
+            if res.is_none() {
+                for p in waiting {
+                    if p.at >= position {
+                        p.module.memo.insert(&p.name, p.basis, p.res);
                     } else {
-                        pending.push((key, res, at));
+                        pending.push(p);
                     }
                 }
             }
-            if !truncated {
-                if cycle_at >= position {
-                    memo.insert(key, res.clone());
-                } else {
-                    pending.push((key, res.clone(), cycle_at));
-                }
+            if cycle_at >= position {
+                module.memo.insert(&name, basis, res.clone());
+            } else {
+                pending.push(Pending {
+                    module,
+                    basis,
+                    name,
+                    res: res.clone(),
+                    at: cycle_at,
+                });
             }
         }
         self.cycle_at.set(outer_cycle_at.min(cycle_at));
-        self.truncated.set(outer_truncated || truncated);
         res
     }
 
-    fn lookup_in_module_uncached(
+    /// Finds `name` through the glob imports of `start` (which does not name
+    /// it explicitly): depth first over glob imports in rank order, visiting
+    /// each module once. The first module that names it explicitly answers
+    /// (through its own lookup); a glob of a tokio module answers if tokio
+    /// exports the name there.
+    fn search_globs(
         &self,
-        module: &ModPath,
+        start_path: &'a ModPath,
+        start: &'a Module,
         file: FileId,
         name: &str,
-        depth: usize,
     ) -> Option<Res> {
-        let scopes = self.index.modules.get(module)?;
-        let ordered = scopes
-            .iter()
-            .filter(|s| s.file == file)
-            .chain(scopes.iter().filter(|s| s.file != file));
-        let env = |scope: &Scope| Env {
-            module,
-            file: scope.file,
-            frames: &[],
-            self_ty: None,
-        };
-        for scope in ordered.clone() {
-            if let Some(res) = self.lookup_in_scope(env(scope), scope, name, depth, true) {
-                return Some(res);
+        let mut visited: Vec<&'a Module> = vec![start];
+        // Each entry: a module being searched and the (scope, glob) pairs
+        // still to follow, in rank order, last first.
+        let mut stack = vec![(start_path, start, globs(start, file))];
+        while let Some((path, module, todo)) = stack.last_mut() {
+            let Some((s, g)) = todo.pop() else {
+                stack.pop();
+                continue;
+            };
+            let (path, module) = (*path, *module);
+            let scope = &module.scopes[s];
+            let env = module_env(path, scope);
+            let target = match self.resolve_use(env, &scope.globs[g]) {
+                Res::Tokio(mut tokio_path) => {
+                    if tokio_api::glob_exports(&tokio_path, name) {
+                        tokio_path.push(name.to_owned());
+                        return Some(Res::Tokio(tokio_path));
+                    }
+                    continue;
+                }
+                Res::Module(target) => target,
+                _ => continue,
+            };
+            let Some((target_path, target)) = self.index.modules.get_key_value(&target) else {
+                continue;
+            };
+            if visited.iter().any(|m| std::ptr::eq(*m, target)) {
+                continue;
             }
-        }
-        for scope in ordered {
-            for glob in &scope.globs {
-                if let Some(res) = self.lookup_in_glob(env(scope), glob, name, depth) {
+            visited.push(target);
+            if target.explicit.contains_key(name) {
+                // `None` only when that lookup is in progress further out:
+                // a cycle, which finds nothing; search on.
+                if let Some(res) = self.lookup_in_module(target_path, scope.file, name) {
                     return Some(res);
                 }
+                continue;
             }
+            let basis = Basis::Globs(target.ranks_by(scope.file).then_some(scope.file));
+            let position = self
+                .active
+                .borrow()
+                .iter()
+                .position(|a| a.is(target, basis, name));
+            if let Some(position) = position {
+                self.cycle_at.set(self.cycle_at.get().min(position));
+                continue;
+            }
+            stack.push((target_path, target, globs(target, scope.file)));
         }
         None
     }
 
-    /// Looks `name` up among a scope's items and imports (not its globs,
-    /// which rank below every explicit name).
-    fn lookup_in_scope(
-        &self,
-        env: Env<'_>,
-        scope: &Scope,
-        name: &str,
-        depth: usize,
-        module_level: bool,
-    ) -> Option<Res> {
-        if let Some(kind) = scope.items.get(name) {
-            return Some(match (kind, module_level) {
-                (ItemKind::Module, true) => {
-                    let mut path = scope.module.clone();
-                    path.push(name.to_owned());
-                    Res::Module(path)
-                }
-                (ItemKind::Struct, true) => Res::Struct(scope.module.clone(), name.to_owned()),
-                (ItemKind::Fn(ret), _) => Res::Fn {
-                    ret: ret.clone(),
-                    module: scope.module.clone(),
-                    file: scope.file,
-                },
-                _ => Res::Local,
-            });
-        }
-        if let Some(path) = scope.uses.get(name) {
-            return Some(self.resolve_use(env, path, depth + 1));
-        }
-        if !module_level {
-            for glob in &scope.globs {
-                if let Some(res) = self.lookup_in_glob(env, glob, name, depth) {
-                    return Some(res);
-                }
-            }
-        }
-        None
-    }
-
-    fn resolve_use(&self, env: Env<'_>, path: &UsePath, depth: usize) -> Res {
-        let (res, used) = self.resolve_at(env, path.leading_colon, &path.segments, depth);
+    fn resolve_use(&self, env: Env<'_>, path: &UsePath) -> Res {
+        let (res, used) = self.resolve(env, path.leading_colon, &path.segments);
         if used == path.segments.len() {
             res
         } else {
@@ -349,20 +436,14 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn lookup_in_glob(
-        &self,
-        env: Env<'_>,
-        glob: &UsePath,
-        name: &str,
-        depth: usize,
-    ) -> Option<Res> {
-        match self.resolve_use(env, glob, depth + 1) {
+    fn lookup_in_glob(&self, env: Env<'_>, glob: &UsePath, name: &str) -> Option<Res> {
+        match self.resolve_use(env, glob) {
             Res::Tokio(path) if tokio_api::glob_exports(&path, name) => {
                 let mut path = path;
                 path.push(name.to_owned());
                 Some(Res::Tokio(path))
             }
-            Res::Module(module) => self.lookup_in_module(&module, env.file, name, depth + 1),
+            Res::Module(module) => self.lookup_in_module(&module, env.file, name),
             _ => None,
         }
     }
@@ -461,6 +542,46 @@ impl<'a> Resolver<'a> {
         };
         self.type_of(env, ret?)
     }
+}
+
+/// What an item defined in `scope` resolves to; a module or struct is
+/// followed only when defined at module level.
+fn item_res(scope: &Scope, name: &str, kind: &ItemKind, module_level: bool) -> Res {
+    match (kind, module_level) {
+        (ItemKind::Module, true) => {
+            let mut path = scope.module.clone();
+            path.push(name.to_owned());
+            Res::Module(path)
+        }
+        (ItemKind::Struct, true) => Res::Struct(scope.module.clone(), name.to_owned()),
+        (ItemKind::Fn(ret), _) => Res::Fn {
+            ret: ret.clone(),
+            module: scope.module.clone(),
+            file: scope.file,
+        },
+        _ => Res::Local,
+    }
+}
+
+/// Where a module-level import of `scope` is resolved.
+fn module_env<'e>(path: &'e ModPath, scope: &Scope) -> Env<'e> {
+    Env {
+        module: path,
+        file: scope.file,
+        frames: &[],
+        self_ty: None,
+    }
+}
+
+/// The (scope, glob) positions of `module`'s glob imports, ranked for
+/// `file`, last first (to be popped).
+fn globs(module: &Module, file: FileId) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = module
+        .ranked(file)
+        .flat_map(|s| (0..module.scopes[s].globs.len()).map(move |g| (s, g)))
+        .collect();
+    out.reverse();
+    out
 }
 
 fn parent(module: &ModPath) -> ModPath {
