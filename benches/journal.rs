@@ -75,8 +75,8 @@ fn throughput(rt: &Runtime, make: &Make, run: &str) -> f64 {
         let before = journal.stats().written;
         let started = Instant::now();
         let t = tracker.clone();
+        // tracked: allow(untracked-spawn) -- the benchmark's driver
         tokio::spawn(async move {
-            // tracked: allow(untracked-spawn) -- the benchmark's driver
             for _ in 0..THROUGHPUT_TASKS {
                 t.spawn("bench", TaskType::GENERAL, async {}).await.unwrap();
             }
@@ -96,8 +96,8 @@ fn throughput(rt: &Runtime, make: &Make, run: &str) -> f64 {
 fn spawn_cost(rt: &Runtime, tracker: Option<&Tracker>, tasks: usize) -> f64 {
     let tracker = tracker.cloned();
     rt.block_on(async move {
+        // tracked: allow(untracked-spawn) -- the benchmark's driver
         tokio::spawn(async move {
-            // tracked: allow(untracked-spawn) -- the benchmark's driver
             let started = Instant::now();
             let mut handles = Vec::with_capacity(1000);
             for _ in 0..tasks / 1000 {
