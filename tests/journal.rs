@@ -615,6 +615,54 @@ mod postgres {
         assert!(stats.connected);
     }
 
+    /// A database that stalls (another session holds a lock on the journal's
+    /// table) slows no task: they all finish while the events wait, and
+    /// land once the lock goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_database_slows_no_task() {
+        let Some(server) = PgServer::start("stall") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let journal = builder(&server).start(&tracker).await.unwrap();
+        journal.flush().await.unwrap();
+        let written_before = journal.stats().written;
+        let (mut client, connection) =
+            tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        // tracked: allow(untracked-spawn) -- the test's own database client
+        let connection = tokio::spawn(connection);
+        let lock = client.transaction().await.unwrap();
+        lock.batch_execute("LOCK TABLE tracked_tasks IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        for i in 0..200 {
+            tracker
+                .spawn(format!("stalled-{i}"), TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        // Every task finished although no batch could be written.
+        assert_eq!(tracker.stats().total.completed, 200);
+        let stats = journal.stats();
+        assert_eq!(
+            stats.written, written_before,
+            "nothing committed: {stats:?}"
+        );
+        lock.rollback().await.unwrap();
+        flush_until_ok(&journal).await;
+        let q = JournalQuery::new()
+            .instance(journal.instance())
+            .name_prefix("stalled-")
+            .finished()
+            .limit(1000);
+        assert_eq!(journal.tasks(&q).await.unwrap().tasks.len(), 200);
+        assert_eq!(journal.stats().dropped, 0);
+        drop(client);
+        let _ = connection.await;
+    }
+
     #[tokio::test]
     async fn a_foreign_table_is_refused() {
         let Some(server) = PgServer::start("foreign") else {
