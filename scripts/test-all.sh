@@ -33,10 +33,12 @@ cargo build --workspace --examples --all-features
 cargo bench --workspace --all-features --no-run
 
 step "demo smoke run (4 s, with the HTTP API queried while it runs)"
+# Built first, so that the wait below is for the demo, not for the compiler.
+cargo build --quiet --features http,journal --example demo
 DEMO_SECONDS=4 cargo run --quiet --features http,journal --example demo > target/demo-smoke.txt &
 demo=$!
 url=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' target/demo-smoke.txt 2>/dev/null | head -n 1 || true)
     [ -n "$url" ] && break
     sleep 0.1
