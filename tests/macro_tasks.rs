@@ -157,6 +157,33 @@ async fn panicking_round() {
     panic!("boom");
 }
 
+#[tracked(type = "Consensus")]
+async fn round_spawning_a_panic() -> bool {
+    tokio::spawn(panicking_round()).await.is_err()
+}
+
+#[tokio::test]
+async fn a_claimed_task_that_panics_is_panicked_once_with_its_location() {
+    let (tracker, _) = run_in_tracker(async {
+        assert!(
+            round_spawning_a_panic().await,
+            "the panic reaches the handle"
+        );
+    })
+    .await;
+
+    // The fn claimed the spawned task: its panic, caught in the fn and
+    // resumed, is recorded once, by the task's wrapper, with the location
+    // the panic hook saw.
+    let panicked = finished_named(&tracker, &name("panicking_round"));
+    assert_eq!(panicked.len(), 1, "the spawn and the fn are one record");
+    assert_eq!(panicked[0].kind, SpawnKind::Async);
+    assert_eq!(panicked[0].state, TaskState::Panicked);
+    assert_eq!(panicked[0].error.as_deref(), Some("boom"));
+    let location = panicked[0].panic_location.as_deref().expect("a location");
+    assert!(location.starts_with(file!()), "{location}");
+}
+
 #[tokio::test]
 async fn err_is_failed_and_panic_is_panicked() {
     let (tracker, _) = run_in_tracker(async {
@@ -254,6 +281,11 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
         (name("hold"), SiteKind::Fn),
         (name("never_called"), SiteKind::Fn),
         (name("panicking_round"), SiteKind::Fn),
+        (name("round_spawning_a_panic"), SiteKind::Fn),
+        (
+            name("round_spawning_a_panic::panicking_round"),
+            SiteKind::Spawn,
+        ),
         (name("round_with_children"), SiteKind::Fn),
         (name("round_with_children::plain_work"), SiteKind::Spawn),
         (name("round_with_children::vote_processor"), SiteKind::Spawn),

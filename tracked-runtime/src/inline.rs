@@ -28,10 +28,12 @@ enum State {
         site: &'static StaticSite,
         owner: Option<Arc<str>>,
     },
-    /// Claimed the task that polls it; the task's wrapper records the end.
-    Task,
-    /// Runs as its own unit inside the task that awaits it.
-    Unit(Guard),
+    /// Polled before. A unit's guard holds its task between polls; a fn
+    /// that claimed the task polling it has an empty guard, the task's
+    /// wrapper recording the end. With one variant for both, a unit's poll
+    /// is one check (whether the guard holds its task) and a claimed
+    /// task's two.
+    Started(Guard),
 }
 
 pin_project_lite::pin_project! {
@@ -71,35 +73,47 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        // The per-poll path is one match; the first poll's registration is
-        // out of line so that it does not weigh on every later poll.
-        if let &mut State::Fresh {
-            site,
-            ref mut owner,
-        } = this.state
-        {
-            *this.state = start(site, owner.take());
+        // A unit holding its task, the common case, takes one check.
+        let unit = match this.state {
+            State::Started(guard) if guard.holds_task() => Some(guard),
+            state => state.claimed_or_start(),
+        };
+        poll_as::<C, F>(unit, this.future, cx)
+    }
+}
+
+impl State {
+    /// The guard to poll a fn with that is not a unit holding its task: a
+    /// fn on its first poll registers here (`None` if it claims the task
+    /// polling it); a claimed task, or a unit that has ended, has none. Its
+    /// body, polled again after the end, panics as any finished `async`
+    /// block does.
+    #[inline]
+    fn claimed_or_start(&mut self) -> Option<&mut Guard> {
+        if let State::Fresh { site, owner } = self {
+            *self = State::Started(start(site, owner.take()));
         }
-        match this.state {
-            State::Unit(guard) => poll_as::<C, F>(guard, this.future, cx),
-            State::Task | State::Fresh { .. } => this.future.poll(cx),
+        match self {
+            State::Started(guard) if guard.holds_task() => Some(guard),
+            State::Started(_) | State::Fresh { .. } => None,
         }
     }
 }
 
+/// Registers a fn on its first poll, out of line so that it does not weigh
+/// on every later poll.
+#[cold]
 #[inline(never)]
-fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> State {
+fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> Guard {
     site.mark_ran();
     match claim_current(site, owner) {
-        Ok(()) => State::Task,
+        Ok(()) => Guard::empty(),
         Err(owner) => {
             let mut builder = Builder::new(site.name(), site.ty()).static_site(site);
             if let Some(owner) = owner {
                 builder = builder.owner(owner);
             }
-            State::Unit(Guard::new(
-                builder.register(SpawnKind::Inline, Location::caller()),
-            ))
+            Guard::new(builder.register(SpawnKind::Inline, Location::caller()))
         }
     }
 }

@@ -122,38 +122,31 @@ impl Current {
 
     /// Runs `f` as this task, polled `polls` times before: current for
     /// parent links and progress, with panics caught so the ending is
-    /// recorded before they continue. `is_poll` says whether `f` is a poll
-    /// of a future, to be counted in the poll histogram when polls are timed
-    /// (a blocking closure's run is not).
+    /// recorded before they continue.
     #[inline]
     fn run<R>(
         self,
         polls: u64,
-        is_poll: bool,
         f: impl FnOnce() -> R,
     ) -> (Current, Result<R, Box<dyn Any + Send>>) {
+        let running = self.begin(polls);
+        let result = catch_unwind(AssertUnwindSafe(f));
+        // A blocking closure's run is not a poll: not in the poll histogram.
+        (running.end(false), result)
+    }
+
+    /// Makes this task current for one poll (or its blocking run), polled
+    /// `polls` times before; [`Running::end`] takes it back.
+    #[inline]
+    fn begin(self, polls: u64) -> Running {
         self.enter(polls);
         let inner = &self.tracker.inner;
         let busy_from = inner.busy_time.then(|| inner.clock.now());
         let previous = CURRENT.replace(Some(ManuallyDrop::new(self)));
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let current = ManuallyDrop::into_inner(
-            CURRENT
-                .replace(previous)
-                .expect("the running task stays current until its poll returns"),
-        );
-        current.record.in_poll.store(false, Ordering::Relaxed);
-        if let Some(from) = busy_from {
-            let inner = &current.tracker.inner;
-            let spent = inner.clock.now().saturating_sub(from);
-            current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
-            if is_poll {
-                // After the poll, so a claim during it counts the poll in the
-                // type the task has now.
-                inner.registry.polled(&current.record, spent);
-            }
+        Running {
+            previous,
+            busy_from,
         }
-        (current, result)
     }
 
     /// Finishes registering a task that `spawn` hands to tokio: records the
@@ -217,6 +210,40 @@ impl Current {
     }
 }
 
+/// A task made current by [`Current::begin`] for the length of a poll.
+#[must_use = "the task stays current until `end` takes it back"]
+struct Running {
+    /// What was current before, put back at the end.
+    previous: Option<ManuallyDrop<Current>>,
+    busy_from: Option<u64>,
+}
+
+impl Running {
+    /// Takes the task back out of the thread-local once its poll returned
+    /// (or unwound into `catch_unwind`). `is_poll` says whether it was a
+    /// poll of a future, counted in the poll histogram when polls are timed.
+    #[inline]
+    fn end(self, is_poll: bool) -> Current {
+        let current = ManuallyDrop::into_inner(
+            CURRENT
+                .replace(self.previous)
+                .expect("the running task stays current until its poll returns"),
+        );
+        current.record.in_poll.store(false, Ordering::Relaxed);
+        if let Some(from) = self.busy_from {
+            let inner = &current.tracker.inner;
+            let spent = inner.clock.now().saturating_sub(from);
+            current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
+            if is_poll {
+                // After the poll, so a claim during it counts the poll in the
+                // type the task has now.
+                inner.registry.polled(&current.record, spent);
+            }
+        }
+        current
+    }
+}
+
 /// Hands the running task to the `#[tracked]` fn `site` if the task was
 /// spawned to run exactly that fn (see [`Record::claimable_by`]); gives
 /// `owner` back when it does not.
@@ -260,6 +287,22 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
+    /// A guard holding no task: a `#[tracked]` fn's that claimed the task
+    /// polling it, whose own wrapper records the end.
+    pub(crate) fn empty() -> Self {
+        Guard {
+            current: None,
+            span: None,
+        }
+    }
+
+    /// Whether the guard holds its task, i.e. the task has not ended and is
+    /// not being polled.
+    #[inline]
+    pub(crate) fn holds_task(&self) -> bool {
+        self.current.is_some()
+    }
+
     /// Must be called in the spawning context: the span's parent is the
     /// span current there, and the spawn event is logged there.
     pub(crate) fn new(current: Current) -> Self {
@@ -350,15 +393,22 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_as::<C, F>(this.guard, this.future, cx)
+        poll_as::<C, F>(Some(this.guard), this.future, cx)
     }
 }
 
 /// Polls `future` as the task in `guard`, recording its ending; shared by
-/// spawned tasks and by `#[tracked]` fns awaited directly.
+/// spawned tasks and by `#[tracked]` fns awaited directly. With no guard (a
+/// `#[tracked]` fn that claimed the task polling it) it polls `future` as
+/// it is, the wrapper outside recording the task.
+///
+/// `future` is polled at one call site for both, so that rustc can inline a
+/// `#[tracked]` fn's body into its wrapper (a second call site made the body
+/// an out-of-line call on every poll). A claimed task's panic is therefore
+/// caught here too and resumed at once for the wrapper outside.
 #[inline]
 pub(crate) fn poll_as<C, F>(
-    guard: &mut Guard,
+    guard: Option<&mut Guard>,
     mut future: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output>
@@ -366,30 +416,49 @@ where
     F: Future,
     C: Classify<F::Output>,
 {
-    let current = guard
-        .current
-        .take()
-        .expect("a tracked task is not polled after it completes");
-    let polls = current.polls();
-    if polls == 0 && current.doomed() {
-        // Spawned after shutdown: the abort already sent ends the task.
-        guard.current = Some(current);
-        return Poll::Pending;
+    let mut unit = None;
+    if let Some(Guard {
+        current: slot,
+        span,
+    }) = guard
+    {
+        let current = slot
+            .take()
+            .expect("a tracked task is not polled after it completes");
+        let polls = current.polls();
+        if polls == 0 && current.doomed() {
+            // Spawned after shutdown: the abort already sent ends the task.
+            *slot = Some(current);
+            return Poll::Pending;
+        }
+        // Entered for the poll and the ending, so the failure and panic
+        // events are inside the span too.
+        let entered = span.as_ref().map(|span| span.enter());
+        let first_with_span = polls == 0 && span.is_some();
+        let before = first_with_span.then_some(Arc::as_ptr(&current.record));
+        unit = Some((slot, &*span, entered, before, current.begin(polls)));
     }
-    // Entered for the poll and the ending, so the failure and panic events
-    // are inside the span too.
-    let _entered = guard.span.as_ref().map(|span| span.enter());
-    let first_with_span = polls == 0 && guard.span.is_some();
-    let before = first_with_span.then_some(Arc::as_ptr(&current.record));
-    let (current, result) = current.run(polls, true, || future.as_mut().poll(cx));
-    if let (Some(before), Some(span)) = (before, &guard.span) {
+    let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+    let Some((slot, span, _entered, before, running)) = unit else {
+        return result.unwrap_or_else(|payload| resume_unwind(payload));
+    };
+    let current = running.end(true);
+    if let (Some(before), Some(span)) = (before, span) {
         if !std::ptr::eq(before, Arc::as_ptr(&current.record)) {
             claimed(span, &current.record);
         }
     }
     match result {
         Ok(Poll::Pending) => {
-            guard.current = Some(current);
+            // The slot is empty, its task taken above. Putting the task back
+            // without dropping what was there spares a check per poll that
+            // the compiler cannot elide once the body's poll is inlined.
+            let previous = slot.replace(current);
+            debug_assert!(
+                previous.is_none(),
+                "a task's slot is empty while it is polled"
+            );
+            std::mem::forget(previous);
             Poll::Pending
         }
         Ok(Poll::Ready(output)) => {
@@ -414,7 +483,7 @@ where
         let current = guard.current.take().expect("a blocking task runs once");
         let _entered = guard.span.as_ref().map(|span| span.enter());
         let polls = current.polls();
-        let (current, result) = current.run(polls, false, f);
+        let (current, result) = current.run(polls, f);
         match result {
             Ok(output) => {
                 current.finish(ending_of::<C, _>(&output));
