@@ -11,12 +11,15 @@
 //!   claim copies the handle and the request, or the spawner and the
 //!   canceller see the claim and hand them on ([`Delivery::HandOn`]).
 //!
-//! Each side stores, issues a `SeqCst` fence, then loads what the other side
-//! stores: of two such fences one comes first in the single total order of
-//! `SeqCst` operations, and the side whose fence comes second sees the other
-//! side's store. `SeqCst` loads and stores alone would do in the C++ model
-//! only if every access involved were `SeqCst`, and the once-cell's are not;
-//! loom, besides, models `SeqCst` fences but not `SeqCst` accesses.
+//! Where a side stores one location and then loads another that the other
+//! side stores (the cancel flag against the token's cell, the cancel flag
+//! against `superseded`), each side issues a `SeqCst` fence in between: of two
+//! such fences one comes first in the single total order of `SeqCst`
+//! operations, and the side whose fence comes second sees the other side's
+//! store. `SeqCst` loads and stores alone would do in the C++ model only if
+//! every access involved were `SeqCst`, and the once-cell's are not; loom,
+//! besides, models `SeqCst` fences but not `SeqCst` accesses. The abort handle
+//! needs no fence: both sides take its slot's lock, which orders them.
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -155,10 +158,10 @@ impl<'a, H: Clone> Handoff<'a, H> {
     /// to store on the record that stands for the task now; cloning only then
     /// keeps the spawn path at one store.
     pub(crate) fn set_abort(self, handle: H) -> Option<H> {
+        // No fence: both sides take the slot's lock. If the claim takes it
+        // first, its `superseded` store happens before our unlock-ordered
+        // load below; if we take it first, the claim reads the handle.
         *self.control.abort_handle() = Some(handle);
-        // Pairs with the fence in `supersede`: either the claim copies the
-        // handle, or the claim is seen here.
-        fence(Ordering::SeqCst);
         match self.delivery() {
             Delivery::Kept => None,
             Delivery::HandOn => self.control.abort_handle().clone(),
@@ -170,7 +173,8 @@ impl<'a, H: Clone> Handoff<'a, H> {
     pub(crate) fn supersede(self, fresh_flags: &mut Flags, fresh: &mut Control<H>) {
         // Relaxed: the fence below orders it before the loads that follow.
         self.flags.superseded.store(true, Ordering::Relaxed);
-        // Pairs with the fences in `set_abort` and `request_cancel`.
+        // Pairs with the fence in `request_cancel`. The abort handle needs
+        // none: its slot's lock orders this side against `set_abort`.
         fence(Ordering::SeqCst);
         let handle = self.control.abort_handle().clone();
         *fresh.abort.get_mut().unwrap_or_else(|p| p.into_inner()) = handle;
