@@ -18,6 +18,10 @@ step "cargo clippy --all-targets -D warnings (default features, then all)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "loom models of the record's hand-offs (exhaustive; see tracked-runtime/src/handoff/loom.rs)"
+# Its own target dir: other flags would otherwise rebuild the release artifacts twice.
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p tracked-runtime --release --lib loom
+
 step "external test programs (Prometheus, Chromium, chromedriver)"
 if [ "${TRACKED_SKIP_EXTERNAL:-0}" = "1" ]; then
     echo "TRACKED_SKIP_EXTERNAL=1: not installing; tests/external.rs skips"

@@ -148,7 +148,7 @@ pub(crate) fn cancel_blocking(
             .live(|r| asked.contains(&r.id) || select(r));
         for record in &remaining {
             if !record.cancel_requested() {
-                if record.request_cancel() {
+                if tracker.inner.registry.request_cancel(record) {
                     tracker.emit(record, crate::EventKind::CancelRequested);
                 } else if !asked.contains(&record.id) {
                     report.already_finished += 1;

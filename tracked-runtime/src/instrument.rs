@@ -168,7 +168,7 @@ impl Current {
         match at_spawn {
             AtSpawn::Run => {}
             AtSpawn::Cancel => {
-                record.request_cancel();
+                tracker.inner.registry.request_cancel(&record);
             }
             AtSpawn::Abort => handle.abort_handle().abort(),
         }

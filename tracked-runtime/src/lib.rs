@@ -33,6 +33,7 @@ mod clock;
 mod control;
 mod current;
 mod events;
+mod handoff;
 mod heartbeat;
 mod histogram;
 #[cfg(feature = "http")]

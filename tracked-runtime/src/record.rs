@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::handoff::{Control, Delivery, Flags, Handoff};
 use crate::{StaticSite, TaskId, TaskType};
 
 /// A task's name: usually a literal, sometimes built at run time.
@@ -217,37 +218,14 @@ pub(crate) struct Record {
     pub(crate) in_poll: AtomicBool,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// Cancellation asked for. This and the two flags below sit with the
-    /// record's other one-byte fields rather than in `Control`, where their
-    /// padding would make every record 8 bytes larger.
-    cancel_requested: AtomicBool,
     /// The task must not run its body: it was spawned after shutdown.
     pub(crate) doomed: AtomicBool,
-    /// A claim replaced this record with another one for the same task.
-    superseded: AtomicBool,
-    /// Control: the token the task may watch (created on first request),
-    /// and the handle that aborts it.
-    pub(crate) control: Control,
-}
-
-/// How a record is stopped from outside.
-#[derive(Debug, Default)]
-pub(crate) struct Control {
-    token: OnceLock<CancellationToken>,
-    /// A mutex rather than a `OnceLock`: setting it once per spawn costs
-    /// half as many instructions, for the same two atomic operations.
-    abort: Mutex<Option<AbortHandle>>,
-}
-
-impl Control {
-    fn abort(&self) -> MutexGuard<'_, Option<AbortHandle>> {
-        // Nothing can panic while the handle is being set or read.
-        self.abort.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn abort_slot(&mut self) -> &mut Option<AbortHandle> {
-        self.abort.get_mut().unwrap_or_else(|p| p.into_inner())
-    }
+    /// Cancel requested, record superseded: the flags of the hand-offs in
+    /// `handoff`, two bytes that sit with the one-byte fields above.
+    flags: Flags,
+    /// The token the task may watch (created on first use), and the handle
+    /// that aborts it.
+    control: Control<AbortHandle>,
 }
 
 impl Record {
@@ -274,9 +252,8 @@ impl Record {
             progress: Mutex::new(None),
             in_poll: AtomicBool::new(false),
             warned: AtomicU8::new(0),
-            cancel_requested: AtomicBool::new(false),
             doomed: AtomicBool::new(false),
-            superseded: AtomicBool::new(false),
+            flags: Flags::default(),
             control: Control::default(),
         }
     }
@@ -294,54 +271,44 @@ impl Record {
         drop(self.take_progress());
         *self.in_poll.get_mut() = false;
         *self.warned.get_mut() = 0;
-        *self.cancel_requested.get_mut() = false;
         *self.doomed.get_mut() = false;
-        *self.superseded.get_mut() = false;
+        self.flags = Flags::default();
         self.control = Control::default();
     }
 
     /// Takes the handle that aborts the task, once it has ended and no one
     /// needs it: it keeps tokio's task allocation alive.
     pub(crate) fn take_abort(&mut self) -> Option<AbortHandle> {
-        self.control.abort_slot().take()
+        self.control.take_abort()
+    }
+
+    /// The record's side of the cancel and claim hand-offs.
+    fn handoff(&self) -> Handoff<'_, AbortHandle> {
+        Handoff::new(&self.flags, &self.control)
     }
 
     /// Asks the task to stop: its token (now or when created) is cancelled.
-    /// Returns `false` if the task had already ended.
-    pub(crate) fn request_cancel(&self) -> bool {
+    /// `None` if the task had already ended; [`Delivery::HandOn`] if a claim
+    /// replaced this record meanwhile (see `Registry::request_cancel`).
+    pub(crate) fn request_cancel(&self) -> Option<Delivery> {
         if self.state().is_finished() {
-            return false;
+            return None;
         }
-        let control = &self.control;
-        // SeqCst pairs with `cancellation_token`: either the token is seen
-        // here, or the flag is seen there, so the token is always cancelled.
-        self.cancel_requested.store(true, Ordering::SeqCst);
-        if let Some(token) = control.token.get() {
-            token.cancel();
-        }
-        true
+        Some(self.handoff().request_cancel())
     }
 
     pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel_requested.load(Ordering::SeqCst)
+        self.handoff().cancel_requested()
     }
 
     /// The task's cancellation token, created on first use.
     pub(crate) fn cancellation_token(&self) -> CancellationToken {
-        let token = self
-            .control
-            .token
-            .get_or_init(CancellationToken::new)
-            .clone();
-        if self.cancel_requested.load(Ordering::SeqCst) {
-            token.cancel();
-        }
-        token
+        self.handoff().token()
     }
 
     /// Aborts the task through tokio, if its handle is known yet.
     pub(crate) fn abort(&self) {
-        if let Some(handle) = self.control.abort().as_ref() {
+        if let Some(handle) = self.control.abort_handle().as_ref() {
             handle.abort();
         }
     }
@@ -349,32 +316,14 @@ impl Record {
     /// Records the tokio handle that aborts the task. Gives a copy back if a
     /// claim replaced this record meanwhile, for the caller to hand on.
     pub(crate) fn set_abort(&self, handle: AbortHandle) -> Option<AbortHandle> {
-        let mut slot = self.control.abort();
-        *slot = Some(handle);
-        drop(slot);
-        // Pairs with the fence in `supersede`: either the claim copies the
-        // handle, or this sees the claim and hands the handle on.
-        fence(Ordering::SeqCst);
-        if self.superseded.load(Ordering::Relaxed) {
-            self.control.abort().clone()
-        } else {
-            None
-        }
+        self.handoff().set_abort(handle)
     }
 
     /// Marks this record replaced by `fresh` and carries the control state
     /// over; called under the shard lock by a claim.
     pub(crate) fn supersede(&self, fresh: &mut Record) {
-        self.superseded.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let (from, to) = (&self.control, &mut fresh.control);
-        if let Some(handle) = from.abort().as_ref() {
-            *to.abort_slot() = Some(handle.clone());
-        }
-        if let Some(token) = from.token.get() {
-            let _ = to.token.set(token.clone());
-        }
-        fresh.cancel_requested = AtomicBool::new(self.cancel_requested.load(Ordering::SeqCst));
+        self.handoff()
+            .supersede(&mut fresh.flags, &mut fresh.control);
         fresh.doomed = AtomicBool::new(self.doomed.load(Ordering::Relaxed));
         fresh.in_poll = AtomicBool::new(self.in_poll.load(Ordering::Relaxed));
         fresh.warned = AtomicU8::new(self.warned.load(Ordering::Relaxed));

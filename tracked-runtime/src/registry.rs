@@ -8,6 +8,7 @@
 //! sum over shards.
 
 use crate::clock::Clock;
+use crate::handoff::Delivery;
 use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, Failure, TaskSnapshot};
@@ -236,6 +237,31 @@ impl Registry {
             let state = self.shard(usize::from(record.shard)).lock();
             if let Some(now) = state.live.iter().find(|r| r.id == record.id) {
                 now.set_abort(handle);
+            }
+        }
+    }
+
+    /// Asks `record`'s task to stop, on the record that stands for the task
+    /// now if a claim replaced it. Returns `false` if the task had already
+    /// ended.
+    pub(crate) fn request_cancel(&self, record: &Record) -> bool {
+        match record.request_cancel() {
+            None => false,
+            Some(Delivery::Kept) => true,
+            Some(Delivery::HandOn) => {
+                // The claim set `superseded` under this lock, so the record
+                // it put in the live list is there now, unless the task has
+                // ended since. Cancelled after unlocking: a token's waiters
+                // are woken there.
+                let now = {
+                    let state = self.shard(usize::from(record.shard)).lock();
+                    state.live.iter().find(|r| r.id == record.id).cloned()
+                };
+                // A record is claimed at most once: no further hand-on.
+                if let Some(now) = now {
+                    let _ = now.request_cancel();
+                }
+                true
             }
         }
     }

@@ -1,0 +1,157 @@
+//! Loom models of the hand-offs: every interleaving of the two sides, and
+//! every value a load may read under the C++ memory model that loom allows,
+//! run against the production code above on loom's primitives.
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg loom" cargo test -p tracked-runtime --release --lib loom
+//! ```
+//!
+//! The models are small enough to explore exhaustively (no preemption bound:
+//! a few hundred executions each, a fraction of a second in all).
+//!
+//! The records here hold a `usize` for tokio's abort handle, which needs a
+//! runtime, and the real `CancellationToken`: its insides are std's, which
+//! loom neither sees nor needs to (it only ever adds orderings the models
+//! leave out, so it cannot hide a lost cancel).
+
+use ::loom::sync::{Arc, Mutex};
+use ::loom::thread;
+
+use super::{Control, Delivery, Flags, Handoff};
+
+/// The abort handle the spawner stores; any value will do.
+const HANDLE: usize = 7;
+
+/// A record as far as the hand-offs see it.
+#[derive(Default)]
+struct Record {
+    flags: Flags,
+    control: Control<usize>,
+}
+
+impl Record {
+    fn handoff(&self) -> Handoff<'_, usize> {
+        Handoff::new(&self.flags, &self.control)
+    }
+}
+
+/// The task's entry in its shard's live list: the old record until a claim
+/// replaces it, under the lock the claim holds.
+struct Live {
+    old: Arc<Record>,
+    now: Mutex<Arc<Record>>,
+}
+
+impl Live {
+    fn new() -> Arc<Self> {
+        let old = Arc::new(Record::default());
+        let now = Mutex::new(Arc::clone(&old));
+        Arc::new(Live { old, now })
+    }
+
+    /// A `#[tracked]` fn claiming the task: under the shard lock, replaces
+    /// the record by a fresh one that takes over its control state.
+    fn claim(&self) -> Arc<Record> {
+        let mut now = self.now.lock().unwrap();
+        let mut fresh = Record::default();
+        self.old
+            .handoff()
+            .supersede(&mut fresh.flags, &mut fresh.control);
+        *now = Arc::new(fresh);
+        Arc::clone(&now)
+    }
+
+    /// The record that stands for the task, looked up under the shard lock
+    /// as `Registry::set_abort` and `Registry::request_cancel` do to hand on.
+    fn now(&self) -> Arc<Record> {
+        Arc::clone(&self.now.lock().unwrap())
+    }
+}
+
+/// A cancel request racing the task's first call for its token: the token
+/// the task obtains ends up cancelled.
+#[test]
+fn cancel_request_meets_token_creation() {
+    ::loom::model(|| {
+        let record = Arc::new(Record::default());
+        let canceller = {
+            let record = Arc::clone(&record);
+            thread::spawn(move || record.handoff().request_cancel())
+        };
+        let token = record.handoff().token();
+        assert_eq!(canceller.join().unwrap(), Delivery::Kept);
+        assert!(token.is_cancelled(), "a cancel request was lost");
+    });
+}
+
+/// The spawner storing the abort handle while the task's first poll claims
+/// it: the handle ends up in the fresh record, copied by the claim or handed
+/// on by the spawner.
+#[test]
+fn set_abort_meets_claim() {
+    ::loom::model(|| {
+        let live = Live::new();
+        let spawner = {
+            let live = Arc::clone(&live);
+            thread::spawn(move || {
+                if let Some(handle) = live.old.handoff().set_abort(HANDLE) {
+                    let now = live.now();
+                    assert_eq!(now.handoff().set_abort(handle), None);
+                }
+            })
+        };
+        let fresh = live.claim();
+        spawner.join().unwrap();
+        let handle = *fresh.control.abort_handle();
+        assert_eq!(handle, Some(HANDLE), "the abort handle was lost");
+    });
+}
+
+/// A cancel request made on the record a claim is replacing, while the
+/// claimed task then asks for its token: the token is cancelled, whether the
+/// claim copied the request or the canceller handed it on.
+#[test]
+fn cancel_request_meets_claim() {
+    ::loom::model(|| {
+        let live = Live::new();
+        let canceller = {
+            let live = Arc::clone(&live);
+            thread::spawn(move || {
+                if live.old.handoff().request_cancel() == Delivery::HandOn {
+                    assert_eq!(live.now().handoff().request_cancel(), Delivery::Kept);
+                }
+            })
+        };
+        let token = live.claim().handoff().token();
+        canceller.join().unwrap();
+        assert!(token.is_cancelled(), "a cancel request was lost");
+        assert!(live.now().handoff().cancel_requested());
+    });
+}
+
+/// A spawn during a shutdown tier: the spawner stores the abort handle and
+/// then asks the task to stop, both on the record a claim is replacing,
+/// while the task takes its token right after the claim. Neither is lost.
+#[test]
+fn spawn_in_a_shutdown_tier_meets_claim() {
+    ::loom::model(|| {
+        let live = Live::new();
+        let spawner = {
+            let live = Arc::clone(&live);
+            thread::spawn(move || {
+                let old = live.old.handoff();
+                if let Some(handle) = old.set_abort(HANDLE) {
+                    let _ = live.now().handoff().set_abort(handle);
+                }
+                if old.request_cancel() == Delivery::HandOn {
+                    let _ = live.now().handoff().request_cancel();
+                }
+            })
+        };
+        let fresh = live.claim();
+        let token = fresh.handoff().token();
+        spawner.join().unwrap();
+        assert_eq!(*fresh.control.abort_handle(), Some(HANDLE));
+        assert!(token.is_cancelled(), "a cancel request was lost");
+    });
+}
