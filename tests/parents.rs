@@ -12,9 +12,12 @@ async fn parents_propagate_through_nested_spawns_and_spawn_blocking() {
                 let grandchild = tracked::spawn("from-blocking", TaskType::GENERAL, async {
                     tracked::task_id()
                 });
-                (tracked::task_id(), grandchild.id())
+                (tracked::task_id(), grandchild)
             });
-            let (blocking_id, grandchild_id) = blocking.await.unwrap();
+            let (blocking_id, grandchild) = blocking.await.unwrap();
+            let grandchild_id = grandchild.id();
+            // Awaited, so that it has finished when the test counts.
+            grandchild.await.unwrap();
             (tracked::task_id(), blocking_id, grandchild_id)
         });
         child.await.unwrap()
