@@ -10,6 +10,7 @@
 //! relaxed additions (the clock reads are the ones busy time already takes).
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,11 +33,44 @@ const BOUNDS_NS: [u64; 12] = [
     3_600_000_000_000,
 ];
 
+/// Which buckets a [`Histogram`] has: its finite upper bounds.
+pub trait Bounds {
+    /// The finite upper bounds, in nanoseconds, in increasing order.
+    const NANOS: [u64; 12];
+}
+
+/// The buckets of task durations: 1 ms to 1 h.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskLifetimes;
+
+impl Bounds for TaskLifetimes {
+    const NANOS: [u64; 12] = BOUNDS_NS;
+}
+
+/// The buckets of poll durations: 10 µs to 1 s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollTimes;
+
+impl Bounds for PollTimes {
+    const NANOS: [u64; 12] = POLL_BOUNDS_NS;
+}
+
+/// Durations in fixed buckets: 12 bounds from `B` and an unbounded last
+/// bucket; a duration equal to a bound falls in that bound's bucket, as
+/// Prometheus' `le` label says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Histogram<B> {
+    /// Counts per bucket, not cumulative; the last is above every bound.
+    buckets: [u64; 13],
+    /// Sum of the durations, in nanoseconds.
+    sum_ns: u128,
+    bounds: PhantomData<B>,
+}
+
 /// How long tasks lived, from spawn to end, in fixed buckets.
 ///
 /// The buckets' upper bounds are [`DurationHistogram::BOUNDS`] plus an
-/// unbounded last bucket; a duration equal to a bound falls in that bound's
-/// bucket, as Prometheus' `le` label says.
+/// unbounded last bucket.
 ///
 /// # Examples
 ///
@@ -55,69 +89,7 @@ const BOUNDS_NS: [u64; 12] = [
 /// assert_eq!(ticks.cumulative().last(), Some(&1));
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DurationHistogram {
-    /// Tasks per bucket, not cumulative; the last is above every bound.
-    buckets: [u64; BOUNDS_NS.len() + 1],
-    /// Sum of the durations, in nanoseconds.
-    sum_ns: u128,
-}
-
-impl DurationHistogram {
-    /// The finite upper bounds of the buckets, in increasing order.
-    pub const BOUNDS: [Duration; 12] = {
-        let mut bounds = [Duration::ZERO; 12];
-        let mut i = 0;
-        while i < BOUNDS_NS.len() {
-            bounds[i] = Duration::from_nanos(BOUNDS_NS[i]);
-            i += 1;
-        }
-        bounds
-    };
-
-    /// The bucket a duration in nanoseconds falls in; cheap enough to run
-    /// before the shard lock is taken.
-    pub(crate) fn bucket(nanos: u64) -> usize {
-        bucket_of(&BOUNDS_NS, nanos)
-    }
-
-    /// Counts one duration already placed in `bucket`.
-    pub(crate) fn add(&mut self, bucket: usize, nanos: u64) {
-        self.buckets[bucket.min(BOUNDS_NS.len())] += 1;
-        self.sum_ns += u128::from(nanos);
-    }
-
-    /// Tasks counted.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
-    /// The sum of their durations.
-    pub fn sum(&self) -> Duration {
-        let secs = u64::try_from(self.sum_ns / 1_000_000_000).unwrap_or(u64::MAX);
-        Duration::new(secs, (self.sum_ns % 1_000_000_000) as u32)
-    }
-
-    /// Cumulative counts: element `i` counts durations up to `BOUNDS[i]`;
-    /// the last element, for `+Inf`, equals [`count`](Self::count).
-    pub fn cumulative(&self) -> [u64; 13] {
-        cumulative(self.buckets)
-    }
-
-    /// Counts per bucket, not cumulative, as OTLP sends them.
-    pub fn buckets(&self) -> [u64; 13] {
-        self.buckets
-    }
-}
-
-impl AddAssign for DurationHistogram {
-    fn add_assign(&mut self, other: DurationHistogram) {
-        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
-            *mine += theirs;
-        }
-        self.sum_ns += other.sum_ns;
-    }
-}
+pub type DurationHistogram = Histogram<TaskLifetimes>;
 
 /// Upper bounds of the poll duration buckets, in nanoseconds: 10 µs to 1 s.
 const POLL_BOUNDS_NS: [u64; 12] = [
@@ -160,41 +132,51 @@ const POLL_BOUNDS_NS: [u64; 12] = [
 /// assert_eq!(polls.cumulative().last(), Some(&2));
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PollHistogram {
-    /// Polls per bucket, not cumulative; the last is above every bound.
-    buckets: [u64; POLL_BOUNDS_NS.len() + 1],
-    /// Sum of the poll durations, in nanoseconds.
-    sum_ns: u128,
-}
+pub type PollHistogram = Histogram<PollTimes>;
 
-impl PollHistogram {
+impl<B: Bounds> Histogram<B> {
     /// The finite upper bounds of the buckets, in increasing order.
     pub const BOUNDS: [Duration; 12] = {
         let mut bounds = [Duration::ZERO; 12];
         let mut i = 0;
-        while i < POLL_BOUNDS_NS.len() {
-            bounds[i] = Duration::from_nanos(POLL_BOUNDS_NS[i]);
+        while i < B::NANOS.len() {
+            bounds[i] = Duration::from_nanos(B::NANOS[i]);
             i += 1;
         }
         bounds
     };
 
-    /// Polls counted.
+    /// The bucket a duration in nanoseconds falls in; cheap enough to run
+    /// before a lock is taken.
+    pub(crate) fn bucket(nanos: u64) -> usize {
+        bucket_of(&B::NANOS, nanos)
+    }
+
+    /// Counts one duration already placed in `bucket`.
+    pub(crate) fn add(&mut self, bucket: usize, nanos: u64) {
+        self.buckets[bucket.min(B::NANOS.len())] += 1;
+        self.sum_ns += u128::from(nanos);
+    }
+
+    /// Durations counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
     }
 
-    /// The sum of their durations.
+    /// The sum of the durations.
     pub fn sum(&self) -> Duration {
         let secs = u64::try_from(self.sum_ns / 1_000_000_000).unwrap_or(u64::MAX);
         Duration::new(secs, (self.sum_ns % 1_000_000_000) as u32)
     }
 
-    /// Cumulative counts: element `i` counts polls up to `BOUNDS[i]`; the
-    /// last element, for `+Inf`, equals [`count`](Self::count).
+    /// Cumulative counts: element `i` counts durations up to `BOUNDS[i]`;
+    /// the last element, for `+Inf`, equals [`count`](Self::count).
     pub fn cumulative(&self) -> [u64; 13] {
-        cumulative(self.buckets)
+        let mut buckets = self.buckets;
+        for i in 1..buckets.len() {
+            buckets[i] += buckets[i - 1];
+        }
+        buckets
     }
 
     /// Counts per bucket, not cumulative, as OTLP sends them.
@@ -203,8 +185,8 @@ impl PollHistogram {
     }
 }
 
-impl AddAssign for PollHistogram {
-    fn add_assign(&mut self, other: PollHistogram) {
+impl<B> AddAssign for Histogram<B> {
+    fn add_assign(&mut self, other: Histogram<B>) {
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
             *mine += theirs;
         }
@@ -234,6 +216,7 @@ impl PollCounter {
         PollHistogram {
             buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
             sum_ns: u128::from(self.sum_ns.load(Ordering::Relaxed)),
+            bounds: PhantomData,
         }
     }
 }
@@ -243,13 +226,6 @@ fn bucket_of(bounds: &[u64], nanos: u64) -> usize {
         .iter()
         .position(|&bound| nanos <= bound)
         .unwrap_or(bounds.len())
-}
-
-fn cumulative(mut buckets: [u64; 13]) -> [u64; 13] {
-    for i in 1..buckets.len() {
-        buckets[i] += buckets[i - 1];
-    }
-    buckets
 }
 
 impl Tracker {

@@ -69,7 +69,9 @@ pub use control::{CancelReport, Group, GroupCount, StubbornTask};
 pub use current::{current, progress, CurrentTask};
 pub use events::{Event, EventKind, EventStream, Received, Warning};
 pub use heartbeat::{Heartbeat, HeartbeatHandle, PhaseStats};
-pub use histogram::{DurationHistogram, PollHistogram};
+pub use histogram::{
+    Bounds, DurationHistogram, Histogram, PollHistogram, PollTimes, TaskLifetimes,
+};
 pub use id::TaskId;
 pub use instrument::task_id;
 pub use join_set::JoinSet;
