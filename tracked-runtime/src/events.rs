@@ -146,6 +146,15 @@ struct Sink {
     dropped: AtomicU64,
 }
 
+impl Sink {
+    /// Queues `event`, or counts it dropped if the queue is full.
+    fn offer(&self, event: Event) {
+        if self.sender.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 #[cfg_attr(not(feature = "journal"), allow(dead_code))]
 impl EventQueue {
     /// The next event, or `None` once the tracker is gone.
@@ -199,18 +208,31 @@ impl Events {
     }
 
     pub(crate) fn send(&self, event: Event) {
+        let streams = self.sender.receiver_count() > 0;
         {
             let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
-            for sink in sinks.iter() {
-                if sink.sender.try_send(event.clone()).is_err() {
-                    sink.dropped.fetch_add(1, Ordering::Relaxed);
+            let Some((last, others)) = sinks.split_last() else {
+                drop(sinks);
+                if streams {
+                    self.broadcast(event);
                 }
+                return;
+            };
+            for sink in others {
+                sink.offer(event.clone());
             }
+            if !streams {
+                // The only copy left to make: move the event instead.
+                return last.offer(event);
+            }
+            last.offer(event.clone());
         }
-        if self.sender.receiver_count() > 0 {
-            // An error only means every subscriber left meanwhile.
-            let _ = self.sender.send(event);
-        }
+        self.broadcast(event);
+    }
+
+    fn broadcast(&self, event: Event) {
+        // An error only means every subscriber left meanwhile.
+        let _ = self.sender.send(event);
     }
 
     /// A queue of every event from now on, holding at most `capacity`.

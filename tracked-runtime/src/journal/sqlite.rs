@@ -139,10 +139,12 @@ impl schema::Row for rusqlite::Row<'_> {
     }
 }
 
-fn select_tasks(
+/// Every row `statement` selects, decoded by `decode`.
+fn select<T>(
     conn: &Connection,
     statement: &Statement,
-) -> Result<Vec<super::JournalTask>, JournalError> {
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, JournalError>,
+) -> Result<Vec<T>, JournalError> {
     let mut prepared = conn
         .prepare_cached(&sqlite_text(&statement.sql))
         .map_err(database)?;
@@ -151,9 +153,16 @@ fn select_tasks(
         .map_err(database)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(database)? {
-        out.push(schema::task(row)?);
+        out.push(decode(row)?);
     }
     Ok(out)
+}
+
+fn select_tasks(
+    conn: &Connection,
+    statement: &Statement,
+) -> Result<Vec<super::JournalTask>, JournalError> {
+    select(conn, statement, |row| schema::task(row))
 }
 
 impl Store for SqliteStore {
@@ -194,16 +203,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let log = schema::select_progress(&instance, id);
-            let mut prepared = conn
-                .prepare_cached(&sqlite_text(&log.sql))
-                .map_err(database)?;
-            let mut rows = prepared
-                .query(rusqlite::params_from_iter(log.params.iter()))
-                .map_err(database)?;
-            let mut progress = Vec::new();
-            while let Some(row) = rows.next().map_err(database)? {
-                progress.push(schema::progress(row)?);
-            }
+            let progress = select(conn, &log, |row| schema::progress(row))?;
             let children = schema::select(&schema::children(&instance, id));
             let children = select_tasks(conn, &children)?;
             let children = schema::page(&schema::children(&instance, id), children).tasks;
