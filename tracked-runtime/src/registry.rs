@@ -525,7 +525,22 @@ impl ShardState {
 
     /// Drops history entries that finished before `cutoff`, oldest first;
     /// returns how many. Their records go back to the pool.
+    #[inline]
     fn evict_older(&mut self, cutoff: u64) -> usize {
+        if self
+            .history
+            .front()
+            .is_none_or(|entry| entry.finished_at >= cutoff)
+        {
+            // Nothing expired: the common case under churn, kept inline.
+            return 0;
+        }
+        self.evict_expired(cutoff)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn evict_expired(&mut self, cutoff: u64) -> usize {
         let mut evicted = 0;
         while self
             .history

@@ -141,7 +141,18 @@ pub(crate) struct Failure {
 
 impl Ending {
     /// The error text and panic location, for tasks that failed or panicked.
+    #[inline]
     pub(crate) fn into_failure(self) -> Option<Arc<Failure>> {
+        match self {
+            Ending::Completed | Ending::Cancelled => None,
+            failed => failed.into_failure_slow(),
+        }
+    }
+
+    /// The allocating half of [`Ending::into_failure`], out of the common path.
+    #[cold]
+    #[inline(never)]
+    fn into_failure_slow(self) -> Option<Arc<Failure>> {
         match self {
             Ending::Completed | Ending::Cancelled => None,
             Ending::Failed(error) => Some(Arc::new(Failure {
