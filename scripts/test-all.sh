@@ -22,6 +22,13 @@ step "loom models of the record's hand-offs (exhaustive; see tracked-runtime/src
 # Its own target dir: other flags would otherwise rebuild the release artifacts twice.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p tracked-runtime --release --lib loom
 
+step "Miri on the runtime's unit and doc tests (the unsafe current-task pointer; see ARCHITECTURE.md)"
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal --component miri,rust-src --allow-downgrade
+fi
+# Isolation off: the tracker reads the wall clock once, at construction.
+MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p tracked-runtime
+
 step "external test programs (Prometheus, Chromium, chromedriver)"
 if [ "${TRACKED_SKIP_EXTERNAL:-0}" = "1" ]; then
     echo "TRACKED_SKIP_EXTERNAL=1: not installing; tests/external.rs skips"

@@ -209,6 +209,7 @@ impl Tracker {
     /// ```
     /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
     /// # async fn main() {
+    /// # if cfg!(miri) { return; } // A 100 ms deadline; Miri runs too slowly for it.
     /// use std::time::Duration;
     /// use tracked_runtime::{TaskType, Tracker};
     ///

@@ -74,6 +74,7 @@ pub struct PhaseStats {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # if cfg!(miri) { return; } // Timed ticks; Miri runs too slowly for them.
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -224,6 +225,7 @@ impl Heartbeat {
     /// # Examples
     ///
     /// ```
+    /// # if cfg!(miri) { return; } // Its thread outlives `main`, which Miri reports.
     /// use std::time::Duration;
     /// use tracked_runtime::{Heartbeat, Tracker};
     ///

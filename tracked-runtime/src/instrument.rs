@@ -18,7 +18,7 @@ use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use tracing::Span;
 
 /// The task being run on this thread, if it is tracked.
@@ -57,24 +57,52 @@ impl std::ops::Deref for TrackerRef {
 }
 
 thread_local! {
-    /// Holds the running task's `Current` while its poll runs. It is moved in
-    /// and out rather than cloned, so entering a poll costs no atomics.
-    ///
-    /// `ManuallyDrop` leaves the thread-local without drop glue, so reaching
-    /// it is a plain thread-local access, with no destructor registration to
-    /// check twice per poll. It never has anything to drop: a `Current` is
-    /// moved back out before the poll that moved it in returns.
-    static CURRENT: Cell<Option<ManuallyDrop<Current>>> = const { Cell::new(None) };
+    /// The task being run on this thread: a pointer to the `Current` its
+    /// wrapper holds, set by [`Entered`] for the length of one poll (or one
+    /// blocking run). Entering a poll writes one pointer, with no reference
+    /// counting and no move of the `Current`; the const initializer and the
+    /// lack of drop glue make each access a plain thread-local read or write.
+    static CURRENT: Cell<Option<NonNull<Current>>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with the current task, if any. `f` must not panic or re-enter.
+/// Runs `f` with the current task, if any. `f` must not re-enter the
+/// tracker's poll path (it runs inside a poll, with the task current).
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
-    CURRENT.with(|cell| {
-        let current = cell.take();
-        let result = f(current.as_deref());
-        cell.set(current);
-        result
-    })
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: a pointer in `CURRENT` was set by an `Entered` that is still
+    // alive further up this thread's stack (it restores the previous value
+    // when dropped, unwinding included), so the `Current` it points at is
+    // alive and stays in place: its wrapper does not touch it until the
+    // `Entered` is gone. The only write through the pointer is
+    // `claim_current`'s, which never runs inside `f`, so the shared
+    // reference lent to `f` is not aliased by a mutable one.
+    f(current.map(|ptr| unsafe { ptr.as_ref() }))
+}
+
+/// Makes a task current on this thread until dropped, when whatever was
+/// current before is restored (also when the poll unwinds).
+#[must_use = "the task is current only while this is alive"]
+struct Entered {
+    previous: Option<NonNull<Current>>,
+}
+
+impl Entered {
+    /// Until the returned value is dropped, `current` is reached only through
+    /// the thread-local pointer: the caller must not use it in between.
+    #[inline]
+    fn new(current: &mut Current) -> Self {
+        Entered {
+            previous: CURRENT.replace(Some(NonNull::from(current))),
+        }
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.set(self.previous);
+    }
 }
 
 impl Current {
@@ -117,35 +145,42 @@ impl Current {
             .store(inner.clock.now(), Ordering::Relaxed);
         record.set_state(crate::TaskState::Running);
         inner.registry.started(record);
-        self.tracker.emit(record, EventKind::Started);
+        if inner.events.wanted() {
+            self.tracker.emit(record, EventKind::Started);
+        }
     }
 
-    /// Runs `f` as this task, polled `polls` times before: current for
-    /// parent links and progress, with panics caught so the ending is
-    /// recorded before they continue.
+    /// Book-keeping before a poll (or a blocking run), `polls` being the
+    /// count so far; returns when it started if busy time is measured.
     #[inline]
-    fn run<R>(
-        self,
-        polls: u64,
-        f: impl FnOnce() -> R,
-    ) -> (Current, Result<R, Box<dyn Any + Send>>) {
-        let running = self.begin(polls);
-        let result = catch_unwind(AssertUnwindSafe(f));
-        // A blocking closure's run is not a poll: not in the poll histogram.
-        (running.end(false), result)
-    }
-
-    /// Makes this task current for one poll (or its blocking run), polled
-    /// `polls` times before; [`Running::end`] takes it back.
-    #[inline]
-    fn begin(self, polls: u64) -> Running {
+    fn begin(&self, polls: u64) -> Option<u64> {
         self.enter(polls);
         let inner = &self.tracker.inner;
-        let busy_from = inner.busy_time.then(|| inner.clock.now());
-        let previous = CURRENT.replace(Some(ManuallyDrop::new(self)));
-        Running {
-            previous,
-            busy_from,
+        inner.busy_time.then(|| inner.clock.now())
+    }
+
+    /// Book-keeping after a poll (or a blocking run) that [`Current::begin`]
+    /// started; `is_poll` says whether it was a poll of a future, counted in
+    /// the poll histogram when polls are timed.
+    #[inline]
+    fn end(&self, busy_from: Option<u64>, is_poll: bool) {
+        self.record.in_poll.store(false, Ordering::Relaxed);
+        if let Some(from) = busy_from {
+            self.count_busy(from, is_poll);
+        }
+    }
+
+    /// Adds a timed poll to the busy time and the poll histogram; out of
+    /// line, so that the untimed default keeps `end` small.
+    #[inline(never)]
+    fn count_busy(&self, from: u64, is_poll: bool) {
+        let inner = &self.tracker.inner;
+        let spent = inner.clock.now().saturating_sub(from);
+        self.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
+        if is_poll {
+            // After the poll, so a claim during it counts the poll in the
+            // type the task has now.
+            inner.registry.polled(&self.record, spent);
         }
     }
 
@@ -210,40 +245,6 @@ impl Current {
     }
 }
 
-/// A task made current by [`Current::begin`] for the length of a poll.
-#[must_use = "the task stays current until `end` takes it back"]
-struct Running {
-    /// What was current before, put back at the end.
-    previous: Option<ManuallyDrop<Current>>,
-    busy_from: Option<u64>,
-}
-
-impl Running {
-    /// Takes the task back out of the thread-local once its poll returned
-    /// (or unwound into `catch_unwind`). `is_poll` says whether it was a
-    /// poll of a future, counted in the poll histogram when polls are timed.
-    #[inline]
-    fn end(self, is_poll: bool) -> Current {
-        let current = ManuallyDrop::into_inner(
-            CURRENT
-                .replace(self.previous)
-                .expect("the running task stays current until its poll returns"),
-        );
-        current.record.in_poll.store(false, Ordering::Relaxed);
-        if let Some(from) = self.busy_from {
-            let inner = &current.tracker.inner;
-            let spent = inner.clock.now().saturating_sub(from);
-            current.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
-            if is_poll {
-                // After the poll, so a claim during it counts the poll in the
-                // type the task has now.
-                inner.registry.polled(&current.record, spent);
-            }
-        }
-        current
-    }
-}
-
 /// Hands the running task to the `#[tracked]` fn `site` if the task was
 /// spawned to run exactly that fn (see [`Record::claimable_by`]); gives
 /// `owner` back when it does not.
@@ -251,32 +252,26 @@ pub(crate) fn claim_current(
     site: &'static crate::StaticSite,
     owner: Option<Arc<str>>,
 ) -> Result<(), Option<Arc<str>>> {
-    let mut owner = Some(owner);
-    let claimed = CURRENT.with(|cell| {
-        let Some(current) = cell.take().map(ManuallyDrop::into_inner) else {
-            return false;
-        };
-        let claim = current.record.claimable_by(site);
-        let current = if claim {
-            let Current { record, tracker } = current;
-            let owner = owner.take().flatten();
-            let record = tracker.inner.registry.claim(record, site, owner);
-            Current { record, tracker }
-        } else {
-            current
-        };
-        cell.set(Some(ManuallyDrop::new(current)));
-        claim
-    });
-    if claimed {
-        Ok(())
-    } else {
-        Err(owner.flatten())
+    let Some(mut current) = CURRENT.with(Cell::get) else {
+        return Err(owner);
+    };
+    // SAFETY: the pointer is valid as in `with_current`. No other reference
+    // to the `Current` exists while this one is used: its wrapper is inside
+    // the poll that made it current (below us on the stack, not touching
+    // it), and `with_current` lends it out only for the length of a call
+    // that does not come here.
+    let current = unsafe { current.as_mut() };
+    if !current.record.claimable_by(site) {
+        return Err(owner);
     }
+    let Current { record, tracker } = current;
+    tracker.inner.registry.claim(record, site, owner);
+    Ok(())
 }
 
-/// Holds a task while it is not being polled, with its `tracing` span if
-/// one is enabled; records `Cancelled` if the task is dropped before it ends.
+/// Holds a task until it ends (while it is polled, the thread-local current
+/// task points into it), with its `tracing` span if one is enabled; records
+/// `Cancelled` if the task is dropped before it ends.
 pub(crate) struct Guard {
     current: Option<Current>,
     /// `None` when spans are off for the tracker or no subscriber wants the
@@ -296,8 +291,8 @@ impl Guard {
         }
     }
 
-    /// Whether the guard holds its task, i.e. the task has not ended and is
-    /// not being polled.
+    /// Whether the guard holds its task, i.e. the task has not ended (and is
+    /// not a claimed fn's empty guard).
     #[inline]
     pub(crate) fn holds_task(&self) -> bool {
         self.current.is_some()
@@ -423,50 +418,53 @@ where
     }) = guard
     {
         let current = slot
-            .take()
+            .as_mut()
             .expect("a tracked task is not polled after it completes");
         let polls = current.polls();
         if polls == 0 && current.doomed() {
             // Spawned after shutdown: the abort already sent ends the task.
-            *slot = Some(current);
             return Poll::Pending;
         }
         // Entered for the poll and the ending, so the failure and panic
         // events are inside the span too.
-        let entered = span.as_ref().map(|span| span.enter());
+        let span_entered = span.as_ref().map(|span| span.enter());
         let first_with_span = polls == 0 && span.is_some();
         let before = first_with_span.then_some(Arc::as_ptr(&current.record));
-        unit = Some((slot, &*span, entered, before, current.begin(polls)));
+        let busy_from = current.begin(polls);
+        unit = Some((slot, &*span, span_entered, before, busy_from));
     }
+    // Made current only once `slot` has moved into `unit`: the move is a
+    // fresh borrow that would invalidate a pointer taken from it before.
+    let entered = unit
+        .as_mut()
+        .and_then(|(slot, ..)| slot.as_mut())
+        .map(Entered::new);
     let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
-    let Some((slot, span, _entered, before, running)) = unit else {
+    drop(entered);
+    let Some((slot, span, _span_entered, before, busy_from)) = unit else {
         return result.unwrap_or_else(|payload| resume_unwind(payload));
     };
-    let current = running.end(true);
+    let Some(current) = slot.as_mut() else {
+        unreachable!("a task's slot holds it while it is polled")
+    };
+    current.end(busy_from, true);
     if let (Some(before), Some(span)) = (before, span) {
         if !std::ptr::eq(before, Arc::as_ptr(&current.record)) {
             claimed(span, &current.record);
         }
     }
     match result {
-        Ok(Poll::Pending) => {
-            // The slot is empty, its task taken above. Putting the task back
-            // without dropping what was there spares a check per poll that
-            // the compiler cannot elide once the body's poll is inlined.
-            let previous = slot.replace(current);
-            debug_assert!(
-                previous.is_none(),
-                "a task's slot is empty while it is polled"
-            );
-            std::mem::forget(previous);
-            Poll::Pending
-        }
+        Ok(Poll::Pending) => Poll::Pending,
         Ok(Poll::Ready(output)) => {
-            current.finish(ending_of::<C, _>(&output));
+            if let Some(current) = slot.take() {
+                current.finish(ending_of::<C, _>(&output));
+            }
             Poll::Ready(output)
         }
         Err(payload) => {
-            current.finish(panicked(&*payload));
+            if let Some(current) = slot.take() {
+                current.finish(panicked(&*payload));
+            }
             resume_unwind(payload)
         }
     }
@@ -480,10 +478,15 @@ where
 {
     let mut guard = Guard::new(current);
     move || {
-        let current = guard.current.take().expect("a blocking task runs once");
-        let _entered = guard.span.as_ref().map(|span| span.enter());
-        let polls = current.polls();
-        let (current, result) = current.run(polls, f);
+        let mut current = guard.current.take().expect("a blocking task runs once");
+        let _span_entered = guard.span.as_ref().map(|span| span.enter());
+        let busy_from = current.begin(current.polls());
+        let result = {
+            let _entered = Entered::new(&mut current);
+            catch_unwind(AssertUnwindSafe(f))
+        };
+        // A blocking closure's run is not a poll: not in the poll histogram.
+        current.end(busy_from, false);
         match result {
             Ok(output) => {
                 current.finish(ending_of::<C, _>(&output));
@@ -555,5 +558,201 @@ impl<T> Abortable for tokio::task::JoinHandle<T> {
 impl Abortable for tokio::task::AbortHandle {
     fn abort_handle(&self) -> tokio::task::AbortHandle {
         self.clone()
+    }
+}
+
+/// The current task is a raw pointer into the wrapper of the task being
+/// polled (`CURRENT`). These tests take it through every way it is set,
+/// read, written (a claim) and restored (nesting, panics, blocking runs), and
+/// are meant for Miri, which checks each access against the borrow rules:
+///
+/// ```text
+/// MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p tracked-runtime --lib instrument
+/// ```
+#[cfg(test)]
+mod tests {
+    use super::task_id;
+    use crate::private::{probe, PickAny, SiteKind, StaticSite, TrackedFn};
+    use crate::{Builder, TaskState, TaskType, Tracker};
+    use std::future::{poll_fn, Future};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::pin::pin;
+
+    /// A `#[tracked]` fn named `work`, as the macro would declare it.
+    static WORK_FN: StaticSite = StaticSite::__new(
+        "tests::work",
+        TaskType::DATABASE,
+        SiteKind::Fn,
+        module_path!(),
+        file!(),
+        1,
+        1,
+        None,
+        "work",
+    );
+
+    /// A rewritten `tokio::spawn(work(..))`.
+    static WORK_SPAWN: StaticSite = StaticSite::__new(
+        "tests::caller::work",
+        TaskType::GENERAL,
+        SiteKind::Spawn,
+        module_path!(),
+        file!(),
+        2,
+        1,
+        None,
+        "work",
+    );
+
+    /// A `#[tracked]` fn named `unit`, awaited inside a task.
+    static UNIT_FN: StaticSite = StaticSite::__new(
+        "tests::unit",
+        TaskType::MAINTENANCE,
+        SiteKind::Fn,
+        module_path!(),
+        file!(),
+        3,
+        1,
+        None,
+        "unit",
+    );
+
+    /// What `#[tracked]` makes of `async fn` with `site` and this body.
+    fn annotated<F: Future>(site: &'static StaticSite, body: F) -> impl Future<Output = F::Output> {
+        let pick = probe(&body).pick();
+        TrackedFn::new(site, None, pick, body)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+    }
+
+    #[test]
+    fn a_task_is_current_during_its_polls_only() {
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            assert_eq!(task_id(), None);
+            let handle = Builder::new("outer", TaskType::NETWORK)
+                .tracker(&tracker)
+                .spawn(async {
+                    let me = task_id();
+                    tokio::task::yield_now().await;
+                    assert_eq!(task_id(), me, "the same task after a yield");
+                    // Spawned from inside: parent and tracker come from here.
+                    let child = crate::spawn("child", TaskType::NETWORK, async { task_id() });
+                    let child_id = child.id();
+                    assert_eq!(child.await.expect("child"), Some(child_id));
+                    assert_eq!(task_id(), me, "restored after awaiting a child");
+                    me
+                });
+            let id = handle.id();
+            assert_eq!(handle.await.expect("outer"), Some(id));
+            assert_eq!(task_id(), None, "nothing current outside tasks");
+        });
+        let stats = tracker.stats();
+        assert_eq!(stats.total.completed, 2);
+        let child = tracker.finished(&crate::Query::new().name_prefix("child"));
+        assert_eq!(child.len(), 1);
+        assert!(child[0].parent.is_some());
+    }
+
+    #[test]
+    fn an_awaited_unit_is_current_inside_and_its_caller_after() {
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            let handle = Builder::new("caller", TaskType::GENERAL)
+                .tracker(&tracker)
+                .spawn(async {
+                    let caller = task_id();
+                    let inside = annotated(&UNIT_FN, async {
+                        tokio::task::yield_now().await;
+                        task_id()
+                    })
+                    .await;
+                    assert_ne!(inside, caller, "the unit has an id of its own");
+                    assert_eq!(task_id(), caller);
+                    (caller, inside)
+                });
+            let (caller, inside) = handle.await.expect("caller");
+            let unit = tracker
+                .task(inside.expect("unit id"))
+                .expect("unit in history");
+            assert_eq!(unit.task.parent, caller);
+            assert_eq!(unit.task.name, UNIT_FN.name());
+        });
+    }
+
+    #[test]
+    fn a_claim_renames_the_task_through_the_current_pointer() {
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            let body = annotated(&WORK_FN, async {
+                tokio::task::yield_now().await;
+                task_id()
+            });
+            let handle = Builder::new(WORK_SPAWN.name(), WORK_SPAWN.ty())
+                .static_site(&WORK_SPAWN)
+                .tracker(&tracker)
+                .spawn(body);
+            let id = handle.id();
+            assert_eq!(handle.await.expect("work"), Some(id), "claimed, not a unit");
+            let task = tracker.task(id).expect("in history").task;
+            assert_eq!(task.name, WORK_FN.name());
+            assert_eq!(task.ty, TaskType::DATABASE);
+            assert_eq!(task.polls, 2);
+        });
+        let stats = tracker.stats();
+        assert_eq!(stats.total.spawned, 1, "one task, claimed, not two");
+    }
+
+    #[test]
+    fn a_panicking_poll_restores_what_was_current() {
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            let handle = Builder::new("survivor", TaskType::GENERAL)
+                .tracker(&tracker)
+                .spawn(async {
+                    let caller = task_id();
+                    let mut unit = pin!(annotated(&UNIT_FN, async {
+                        if task_id().is_some() {
+                            panic!("the unit fails");
+                        }
+                    }));
+                    // Polled by hand to catch the unwind inside this task.
+                    let caught = poll_fn(|cx| {
+                        let polled = catch_unwind(AssertUnwindSafe(|| unit.as_mut().poll(cx)));
+                        std::task::Poll::Ready(polled.is_err())
+                    })
+                    .await;
+                    assert!(caught, "the panic reaches the poller");
+                    assert_eq!(task_id(), caller);
+                    caller
+                });
+            let id = handle.id();
+            assert_eq!(handle.await.expect("survivor"), Some(id));
+            let panicker = crate::spawn("panics", TaskType::GENERAL, async {
+                if task_id().is_some() {
+                    panic!("the task fails");
+                }
+            });
+            assert!(panicker.await.expect_err("panicked").is_panic());
+            assert_eq!(task_id(), None);
+        });
+        let panicked = tracker.finished(&crate::Query::new().state(TaskState::Panicked));
+        assert_eq!(panicked.len(), 1, "the unit's panic is recorded");
+    }
+
+    #[test]
+    fn a_blocking_run_is_current_on_its_thread() {
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            let handle = Builder::new("blocking", TaskType::GENERAL)
+                .tracker(&tracker)
+                .spawn_blocking(task_id);
+            let id = handle.id();
+            assert_eq!(handle.await.expect("blocking"), Some(id));
+        });
     }
 }

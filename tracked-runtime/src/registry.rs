@@ -177,10 +177,11 @@ impl Registry {
     /// because snapshots read its plain fields after the lock is released.
     pub(crate) fn claim(
         &self,
-        mut old: Arc<Record>,
+        task: &mut Arc<Record>,
         site: &'static StaticSite,
         owner: Option<Arc<str>>,
-    ) -> Arc<Record> {
+    ) {
+        let old = &**task;
         let shard = self.shard(usize::from(old.shard));
         let mut state = shard.lock();
         let mut record = state.take_pooled();
@@ -220,14 +221,14 @@ impl Registry {
                 shard.started[to].fetch_add(1, Ordering::Release);
             }
         }
-        match state.live_index(&old) {
+        match state.live_index(task) {
             Some(index) => state.live[index] = Arc::clone(&record),
             None => state.live.push(Arc::clone(&record)),
         }
+        let mut old = std::mem::replace(task, record);
         if Arc::get_mut(&mut old).is_some() && state.pool.len() < POOL_CAP {
             state.pool.push(old);
         }
-        record
     }
 
     /// Records the tokio handle that aborts `record`'s task, on the record
