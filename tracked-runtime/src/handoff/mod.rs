@@ -1,5 +1,7 @@
-//! The two lock-free hand-offs on a task's record, kept apart so that loom
-//! can check them (`loom.rs`; its module docs give the command).
+//! The lock-free hand-offs of the tracker, kept apart so that loom can check
+//! them (`loom.rs`; its module docs give the command): two on a task's record,
+//! and the stack of ended tasks (`ended.rs`) on which a task's end reaches its
+//! shard without taking the shard's lock.
 //!
 //! - **Cancel meets token.** A cancel request sets `cancel_requested`, then
 //!   cancels the token if the task created one; the task creates its token on
@@ -21,12 +23,14 @@
 //! besides, models `SeqCst` fences but not `SeqCst` accesses. The abort handle
 //! needs no fence: both sides take its slot's lock, which orders them.
 
+pub(crate) mod ended;
 #[cfg(all(test, loom))]
 mod loom;
 mod sync;
 
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use sync::AtomicPtr;
 use sync::{fence, AtomicBool, Mutex, MutexGuard, OnceCell, Ordering};
 
 /// A record's hand-off flags: two one-byte atomics, alignment 1, kept out of
