@@ -287,13 +287,13 @@ impl Record {
     /// Takes the handle that aborts the task, once it has ended and no one
     /// needs it: it keeps tokio's task allocation alive.
     pub(crate) fn take_abort(&mut self) -> Option<AbortHandle> {
-        self.control.take_abort()
+        self.control.take_abort_mut()
     }
 
     /// Takes the abort handle out of a record others may hold, at its
     /// task's end.
     pub(crate) fn take_shared_abort(&self) -> Option<AbortHandle> {
-        self.control.abort_handle().take()
+        self.control.take_abort()
     }
 
     /// The record's side of the cancel and claim hand-offs.
@@ -320,11 +320,11 @@ impl Record {
         self.handoff().token()
     }
 
-    /// Aborts the task through tokio, if its handle is known yet.
+    /// Aborts the task through tokio, now or, if the spawner has not stored
+    /// its handle yet, as soon as it does. A claim carries a pending abort
+    /// over to the record that replaces this one.
     pub(crate) fn abort(&self) {
-        if let Some(handle) = self.control.abort_handle().as_ref() {
-            handle.abort();
-        }
+        self.handoff().abort();
     }
 
     /// Records the tokio handle that aborts the task. Gives a copy back if a

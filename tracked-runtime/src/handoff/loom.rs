@@ -18,10 +18,25 @@ use ::loom::sync::{Arc, Mutex};
 use ::loom::thread;
 
 use super::ended::{Ended, Linked};
-use super::{Control, Delivery, Flags, Handoff};
+use super::{AbortTask, Control, Delivery, Flags, Handoff};
 
 /// The abort handle the spawner stores; any value will do.
 const HANDLE: usize = 7;
+
+/// A handle whose aborts the models below do not look at.
+impl AbortTask for usize {
+    fn abort(&self) {}
+}
+
+/// A handle that counts the aborts it carries out.
+#[derive(Clone)]
+struct Counted(Arc<::loom::sync::atomic::AtomicUsize>);
+
+impl AbortTask for Counted {
+    fn abort(&self) {
+        self.0.fetch_add(1, ::loom::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// A record as far as the hand-offs see it.
 #[derive(Default)]
@@ -103,7 +118,7 @@ fn set_abort_meets_claim() {
         };
         let fresh = live.claim();
         spawner.join().unwrap();
-        let handle = *fresh.control.abort_handle();
+        let handle = fresh.control.abort_slot().handle().copied();
         assert_eq!(handle, Some(HANDLE), "the abort handle was lost");
     });
 }
@@ -152,8 +167,31 @@ fn spawn_in_a_shutdown_tier_meets_claim() {
         let fresh = live.claim();
         let token = fresh.handoff().token();
         spawner.join().unwrap();
-        assert_eq!(*fresh.control.abort_handle(), Some(HANDLE));
+        assert_eq!(fresh.control.abort_slot().handle().copied(), Some(HANDLE));
         assert!(token.is_cancelled(), "a cancel request was lost");
+    });
+}
+
+/// A canceller aborting a task at its deadline while the spawner is still
+/// storing the task's abort handle: the task is aborted, by the canceller
+/// through the stored handle or by the spawner when it stores it.
+#[test]
+fn abort_meets_set_abort() {
+    ::loom::model(|| {
+        let flags = Arc::new(Flags::default());
+        let control = Arc::new(Control::<Counted>::default());
+        let aborts = Arc::new(::loom::sync::atomic::AtomicUsize::new(0));
+        let spawner = {
+            let (flags, control) = (Arc::clone(&flags), Arc::clone(&control));
+            let handle = Counted(Arc::clone(&aborts));
+            thread::spawn(move || {
+                assert!(Handoff::new(&flags, &control).set_abort(handle).is_none());
+            })
+        };
+        Handoff::new(&flags, &control).abort();
+        spawner.join().unwrap();
+        let aborted = aborts.load(::loom::sync::atomic::Ordering::Relaxed);
+        assert_eq!(aborted, 1, "the abort was lost, or sent twice");
     });
 }
 

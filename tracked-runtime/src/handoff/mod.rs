@@ -53,35 +53,79 @@ impl Default for Flags {
     }
 }
 
+/// What aborts a task: tokio's `AbortHandle`, a counting stand-in in the
+/// models.
+pub(crate) trait AbortTask: Clone {
+    fn abort(&self);
+}
+
+impl AbortTask for tokio::task::AbortHandle {
+    fn abort(&self) {
+        tokio::task::AbortHandle::abort(self);
+    }
+}
+
+/// The abort slot: empty until the spawner stores the handle, unless an
+/// abort was asked for first, which the handle then carries out when stored.
+#[derive(Clone, Debug)]
+pub(crate) enum AbortSlot<H> {
+    Unset,
+    Handle(H),
+    Requested,
+}
+
+impl<H> AbortSlot<H> {
+    /// The handle, once stored.
+    pub(crate) fn handle(&self) -> Option<&H> {
+        match self {
+            AbortSlot::Handle(handle) => Some(handle),
+            AbortSlot::Unset | AbortSlot::Requested => None,
+        }
+    }
+
+    fn take(&mut self) -> Option<H> {
+        match std::mem::replace(self, AbortSlot::Unset) {
+            AbortSlot::Handle(handle) => Some(handle),
+            AbortSlot::Unset | AbortSlot::Requested => None,
+        }
+    }
+}
+
 /// How a record is stopped from outside: the token the task may watch
-/// (created on first use) and the handle `H` that aborts it (tokio's
-/// `AbortHandle`; a plain value in the models).
+/// (created on first use) and the slot of the handle `H` that aborts it.
 #[derive(Debug)]
 pub(crate) struct Control<H> {
     token: OnceCell<CancellationToken>,
     /// A mutex rather than a once-cell: setting it once per spawn costs
-    /// half as many instructions, for the same two atomic operations.
-    abort: Mutex<Option<H>>,
+    /// half as many instructions, for the same two atomic operations; and
+    /// an abort asked for before the handle is stored waits in it.
+    abort: Mutex<AbortSlot<H>>,
 }
 
 impl<H> Default for Control<H> {
     fn default() -> Self {
         Control {
             token: OnceCell::new(),
-            abort: Mutex::new(None),
+            abort: Mutex::new(AbortSlot::Unset),
         }
     }
 }
 
 impl<H> Control<H> {
     /// The abort handle's slot, locked.
-    pub(crate) fn abort_handle(&self) -> MutexGuard<'_, Option<H>> {
+    pub(crate) fn abort_slot(&self) -> MutexGuard<'_, AbortSlot<H>> {
         // Nothing can panic while the handle is being set or read.
         self.abort.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the abort handle out of a record no one else holds.
-    pub(crate) fn take_abort(&mut self) -> Option<H> {
+    /// Takes the abort handle out, at the task's end: it keeps tokio's task
+    /// allocation alive.
+    pub(crate) fn take_abort(&self) -> Option<H> {
+        self.abort_slot().take()
+    }
+
+    /// [`Control::take_abort`] for a record no one else holds.
+    pub(crate) fn take_abort_mut(&mut self) -> Option<H> {
         self.abort
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
@@ -118,7 +162,7 @@ impl<H> Clone for Handoff<'_, H> {
 
 impl<H> Copy for Handoff<'_, H> {}
 
-impl<'a, H: Clone> Handoff<'a, H> {
+impl<'a, H: AbortTask> Handoff<'a, H> {
     pub(crate) fn new(flags: &'a Flags, control: &'a Control<H>) -> Self {
         Handoff { flags, control }
     }
@@ -165,10 +209,27 @@ impl<'a, H: Clone> Handoff<'a, H> {
         // No fence: both sides take the slot's lock. If the claim takes it
         // first, its `superseded` store happens before our unlock-ordered
         // load below; if we take it first, the claim reads the handle.
-        *self.control.abort_handle() = Some(handle);
+        {
+            let mut slot = self.control.abort_slot();
+            if let AbortSlot::Requested = *slot {
+                handle.abort();
+            }
+            *slot = AbortSlot::Handle(handle);
+        }
         match self.delivery() {
             Delivery::Kept => None,
-            Delivery::HandOn => self.control.abort_handle().clone(),
+            Delivery::HandOn => self.control.abort_slot().handle().cloned(),
+        }
+    }
+
+    /// Aborts the task through its handle, or, if the spawner has not
+    /// stored it yet, as soon as it does: either way the task is aborted.
+    pub(crate) fn abort(self) {
+        let mut slot = self.control.abort_slot();
+        match &*slot {
+            AbortSlot::Handle(handle) => handle.abort(),
+            AbortSlot::Unset => *slot = AbortSlot::Requested,
+            AbortSlot::Requested => {}
         }
     }
 
@@ -180,8 +241,8 @@ impl<'a, H: Clone> Handoff<'a, H> {
         // Pairs with the fence in `request_cancel`. The abort handle needs
         // none: its slot's lock orders this side against `set_abort`.
         fence(Ordering::SeqCst);
-        let handle = self.control.abort_handle().clone();
-        *fresh.abort.get_mut().unwrap_or_else(|p| p.into_inner()) = handle;
+        let slot = self.control.abort_slot().clone();
+        *fresh.abort.get_mut().unwrap_or_else(|p| p.into_inner()) = slot;
         if let Some(token) = self.control.token.get_map(CancellationToken::clone) {
             fresh.token = OnceCell::with_value(token);
         }
