@@ -115,7 +115,7 @@ impl StubbornTask {
             ty: record.ty,
             age: now.saturating_duration_since(clock.instant(record.spawned_at)),
             parent: record.parent,
-            site: record.site,
+            site: record.site(),
             last_progress: record
                 .progress()
                 .as_ref()

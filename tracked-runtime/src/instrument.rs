@@ -218,14 +218,14 @@ impl Current {
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
-                task.site = %record.site,
+                task.site = %record.site(),
                 "tracked task failed: {text}"
             ),
             Ending::Panicked { message, location } => tracing::error!(
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
-                task.site = %record.site,
+                task.site = %record.site(),
                 panic.location = location.as_deref().unwrap_or("unknown"),
                 "tracked task panicked: {message}"
             ),
@@ -345,7 +345,7 @@ fn spawned_event(record: &Record) {
         task.r#type = %record.ty,
         task.parent = record.parent.map(TaskId::as_u64),
         task.kind = ?record.kind,
-        task.site = %record.site,
+        task.site = %record.site(),
         "tracked task spawned"
     );
 }

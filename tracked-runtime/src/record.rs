@@ -198,7 +198,9 @@ pub(crate) struct Record {
     /// A boxed slice: 8 bytes less than a `Vec` in every record, and no
     /// allocation when empty.
     pub(crate) labels: Box<[Label]>,
-    pub(crate) site: Site,
+    /// Where the spawn was called; the task's site unless a static site
+    /// gives it (see [`Record::site`]).
+    pub(crate) caller: &'static Location<'static>,
     pub(crate) kind: SpawnKind,
     /// The `#[tracked]` fn the task runs, when it is one.
     pub(crate) fn_site: Option<&'static StaticSite>,
@@ -242,7 +244,7 @@ impl Record {
             ty: TaskType::GENERAL,
             owner: None,
             labels: Box::default(),
-            site: Site::from(Location::caller()),
+            caller: Location::caller(),
             kind: SpawnKind::Async,
             fn_site: None,
             spawn_site: None,
@@ -346,6 +348,16 @@ impl Record {
     /// Sets a watchdog warning bit; `true` the first time only.
     pub(crate) fn warn_once(&self, bit: u8) -> bool {
         self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Where the task was spawned: the rewritten spawn's site, else the
+    /// `#[tracked]` fn's (a fn awaited as a unit), else the caller's
+    /// location. A claim keeps the spawn's site.
+    pub(crate) fn site(&self) -> Site {
+        match (self.spawn_site, self.fn_site) {
+            (Some(site), _) | (None, Some(site)) => site.location(),
+            (None, None) => Site::from(self.caller),
+        }
     }
 
     pub(crate) fn has_static_site(&self) -> bool {

@@ -203,7 +203,7 @@ impl Registry {
         fresh.ty = site.ty();
         fresh.owner = owner.or_else(|| old.owner.clone());
         fresh.labels.clone_from(&old.labels);
-        fresh.site = old.site;
+        fresh.caller = old.caller;
         fresh.kind = old.kind;
         fresh.fn_site = Some(site);
         fresh.spawn_site = old.spawn_site;

@@ -70,7 +70,7 @@ impl TaskSnapshot {
             ty: record.ty,
             owner: record.owner.clone(),
             labels: record.labels.to_vec(),
-            site: record.site,
+            site: record.site(),
             kind: record.kind,
             fn_site: record.fn_site,
             spawn_site: record.spawn_site,

@@ -13,7 +13,7 @@ use tokio::task::JoinError;
 
 use crate::instrument::{blocking, with_current, Current, Instrumented, TrackerRef};
 use crate::outcome::{ByOutcome, Classify};
-use crate::record::{Label, Site, SpawnKind, TaskName};
+use crate::record::{Label, SpawnKind, TaskName};
 use crate::{Outcome, SiteKind, StaticSite, TaskId, TaskType, Tracker};
 
 /// Describes a task to spawn: name, type, and optionally owner, labels and
@@ -47,7 +47,6 @@ pub struct Builder<'a> {
     owner: Option<Arc<str>>,
     labels: Vec<Label>,
     tracker: Option<&'a Tracker>,
-    site: Option<Site>,
     static_site: Option<&'static StaticSite>,
 }
 
@@ -60,7 +59,6 @@ impl Builder<'static> {
             owner: None,
             labels: Vec::new(),
             tracker: None,
-            site: None,
             static_site: None,
         }
     }
@@ -96,24 +94,14 @@ impl<'a> Builder<'a> {
             owner: self.owner,
             labels: self.labels,
             tracker: Some(tracker),
-            site: self.site,
             static_site: self.static_site,
         }
-    }
-
-    /// Overrides the spawn site that `#[track_caller]` would record; for
-    /// code generators such as the `#[tracked]` attribute.
-    #[doc(hidden)]
-    pub fn site(mut self, site: Site) -> Self {
-        self.site = Some(site);
-        self
     }
 
     /// Links the task to a catalogue site, whose location it records; for
     /// the `#[tracked]` attribute.
     #[doc(hidden)]
     pub fn static_site(mut self, site: &'static StaticSite) -> Self {
-        self.site = Some(site.location());
         self.static_site = Some(site);
         self
     }
@@ -254,7 +242,6 @@ impl<'a> Builder<'a> {
             ),
         });
         let spawned_at = tracker.inner.clock.now();
-        let site = self.site.unwrap_or_else(|| Site::from(caller));
         if let Some(static_site) = self.static_site {
             static_site.mark_ran();
         }
@@ -265,7 +252,7 @@ impl<'a> Builder<'a> {
             record.ty = self.ty;
             record.owner = self.owner.or(parent_owner);
             record.labels = self.labels.into_boxed_slice();
-            record.site = site;
+            record.caller = caller;
             record.kind = kind;
             match self.static_site {
                 Some(s) if s.kind() == SiteKind::Fn => record.fn_site = Some(s),

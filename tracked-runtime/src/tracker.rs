@@ -254,7 +254,7 @@ impl Tracker {
             id: record.id,
             name: record.name.clone(),
             ty: record.ty,
-            site: record.site,
+            site: record.site(),
             owner: record.owner.clone(),
             kind,
         });

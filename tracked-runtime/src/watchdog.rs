@@ -197,7 +197,7 @@ impl Tracker {
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
-                task.site = %record.site,
+                task.site = %record.site(),
                 age = ?observed,
                 ?threshold,
                 "tracked task is running longer than its threshold"
@@ -206,7 +206,7 @@ impl Tracker {
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
-                task.site = %record.site,
+                task.site = %record.site(),
                 in_poll_for = ?observed,
                 ?threshold,
                 "tracked task is blocking its worker thread in one poll"
