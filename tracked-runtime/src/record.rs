@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::handoff::ended::Linked;
-use crate::handoff::{AtomicPtr, Control, Delivery, Flags, Handoff};
+use crate::handoff::{Control, Delivery, Flags, Handoff};
 use crate::{StaticSite, TaskId, TaskType};
 
 /// A task's name: usually a literal, sometimes built at run time.
@@ -215,11 +214,7 @@ pub(crate) struct Record {
     pub(crate) state: AtomicU8,
     pub(crate) polls: AtomicU64,
     pub(crate) first_poll_at: AtomicU64,
-    /// Set at the end, before the record goes onto its shard's ended stack.
-    pub(crate) finished_at: AtomicU64,
     pub(crate) busy_ns: AtomicU64,
-    /// The record below this one on its shard's ended stack.
-    ended_link: AtomicPtr<Record>,
     progress: Mutex<Option<Box<Progress>>>,
     /// Set while the task is inside a poll, for the watchdog.
     pub(crate) in_poll: AtomicBool,
@@ -255,9 +250,7 @@ impl Record {
             state: AtomicU8::new(0),
             polls: AtomicU64::new(0),
             first_poll_at: AtomicU64::new(0),
-            finished_at: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
-            ended_link: AtomicPtr::new(std::ptr::null_mut()),
             progress: Mutex::new(None),
             in_poll: AtomicBool::new(false),
             warned: AtomicU8::new(0),
@@ -276,7 +269,6 @@ impl Record {
         *self.state.get_mut() = TaskState::Pending as u8;
         *self.polls.get_mut() = 0;
         *self.first_poll_at.get_mut() = 0;
-        *self.finished_at.get_mut() = 0;
         *self.busy_ns.get_mut() = 0;
         drop(self.take_progress());
         *self.in_poll.get_mut() = false;
@@ -289,12 +281,6 @@ impl Record {
     /// Takes the handle that aborts the task, once it has ended and no one
     /// needs it: it keeps tokio's task allocation alive.
     pub(crate) fn take_abort(&mut self) -> Option<AbortHandle> {
-        self.control.take_abort_mut()
-    }
-
-    /// Takes the abort handle out of a record others may hold, at its
-    /// task's end.
-    pub(crate) fn take_shared_abort(&self) -> Option<AbortHandle> {
         self.control.take_abort()
     }
 
@@ -403,11 +389,5 @@ impl Record {
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take()
-    }
-}
-
-impl Linked for Record {
-    fn link(&self) -> &AtomicPtr<Record> {
-        &self.ended_link
     }
 }

@@ -8,7 +8,6 @@
 //! sum over shards.
 
 use crate::clock::Clock;
-use crate::handoff::ended::Ended;
 use crate::handoff::Delivery;
 use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
 use crate::record::{Record, TaskState};
@@ -17,7 +16,6 @@ use crate::stats::Counts;
 use crate::{StaticSite, TaskType};
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -45,8 +43,6 @@ pub(crate) struct Registry {
     shards: Box<[Padded<Shard>]>,
     /// Finished tasks held in history across all shards.
     history_len: AtomicUsize,
-    /// `limits.history_ttl` in clock nanoseconds.
-    ttl_ns: u64,
     limits: Limits,
 }
 
@@ -56,11 +52,6 @@ struct Padded<T>(T);
 
 struct Shard {
     state: Mutex<ShardState>,
-    /// Tasks of this shard that ended and are not yet in its books: pushed
-    /// without the lock by the thread that ends each task (one atomic
-    /// exchange), recorded by the next holder of the lock before anything
-    /// else ([`Registry::lock`]). Each node is a record's `Arc::into_raw`.
-    ended: Ended<Record>,
     /// Tasks first polled, per type row. Bumped without the lock on a task's
     /// first poll; read under the lock together with the other counters.
     started: Box<[AtomicU64]>,
@@ -145,7 +136,6 @@ impl Registry {
             .map(|_| {
                 Padded(Shard {
                     state: Mutex::new(ShardState::default()),
-                    ended: Ended::new(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
                     polls: limits
                         .poll_histograms
@@ -156,7 +146,6 @@ impl Registry {
         Registry {
             shards,
             history_len: AtomicUsize::new(0),
-            ttl_ns: u64::try_from(limits.history_ttl.as_nanos()).unwrap_or(u64::MAX),
             limits,
         }
     }
@@ -169,7 +158,7 @@ impl Registry {
     /// registry sets its bookkeeping fields and makes it visible.
     pub(crate) fn insert(&self, fill: impl FnOnce(&mut Record)) -> Arc<Record> {
         let index = shard_hint() & (self.shards.len() - 1);
-        let mut state = self.lock(self.shard(index));
+        let mut state = self.shard(index).lock();
         let mut record = state.take_pooled();
         let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
         fill(fresh);
@@ -194,7 +183,7 @@ impl Registry {
     ) {
         let old = &**task;
         let shard = self.shard(usize::from(old.shard));
-        let mut state = self.lock(shard);
+        let mut state = shard.lock();
         let mut record = state.take_pooled();
         let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
         fresh.id = old.id;
@@ -246,7 +235,7 @@ impl Registry {
     /// that stands for the task now if a claim replaced it.
     pub(crate) fn set_abort(&self, record: &Record, handle: tokio::task::AbortHandle) {
         if let Some(handle) = record.set_abort(handle) {
-            let state = self.lock(self.shard(usize::from(record.shard)));
+            let state = self.shard(usize::from(record.shard)).lock();
             if let Some(now) = state.live.iter().find(|r| r.id == record.id) {
                 now.set_abort(handle);
             }
@@ -266,7 +255,7 @@ impl Registry {
                 // ended since. Cancelled after unlocking: a token's waiters
                 // are woken there.
                 let now = {
-                    let state = self.lock(self.shard(usize::from(record.shard)));
+                    let state = self.shard(usize::from(record.shard)).lock();
                     state.live.iter().find(|r| r.id == record.id).cloned()
                 };
                 // A record is claimed at most once: no further hand-on.
@@ -296,78 +285,19 @@ impl Registry {
         }
     }
 
-    /// Records a task's end. A task that completed or was cancelled is
-    /// stamped and pushed onto its shard's ended stack, with no lock: the
-    /// next holder of the shard's lock books it ([`Registry::lock`]). A
-    /// failure, rarer and carrying its text, is booked at once under the lock.
-    pub(crate) fn finish(&self, record: Arc<Record>, ending: Ending, clock: &Clock) {
+    /// Records a task's end: removes it from the live list, counts it, and
+    /// keeps its record in history.
+    pub(crate) fn finish(&self, mut record: Arc<Record>, ending: Ending, clock: &Clock) {
         let finished_at = clock.now();
-        let ended = ending.state();
-        let shard = self.shard(usize::from(record.shard));
-        if let Some(failure) = ending.into_failure() {
-            let mut state = self.lock(shard);
-            let unpooled = self.book_end(&mut state, record, ended, finished_at, Some(failure));
-            drop(state);
-            // Freed after unlocking, so spawners on this shard never wait
-            // on the allocator.
-            drop(unpooled);
-            return;
-        }
-        // Relaxed: the push below publishes both to the thread that books.
-        record.finished_at.store(finished_at, Ordering::Relaxed);
-        record.set_state(ended);
-        // The abort handle keeps tokio's task allocation alive, and an ended
-        // task needs it no more: dropped now, not when the end is booked.
-        let abort = record.take_shared_abort();
-        // SAFETY: `Arc::into_raw` is never null. The node is a reference
-        // count given up to the stack and taken back by `book_ended` (or the
-        // shard's drop) once taken off it, so the record stays allocated
-        // until then; and a record is pushed once, at its task's only end.
-        unsafe {
-            let node = NonNull::new_unchecked(Arc::into_raw(record).cast_mut());
-            shard.ended.push(node);
-        }
-        drop(abort);
-    }
-
-    /// Locks a shard, booking first the ends pushed since the last lock, so
-    /// that whoever holds the lock sees every ended task counted and out of
-    /// the live list.
-    #[inline]
-    fn lock<'a>(&self, shard: &'a Shard) -> MutexGuard<'a, ShardState> {
-        let mut state = shard.lock();
-        if !shard.ended.is_empty() {
-            self.book_ended(shard, &mut state);
-        }
-        state
-    }
-
-    /// Books every end waiting on `shard`'s stack, oldest first.
-    fn book_ended(&self, shard: &Shard, state: &mut ShardState) {
-        for node in shard.ended.take_all() {
-            // SAFETY: pushed by `finish` as `Arc::into_raw`, handed back once.
-            let record = unsafe { Arc::from_raw(node.as_ptr()) };
-            let finished_at = record.finished_at.load(Ordering::Relaxed);
-            let ended = record.state();
-            // A record the pool has no room for is freed here, under the
-            // lock: rare (the pool holds thousands), and the book-keeping of
-            // many ends at once is not the place to collect them.
-            drop(self.book_end(state, record, ended, finished_at, None));
-        }
-    }
-
-    /// Books one end under the shard lock: out of the live list, counted,
-    /// kept in history. Returns a record the pool has no room for.
-    fn book_end(
-        &self,
-        state: &mut ShardState,
-        mut record: Arc<Record>,
-        ended: TaskState,
-        finished_at: u64,
-        failure: Option<Arc<Failure>>,
-    ) -> Option<Arc<Record>> {
         let lived = finished_at.saturating_sub(record.spawned_at);
-        let cutoff = finished_at.saturating_sub(self.ttl_ns);
+        let bucket = DurationHistogram::bucket(lived);
+        // The history cut-off comes from the same reading, so the lock below
+        // is held for no clock read.
+        let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
+        let cutoff = finished_at.saturating_sub(ttl);
+        let ended = ending.state();
+        let failure = ending.into_failure();
+        let mut state = self.shard(usize::from(record.shard)).lock();
         drop(state.remove_live(&record));
         record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
@@ -380,16 +310,21 @@ impl Registry {
         if record.first_poll_at.load(Ordering::Relaxed) != 0 {
             row.finished_started += 1;
         }
-        row.durations.add(DurationHistogram::bucket(lived), lived);
-        // A failed task's abort handle, if the spawner stored it after the
-        // end, goes with the record; `finish` took the others'.
-        drop(Arc::get_mut(&mut record).and_then(Record::take_abort));
+        row.durations.add(bucket, lived);
+        // The abort handle keeps tokio's task allocation alive, and an ended
+        // task needs it no more. Dropped after unlocking.
+        let abort = Arc::get_mut(&mut record).and_then(Record::take_abort);
         let entry = Finished {
             record,
             finished_at,
             failure,
         };
-        self.remember(state, entry, cutoff)
+        let unpooled = self.remember(&mut state, entry, cutoff);
+        drop(state);
+        // A record the pool has no room for is freed after the lock is
+        // released, so that spawners on this shard never wait on the allocator.
+        drop(unpooled);
+        drop(abort);
     }
 
     /// Pushes into history, evicting by age, then by the global count;
@@ -440,7 +375,7 @@ impl Registry {
     pub(crate) fn cleanup(&self, cutoff: u64) -> usize {
         let mut removed = 0;
         for shard in self.shards.iter() {
-            removed += self.lock(&shard.0).evict_older(cutoff);
+            removed += shard.0.lock().evict_older(cutoff);
         }
         self.history_len.fetch_sub(removed, Ordering::Relaxed);
         removed
@@ -451,7 +386,7 @@ impl Registry {
     pub(crate) fn live(&self, mut keep: impl FnMut(&Record) -> bool) -> Vec<Arc<Record>> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let state = self.lock(&shard.0);
+            let state = shard.0.lock();
             out.extend(state.live.iter().filter(|r| keep(r)).cloned());
         }
         out
@@ -469,7 +404,7 @@ impl Registry {
     ) -> Vec<TaskSnapshot> {
         let mut entries = Vec::new();
         for shard in self.shards.iter() {
-            let state = self.lock(&shard.0);
+            let state = shard.0.lock();
             entries.extend(
                 state
                     .history
@@ -500,7 +435,7 @@ impl Registry {
     pub(crate) fn durations(&self) -> Vec<(TaskType, DurationHistogram)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let state = self.lock(&shard.0);
+            let state = shard.0.lock();
             out.extend(state.rows.iter().map(|row| (row.ty, row.durations)));
         }
         out
@@ -514,7 +449,7 @@ impl Registry {
                 return out;
             };
             // The lock only reads the rows' types; the counts are atomics.
-            let types: Vec<TaskType> = self.lock(&shard.0).rows.iter().map(|row| row.ty).collect();
+            let types: Vec<TaskType> = shard.0.lock().rows.iter().map(|row| row.ty).collect();
             for (ty, counter) in types.into_iter().zip(polls.iter()) {
                 if let Some(counter) = counter.get() {
                     out.push((ty, counter.load()));
@@ -528,7 +463,7 @@ impl Registry {
     pub(crate) fn counts(&self) -> Vec<(TaskType, Counts)> {
         let mut by_type: Vec<(TaskType, Counts)> = Vec::new();
         for shard in self.shards.iter() {
-            let state = self.lock(&shard.0);
+            let state = shard.0.lock();
             for (index, row) in state.rows.iter().enumerate() {
                 if row.spawned == 0 {
                     // Only a claim empties a row; the type has no tasks here.
@@ -559,18 +494,7 @@ impl Registry {
     }
 }
 
-impl Drop for Shard {
-    fn drop(&mut self) {
-        for node in self.ended.take_all() {
-            // SAFETY: pushed by `Registry::finish` as `Arc::into_raw`, handed
-            // back once.
-            drop(unsafe { Arc::from_raw(node.as_ptr()) });
-        }
-    }
-}
-
 impl Shard {
-    /// The lock alone; [`Registry::lock`] also books the waiting ends.
     fn lock(&self) -> MutexGuard<'_, ShardState> {
         // Every critical section leaves the shard consistent before it can
         // panic (it only panics on allocation failure), so poison is ignored.
@@ -670,9 +594,10 @@ impl ShardState {
     }
 }
 
-/// Ends reach their shard through a lock-free stack of raw `Arc` pointers
-/// (`Shard::ended`); this test ends tasks on several threads while another
-/// reads, and runs under Miri too (small counts there):
+/// Tasks spawned and ended on several threads while another thread reads
+/// the counts: the accounting stays exact at every read and at the end. It
+/// runs under Miri too (small counts there), which checks the current-task
+/// pointer across worker threads:
 ///
 /// ```text
 /// MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p tracked-runtime --lib registry
@@ -682,7 +607,7 @@ mod tests {
     use crate::{Query, TaskType, Tracker};
 
     #[test]
-    fn ends_pushed_from_many_threads_are_each_booked_once() {
+    fn ends_from_many_threads_are_each_counted_once() {
         let (threads, per_thread) = if cfg!(miri) { (3, 8) } else { (4, 5000) };
         let tracker = Tracker::new();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -708,7 +633,7 @@ mod tests {
                     });
                 });
             }
-            // A reader booking ends while they are pushed.
+            // A reader while tasks end.
             scope.spawn(|| {
                 for _ in 0..per_thread / 4 {
                     let stats = tracker.stats().total;
@@ -724,13 +649,8 @@ mod tests {
         let stats = tracker.stats().total;
         let total = (threads * per_thread) as u64;
         assert_eq!(stats.spawned, total);
-        assert_eq!(stats.completed, total, "every end booked, once");
+        assert_eq!(stats.completed, total, "every end counted, once");
         assert_eq!(stats.pending + stats.running, 0);
         assert!(tracker.tasks(&Query::new()).is_empty());
-        // Ends still on a stack when the tracker goes are freed with it.
-        runtime
-            .block_on(async { tracker.spawn("last", TaskType::GENERAL, async {}).await })
-            .expect("completes");
-        drop(tracker);
     }
 }

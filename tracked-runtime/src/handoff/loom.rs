@@ -17,7 +17,6 @@
 use ::loom::sync::{Arc, Mutex};
 use ::loom::thread;
 
-use super::ended::{Ended, Linked};
 use super::{AbortTask, Control, Delivery, Flags, Handoff};
 
 /// The abort handle the spawner stores; any value will do.
@@ -192,62 +191,5 @@ fn abort_meets_set_abort() {
         spawner.join().unwrap();
         let aborted = aborts.load(::loom::sync::atomic::Ordering::Relaxed);
         assert_eq!(aborted, 1, "the abort was lost, or sent twice");
-    });
-}
-
-/// A node of the ended-task stack in the model: a payload the pusher writes
-/// before pushing, in a loom cell that reports any unsynchronised access.
-struct Node {
-    value: ::loom::cell::UnsafeCell<usize>,
-    link: ::loom::sync::atomic::AtomicPtr<Node>,
-}
-
-impl Linked for Node {
-    fn link(&self) -> &::loom::sync::atomic::AtomicPtr<Node> {
-        &self.link
-    }
-}
-
-/// Two threads ending tasks while the shard lock's holder takes what has
-/// ended, before and after they are done: every node is taken exactly once,
-/// and its payload, written before the push, is seen whole.
-#[test]
-fn ends_meet_the_taker() {
-    use std::ptr::{null_mut, NonNull};
-    ::loom::model(|| {
-        let stack = Arc::new(Ended::<Node>::new());
-        let pushers: Vec<_> = (1..=2)
-            .map(|value| {
-                let stack = Arc::clone(&stack);
-                thread::spawn(move || {
-                    let node = Box::new(Node {
-                        value: ::loom::cell::UnsafeCell::new(0),
-                        link: ::loom::sync::atomic::AtomicPtr::new(null_mut()),
-                    });
-                    // SAFETY: nothing else reaches the node before the push.
-                    node.value.with_mut(|slot| unsafe { *slot = value });
-                    // SAFETY: leaked here, freed by the taker once taken.
-                    unsafe { stack.push(NonNull::from(Box::leak(node))) };
-                })
-            })
-            .collect();
-        let take = |seen: &mut Vec<usize>| {
-            for node in stack.take_all() {
-                // SAFETY: pushed as a leaked box, handed back exactly once.
-                let node = unsafe { Box::from_raw(node.as_ptr()) };
-                // SAFETY: the taker owns the node now; loom checks the push
-                // published the write.
-                seen.push(node.value.with(|slot| unsafe { *slot }));
-            }
-        };
-        let mut seen = Vec::new();
-        take(&mut seen);
-        for pusher in pushers {
-            pusher.join().unwrap();
-        }
-        take(&mut seen);
-        assert!(stack.is_empty());
-        seen.sort_unstable();
-        assert_eq!(seen, [1, 2], "an ended task was lost or taken twice");
     });
 }

@@ -1,7 +1,5 @@
-//! The lock-free hand-offs of the tracker, kept apart so that loom can check
-//! them (`loom.rs`; its module docs give the command): two on a task's record,
-//! and the stack of ended tasks (`ended.rs`) on which a task's end reaches its
-//! shard without taking the shard's lock.
+//! The two lock-free hand-offs on a task's record, kept apart so that loom
+//! can check them (`loom.rs`; its module docs give the command).
 //!
 //! - **Cancel meets token.** A cancel request sets `cancel_requested`, then
 //!   cancels the token if the task created one; the task creates its token on
@@ -23,14 +21,12 @@
 //! besides, models `SeqCst` fences but not `SeqCst` accesses. The abort handle
 //! needs no fence: both sides take its slot's lock, which orders them.
 
-pub(crate) mod ended;
 #[cfg(all(test, loom))]
 mod loom;
 mod sync;
 
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use sync::AtomicPtr;
 use sync::{fence, AtomicBool, Mutex, MutexGuard, OnceCell, Ordering};
 
 /// A record's hand-off flags: two one-byte atomics, alignment 1, kept out of
@@ -118,14 +114,9 @@ impl<H> Control<H> {
         self.abort.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the abort handle out, at the task's end: it keeps tokio's task
-    /// allocation alive.
-    pub(crate) fn take_abort(&self) -> Option<H> {
-        self.abort_slot().take()
-    }
-
-    /// [`Control::take_abort`] for a record no one else holds.
-    pub(crate) fn take_abort_mut(&mut self) -> Option<H> {
+    /// Takes the abort handle out of a record no one else holds, at its
+    /// task's end: it keeps tokio's task allocation alive.
+    pub(crate) fn take_abort(&mut self) -> Option<H> {
         self.abort
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())

@@ -7,11 +7,11 @@
 //! tests (its doctests, the facade, the integration tests) keeps std's types.
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, Ordering};
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, Ordering};
 #[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
