@@ -333,19 +333,35 @@ mod sqlite {
         retention(|| builder(&dir)).await;
     }
 
+    /// Starting a journal on `path` fails with a schema error: its message.
+    async fn schema_error(path: &std::path::Path) -> String {
+        match Journal::sqlite(path).start(&Tracker::new()).await {
+            Err(JournalError::Schema(message)) => message,
+            Err(other) => panic!("expected a schema error, got {other}"),
+            Ok(_) => panic!("expected a schema error, the journal started"),
+        }
+    }
+
+    /// A journal file with the current schema, then changed by `sql`.
+    async fn created_then(path: &std::path::Path, sql: &str) {
+        drop(Journal::sqlite(path).start(&Tracker::new()).await.unwrap());
+        exec(path, sql);
+    }
+
+    fn exec(path: &std::path::Path, sql: &str) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_file_that_is_not_a_database_is_a_clear_error() {
         let dir = scratch("sqlite-garbage");
         let path = dir.join("journal.sqlite");
         std::fs::write(&path, vec![0x5a; 8192]).unwrap();
-        let err = Journal::sqlite(&path)
-            .start(&Tracker::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, JournalError::Schema(m) if m.contains("not a SQLite database")),
-            "{err}"
-        );
+        let err = schema_error(&path).await;
+        assert!(err.contains("not a SQLite database"), "{err}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
             vec![0x5a; 8192],
@@ -355,60 +371,25 @@ mod sqlite {
 
     #[tokio::test]
     async fn foreign_or_newer_schemas_are_refused() {
-        let exec = |path: &std::path::Path, sql: &str| {
-            rusqlite::Connection::open(path)
-                .unwrap()
-                .execute_batch(sql)
-                .unwrap();
-        };
         let dir = scratch("sqlite-foreign");
         let foreign = dir.join("foreign.sqlite");
         exec(&foreign, "CREATE TABLE tracked_tasks (x INTEGER);");
-        let err = Journal::sqlite(&foreign)
-            .start(&Tracker::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, JournalError::Schema(m) if m.contains("foreign tables")),
-            "{err}"
-        );
+        let err = schema_error(&foreign).await;
+        assert!(err.contains("foreign tables"), "{err}");
 
         let newer = dir.join("newer.sqlite");
-        drop(
-            Journal::sqlite(&newer)
-                .start(&Tracker::new())
-                .await
-                .unwrap(),
-        );
-        exec(&newer, "INSERT INTO tracked_journal_schema VALUES (99, 0);");
-        let err = Journal::sqlite(&newer)
-            .start(&Tracker::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, JournalError::Schema(m) if m.contains("v99")),
-            "{err}"
-        );
+        created_then(&newer, "INSERT INTO tracked_journal_schema VALUES (99, 0);").await;
+        let err = schema_error(&newer).await;
+        assert!(err.contains("v99"), "{err}");
 
         let altered = dir.join("altered.sqlite");
-        drop(
-            Journal::sqlite(&altered)
-                .start(&Tracker::new())
-                .await
-                .unwrap(),
-        );
-        exec(
+        created_then(
             &altered,
             "ALTER TABLE tracked_tasks RENAME COLUMN owner TO proprietor;",
-        );
-        let err = Journal::sqlite(&altered)
-            .start(&Tracker::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, JournalError::Schema(m) if m.contains("columns")),
-            "{err}"
-        );
+        )
+        .await;
+        let err = schema_error(&altered).await;
+        assert!(err.contains("columns"), "{err}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
