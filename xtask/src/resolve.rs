@@ -278,6 +278,21 @@ impl<'a> Resolver<'a> {
 
     /// Looks `name` up in `module`, ranking the scopes of `file` first;
     /// memoised (see [`Resolver`]).
+    /// Whether looking up `name` in `module` on `basis` is already under way
+    /// further out: a cycle, whose outermost position the lookup being
+    /// computed records (see `cycle_at`).
+    fn in_cycle(&self, module: &Module, basis: Basis, name: &str) -> bool {
+        let position = self
+            .active
+            .borrow()
+            .iter()
+            .position(|a| a.is(module, basis, name));
+        if let Some(position) = position {
+            self.cycle_at.set(self.cycle_at.get().min(position));
+        }
+        position.is_some()
+    }
+
     fn lookup_in_module(&self, path: &ModPath, file: FileId, name: &str) -> Option<Res> {
         let (path, module) = self.index.modules.get_key_value(path)?;
         let basis = match module.explicit.get(name) {
@@ -300,13 +315,7 @@ impl<'a> Resolver<'a> {
         if let Some(res) = module.memo.get(name, basis) {
             return res;
         }
-        let position = self
-            .active
-            .borrow()
-            .iter()
-            .position(|a| a.is(module, basis, name));
-        if let Some(position) = position {
-            self.cycle_at.set(self.cycle_at.get().min(position));
+        if self.in_cycle(module, basis, name) {
             return None;
         }
         let outer_cycle_at = self.cycle_at.replace(usize::MAX);
@@ -413,13 +422,7 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             let basis = Basis::Globs(target.ranks_by(scope.file).then_some(scope.file));
-            let position = self
-                .active
-                .borrow()
-                .iter()
-                .position(|a| a.is(target, basis, name));
-            if let Some(position) = position {
-                self.cycle_at.set(self.cycle_at.get().min(position));
+            if self.in_cycle(target, basis, name) {
                 continue;
             }
             stack.push((target_path, target, globs(target, scope.file)));
