@@ -578,44 +578,40 @@ mod tests {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::pin::pin;
 
-    /// A `#[tracked]` fn named `work`, as the macro would declare it.
-    static WORK_FN: StaticSite = StaticSite::__new(
-        "tests::work",
-        TaskType::DATABASE,
-        SiteKind::Fn,
-        module_path!(),
-        file!(),
-        1,
-        1,
-        None,
-        "work",
-    );
+    /// A site as the macro would declare it, here in this file; `target` is
+    /// the fn's name (for a spawn, the name of the fn it calls).
+    const fn site(
+        name: &'static str,
+        ty: TaskType,
+        kind: SiteKind,
+        target: &'static str,
+    ) -> StaticSite {
+        StaticSite::__new(
+            name,
+            ty,
+            kind,
+            module_path!(),
+            file!(),
+            line!(),
+            1,
+            None,
+            target,
+        )
+    }
+
+    /// A `#[tracked]` fn named `work`.
+    static WORK_FN: StaticSite = site("tests::work", TaskType::DATABASE, SiteKind::Fn, "work");
 
     /// A rewritten `tokio::spawn(work(..))`.
-    static WORK_SPAWN: StaticSite = StaticSite::__new(
+    static WORK_SPAWN: StaticSite = site(
         "tests::caller::work",
         TaskType::GENERAL,
         SiteKind::Spawn,
-        module_path!(),
-        file!(),
-        2,
-        1,
-        None,
         "work",
     );
 
     /// A `#[tracked]` fn named `unit`, awaited inside a task.
-    static UNIT_FN: StaticSite = StaticSite::__new(
-        "tests::unit",
-        TaskType::MAINTENANCE,
-        SiteKind::Fn,
-        module_path!(),
-        file!(),
-        3,
-        1,
-        None,
-        "unit",
-    );
+    static UNIT_FN: StaticSite = site("tests::unit", TaskType::MAINTENANCE, SiteKind::Fn, "unit");
 
     /// What `#[tracked]` makes of `async fn` with `site` and this body.
     fn annotated<F: Future>(site: &'static StaticSite, body: F) -> impl Future<Output = F::Output> {
