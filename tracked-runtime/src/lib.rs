@@ -48,6 +48,7 @@ pub mod journal;
 pub mod otel;
 mod outcome;
 mod panic;
+mod pool;
 mod private;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;

@@ -1,15 +1,22 @@
 //! The sharded registry: live records, recent history and counters.
 //!
 //! Each thread spawns into "its" shard (picked once per thread), so spawners
-//! on different threads take different locks, and each lock is held for a
-//! few dozen nanoseconds. A task ends in the shard it was spawned in, which
-//! keeps every shard's counters consistent on their own: under a shard's lock,
-//! `spawned = live + finished` holds exactly for that shard, and so for the
-//! sum over shards.
+//! on different threads never meet. A spawn does not take the shard's lock:
+//! it pushes the new record into the shard's inbox, a vector behind a lock of
+//! its own that is held only for that push. Whoever takes the shard's lock
+//! next books the inbox first (live list, counters), so every holder of the
+//! lock sees every task spawned before it took it. In a service that is most
+//! often the thread ending a task, not the one spawning: the spawner, whose
+//! loop is serial, pays for the push alone.
+//!
+//! A task ends in the shard it was spawned in, which keeps every shard's
+//! counters consistent on their own: under a shard's lock, `spawned = live +
+//! finished` holds exactly for that shard, and so for the sum over shards.
 
 use crate::clock::Clock;
 use crate::handoff::Delivery;
 use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
+use crate::pool;
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, Failure, TaskSnapshot};
 use crate::stats::Counts;
@@ -28,6 +35,12 @@ pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
 
 /// Pooled records kept per shard for reuse; beyond this they are freed.
 const POOL_CAP: usize = 4096;
+
+/// The slot of a record still in its shard's inbox.
+const UNBOOKED: u32 = u32::MAX;
+
+/// Capacity the inbox's spare vector keeps after booking a burst.
+const BOOKING_KEEP: usize = 1024;
 
 /// How the registry is sized and how long it remembers.
 #[derive(Clone, Debug)]
@@ -52,6 +65,12 @@ struct Padded<T>(T);
 
 struct Shard {
     state: Mutex<ShardState>,
+    /// Records spawned and not yet booked, oldest first. On a cache line of
+    /// its own: spawners write it while others hold `state`.
+    inbox: Padded<Mutex<Vec<Arc<Record>>>>,
+    /// The type of each row, set once, under `state`, and read without it:
+    /// a spawn finds its row here.
+    types: Box<[OnceLock<TaskType>]>,
     /// Tasks first polled, per type row. Bumped without the lock on a task's
     /// first poll; read under the lock together with the other counters.
     started: Box<[AtomicU64]>,
@@ -63,6 +82,9 @@ struct Shard {
 #[derive(Default)]
 struct ShardState {
     live: Vec<Arc<Record>>,
+    /// The inbox's spare vector: swapped with it to book, so both keep
+    /// their capacity.
+    booking: Vec<Arc<Record>>,
     pool: Vec<Arc<Record>>,
     history: VecDeque<Finished>,
     rows: Vec<Row>,
@@ -136,6 +158,8 @@ impl Registry {
             .map(|_| {
                 Padded(Shard {
                     state: Mutex::new(ShardState::default()),
+                    inbox: Padded(Mutex::new(Vec::new())),
+                    types: (0..MAX_TYPES).map(|_| OnceLock::new()).collect(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
                     polls: limits
                         .poll_histograms
@@ -155,18 +179,21 @@ impl Registry {
     }
 
     /// Registers a new task: `fill` writes the record's identity; the
-    /// registry sets its bookkeeping fields and makes it visible.
+    /// registry sets its bookkeeping fields and makes it visible to every
+    /// later holder of the shard's lock.
     pub(crate) fn insert(&self, fill: impl FnOnce(&mut Record)) -> Arc<Record> {
         let index = shard_hint() & (self.shards.len() - 1);
-        let mut state = self.shard(index).lock();
-        let mut record = state.take_pooled();
-        let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
-        fill(fresh);
-        fresh.shard = index as u16;
-        fresh.type_row = state.row(fresh.ty) as u16;
-        fresh.slot.store(state.live.len() as u32, Ordering::Relaxed);
-        state.rows[usize::from(fresh.type_row)].spawned += 1;
-        state.live.push(Arc::clone(&record));
+        let shard = self.shard(index);
+        let record = pool::take(
+            |stash| shard.lock_unbooked().lend(stash),
+            |record| {
+                fill(record);
+                record.shard = index as u16;
+                record.type_row = shard.type_row(record.ty);
+                *record.slot.get_mut() = UNBOOKED;
+            },
+        );
+        shard.inbox().push(Arc::clone(&record));
         record
     }
 
@@ -183,22 +210,29 @@ impl Registry {
     ) {
         let old = &**task;
         let shard = self.shard(usize::from(old.shard));
+        let type_row = shard.type_row(site.ty());
+        // The plain fields never change once the record is shared.
+        let mut record = pool::take(
+            |stash| shard.lock_unbooked().lend(stash),
+            |fresh| {
+                fresh.id = old.id;
+                fresh.parent = old.parent;
+                fresh.name = std::borrow::Cow::Borrowed(site.name());
+                fresh.ty = site.ty();
+                fresh.owner = owner.or_else(|| old.owner.clone());
+                fresh.labels.clone_from(&old.labels);
+                fresh.caller = old.caller;
+                fresh.kind = old.kind;
+                fresh.fn_site = Some(site);
+                fresh.spawn_site = old.spawn_site;
+                fresh.spawned_at = old.spawned_at;
+                fresh.shard = old.shard;
+                fresh.type_row = type_row;
+            },
+        );
         let mut state = shard.lock();
-        let mut record = state.take_pooled();
-        let fresh = Arc::get_mut(&mut record).expect("pooled records are never shared");
-        fresh.id = old.id;
-        fresh.parent = old.parent;
-        fresh.name = std::borrow::Cow::Borrowed(site.name());
-        fresh.ty = site.ty();
-        fresh.owner = owner.or_else(|| old.owner.clone());
-        fresh.labels.clone_from(&old.labels);
-        fresh.caller = old.caller;
-        fresh.kind = old.kind;
-        fresh.fn_site = Some(site);
-        fresh.spawn_site = old.spawn_site;
-        fresh.spawned_at = old.spawned_at;
-        fresh.shard = old.shard;
-        fresh.type_row = state.row(fresh.ty) as u16;
+        let fresh = Arc::get_mut(&mut record).expect("the record is not shared yet");
+        state.ensure_row(shard, type_row);
         // Relaxed throughout: these are copies made under the shard lock by
         // the thread polling the task, the only writer of these fields now.
         let relaxed = Ordering::Relaxed;
@@ -225,10 +259,10 @@ impl Registry {
             Some(index) => state.live[index] = Arc::clone(&record),
             None => state.live.push(Arc::clone(&record)),
         }
-        let mut old = std::mem::replace(task, record);
-        if Arc::get_mut(&mut old).is_some() && state.pool.len() < POOL_CAP {
-            state.pool.push(old);
-        }
+        let old = std::mem::replace(task, record);
+        let unpooled = state.recycle(old);
+        drop(state);
+        drop(unpooled);
     }
 
     /// Records the tokio handle that aborts `record`'s task, on the record
@@ -297,7 +331,12 @@ impl Registry {
         let cutoff = finished_at.saturating_sub(ttl);
         let ended = ending.state();
         let failure = ending.into_failure();
-        let mut state = self.shard(usize::from(record.shard)).lock();
+        let shard = self.shard(usize::from(record.shard));
+        let mut state = shard.lock_unbooked();
+        if record.slot.load(Ordering::Relaxed) == UNBOOKED {
+            // Ended before anyone booked it: book the inbox now.
+            shard.book(&mut state);
+        }
         drop(state.remove_live(&record));
         record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
@@ -448,11 +487,10 @@ impl Registry {
             let Some(polls) = &shard.0.polls else {
                 return out;
             };
-            // The lock only reads the rows' types; the counts are atomics.
-            let types: Vec<TaskType> = shard.0.lock().rows.iter().map(|row| row.ty).collect();
-            for (ty, counter) in types.into_iter().zip(polls.iter()) {
-                if let Some(counter) = counter.get() {
-                    out.push((ty, counter.load()));
+            // Lock-free: a type's row is set before any poll counts in it.
+            for (ty, counter) in shard.0.types.iter().zip(polls.iter()) {
+                if let (Some(ty), Some(counter)) = (ty.get(), counter.get()) {
+                    out.push((*ty, counter.load()));
                 }
             }
         }
@@ -495,28 +533,96 @@ impl Registry {
 }
 
 impl Shard {
+    /// Locks the shard with every task spawned so far booked.
     fn lock(&self) -> MutexGuard<'_, ShardState> {
+        let mut state = self.lock_unbooked();
+        self.book(&mut state);
+        state
+    }
+
+    /// Locks the shard as it is: tasks still in the inbox are not in the
+    /// live list or the counts yet.
+    fn lock_unbooked(&self) -> MutexGuard<'_, ShardState> {
         // Every critical section leaves the shard consistent before it can
         // panic (it only panics on allocation failure), so poison is ignored.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn inbox(&self) -> MutexGuard<'_, Vec<Arc<Record>>> {
+        // A push or a swap cannot leave the vector torn.
+        self.inbox.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the inbox's records into the live list and counts them; the
+    /// inbox's lock is held only for a swap of two vectors.
+    fn book(&self, state: &mut ShardState) {
+        let mut booking = std::mem::take(&mut state.booking);
+        std::mem::swap(&mut *self.inbox(), &mut booking);
+        for record in booking.drain(..) {
+            let row = state.ensure_row(self, record.type_row);
+            row.spawned += 1;
+            // Relaxed: slots are only read and written under the shard lock.
+            record
+                .slot
+                .store(state.live.len() as u32, Ordering::Relaxed);
+            state.live.push(record);
+        }
+        // After a burst, the spare keeps no more than a usual batch.
+        booking.shrink_to(BOOKING_KEEP);
+        state.booking = booking;
+    }
+
+    /// The row of `ty` in this shard, without the shard's lock unless the
+    /// type is new here.
+    fn type_row(&self, ty: TaskType) -> u16 {
+        for (index, slot) in self.types.iter().enumerate() {
+            match slot.get() {
+                Some(known) if *known == ty => return index as u16,
+                Some(_) => {}
+                None => return self.add_type(ty),
+            }
+        }
+        (MAX_TYPES - 1) as u16
+    }
+
+    #[cold]
+    fn add_type(&self, ty: TaskType) -> u16 {
+        // Types are added under the shard's lock, so two spawns of a new
+        // type agree on its row.
+        let _state = self.lock_unbooked();
+        let last = MAX_TYPES - 1;
+        for (index, slot) in self.types.iter().enumerate() {
+            match slot.get() {
+                Some(known) if *known == ty => return index as u16,
+                Some(_) => {}
+                None if index < last => {
+                    let _ = slot.set(ty);
+                    return index as u16;
+                }
+                None => {
+                    tracing::warn!(
+                        "more than {last} task types in one tracker; further types are counted as `{OVERFLOW}`"
+                    );
+                    let _ = slot.set(OVERFLOW);
+                }
+            }
+        }
+        last as u16
+    }
 }
 
 impl ShardState {
-    fn take_pooled(&mut self) -> Arc<Record> {
-        while let Some(mut record) = self.pool.pop() {
-            if let Some(reused) = Arc::get_mut(&mut record) {
-                reused.reset();
-                return record;
-            }
-        }
-        Arc::new(Record::blank())
+    /// Moves up to a batch of pooled records into a spawning thread's stash.
+    fn lend(&mut self, stash: &mut Vec<Arc<Record>>) {
+        let from = self.pool.len().saturating_sub(pool::BATCH);
+        stash.extend(self.pool.drain(from..));
     }
 
-    /// Pools a record no longer in use, if it is not shared and the pool has
-    /// room; otherwise gives it back to be dropped.
-    fn recycle(&mut self, mut record: Arc<Record>) -> Option<Arc<Record>> {
-        if Arc::get_mut(&mut record).is_some() && self.pool.len() < POOL_CAP {
+    /// Pools a record no longer in use if the pool has room; otherwise gives
+    /// it back to be dropped. The record is not touched here (it is likely
+    /// cold): whether it is still shared is checked when it is reused.
+    fn recycle(&mut self, record: Arc<Record>) -> Option<Arc<Record>> {
+        if self.pool.len() < POOL_CAP {
             self.pool.push(record);
             None
         } else {
@@ -556,22 +662,14 @@ impl ShardState {
         evicted
     }
 
-    fn row(&mut self, ty: TaskType) -> usize {
-        if let Some(index) = self.rows.iter().position(|row| row.ty == ty) {
-            return index;
+    /// The counters of row `index`, created with the rows before it.
+    fn ensure_row(&mut self, shard: &Shard, index: u16) -> &mut Row {
+        let index = usize::from(index);
+        while self.rows.len() <= index {
+            let ty = shard.types[self.rows.len()].get().copied();
+            self.rows.push(Row::new(ty.unwrap_or(OVERFLOW)));
         }
-        if self.rows.len() < MAX_TYPES - 1 {
-            self.rows.push(Row::new(ty));
-            return self.rows.len() - 1;
-        }
-        if self.rows.len() == MAX_TYPES - 1 {
-            tracing::warn!(
-                "more than {} task types in one tracker; further types are counted as `{OVERFLOW}`",
-                MAX_TYPES - 1
-            );
-            self.rows.push(Row::new(OVERFLOW));
-        }
-        MAX_TYPES - 1
+        &mut self.rows[index]
     }
 
     fn live_index(&self, record: &Arc<Record>) -> Option<usize> {
@@ -604,7 +702,79 @@ impl ShardState {
 /// ```
 #[cfg(test)]
 mod tests {
-    use crate::{Query, TaskType, Tracker};
+    use super::{MAX_TYPES, OVERFLOW};
+    use crate::{pool, Query, TaskState, TaskType, Tracker};
+
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+    }
+
+    #[test]
+    fn tasks_are_counted_whether_a_reader_or_their_end_books_them() {
+        let tracker = Tracker::new();
+        current_thread().block_on(async {
+            // Still in the inbox: a reader books them, as pending.
+            let waiting: Vec<_> = (0..3)
+                .map(|_| tracker.spawn("read", TaskType::GENERAL, async {}))
+                .collect();
+            let stats = tracker.stats().total;
+            assert_eq!((stats.spawned, stats.pending), (3, 3));
+            assert_eq!(tracker.tasks(&Query::new()).len(), 3);
+            // Spawned and ended with no reader between: their ends book them.
+            let unread: Vec<_> = (0..3)
+                .map(|_| tracker.spawn("end", TaskType::GENERAL, async {}))
+                .collect();
+            for handle in waiting.into_iter().chain(unread) {
+                handle.await.expect("no task fails");
+            }
+        });
+        let stats = tracker.stats().total;
+        assert_eq!((stats.spawned, stats.completed, stats.live()), (6, 6, 0));
+        assert!(tracker.tasks(&Query::new()).is_empty());
+    }
+
+    /// A `CurrentTask` kept past its task's end still holds the record: the
+    /// pool must not hand it to a new task.
+    #[test]
+    fn a_record_still_held_is_not_reused() {
+        let tracker = Tracker::builder().history_capacity(0).build();
+        current_thread().block_on(async {
+            let held = tracker
+                .spawn("held", TaskType::GENERAL, async { crate::current() })
+                .await
+                .expect("no task fails")
+                .expect("inside a tracked task");
+            for _ in 0..3 * pool::BATCH {
+                let other = tracker.spawn("other", TaskType::NETWORK, async {});
+                other.await.expect("no task fails");
+            }
+            let snapshot = held.snapshot();
+            assert_eq!((snapshot.id, &*snapshot.name), (held.id(), "held"));
+            assert_eq!(snapshot.state, TaskState::Completed);
+        });
+    }
+
+    #[test]
+    fn types_past_the_limit_are_counted_as_other() {
+        let tracker = Tracker::builder().shards(1).build();
+        let types = MAX_TYPES + 10;
+        current_thread().block_on(async {
+            for i in 0..types {
+                let ty = TaskType::from_name(&format!("type-{i}"));
+                tracker
+                    .spawn("t", ty, async {})
+                    .await
+                    .expect("no task fails");
+            }
+        });
+        let stats = tracker.stats();
+        assert_eq!(stats.total.completed, types as u64);
+        // One row per type up to the limit; the last row takes the rest.
+        assert_eq!(stats.by_type.len(), MAX_TYPES);
+        assert_eq!(stats.by_type[&OVERFLOW].completed, 11);
+    }
 
     #[test]
     fn ends_from_many_threads_are_each_counted_once() {
