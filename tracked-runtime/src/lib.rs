@@ -44,6 +44,7 @@ mod instrument;
 mod join_set;
 #[cfg(feature = "journal")]
 pub mod journal;
+mod live;
 #[cfg(feature = "otel")]
 pub mod otel;
 mod outcome;

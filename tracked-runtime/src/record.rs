@@ -209,7 +209,8 @@ pub(crate) struct Record {
     /// The registry shard holding this record, and the type's row there.
     pub(crate) shard: u16,
     pub(crate) type_row: u16,
-    /// Index in the shard's live list; changed only under the shard lock.
+    /// Slot in the shard's live list: given at spawn under the inbox's lock,
+    /// renumbered only under both that and the shard's lock (see `live`).
     pub(crate) slot: AtomicU32,
     pub(crate) state: AtomicU8,
     pub(crate) polls: AtomicU64,

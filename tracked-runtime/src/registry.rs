@@ -16,6 +16,7 @@
 use crate::clock::Clock;
 use crate::handoff::Delivery;
 use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
+use crate::live::{self, Inbox, Live};
 use crate::pool;
 use crate::record::{Record, TaskState};
 use crate::snapshot::{Ending, Failure, TaskSnapshot};
@@ -35,12 +36,6 @@ pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
 
 /// Pooled records kept per shard for reuse; beyond this they are freed.
 const POOL_CAP: usize = 4096;
-
-/// The slot of a record still in its shard's inbox.
-const UNBOOKED: u32 = u32::MAX;
-
-/// Capacity the inbox's spare vector keeps after booking a burst.
-const BOOKING_KEEP: usize = 1024;
 
 /// How the registry is sized and how long it remembers.
 #[derive(Clone, Debug)]
@@ -67,7 +62,7 @@ struct Shard {
     state: Mutex<ShardState>,
     /// Records spawned and not yet booked, oldest first. On a cache line of
     /// its own: spawners write it while others hold `state`.
-    inbox: Padded<Mutex<Vec<Arc<Record>>>>,
+    inbox: Padded<Mutex<Inbox>>,
     /// The type of each row, set once, under `state`, and read without it:
     /// a spawn finds its row here.
     types: Box<[OnceLock<TaskType>]>,
@@ -81,10 +76,7 @@ struct Shard {
 
 #[derive(Default)]
 struct ShardState {
-    live: Vec<Arc<Record>>,
-    /// The inbox's spare vector: swapped with it to book, so both keep
-    /// their capacity.
-    booking: Vec<Arc<Record>>,
+    live: Live,
     pool: Vec<Arc<Record>>,
     history: VecDeque<Finished>,
     rows: Vec<Row>,
@@ -158,7 +150,7 @@ impl Registry {
             .map(|_| {
                 Padded(Shard {
                     state: Mutex::new(ShardState::default()),
-                    inbox: Padded(Mutex::new(Vec::new())),
+                    inbox: Padded(Mutex::default()),
                     types: (0..MAX_TYPES).map(|_| OnceLock::new()).collect(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
                     polls: limits
@@ -190,10 +182,9 @@ impl Registry {
                 fill(record);
                 record.shard = index as u16;
                 record.type_row = shard.type_row(record.ty);
-                *record.slot.get_mut() = UNBOOKED;
             },
         );
-        shard.inbox().push(Arc::clone(&record));
+        live::lock(&shard.inbox.0).push(Arc::clone(&record));
         record
     }
 
@@ -232,7 +223,7 @@ impl Registry {
         );
         let mut state = shard.lock();
         let fresh = Arc::get_mut(&mut record).expect("the record is not shared yet");
-        state.ensure_row(shard, type_row);
+        ensure_row(&mut state.rows, shard, type_row);
         // Relaxed throughout: these are copies made under the shard lock by
         // the thread polling the task, the only writer of these fields now.
         let relaxed = Ordering::Relaxed;
@@ -255,10 +246,9 @@ impl Registry {
                 shard.started[to].fetch_add(1, Ordering::Release);
             }
         }
-        match state.live_index(task) {
-            Some(index) => state.live[index] = Arc::clone(&record),
-            None => state.live.push(Arc::clone(&record)),
-        }
+        // Booked: `lock` books the inbox, where the task's spawn put it.
+        let replaced = state.live.replace(task, Arc::clone(&record));
+        debug_assert!(replaced, "a claimed task is live");
         let old = std::mem::replace(task, record);
         let unpooled = state.recycle(old);
         drop(state);
@@ -270,7 +260,7 @@ impl Registry {
     pub(crate) fn set_abort(&self, record: &Record, handle: tokio::task::AbortHandle) {
         if let Some(handle) = record.set_abort(handle) {
             let state = self.shard(usize::from(record.shard)).lock();
-            if let Some(now) = state.live.iter().find(|r| r.id == record.id) {
+            if let Some(now) = state.live.find(record.id) {
                 now.set_abort(handle);
             }
         }
@@ -290,7 +280,7 @@ impl Registry {
                 // are woken there.
                 let now = {
                     let state = self.shard(usize::from(record.shard)).lock();
-                    state.live.iter().find(|r| r.id == record.id).cloned()
+                    state.live.find(record.id).cloned()
                 };
                 // A record is claimed at most once: no further hand-on.
                 if let Some(now) = now {
@@ -333,11 +323,12 @@ impl Registry {
         let failure = ending.into_failure();
         let shard = self.shard(usize::from(record.shard));
         let mut state = shard.lock_unbooked();
-        if record.slot.load(Ordering::Relaxed) == UNBOOKED {
+        if !state.live.contains(&record) {
             // Ended before anyone booked it: book the inbox now.
             shard.book(&mut state);
         }
-        drop(state.remove_live(&record));
+        drop(state.live.remove(&record));
+        state.live.compact_if_sparse(&shard.inbox.0);
         record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
         match ended {
@@ -548,28 +539,12 @@ impl Shard {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn inbox(&self) -> MutexGuard<'_, Vec<Arc<Record>>> {
-        // A push or a swap cannot leave the vector torn.
-        self.inbox.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Moves the inbox's records into the live list and counts them; the
-    /// inbox's lock is held only for a swap of two vectors.
+    /// Moves the inbox's records into the live list and counts them.
     fn book(&self, state: &mut ShardState) {
-        let mut booking = std::mem::take(&mut state.booking);
-        std::mem::swap(&mut *self.inbox(), &mut booking);
-        for record in booking.drain(..) {
-            let row = state.ensure_row(self, record.type_row);
-            row.spawned += 1;
-            // Relaxed: slots are only read and written under the shard lock.
-            record
-                .slot
-                .store(state.live.len() as u32, Ordering::Relaxed);
-            state.live.push(record);
-        }
-        // After a burst, the spare keeps no more than a usual batch.
-        booking.shrink_to(BOOKING_KEEP);
-        state.booking = booking;
+        let ShardState { live, rows, .. } = state;
+        live.book(&self.inbox.0, |record| {
+            ensure_row(rows, self, record.type_row).spawned += 1;
+        });
     }
 
     /// The row of `ty` in this shard, without the shard's lock unless the
@@ -609,6 +584,16 @@ impl Shard {
         }
         last as u16
     }
+}
+
+/// The counters of row `index` in `rows`, created with the rows before it.
+fn ensure_row<'a>(rows: &'a mut Vec<Row>, shard: &Shard, index: u16) -> &'a mut Row {
+    let index = usize::from(index);
+    while rows.len() <= index {
+        let ty = shard.types[rows.len()].get().copied();
+        rows.push(Row::new(ty.unwrap_or(OVERFLOW)));
+    }
+    &mut rows[index]
 }
 
 impl ShardState {
@@ -660,35 +645,6 @@ impl ShardState {
             }
         }
         evicted
-    }
-
-    /// The counters of row `index`, created with the rows before it.
-    fn ensure_row(&mut self, shard: &Shard, index: u16) -> &mut Row {
-        let index = usize::from(index);
-        while self.rows.len() <= index {
-            let ty = shard.types[self.rows.len()].get().copied();
-            self.rows.push(Row::new(ty.unwrap_or(OVERFLOW)));
-        }
-        &mut self.rows[index]
-    }
-
-    fn live_index(&self, record: &Arc<Record>) -> Option<usize> {
-        let hint = record.slot.load(Ordering::Relaxed) as usize;
-        if self.live.get(hint).is_some_and(|r| Arc::ptr_eq(r, record)) {
-            Some(hint)
-        } else {
-            self.live.iter().position(|r| Arc::ptr_eq(r, record))
-        }
-    }
-
-    fn remove_live(&mut self, record: &Arc<Record>) -> Option<Arc<Record>> {
-        let index = self.live_index(record)?;
-        let removed = self.live.swap_remove(index);
-        if let Some(moved) = self.live.get(index) {
-            // Relaxed: slots are only read and written under the shard lock.
-            moved.slot.store(index as u32, Ordering::Relaxed);
-        }
-        Some(removed)
     }
 }
 
