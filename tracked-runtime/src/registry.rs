@@ -2,12 +2,12 @@
 //!
 //! Each thread spawns into "its" shard (picked once per thread), so spawners
 //! on different threads never meet. A spawn does not take the shard's lock:
-//! it pushes the new record into the shard's inbox, a vector behind a lock of
-//! its own that is held only for that push. Whoever takes the shard's lock
-//! next books the inbox first (live list, counters), so every holder of the
-//! lock sees every task spawned before it took it. In a service that is most
-//! often the thread ending a task, not the one spawning: the spawner, whose
-//! loop is serial, pays for the push alone.
+//! it pushes the new record into the shard's inbox (`live.rs`), behind a lock
+//! of its own held only for that push. Whoever takes the shard's lock next
+//! books the inbox first (live list, counters), so every holder of the lock
+//! sees every task spawned before it took it. In a service that is most often
+//! the thread ending a task, not the one spawning: the spawner, whose loop is
+//! serial, pays for the push alone.
 //!
 //! A task ends in the shard it was spawned in, which keeps every shard's
 //! counters consistent on their own: under a shard's lock, `spawned = live +
