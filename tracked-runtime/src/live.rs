@@ -17,7 +17,7 @@ use crate::record::Record;
 use crate::TaskId;
 
 /// Slab length below which the slab is never compacted.
-const COMPACT_MIN: usize = 4096;
+pub(crate) const COMPACT_MIN: usize = 4096;
 
 /// Capacity the spare vector keeps after booking a burst.
 const BOOKING_KEEP: usize = 1024;
@@ -122,6 +122,12 @@ impl Live {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Record>> {
         self.slots.iter().flatten()
+    }
+
+    /// Slots in the slab, used or not.
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     pub(crate) fn find(&self, id: TaskId) -> Option<&Arc<Record>> {

@@ -396,6 +396,12 @@ impl Registry {
         unpooled
     }
 
+    /// Slots in the shards' live slabs, used or not.
+    #[cfg(test)]
+    fn live_slots(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().live.slots()).sum()
+    }
+
     pub(crate) fn ttl(&self) -> std::time::Duration {
         self.limits.history_ttl
     }
@@ -665,6 +671,80 @@ mod tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime")
+    }
+
+    /// A burst of parked tasks ends while other threads spawn and end
+    /// tasks and a reader checks the counts: the slab, mostly empty after
+    /// the burst, is compacted under that traffic and every count stays
+    /// exact.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "needs a slab past COMPACT_MIN; the slab's own tests run under Miri"
+    )]
+    fn a_burst_ends_and_compacts_under_concurrent_spawns() {
+        let burst = 3 * crate::live::COMPACT_MIN;
+        let tracker = Tracker::builder().shards(1).build();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime");
+        let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let churn = scope.spawn(|| {
+                let mut spawned = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    runtime.block_on(async {
+                        let handles: Vec<_> = (0..100)
+                            .map(|_| tracker.spawn("churn", TaskType::NETWORK, async {}))
+                            .collect();
+                        for handle in handles {
+                            handle.await.expect("no task fails");
+                        }
+                    });
+                    spawned += 100;
+                }
+                spawned
+            });
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let stats = tracker.stats().total;
+                    assert_eq!(stats.spawned, stats.live() + stats.finished());
+                    let tasks = tracker.tasks(&Query::new().limit(64));
+                    assert!(tasks.iter().all(|task| !task.state.is_finished()));
+                }
+            });
+            runtime.block_on(async {
+                let handles: Vec<_> = (0..burst)
+                    .map(|_| {
+                        let gate = std::sync::Arc::clone(&gate);
+                        tracker.spawn("burst", TaskType::DATABASE, async move {
+                            gate.notified().await;
+                        })
+                    })
+                    .collect();
+                // Every burst task waits on the gate before it is opened.
+                while tracker.stats().by_type[&TaskType::DATABASE].running < burst as u64 {
+                    tokio::task::yield_now().await;
+                }
+                gate.notify_waiters();
+                for handle in handles {
+                    handle.await.expect("no task fails");
+                }
+            });
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let churned = churn.join().expect("the churn thread");
+            let stats = tracker.stats().total;
+            assert_eq!(stats.spawned, (burst + churned) as u64);
+            assert_eq!(stats.completed, stats.spawned);
+        });
+        assert!(tracker.tasks(&Query::new()).is_empty());
+        let slots = tracker.inner.registry.live_slots();
+        assert!(
+            slots < crate::live::COMPACT_MIN,
+            "compacted after the burst: {slots} slots"
+        );
     }
 
     #[test]
