@@ -654,10 +654,8 @@ impl ShardState {
     }
 }
 
-/// Tasks spawned and ended on several threads while another thread reads
-/// the counts: the accounting stays exact at every read and at the end. It
-/// runs under Miri too (small counts there), which checks the current-task
-/// pointer across worker threads:
+/// The registry's tests run under Miri too (small counts there), which
+/// checks the current-task pointer across worker threads:
 ///
 /// ```text
 /// MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test -p tracked-runtime --lib registry
@@ -812,6 +810,9 @@ mod tests {
         assert_eq!(stats.by_type[&OVERFLOW].completed, 11);
     }
 
+    /// Tasks spawned and ended on several threads while another thread
+    /// reads the counts: the accounting stays exact at every read and at
+    /// the end.
     #[test]
     fn ends_from_many_threads_are_each_counted_once() {
         let (threads, per_thread) = if cfg!(miri) { (3, 8) } else { (4, 5000) };
