@@ -61,12 +61,24 @@ pub(crate) struct Live {
 impl Live {
     /// Books every record in `inbox`, calling `booked` on each; the inbox's
     /// lock is held for a swap of two vectors.
-    pub(crate) fn book(&mut self, inbox: &Mutex<Inbox>, mut booked: impl FnMut(&Record)) {
+    pub(crate) fn book(&mut self, inbox: &Mutex<Inbox>, booked: impl FnMut(&Record)) {
+        self.take_in(inbox, booked, false);
+    }
+
+    /// Books the inbox. With `freeze`, the emptied slots are not handed
+    /// back but dropped, so that until the inbox's slots are reset every
+    /// spawn takes a slot past the slab's end.
+    fn take_in(&mut self, inbox: &Mutex<Inbox>, mut booked: impl FnMut(&Record), freeze: bool) {
         let mut batch = std::mem::take(&mut self.booking);
         let slots = {
             let mut inbox = lock(inbox);
             std::mem::swap(&mut inbox.records, &mut batch);
-            inbox.free.append(&mut self.freed);
+            if freeze {
+                inbox.free.clear();
+                self.freed.clear();
+            } else {
+                inbox.free.append(&mut self.freed);
+            }
             inbox.next as usize
         };
         if self.slots.len() < slots {
@@ -135,14 +147,20 @@ impl Live {
     }
 
     /// Compacts the slab if at most a quarter of it is in use, and it is
-    /// large. Records still in the inbox get the slots right after the
-    /// booked ones.
-    pub(crate) fn compact_if_sparse(&mut self, inbox: &Mutex<Inbox>) {
+    /// large: books the inbox (`booked` as for [`Live::book`]), moves the
+    /// records down to the first slots, and gives spawns made meanwhile the
+    /// slots right after them. Spawns wait for the inbox's lock only twice,
+    /// for a swap and for those few renumberings, not for the whole pass.
+    pub(crate) fn compact_if_sparse(&mut self, inbox: &Mutex<Inbox>, booked: impl FnMut(&Record)) {
         if self.slots.len() < COMPACT_MIN || self.len * 4 > self.slots.len() {
             return;
         }
-        // Both locks: no spawn takes a slot while the slots are renumbered.
-        let mut inbox = lock(inbox);
+        self.take_in(inbox, booked, true);
+        self.compact(inbox);
+    }
+
+    /// Compacts a slab whose inbox was booked with `freeze`.
+    fn compact(&mut self, inbox: &Mutex<Inbox>) {
         let mut kept = 0;
         for index in 0..self.slots.len() {
             if let Some(record) = self.slots[index].take() {
@@ -152,14 +170,15 @@ impl Live {
                 kept += 1;
             }
         }
+        let end = self.slots.len();
         self.slots.truncate(kept);
         self.slots.shrink_to(kept.max(COMPACT_MIN));
-        for (index, record) in inbox.records.iter().enumerate() {
-            record.slot.store((kept + index) as u32, Ordering::Relaxed);
+        let mut inbox = lock(inbox);
+        for (offset, record) in inbox.records.iter().enumerate() {
+            debug_assert!(record.slot.load(Ordering::Relaxed) as usize >= end);
+            record.slot.store((kept + offset) as u32, Ordering::Relaxed);
         }
         inbox.next = (kept + inbox.records.len()) as u32;
-        inbox.free.clear();
-        self.freed.clear();
     }
 }
 
@@ -212,18 +231,31 @@ mod tests {
         let mut booked = 0;
         live.book(&inbox, |_| booked += 1);
         assert_eq!(booked, COMPACT_MIN);
-        live.compact_if_sparse(&inbox);
+        live.compact_if_sparse(&inbox, |_| {});
         assert_eq!(slot(&records[COMPACT_MIN - 1]) as usize, COMPACT_MIN - 1);
 
-        // End three tasks in four; two more are spawned, not booked.
+        // End three tasks in four; one more is spawned before the pass and
+        // two while it runs (between its two steps).
         let (ended, kept): (Vec<_>, Vec<_>) =
             records.iter().enumerate().partition(|(i, _)| i % 4 != 0);
         for (_, record) in &ended {
             assert!(live.remove(record).is_some());
         }
-        let queued = [spawn(&inbox), spawn(&inbox)];
-        live.compact_if_sparse(&inbox);
+        // Booking hands the emptied slots back: `before` takes one.
         live.book(&inbox, |_| {});
+        let before = spawn(&inbox);
+        assert!((slot(&before) as usize) < COMPACT_MIN);
+        live.take_in(&inbox, |_| {}, true);
+        assert!(live.contains(&before), "booked by the pass");
+        let during = [spawn(&inbox), spawn(&inbox)];
+        let past_end = |r: &Arc<Record>| slot(r) as usize >= COMPACT_MIN;
+        assert!(
+            during.iter().all(past_end),
+            "given slots past the slab's end"
+        );
+        live.compact(&inbox);
+        live.book(&inbox, |_| {});
+        let queued = [before, Arc::clone(&during[0]), Arc::clone(&during[1])];
 
         let now: Vec<&Arc<Record>> = kept.iter().map(|(_, r)| *r).chain(&queued).collect();
         assert_eq!(live.iter().count(), now.len());

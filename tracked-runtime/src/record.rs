@@ -210,7 +210,7 @@ pub(crate) struct Record {
     pub(crate) shard: u16,
     pub(crate) type_row: u16,
     /// Slot in the shard's live list: given at spawn under the inbox's lock,
-    /// renumbered only under both that and the shard's lock (see `live`).
+    /// renumbered only by a compaction, under the shard's lock (see `live`).
     pub(crate) slot: AtomicU32,
     pub(crate) state: AtomicU8,
     pub(crate) polls: AtomicU64,

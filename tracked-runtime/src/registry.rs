@@ -328,7 +328,7 @@ impl Registry {
             shard.book(&mut state);
         }
         drop(state.live.remove(&record));
-        state.live.compact_if_sparse(&shard.inbox.0);
+        shard.compact_if_sparse(&mut state);
         record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
         match ended {
@@ -549,6 +549,14 @@ impl Shard {
     fn book(&self, state: &mut ShardState) {
         let ShardState { live, rows, .. } = state;
         live.book(&self.inbox.0, |record| {
+            ensure_row(rows, self, record.type_row).spawned += 1;
+        });
+    }
+
+    /// Compacts the live list if it is mostly empty; books the inbox first.
+    fn compact_if_sparse(&self, state: &mut ShardState) {
+        let ShardState { live, rows, .. } = state;
+        live.compact_if_sparse(&self.inbox.0, |record| {
             ensure_row(rows, self, record.type_row).spawned += 1;
         });
     }
