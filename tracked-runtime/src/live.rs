@@ -74,8 +74,12 @@ impl Live {
             let mut inbox = lock(inbox);
             std::mem::swap(&mut inbox.records, &mut batch);
             if freeze {
+                // After a burst these lists are long: keep a usual batch's
+                // capacity, not the burst's.
                 inbox.free.clear();
+                inbox.free.shrink_to(BOOKING_KEEP);
                 self.freed.clear();
+                self.freed.shrink_to(BOOKING_KEEP);
             } else {
                 inbox.free.append(&mut self.freed);
             }
