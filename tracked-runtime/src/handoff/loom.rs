@@ -38,26 +38,34 @@ impl AbortTask for Counted {
 }
 
 /// A record as far as the hand-offs see it.
-#[derive(Default)]
-struct Record {
+struct Record<H = usize> {
     flags: Flags,
-    control: Control<usize>,
+    control: Control<H>,
 }
 
-impl Record {
-    fn handoff(&self) -> Handoff<'_, usize> {
+impl<H> Default for Record<H> {
+    fn default() -> Self {
+        Record {
+            flags: Flags::default(),
+            control: Control::default(),
+        }
+    }
+}
+
+impl<H: AbortTask> Record<H> {
+    fn handoff(&self) -> Handoff<'_, H> {
         Handoff::new(&self.flags, &self.control)
     }
 }
 
 /// The task's entry in its shard's live list: the old record until a claim
 /// replaces it, under the lock the claim holds.
-struct Live {
-    old: Arc<Record>,
-    now: Mutex<Arc<Record>>,
+struct Live<H = usize> {
+    old: Arc<Record<H>>,
+    now: Mutex<Arc<Record<H>>>,
 }
 
-impl Live {
+impl<H: AbortTask> Live<H> {
     fn new() -> Arc<Self> {
         let old = Arc::new(Record::default());
         let now = Mutex::new(Arc::clone(&old));
@@ -66,7 +74,7 @@ impl Live {
 
     /// A `#[tracked]` fn claiming the task: under the shard lock, replaces
     /// the record by a fresh one that takes over its control state.
-    fn claim(&self) -> Arc<Record> {
+    fn claim(&self) -> Arc<Record<H>> {
         let mut now = self.now.lock().unwrap();
         let mut fresh = Record::default();
         self.old
@@ -78,7 +86,7 @@ impl Live {
 
     /// The record that stands for the task, looked up under the shard lock
     /// as `Registry::set_abort` and `Registry::request_cancel` do to hand on.
-    fn now(&self) -> Arc<Record> {
+    fn now(&self) -> Arc<Record<H>> {
         Arc::clone(&self.now.lock().unwrap())
     }
 }
@@ -88,7 +96,7 @@ impl Live {
 #[test]
 fn cancel_request_meets_token_creation() {
     ::loom::model(|| {
-        let record = Arc::new(Record::default());
+        let record = Arc::new(Record::<usize>::default());
         let canceller = {
             let record = Arc::clone(&record);
             thread::spawn(move || record.handoff().request_cancel())
@@ -105,7 +113,7 @@ fn cancel_request_meets_token_creation() {
 #[test]
 fn set_abort_meets_claim() {
     ::loom::model(|| {
-        let live = Live::new();
+        let live = Live::<usize>::new();
         let spawner = {
             let live = Arc::clone(&live);
             thread::spawn(move || {
@@ -117,7 +125,7 @@ fn set_abort_meets_claim() {
         };
         let fresh = live.claim();
         spawner.join().unwrap();
-        let handle = fresh.control.abort_slot().handle().copied();
+        let handle = *fresh.control.abort_slot();
         assert_eq!(handle, Some(HANDLE), "the abort handle was lost");
     });
 }
@@ -128,7 +136,7 @@ fn set_abort_meets_claim() {
 #[test]
 fn cancel_request_meets_claim() {
     ::loom::model(|| {
-        let live = Live::new();
+        let live = Live::<usize>::new();
         let canceller = {
             let live = Arc::clone(&live);
             thread::spawn(move || {
@@ -150,7 +158,7 @@ fn cancel_request_meets_claim() {
 #[test]
 fn spawn_in_a_shutdown_tier_meets_claim() {
     ::loom::model(|| {
-        let live = Live::new();
+        let live = Live::<usize>::new();
         let spawner = {
             let live = Arc::clone(&live);
             thread::spawn(move || {
@@ -166,7 +174,7 @@ fn spawn_in_a_shutdown_tier_meets_claim() {
         let fresh = live.claim();
         let token = fresh.handoff().token();
         spawner.join().unwrap();
-        assert_eq!(fresh.control.abort_slot().handle().copied(), Some(HANDLE));
+        assert_eq!(*fresh.control.abort_slot(), Some(HANDLE));
         assert!(token.is_cancelled(), "a cancel request was lost");
     });
 }
@@ -191,5 +199,37 @@ fn abort_meets_set_abort() {
         spawner.join().unwrap();
         let aborted = aborts.load(::loom::sync::atomic::Ordering::Relaxed);
         assert_eq!(aborted, 1, "the abort was lost, or sent twice");
+    });
+}
+
+/// A canceller aborting a task, at its deadline, on the record a claim is
+/// replacing, while the spawner is still storing the handle on it: the
+/// request travels with the claim or waits on the old record for the
+/// handle, and the task is aborted either way (tokio's abort is idempotent,
+/// so twice is fine). The fresh record ends up holding the handle.
+#[test]
+fn abort_before_the_handle_meets_claim() {
+    ::loom::model(|| {
+        let live = Live::<Counted>::new();
+        let aborts = Arc::new(::loom::sync::atomic::AtomicUsize::new(0));
+        let spawner = {
+            let live = Arc::clone(&live);
+            let handle = Counted(Arc::clone(&aborts));
+            thread::spawn(move || {
+                if let Some(handle) = live.old.handoff().set_abort(handle) {
+                    let _ = live.now().handoff().set_abort(handle);
+                }
+            })
+        };
+        let canceller = {
+            let live = Arc::clone(&live);
+            thread::spawn(move || live.old.handoff().abort())
+        };
+        let fresh = live.claim();
+        spawner.join().unwrap();
+        canceller.join().unwrap();
+        let aborted = aborts.load(::loom::sync::atomic::Ordering::Relaxed);
+        assert!(aborted >= 1, "the abort was lost");
+        assert!(fresh.control.abort_slot().is_some(), "the handle was lost");
     });
 }

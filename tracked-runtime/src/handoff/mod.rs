@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use sync::{fence, AtomicBool, Mutex, MutexGuard, OnceCell, Ordering};
 
-/// A record's hand-off flags: two one-byte atomics, alignment 1, kept out of
+/// A record's hand-off flags: one-byte atomics, alignment 1, kept out of
 /// [`Control`] so that the record packs them with its other one-byte fields
 /// (inside `Control` their padding would make every record 8 bytes larger).
 #[derive(Debug)]
@@ -38,6 +38,11 @@ pub(crate) struct Flags {
     cancel_requested: AtomicBool,
     /// A claim replaced this record with another one for the same task.
     superseded: AtomicBool,
+    /// An abort asked for before the spawner stored the handle, carried out
+    /// when it does. Read and written only under the abort slot's lock, so
+    /// Relaxed; a flag here rather than a third state of the slot, which
+    /// would take a tag and 8 bytes more in every record.
+    abort_requested: AtomicBool,
 }
 
 impl Default for Flags {
@@ -45,6 +50,7 @@ impl Default for Flags {
         Flags {
             cancel_requested: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
+            abort_requested: AtomicBool::new(false),
         }
     }
 }
@@ -61,55 +67,30 @@ impl AbortTask for tokio::task::AbortHandle {
     }
 }
 
-/// The abort slot: empty until the spawner stores the handle, unless an
-/// abort was asked for first, which the handle then carries out when stored.
-#[derive(Clone, Debug)]
-pub(crate) enum AbortSlot<H> {
-    Unset,
-    Handle(H),
-    Requested,
-}
-
-impl<H> AbortSlot<H> {
-    /// The handle, once stored.
-    pub(crate) fn handle(&self) -> Option<&H> {
-        match self {
-            AbortSlot::Handle(handle) => Some(handle),
-            AbortSlot::Unset | AbortSlot::Requested => None,
-        }
-    }
-
-    fn take(&mut self) -> Option<H> {
-        match std::mem::replace(self, AbortSlot::Unset) {
-            AbortSlot::Handle(handle) => Some(handle),
-            AbortSlot::Unset | AbortSlot::Requested => None,
-        }
-    }
-}
-
 /// How a record is stopped from outside: the token the task may watch
 /// (created on first use) and the slot of the handle `H` that aborts it.
 #[derive(Debug)]
 pub(crate) struct Control<H> {
     token: OnceCell<CancellationToken>,
-    /// A mutex rather than a once-cell: setting it once per spawn costs
-    /// half as many instructions, for the same two atomic operations; and
-    /// an abort asked for before the handle is stored waits in it.
-    abort: Mutex<AbortSlot<H>>,
+    /// Empty until the spawner stores the handle. A mutex rather than a
+    /// once-cell: setting it once per spawn costs half as many instructions,
+    /// for the same two atomic operations; and an abort asked for before the
+    /// handle is stored waits under it ([`Flags`]' `abort_requested`).
+    abort: Mutex<Option<H>>,
 }
 
 impl<H> Default for Control<H> {
     fn default() -> Self {
         Control {
             token: OnceCell::new(),
-            abort: Mutex::new(AbortSlot::Unset),
+            abort: Mutex::new(None),
         }
     }
 }
 
 impl<H> Control<H> {
     /// The abort handle's slot, locked.
-    pub(crate) fn abort_slot(&self) -> MutexGuard<'_, AbortSlot<H>> {
+    pub(crate) fn abort_slot(&self) -> MutexGuard<'_, Option<H>> {
         // Nothing can panic while the handle is being set or read.
         self.abort.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -202,25 +183,24 @@ impl<'a, H: AbortTask> Handoff<'a, H> {
         // load below; if we take it first, the claim reads the handle.
         {
             let mut slot = self.control.abort_slot();
-            if let AbortSlot::Requested = *slot {
+            if self.flags.abort_requested.load(Ordering::Relaxed) {
                 handle.abort();
             }
-            *slot = AbortSlot::Handle(handle);
+            *slot = Some(handle);
         }
         match self.delivery() {
             Delivery::Kept => None,
-            Delivery::HandOn => self.control.abort_slot().handle().cloned(),
+            Delivery::HandOn => self.control.abort_slot().clone(),
         }
     }
 
     /// Aborts the task through its handle, or, if the spawner has not
     /// stored it yet, as soon as it does: either way the task is aborted.
     pub(crate) fn abort(self) {
-        let mut slot = self.control.abort_slot();
+        let slot = self.control.abort_slot();
         match &*slot {
-            AbortSlot::Handle(handle) => handle.abort(),
-            AbortSlot::Unset => *slot = AbortSlot::Requested,
-            AbortSlot::Requested => {}
+            Some(handle) => handle.abort(),
+            None => self.flags.abort_requested.store(true, Ordering::Relaxed),
         }
     }
 
@@ -232,8 +212,12 @@ impl<'a, H: AbortTask> Handoff<'a, H> {
         // Pairs with the fence in `request_cancel`. The abort handle needs
         // none: its slot's lock orders this side against `set_abort`.
         fence(Ordering::SeqCst);
-        let slot = self.control.abort_slot().clone();
-        *fresh.abort.get_mut().unwrap_or_else(|p| p.into_inner()) = slot;
+        {
+            let slot = self.control.abort_slot();
+            *fresh.abort.get_mut().unwrap_or_else(|p| p.into_inner()) = slot.clone();
+            let aborting = self.flags.abort_requested.load(Ordering::Relaxed);
+            fresh_flags.abort_requested = AtomicBool::new(aborting);
+        }
         if let Some(token) = self.control.token.get_map(CancellationToken::clone) {
             fresh.token = OnceCell::with_value(token);
         }
