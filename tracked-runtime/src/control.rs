@@ -236,7 +236,7 @@ impl Tracker {
         let owner: Arc<str> = owner.into();
         cancel(
             self,
-            Arc::new(move |r: &Record| r.owner.as_deref() == Some(&*owner)),
+            Arc::new(move |r: &Record| r.owner() == Some(&owner)),
             timeout,
         )
         .await
@@ -337,7 +337,7 @@ impl Group {
             .tracker
             .inner
             .registry
-            .live(|r| r.owner.as_deref() == Some(&*self.name))
+            .live(|r| r.owner() == Some(&self.name))
         {
             count.total += 1;
             *count.by_type.entry(record.ty).or_default() += 1;

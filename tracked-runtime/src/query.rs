@@ -75,7 +75,7 @@ impl Query {
     }
 
     fn matches_record(&self, r: &Record) -> bool {
-        self.matches(r.ty, r.state(), r.owner.as_deref(), &r.name, r.parent)
+        self.matches(r.ty, r.state(), r.owner().map(|o| &**o), &r.name, r.parent)
     }
 
     fn matches_snapshot(&self, t: &TaskSnapshot) -> bool {
@@ -226,7 +226,7 @@ impl Tracker {
     pub fn live_by_owner(&self) -> BTreeMap<Option<Arc<str>>, u64> {
         let mut counts = BTreeMap::new();
         for record in self.inner.registry.live(|_| true) {
-            *counts.entry(record.owner.clone()).or_insert(0) += 1;
+            *counts.entry(record.owner().cloned()).or_insert(0) += 1;
         }
         counts
     }

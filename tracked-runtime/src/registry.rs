@@ -210,8 +210,7 @@ impl Registry {
                 fresh.parent = old.parent;
                 fresh.name = std::borrow::Cow::Borrowed(site.name());
                 fresh.ty = site.ty();
-                fresh.owner = owner.or_else(|| old.owner.clone());
-                fresh.labels.clone_from(&old.labels);
+                fresh.set_meta(owner.or_else(|| old.owner().cloned()), old.labels().into());
                 fresh.caller = old.caller;
                 fresh.kind = old.kind;
                 fresh.fn_site = Some(site);

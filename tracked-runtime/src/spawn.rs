@@ -231,7 +231,7 @@ impl<'a> Builder<'a> {
                 Some(c.record.id),
                 self.owner
                     .is_none()
-                    .then(|| c.record.owner.clone())
+                    .then(|| c.record.owner().cloned())
                     .flatten(),
             ),
             None => (
@@ -250,8 +250,7 @@ impl<'a> Builder<'a> {
             record.parent = parent;
             record.name = self.name;
             record.ty = self.ty;
-            record.owner = self.owner.or(parent_owner);
-            record.labels = self.labels.into_boxed_slice();
+            record.set_meta(self.owner.or(parent_owner), self.labels.into_boxed_slice());
             record.caller = caller;
             record.kind = kind;
             match self.static_site {
@@ -264,7 +263,7 @@ impl<'a> Builder<'a> {
             let kind = crate::EventKind::Spawned {
                 parent,
                 kind: record.kind,
-                labels: record.labels.clone(),
+                labels: record.labels().into(),
             };
             tracker.emit(&record, kind);
         }

@@ -255,7 +255,7 @@ impl Tracker {
             name: record.name.clone(),
             ty: record.ty,
             site: record.site(),
-            owner: record.owner.clone(),
+            owner: record.owner().cloned(),
             kind,
         });
     }
