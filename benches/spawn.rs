@@ -808,7 +808,12 @@ fn print_table(
 
 fn cell(scenario: Scenario, value: f64, bare: f64) -> String {
     match scenario {
-        Scenario::D => format!("{value:.0} (+{:.0})", value - bare),
+        Scenario::D => {
+            // Rounded first, so that a variant a fraction of a byte below bare
+            // reads "+0", not "-0" or "+-0".
+            let above = (value - bare).round() + 0.0;
+            format!("{value:.0} ({above:+.0})")
+        }
         Scenario::Allocs => format!("{value:.2}"),
         _ => format!("{value:.0} ({:.2}×)", value / bare),
     }
