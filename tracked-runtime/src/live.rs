@@ -56,6 +56,9 @@ pub(crate) struct Live {
     freed: Vec<u32>,
     /// The spare vector swapped with the inbox's, so both keep capacity.
     booking: Vec<Arc<Record>>,
+    /// Compactions so far. A scan spread over several holds of the shard's
+    /// lock starts over when this changed in between: slots were renumbered.
+    compactions: u64,
 }
 
 impl Live {
@@ -140,6 +143,30 @@ impl Live {
         self.slots.iter().flatten()
     }
 
+    /// Calls `f` on the records in at most `max` slots from `from` on;
+    /// returns the slot to go on from, `None` past the slab's end. A record
+    /// booked all along is seen exactly once by scans that go on from where
+    /// the last one ended, as long as [`Live::compactions`] is unchanged.
+    pub(crate) fn scan(
+        &self,
+        from: usize,
+        max: usize,
+        f: impl FnMut(&Arc<Record>),
+    ) -> Option<usize> {
+        let end = from.saturating_add(max).min(self.slots.len());
+        self.slots
+            .get(from..end)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .for_each(f);
+        (end < self.slots.len()).then_some(end)
+    }
+
+    pub(crate) fn compactions(&self) -> u64 {
+        self.compactions
+    }
+
     /// Slots in the slab, used or not.
     #[cfg(test)]
     pub(crate) fn slots(&self) -> usize {
@@ -165,6 +192,7 @@ impl Live {
 
     /// Compacts a slab whose inbox was booked with `freeze`.
     fn compact(&mut self, inbox: &Mutex<Inbox>) {
+        self.compactions += 1;
         let mut kept = 0;
         for index in 0..self.slots.len() {
             if let Some(record) = self.slots[index].take() {

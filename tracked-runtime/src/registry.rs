@@ -37,6 +37,11 @@ pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
 /// Pooled records kept per shard for reuse; beyond this they are freed.
 const POOL_CAP: usize = 4096;
 
+/// Live-list slots a snapshot visits per hold of a shard's lock: each visit
+/// reads a record (a likely cache miss) and may clone it, so 64 hold the
+/// lock for a few microseconds at most.
+const SCAN_CHUNK: usize = 64;
+
 /// How the registry is sized and how long it remembers.
 #[derive(Clone, Debug)]
 pub(crate) struct Limits {
@@ -421,8 +426,7 @@ impl Registry {
     pub(crate) fn live(&self, mut keep: impl FnMut(&Record) -> bool) -> Vec<Arc<Record>> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let state = shard.0.lock();
-            out.extend(state.live.iter().filter(|r| keep(r)).cloned());
+            shard.0.live_into(&mut keep, &mut out);
         }
         out
     }
@@ -550,6 +554,36 @@ impl Shard {
         live.book(&self.inbox.0, |record| {
             ensure_row(rows, self, record.type_row).spawned += 1;
         });
+    }
+
+    /// Appends the live records `keep` selects to `out`, holding the lock
+    /// for [`SCAN_CHUNK`] slots at a time: a snapshot of a large shard holds
+    /// up the threads spawning and ending tasks here for microseconds at a
+    /// time, not for the whole shard. A record live throughout is taken once.
+    fn live_into(&self, keep: &mut impl FnMut(&Record) -> bool, out: &mut Vec<Arc<Record>>) {
+        let start = out.len();
+        let mut next = Some(0);
+        let mut seen = None;
+        let mut restarts = 0;
+        while let Some(mut from) = next {
+            let state = self.lock();
+            let compactions = state.live.compactions();
+            if seen.is_some_and(|seen| seen != compactions) {
+                // A compaction renumbered the slots since the last chunk.
+                out.truncate(start);
+                from = 0;
+                restarts += 1;
+            }
+            seen = Some(compactions);
+            // After two restarts the rest goes in one hold, so a scan ends
+            // whatever the churn.
+            let chunk = if restarts < 2 { SCAN_CHUNK } else { usize::MAX };
+            next = state.live.scan(from, chunk, |record| {
+                if keep(record) {
+                    out.push(Arc::clone(record));
+                }
+            });
+        }
     }
 
     /// Compacts the live list if it is mostly empty; books the inbox first.
@@ -750,6 +784,81 @@ mod tests {
             slots < crate::live::COMPACT_MIN,
             "compacted after the burst: {slots} slots"
         );
+    }
+
+    /// Snapshots are taken a few slots per lock hold while bursts of tasks
+    /// end and compact the slab, moving long-lived "anchor" tasks to other
+    /// slots: every snapshot taken while the anchors were all live lists
+    /// each of them exactly once.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "needs a slab past COMPACT_MIN; the slab's own tests run under Miri"
+    )]
+    fn a_snapshot_across_a_compaction_lists_every_live_task_once() {
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        const ANCHORS: usize = 64;
+        let burst = 3 * crate::live::COMPACT_MIN;
+        let tracker = Tracker::builder().shards(1).build();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime");
+        // Odd while every anchor of the current round is live.
+        let phase = AtomicU64::new(0);
+        let (checked, done) = (AtomicU64::new(0), std::sync::atomic::AtomicBool::new(false));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(SeqCst) {
+                    let before = phase.load(SeqCst);
+                    let anchors = tracker.tasks(&Query::new().name_prefix("anchor"));
+                    if before % 2 == 1 && phase.load(SeqCst) == before {
+                        let mut ids: Vec<_> = anchors.iter().map(|t| t.id).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        assert_eq!((anchors.len(), ids.len()), (ANCHORS, ANCHORS));
+                        checked.fetch_add(1, SeqCst);
+                    }
+                }
+            });
+            for _ in 0..8 {
+                runtime.block_on(async {
+                    let (burst_gate, anchor_gate) = (
+                        std::sync::Arc::new(tokio::sync::Notify::new()),
+                        std::sync::Arc::new(tokio::sync::Notify::new()),
+                    );
+                    let park = |name, gate: &std::sync::Arc<tokio::sync::Notify>| {
+                        let gate = std::sync::Arc::clone(gate);
+                        tracker.spawn(name, TaskType::DATABASE, async move {
+                            gate.notified().await;
+                        })
+                    };
+                    let bursts: Vec<_> = (0..burst).map(|_| park("burst", &burst_gate)).collect();
+                    // Spawned after the burst: slots past it, moved down when
+                    // the burst ends and the slab is compacted.
+                    let anchors: Vec<_> =
+                        (0..ANCHORS).map(|_| park("anchor", &anchor_gate)).collect();
+                    let parked = (burst + ANCHORS) as u64;
+                    while tracker.stats().by_type[&TaskType::DATABASE].running < parked {
+                        tokio::task::yield_now().await;
+                    }
+                    phase.fetch_add(1, SeqCst);
+                    burst_gate.notify_waiters();
+                    for handle in bursts {
+                        handle.await.expect("no task fails");
+                    }
+                    phase.fetch_add(1, SeqCst);
+                    anchor_gate.notify_waiters();
+                    for handle in anchors {
+                        handle.await.expect("no task fails");
+                    }
+                });
+            }
+            done.store(true, SeqCst);
+        });
+        assert!(checked.load(SeqCst) > 0, "no snapshot was checked");
+        let stats = tracker.stats().total;
+        assert_eq!((stats.live(), stats.completed), (0, stats.spawned));
     }
 
     #[test]
