@@ -36,6 +36,7 @@ mod events;
 mod handoff;
 mod heartbeat;
 mod histogram;
+mod history;
 #[cfg(feature = "http")]
 pub mod http;
 mod id;

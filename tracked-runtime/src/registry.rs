@@ -16,14 +16,14 @@
 use crate::clock::Clock;
 use crate::handoff::Delivery;
 use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
+use crate::history::{Finished, History};
 use crate::live::{self, Inbox, Live};
 use crate::pool;
 use crate::record::{Record, TaskState};
-use crate::snapshot::{Ending, Failure, TaskSnapshot};
+use crate::snapshot::{Ending, TaskSnapshot};
 use crate::stats::Counts;
 use crate::{StaticSite, TaskType};
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -37,9 +37,9 @@ pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
 /// Pooled records kept per shard for reuse; beyond this they are freed.
 const POOL_CAP: usize = 4096;
 
-/// Live-list slots a snapshot visits per hold of a shard's lock: each visit
-/// reads a record (a likely cache miss) and may clone it, so 64 hold the
-/// lock for a few microseconds at most.
+/// Live-list slots or history entries a listing visits per hold of a
+/// shard's lock: each visit reads a record (a likely cache miss) and may
+/// clone it, so 64 hold the lock for a few microseconds at most.
 const SCAN_CHUNK: usize = 64;
 
 /// How the registry is sized and how long it remembers.
@@ -83,18 +83,8 @@ struct Shard {
 struct ShardState {
     live: Live,
     pool: Vec<Arc<Record>>,
-    history: VecDeque<Finished>,
+    history: History,
     rows: Vec<Row>,
-}
-
-/// A finished task in history: its record, which no longer changes, and
-/// what the record does not hold. Snapshots are built only when history is
-/// queried, so ending a task copies nothing. An evicted entry's record goes
-/// back to the pool.
-struct Finished {
-    record: Arc<Record>,
-    finished_at: u64,
-    failure: Option<Arc<Failure>>,
 }
 
 /// One type's counters in one shard.
@@ -380,16 +370,16 @@ impl Registry {
             // Full, the steady state under churn: replace this shard's oldest
             // entry. The total is unchanged, so the counter shared by all
             // shards is only read, not written.
-            if let Some(oldest) = state.history.pop_front() {
-                state.history.push_back(entry);
+            if let Some(oldest) = state.history.evict_oldest() {
+                state.history.push(entry);
                 return state.recycle(oldest.record);
             }
         }
-        state.history.push_back(entry);
+        state.history.push(entry);
         let held = self.history_len.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
         let mut unpooled = None;
         if held > self.limits.history_capacity {
-            if let Some(oldest) = state.history.pop_front() {
+            if let Some(oldest) = state.history.evict_oldest() {
                 evicted += 1;
                 unpooled = state.recycle(oldest.record);
             }
@@ -443,18 +433,17 @@ impl Registry {
     ) -> Vec<TaskSnapshot> {
         let mut entries = Vec::new();
         for shard in self.shards.iter() {
-            let state = shard.0.lock();
-            entries.extend(
-                state
-                    .history
-                    .iter()
-                    .filter(|entry| keep(&entry.record))
-                    .map(|entry| Finished {
-                        record: Arc::clone(&entry.record),
-                        finished_at: entry.finished_at,
-                        failure: entry.failure.clone(),
-                    }),
-            );
+            // A few entries per hold of the lock, as for live tasks; history
+            // only loses entries at its front, so the walk needs no restart.
+            let mut next = Some(0);
+            while let Some(from) = next {
+                let state = shard.0.lock_unbooked();
+                next = state.history.scan(from, SCAN_CHUNK, |entry| {
+                    if keep(&entry.record) {
+                        entries.push(entry.clone());
+                    }
+                });
+            }
         }
         entries
             .iter()
@@ -668,7 +657,7 @@ impl ShardState {
     fn evict_older(&mut self, cutoff: u64) -> usize {
         if self
             .history
-            .front()
+            .oldest()
             .is_none_or(|entry| entry.finished_at >= cutoff)
         {
             // Nothing expired: the common case under churn, kept inline.
@@ -683,10 +672,10 @@ impl ShardState {
         let mut evicted = 0;
         while self
             .history
-            .front()
+            .oldest()
             .is_some_and(|entry| entry.finished_at < cutoff)
         {
-            if let Some(entry) = self.history.pop_front() {
+            if let Some(entry) = self.history.evict_oldest() {
                 drop(self.recycle(entry.record));
                 evicted += 1;
             }
