@@ -551,27 +551,32 @@ impl Shard {
     /// time, not for the whole shard. A record live throughout is taken once.
     fn live_into(&self, keep: &mut impl FnMut(&Record) -> bool, out: &mut Vec<Arc<Record>>) {
         let start = out.len();
+        let mut chunk = Vec::new();
         let mut next = Some(0);
         let mut seen = None;
         let mut restarts = 0;
         while let Some(mut from) = next {
-            let state = self.lock();
-            let compactions = state.live.compactions();
-            if seen.is_some_and(|seen| seen != compactions) {
-                // A compaction renumbered the slots since the last chunk.
-                out.truncate(start);
-                from = 0;
-                restarts += 1;
-            }
-            seen = Some(compactions);
-            // After two restarts the rest goes in one hold, so a scan ends
-            // whatever the churn.
-            let chunk = if restarts < 2 { SCAN_CHUNK } else { usize::MAX };
-            next = state.live.scan(from, chunk, |record| {
-                if keep(record) {
-                    out.push(Arc::clone(record));
+            {
+                let state = self.lock();
+                let compactions = state.live.compactions();
+                if seen.is_some_and(|seen| seen != compactions) {
+                    // A compaction renumbered the slots since the last chunk.
+                    out.truncate(start);
+                    from = 0;
+                    restarts += 1;
                 }
-            });
+                seen = Some(compactions);
+                // After two restarts the rest goes in one hold, so a scan
+                // ends whatever the churn.
+                let max = if restarts < 2 { SCAN_CHUNK } else { usize::MAX };
+                next = state
+                    .live
+                    .scan(from, max, |record| chunk.push(Arc::clone(record)));
+            }
+            // Filtered with the lock released: `keep` reads the records,
+            // likely cache misses, and a gap between two holds lets a thread
+            // waiting for the lock in.
+            out.extend(chunk.drain(..).filter(|record| keep(record)));
         }
     }
 
