@@ -34,8 +34,14 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    /// Queues a spawned task for booking, with its slot.
-    pub(crate) fn push(&mut self, record: Arc<Record>) {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Queues a spawned task for booking, with its slot; returns how many
+    /// are queued now.
+    pub(crate) fn push(&mut self, record: Arc<Record>) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.next += 1;
             self.next - 1
@@ -44,6 +50,7 @@ impl Inbox {
         // that took this lock to take the record.
         record.slot.store(slot, Ordering::Relaxed);
         self.records.push(record);
+        self.records.len()
     }
 }
 

@@ -37,6 +37,12 @@ pub(crate) const OVERFLOW: TaskType = TaskType::new("(other)");
 /// Pooled records kept per shard for reuse; beyond this they are freed.
 const POOL_CAP: usize = 4096;
 
+/// Tasks waiting in a shard's inbox at which a spawn books them itself, if
+/// the shard's lock is free. Without it a burst of spawns with no end and no
+/// reader in between leaves them all to the next holder of the lock, often
+/// a runtime worker ending a task: 200,000 took it 4–5 ms.
+const BOOK_AT: usize = 1024;
+
 /// Live-list slots or history entries a listing visits per hold of a
 /// shard's lock: each visit reads a record (a likely cache miss) and may
 /// clone it, so 64 hold the lock for a few microseconds at most.
@@ -179,7 +185,10 @@ impl Registry {
                 record.type_row = shard.type_row(record.ty);
             },
         );
-        live::lock(&shard.inbox.0).push(Arc::clone(&record));
+        let queued = live::lock(&shard.inbox.0).push(Arc::clone(&record));
+        if queued >= BOOK_AT {
+            shard.try_book();
+        }
         record
     }
 
@@ -390,6 +399,15 @@ impl Registry {
         unpooled
     }
 
+    /// Tasks waiting in the shards' inboxes.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| live::lock(&s.0.inbox.0).len())
+            .sum()
+    }
+
     /// Slots in the shards' live slabs, used or not.
     #[cfg(test)]
     fn live_slots(&self) -> usize {
@@ -535,6 +553,18 @@ impl Shard {
         // Every critical section leaves the shard consistent before it can
         // panic (it only panics on allocation failure), so poison is ignored.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Books the inbox if the shard's lock is free; never waits for it.
+    #[cold]
+    #[inline(never)]
+    fn try_book(&self) {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        self.book(&mut state);
     }
 
     /// Moves the inbox's records into the live list and counts them.
@@ -853,6 +883,31 @@ mod tests {
         assert!(checked.load(SeqCst) > 0, "no snapshot was checked");
         let stats = tracker.stats().total;
         assert_eq!((stats.live(), stats.completed), (0, stats.spawned));
+    }
+
+    /// A burst of spawns with no end and no reader in between is booked as
+    /// it goes, by the spawns themselves, not left to the next end.
+    #[test]
+    fn a_burst_of_spawns_books_itself() {
+        let tracker = Tracker::builder().shards(1).build();
+        let runtime = current_thread();
+        // Spawned from outside the runtime's thread: nothing runs or ends
+        // until `block_on` below.
+        let _guard = runtime.enter();
+        let handles: Vec<_> = (0..3 * super::BOOK_AT)
+            .map(|_| tracker.spawn("burst", TaskType::GENERAL, async {}))
+            .collect();
+        let queued = tracker.inner.registry.queued();
+        assert!(
+            queued < super::BOOK_AT,
+            "{queued} tasks left for the next lock"
+        );
+        runtime.block_on(async {
+            for handle in handles {
+                handle.await.expect("no task fails");
+            }
+        });
+        assert_eq!(tracker.stats().total.completed, 3 * super::BOOK_AT as u64);
     }
 
     #[test]
