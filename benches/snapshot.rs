@@ -196,6 +196,10 @@ fn measure<R: Registry>(registry: R, snapshots: bool, sizes: &Sizes) -> (Vec<u64
         }
     });
     let mut times = times;
+    if std::env::var_os("SNAPSHOT_SLOW").is_some() {
+        let slow: Vec<usize> = (0..times.len()).filter(|&i| times[i] > 1_000_000).collect();
+        eprintln!("trips over 1 ms: {slow:?}");
+    }
     times.sort_unstable();
     (times, taken.into_inner())
 }
