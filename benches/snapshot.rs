@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench snapshot              # about 30 s on 2 idle cores
 //! cargo bench --bench snapshot -- --quick   # fewer tasks and iterations
+//! SNAPSHOT_SLOW=1 cargo bench --bench snapshot   # which round trips took over 1 ms
 //! ```
 //!
 //! Each registry holds 200,000 tasks parked on a `Notify`. A thread of its
