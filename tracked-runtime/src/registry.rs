@@ -40,8 +40,9 @@ const POOL_CAP: usize = 4096;
 /// Tasks waiting in a shard's inbox at which a spawn books them itself, if
 /// the shard's lock is free. Without it a burst of spawns with no end and no
 /// reader in between leaves them all to the next holder of the lock, often
-/// a runtime worker ending a task: 200,000 took it 4–5 ms.
-const BOOK_AT: usize = 1024;
+/// a runtime worker ending a task: 200,000 took it 4–5 ms. Smaller under
+/// Miri, so that its test spawns fewer tasks there.
+const BOOK_AT: usize = if cfg!(miri) { 64 } else { 1024 };
 
 /// Live-list slots or history entries a listing visits per hold of a
 /// shard's lock: each visit reads a record (a likely cache miss) and may
