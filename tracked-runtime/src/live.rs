@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::record::Record;
-use crate::TaskId;
 
 /// Slab length below which the slab is never compacted.
 pub(crate) const COMPACT_MIN: usize = 4096;
@@ -180,8 +179,16 @@ impl Live {
         self.slots.len()
     }
 
-    pub(crate) fn find(&self, id: TaskId) -> Option<&Arc<Record>> {
-        self.iter().find(|record| record.id == id)
+    /// The record booked for `record`'s task: `record` itself, or the one a
+    /// claim put in its place. A claim keeps the slot, so the slot is looked
+    /// at first; the whole slab only if a compaction renumbered the task.
+    pub(crate) fn find(&self, record: &Record) -> Option<&Arc<Record>> {
+        let id = record.id;
+        let slot = record.slot.load(Ordering::Relaxed) as usize;
+        match self.slots.get(slot) {
+            Some(Some(found)) if found.id == id => Some(found),
+            _ => self.iter().find(|found| found.id == id),
+        }
     }
 
     /// Compacts the slab if at most a quarter of it is in use, and it is
@@ -230,6 +237,7 @@ pub(crate) fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
 mod tests {
     use super::{lock, Inbox, Live, COMPACT_MIN};
     use crate::record::Record;
+    use crate::TaskId;
     use std::sync::atomic::Ordering;
     use std::sync::{Arc, Mutex};
 
@@ -241,6 +249,46 @@ mod tests {
 
     fn slot(record: &Record) -> u32 {
         record.slot.load(Ordering::Relaxed)
+    }
+
+    fn with_id(id: u64) -> Record {
+        let mut record = Record::blank();
+        record.id = TaskId::from_u64(id).expect("non-zero");
+        record
+    }
+
+    /// A claim's record takes the old one's slot. The task is found from
+    /// the old record at that slot, or by a search once a compaction moved
+    /// the new one.
+    #[test]
+    fn a_task_is_found_at_its_slot_or_after_a_compaction_by_search() {
+        let inbox = Mutex::new(Inbox::default());
+        let mut live = Live::default();
+        let records: Vec<_> = (1..=COMPACT_MIN as u64)
+            .map(|id| {
+                let record = Arc::new(with_id(id));
+                lock(&inbox).push(Arc::clone(&record));
+                record
+            })
+            .collect();
+        live.book(&inbox, |_| {});
+        let old = &records[COMPACT_MIN - 1];
+        let fresh = with_id(COMPACT_MIN as u64);
+        fresh.slot.store(slot(old), Ordering::Relaxed);
+        let fresh = Arc::new(fresh);
+        assert!(live.replace(old, Arc::clone(&fresh)));
+        assert!(live
+            .find(old)
+            .is_some_and(|found| Arc::ptr_eq(found, &fresh)));
+        for record in &records[..COMPACT_MIN - 1] {
+            assert!(live.remove(record).is_some());
+        }
+        live.compact_if_sparse(&inbox, |_| {});
+        assert_eq!(slot(&fresh), 0, "moved down");
+        assert!(live
+            .find(old)
+            .is_some_and(|found| Arc::ptr_eq(found, &fresh)));
+        assert!(live.find(&records[0]).is_none(), "ended");
     }
 
     #[test]

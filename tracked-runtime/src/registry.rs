@@ -264,7 +264,7 @@ impl Registry {
     pub(crate) fn set_abort(&self, record: &Record, handle: tokio::task::AbortHandle) {
         if let Some(handle) = record.set_abort(handle) {
             let state = self.shard(usize::from(record.shard)).lock();
-            if let Some(now) = state.live.find(record.id) {
+            if let Some(now) = state.live.find(record) {
                 now.set_abort(handle);
             }
         }
@@ -284,7 +284,7 @@ impl Registry {
                 // are woken there.
                 let now = {
                     let state = self.shard(usize::from(record.shard)).lock();
-                    state.live.find(record.id).cloned()
+                    state.live.find(record).cloned()
                 };
                 // A record is claimed at most once: no further hand-on.
                 if let Some(now) = now {
@@ -451,17 +451,19 @@ impl Registry {
         busy_time: bool,
     ) -> Vec<TaskSnapshot> {
         let mut entries = Vec::new();
+        let mut chunk = Vec::new();
         for shard in self.shards.iter() {
-            // A few entries per hold of the lock, as for live tasks; history
-            // only loses entries at its front, so the walk needs no restart.
+            // A few entries per hold of the lock and filtered after it, as
+            // for live tasks; history only loses entries at its front, so
+            // the walk needs no restart.
             let mut next = Some(0);
             while let Some(from) = next {
-                let state = shard.0.lock_unbooked();
-                next = state.history.scan(from, SCAN_CHUNK, |entry| {
-                    if keep(&entry.record) {
-                        entries.push(entry.clone());
-                    }
-                });
+                next = shard
+                    .0
+                    .lock_unbooked()
+                    .history
+                    .scan(from, SCAN_CHUNK, |entry| chunk.push(entry.clone()));
+                entries.extend(chunk.drain(..).filter(|entry| keep(&entry.record)));
             }
         }
         entries
