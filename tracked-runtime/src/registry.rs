@@ -739,6 +739,13 @@ mod tests {
             .expect("a runtime")
     }
 
+    fn two_workers() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime")
+    }
+
     /// A burst of parked tasks ends while other threads spawn and end
     /// tasks and a reader checks the counts: the slab, mostly empty after
     /// the burst, is compacted under that traffic and every count stays
@@ -751,10 +758,7 @@ mod tests {
     fn a_burst_ends_and_compacts_under_concurrent_spawns() {
         let burst = 3 * crate::live::COMPACT_MIN;
         let tracker = Tracker::builder().shards(1).build();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a runtime");
+        let runtime = two_workers();
         let gate = std::sync::Arc::new(tokio::sync::Notify::new());
         let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
@@ -827,10 +831,7 @@ mod tests {
         const ANCHORS: usize = 64;
         let burst = 3 * crate::live::COMPACT_MIN;
         let tracker = Tracker::builder().shards(1).build();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a runtime");
+        let runtime = two_workers();
         // Odd while every anchor of the current round is live.
         let phase = AtomicU64::new(0);
         let (checked, done) = (AtomicU64::new(0), std::sync::atomic::AtomicBool::new(false));
@@ -985,10 +986,7 @@ mod tests {
     fn ends_from_many_threads_are_each_counted_once() {
         let (threads, per_thread) = if cfg!(miri) { (3, 8) } else { (4, 5000) };
         let tracker = Tracker::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("a runtime");
+        let runtime = two_workers();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
