@@ -23,15 +23,18 @@
 //! `tokio::spawn` with none. The table gives the round trip's percentiles
 //! and worst case; a stall shows in p99.9 and the maximum.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::JoinError;
+
+#[path = "common/naive.rs"]
+mod naive;
+use naive::Naive;
 
 /// A registry whose tasks can be listed from another thread.
 trait Registry: Send + Sync + 'static {
@@ -57,62 +60,15 @@ impl Registry for Bare {
     }
 }
 
-/// What a hand-written tracker does: one map behind one mutex, an entry per
-/// live task, removed by a drop guard when the task ends.
-#[derive(Default)]
-struct Naive {
-    next_id: AtomicU64,
-    tasks: Arc<Mutex<HashMap<u64, TaskInfo>>>,
-}
-
-#[derive(Clone)]
-#[allow(dead_code, reason = "a registry stores what it would be asked for")]
-struct TaskInfo {
-    name: &'static str,
-    spawned_at: Instant,
-}
-
-struct Deregister(u64, Arc<Mutex<HashMap<u64, TaskInfo>>>);
-
-impl Drop for Deregister {
-    fn drop(&mut self) {
-        self.1
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
-    }
-}
-
 impl Registry for Naive {
     type Handle = tokio::task::JoinHandle<()>;
 
     fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) -> Self::Handle {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let info = TaskInfo {
-            name: "bench",
-            spawned_at: Instant::now(),
-        };
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, info);
-        let guard = Deregister(id, Arc::clone(&self.tasks));
-        // tracked: allow(untracked-spawn) -- a peer being measured.
-        tokio::spawn(async move {
-            let _guard = guard;
-            future.await;
-        })
+        Naive::spawn(self, future)
     }
 
     fn snapshot(&self) -> usize {
-        let listed: Vec<(u64, TaskInfo)> = self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(id, info)| (*id, info.clone()))
-            .collect();
-        listed.len()
+        self.list().len()
     }
 }
 

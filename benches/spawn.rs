@@ -43,13 +43,16 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::JoinError;
+
+#[path = "common/naive.rs"]
+mod naive;
+use naive::Naive;
 
 // ---------------------------------------------------------------------------
 // Counting allocator
@@ -183,69 +186,18 @@ impl Spawner for Monitor {
     }
 }
 
-/// What a hand-written tracker does: one global map behind one mutex, an
-/// entry inserted at spawn and removed when the task ends (by a drop guard,
-/// so cancelled tasks are removed too). Names and types are `&'static str`,
-/// which spares it the `String` allocations such code often has.
-struct Naive {
-    next_id: AtomicU64,
-    tasks: Arc<Mutex<HashMap<u64, TaskInfo>>>,
-}
-
-#[allow(dead_code, reason = "a registry stores what it would be asked for")]
-struct TaskInfo {
-    name: &'static str,
-    ty: &'static str,
-    spawned_at: Instant,
-}
-
-struct Deregister {
-    id: u64,
-    tasks: Arc<Mutex<HashMap<u64, TaskInfo>>>,
-}
-
-impl Drop for Deregister {
-    fn drop(&mut self) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
-    }
-}
-
 impl Spawner for Naive {
     type Handle = tokio::task::JoinHandle<()>;
 
     fn new() -> Self {
-        Naive {
-            next_id: AtomicU64::new(1),
-            tasks: Arc::default(),
-        }
+        Naive::default()
     }
 
     fn spawn<F>(&self, future: F) -> Self::Handle
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let info = TaskInfo {
-            name: "bench",
-            ty: "General",
-            spawned_at: Instant::now(),
-        };
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, info);
-        let guard = Deregister {
-            id,
-            tasks: Arc::clone(&self.tasks),
-        };
-        // tracked: allow(untracked-spawn) -- a peer being measured.
-        tokio::spawn(async move {
-            let _guard = guard;
-            future.await;
-        })
+        Naive::spawn(self, future)
     }
 }
 
