@@ -44,8 +44,12 @@ impl Caller {
     }
 
     pub(crate) fn may_see(&self, task: &TaskSnapshot) -> bool {
-        self.owner()
-            .is_none_or(|owner| task.owner.as_deref() == Some(&**owner))
+        self.may_see_owned_by(task.owner.as_deref())
+    }
+
+    /// Whether this caller may see what a task owned by `owner` does.
+    pub(crate) fn may_see_owned_by(&self, owner: Option<&str>) -> bool {
+        self.owner().is_none_or(|mine| owner == Some(&**mine))
     }
 
     /// Mutations need a token, whatever the read policy.

@@ -3,11 +3,10 @@
 //! Each event is `event: <kind>` (spawned, started, progress,
 //! cancel_requested, finished, warning) with the task as JSON in `data`. A
 //! client that falls behind gets `event: missed` with how many it lost. A
-//! scoped caller only gets events of its owner's tasks: the owner of each
-//! new id is looked up once with [`Tracker::task`] and remembered until the task
-//! ends, so this costs a registry scan per task, on the server's thread.
+//! scoped caller only gets events of its owner's tasks, told by the owner
+//! each event carries: no lookup, so a task that ended (and left history)
+//! before its events are streamed is still shown to its owner.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -21,14 +20,12 @@ use super::error::ApiResult;
 use super::json::EventJson;
 use super::routes::{pairs, Pairs};
 use super::{params, AppState};
-use crate::{EventKind, EventStream, Received, TaskId, Tracker};
+use crate::{EventStream, Received, Tracker};
 
 struct Subscription {
     events: EventStream,
     tracker: Tracker,
     caller: Caller,
-    /// For a scoped caller: whether each task seen so far is visible.
-    visible: HashMap<TaskId, bool>,
     stop: tokio_util::sync::CancellationToken,
 }
 
@@ -45,7 +42,6 @@ pub(crate) async fn events(
         events: state.tracker.subscribe(),
         tracker: state.tracker.clone(),
         caller,
-        visible: HashMap::new(),
         stop: state.stop.clone(),
     };
     let hello = SseEvent::default().event("subscribed").data("{}");
@@ -78,7 +74,7 @@ impl Subscription {
                     )
                 }
                 Received::Event(event) => {
-                    if !self.may_see(event.id, &event.kind) {
+                    if !self.caller.may_see_owned_by(event.owner.as_deref()) {
                         continue;
                     }
                     let json = EventJson::new(&self.tracker, &event);
@@ -88,28 +84,47 @@ impl Subscription {
             }
         }
     }
+}
 
-    fn may_see(&mut self, id: TaskId, kind: &EventKind) -> bool {
-        if self.caller.owner().is_none() {
-            return true;
-        }
-        let visible = match self.visible.get(&id) {
-            Some(&known) => known,
-            None => {
-                let known = self.lookup(id);
-                self.visible.insert(id, known);
-                known
-            }
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Caller, Subscription};
+    use crate::http::auth::Scope;
+    use crate::{TaskType, Tracker};
+
+    /// A scoped subscriber sees its owner's task even when the task ended,
+    /// and left a history that keeps nothing, before its events were read.
+    #[tokio::test]
+    async fn a_scoped_stream_shows_a_task_already_gone_from_history() {
+        let tracker = Tracker::builder().history_capacity(0).build();
+        let mut subscription = Subscription {
+            events: tracker.subscribe(),
+            tracker: tracker.clone(),
+            caller: Caller::Token(Scope::Owner("mine".into())),
+            stop: tokio_util::sync::CancellationToken::new(),
         };
-        if matches!(kind, EventKind::Finished { .. }) {
-            self.visible.remove(&id);
+        let theirs = tracker.group("theirs");
+        theirs
+            .spawn("theirs::job", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+        let mine = tracker
+            .group("mine")
+            .spawn("mine::job", TaskType::GENERAL, async {});
+        let id = mine.id();
+        mine.await.unwrap();
+        assert!(tracker.task(id).is_none(), "history keeps nothing");
+        let mut streamed = String::new();
+        while !streamed.contains("event: finished") {
+            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+                .await
+                .expect("the owner's events are streamed")
+                .expect("the stream goes on");
+            streamed.push_str(&format!("{event:?}\n"));
         }
-        visible
-    }
-
-    fn lookup(&self, id: TaskId) -> bool {
-        self.tracker
-            .task(id)
-            .is_some_and(|detail| self.caller.may_see(&detail.task))
+        assert!(streamed.contains("mine::job"), "{streamed}");
+        assert!(!streamed.contains("theirs::job"), "{streamed}");
     }
 }
