@@ -140,3 +140,51 @@ fn task_states_parse_from_their_names() {
         .unwrap_err()
         .contains("expected one of"));
 }
+
+/// Children that end while a detail is taken are listed once each: a child
+/// can be seen live by the walk over live tasks and then in history.
+#[test]
+fn task_detail_under_churn_lists_each_child_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A short history keeps each detail's walk over it short.
+    let tracker = Tracker::builder().history_capacity(256).build();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = std::sync::Arc::clone(&stop);
+        tracker.spawn_on(
+            "parent",
+            TaskType::GENERAL,
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let children: Vec<_> = (0..64)
+                        .map(|_| {
+                            tracked::spawn("child", TaskType::GENERAL, tokio::task::yield_now())
+                        })
+                        .collect();
+                    for child in children {
+                        child.await.unwrap();
+                    }
+                }
+            },
+            runtime.handle(),
+        )
+    };
+    let parent = churn.id();
+    let mut children_seen = 0;
+    for _ in 0..200 {
+        let detail = tracker.task(parent).expect("the parent is live");
+        assert_eq!(detail.task.id, parent);
+        let mut ids: Vec<_> = detail.children.iter().map(|c| c.id).collect();
+        children_seen += ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), detail.children.len(), "a child listed twice");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    runtime.block_on(churn).unwrap();
+    assert!(children_seen > 0);
+}

@@ -154,24 +154,28 @@ impl Tracker {
     }
 
     /// One task, live or in history, with its children.
+    ///
+    /// One walk over the live tasks and one over history find the task and
+    /// its children together. A task that ends between the two walks is in
+    /// both: it is reported once, as it ended.
     pub fn task(&self, id: TaskId) -> Option<TaskDetail> {
-        let task = self
-            .inner
+        let inner = &self.inner;
+        let related = |r: &Record| r.id == id || r.parent == Some(id);
+        let live = inner.registry.live(related);
+        // History first, so that the stable sort below puts a task's
+        // finished snapshot before a live one of the same task.
+        let mut found = inner
             .registry
-            .live(|r| r.id == id)
-            .first()
-            .map(|r| self.snapshot_of(r))
-            .or_else(|| {
-                let inner = &self.inner;
-                inner
-                    .registry
-                    .history(|r| r.id == id, &inner.clock, inner.busy_time)
-                    .pop()
-            })?;
-        let mut children = self.tasks(&Query::new().parent(id));
-        children.extend(self.finished(&Query::new().parent(id)));
-        children.sort_by_key(|t| (t.spawned_at, t.id));
-        Some(TaskDetail { task, children })
+            .history(related, &inner.clock, inner.busy_time);
+        found.extend(live.iter().map(|r| self.snapshot_of(r)));
+        found.sort_by_key(|t| (t.spawned_at, t.id));
+        found.dedup_by_key(|t| t.id);
+        let at = found.iter().position(|t| t.id == id)?;
+        let task = found.remove(at);
+        Some(TaskDetail {
+            task,
+            children: found,
+        })
     }
 
     /// Live tasks as a forest: a task whose parent is not live is a root.
