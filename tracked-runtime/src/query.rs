@@ -126,16 +126,47 @@ impl Tracker {
     /// cloned out (a reference count each), so spawners are never held up
     /// for long; the snapshots are built afterwards.
     pub fn tasks(&self, query: &Query) -> Vec<TaskSnapshot> {
-        let mut records = self.inner.registry.live(|r| query.matches_record(r));
-        records.sort_unstable_by_key(|r| (r.spawned_at, r.id));
+        let take = query.limit.unwrap_or(usize::MAX);
+        self.live_in_order(query, |_| true, |r| (r.spawned_at, r.id), take)
+    }
+
+    /// Live tasks matching `query` with ids above `after`, lowest id first,
+    /// at most `take`: a page of the HTTP API. Snapshots are built for the
+    /// page only, not for every match.
+    #[cfg(feature = "http")]
+    pub(crate) fn live_page(
+        &self,
+        query: &Query,
+        after: Option<u64>,
+        take: usize,
+    ) -> Vec<TaskSnapshot> {
+        let above = |r: &Record| after.is_none_or(|after| r.id.as_u64() > after);
+        self.live_in_order(query, above, |r| r.id, take)
+    }
+
+    /// The first `take` live tasks matching `query` and `also`, in the order
+    /// of `key`.
+    fn live_in_order<K: Ord>(
+        &self,
+        query: &Query,
+        also: impl Fn(&Record) -> bool,
+        key: impl Fn(&Record) -> K,
+        take: usize,
+    ) -> Vec<TaskSnapshot> {
+        let records = self
+            .inner
+            .registry
+            .live(|r| also(r) && query.matches_record(r));
+        let mut keyed: Vec<_> = records.into_iter().map(|r| (key(&r), r)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // A task may move on between the clone and its snapshot: keep only
         // what still matches, so every result was live and matching at one
-        // moment during the call.
-        records
+        // moment during the call. Snapshots are built lazily, up to `take`.
+        keyed
             .iter()
-            .map(|r| self.snapshot_of(r))
+            .map(|(_, r)| self.snapshot_of(r))
             .filter(|t| !t.state.is_finished() && query.matches_snapshot(t))
-            .take(query.limit.unwrap_or(usize::MAX))
+            .take(take)
             .collect()
     }
 

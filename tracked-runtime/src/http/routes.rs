@@ -61,17 +61,20 @@ pub(crate) async fn list_tasks(
     // while tasks come and go: a walk over every page sees each task that
     // was live (or in history) for the whole walk exactly once.
     let finished = p.state.is_some_and(|s| s.is_finished());
-    let tasks = if finished {
+    let mut tasks = if finished {
         let mut t = state.tracker.finished(&q);
         t.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
         t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() < c));
         t
     } else {
-        let mut t = state.tracker.tasks(&q);
-        t.sort_unstable_by_key(|t| t.id);
-        t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() > c));
-        t
+        state
+            .tracker
+            .live_page(&q, p.cursor, p.limit.saturating_add(1))
     };
+    // Only the page and one more (to tell whether there is a next page) are
+    // turned into JSON, not every match: the same holds after merging with
+    // the journal, whose rows come in the same order.
+    tasks.truncate(p.limit.saturating_add(1));
     let mut rows: Vec<(u64, Value)> = tasks
         .iter()
         .map(|t| {
