@@ -51,6 +51,34 @@ async fn filters_combine_and_limit_keeps_the_oldest() {
 }
 
 #[tokio::test]
+async fn live_tasks_are_counted_by_type_and_name() {
+    let tracker = Tracker::new();
+    let mut handles = Vec::new();
+    for i in 0..5 {
+        // Names made at runtime, two distinct ones.
+        let name = format!("conn-{}", i % 2);
+        handles.push(tracker.spawn(name, TaskType::NETWORK, std::future::pending::<()>()));
+    }
+    handles.push(tracker.spawn("conn-0", TaskType::DATABASE, std::future::pending::<()>()));
+    tracker
+        .spawn("gone", TaskType::NETWORK, async {})
+        .await
+        .unwrap();
+    let counts = tracker.live_by_name();
+    let network: Vec<_> = counts[&TaskType::NETWORK]
+        .iter()
+        .map(|(name, n)| (name.to_string(), *n))
+        .collect();
+    assert_eq!(
+        network,
+        [("conn-0".to_owned(), 3), ("conn-1".to_owned(), 2)]
+    );
+    assert_eq!(counts[&TaskType::DATABASE]["conn-0"], 1);
+    assert_eq!(counts.len(), 2);
+    handles.iter().for_each(|h| h.abort());
+}
+
+#[tokio::test]
 async fn task_by_id_includes_live_and_finished_children() {
     let tracker = Tracker::new();
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -15,10 +15,9 @@
 //! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::{DurationHistogram, PollHistogram, Query, TaskState, TaskType, Tracker};
+use crate::{DurationHistogram, PollHistogram, TaskState, TaskType, Tracker};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -190,21 +189,17 @@ fn write_histogram(
 }
 
 fn write_by_name(out: &mut String, tracker: &Tracker) {
-    let mut by_name: BTreeMap<(TaskType, String), u64> = BTreeMap::new();
-    for task in tracker.tasks(&Query::new()) {
-        *by_name
-            .entry((task.ty, task.name.into_owned()))
-            .or_default() += 1;
-    }
     family(
         out,
         "tracked_tasks_live_by_name",
         "gauge",
         "Live tasks, per type and task name.",
     );
-    for ((ty, name), count) in &by_name {
-        let labels = [("type", ty.name()), ("name", name.as_str())];
-        sample(out, "tracked_tasks_live_by_name", &labels, *count);
+    for (ty, names) in tracker.live_by_name() {
+        for (name, count) in &names {
+            let labels = [("type", ty.name()), ("name", &**name)];
+            sample(out, "tracked_tasks_live_by_name", &labels, *count);
+        }
     }
 }
 

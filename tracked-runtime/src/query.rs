@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::record::{Record, TaskState};
+use crate::record::{Record, TaskName, TaskState};
 use crate::snapshot::TaskSnapshot;
 use crate::{TaskId, TaskType, Tracker};
 
@@ -262,6 +262,33 @@ impl Tracker {
         let mut counts = BTreeMap::new();
         for record in self.inner.registry.live(|_| true) {
             *counts.entry(record.owner().cloned()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Live tasks per type and name, counted on the records without building
+    /// snapshots: what a per-name gauge needs.
+    ///
+    /// ```
+    /// # let tracker = tracked_runtime::Tracker::new();
+    /// for (ty, names) in tracker.live_by_name() {
+    ///     for (name, count) in names {
+    ///         println!("{ty} {name}: {count}");
+    ///     }
+    /// }
+    /// ```
+    pub fn live_by_name(&self) -> BTreeMap<TaskType, BTreeMap<TaskName, u64>> {
+        let mut counts: BTreeMap<TaskType, BTreeMap<TaskName, u64>> = BTreeMap::new();
+        for record in self.inner.registry.live(|_| true) {
+            let names = counts.entry(record.ty).or_default();
+            // Looked up by `&str` first: a name made at runtime is cloned
+            // once per distinct name, not once per task.
+            match names.get_mut(&*record.name) {
+                Some(count) => *count += 1,
+                None => {
+                    names.insert(record.name.clone(), 1);
+                }
+            }
         }
         counts
     }
