@@ -332,7 +332,7 @@ impl Registry {
             shard.book(&mut state);
         }
         drop(state.live.remove(&record));
-        shard.compact_if_sparse(&mut state);
+        let retired = shard.compact_step(&mut state, live::STEP);
         record.set_state(ended);
         let row = &mut state.rows[usize::from(record.type_row)];
         match ended {
@@ -358,6 +358,7 @@ impl Registry {
         // A record the pool has no room for is freed after the lock is
         // released, so that spawners on this shard never wait on the allocator.
         drop(unpooled);
+        drop(retired);
         drop(abort);
     }
 
@@ -567,15 +568,25 @@ impl Shard {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return,
         };
-        self.book(&mut state);
+        let booked = self.book(&mut state);
+        // Spawns drive a compaction under way too, a slot per task booked,
+        // so that spawning with no task ending cannot stall it.
+        let retired = if state.live.compacting() {
+            self.compact_step(&mut state, booked.max(live::STEP))
+        } else {
+            live::Retired::new()
+        };
+        drop(state);
+        drop(retired);
     }
 
-    /// Moves the inbox's records into the live list and counts them.
-    fn book(&self, state: &mut ShardState) {
+    /// Moves the inbox's records into the live list and counts them;
+    /// returns how many.
+    fn book(&self, state: &mut ShardState) -> usize {
         let ShardState { live, rows, .. } = state;
         live.book(&self.inbox.0, |record| {
             ensure_row(rows, self, record.type_row).spawned += 1;
-        });
+        })
     }
 
     /// Appends the live records `keep` selects to `out`, holding the lock
@@ -585,40 +596,50 @@ impl Shard {
     fn live_into(&self, keep: &mut impl FnMut(&Record) -> bool, out: &mut Vec<Arc<Record>>) {
         let start = out.len();
         let mut chunk = Vec::new();
-        let mut next = Some(0);
-        let mut seen = None;
-        let mut restarts = 0;
-        while let Some(mut from) = next {
-            {
+        let mut below = None;
+        let mut moves = None;
+        let mut moved = false;
+        loop {
+            let next = {
                 let state = self.lock();
-                let compactions = state.live.compactions();
-                if seen.is_some_and(|seen| seen != compactions) {
-                    // A compaction renumbered the slots since the last chunk.
-                    out.truncate(start);
-                    from = 0;
-                    restarts += 1;
-                }
-                seen = Some(compactions);
-                // After two restarts the rest goes in one hold, so a scan
-                // ends whatever the churn.
-                let max = if restarts < 2 { SCAN_CHUNK } else { usize::MAX };
-                next = state
+                let now = state.live.moves();
+                moved |= moves.is_some_and(|before| before != now);
+                moves = Some(now);
+                state
                     .live
-                    .scan(from, max, |record| chunk.push(Arc::clone(record)));
-            }
+                    .scan(below, SCAN_CHUNK, |record| chunk.push(Arc::clone(record)))
+            };
             // Filtered with the lock released: `keep` reads the records,
             // likely cache misses, and a gap between two holds lets a thread
             // waiting for the lock in.
             out.extend(chunk.drain(..).filter(|record| keep(record)));
+            match next {
+                Some(next) => below = Some(next),
+                None => break,
+            }
+        }
+        if moved {
+            // A compaction moved a record from above the walk to below it:
+            // it was taken twice.
+            let mut taken = out.split_off(start);
+            taken.sort_unstable_by_key(|record| record.id);
+            taken.dedup_by_key(|record| record.id);
+            out.append(&mut taken);
         }
     }
 
-    /// Compacts the live list if it is mostly empty; books the inbox first.
-    fn compact_if_sparse(&self, state: &mut ShardState) {
+    /// A step of the live list's compaction, if it is under way or the list
+    /// is mostly empty (see [`live`]). What it returns is to be dropped after
+    /// unlocking.
+    fn compact_step(&self, state: &mut ShardState, walk: usize) -> live::Retired {
         let ShardState { live, rows, .. } = state;
-        live.compact_if_sparse(&self.inbox.0, |record| {
-            ensure_row(rows, self, record.type_row).spawned += 1;
-        });
+        live.compact_step(
+            &self.inbox.0,
+            |record| {
+                ensure_row(rows, self, record.type_row).spawned += 1;
+            },
+            walk,
+        )
     }
 
     /// The row of `ty` in this shard, without the shard's lock unless the
