@@ -531,4 +531,120 @@ mod tests {
             assert!(seen.contains(&Arc::as_ptr(record)), "a record was missed");
         }
     }
+
+    /// Random spawns, bookings, ends, compaction steps of random sizes and
+    /// walks, against a model of which tasks are live: every booked task
+    /// sits at its slot and no slot holds two; every walk takes each task
+    /// booked throughout it; after a pass, the slab's empty slots are
+    /// exactly the ones left to hand out.
+    #[test]
+    fn random_operations_keep_every_task_at_its_own_slot() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        let inbox = Mutex::new(Inbox::default());
+        let mut live = Live::default();
+        let mut queued: Vec<Arc<Record>> = Vec::new();
+        let mut booked: Vec<Arc<Record>> = Vec::new();
+        let (mut growing, mut passes, mut walks_across) = (true, 0, 0);
+        let mut round = 0;
+        // One pass is minutes' work under Miri.
+        while passes < if cfg!(miri) { 1 } else { 4 } {
+            round += 1;
+            assert!(round < 1_000_000, "no pass after a million operations");
+            // Grow past twice COMPACT_MIN, then end tasks until an eighth
+            // of it is left, so that the slab is compacted.
+            if growing && booked.len() >= 2 * COMPACT_MIN {
+                growing = false;
+            } else if !growing && booked.len() <= COMPACT_MIN / 8 {
+                growing = true;
+            }
+            let (spawns, ends) = if growing { (8, 1) } else { (1, 8) };
+            let was = live.compacting();
+            match next(100) {
+                0..=39 => (0..next(2 * spawns)).for_each(|_| queued.push(spawn(&inbox))),
+                40..=49 => {
+                    let _ = live.book(&inbox, |_| {});
+                    booked.append(&mut queued);
+                }
+                50..=84 => {
+                    for _ in 0..next(2 * ends).min(booked.len()) {
+                        let record = booked.swap_remove(next(booked.len()));
+                        assert!(live.remove(&record).is_some(), "a booked task is found");
+                    }
+                }
+                85..=97 => {
+                    // Without booking first, as a task's end steps: tasks
+                    // still queued when a pass ends are renumbered or keep
+                    // their slots.
+                    let starts = !was;
+                    drop(live.compact_step(&inbox, |_| {}, 1 + next(STEP)));
+                    if starts && live.compacting() {
+                        // Starting a pass books the inbox.
+                        booked.append(&mut queued);
+                    }
+                    if was && !live.compacting() {
+                        // After a pass no slot is lost: the slab's empty
+                        // slots are the ones to be handed out, once each.
+                        let _ = live.book(&inbox, |_| {});
+                        booked.append(&mut queued);
+                        let inbox = lock(&inbox);
+                        assert_eq!(inbox.next as usize, live.slots.len());
+                        let mut empty: Vec<u32> = (0..live.slots.len())
+                            .filter(|&i| live.slots[i].is_none())
+                            .map(|i| i as u32)
+                            .collect();
+                        let mut free = inbox.free.clone();
+                        free.sort_unstable();
+                        empty.sort_unstable();
+                        assert_eq!(free, empty, "empty slots are the free ones");
+                    }
+                }
+                _ => {
+                    // A walk with small steps in between, as a listing
+                    // makes them while tasks end.
+                    let _ = live.book(&inbox, |_| {});
+                    booked.append(&mut queued);
+                    let mut seen = std::collections::HashSet::new();
+                    let (mut below, moves) = (None, live.moves());
+                    loop {
+                        let at = live.scan(below, 64, |r| {
+                            seen.insert(Arc::as_ptr(r));
+                        });
+                        drop(live.compact_step(&inbox, |_| {}, 1 + next(STEP / 4)));
+                        match at {
+                            Some(at) => below = Some(at),
+                            None => break,
+                        }
+                    }
+                    walks_across += usize::from(live.moves() != moves);
+                    for record in &booked {
+                        assert!(seen.contains(&Arc::as_ptr(record)), "a walk missed a task");
+                    }
+                }
+            }
+            passes += usize::from(was && !live.compacting());
+            // The whole slab is checked now and then: checking it after
+            // every operation would make the test quadratic.
+            if round % 64 == 0 {
+                for record in &booked {
+                    let at = slot(record) as usize;
+                    assert!(
+                        live.slots[at]
+                            .as_ref()
+                            .is_some_and(|r| Arc::ptr_eq(r, record)),
+                        "a booked task sits at its slot"
+                    );
+                }
+                assert_eq!(live.iter().count(), booked.len());
+                assert_eq!(live.len, booked.len());
+            }
+        }
+        assert!(walks_across > 0, "walks met passes: {walks_across}");
+        assert!(live.moves() > 0, "passes ran");
+    }
 }
