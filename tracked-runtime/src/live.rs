@@ -257,45 +257,47 @@ impl Live {
             None => return Retired::default(),
         };
         let stop = pass.read.saturating_add(walk).min(pass.end);
+        pass.write = self.move_down(pass.read..stop, pass.write);
+        pass.read = stop;
+        if pass.read < pass.end {
+            self.pass = Some(pass);
+            return Retired::default();
+        }
+        self.pass = None;
+        self.end_pass(inbox, pass)
+    }
+
+    /// Moves the records in `from` down to the slots from `write` on, in
+    /// order, rewriting the slots of those that move; returns the slot after
+    /// the last one written.
+    fn move_down(&mut self, from: std::ops::Range<usize>, mut write: usize) -> usize {
         let mut moved = false;
-        while pass.read < stop {
-            if let Some(record) = self.slots[pass.read].take() {
-                if pass.write != pass.read {
+        for read in from {
+            if let Some(record) = self.slots[read].take() {
+                if write != read {
                     // Relaxed: slots are read under the shard's lock, held here.
-                    record.slot.store(pass.write as u32, Ordering::Relaxed);
+                    record.slot.store(write as u32, Ordering::Relaxed);
                     moved = true;
                 }
-                self.slots[pass.write] = Some(record);
-                pass.write += 1;
+                self.slots[write] = Some(record);
+                write += 1;
             }
-            pass.read += 1;
         }
         if moved {
             self.moves += 1;
         }
-        self.pass = Some(pass);
-        if pass.read == pass.end {
-            return self.end_pass(inbox, pass);
-        }
-        Retired::default()
+        write
     }
 
     /// The last step of a pass: moves the records booked since it began
     /// down after the others, renumbers the ones still in the inbox, and
     /// hands back the slab's old allocation if it is much too large.
     fn end_pass(&mut self, inbox: &Mutex<Inbox>, pass: Pass) -> Retired {
-        self.pass = None;
-        let mut kept = pass.write;
+        // Spawns meanwhile take slots past the slab's end or emptied below
+        // `write`, so the inbox's lock is needed only to renumber the queue.
+        let used = self.move_down(pass.end..self.slots.len(), pass.write);
+        let mut kept = used;
         let mut inbox = lock(inbox);
-        for index in pass.end..self.slots.len() {
-            if let Some(record) = self.slots[index].take() {
-                record.slot.store(kept as u32, Ordering::Relaxed);
-                self.slots[kept] = Some(record);
-                kept += 1;
-            }
-        }
-        self.moves += 1;
-        let used = kept;
         // Queued spawns past the slab's end follow; the ones given a slot
         // emptied below `write` keep it.
         for record in &inbox.records {
