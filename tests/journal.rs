@@ -322,6 +322,12 @@ mod sqlite {
         round_trip(builder(&scratch("sqlite-rt"))).await;
     }
 
+    /// Each event in a transaction of its own: rows merge across batches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_every_field_one_event_per_batch() {
+        round_trip(builder(&scratch("sqlite-rt1")).batch_size(1)).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pages_and_filters() {
         paging_and_filters(builder(&scratch("sqlite-paging"))).await;
@@ -508,6 +514,15 @@ mod postgres {
             return;
         };
         round_trip(builder(&server)).await;
+    }
+
+    /// Each event in a transaction of its own: rows merge across batches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_every_field_one_event_per_batch() {
+        let Some(server) = PgServer::start("rt1") else {
+            return;
+        };
+        round_trip(builder(&server).batch_size(1)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

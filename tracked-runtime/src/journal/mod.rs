@@ -11,7 +11,10 @@
 //! The tracker hands every lifecycle event to a bounded queue (a `try_send`,
 //! never blocking); one writer task (a tracked task named
 //! `tracked::journal`) drains it into a buffer of its own and writes batches,
-//! one transaction each. Nothing else happens on a task's path.
+//! one transaction each. Nothing else happens on a task's path. A batch
+//! writes one row per task whatever number of its events it holds, merged
+//! into the row earlier batches wrote; PostgreSQL takes each kind of row
+//! in one statement.
 //!
 //! - **Never silent loss.** If the queue and the buffer are full (the
 //!   database is down or slower than the tasks), new events are dropped and
@@ -60,6 +63,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod error;
 #[cfg(feature = "journal-postgres")]
 mod postgres;

@@ -1,8 +1,9 @@
 //! The fleet backend: one PostgreSQL database shared by many processes.
 //!
-//! One connection, guarded by a lock: a batch is one transaction whose
-//! statements are pipelined (sent without waiting for each answer). A lost
-//! connection is dropped and the next call connects again, migrating first.
+//! One connection, guarded by a lock: a batch is one transaction of at most
+//! four statements, each taking all its rows as arrays (`unnest`), sent
+//! without waiting for each answer. A lost connection is dropped and the
+//! next call connects again, migrating first.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
+use super::batch::{Batch, TaskRow};
 use super::query::{JournalPage, JournalQuery, JournalTask, JournalTaskDetail};
 use super::schema::{self, Statement, Value};
 use super::store::{BoxFuture, Store};
@@ -148,7 +150,6 @@ impl ToSql for Value {
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
-            Value::Null => Ok(IsNull::Yes),
             Value::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
             Value::Int(i) if *ty == Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
             Value::Int(i) => i.to_sql(ty, out),
@@ -178,29 +179,164 @@ impl schema::Row for tokio_postgres::Row {
 
 impl Conn {
     /// Prepares each distinct statement text once per connection.
-    async fn prepare(
+    async fn prepared(
         &mut self,
-        statements: &[Statement],
-    ) -> Result<Vec<tokio_postgres::Statement>, tokio_postgres::Error> {
-        let mut out = Vec::with_capacity(statements.len());
-        for s in statements {
-            if !self.prepared.contains_key(&*s.sql) {
-                let prepared = self.client.prepare(&s.sql).await?;
-                self.prepared.insert(s.sql.to_string(), prepared);
-            }
-            out.push(self.prepared[&*s.sql].clone());
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if let Some(prepared) = self.prepared.get(sql) {
+            return Ok(prepared.clone());
         }
-        Ok(out)
+        let prepared = self.client.prepare(sql).await?;
+        self.prepared.insert(sql.to_owned(), prepared.clone());
+        Ok(prepared)
     }
 
     async fn select(
         &mut self,
         statement: &Statement,
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        let prepared = self.prepare(std::slice::from_ref(statement)).await?;
+        let prepared = self.prepared(&statement.sql).await?;
         self.client
-            .query(&prepared[0], &params(&statement.params))
+            .query(&prepared, &params(&statement.params))
             .await
+    }
+
+    /// Writes `batch` in one transaction: the task rows with and without
+    /// their spawn events, the progress log and the batch row.
+    async fn write(&mut self, batch: &Batch) -> Result<(), tokio_postgres::Error> {
+        let (spawned, late): (Vec<&TaskRow>, Vec<&TaskRow>) =
+            batch.tasks.iter().partition(|t| t.spawned);
+        let spawned = TaskColumns::new(&spawned);
+        let late = TaskColumns::new(&late);
+        let log = LogColumns::new(batch);
+        let row = schema::batch_row(batch);
+        let mut writes: Vec<(tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
+        for (columns, is_spawned) in [(&spawned, true), (&late, false)] {
+            if !columns.id.is_empty() {
+                let sql = schema::upsert_tasks(&unnest(TASK_TYPES), is_spawned);
+                writes.push((self.prepared(&sql).await?, columns.params(&batch.instance)));
+            }
+        }
+        if !log.id.is_empty() {
+            let sql = schema::insert_log(&unnest(LOG_TYPES));
+            writes.push((self.prepared(&sql).await?, log.params(&batch.instance)));
+        }
+        writes.push((self.prepared(&row.sql).await?, params(&row.params)));
+        let tx = self.client.transaction().await?;
+        let all = writes
+            .iter()
+            .map(|(statement, params)| tx.execute(statement, params));
+        futures_util::future::try_join_all(all).await?;
+        tx.commit().await
+    }
+}
+
+/// The SQL types of a task row's columns after the instance (see
+/// [`schema::upsert_tasks`]).
+const TASK_TYPES: &[&str] = &[
+    "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "bigint",
+    "bigint", "bigint", "bigint", "bigint", "bigint",
+];
+
+/// The same for a progress log row (see [`schema::insert_log`]).
+const LOG_TYPES: &[&str] = &["bigint", "bigint", "bigint", "text"];
+
+/// `SELECT $1::text, * FROM unnest($2::t2[], …)`: rows of the instance and
+/// one array per column.
+fn unnest(types: &[&str]) -> String {
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::{ty}[]", i + 2))
+        .collect();
+    format!("SELECT $1::text, * FROM unnest({})", arrays.join(", "))
+}
+
+/// Task rows as one array per column.
+struct TaskColumns<'a> {
+    id: Vec<i64>,
+    parent: Vec<Option<i64>>,
+    name: Vec<&'a str>,
+    ty: Vec<&'a str>,
+    owner: Vec<Option<&'a str>>,
+    labels: Vec<&'a str>,
+    site: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    state: Vec<&'a str>,
+    error: Vec<Option<&'a str>>,
+    progress: Vec<Option<i64>>,
+    spawned_at: Vec<i64>,
+    started_at: Vec<Option<i64>>,
+    finished_at: Vec<Option<i64>>,
+    duration_us: Vec<Option<i64>>,
+    last_at: Vec<i64>,
+}
+
+impl<'a> TaskColumns<'a> {
+    fn new(rows: &[&'a TaskRow]) -> Self {
+        TaskColumns {
+            id: rows.iter().map(|t| t.id).collect(),
+            parent: rows.iter().map(|t| t.parent).collect(),
+            name: rows.iter().map(|t| t.name.as_str()).collect(),
+            ty: rows.iter().map(|t| t.ty.as_str()).collect(),
+            owner: rows.iter().map(|t| t.owner.as_deref()).collect(),
+            labels: rows.iter().map(|t| t.labels.as_str()).collect(),
+            site: rows.iter().map(|t| t.site.as_str()).collect(),
+            kind: rows.iter().map(|t| t.kind).collect(),
+            state: rows.iter().map(|t| t.state).collect(),
+            error: rows.iter().map(|t| t.error.as_deref()).collect(),
+            progress: rows.iter().map(|t| t.progress).collect(),
+            spawned_at: rows.iter().map(|t| t.spawned_at).collect(),
+            started_at: rows.iter().map(|t| t.started_at).collect(),
+            finished_at: rows.iter().map(|t| t.finished_at).collect(),
+            duration_us: rows.iter().map(|t| t.duration_us()).collect(),
+            last_at: rows.iter().map(|t| t.last_at).collect(),
+        }
+    }
+
+    fn params<'p>(&'p self, instance: &'p String) -> Vec<&'p (dyn ToSql + Sync)> {
+        vec![
+            instance,
+            &self.id,
+            &self.parent,
+            &self.name,
+            &self.ty,
+            &self.owner,
+            &self.labels,
+            &self.site,
+            &self.kind,
+            &self.state,
+            &self.error,
+            &self.progress,
+            &self.spawned_at,
+            &self.started_at,
+            &self.finished_at,
+            &self.duration_us,
+            &self.last_at,
+        ]
+    }
+}
+
+/// Progress log rows as one array per column.
+struct LogColumns<'a> {
+    id: Vec<i64>,
+    at: Vec<i64>,
+    percent: Vec<i64>,
+    message: Vec<Option<&'a str>>,
+}
+
+impl<'a> LogColumns<'a> {
+    fn new(batch: &'a Batch) -> Self {
+        LogColumns {
+            id: batch.log.iter().map(|l| l.id).collect(),
+            at: batch.log.iter().map(|l| l.at).collect(),
+            percent: batch.log.iter().map(|l| l.percent).collect(),
+            message: batch.log.iter().map(|l| l.message.as_deref()).collect(),
+        }
+    }
+
+    fn params<'p>(&'p self, instance: &'p String) -> Vec<&'p (dyn ToSql + Sync)> {
+        vec![instance, &self.id, &self.at, &self.percent, &self.message]
     }
 }
 
@@ -216,12 +352,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>> {
+        Box::pin(self.with(async move |conn: &mut Conn| conn.write(&batch).await))
+    }
+
     fn transaction(
         &self,
         statements: Vec<Statement>,
     ) -> BoxFuture<'_, Result<Vec<u64>, JournalError>> {
         Box::pin(self.with(async move |conn: &mut Conn| {
-            let prepared = conn.prepare(&statements).await?;
+            let mut prepared = Vec::with_capacity(statements.len());
+            for s in &statements {
+                prepared.push(conn.prepared(&s.sql).await?);
+            }
             let tx = conn.client.transaction().await?;
             let all = statements.iter().zip(&prepared).map(|(s, p)| {
                 let tx = &tx;
@@ -290,5 +433,44 @@ impl Store for PostgresStore {
                 })
                 .collect()
         })
+    }
+}
+
+/// The tests' private server (the path is relative to this file's directory).
+#[cfg(test)]
+#[path = "../../../tests/journal/pg_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod pg_server;
+
+#[cfg(test)]
+mod tests {
+    use super::pg_server;
+    use super::*;
+    use crate::journal::batch::{fold, tests as events};
+
+    #[tokio::test]
+    async fn batches_merge_into_the_rows_one_batch_writes() {
+        let Some(server) = pg_server::PgServer::start("merge") else {
+            return;
+        };
+        let store = PostgresStore::new(&server.url(), Tracker::new()).unwrap();
+        let mut written = Vec::new();
+        for (instance, batches) in events::splits() {
+            for batch in batches {
+                store.write(fold(instance, &batch, 0, 1)).await.unwrap();
+            }
+            let mut rows = Vec::new();
+            for (statement, kinds) in events::dumps(instance) {
+                let read = store
+                    .with(async |conn: &mut Conn| conn.select(&statement).await)
+                    .await
+                    .unwrap();
+                for row in &read {
+                    rows.push(events::dump(row, kinds).unwrap());
+                }
+            }
+            written.push((instance, rows));
+        }
+        events::assert_splits_agree(&written);
     }
 }

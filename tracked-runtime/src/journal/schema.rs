@@ -6,11 +6,12 @@
 
 use std::borrow::Cow;
 
+use super::batch::{Batch, Tally};
 use super::query::{
     from_micros, micros, Cursor, JournalPage, JournalProgress, JournalQuery, JournalTask,
 };
 use super::JournalError;
-use crate::{Event, EventKind, SpawnKind, TaskState};
+use crate::TaskState;
 
 /// The newest schema this build writes.
 pub(crate) const VERSION: i64 = 1;
@@ -85,36 +86,73 @@ pub(crate) const CHECK_COLUMNS: &[&str] = &[
     "SELECT instance, at, events, spawned, finished, progress, dropped FROM tracked_batches WHERE 1 = 0",
 ];
 
-pub(crate) const SPAWNED: &str = "INSERT INTO tracked_tasks
-    (instance, id, parent, name, type, owner, labels, site, kind, state, spawned_at, last_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)
+/// A task row's columns: the instance, then `batch::TaskRow`'s fields in
+/// order (without `spawned`).
+const TASK_COLUMNS: &str = "instance, id, parent, name, type, owner, labels, site, kind, \
+     state, error, progress, spawned_at, started_at, finished_at, duration_us, last_at";
+
+/// Inserts the task rows `source` gives (a `VALUES` list or a `SELECT` of
+/// [`TASK_COLUMNS`]), or merges each into the row earlier batches wrote:
+/// the state only moves forward (pending, running, then how it ended), a
+/// time, progress or error the new row lacks is kept, and `last_at` is the
+/// later one. Rows from a batch holding their tasks' spawn events
+/// (`spawned`) also replace the placeholders that an earlier row without
+/// one carried: parent, labels, site, kind and spawn time.
+pub(crate) fn upsert_tasks(source: &str, spawned: bool) -> String {
+    let spawn = if spawned {
+        "parent = excluded.parent, labels = excluded.labels, site = excluded.site,
+        kind = excluded.kind, spawned_at = excluded.spawned_at,
+        duration_us = COALESCE(excluded.finished_at, tracked_tasks.finished_at) - excluded.spawned_at"
+    } else {
+        "duration_us = COALESCE(excluded.finished_at, tracked_tasks.finished_at) - tracked_tasks.spawned_at"
+    };
+    format!(
+        "INSERT INTO tracked_tasks ({TASK_COLUMNS}) {source}
     ON CONFLICT (instance, id) DO UPDATE SET
-        parent = excluded.parent, owner = excluded.owner, labels = excluded.labels,
-        site = excluded.site, kind = excluded.kind, spawned_at = excluded.spawned_at,
-        duration_us = tracked_tasks.finished_at - excluded.spawned_at";
+        name = excluded.name, type = excluded.type, owner = excluded.owner,
+        state = CASE WHEN tracked_tasks.state IN ('pending', 'running') AND excluded.state <> 'pending'
+            THEN excluded.state ELSE tracked_tasks.state END,
+        error = COALESCE(excluded.error, tracked_tasks.error),
+        progress = COALESCE(excluded.progress, tracked_tasks.progress),
+        started_at = COALESCE(excluded.started_at, tracked_tasks.started_at),
+        finished_at = COALESCE(excluded.finished_at, tracked_tasks.finished_at),
+        last_at = CASE WHEN excluded.last_at > tracked_tasks.last_at
+            THEN excluded.last_at ELSE tracked_tasks.last_at END,
+        {spawn}"
+    )
+}
 
-pub(crate) const STARTED: &str = "UPDATE tracked_tasks SET
-        state = CASE WHEN state = 'pending' THEN 'running' ELSE state END,
-        started_at = $3, last_at = $3
-    WHERE instance = $1 AND id = $2";
+/// Inserts the progress log rows `source` gives (a `VALUES` list or a
+/// `SELECT` of the instance and `batch::LogRow`'s fields, in order).
+pub(crate) fn insert_log(source: &str) -> String {
+    format!("INSERT INTO tracked_progress (instance, id, at, percent, message) {source}")
+}
 
-pub(crate) const PROGRESS: &str =
-    "UPDATE tracked_tasks SET progress = $3, last_at = $4 WHERE instance = $1 AND id = $2";
-
-pub(crate) const PROGRESS_LOG: &str =
-    "INSERT INTO tracked_progress (instance, id, at, percent, message) VALUES ($1, $2, $3, $4, $5)";
-
-/// Also inserts, for a task whose spawn event was dropped.
-pub(crate) const FINISHED: &str = "INSERT INTO tracked_tasks
-    (instance, id, name, type, owner, labels, site, kind, state, error, spawned_at, finished_at, last_at)
-    VALUES ($1, $2, $3, $4, $5, '[]', $6, 'async', $7, $8, $9, $9, $9)
-    ON CONFLICT (instance, id) DO UPDATE SET
-        name = excluded.name, type = excluded.type, state = excluded.state,
-        error = excluded.error, finished_at = excluded.finished_at, last_at = excluded.last_at,
-        duration_us = excluded.finished_at - tracked_tasks.spawned_at";
-
-pub(crate) const BATCH: &str = "INSERT INTO tracked_batches
+const BATCH: &str = "INSERT INTO tracked_batches
     (instance, at, events, spawned, finished, progress, dropped) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// The batch's own row in `tracked_batches`: what it held, and the events
+/// dropped before it.
+pub(crate) fn batch_row(batch: &Batch) -> Statement {
+    let Tally {
+        events,
+        spawned,
+        finished,
+        progress,
+    } = batch.tally;
+    Statement::fixed(
+        BATCH,
+        vec![
+            Value::Text(batch.instance.clone()),
+            Value::Int(batch.at),
+            Value::Int(events),
+            Value::Int(spawned),
+            Value::Int(finished),
+            Value::Int(progress),
+            Value::Int(batch.dropped),
+        ],
+    )
+}
 
 /// Retention: the oldest entries last touched before `$1`, at most `$2`.
 const EXPIRED: &str =
@@ -188,19 +226,8 @@ pub(crate) fn now() -> i64 {
 /// A bound parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Value {
-    Null,
     Int(i64),
     Text(String),
-}
-
-impl Value {
-    fn opt_text(text: Option<&str>) -> Value {
-        text.map_or(Value::Null, |t| Value::Text(t.to_owned()))
-    }
-
-    fn opt_int(int: Option<u64>) -> Value {
-        int.map_or(Value::Null, |i| Value::Int(i as i64))
-    }
 }
 
 /// A statement with its parameters. The text is one of this module's
@@ -224,116 +251,6 @@ impl Statement {
             sql: Cow::Borrowed(sql),
             params,
         }
-    }
-}
-
-/// One event waiting to be written, with its wall-clock time.
-#[derive(Clone, Debug)]
-pub(crate) struct Entry {
-    pub(crate) at: i64,
-    pub(crate) event: Event,
-}
-
-/// What a batch holds, as written to `tracked_batches`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Tally {
-    pub(crate) events: i64,
-    pub(crate) spawned: i64,
-    pub(crate) finished: i64,
-    pub(crate) progress: i64,
-}
-
-/// The statements that write `entries` (and the batch's bookkeeping row),
-/// to run in one transaction.
-pub(crate) fn batch(instance: &str, entries: &[Entry], dropped: u64, now: i64) -> Vec<Statement> {
-    let mut out = Vec::with_capacity(entries.len() + 1);
-    let mut tally = Tally::default();
-    let inst = || Value::Text(instance.to_owned());
-    for Entry { at, event } in entries {
-        let id = Value::Int(event.id.as_u64() as i64);
-        let at = Value::Int(*at);
-        match &event.kind {
-            EventKind::Spawned {
-                parent,
-                kind,
-                labels,
-            } => {
-                tally.spawned += 1;
-                let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
-                let labels = serde_json::to_string(&labels).unwrap_or_else(|_| "[]".into());
-                out.push(Statement::fixed(
-                    SPAWNED,
-                    vec![
-                        inst(),
-                        id,
-                        Value::opt_int(parent.map(|p| p.as_u64())),
-                        Value::Text(event.name.to_string()),
-                        Value::Text(event.ty.name().to_owned()),
-                        Value::opt_text(event.owner.as_deref()),
-                        Value::Text(labels),
-                        Value::Text(event.site.to_string()),
-                        Value::Text(kind_str(*kind).to_owned()),
-                        at,
-                    ],
-                ));
-            }
-            EventKind::Started => out.push(Statement::fixed(STARTED, vec![inst(), id, at])),
-            EventKind::Progress { percent, message } => {
-                tally.progress += 1;
-                let percent = Value::Int(i64::from(*percent));
-                out.push(Statement::fixed(
-                    PROGRESS,
-                    vec![inst(), id.clone(), percent.clone(), at.clone()],
-                ));
-                out.push(Statement::fixed(
-                    PROGRESS_LOG,
-                    vec![inst(), id, at, percent, Value::opt_text(message.as_deref())],
-                ));
-            }
-            EventKind::Finished { state, error } => {
-                tally.finished += 1;
-                out.push(Statement::fixed(
-                    FINISHED,
-                    vec![
-                        inst(),
-                        id,
-                        Value::Text(event.name.to_string()),
-                        Value::Text(event.ty.name().to_owned()),
-                        Value::opt_text(event.owner.as_deref()),
-                        Value::Text(event.site.to_string()),
-                        Value::Text(state.as_str().to_owned()),
-                        Value::opt_text(error.as_deref()),
-                        at,
-                    ],
-                ));
-            }
-            // Cancel requests and watchdog warnings are live concerns; the
-            // journal keeps how tasks ended.
-            EventKind::CancelRequested | EventKind::Warning(_) => continue,
-        }
-        tally.events += 1;
-    }
-    out.push(Statement::fixed(
-        BATCH,
-        vec![
-            inst(),
-            Value::Int(now),
-            Value::Int(tally.events),
-            Value::Int(tally.spawned),
-            Value::Int(tally.finished),
-            Value::Int(tally.progress),
-            Value::Int(dropped as i64),
-        ],
-    ));
-    out
-}
-
-fn kind_str(kind: SpawnKind) -> &'static str {
-    match kind {
-        SpawnKind::Async => "async",
-        SpawnKind::Blocking => "blocking",
-        SpawnKind::Local => "local",
-        SpawnKind::Inline => "inline",
     }
 }
 

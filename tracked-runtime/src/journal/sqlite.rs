@@ -12,6 +12,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::oneshot;
 
+use super::batch::Batch;
 use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
 use super::schema::{self, Statement, Value};
 use super::store::{BoxFuture, Store};
@@ -119,10 +120,60 @@ fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> 
     prepared.execute(rusqlite::params_from_iter(statement.params.iter()))
 }
 
+/// One cached statement per kind of row, run once per row: SQLite is in
+/// the process, so a statement costs no round trip.
+fn write(conn: &Connection, batch: &Batch) -> rusqlite::Result<()> {
+    let values = format!("VALUES ({})", placeholders(17));
+    for spawned in [true, false] {
+        let mut upsert = conn.prepare_cached(&schema::upsert_tasks(&values, spawned))?;
+        for t in batch.tasks.iter().filter(|t| t.spawned == spawned) {
+            upsert.execute(rusqlite::params![
+                batch.instance,
+                t.id,
+                t.parent,
+                t.name,
+                t.ty,
+                t.owner,
+                t.labels,
+                t.site,
+                t.kind,
+                t.state,
+                t.error,
+                t.progress,
+                t.spawned_at,
+                t.started_at,
+                t.finished_at,
+                t.duration_us(),
+                t.last_at,
+            ])?;
+        }
+    }
+    let values = format!("VALUES ({})", placeholders(5));
+    let mut log = conn.prepare_cached(&schema::insert_log(&values))?;
+    for l in &batch.log {
+        log.execute(rusqlite::params![
+            batch.instance,
+            l.id,
+            l.at,
+            l.percent,
+            l.message
+        ])?;
+    }
+    execute(conn, &schema::batch_row(batch))?;
+    Ok(())
+}
+
+/// `?1, …, ?n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
             Value::Int(i) => ValueRef::Integer(*i),
             Value::Text(t) => ValueRef::Text(t.as_bytes()),
         }))
@@ -169,6 +220,14 @@ impl Store for SqliteStore {
     fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>> {
         // Opened and migrated in `open`; a file does not go away.
         Box::pin(async { Ok(()) })
+    }
+
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>> {
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(database)?;
+            write(&tx, &batch).map_err(database)?;
+            tx.commit().map_err(database)
+        })
     }
 
     fn transaction(
@@ -229,5 +288,39 @@ impl Store for SqliteStore {
                 })
                 .map_err(database)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::batch::{fold, tests as events};
+
+    #[tokio::test]
+    async fn batches_merge_into_the_rows_one_batch_writes() {
+        let dir = std::env::temp_dir().join(format!("tracked-sqlite-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let store = SqliteStore::open(&path).unwrap();
+        let mut written = Vec::new();
+        for (instance, batches) in events::splits() {
+            for batch in batches {
+                store.write(fold(instance, &batch, 0, 1)).await.unwrap();
+            }
+            let rows = store
+                .run(move |conn| {
+                    let mut rows = Vec::new();
+                    for (statement, kinds) in events::dumps(instance) {
+                        rows.extend(select(conn, &statement, |row| events::dump(row, kinds))?);
+                    }
+                    Ok(rows)
+                })
+                .await
+                .unwrap();
+            written.push((instance, rows));
+        }
+        events::assert_splits_agree(&written);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

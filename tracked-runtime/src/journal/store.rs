@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::batch::Batch;
 use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
 use super::schema::Statement;
 use super::JournalError;
@@ -17,6 +18,9 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait Store: Send + Sync + 'static {
     /// Connects (if needed) and brings the schema to the current version.
     fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// Writes `batch` in one transaction: all of it or nothing.
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>>;
 
     /// Runs `statements` in one transaction: all of them or none. Returns
     /// the rows each one changed.

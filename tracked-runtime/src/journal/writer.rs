@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::schema::{self, Entry};
+use super::batch::{self, Entry};
+use super::schema;
 use super::store::Store;
 use super::JournalError;
 use crate::events::EventQueue;
@@ -164,11 +165,11 @@ impl Writer {
             let n = state.pending.len().min(self.batch_size);
             let batch: Vec<Entry> = state.pending.drain(..n).collect();
             let reported = state.unreported;
-            let statements = schema::batch(&self.instance, &batch, reported, schema::now());
+            let rows = batch::fold(&self.instance, &batch, reported, schema::now());
             let result = {
                 // Keep draining the queue while the database works, so a
                 // slow write does not make the queue overflow.
-                let write = self.store.transaction(statements);
+                let write = self.store.write(rows);
                 tokio::pin!(write);
                 loop {
                     let room = state.pending.len() + batch.len() < self.buffer;
