@@ -10,7 +10,10 @@
 //!   run while the writer writes batches of 512, then a flush writes the
 //!   rest: events written over the time from the first spawn to the end of
 //!   the flush. Spawning is ten times faster than any database here, so the
-//!   time is the writer's.
+//!   time is the writer's. *Whole tasks*: one task after the other, so a
+//!   batch holds each task's three events (one row). *Spread*: all 20,000
+//!   are parked first and flushed, then released, so each row is written
+//!   once at the start and updated at the end.
 //! - **Spawn overhead**: 50,000 trivial tasks spawned and awaited in batches
 //!   of 1,000 from a task on a 2-worker runtime, with bare `tokio::spawn`,
 //!   a tracked spawn without a journal, and with a journal draining into
@@ -27,9 +30,11 @@
 mod pg_server;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
+use tokio::sync::Notify;
 use tracked::journal::{Journal, JournalBuilder};
 use tracked::{TaskType, Tracker};
 
@@ -60,8 +65,12 @@ fn postgres(server: &pg_server::PgServer) -> Make {
     Box::new(move |_| Journal::postgres(url.clone()))
 }
 
-/// Events per second of one flush of `THROUGHPUT_TASKS` buffered tasks.
-fn throughput(rt: &Runtime, make: &Make, run: &str) -> f64 {
+/// Events per second written for `THROUGHPUT_TASKS` tasks. `spread`: all
+/// are spawned and parked first, flushed, then released and flushed again,
+/// so each task's end is written in a later batch than its start (an update
+/// of its row); otherwise each task runs to its end before the next is
+/// spawned, so a batch holds whole tasks.
+fn throughput(rt: &Runtime, make: &Make, run: &str, spread: bool) -> f64 {
     rt.block_on(async {
         let tracker = Tracker::new();
         let journal = make(run)
@@ -75,17 +84,38 @@ fn throughput(rt: &Runtime, make: &Make, run: &str) -> f64 {
         let before = journal.stats().written;
         let started = Instant::now();
         let t = tracker.clone();
-        // tracked: allow(untracked-spawn) -- the benchmark's driver
-        tokio::spawn(async move {
+        if spread {
+            let release = Arc::new(Notify::new());
+            let mut handles = Vec::with_capacity(THROUGHPUT_TASKS);
             for _ in 0..THROUGHPUT_TASKS {
-                t.spawn("bench", TaskType::GENERAL, async {}).await.unwrap();
+                let release = release.clone();
+                handles.push(t.spawn("bench", TaskType::GENERAL, async move {
+                    release.notified().await;
+                }));
             }
-        })
-        .await
-        .unwrap();
+            // Every task polled once (parked), so its start is sent too.
+            while tracker.stats().total.running < THROUGHPUT_TASKS as u64 {
+                tokio::task::yield_now().await;
+            }
+            journal.flush().await.unwrap();
+            release.notify_waiters();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        } else {
+            // tracked: allow(untracked-spawn) -- the benchmark's driver
+            tokio::spawn(async move {
+                for _ in 0..THROUGHPUT_TASKS {
+                    t.spawn("bench", TaskType::GENERAL, async {}).await.unwrap();
+                }
+            })
+            .await
+            .unwrap();
+        }
         journal.flush().await.unwrap();
         let elapsed = started.elapsed();
         let written = journal.stats().written - before;
+        assert_eq!(written, THROUGHPUT_TASKS as u64 * 3);
         assert_eq!(journal.stats().dropped, 0);
         journal.shutdown().await;
         written as f64 / elapsed.as_secs_f64()
@@ -170,14 +200,20 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "\nthroughput, {THROUGHPUT_TASKS} tasks = {} events per flush, batches of 512:",
+        "\nthroughput, {THROUGHPUT_TASKS} tasks = {} events, batches of 512 (events/s, median):",
         THROUGHPUT_TASKS * 3
     );
+    println!("  {:<12} {:>14} {:>14}", "", "whole tasks", "spread");
     for (name, make) in &backends {
-        let runs: Vec<f64> = (0..config.rounds)
-            .map(|r| throughput(&rt, make, &format!("tp-{r}")))
-            .collect();
-        println!("  {name:<12} {:>10.0} events/s (median)", median(runs));
+        let mut runs = [Vec::new(), Vec::new()];
+        for r in 0..config.rounds {
+            for (spread, samples) in runs.iter_mut().enumerate() {
+                let run = format!("tp-{r}-{spread}");
+                samples.push(throughput(&rt, make, &run, spread == 1));
+            }
+        }
+        let [whole, spread] = runs.map(median);
+        println!("  {name:<12} {whole:>14.0} {spread:>14.0}");
     }
 
     // Spawn overhead: trackers with and without a journal, built once.
