@@ -1,6 +1,7 @@
 //! A small service whose background tasks are all tracked: network,
 //! consensus, database and maintenance work, parents spawning children, some
-//! reporting progress, some failing, one panicking, one blocking its worker
+//! reporting progress, some failing, one panicking, one blocking its worker,
+//! one waiting for a reply that never comes (reported idle by the watchdog)
 //! and one ignoring cancellation.
 //!
 //! Every second it prints the live table by type and state and the
@@ -50,7 +51,8 @@ async fn main() {
         .watchdog(
             Watchdog::new()
                 .long_poll(None, Duration::from_millis(50))
-                .long_running(Some(STORAGE), Duration::from_secs(5)),
+                .long_running(Some(STORAGE), Duration::from_secs(5))
+                .idle(Some(TaskType::CONSENSUS), Duration::from_secs(3)),
         )
         .install_global()
         .expect("the demo installs the global tracker first");
@@ -259,6 +261,9 @@ async fn stream_to_client(stream: u64) {
 #[tracked(type = "Consensus", name = "consensus::driver")]
 async fn consensus() {
     let stop = tracked::current().expect("tracked").cancellation_token();
+    // A peer that never answers keeps the reply channel open.
+    let (_unanswered, answer) = tokio::sync::oneshot::channel();
+    tokio::spawn(block_sync(answer));
     for round in 1u64.. {
         // `#[tracked]` rewrites this spawn: the round is a tracked child of
         // this task, named and typed by `consensus_round`'s own attribute.
@@ -268,6 +273,19 @@ async fn consensus() {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(1200)) => {}
         }
+    }
+}
+
+/// Asks a peer for missing blocks. This peer never answers: the task waits
+/// until shutdown, and the watchdog reports it idle after 3 s.
+#[tracked(type = "Consensus", name = "consensus::block-sync")]
+async fn block_sync(answer: tokio::sync::oneshot::Receiver<Vec<u64>>) {
+    let task = tracked::current().expect("tracked");
+    let stop = task.cancellation_token();
+    task.progress(0, "asked peer-3 for blocks");
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        Ok(blocks) = answer => task.progress(100, format!("{} blocks", blocks.len())),
     }
 }
 

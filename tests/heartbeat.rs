@@ -168,6 +168,60 @@ async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
     assert_invariant(&tracker);
 }
 
+/// The names of the tasks `events` warned about with `kind`, in order.
+fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
+    let mut names = Vec::new();
+    while let Some(received) = events.try_recv() {
+        if let Received::Event(event) = received {
+            if let tracked::EventKind::Warning(w) = &event.kind {
+                if kind(w) {
+                    names.push(event.name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_reports_a_task_left_waiting_once_and_not_a_busy_one() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().idle(Some(TaskType::NETWORK), Duration::from_millis(500)))
+        .build();
+    let mut events = tracker.subscribe();
+    // The reply never comes: its sender is kept but never used.
+    let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<()>();
+    let waiting = tracker.spawn("awaiting-reply", TaskType::NETWORK, async move {
+        let _ = reply_rx.await;
+    });
+    let ticking = tracker.spawn("ticking", TaskType::NETWORK, async {
+        let mut ticks = tokio::time::interval(Duration::from_millis(1));
+        for _ in 0u64.. {
+            ticks.tick().await;
+        }
+    });
+    // Idle as long, but of a type without an idle threshold.
+    let parked = tracker.spawn("parked", TaskType::DATABASE, std::future::pending::<()>());
+    // Scans by hand, 50 ms apart, for at least twice the threshold.
+    for _ in 0..20 {
+        tracker.watchdog_scan();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let idle = warned(&mut events, |w| matches!(w, tracked::Warning::Idle { .. }));
+    assert_eq!(
+        idle,
+        ["awaiting-reply"],
+        "once, and only the one left waiting"
+    );
+
+    drop(reply_tx);
+    waiting.await.unwrap();
+    ticking.abort();
+    parked.abort();
+    until(|| tracker.stats().total.live() == 0).await;
+    assert_invariant(&tracker);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_dedicated_heartbeat_sees_a_long_poll_that_blocks_the_only_worker() {
     let tracker = Tracker::builder()

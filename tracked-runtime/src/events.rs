@@ -64,6 +64,12 @@ pub enum Warning {
         /// The threshold crossed.
         threshold: std::time::Duration,
     },
+    /// Not polled for longer than its type's threshold: waiting for
+    /// something that may never come, or never started.
+    Idle {
+        /// The threshold crossed.
+        threshold: std::time::Duration,
+    },
 }
 
 /// One lifecycle event.

@@ -1,11 +1,14 @@
-//! The watchdog: long-running tasks, long polls, and failure-rate health.
+//! The watchdog: long-running tasks, long polls, idle tasks, and
+//! failure-rate health.
 //!
 //! It runs as a heartbeat phase ([`Heartbeat::housekeeping`](crate::Heartbeat::housekeeping)),
 //! never on the poll path. A long poll is seen without timing every poll:
 //! the wrapper flags "inside a poll" with two plain stores, and a scan that
 //! finds the same poll (same poll count, still inside) on consecutive scans
 //! knows it has lasted at least the time between them. So a long poll is
-//! reported within one scan period of crossing its threshold.
+//! reported within one scan period of crossing its threshold. An idle task
+//! is seen the same way: outside a poll, with the same poll count as at an
+//! earlier scan, it has not been polled since.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -21,6 +24,10 @@ pub struct Thresholds {
     pub long_running: Option<Duration>,
     /// Warn about a task inside one poll longer than this.
     pub long_poll: Option<Duration>,
+    /// Warn about a task not polled for longer than this: it waits for
+    /// something that may never come (a leaked sender, a lost waker), or
+    /// was never started.
+    pub idle: Option<Duration>,
 }
 
 /// Watchdog configuration: thresholds per type and failure-rate health.
@@ -36,6 +43,7 @@ pub struct Thresholds {
 ///         Watchdog::new()
 ///             .long_poll(None, Duration::from_millis(100))
 ///             .long_running(Some(TaskType::NETWORK), Duration::from_secs(600))
+///             .idle(Some(TaskType::DATABASE), Duration::from_secs(30))
 ///             .health(200, 0.05),
 ///     )
 ///     .build();
@@ -50,13 +58,14 @@ pub struct Watchdog {
 }
 
 impl Default for Watchdog {
-    /// Long polls over 100 ms; no long-running threshold; unhealthy when more
-    /// than 10 % of a type's last 100 endings failed or panicked.
+    /// Long polls over 100 ms; no long-running or idle threshold; unhealthy
+    /// when more than 10 % of a type's last 100 endings failed or panicked.
     fn default() -> Self {
         Watchdog {
             default: Thresholds {
                 long_running: None,
                 long_poll: Some(Duration::from_millis(100)),
+                idle: None,
             },
             per_type: HashMap::new(),
             window: 100,
@@ -80,6 +89,16 @@ impl Watchdog {
     /// Sets the long-poll threshold for `ty`, or the default with `None`.
     pub fn long_poll(mut self, ty: Option<TaskType>, after: Duration) -> Self {
         self.thresholds(ty).long_poll = Some(after);
+        self
+    }
+
+    /// Sets the idle threshold for `ty`, or the default with `None`: a live
+    /// task not polled for `after` is reported, within one scan period of
+    /// crossing it. Meant for types whose tasks should never wait long (a
+    /// request handler, a worker fed by a channel); tasks that legitimately
+    /// sleep for hours should not have one.
+    pub fn idle(mut self, ty: Option<TaskType>, after: Duration) -> Self {
+        self.thresholds(ty).idle = Some(after);
         self
     }
 
@@ -136,6 +155,9 @@ impl Health {
 pub(crate) struct ScanState {
     /// Tasks seen inside a poll: (poll count then, first seen then).
     in_poll: HashMap<TaskId, (u64, Instant)>,
+    /// Tasks with an idle threshold seen outside a poll: (poll count then,
+    /// first seen with that count).
+    idle: HashMap<TaskId, (u64, Instant)>,
     /// Per scan, per type: (endings, failures) since the previous scan.
     deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
     /// Totals at the previous scan: (endings, failures) per type.
@@ -149,6 +171,7 @@ const MAX_SCANS: usize = 4096;
 /// Bits in a record's `warned` field.
 pub(crate) const WARNED_LONG_RUNNING: u8 = 1;
 pub(crate) const WARNED_LONG_POLL: u8 = 2;
+pub(crate) const WARNED_IDLE: u8 = 4;
 
 impl Tracker {
     /// Failure-rate health per type, as of the last watchdog scan.
@@ -163,6 +186,7 @@ impl Tracker {
         let clock = &self.inner.clock;
         let mut scan = self.inner.scan();
         let mut still_in_poll = HashMap::new();
+        let mut still_idle = HashMap::new();
         for record in self.inner.registry.live(|_| true) {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
@@ -171,23 +195,23 @@ impl Tracker {
                     self.warn(&record, Warning::LongRunning { threshold: limit }, age);
                 }
             }
-            if !record.in_poll.load(Ordering::Relaxed) {
-                continue;
-            }
             let polls = record.polls.load(Ordering::Relaxed);
-            let since = match scan.in_poll.get(&record.id) {
-                Some(&(seen_polls, since)) if seen_polls == polls => since,
-                _ => now,
-            };
-            still_in_poll.insert(record.id, (polls, since));
-            if let Some(limit) = limits.long_poll {
-                let inside = now.saturating_duration_since(since);
-                if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
-                    self.warn(&record, Warning::LongPoll { threshold: limit }, inside);
+            if record.in_poll.load(Ordering::Relaxed) {
+                let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
+                if let Some(limit) = limits.long_poll {
+                    if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
+                        self.warn(&record, Warning::LongPoll { threshold: limit }, inside);
+                    }
+                }
+            } else if let Some(limit) = limits.idle {
+                let idle = lasted(&scan.idle, &mut still_idle, &record, polls, now);
+                if idle >= limit && record.warn_once(WARNED_IDLE) {
+                    self.warn(&record, Warning::Idle { threshold: limit }, idle);
                 }
             }
         }
         scan.in_poll = still_in_poll;
+        scan.idle = still_idle;
         self.update_health(&mut scan);
     }
 
@@ -210,6 +234,16 @@ impl Tracker {
                 in_poll_for = ?observed,
                 ?threshold,
                 "tracked task is blocking its worker thread in one poll"
+            ),
+            Warning::Idle { threshold } => tracing::warn!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site(),
+                not_polled_for = ?observed,
+                polls = record.polls.load(Ordering::Relaxed),
+                ?threshold,
+                "tracked task has not been polled for longer than its threshold: waiting for something that may never come"
             ),
         }
         self.emit(record, EventKind::Warning(warning));
@@ -259,4 +293,22 @@ impl Tracker {
         scan.deltas.truncate(deepest.clamp(1, MAX_SCANS));
         scan.health = health;
     }
+}
+
+/// How long `record` has been as a scan now sees it (inside one poll, or
+/// idle between two) at least: since the first scan that saw it so with the
+/// same poll count, as `earlier` remembers, or zero. Remembered in `next`.
+fn lasted(
+    earlier: &HashMap<TaskId, (u64, Instant)>,
+    next: &mut HashMap<TaskId, (u64, Instant)>,
+    record: &crate::record::Record,
+    polls: u64,
+    now: Instant,
+) -> Duration {
+    let since = match earlier.get(&record.id) {
+        Some(&(seen_polls, since)) if seen_polls == polls => since,
+        _ => now,
+    };
+    next.insert(record.id, (polls, since));
+    now.saturating_duration_since(since)
 }

@@ -307,6 +307,9 @@ impl EventJson {
                     Warning::LongPoll { threshold } => {
                         format!("long_poll: inside one poll longer than {threshold:?}")
                     }
+                    Warning::Idle { threshold } => {
+                        format!("idle: not polled for longer than {threshold:?}")
+                    }
                 });
                 "warning"
             }
