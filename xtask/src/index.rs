@@ -23,12 +23,14 @@ pub(crate) enum TypeExpr {
         segments: Vec<String>,
         args: Vec<TypeExpr>,
     },
+    /// `(A, B, …)`, at least one element.
+    Tuple(Vec<TypeExpr>),
     Unknown,
 }
 
 impl TypeExpr {
     /// Strips references, pointers and parentheses; keeps the path and the
-    /// type arguments of its last segment.
+    /// type arguments of its last segment, or a tuple's elements.
     pub(crate) fn from_syn(ty: &syn::Type) -> TypeExpr {
         match ty {
             syn::Type::Reference(r) => TypeExpr::from_syn(&r.elem),
@@ -52,6 +54,9 @@ impl TypeExpr {
                     segments: path_segments(&p.path),
                     args,
                 }
+            }
+            syn::Type::Tuple(t) if !t.elems.is_empty() => {
+                TypeExpr::Tuple(t.elems.iter().map(TypeExpr::from_syn).collect())
             }
             _ => TypeExpr::Unknown,
         }

@@ -34,6 +34,8 @@ pub(crate) enum Ty {
     /// A `Result` or `Option` of the inner type.
     Wrapped(Box<Ty>),
     Struct(ModPath, String),
+    /// A tuple: each element's type, where known.
+    Tuple(Vec<Option<Ty>>),
 }
 
 impl Ty {
@@ -43,6 +45,14 @@ impl Ty {
         } else {
             Ty::Tokio(ty)
         }
+    }
+
+    /// A tuple, if any element's type is known.
+    pub(crate) fn tuple(elems: Vec<Option<Ty>>) -> Option<Ty> {
+        elems
+            .iter()
+            .any(Option::is_some)
+            .then_some(Ty::Tuple(elems))
     }
 
     /// Converts `(type, wrapped)` pairs from the tokio tables.
@@ -453,13 +463,17 @@ impl<'a> Resolver<'a> {
 
     /// The type a written type names, from `env`.
     pub(crate) fn type_of(&self, env: Env<'_>, ty: &TypeExpr) -> Option<Ty> {
-        let TypeExpr::Path {
-            leading_colon,
-            segments,
-            args,
-        } = ty
-        else {
-            return None;
+        let (leading_colon, segments, args) = match ty {
+            TypeExpr::Path {
+                leading_colon,
+                segments,
+                args,
+            } => (leading_colon, segments, args),
+            TypeExpr::Tuple(elems) => {
+                let elems = elems.iter().map(|e| self.type_of(env, e)).collect();
+                return Ty::tuple(elems);
+            }
+            TypeExpr::Unknown => return None,
         };
         let last = segments.last()?.as_str();
         match last {

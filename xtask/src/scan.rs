@@ -150,6 +150,17 @@ impl<'a> Scanner<'a> {
                 frame.vars.insert(p.ident.to_string(), ty);
             }
             syn::Pat::Type(p) => self.bind(&p.pat, ty),
+            syn::Pat::Paren(p) => self.bind(&p.pat, ty),
+            syn::Pat::Reference(p) => self.bind(&p.pat, ty),
+            syn::Pat::Tuple(p) => {
+                let elems = match ty {
+                    Some(Ty::Tuple(elems)) => elems,
+                    _ => Vec::new(),
+                };
+                for (pat, ty) in tuple_fields(&p.elems, elems) {
+                    self.bind(pat, ty);
+                }
+            }
             _ => {
                 let mut names = PatNames::default();
                 names.visit_pat(pat);
@@ -368,7 +379,14 @@ impl<'a> Scanner<'a> {
                 Ty::Wrapped(inner) => Some(*inner),
                 _ => None,
             },
+            syn::Expr::Tuple(t) => Ty::tuple(t.elems.iter().map(|e| self.infer(e)).collect()),
             syn::Expr::Field(f) => match self.infer(&f.base)? {
+                Ty::Tuple(mut elems) => match &f.member {
+                    syn::Member::Unnamed(index) if (index.index as usize) < elems.len() => {
+                        elems.swap_remove(index.index as usize)
+                    }
+                    _ => None,
+                },
                 Ty::Struct(module, ty) => {
                     let member = match &f.member {
                         syn::Member::Named(ident) => ident.to_string(),
@@ -395,6 +413,24 @@ impl<'a> Scanner<'a> {
                 }
             }
             syn::Expr::Call(c) => self.infer_call(c),
+            // The value of a branch: the first that names a type (the arms
+            // of a well-typed `match` all have one).
+            syn::Expr::Block(b) => self.infer_tail(&b.block),
+            syn::Expr::Unsafe(u) => self.infer_tail(&u.block),
+            syn::Expr::If(i) => self.infer_tail(&i.then_branch).or_else(|| {
+                let (_, otherwise) = i.else_branch.as_ref()?;
+                self.infer(otherwise)
+            }),
+            syn::Expr::Match(m) => m.arms.iter().find_map(|arm| self.infer(&arm.body)),
+            _ => None,
+        }
+    }
+
+    /// The type of a block's value, its last expression. Names bound inside
+    /// the block are out of scope here, so they count as unknown.
+    fn infer_tail(&self, block: &syn::Block) -> Option<Ty> {
+        match block.stmts.last()? {
+            syn::Stmt::Expr(expr, None) => self.infer(expr),
             _ => None,
         }
     }
@@ -475,6 +511,35 @@ fn first_span(expr: &syn::Expr) -> Option<Span> {
 }
 
 /// Collects the identifiers a pattern binds.
+/// Pairs a tuple pattern's elements with the tuple's element types (none
+/// where unknown or where the pattern does not fit the tuple), around a `..`
+/// that stands for any number of elements.
+fn tuple_fields(
+    pats: &syn::punctuated::Punctuated<syn::Pat, syn::Token![,]>,
+    tys: Vec<Option<Ty>>,
+) -> Vec<(&syn::Pat, Option<Ty>)> {
+    let rest = pats.iter().position(|p| matches!(p, syn::Pat::Rest(_)));
+    let fits = match rest {
+        Some(_) => tys.len() + 1 >= pats.len(),
+        None => tys.len() == pats.len(),
+    };
+    pats.iter()
+        .enumerate()
+        .filter(|(_, pat)| !matches!(pat, syn::Pat::Rest(_)))
+        .map(|(i, pat)| {
+            let ty = fits.then(|| {
+                // Past the `..`, elements count from the end.
+                let at = match rest {
+                    Some(r) if i > r => tys.len() + i - pats.len(),
+                    _ => i,
+                };
+                tys.get(at).cloned().flatten()
+            });
+            (pat, ty.flatten())
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct PatNames(Vec<String>);
 
@@ -520,7 +585,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         let ty = self.cx.resolver.type_of(self.env(), &written);
         let name = match &written {
             TypeExpr::Path { segments, .. } => segments.last().cloned(),
-            TypeExpr::Unknown => None,
+            TypeExpr::Tuple(_) | TypeExpr::Unknown => None,
         };
         self.self_tys.push((ty, name));
         for item in &i.items {

@@ -73,6 +73,15 @@ src/methods.rs:49:43 untracked-spawn tokio::task::Builder::spawn
 src/methods.rs:50:32 untracked-spawn tokio::task::join_set::Builder::spawn
 src/methods.rs:51:5 untracked-spawn tokio::task::JoinSet::spawn
 src/methods.rs:53:11 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:65:8 untracked-spawn tokio::runtime::Runtime::spawn
+src/methods.rs:66:12 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:68:12 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:70:11 untracked-spawn tokio::runtime::Runtime::spawn
+src/methods.rs:72:10 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:74:9 untracked-spawn tokio::task::JoinSet::spawn
+src/methods.rs:86:12 untracked-spawn tokio::runtime::Handle::spawn
+src/methods.rs:91:8 untracked-spawn tokio::runtime::Runtime::spawn_blocking
+src/methods.rs:93:9 untracked-spawn tokio::task::JoinSet::spawn
 src/reexport.rs:4:5 untracked-spawn tokio::task::spawn
 src/reexport.rs:5:5 untracked-spawn tokio::task::spawn
 src/reexport.rs:9:19 untracked-spawn tokio::runtime::Handle::spawn
