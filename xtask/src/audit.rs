@@ -10,6 +10,7 @@ use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
 use crate::scan::{Context, Fix, Scanner};
 use crate::suppress::{self, Marker};
+use crate::tokio_api;
 use crate::workspace::{self, Entry, Unit};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,7 +138,7 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
     let (path, text) = (path.to_owned(), text.to_owned());
     let job = move || {
         let units = [Unit {
-            tokio_names: vec!["tokio".to_owned()],
+            roots: tokio_api::default_roots(),
             files: vec![Entry {
                 abs: PathBuf::from(&path),
                 rel: path.clone(),
@@ -532,7 +533,7 @@ fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
                 Err(err) => report.io_errors.push(err),
             }
         }
-        let index = CrateIndex::new(unit.tokio_names.clone(), fragments);
+        let index = CrateIndex::new(unit.roots.clone(), fragments);
         for (pos, text) in texts.iter_mut().enumerate() {
             text.wanted =
                 text.parsed && (shared.scan_all || index.renames_spawn || mentions(&text.text));

@@ -6,6 +6,7 @@
 //! merged, and the scan then resolves names against the merged index.
 
 use crate::resolve::{Memo, Ty};
+use crate::tokio_api::{Root, CRATES};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -285,8 +286,9 @@ impl Module {
 /// Everything the scan of one crate may look up.
 #[derive(Debug, Default)]
 pub(crate) struct CrateIndex {
-    /// Names under which the `tokio` crate is reachable from every module.
-    pub(crate) tokio_names: Vec<String>,
+    /// Names under which tokio and tokio-util are reachable from every
+    /// module.
+    pub(crate) roots: Vec<Root>,
     pub(crate) modules: HashMap<ModPath, Module>,
     pub(crate) structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
@@ -375,9 +377,9 @@ impl Fragment {
 
 impl CrateIndex {
     /// Merges the fragments of one crate's files.
-    pub(crate) fn new(tokio_names: Vec<String>, fragments: Vec<Fragment>) -> CrateIndex {
+    pub(crate) fn new(roots: Vec<Root>, fragments: Vec<Fragment>) -> CrateIndex {
         let mut index = CrateIndex {
-            tokio_names,
+            roots,
             ..CrateIndex::default()
         };
         for fragment in fragments {
@@ -387,10 +389,15 @@ impl CrateIndex {
                     if target.starts_with("spawn") && !name.contains("spawn") {
                         index.renames_spawn = true;
                     }
-                    let is_tokio =
-                        path.leading_colon && path.segments.len() == 1 && target == "tokio";
-                    if scope.module.is_empty() && is_tokio && !index.tokio_names.contains(name) {
-                        index.tokio_names.push(name.clone());
+                    // `use ::tokio as tk;` at the crate root.
+                    let krate = CRATES.iter().find(|c| **c == target);
+                    if let Some(krate) = krate.filter(|_| {
+                        path.leading_colon && path.segments.len() == 1 && scope.module.is_empty()
+                    }) {
+                        let root = (name.clone(), *krate);
+                        if !index.roots.contains(&root) {
+                            index.roots.push(root);
+                        }
                     }
                 }
                 index

@@ -207,7 +207,7 @@ impl<'a> Resolver<'a> {
                 "Self" => match env.self_ty {
                     Some(Ty::Struct(module, name)) => Res::Struct(module.clone(), name.clone()),
                     Some(Ty::Tokio(ty)) => {
-                        Res::Tokio(ty.path().split("::").skip(1).map(str::to_owned).collect())
+                        Res::Tokio(ty.path().split("::").map(str::to_owned).collect())
                     }
                     _ => Res::External,
                 },
@@ -234,10 +234,9 @@ impl<'a> Resolver<'a> {
     }
 
     fn extern_crate(&self, name: &str) -> Res {
-        if self.index.tokio_names.iter().any(|n| n == name) {
-            Res::Tokio(Vec::new())
-        } else {
-            Res::External
+        match self.index.roots.iter().find(|(n, _)| n == name) {
+            Some((_, krate)) => Res::Tokio(vec![(*krate).to_owned()]),
+            None => Res::External,
         }
     }
 

@@ -1,5 +1,17 @@
-//! What the audit knows about tokio's public API: the spawning functions, the
-//! types whose methods spawn, and the modules that re-export them.
+//! What the audit knows about the spawning APIs of tokio and tokio-util: the
+//! spawning functions, the types whose methods spawn, and the modules that
+//! re-export them. Paths start with the crate (`tokio`, `tokio_util`).
+
+/// The crates whose APIs the audit knows, as code names them by default.
+pub(crate) const CRATES: &[&str] = &["tokio", "tokio_util"];
+
+/// A name under which one of [`CRATES`] is reachable: (name, crate).
+pub(crate) type Root = (String, &'static str);
+
+/// Each crate under its own name.
+pub(crate) fn default_roots() -> Vec<Root> {
+    CRATES.iter().map(|c| ((*c).to_owned(), *c)).collect()
+}
 
 /// A spawning free function of tokio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +32,7 @@ impl SpawnFn {
     }
 }
 
-/// A tokio type whose methods the audit follows.
+/// A tokio or tokio-util type whose methods the audit follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokioType {
     JoinSet,
@@ -30,6 +42,10 @@ pub(crate) enum TokioType {
     Handle,
     Runtime,
     RuntimeBuilder,
+    TaskTracker,
+    JoinMap,
+    JoinQueue,
+    LocalPoolHandle,
 }
 
 impl TokioType {
@@ -43,6 +59,10 @@ impl TokioType {
             TokioType::Handle => "tokio::runtime::Handle",
             TokioType::Runtime => "tokio::runtime::Runtime",
             TokioType::RuntimeBuilder => "tokio::runtime::Builder",
+            TokioType::TaskTracker => "tokio_util::task::TaskTracker",
+            TokioType::JoinMap => "tokio_util::task::JoinMap",
+            TokioType::JoinQueue => "tokio_util::task::JoinQueue",
+            TokioType::LocalPoolHandle => "tokio_util::task::LocalPoolHandle",
         }
     }
 
@@ -57,8 +77,14 @@ impl TokioType {
             "spawn_blocking_on",
         ];
         match self {
-            TokioType::JoinSet | TokioType::JoinSetBuilder | TokioType::TaskBuilder => {
-                ALL.contains(&method)
+            TokioType::JoinSet
+            | TokioType::JoinSetBuilder
+            | TokioType::TaskBuilder
+            | TokioType::TaskTracker
+            | TokioType::JoinMap
+            | TokioType::JoinQueue => ALL.contains(&method),
+            TokioType::LocalPoolHandle => {
+                matches!(method, "spawn_pinned" | "spawn_pinned_by_idx")
             }
             TokioType::Handle | TokioType::Runtime => {
                 matches!(method, "spawn" | "spawn_blocking")
@@ -87,8 +113,16 @@ impl TokioType {
     pub(crate) fn assoc_returns(self, name: &str) -> Option<(TokioType, bool)> {
         match (self, name) {
             (
-                TokioType::JoinSet | TokioType::LocalSet | TokioType::TaskBuilder,
+                TokioType::JoinSet
+                | TokioType::LocalSet
+                | TokioType::TaskBuilder
+                | TokioType::TaskTracker
+                | TokioType::LocalPoolHandle,
                 "new" | "default",
+            ) => Some((self, false)),
+            (
+                TokioType::JoinMap | TokioType::JoinQueue,
+                "new" | "default" | "with_capacity" | "with_hasher" | "with_capacity_and_hasher",
             ) => Some((self, false)),
             (TokioType::Handle, "current") => Some((self, false)),
             (TokioType::Handle, "try_current") | (TokioType::Runtime, "new") => Some((self, true)),
@@ -115,11 +149,20 @@ impl TokioType {
                 "use `tracked::spawn_local(name, ty, future)` inside the `LocalSet`"
             }
             TokioType::RuntimeBuilder => "",
+            TokioType::TaskTracker => {
+                "use a `tracked::Group` (`tracker.group(name)`): it spawns tracked tasks, counts them and cancels them with a timeout"
+            }
+            TokioType::JoinMap | TokioType::JoinQueue => {
+                "use `tracked::JoinSet` (its tasks can return their key)"
+            }
+            TokioType::LocalPoolHandle => {
+                "have the closure create a `#[tracked]` fn's future: it registers itself on its first poll"
+            }
         }
     }
 }
 
-/// What a path inside the `tokio` crate names.
+/// What a path names in one of [`CRATES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokioItem {
     Module,
@@ -127,29 +170,41 @@ pub(crate) enum TokioItem {
     Type(TokioType),
 }
 
-/// Looks up a path relative to the crate root of tokio (`["task", "spawn"]`).
+/// Looks up a path that starts with its crate (`["tokio", "task", "spawn"]`).
 pub(crate) fn item(path: &[String]) -> Option<TokioItem> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     Some(match path.as_slice() {
-        [] | ["task"] | ["runtime"] | ["task", "join_set"] => TokioItem::Module,
-        ["spawn"] | ["task", "spawn"] => TokioItem::Fn(SpawnFn::Spawn),
-        ["task", "spawn_blocking"] => TokioItem::Fn(SpawnFn::SpawnBlocking),
-        ["task", "spawn_local"] => TokioItem::Fn(SpawnFn::SpawnLocal),
-        ["task", "JoinSet"] | ["task", "join_set", "JoinSet"] => {
+        ["tokio"] | ["tokio", "task" | "runtime"] | ["tokio", "task", "join_set"] => {
+            TokioItem::Module
+        }
+        ["tokio", "spawn"] | ["tokio", "task", "spawn"] => TokioItem::Fn(SpawnFn::Spawn),
+        ["tokio", "task", "spawn_blocking"] => TokioItem::Fn(SpawnFn::SpawnBlocking),
+        ["tokio", "task", "spawn_local"] => TokioItem::Fn(SpawnFn::SpawnLocal),
+        ["tokio", "task", "JoinSet"] | ["tokio", "task", "join_set", "JoinSet"] => {
             TokioItem::Type(TokioType::JoinSet)
         }
-        ["task", "join_set", "Builder"] => TokioItem::Type(TokioType::JoinSetBuilder),
-        ["task", "LocalSet"] => TokioItem::Type(TokioType::LocalSet),
-        ["task", "Builder"] => TokioItem::Type(TokioType::TaskBuilder),
-        ["runtime", "Handle"] => TokioItem::Type(TokioType::Handle),
-        ["runtime", "Runtime"] => TokioItem::Type(TokioType::Runtime),
-        ["runtime", "Builder"] => TokioItem::Type(TokioType::RuntimeBuilder),
+        ["tokio", "task", "join_set", "Builder"] => TokioItem::Type(TokioType::JoinSetBuilder),
+        ["tokio", "task", "LocalSet"] => TokioItem::Type(TokioType::LocalSet),
+        ["tokio", "task", "Builder"] => TokioItem::Type(TokioType::TaskBuilder),
+        ["tokio", "runtime", "Handle"] => TokioItem::Type(TokioType::Handle),
+        ["tokio", "runtime", "Runtime"] => TokioItem::Type(TokioType::Runtime),
+        ["tokio", "runtime", "Builder"] => TokioItem::Type(TokioType::RuntimeBuilder),
+        ["tokio_util"] | ["tokio_util", "task"] | ["tokio_util", "task", "task_tracker"] => {
+            TokioItem::Module
+        }
+        ["tokio_util", "task", "TaskTracker"]
+        | ["tokio_util", "task", "task_tracker", "TaskTracker"] => {
+            TokioItem::Type(TokioType::TaskTracker)
+        }
+        ["tokio_util", "task", "JoinMap"] => TokioItem::Type(TokioType::JoinMap),
+        ["tokio_util", "task", "JoinQueue"] => TokioItem::Type(TokioType::JoinQueue),
+        ["tokio_util", "task", "LocalPoolHandle"] => TokioItem::Type(TokioType::LocalPoolHandle),
         _ => return None,
     })
 }
 
-/// The names a glob import of the tokio module at `module` brings in, among
-/// those the audit follows.
+/// Whether a glob import of the module at `module` brings in `name`, among
+/// the names the audit follows.
 pub(crate) fn glob_exports(module: &[String], name: &str) -> bool {
     let mut path = module.to_vec();
     path.push(name.to_owned());
@@ -158,10 +213,5 @@ pub(crate) fn glob_exports(module: &[String], name: &str) -> bool {
 
 /// How a finding names the API: `tokio::task::spawn_blocking`.
 pub(crate) fn display(path: &[String]) -> String {
-    let mut out = String::from("tokio");
-    for segment in path {
-        out.push_str("::");
-        out.push_str(segment);
-    }
-    out
+    path.join("::")
 }

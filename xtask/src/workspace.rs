@@ -9,6 +9,7 @@
 
 use crate::config::{self, Config};
 use crate::index::ModPath;
+use crate::tokio_api::{self, Root, CRATES};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,8 @@ pub(crate) struct Entry {
 /// The files that resolve names against each other.
 #[derive(Debug)]
 pub(crate) struct Unit {
-    pub(crate) tokio_names: Vec<String>,
+    /// Names under which tokio and tokio-util are reachable.
+    pub(crate) roots: Vec<Root>,
     pub(crate) files: Vec<Entry>,
 }
 
@@ -44,7 +46,7 @@ pub(crate) struct Workspace {
 struct Package {
     dir: PathBuf,
     name: String,
-    tokio_names: Vec<String>,
+    roots: Vec<Root>,
 }
 
 /// Finds what to audit from `--path` or `--manifest-path` (neither: the
@@ -73,7 +75,7 @@ pub(crate) fn discover(
         let package = Package {
             dir: path.to_path_buf(),
             name,
-            tokio_names: vec!["tokio".to_owned()],
+            roots: tokio_api::default_roots(),
         };
         let config = Config::default();
         let units = walk(path, &[package], &config.exclude, exclude)?;
@@ -98,7 +100,7 @@ pub(crate) fn discover(
             manifest: None,
             config: Config::default(),
             units: vec![Unit {
-                tokio_names: vec!["tokio".to_owned()],
+                roots: tokio_api::default_roots(),
                 files: vec![Entry {
                     abs: path.to_path_buf(),
                     rel,
@@ -174,25 +176,26 @@ fn from_metadata(
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut tokio_names: Vec<String> = deps
-            .iter()
-            .filter(|d| d["name"] == "tokio")
-            .map(|d| d["rename"].as_str().unwrap_or("tokio").to_owned())
-            .collect();
-        tokio_names.sort();
-        tokio_names.dedup();
-        if tokio_names.is_empty() {
-            tokio_names.push("tokio".to_owned());
+        let mut roots: Vec<Root> = Vec::new();
+        for krate in CRATES {
+            let package = krate.replace('_', "-");
+            let mut names: Vec<String> = deps
+                .iter()
+                .filter(|d| d["name"] == package.as_str())
+                .map(|d| d["rename"].as_str().unwrap_or(krate).replace('-', "_"))
+                .collect();
+            names.sort();
+            names.dedup();
+            if names.is_empty() {
+                names.push((*krate).to_owned());
+            }
+            roots.extend(names.into_iter().map(|name| (name, *krate)));
         }
         let name = package["name"]
             .as_str()
             .unwrap_or("crate")
             .replace('-', "_");
-        found.push(Package {
-            dir,
-            name,
-            tokio_names,
-        });
+        found.push(Package { dir, name, roots });
     }
     let excludes = std::mem::take(&mut config.exclude);
     let units = walk(&root, &found, &excludes, exclude)?;
@@ -261,7 +264,7 @@ fn walk(
                         None => units.push((
                             key,
                             Unit {
-                                tokio_names: package.tokio_names.clone(),
+                                roots: package.roots.clone(),
                                 files: vec![entry],
                             },
                         )),

@@ -26,7 +26,7 @@ fn on(name: &str) -> Options {
 
 /// Every `P` line of the fixture, and nothing from an `N` line.
 const EXPECTED: &str = "\
-Cargo.toml:16:34 unused-suppression
+Cargo.toml:17:34 unused-suppression
 src/broken.rs:1:14 parse-error
 src/imports.rs:7:5 untracked-spawn tokio::spawn
 src/imports.rs:8:5 untracked-spawn tokio::task::spawn
@@ -103,7 +103,17 @@ src/tracked_fns.rs:35:29 malformed-tracked-attribute
 src/tracked_fns.rs:38:18 malformed-tracked-attribute
 src/tracked_fns.rs:38:28 malformed-tracked-attribute
 src/tracked_fns.rs:41:18 duplicate-task-name
-src/tracked_fns.rs:54:18 duplicate-task-name";
+src/tracked_fns.rs:54:18 duplicate-task-name
+src/util.rs:10:20 untracked-spawn tokio_util::task::TaskTracker::spawn
+src/util.rs:16:13 untracked-spawn tokio_util::task::TaskTracker::spawn
+src/util.rs:17:13 untracked-spawn tokio_util::task::TaskTracker::spawn_blocking
+src/util.rs:18:13 untracked-spawn tokio_util::task::TaskTracker::spawn_on
+src/util.rs:20:11 untracked-spawn tokio_util::task::TaskTracker::spawn_local
+src/util.rs:22:9 untracked-spawn tokio_util::task::JoinMap::spawn
+src/util.rs:24:11 untracked-spawn tokio_util::task::JoinMap::spawn_blocking
+src/util.rs:26:10 untracked-spawn tokio_util::task::LocalPoolHandle::spawn_pinned
+src/util.rs:27:10 untracked-spawn tokio_util::task::LocalPoolHandle::spawn_pinned_by_idx
+src/util.rs:29:11 untracked-spawn tokio_util::task::JoinQueue::spawn";
 
 #[test]
 fn finds_every_positive_form_and_nothing_else() {
@@ -142,6 +152,7 @@ fn follows_a_dependency_renamed_in_the_manifest() {
             "src/lib.rs:2:5 untracked-spawn tokio::spawn",
             "src/lib.rs:3:5 untracked-spawn tokio::task::spawn_blocking",
             "src/lib.rs:5:9 untracked-spawn tokio::task::JoinSet::spawn",
+            "src/lib.rs:6:34 untracked-spawn tokio_util::task::TaskTracker::spawn",
         ]
     );
 }
