@@ -213,6 +213,13 @@ async fn watchdog_reports_a_task_left_waiting_once_and_not_a_busy_one() {
         ["awaiting-reply"],
         "once, and only the one left waiting"
     );
+    let counts = tracker.warnings();
+    assert_eq!(counts.keys().collect::<Vec<_>>(), [&TaskType::NETWORK]);
+    let network = counts[&TaskType::NETWORK];
+    assert_eq!(
+        (network.idle, network.long_poll, network.long_running),
+        (1, 0, 0)
+    );
 
     drop(reply_tx);
     waiting.await.unwrap();

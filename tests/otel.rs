@@ -254,6 +254,8 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
             "tracked.tasks.finished",
             "tracked.tasks.live",
             "tracked.tasks.spawned",
+            "tracked.type.healthy",
+            "tracked.watchdog.warnings",
         ]
     );
     assert_eq!(
@@ -283,6 +285,11 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
             (key(&[("type", "GameLogic"), ("state", "running")]), 1),
         ])
     );
+
+    // Watchdog warnings: every type and kind, zeros included (no scan ran).
+    let warnings = numbers(&first["tracked.watchdog.warnings"], true);
+    assert_eq!(warnings.len(), 2 * 3);
+    assert!(warnings.values().all(|&n| n == 0), "{warnings:?}");
 
     // Task durations: the finished tasks, in the Prometheus buckets; a
     // type with none finished has an empty histogram.

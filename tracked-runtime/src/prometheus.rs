@@ -13,6 +13,8 @@
 //! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
 //! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
+//! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle) |
+//! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
 
 use std::fmt::Write;
@@ -140,6 +142,8 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
         );
     }
 
+    write_watchdog(&mut out, tracker, &stats);
+
     if tracker.measures_busy_time() {
         let name = "tracked_task_poll_duration_seconds";
         family(
@@ -186,6 +190,35 @@ fn write_histogram(
     );
     let count = cumulative.last().copied().unwrap_or(0);
     sample(out, &format!("{name}_count"), &labels, count);
+}
+
+/// The watchdog's warnings (every type, zeros included, so that rates work
+/// from the first scrape) and each type's health as of its last scan.
+fn write_watchdog(out: &mut String, tracker: &Tracker, stats: &crate::Stats) {
+    let name = "tracked_watchdog_warnings_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Tasks the watchdog warned about, per type and threshold crossed.",
+    );
+    let warnings = tracker.warnings();
+    for ty in stats.by_type.keys() {
+        let counts = warnings.get(ty).copied().unwrap_or_default();
+        for (kind, value) in counts.by_kind() {
+            sample(out, name, &[("type", ty.name()), ("kind", kind)], value);
+        }
+    }
+    let name = "tracked_type_healthy";
+    family(
+        out,
+        name,
+        "gauge",
+        "1 when the type's failed and panicked endings in the watchdog's window are within its limit, else 0; absent for types with no endings in the window.",
+    );
+    for (ty, health) in &tracker.health().by_type {
+        sample(out, name, &[("type", ty.name())], u64::from(health.healthy));
+    }
 }
 
 fn write_by_name(out: &mut String, tracker: &Tracker) {

@@ -150,6 +150,29 @@ impl Health {
     }
 }
 
+/// How many tasks of one type the watchdog warned about, per threshold.
+/// Counts only grow: each task is warned about at most once per threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WarningCounts {
+    /// Tasks alive longer than the long-running threshold.
+    pub long_running: u64,
+    /// Tasks inside one poll longer than the long-poll threshold.
+    pub long_poll: u64,
+    /// Tasks not polled for longer than the idle threshold.
+    pub idle: u64,
+}
+
+impl WarningCounts {
+    /// The counts by kind, as `Warning`s are named in events and metrics.
+    pub fn by_kind(&self) -> [(&'static str, u64); 3] {
+        [
+            ("long_running", self.long_running),
+            ("long_poll", self.long_poll),
+            ("idle", self.idle),
+        ]
+    }
+}
+
 /// What the watchdog remembers between scans.
 #[derive(Debug, Default)]
 pub(crate) struct ScanState {
@@ -163,6 +186,7 @@ pub(crate) struct ScanState {
     /// Totals at the previous scan: (endings, failures) per type.
     last_totals: HashMap<TaskType, (u64, u64)>,
     health: Health,
+    warnings: BTreeMap<TaskType, WarningCounts>,
 }
 
 /// Scans of history kept for the health window, at most.
@@ -179,6 +203,22 @@ impl Tracker {
         self.inner.scan().health.clone()
     }
 
+    /// How many tasks the watchdog has warned about, per type and threshold,
+    /// since the tracker was built. Types without warnings are absent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracked_runtime::Tracker;
+    ///
+    /// let tracker = Tracker::new();
+    /// tracker.watchdog_scan();
+    /// assert!(tracker.warnings().is_empty());
+    /// ```
+    pub fn warnings(&self) -> BTreeMap<TaskType, WarningCounts> {
+        self.inner.scan().warnings.clone()
+    }
+
     /// Runs one watchdog scan now; housekeeping heartbeats call this.
     pub fn watchdog_scan(&self) {
         let config = &self.inner.watchdog;
@@ -192,7 +232,8 @@ impl Tracker {
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
                 if age >= limit && record.warn_once(WARNED_LONG_RUNNING) {
-                    self.warn(&record, Warning::LongRunning { threshold: limit }, age);
+                    let warning = Warning::LongRunning { threshold: limit };
+                    self.warn(&mut scan, &record, warning, age);
                 }
             }
             let polls = record.polls.load(Ordering::Relaxed);
@@ -200,13 +241,15 @@ impl Tracker {
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
                 if let Some(limit) = limits.long_poll {
                     if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
-                        self.warn(&record, Warning::LongPoll { threshold: limit }, inside);
+                        let warning = Warning::LongPoll { threshold: limit };
+                        self.warn(&mut scan, &record, warning, inside);
                     }
                 }
             } else if let Some(limit) = limits.idle {
                 let idle = lasted(&scan.idle, &mut still_idle, &record, polls, now);
                 if idle >= limit && record.warn_once(WARNED_IDLE) {
-                    self.warn(&record, Warning::Idle { threshold: limit }, idle);
+                    let warning = Warning::Idle { threshold: limit };
+                    self.warn(&mut scan, &record, warning, idle);
                 }
             }
         }
@@ -215,7 +258,19 @@ impl Tracker {
         self.update_health(&mut scan);
     }
 
-    fn warn(&self, record: &crate::record::Record, warning: Warning, observed: Duration) {
+    fn warn(
+        &self,
+        scan: &mut ScanState,
+        record: &crate::record::Record,
+        warning: Warning,
+        observed: Duration,
+    ) {
+        let counts = scan.warnings.entry(record.ty).or_default();
+        match warning {
+            Warning::LongRunning { .. } => counts.long_running += 1,
+            Warning::LongPoll { .. } => counts.long_poll += 1,
+            Warning::Idle { .. } => counts.idle += 1,
+        }
         match warning {
             Warning::LongRunning { threshold } => tracing::warn!(
                 task.id = record.id.as_u64(),

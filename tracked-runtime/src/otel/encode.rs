@@ -55,7 +55,14 @@ impl Request {
         let mut spawned = Vec::new();
         let mut finished = Vec::new();
         let mut live = Vec::new();
+        let mut warned = Vec::new();
+        let warnings = tracker.warnings();
         for (ty, counts) in &stats.by_type {
+            let warning_counts = warnings.get(ty).copied().unwrap_or_default();
+            for (kind, value) in warning_counts.by_kind() {
+                let attributes = vec![text("type", ty.name()), text("kind", kind)];
+                warned.push(point(attributes, value, self.start_ns));
+            }
             spawned.push(point(
                 vec![text("type", ty.name())],
                 counts.spawned,
@@ -107,7 +114,28 @@ impl Request {
                 data: Some(metric::Data::Gauge(Gauge { data_points: live })),
                 ..Default::default()
             },
+            Metric {
+                name: "tracked.watchdog.warnings".into(),
+                description: "Tasks the watchdog warned about, per type and threshold crossed."
+                    .into(),
+                unit: "{task}".into(),
+                data: Some(monotonic(warned)),
+                ..Default::default()
+            },
         ];
+        let healthy = tracker
+            .health()
+            .by_type
+            .iter()
+            .map(|(ty, h)| point(vec![text("type", ty.name())], u64::from(h.healthy), 0))
+            .collect();
+        metrics.push(Metric {
+            name: "tracked.type.healthy".into(),
+            description: "1 when the type's failed and panicked endings in the watchdog's window are within its limit, else 0.".into(),
+            unit: "1".into(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: healthy })),
+            ..Default::default()
+        });
 
         let durations = tracker
             .durations()
