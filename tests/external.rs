@@ -226,7 +226,10 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     else {
         return;
     };
-    let tracker = Tracker::new();
+    // An idle threshold of zero: the victim is flagged by the first scan
+    // that finds it waiting.
+    let idle = tracked::Watchdog::new().idle(Some(TaskType::GAME_LOGIC), Duration::ZERO);
+    let tracker = Tracker::builder().watchdog(idle).build();
     workload(&tracker).await;
     let target = tracker.spawn("dashboard::victim", TaskType::GAME_LOGIC, async {
         tracked::progress(30, "waiting to be cancelled");
@@ -237,6 +240,13 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
             .await;
     });
     let target_id = target.id().as_u64();
+    for _ in 0..500 {
+        tracker.watchdog_scan();
+        if tracker.task(target.id()).unwrap().task.warned.idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let server = serve(tracker.clone(), Config::new()).await.unwrap();
 
     let port = free_port();
@@ -293,7 +303,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     for _ in 0..100 {
         seen = driver
             .script(&format!(
-                "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent }};"
+                "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent, warned: document.querySelector(\"#tasks tr[data-id='{target_id}'] .warned\")?.textContent }};"
             ))
             .await;
         if seen["row"] == true && seen["live"] == "live" {
@@ -307,6 +317,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         seen["counts"].as_str().unwrap().contains("GameLogic"),
         "{seen}"
     );
+    assert_eq!(seen["warned"], "idle", "the watchdog's badge: {seen}");
 
     let screenshot = driver.call(reqwest::Method::GET, "/screenshot", None).await;
     let png = base64(screenshot.as_str().unwrap());

@@ -213,6 +213,10 @@ async fn watchdog_reports_a_task_left_waiting_once_and_not_a_busy_one() {
         ["awaiting-reply"],
         "once, and only the one left waiting"
     );
+    let warned = |id| tracker.task(id).expect("live").task.warned;
+    assert!(warned(waiting.id()).idle());
+    assert_eq!(warned(waiting.id()).kinds().collect::<Vec<_>>(), ["idle"]);
+    assert!(!warned(ticking.id()).any());
     let counts = tracker.warnings();
     assert_eq!(counts.keys().collect::<Vec<_>>(), [&TaskType::NETWORK]);
     let network = counts[&TaskType::NETWORK];

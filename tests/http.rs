@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tracked::http::{serve, Config, ServerHandle};
-use tracked::{TaskState, TaskType, Tracker};
+use tracked::{TaskState, TaskType, Tracker, Watchdog};
 
 struct Api {
     server: ServerHandle,
@@ -209,7 +209,8 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_has_its_progress_log_and_children() {
-    let tracker = Tracker::new();
+    let idle_at_once = Watchdog::new().idle(Some(TaskType::DATABASE), Duration::ZERO);
+    let tracker = Tracker::builder().watchdog(idle_at_once).build();
     let (go, wait) = tokio::sync::oneshot::channel::<()>();
     let parent = tracker.spawn("import", TaskType::DATABASE, async move {
         tracked::progress(10, "reading");
@@ -240,6 +241,20 @@ async fn one_task_has_its_progress_log_and_children() {
         .map(|m| m["message"].as_str().unwrap())
         .collect();
     assert_eq!(log, ["reading", "parsing"]);
+    // The watchdog's findings show on the task: none before a scan; with an
+    // idle threshold of zero, the first scan that finds it waiting outside
+    // a poll flags it.
+    assert_eq!(detail["task"]["warnings"], serde_json::json!([]));
+    let mut warnings = Value::Null;
+    for _ in 0..200 {
+        tracker.watchdog_scan();
+        warnings = api.get(&format!("/tasks/{id}")).await.1["task"]["warnings"].clone();
+        if warnings != serde_json::json!([]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(warnings, serde_json::json!(["idle"]));
     let children = detail["children"].as_array().unwrap();
     assert_eq!(children[0]["name"], "import::chunk");
     assert_eq!(children[0]["state"], "completed");

@@ -87,7 +87,7 @@ pub use spawn::{spawn, spawn_blocking, spawn_local, AbortHandle, Builder, JoinHa
 pub use stats::{Counts, Stats};
 pub use task_type::TaskType;
 pub use tracker::{Tracker, TrackerBuilder};
-pub use watchdog::{Health, Thresholds, TypeHealth, WarningCounts, Watchdog};
+pub use watchdog::{Health, Thresholds, TypeHealth, Warned, WarningCounts, Watchdog};
 
 #[doc(hidden)]
 pub mod __private {

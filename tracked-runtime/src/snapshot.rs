@@ -48,6 +48,8 @@ pub struct TaskSnapshot {
     pub error: Option<String>,
     /// Where the task panicked, as `file:line:col`, when known.
     pub panic_location: Option<String>,
+    /// The watchdog thresholds it crossed (long-running, long poll, idle).
+    pub warned: crate::Warned,
 }
 
 impl TaskSnapshot {
@@ -83,6 +85,9 @@ impl TaskSnapshot {
             progress,
             error: None,
             panic_location: None,
+            warned: crate::Warned::from_bits(
+                record.warned.load(std::sync::atomic::Ordering::Relaxed),
+            ),
         }
     }
 

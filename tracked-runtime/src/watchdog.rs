@@ -150,6 +150,58 @@ impl Health {
     }
 }
 
+/// The thresholds the watchdog found one task crossing, each reported once.
+///
+/// # Examples
+///
+/// ```
+/// use tracked_runtime::Warned;
+///
+/// let none = Warned::default();
+/// assert!(!none.any());
+/// assert_eq!(none.kinds().count(), 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Warned(u8);
+
+impl Warned {
+    pub(crate) fn from_bits(bits: u8) -> Warned {
+        Warned(bits)
+    }
+
+    /// Alive longer than its long-running threshold.
+    pub fn long_running(self) -> bool {
+        self.0 & WARNED_LONG_RUNNING != 0
+    }
+
+    /// Inside one poll longer than its long-poll threshold.
+    pub fn long_poll(self) -> bool {
+        self.0 & WARNED_LONG_POLL != 0
+    }
+
+    /// Not polled for longer than its idle threshold.
+    pub fn idle(self) -> bool {
+        self.0 & WARNED_IDLE != 0
+    }
+
+    /// Any of them.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// The kinds crossed, named as in events and metrics (`long_running`,
+    /// `long_poll`, `idle`).
+    pub fn kinds(self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.long_running(), "long_running"),
+            (self.long_poll(), "long_poll"),
+            (self.idle(), "idle"),
+        ]
+        .into_iter()
+        .filter_map(|(crossed, kind)| crossed.then_some(kind))
+    }
+}
+
 /// How many tasks of one type the watchdog warned about, per threshold.
 /// Counts only grow: each task is warned about at most once per threshold.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -45,6 +45,8 @@ pub(crate) struct TaskJson {
     progress: Option<ProgressJson>,
     error: Option<String>,
     panic_location: Option<String>,
+    /// The watchdog thresholds crossed: `long_running`, `long_poll`, `idle`.
+    warnings: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +101,7 @@ impl TaskJson {
                 .map(|p| ProgressJson::new(tracker, p, with_log)),
             error: t.error.clone(),
             panic_location: t.panic_location.clone(),
+            warnings: t.warned.kinds().collect(),
         }
     }
 }
