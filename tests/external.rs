@@ -319,6 +319,25 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     );
     assert_eq!(seen["warned"], "idle", "the watchdog's badge: {seen}");
 
+    // The "flagged" filter keeps the flagged rows only.
+    driver
+        .script(
+            "const s = document.getElementById('f-warned'); s.value = 'true'; s.dispatchEvent(new Event('change')); return true;",
+        )
+        .await;
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        rows = driver
+            .script("const rows = [...document.querySelectorAll('#tasks tbody tr')]; return { all: rows.length, flagged: rows.filter((r) => r.querySelector('.warned')).length };")
+            .await;
+        if rows["all"].as_u64() > Some(0) && rows["all"] == rows["flagged"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rows["all"].as_u64() > Some(0), "{rows}");
+    assert_eq!(rows["all"], rows["flagged"], "{rows}");
+
     let screenshot = driver.call(reqwest::Method::GET, "/screenshot", None).await;
     let png = base64(screenshot.as_str().unwrap());
     assert_eq!(&png[1..4], b"PNG");

@@ -217,6 +217,12 @@ async fn watchdog_reports_a_task_left_waiting_once_and_not_a_busy_one() {
     assert!(warned(waiting.id()).idle());
     assert_eq!(warned(waiting.id()).kinds().collect::<Vec<_>>(), ["idle"]);
     assert!(!warned(ticking.id()).any());
+    let flagged: Vec<String> = tracker
+        .tasks(&Query::new().warned(true))
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(flagged, ["awaiting-reply"]);
     let counts = tracker.warnings();
     assert_eq!(counts.keys().collect::<Vec<_>>(), [&TaskType::NETWORK]);
     let network = counts[&TaskType::NETWORK];

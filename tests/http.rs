@@ -176,6 +176,7 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/tasks?limit=-1", "limit"),
         ("/tasks?state=sleeping", "sleeping"),
         ("/tasks?cursor=abc", "cursor"),
+        ("/tasks?warned=yes", "warned"),
         ("/tasks?colour=red", "colour"),
         ("/tasks/abc", "abc"),
         ("/tasks/0", "0"),
@@ -255,6 +256,10 @@ async fn one_task_has_its_progress_log_and_children() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(warnings, serde_json::json!(["idle"]));
+    let flagged = ids(&api.get("/tasks?warned=true&type=Database").await.1);
+    let unflagged = ids(&api.get("/tasks?warned=false").await.1);
+    assert!(flagged.contains(&id), "{flagged:?}");
+    assert!(!unflagged.contains(&id), "{unflagged:?}");
     let children = detail["children"].as_array().unwrap();
     assert_eq!(children[0]["name"], "import::chunk");
     assert_eq!(children[0]["state"], "completed");

@@ -29,6 +29,7 @@ pub struct Query {
     owner: Option<String>,
     name_prefix: Option<String>,
     parent: Option<TaskId>,
+    warned: Option<bool>,
     limit: Option<usize>,
 }
 
@@ -68,6 +69,13 @@ impl Query {
         self
     }
 
+    /// Only tasks the watchdog warned about (any threshold), or with
+    /// `false` only those it did not.
+    pub fn warned(mut self, warned: bool) -> Self {
+        self.warned = Some(warned);
+        self
+    }
+
     /// At most this many results.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
@@ -75,11 +83,14 @@ impl Query {
     }
 
     fn matches_record(&self, r: &Record) -> bool {
+        let warned = r.warned.load(std::sync::atomic::Ordering::Relaxed) != 0;
         self.matches(r.ty, r.state(), r.owner().map(|o| &**o), &r.name, r.parent)
+            && self.warned.is_none_or(|want| want == warned)
     }
 
     fn matches_snapshot(&self, t: &TaskSnapshot) -> bool {
         self.matches(t.ty, t.state, t.owner.as_deref(), &t.name, t.parent)
+            && self.warned.is_none_or(|want| want == t.warned.any())
     }
 
     fn matches(

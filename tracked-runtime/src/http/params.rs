@@ -28,6 +28,8 @@ pub(crate) struct ListParams {
     pub(crate) state: Option<TaskState>,
     pub(crate) owner: Option<String>,
     pub(crate) name: Option<String>,
+    /// Only tasks the watchdog warned about (`true`), or not (`false`).
+    pub(crate) warned: Option<bool>,
     pub(crate) limit: usize,
     /// The last id of the previous page.
     pub(crate) cursor: Option<u64>,
@@ -47,6 +49,17 @@ impl ListParams {
                 }
                 "owner" => params.owner = Some(value.clone()),
                 "name" => params.name = Some(value.clone()),
+                "warned" => {
+                    params.warned = Some(match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ApiError::bad_request(format!(
+                                "`warned` must be true or false, not `{value}`"
+                            )))
+                        }
+                    });
+                }
                 "limit" => params.limit = parse_limit(value)?,
                 "cursor" => {
                     params.cursor = Some(value.parse().map_err(|_| {
@@ -57,7 +70,7 @@ impl ListParams {
                 }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, limit, cursor"
                     )))
                 }
             }

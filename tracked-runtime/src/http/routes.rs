@@ -49,6 +49,9 @@ pub(crate) async fn list_tasks(
     if let Some(name) = &p.name {
         q = q.name_prefix(name.as_str());
     }
+    if let Some(warned) = p.warned {
+        q = q.warned(warned);
+    }
     match (caller.owner(), &p.owner) {
         (Some(mine), Some(asked)) if **mine != **asked => {
             return Ok(page(Vec::new(), None, p.limit));
@@ -85,7 +88,9 @@ pub(crate) async fn list_tasks(
     #[allow(unused_mut)]
     let mut journal_more = false;
     #[cfg(feature = "journal")]
-    if let (true, Some(journal)) = (finished, &state.journal) {
+    // The journal keeps how tasks ended, not the watchdog's warnings: it
+    // cannot answer a `warned` filter.
+    if let (true, None, Some(journal)) = (finished, p.warned, &state.journal) {
         // Tasks that left history: merge by id, the in-memory copy first.
         let (older, more) = super::journal::finished(journal, &caller, &p).await?;
         journal_more = more;
