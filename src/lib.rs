@@ -14,3 +14,8 @@ pub use tracked_macros::tracked;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// So do the migration guide's.
+#[doc = include_str!("../docs/migrating.md")]
+#[cfg(doctest)]
+pub struct MigratingDoctests;
