@@ -192,13 +192,9 @@ impl Warned {
     /// The kinds crossed, named as in events and metrics (`long_running`,
     /// `long_poll`, `idle`).
     pub fn kinds(self) -> impl Iterator<Item = &'static str> {
-        [
-            (self.long_running(), "long_running"),
-            (self.long_poll(), "long_poll"),
-            (self.idle(), "idle"),
-        ]
-        .into_iter()
-        .filter_map(|(crossed, kind)| crossed.then_some(kind))
+        KINDS
+            .into_iter()
+            .filter_map(move |(bit, kind)| (self.0 & bit != 0).then_some(kind))
     }
 }
 
@@ -217,10 +213,11 @@ pub struct WarningCounts {
 impl WarningCounts {
     /// The counts by kind, as `Warning`s are named in events and metrics.
     pub fn by_kind(&self) -> [(&'static str, u64); 3] {
+        let [long_running, long_poll, idle] = KINDS.map(|(_, kind)| kind);
         [
-            ("long_running", self.long_running),
-            ("long_poll", self.long_poll),
-            ("idle", self.idle),
+            (long_running, self.long_running),
+            (long_poll, self.long_poll),
+            (idle, self.idle),
         ]
     }
 }
@@ -248,6 +245,13 @@ const MAX_SCANS: usize = 4096;
 pub(crate) const WARNED_LONG_RUNNING: u8 = 1;
 pub(crate) const WARNED_LONG_POLL: u8 = 2;
 pub(crate) const WARNED_IDLE: u8 = 4;
+
+/// Each warning's bit and its name in events, JSON and metrics.
+const KINDS: [(u8, &str); 3] = [
+    (WARNED_LONG_RUNNING, "long_running"),
+    (WARNED_LONG_POLL, "long_poll"),
+    (WARNED_IDLE, "idle"),
+];
 
 impl Tracker {
     /// Failure-rate health per type, as of the last watchdog scan.
