@@ -229,7 +229,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     // An idle threshold of zero: the victim is flagged by the first scan
     // that finds it waiting.
     let idle = tracked::Watchdog::new().idle(Some(TaskType::GAME_LOGIC), Duration::ZERO);
-    let tracker = Tracker::builder().watchdog(idle).build();
+    let tracker = Tracker::builder().watchdog(idle).busy_time(true).build();
     workload(&tracker).await;
     let target = tracker.spawn("dashboard::victim", TaskType::GAME_LOGIC, async {
         tracked::progress(30, "waiting to be cancelled");
@@ -337,6 +337,46 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     }
     assert!(rows["all"].as_u64() > Some(0), "{rows}");
     assert_eq!(rows["all"], rows["flagged"], "{rows}");
+
+    // Polls are timed: the victim's idle time shows, and the idle filter,
+    // offered now, at 10 minutes leaves no row.
+    let idle = driver
+        .script(&format!(
+            "return {{ cell: document.querySelector(\"#tasks tr[data-id='{target_id}'] td:nth-child(7)\").textContent, offered: !document.getElementById('f-idle').hidden }};"
+        ))
+        .await;
+    assert!(idle["cell"].as_str().unwrap().ends_with(" s"), "{idle}");
+    assert_eq!(idle["offered"], true, "{idle}");
+    driver
+        .script(
+            "const s = document.getElementById('f-idle'); s.value = '600000'; s.dispatchEvent(new Event('change')); return true;",
+        )
+        .await;
+    let mut left = Value::Null;
+    for _ in 0..100 {
+        left = driver
+            .script("return document.querySelectorAll('#tasks tbody tr').length;")
+            .await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "no task has been idle for 10 minutes");
+    driver
+        .script(
+            "const s = document.getElementById('f-idle'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
+        )
+        .await;
+    for _ in 0..100 {
+        let shown = driver
+            .script(&format!("return !!document.querySelector(\"{button}\");"))
+            .await;
+        if shown == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let screenshot = driver.call(reqwest::Method::GET, "/screenshot", None).await;
     let png = base64(screenshot.as_str().unwrap());

@@ -177,6 +177,10 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/tasks?state=sleeping", "sleeping"),
         ("/tasks?cursor=abc", "cursor"),
         ("/tasks?warned=yes", "warned"),
+        ("/tasks?idle_ms=soon", "idle_ms"),
+        ("/tasks?idle_ms=-5", "idle_ms"),
+        // This tracker does not time polls: it cannot tell idleness.
+        ("/tasks?idle_ms=0", "busy_time"),
         ("/tasks?colour=red", "colour"),
         ("/tasks/abc", "abc"),
         ("/tasks/0", "0"),
@@ -774,6 +778,58 @@ async fn metrics_expose_counters_gauges_and_histograms() {
     );
     waiting.abort();
     api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_show_how_long_they_have_been_idle_and_filter_on_it() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+    let waiter = tracker.spawn("db::wait", TaskType::DATABASE, async move {
+        woken.await.ok();
+    });
+    // Spawned on a runtime nothing drives: never polled, so never idle.
+    let undriven = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let pending = tracker.spawn_on(
+        "game::later",
+        TaskType::GAME_LOGIC,
+        async {},
+        undriven.handle(),
+    );
+    let api = Api::start(&tracker, Config::new()).await;
+    let id = waiter.id().as_u64();
+    let mut task = Value::Null;
+    for _ in 0..200 {
+        task = api.get(&format!("/tasks/{id}")).await.1["task"].clone();
+        if task["idle_ms"].as_u64() >= Some(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(task["idle_ms"].as_u64() >= Some(20), "{task}");
+    assert!(task["idle_since_ms"].as_u64() >= task["first_polled_at_ms"].as_u64());
+
+    let live = ids(&api.get("/tasks").await.1);
+    assert!(live.contains(&pending.id().as_u64()), "{live:?}");
+    // (The server's own tasks are in this tracker too, and may be idle.)
+    for path in ["/tasks?idle_ms=20", "/tasks?idle_ms=0"] {
+        let idle = ids(&api.get(path).await.1);
+        assert!(idle.contains(&id), "{path}: {idle:?}");
+        assert!(!idle.contains(&pending.id().as_u64()), "{path}: {idle:?}");
+    }
+    assert!(ids(&api.get("/tasks?idle_ms=3600000").await.1).is_empty());
+    // Finished tasks are not idle.
+    assert!(ids(&api.get("/tasks?state=completed&idle_ms=0").await.1).is_empty());
+
+    wake.send(()).unwrap();
+    waiter.await.unwrap();
+    let (_, done) = api.get(&format!("/tasks/{id}")).await;
+    assert_eq!(done["task"]["state"], "completed");
+    assert_eq!(done["task"]["idle_ms"], Value::Null);
+    api.server.shutdown().await;
+    drop(pending);
+    undriven.shutdown_background();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,6 +160,95 @@ async fn busy_time_is_measured_when_enabled() {
     assert!(plain.finished(&Query::new())[0].busy.is_none());
 }
 
+/// A timed tracker tells how long a live task has waited since its latest
+/// poll: not while a poll runs, not before one has ended, not once it ended.
+#[test]
+fn idle_time_is_known_when_polls_are_timed_and_queries_filter_on_it() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let _runtime = runtime.enter();
+    let tracker = Tracker::builder().busy_time(true).build();
+    let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+    let waiter = tracker.spawn("waiter", TaskType::GENERAL, async move {
+        woken.await.ok();
+    });
+    // Polled once, then held inside its second poll until released.
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = tracker.spawn("holder", TaskType::GENERAL, async move {
+        tokio::task::yield_now().await;
+        entered_tx.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    entered.recv().unwrap();
+    let find = |name: &str| {
+        tracker
+            .tasks(&Query::new().name_prefix(name))
+            .pop()
+            .unwrap_or_else(|| panic!("{name} is live"))
+    };
+    // Once its first poll has ended, it waits: at least 30 ms after this.
+    while find("waiter").idle_since.is_none() {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(30));
+
+    let now = std::time::Instant::now();
+    let waiting = find("waiter");
+    let since = waiting.idle_since.expect("idle since its first poll ended");
+    assert!(since >= waiting.first_polled_at.unwrap() && since <= now);
+    // A margin for the tracker's TSC clock against `Instant`.
+    assert!(waiting.idle(now).unwrap() >= Duration::from_millis(25));
+    let inside = find("holder");
+    assert_eq!(inside.polls, 2);
+    assert_eq!(inside.idle_since, None, "inside a poll is not idle");
+
+    let names = |query: Query| -> Vec<String> {
+        tracker
+            .tasks(&query)
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(Query::new().idle_for(Duration::from_millis(25))),
+        ["waiter"]
+    );
+    assert!(names(Query::new().idle_for(Duration::from_secs(3600))).is_empty());
+    assert!(tracker
+        .finished(&Query::new().idle_for(Duration::ZERO))
+        .is_empty());
+
+    wake.send(()).unwrap();
+    release.send(()).unwrap();
+    runtime.block_on(async {
+        waiter.await.unwrap();
+        holder.await.unwrap();
+    });
+    let ended = tracker.finished(&Query::new());
+    assert_eq!(ended.len(), 2);
+    assert!(ended
+        .iter()
+        .all(|t| t.idle_since.is_none() && t.busy.is_some()));
+
+    // Untimed: nothing is known, and nothing matches.
+    let plain = Tracker::new();
+    let (_wake, woken) = tokio::sync::oneshot::channel::<()>();
+    let parked = plain.spawn("parked", TaskType::GENERAL, async move {
+        woken.await.ok();
+    });
+    while plain.tasks(&Query::new())[0].polls == 0 {
+        std::thread::yield_now();
+    }
+    assert_eq!(plain.tasks(&Query::new())[0].idle_since, None);
+    assert!(plain
+        .tasks(&Query::new().idle_for(Duration::ZERO))
+        .is_empty());
+    parked.abort();
+}
+
 #[test]
 fn task_states_parse_from_their_names() {
     assert_eq!("running".parse::<TaskState>(), Ok(TaskState::Running));

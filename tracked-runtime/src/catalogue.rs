@@ -290,7 +290,7 @@ impl Catalogue {
         let inner = &tracker.inner;
         for task in inner
             .registry
-            .history(Record::has_static_site, &inner.clock, false)
+            .history(Record::has_static_site, &inner.clock)
         {
             for site in [task.fn_site, task.spawn_site].into_iter().flatten() {
                 *finished.entry(std::ptr::from_ref(site)).or_default() += 1;

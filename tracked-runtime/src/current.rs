@@ -127,7 +127,7 @@ impl CurrentTask {
     /// A snapshot of the task as it is now.
     pub fn snapshot(&self) -> TaskSnapshot {
         let inner = &self.tracker.inner;
-        TaskSnapshot::of_live(&self.record, &inner.clock, inner.busy_time)
+        TaskSnapshot::of_live(&self.record, &inner.clock)
     }
 }
 

@@ -175,8 +175,12 @@ impl Current {
     #[inline(never)]
     fn count_busy(&self, from: u64, is_poll: bool) {
         let inner = &self.tracker.inner;
-        let spent = inner.clock.now().saturating_sub(from);
-        self.record.busy_ns.fetch_add(spent, Ordering::Relaxed);
+        let now = inner.clock.now();
+        let spent = now.saturating_sub(from);
+        if let Some(timing) = &self.record.timing {
+            timing.busy_ns.fetch_add(spent, Ordering::Relaxed);
+            timing.last_poll_end.store(now, Ordering::Relaxed);
+        }
         if is_poll {
             // After the poll, so a claim during it counts the poll in the
             // type the task has now.

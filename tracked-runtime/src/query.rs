@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::record::{Record, TaskName, TaskState};
 use crate::snapshot::TaskSnapshot;
@@ -30,6 +30,7 @@ pub struct Query {
     name_prefix: Option<String>,
     parent: Option<TaskId>,
     warned: Option<bool>,
+    idle_for: Option<Duration>,
     limit: Option<usize>,
 }
 
@@ -76,21 +77,50 @@ impl Query {
         self
     }
 
+    /// Only live tasks that have waited at least `at_least` since their
+    /// latest poll ended (see [`TaskSnapshot::idle`]): the ones to look at
+    /// for a leak or a lost wake-up. Polls must be timed
+    /// ([`TrackerBuilder::busy_time`](crate::TrackerBuilder::busy_time));
+    /// without that, no task matches.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tracked_runtime::{Query, Tracker};
+    /// let tracker = Tracker::builder().busy_time(true).build();
+    /// let stuck = tracker.tasks(&Query::new().idle_for(Duration::from_secs(30)));
+    /// # assert!(stuck.is_empty());
+    /// ```
+    pub fn idle_for(mut self, at_least: Duration) -> Self {
+        self.idle_for = Some(at_least);
+        self
+    }
+
     /// At most this many results.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
 
-    fn matches_record(&self, r: &Record) -> bool {
+    /// Whether a record matches, `now` being the tracker clock's reading
+    /// for the whole query.
+    fn matches_record(&self, r: &Record, now: u64) -> bool {
         let warned = r.warned.load(std::sync::atomic::Ordering::Relaxed) != 0;
         self.matches(r.ty, r.state(), r.owner().map(|o| &**o), &r.name, r.parent)
             && self.warned.is_none_or(|want| want == warned)
+            && self.idle_for.is_none_or(|want| {
+                r.idle_since()
+                    .is_some_and(|since| Duration::from_nanos(now.saturating_sub(since)) >= want)
+            })
     }
 
-    fn matches_snapshot(&self, t: &TaskSnapshot) -> bool {
+    /// Whether a snapshot matches, `now` being the same moment as in
+    /// [`Query::matches_record`].
+    fn matches_snapshot(&self, t: &TaskSnapshot, now: Instant) -> bool {
         self.matches(t.ty, t.state, t.owner.as_deref(), &t.name, t.parent)
             && self.warned.is_none_or(|want| want == t.warned.any())
+            && self
+                .idle_for
+                .is_none_or(|want| t.idle(now).is_some_and(|idle| idle >= want))
     }
 
     fn matches(
@@ -164,11 +194,14 @@ impl Tracker {
         key: impl Fn(&Record) -> K,
         take: usize,
     ) -> Vec<TaskSnapshot> {
+        let clock = &self.inner.clock;
+        let now = clock.now();
         let records = self
             .inner
             .registry
-            .live(|r| also(r) && query.matches_record(r));
+            .live(|r| also(r) && query.matches_record(r, now));
         let mut keyed: Vec<_> = records.into_iter().map(|r| (key(&r), r)).collect();
+        let at = clock.instant(now);
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // A task may move on between the clone and its snapshot: keep only
         // what still matches, so every result was live and matching at one
@@ -176,7 +209,7 @@ impl Tracker {
         keyed
             .iter()
             .map(|(_, r)| self.snapshot_of(r))
-            .filter(|t| !t.state.is_finished() && query.matches_snapshot(t))
+            .filter(|t| !t.state.is_finished() && query.matches_snapshot(t, at))
             .take(take)
             .collect()
     }
@@ -184,10 +217,10 @@ impl Tracker {
     /// Finished tasks still in history matching `query`, most recent first.
     pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
         let inner = &self.inner;
-        let mut tasks =
-            inner
-                .registry
-                .history(|r| query.matches_record(r), &inner.clock, inner.busy_time);
+        let now = inner.clock.now();
+        let mut tasks = inner
+            .registry
+            .history(|r| query.matches_record(r, now), &inner.clock);
         tasks.sort_unstable_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.id.cmp(&a.id)));
         if let Some(limit) = query.limit {
             tasks.truncate(limit);
@@ -206,9 +239,7 @@ impl Tracker {
         let live = inner.registry.live(related);
         // History first, so that the stable sort below puts a task's
         // finished snapshot before a live one of the same task.
-        let mut found = inner
-            .registry
-            .history(related, &inner.clock, inner.busy_time);
+        let mut found = inner.registry.history(related, &inner.clock);
         found.extend(live.iter().map(|r| self.snapshot_of(r)));
         found.sort_by_key(|t| (t.spawned_at, t.id));
         found.dedup_by_key(|t| t.id);
@@ -318,6 +349,6 @@ impl Tracker {
     }
 
     fn snapshot_of(&self, record: &Record) -> TaskSnapshot {
-        TaskSnapshot::of_live(record, &self.inner.clock, self.inner.busy_time)
+        TaskSnapshot::of_live(record, &self.inner.clock)
     }
 }

@@ -191,6 +191,17 @@ struct Meta {
     labels: Box<[Label]>,
 }
 
+/// What timed polls record ([`TrackerBuilder::busy_time`](crate::TrackerBuilder::busy_time)),
+/// boxed apart from the record: a tracker that does not time polls pays 8
+/// bytes per task for it, not 16. A pooled record keeps its box.
+#[derive(Debug, Default)]
+pub(crate) struct Timing {
+    /// Time spent inside `poll`.
+    pub(crate) busy_ns: AtomicU64,
+    /// When the latest poll ended; 0 until the first one has.
+    pub(crate) last_poll_end: AtomicU64,
+}
+
 /// The mutable, shared part of a live task. Records are pooled per shard and
 /// reused, so steady-state spawning allocates nothing beyond tokio's task.
 ///
@@ -224,7 +235,8 @@ pub(crate) struct Record {
     pub(crate) state: AtomicU8,
     pub(crate) polls: AtomicU64,
     pub(crate) first_poll_at: AtomicU64,
-    pub(crate) busy_ns: AtomicU64,
+    /// Present exactly when the task's tracker times polls.
+    pub(crate) timing: Option<Box<Timing>>,
     progress: Mutex<Option<Box<Progress>>>,
     /// Set while the task is inside a poll, for the watchdog.
     pub(crate) in_poll: AtomicBool,
@@ -259,7 +271,7 @@ impl Record {
             state: AtomicU8::new(0),
             polls: AtomicU64::new(0),
             first_poll_at: AtomicU64::new(0),
-            busy_ns: AtomicU64::new(0),
+            timing: None,
             progress: Mutex::new(None),
             in_poll: AtomicBool::new(false),
             warned: AtomicU8::new(0),
@@ -278,13 +290,43 @@ impl Record {
         *self.state.get_mut() = TaskState::Pending as u8;
         *self.polls.get_mut() = 0;
         *self.first_poll_at.get_mut() = 0;
-        *self.busy_ns.get_mut() = 0;
+        if let Some(timing) = &mut self.timing {
+            *timing.busy_ns.get_mut() = 0;
+            *timing.last_poll_end.get_mut() = 0;
+        }
         drop(self.take_progress());
         *self.in_poll.get_mut() = false;
         *self.warned.get_mut() = 0;
         *self.doomed.get_mut() = false;
         self.flags = Flags::default();
         self.control = Control::default();
+    }
+
+    /// Gives a record not shared yet a [`Timing`] if its tracker times polls,
+    /// and takes it away if not (a pooled record may come from either).
+    pub(crate) fn set_timed(&mut self, timed: bool) {
+        if timed != self.timing.is_some() {
+            self.timing = timed.then(Box::default);
+        }
+    }
+
+    /// Time spent inside `poll`, if polls are timed.
+    pub(crate) fn busy_ns(&self) -> Option<u64> {
+        Some(self.timing.as_ref()?.busy_ns.load(Ordering::Relaxed))
+    }
+
+    /// When the task went idle: the end of its latest poll, if polls are
+    /// timed, one has ended, and the task is neither in a poll nor finished.
+    pub(crate) fn idle_since(&self) -> Option<u64> {
+        let timing = self.timing.as_ref()?;
+        // Relaxed: a report; a poll starting meanwhile only makes it stale.
+        if self.in_poll.load(Ordering::Relaxed) || self.state().is_finished() {
+            return None;
+        }
+        match timing.last_poll_end.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
+        }
     }
 
     /// Sets the owner and labels of a record not shared yet, in the box the

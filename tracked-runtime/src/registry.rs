@@ -55,8 +55,9 @@ pub(crate) struct Limits {
     pub(crate) shards: usize,
     pub(crate) history_capacity: usize,
     pub(crate) history_ttl: std::time::Duration,
-    /// Whether polls are timed, so that shards keep poll histograms.
-    pub(crate) poll_histograms: bool,
+    /// Whether polls are timed: records carry a `Timing`, shards keep poll
+    /// histograms.
+    pub(crate) timed_polls: bool,
 }
 
 pub(crate) struct Registry {
@@ -156,7 +157,7 @@ impl Registry {
                     types: (0..MAX_TYPES).map(|_| OnceLock::new()).collect(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
                     polls: limits
-                        .poll_histograms
+                        .timed_polls
                         .then(|| (0..MAX_TYPES).map(|_| OnceLock::new()).collect()),
                 })
             })
@@ -182,6 +183,7 @@ impl Registry {
             |stash| shard.lock_unbooked().lend(stash),
             |record| {
                 fill(record);
+                record.set_timed(self.limits.timed_polls);
                 record.shard = index as u16;
                 record.type_row = shard.type_row(record.ty);
             },
@@ -223,6 +225,7 @@ impl Registry {
                 fresh.spawned_at = old.spawned_at;
                 fresh.shard = old.shard;
                 fresh.type_row = type_row;
+                fresh.set_timed(old.timing.is_some());
             },
         );
         let mut state = shard.lock();
@@ -237,7 +240,11 @@ impl Registry {
         fresh
             .first_poll_at
             .store(old.first_poll_at.load(relaxed), relaxed);
-        fresh.busy_ns.store(old.busy_ns.load(relaxed), relaxed);
+        if let (Some(from), Some(to)) = (&old.timing, &fresh.timing) {
+            to.busy_ns.store(from.busy_ns.load(relaxed), relaxed);
+            to.last_poll_end
+                .store(from.last_poll_end.load(relaxed), relaxed);
+        }
         old.supersede(fresh);
         let (from, to) = (usize::from(old.type_row), usize::from(fresh.type_row));
         if from != to {
@@ -449,7 +456,6 @@ impl Registry {
         &self,
         mut keep: impl FnMut(&Record) -> bool,
         clock: &Clock,
-        busy_time: bool,
     ) -> Vec<TaskSnapshot> {
         let mut entries = Vec::new();
         let mut chunk = Vec::new();
@@ -475,7 +481,6 @@ impl Registry {
                     entry.finished_at,
                     entry.failure.as_deref(),
                     clock,
-                    busy_time,
                 )
             })
             .collect()

@@ -42,6 +42,10 @@ pub struct TaskSnapshot {
     pub polls: u64,
     /// Time spent inside `poll`, when the tracker measures busy time.
     pub busy: Option<Duration>,
+    /// When a live task went idle: the end of its latest poll, when the
+    /// tracker measures busy time. `None` while a poll runs, before the
+    /// first poll ends, and once the task has ended. See [`TaskSnapshot::idle`].
+    pub idle_since: Option<Instant>,
     /// Progress, if the task reported any.
     pub progress: Option<ProgressSnapshot>,
     /// The `Display` text of an `Err` output, or the panic message.
@@ -60,7 +64,28 @@ impl TaskSnapshot {
             .saturating_duration_since(self.spawned_at)
     }
 
-    pub(crate) fn of_live(record: &Record, clock: &Clock, busy_time: bool) -> TaskSnapshot {
+    /// How long a live task has waited since its latest poll ended, at
+    /// `now`; `None` when [`idle_since`](TaskSnapshot::idle_since) is.
+    /// A task idle for long is waiting on something: a leak, or a wake-up
+    /// that never comes.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tracked_runtime::{Query, Tracker};
+    /// # let tracker = Tracker::builder().busy_time(true).build();
+    /// let now = std::time::Instant::now();
+    /// for task in tracker.tasks(&Query::new()) {
+    ///     if task.idle(now) > Some(Duration::from_secs(60)) {
+    ///         println!("{} at {} has waited a minute or more", task.name, task.site);
+    ///     }
+    /// }
+    /// ```
+    pub fn idle(&self, now: Instant) -> Option<Duration> {
+        self.idle_since
+            .map(|since| now.saturating_duration_since(since))
+    }
+
+    pub(crate) fn of_live(record: &Record, clock: &Clock) -> TaskSnapshot {
         let progress = record
             .progress()
             .as_deref()
@@ -81,7 +106,8 @@ impl TaskSnapshot {
             first_polled_at: first_poll(record, clock),
             finished_at: None,
             polls: record.polls.load(std::sync::atomic::Ordering::Relaxed),
-            busy: busy(record, busy_time),
+            busy: record.busy_ns().map(Duration::from_nanos),
+            idle_since: record.idle_since().map(|at| clock.instant(at)),
             progress,
             error: None,
             panic_location: None,
@@ -98,9 +124,8 @@ impl TaskSnapshot {
         finished_at: u64,
         failure: Option<&Failure>,
         clock: &Clock,
-        busy_time: bool,
     ) -> TaskSnapshot {
-        let mut snapshot = TaskSnapshot::of_live(record, clock, busy_time);
+        let mut snapshot = TaskSnapshot::of_live(record, clock);
         snapshot.finished_at = Some(clock.instant(finished_at));
         if let Some(failure) = failure {
             snapshot.error = Some(failure.error.clone());
@@ -118,10 +143,6 @@ fn first_poll(record: &Record, clock: &Clock) -> Option<Instant> {
         0 => None,
         at => Some(clock.instant(at)),
     }
-}
-
-fn busy(record: &Record, enabled: bool) -> Option<Duration> {
-    enabled.then(|| Duration::from_nanos(record.busy_ns.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
 /// How a task ended, as recorded by the tracker.

@@ -90,7 +90,7 @@ impl Default for TrackerBuilder {
                 shards: 32,
                 history_capacity: 10_000,
                 history_ttl: Duration::from_secs(3600),
-                poll_histograms: false,
+                timed_polls: false,
             },
             busy_time: false,
             spans: true,
@@ -129,7 +129,7 @@ impl TrackerBuilder {
     /// Off by default.
     pub fn busy_time(mut self, enabled: bool) -> Self {
         self.busy_time = enabled;
-        self.limits.poll_histograms = enabled;
+        self.limits.timed_polls = enabled;
         self
     }
 

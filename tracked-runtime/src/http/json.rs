@@ -42,6 +42,10 @@ pub(crate) struct TaskJson {
     age_ms: u64,
     polls: u64,
     busy_ms: Option<f64>,
+    /// When a live task's latest poll ended, if polls are timed and it is
+    /// not in one now; `idle_ms` is how long ago that was.
+    idle_since_ms: Option<u64>,
+    idle_ms: Option<u64>,
     progress: Option<ProgressJson>,
     error: Option<String>,
     panic_location: Option<String>,
@@ -69,6 +73,7 @@ pub(crate) struct ProgressMessageJson {
 impl TaskJson {
     /// A task; `with_log` adds its whole progress log.
     pub(crate) fn new(tracker: &Tracker, t: &TaskSnapshot, with_log: bool) -> Self {
+        let now = Instant::now();
         TaskJson {
             id: t.id.as_u64(),
             parent: t.parent.map(|p| p.as_u64()),
@@ -92,9 +97,11 @@ impl TaskJson {
             spawned_at_ms: epoch_ms(tracker, t.spawned_at),
             first_polled_at_ms: t.first_polled_at.map(|at| epoch_ms(tracker, at)),
             finished_at_ms: t.finished_at.map(|at| epoch_ms(tracker, at)),
-            age_ms: t.age(Instant::now()).as_millis() as u64,
+            age_ms: t.age(now).as_millis() as u64,
             polls: t.polls,
             busy_ms: t.busy.map(|b| b.as_secs_f64() * 1000.0),
+            idle_since_ms: t.idle_since.map(|at| epoch_ms(tracker, at)),
+            idle_ms: t.idle(now).map(|idle| idle.as_millis() as u64),
             progress: t
                 .progress
                 .as_ref()

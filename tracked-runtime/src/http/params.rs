@@ -30,6 +30,8 @@ pub(crate) struct ListParams {
     pub(crate) name: Option<String>,
     /// Only tasks the watchdog warned about (`true`), or not (`false`).
     pub(crate) warned: Option<bool>,
+    /// Only live tasks idle at least this long since their latest poll.
+    pub(crate) idle: Option<Duration>,
     pub(crate) limit: usize,
     /// The last id of the previous page.
     pub(crate) cursor: Option<u64>,
@@ -60,6 +62,7 @@ impl ListParams {
                         }
                     });
                 }
+                "idle_ms" => params.idle = Some(parse_idle(tracker, value)?),
                 "limit" => params.limit = parse_limit(value)?,
                 "cursor" => {
                     params.cursor = Some(value.parse().map_err(|_| {
@@ -70,13 +73,32 @@ impl ListParams {
                 }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, limit, cursor"
                     )))
                 }
             }
         }
         Ok(params)
     }
+}
+
+/// The `idle_ms` of a listing: a whole number of milliseconds, answerable
+/// only by a tracker that times polls.
+fn parse_idle(tracker: &Tracker, value: &str) -> Result<Duration, ApiError> {
+    let idle = value
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "`idle_ms` must be a whole number of milliseconds, not `{value}`"
+            ))
+        })?;
+    if !tracker.measures_busy_time() {
+        return Err(ApiError::bad_request(
+            "`idle_ms` needs a tracker that times polls (`TrackerBuilder::busy_time(true)`); this one does not",
+        ));
+    }
+    Ok(idle)
 }
 
 fn parse_limit(value: &str) -> Result<usize, ApiError> {

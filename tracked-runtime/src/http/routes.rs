@@ -52,6 +52,9 @@ pub(crate) async fn list_tasks(
     if let Some(warned) = p.warned {
         q = q.warned(warned);
     }
+    if let Some(idle) = p.idle {
+        q = q.idle_for(idle);
+    }
     match (caller.owner(), &p.owner) {
         (Some(mine), Some(asked)) if **mine != **asked => {
             return Ok(page(Vec::new(), None, p.limit));
@@ -88,9 +91,13 @@ pub(crate) async fn list_tasks(
     #[allow(unused_mut)]
     let mut journal_more = false;
     #[cfg(feature = "journal")]
-    // The journal keeps how tasks ended, not the watchdog's warnings: it
-    // cannot answer a `warned` filter.
-    if let (true, None, Some(journal)) = (finished, p.warned, &state.journal) {
+    // The journal keeps how tasks ended, not the watchdog's warnings, and
+    // idleness is of live tasks: it cannot answer `warned` or `idle_ms`.
+    let journal = state
+        .journal
+        .as_ref()
+        .filter(|_| finished && p.warned.is_none() && p.idle.is_none());
+    if let Some(journal) = journal {
         // Tasks that left history: merge by id, the in-memory copy first.
         let (older, more) = super::journal::finished(journal, &caller, &p).await?;
         journal_more = more;
