@@ -8,8 +8,8 @@
 //! longest-running tasks. Halfway through it cancels one client session (a
 //! group). It serves the HTTP/JSON API, `/metrics` and a live dashboard on
 //! 127.0.0.1 (a free port, or `DEMO_HTTP_ADDR`) and prints the URL and a
-//! token. After `DEMO_SECONDS` (default 20) or on Ctrl-C it shuts the service
-//! down tier by tier (the HTTP server stops with the network tier), prints
+//! token. After `DEMO_SECONDS` (default 20), on Ctrl-C, or if a consensus
+//! task panics (`OnPanic::Shutdown`) it shuts the service down tier by tier (the HTTP server stops with the network tier), prints
 //! the shutdown report and a final report.
 //!
 //! Every task's lifecycle also goes to a task journal in SQLite
@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracked::journal::{Journal, JournalQuery};
-use tracked::{tracked, Heartbeat, Query, ShutdownPlan, TaskState, TaskType, Tracker, Watchdog};
+use tracked::{
+    tracked, Heartbeat, OnPanic, Query, ShutdownPlan, TaskState, TaskType, Tracker, Watchdog,
+};
 
 const STORAGE: TaskType = TaskType::new("Storage");
 
@@ -54,6 +56,9 @@ async fn main() {
                 .long_running(Some(STORAGE), Duration::from_secs(5))
                 .idle(Some(TaskType::CONSENSUS), Duration::from_secs(3)),
         )
+        // A panicking consensus task would leave the node wrong: stop then.
+        // (The demo's one panic is a maintenance task's, which is recorded.)
+        .on_panic(Some(TaskType::CONSENSUS), OnPanic::Shutdown)
         .install_global()
         .expect("the demo installs the global tracker first");
     let seconds = std::env::var("DEMO_SECONDS")
@@ -148,6 +153,7 @@ async fn main() {
     let halfway = tokio::time::sleep(Duration::from_secs(seconds) / 2);
     tokio::pin!(deadline, halfway);
     let mut session_cancelled = false;
+    let stop = tracker.shutdown_token();
     loop {
         tokio::select! {
             _ = ticker.tick() => print_live(tracker, started),
@@ -158,8 +164,9 @@ async fn main() {
                 print!("\nclient session-7 disconnected: cancelled {live} tasks: {report}");
             }
             _ = &mut deadline => break,
-            _ = tokio::signal::ctrl_c() => {
-                println!("\nCtrl-C: shutting down");
+            _ = tokio::signal::ctrl_c() => tracker.request_shutdown("Ctrl-C"),
+            _ = stop.cancelled() => {
+                println!("\n{}: shutting down", tracker.shutdown_cause().unwrap_or("asked to stop"));
                 break;
             }
         }

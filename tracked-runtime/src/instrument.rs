@@ -214,9 +214,11 @@ impl Current {
         handle
     }
 
-    /// Records how the task ended and logs failures.
+    /// Records how the task ended and logs failures; then, for a panic,
+    /// carries out the tracker's [`OnPanic`](crate::OnPanic) for the type.
     pub(crate) fn finish(self, ending: Ending) {
         let record = &self.record;
+        let mut panic_action = None;
         match &ending {
             Ending::Failed(text) => tracing::warn!(
                 task.id = record.id.as_u64(),
@@ -225,14 +227,28 @@ impl Current {
                 task.site = %record.site(),
                 "tracked task failed: {text}"
             ),
-            Ending::Panicked { message, location } => tracing::error!(
-                task.id = record.id.as_u64(),
-                task.name = %record.name,
-                task.r#type = %record.ty,
-                task.site = %record.site(),
-                panic.location = location.as_deref().unwrap_or("unknown"),
-                "tracked task panicked: {message}"
-            ),
+            Ending::Panicked { message, location } => {
+                let location = location.as_deref().unwrap_or("unknown");
+                tracing::error!(
+                    task.id = record.id.as_u64(),
+                    task.name = %record.name,
+                    task.r#type = %record.ty,
+                    task.site = %record.site(),
+                    panic.location = location,
+                    "tracked task panicked: {message}"
+                );
+                let action = self.tracker.inner.on_panic.action(record.ty);
+                if action != crate::OnPanic::Continue {
+                    let cause = format!(
+                        "task {} #{} ({}, spawned at {}) panicked at {location}: {message}",
+                        record.name,
+                        record.id.as_u64(),
+                        record.ty,
+                        record.site()
+                    );
+                    panic_action = Some((action, cause));
+                }
+            }
             Ending::Completed | Ending::Cancelled => {}
         }
         if self.tracker.inner.events.wanted() {
@@ -246,6 +262,9 @@ impl Current {
         }
         let inner = &self.tracker.inner;
         inner.registry.finish(self.record, ending, &inner.clock);
+        if let Some((action, cause)) = panic_action {
+            crate::panic::act(&self.tracker, action, cause);
+        }
     }
 }
 

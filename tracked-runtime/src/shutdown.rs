@@ -3,8 +3,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::control::{cancel_blocking, CancelReport};
 use crate::record::Record;
@@ -183,6 +185,11 @@ impl fmt::Display for ShutdownReport {
 /// load while running.
 #[derive(Debug, Default)]
 pub(crate) struct ShutdownState {
+    /// Cancelled when the service is asked to stop; see
+    /// [`Tracker::shutdown_token`].
+    requested: CancellationToken,
+    /// The first reason given for stopping.
+    cause: OnceLock<String>,
     phase: AtomicU8,
     /// Types whose tier has begun stopping; `None` inside means "the rest".
     stopping: Mutex<Vec<Option<Vec<TaskType>>>>,
@@ -263,6 +270,7 @@ impl Tracker {
 
     /// [`Tracker::shutdown`] for synchronous code: blocks the calling thread.
     pub fn shutdown_blocking(&self, plan: ShutdownPlan) -> ShutdownReport {
+        self.request_shutdown("shutdown started");
         let state = &self.inner.shutdown;
         if state
             .phase
@@ -313,6 +321,46 @@ impl Tracker {
             leftover,
             elapsed: started.elapsed(),
         }
+    }
+
+    /// A token cancelled when the service should stop: a task panicked
+    /// under [`OnPanic::Shutdown`](crate::OnPanic::Shutdown),
+    /// [`Tracker::request_shutdown`] was called, or [`Tracker::shutdown`]
+    /// began. A service waits on it beside its signals, then shuts down:
+    ///
+    /// ```no_run
+    /// # async fn run(tracker: tracked_runtime::Tracker) {
+    /// use tracked_runtime::ShutdownPlan;
+    ///
+    /// let stop = tracker.shutdown_token();
+    /// tokio::select! {
+    ///     _ = tokio::signal::ctrl_c() => tracker.request_shutdown("Ctrl-C"),
+    ///     _ = stop.cancelled() => {}
+    /// }
+    /// eprintln!("stopping: {}", tracker.shutdown_cause().unwrap_or("?"));
+    /// let report = tracker.shutdown(ShutdownPlan::default()).await;
+    /// # drop(report);
+    /// # }
+    /// ```
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.requested.clone()
+    }
+
+    /// Asks the service to stop, for `cause`: cancels
+    /// [`Tracker::shutdown_token`]. The first cause given is kept. Stops no
+    /// task by itself.
+    pub fn request_shutdown(&self, cause: impl Into<String>) {
+        let state = &self.inner.shutdown;
+        if state.cause.set(cause.into()).is_ok() {
+            let cause = state.cause.get().map_or("", String::as_str);
+            tracing::warn!(cause, "shutdown requested");
+        }
+        state.requested.cancel();
+    }
+
+    /// Why the service was asked to stop, if it was: the first cause given.
+    pub fn shutdown_cause(&self) -> Option<&str> {
+        self.inner.shutdown.cause.get().map(String::as_str)
     }
 
     /// Whether [`Tracker::shutdown`] has finished.

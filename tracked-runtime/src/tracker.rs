@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::Clock;
 use crate::events::{Event, EventKind, EventStream, Events};
+use crate::panic::{OnPanic, PanicPolicy};
 use crate::record::Record;
 use crate::registry::{Limits, Registry};
 use crate::shutdown::ShutdownState;
@@ -50,6 +51,7 @@ pub(crate) struct Inner {
     pub(crate) events: Events,
     pub(crate) shutdown: ShutdownState,
     pub(crate) watchdog: Watchdog,
+    pub(crate) on_panic: PanicPolicy,
     scan: Mutex<ScanState>,
 }
 
@@ -81,6 +83,7 @@ pub struct TrackerBuilder {
     spans: bool,
     progress_log: usize,
     watchdog: Watchdog,
+    on_panic: PanicPolicy,
 }
 
 impl Default for TrackerBuilder {
@@ -96,6 +99,7 @@ impl Default for TrackerBuilder {
             spans: true,
             progress_log: 32,
             watchdog: Watchdog::default(),
+            on_panic: PanicPolicy::default(),
         }
     }
 }
@@ -165,6 +169,14 @@ impl TrackerBuilder {
         self
     }
 
+    /// What to do when a task of type `ty` panics, or with `None` a task of
+    /// any type not given its own action; see [`OnPanic`]. Default:
+    /// [`OnPanic::Continue`] for every type.
+    pub fn on_panic(mut self, ty: Option<crate::TaskType>, action: OnPanic) -> Self {
+        self.on_panic.set(ty, action);
+        self
+    }
+
     /// Builds the tracker.
     pub fn build(self) -> Tracker {
         crate::panic::install_hook();
@@ -178,6 +190,7 @@ impl TrackerBuilder {
                 events: Events::new(),
                 shutdown: ShutdownState::default(),
                 watchdog: self.watchdog,
+                on_panic: self.on_panic,
                 scan: Mutex::new(ScanState::default()),
             }),
         }
