@@ -239,6 +239,37 @@ async fn watchdog_reports_a_task_left_waiting_once_and_not_a_busy_one() {
     assert_invariant(&tracker);
 }
 
+/// With polls timed the record says when the task went idle, so the first
+/// scan reports it; sampling needs a second scan to see it has not moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_timed_polls_the_first_scan_reports_an_idle_task() {
+    let threshold = Duration::from_millis(30);
+    let watchdog = || Watchdog::new().idle(Some(TaskType::NETWORK), threshold);
+    let timed = Tracker::builder()
+        .busy_time(true)
+        .watchdog(watchdog())
+        .build();
+    let sampled = Tracker::builder().watchdog(watchdog()).build();
+    let mut handles = Vec::new();
+    for tracker in [&timed, &sampled] {
+        handles.push(tracker.spawn(
+            "awaiting-reply",
+            TaskType::NETWORK,
+            std::future::pending::<()>(),
+        ));
+        until(|| tracker.tasks(&Query::new())[0].polls == 1).await;
+    }
+    // Past the threshold since the first poll ended, before any scan.
+    tokio::time::sleep(threshold * 2).await;
+    timed.watchdog_scan();
+    sampled.watchdog_scan();
+    assert!(timed.tasks(&Query::new())[0].warned.idle());
+    assert!(!sampled.tasks(&Query::new())[0].warned.idle());
+    for handle in handles {
+        handle.abort();
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_dedicated_heartbeat_sees_a_long_poll_that_blocks_the_only_worker() {
     let tracker = Tracker::builder()

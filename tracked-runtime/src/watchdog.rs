@@ -8,7 +8,8 @@
 //! knows it has lasted at least the time between them. So a long poll is
 //! reported within one scan period of crossing its threshold. An idle task
 //! is seen the same way: outside a poll, with the same poll count as at an
-//! earlier scan, it has not been polled since.
+//! earlier scan, it has not been polled since; unless the tracker times
+//! polls, when the record says exactly when its latest poll ended.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -302,7 +303,12 @@ impl Tracker {
                     }
                 }
             } else if let Some(limit) = limits.idle {
-                let idle = lasted(&scan.idle, &mut still_idle, &record, polls, now);
+                let idle = match record.idle_since() {
+                    // Timed polls say when the task went idle: no need to
+                    // wait for a second scan to see it.
+                    Some(since) => now.saturating_duration_since(clock.instant(since)),
+                    None => lasted(&scan.idle, &mut still_idle, &record, polls, now),
+                };
                 if idle >= limit && record.warn_once(WARNED_IDLE) {
                     let warning = Warning::Idle { threshold: limit };
                     self.warn(&mut scan, &record, warning, idle);
