@@ -121,6 +121,47 @@ async fn a_spawned_annotated_fn_claims_its_task() {
     assert_eq!(stats.total.spawned, stats.total.finished());
 }
 
+#[tracked(type = "Network")]
+async fn waits_for_a_reply(reply: tokio::sync::oneshot::Receiver<()>) {
+    let _ = reply.await;
+}
+
+#[tracked(type = "Consensus")]
+async fn round_awaiting_a_reply(reply: tokio::sync::oneshot::Receiver<()>) {
+    tokio::spawn(waits_for_a_reply(reply)).await.unwrap();
+}
+
+/// A claim replaces the task's record: on a tracker that times polls, the
+/// new record times them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_task_keeps_its_poll_timing() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    let (reply, replied) = tokio::sync::oneshot::channel();
+    let root = tracker.spawn("root", TaskType::GENERAL, round_awaiting_a_reply(replied));
+    let waiter = name("waits_for_a_reply");
+    let mut idle = None;
+    for _ in 0..1000 {
+        idle = tracker
+            .tasks(&Query::new().name_prefix(waiter.as_str()))
+            .first()
+            .and_then(|t| t.idle_since);
+        if idle.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        idle.is_some(),
+        "the claimed task is seen idle, waiting for its reply"
+    );
+    reply.send(()).unwrap();
+    root.await.unwrap();
+    let done = finished_named(&tracker, &waiter);
+    assert_eq!(done.len(), 1);
+    assert!(done[0].busy.is_some());
+    assert_eq!(done[0].polls, 2);
+}
+
 #[tokio::test]
 async fn a_spawned_plain_fn_gets_the_spawn_sites_name_and_the_fns_type() {
     let (tracker, _) = run_in_tracker(async {
@@ -281,6 +322,11 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
         (name("hold"), SiteKind::Fn),
         (name("never_called"), SiteKind::Fn),
         (name("panicking_round"), SiteKind::Fn),
+        (name("round_awaiting_a_reply"), SiteKind::Fn),
+        (
+            name("round_awaiting_a_reply::waits_for_a_reply"),
+            SiteKind::Spawn,
+        ),
         (name("round_spawning_a_panic"), SiteKind::Fn),
         (
             name("round_spawning_a_panic::panicking_round"),
@@ -291,6 +337,7 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
         (name("round_with_children::vote_processor"), SiteKind::Spawn),
         (name("run_round"), SiteKind::Fn),
         (name("vote_processor"), SiteKind::Fn),
+        (name("waits_for_a_reply"), SiteKind::Fn),
         (name("with_imports"), SiteKind::Fn),
         (name("with_imports::async_block"), SiteKind::Spawn),
         (name("with_imports::compute"), SiteKind::Spawn),
