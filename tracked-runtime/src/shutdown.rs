@@ -353,7 +353,7 @@ impl Tracker {
         let state = &self.inner.shutdown;
         if state.cause.set(cause.into()).is_ok() {
             let cause = state.cause.get().map_or("", String::as_str);
-            tracing::warn!(cause, "shutdown requested");
+            tracing::info!(cause, "shutdown requested");
         }
         state.requested.cancel();
     }
