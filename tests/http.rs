@@ -178,6 +178,7 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/tasks?cursor=abc", "cursor"),
         ("/tasks?warned=yes", "warned"),
         ("/tasks?idle_ms=soon", "idle_ms"),
+        ("/tasks?orphaned=maybe", "orphaned"),
         ("/tasks?idle_ms=-5", "idle_ms"),
         // This tracker does not time polls: it cannot tell idleness.
         ("/tasks?idle_ms=0", "busy_time"),
@@ -781,7 +782,7 @@ async fn metrics_expose_counters_gauges_and_histograms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_show_how_long_they_have_been_idle_and_filter_on_it() {
+async fn idle_and_orphaned_tasks_are_listed_and_filtered() {
     let tracker = Tracker::builder().busy_time(true).build();
     let (wake, woken) = tokio::sync::oneshot::channel::<()>();
     let waiter = tracker.spawn("db::wait", TaskType::DATABASE, async move {
@@ -821,12 +822,38 @@ async fn tasks_show_how_long_they_have_been_idle_and_filter_on_it() {
     assert!(ids(&api.get("/tasks?idle_ms=3600000").await.1).is_empty());
     // Finished tasks are not idle.
     assert!(ids(&api.get("/tasks?state=completed&idle_ms=0").await.1).is_empty());
+    // A request that leaves a flush running when it ends: the flush
+    // outlived its parent; the waiter, spawned from outside any task, did not.
+    let (flush_tx, flush_id) = tokio::sync::oneshot::channel();
+    tracker
+        .spawn("db::request", TaskType::DATABASE, async move {
+            let flush = tracked::spawn(
+                "db::flush",
+                TaskType::DATABASE,
+                std::future::pending::<()>(),
+            );
+            flush_tx.send(flush.id().as_u64()).unwrap();
+        })
+        .await
+        .unwrap();
+    let flush = flush_id.await.unwrap();
+    assert_eq!(
+        ids(&api.get("/tasks?orphaned=true&type=Database").await.1),
+        [flush]
+    );
+    assert_eq!(
+        ids(&api.get("/tasks?orphaned=false&type=Database").await.1),
+        [id]
+    );
+    assert!(ids(&api.get("/tasks?orphaned=true&state=completed").await.1).is_empty());
 
     wake.send(()).unwrap();
     waiter.await.unwrap();
     let (_, done) = api.get(&format!("/tasks/{id}")).await;
     assert_eq!(done["task"]["state"], "completed");
     assert_eq!(done["task"]["idle_ms"], Value::Null);
+    let flush = tracked::TaskId::from_u64(flush).unwrap();
+    tracker.cancel_task(flush, Duration::ZERO).await;
     api.server.shutdown().await;
     drop(pending);
     undriven.shutdown_background();

@@ -249,6 +249,57 @@ fn idle_time_is_known_when_polls_are_timed_and_queries_filter_on_it() {
     parked.abort();
 }
 
+/// A task whose parent has ended outlived it: a fire-and-forget spawn, or
+/// a leak. Roots and children of live tasks are not orphans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_are_the_live_tasks_that_outlived_their_parent() {
+    let tracker = Tracker::new();
+    let request = tracker.spawn("request", TaskType::NETWORK, async {
+        for name in ["left-a", "left-b"] {
+            tracked::spawn(name, TaskType::GENERAL, std::future::pending::<()>());
+        }
+    });
+    request.await.unwrap();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let server = tracker.spawn("server", TaskType::NETWORK, async move {
+        tracked::spawn("conn", TaskType::NETWORK, std::future::pending::<()>());
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    started.await.unwrap();
+    let lonely = tracker.spawn("lonely", TaskType::GENERAL, std::future::pending::<()>());
+
+    let names = |query: Query| -> Vec<String> {
+        let mut names: Vec<String> = tracker
+            .tasks(&query)
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(Query::new().orphaned(true)), ["left-a", "left-b"]);
+    assert_eq!(
+        names(Query::new().orphaned(false)),
+        ["conn", "lonely", "server"]
+    );
+    assert_eq!(
+        names(Query::new().orphaned(true).name_prefix("left-b")),
+        ["left-b"]
+    );
+    assert!(names(Query::new().orphaned(true).limit(1)).len() == 1);
+    assert!(tracker.finished(&Query::new().orphaned(false)).is_empty());
+
+    // The server ends: its connection is an orphan now.
+    server.abort();
+    let _ = server.await;
+    assert_eq!(
+        names(Query::new().orphaned(true)),
+        ["conn", "left-a", "left-b"]
+    );
+    lonely.abort();
+}
+
 #[test]
 fn task_states_parse_from_their_names() {
     assert_eq!("running".parse::<TaskState>(), Ok(TaskState::Running));

@@ -1,6 +1,6 @@
 //! Queries over live tasks and history: filtered lists, one task, the tree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,7 @@ pub struct Query {
     parent: Option<TaskId>,
     warned: Option<bool>,
     idle_for: Option<Duration>,
+    orphaned: Option<bool>,
     limit: Option<usize>,
 }
 
@@ -92,6 +93,32 @@ impl Query {
     /// ```
     pub fn idle_for(mut self, at_least: Duration) -> Self {
         self.idle_for = Some(at_least);
+        self
+    }
+
+    /// Only live tasks whose parent has ended: they outlived the task that
+    /// spawned them, as a fire-and-forget spawn does, and as a leaked task
+    /// does. With `false`, only tasks whose parent is live or that have
+    /// none. Finished tasks never match. It costs one more pass over the live
+    /// tasks, to know which are live.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{Query, TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let parent = tracker.spawn("request", TaskType::NETWORK, async {
+    ///     // Left running when the request is done.
+    ///     tracked_runtime::spawn("audit-log", TaskType::GENERAL, std::future::pending::<()>());
+    /// });
+    /// parent.await.unwrap();
+    /// let orphans = tracker.tasks(&Query::new().orphaned(true));
+    /// assert_eq!(orphans[0].name, "audit-log");
+    /// # }
+    /// ```
+    pub fn orphaned(mut self, orphaned: bool) -> Self {
+        self.orphaned = Some(orphaned);
         self
     }
 
@@ -196,10 +223,21 @@ impl Tracker {
     ) -> Vec<TaskSnapshot> {
         let clock = &self.inner.clock;
         let now = clock.now();
-        let records = self
-            .inner
-            .registry
-            .live(|r| also(r) && query.matches_record(r, now));
+        let registry = &self.inner.registry;
+        let records = match query.orphaned {
+            None => registry.live(|r| also(r) && query.matches_record(r, now)),
+            Some(want) => {
+                // One walk gives both the live ids and the candidates.
+                let all = registry.live(|_| true);
+                let live: HashSet<TaskId> = all.iter().map(|r| r.id).collect();
+                all.into_iter()
+                    .filter(|r| {
+                        let orphan = r.parent.is_some_and(|parent| !live.contains(&parent));
+                        orphan == want && also(r) && query.matches_record(r, now)
+                    })
+                    .collect()
+            }
+        };
         let mut keyed: Vec<_> = records.into_iter().map(|r| (key(&r), r)).collect();
         let at = clock.instant(now);
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -216,6 +254,10 @@ impl Tracker {
 
     /// Finished tasks still in history matching `query`, most recent first.
     pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
+        if query.orphaned.is_some() {
+            // Whether a parent is live is a question about live tasks.
+            return Vec::new();
+        }
         let inner = &self.inner;
         let now = inner.clock.now();
         let mut tasks = inner

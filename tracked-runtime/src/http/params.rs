@@ -30,6 +30,8 @@ pub(crate) struct ListParams {
     pub(crate) name: Option<String>,
     /// Only tasks the watchdog warned about (`true`), or not (`false`).
     pub(crate) warned: Option<bool>,
+    /// Only live tasks whose parent has ended (`true`), or not (`false`).
+    pub(crate) orphaned: Option<bool>,
     /// Only live tasks idle at least this long since their latest poll.
     pub(crate) idle: Option<Duration>,
     pub(crate) limit: usize,
@@ -51,17 +53,8 @@ impl ListParams {
                 }
                 "owner" => params.owner = Some(value.clone()),
                 "name" => params.name = Some(value.clone()),
-                "warned" => {
-                    params.warned = Some(match value.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(ApiError::bad_request(format!(
-                                "`warned` must be true or false, not `{value}`"
-                            )))
-                        }
-                    });
-                }
+                "warned" => params.warned = Some(parse_bool(key, value)?),
+                "orphaned" => params.orphaned = Some(parse_bool(key, value)?),
                 "idle_ms" => params.idle = Some(parse_idle(tracker, value)?),
                 "limit" => params.limit = parse_limit(value)?,
                 "cursor" => {
@@ -73,12 +66,22 @@ impl ListParams {
                 }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, limit, cursor"
                     )))
                 }
             }
         }
         Ok(params)
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "`{key}` must be true or false, not `{value}`"
+        ))),
     }
 }
 

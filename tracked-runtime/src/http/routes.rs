@@ -55,6 +55,9 @@ pub(crate) async fn list_tasks(
     if let Some(idle) = p.idle {
         q = q.idle_for(idle);
     }
+    if let Some(orphaned) = p.orphaned {
+        q = q.orphaned(orphaned);
+    }
     match (caller.owner(), &p.owner) {
         (Some(mine), Some(asked)) if **mine != **asked => {
             return Ok(page(Vec::new(), None, p.limit));
@@ -92,11 +95,12 @@ pub(crate) async fn list_tasks(
     let mut journal_more = false;
     #[cfg(feature = "journal")]
     // The journal keeps how tasks ended, not the watchdog's warnings, and
-    // idleness is of live tasks: it cannot answer `warned` or `idle_ms`.
+    // idleness and orphans are of live tasks: it cannot answer `warned`,
+    // `idle_ms` or `orphaned`.
     let journal = state
         .journal
         .as_ref()
-        .filter(|_| finished && p.warned.is_none() && p.idle.is_none());
+        .filter(|_| finished && p.warned.is_none() && p.idle.is_none() && p.orphaned.is_none());
     if let Some(journal) = journal {
         // Tasks that left history: merge by id, the in-memory copy first.
         let (older, more) = super::journal::finished(journal, &caller, &p).await?;
