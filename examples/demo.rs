@@ -453,6 +453,39 @@ fn print_live(tracker: &Tracker, started: Instant) {
             progress
         );
     }
+    // What points at a leak: waiting long since the last poll, and running
+    // on after the task that spawned it ended.
+    let mut idle = tracker.tasks(&Query::new().idle_for(Duration::from_secs(2)));
+    idle.sort_by_key(|t| std::cmp::Reverse(t.idle(now)));
+    let idle: Vec<_> = idle
+        .iter()
+        .take(3)
+        .map(|t| {
+            format!(
+                "#{} {} {:.1}s",
+                t.id,
+                t.name,
+                t.idle(now).unwrap_or_default().as_secs_f64()
+            )
+        })
+        .collect();
+    if !idle.is_empty() {
+        println!("idle longest: {}", idle.join(", "));
+    }
+    let orphans = tracker.tasks(&Query::new().orphaned(true));
+    if !orphans.is_empty() {
+        let names: Vec<_> = orphans
+            .iter()
+            .take(3)
+            .map(|t| format!("#{} {}", t.id, t.name))
+            .collect();
+        println!(
+            "outlived their parent: {} ({}{})",
+            orphans.len(),
+            names.join(", "),
+            if orphans.len() > 3 { ", …" } else { "" }
+        );
+    }
     let unhealthy: Vec<_> = tracker
         .health()
         .by_type
