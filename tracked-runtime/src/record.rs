@@ -481,6 +481,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pooled_record_is_timed_exactly_when_its_next_tracker_is() {
+        let mut record = Record::blank();
+        assert_eq!(record.busy_ns(), None);
+        record.set_timed(true);
+        let timing = record.timing.as_deref().expect("timed");
+        timing.busy_ns.store(7, Ordering::Relaxed);
+        timing.last_poll_end.store(9, Ordering::Relaxed);
+        record.set_state(TaskState::Running);
+        assert_eq!((record.busy_ns(), record.idle_since()), (Some(7), Some(9)));
+        record.in_poll.store(true, Ordering::Relaxed);
+        assert_eq!(record.idle_since(), None, "not idle inside a poll");
+        // Reused by a timed tracker: the box is kept, its values cleared.
+        let kept: *const Timing = record.timing.as_deref().unwrap();
+        record.reset();
+        record.set_timed(true);
+        assert!(std::ptr::eq(kept, record.timing.as_deref().unwrap()));
+        assert_eq!((record.busy_ns(), record.idle_since()), (Some(0), None));
+        // Reused by an untimed one: no timing at all.
+        record.reset();
+        record.set_timed(false);
+        assert_eq!((record.busy_ns(), record.idle_since()), (None, None));
+    }
+
+    #[test]
     fn a_reused_record_forgets_the_last_owner_and_labels() {
         let mut record = Record::blank();
         record.set_meta(
