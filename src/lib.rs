@@ -19,3 +19,8 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/migrating.md")]
 #[cfg(doctest)]
 pub struct MigratingDoctests;
+
+// And the troubleshooting guide's.
+#[doc = include_str!("../docs/troubleshooting.md")]
+#[cfg(doctest)]
+pub struct TroubleshootingDoctests;
