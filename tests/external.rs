@@ -240,6 +240,22 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
             .await;
     });
     let target_id = target.id().as_u64();
+    // A request that ends leaving a task behind: it outlived its parent.
+    let (leftover_tx, leftover) = tokio::sync::oneshot::channel();
+    tracker
+        .spawn("dashboard::request", TaskType::NETWORK, async move {
+            let left = tracked::spawn("dashboard::leftover", TaskType::NETWORK, async {
+                tracked::current()
+                    .unwrap()
+                    .cancellation_token()
+                    .cancelled()
+                    .await;
+            });
+            leftover_tx.send(left.id().as_u64()).unwrap();
+        })
+        .await
+        .unwrap();
+    let leftover_id = leftover.await.unwrap();
     for _ in 0..500 {
         tracker.watchdog_scan();
         if tracker.task(target.id()).unwrap().task.warned.idle() {
@@ -366,6 +382,28 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     driver
         .script(
             "const s = document.getElementById('f-idle'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
+        )
+        .await;
+    // "Outlived their parent" keeps the leftover only.
+    driver
+        .script(
+            "for (const [id, v] of [['f-warned', ''], ['f-orphaned', 'true']]) { const s = document.getElementById(id); s.value = v; s.dispatchEvent(new Event('change')); } return true;",
+        )
+        .await;
+    let mut orphans = Value::Null;
+    for _ in 0..100 {
+        orphans = driver
+            .script("return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));")
+            .await;
+        if orphans == serde_json::json!([leftover_id]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(orphans, serde_json::json!([leftover_id]));
+    driver
+        .script(
+            "const s = document.getElementById('f-orphaned'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
         )
         .await;
     for _ in 0..100 {
