@@ -218,6 +218,28 @@ impl WebDriver {
         )
         .await
     }
+
+    /// Sets the dashboard's filter `id` to `value`, as a user picking it does.
+    async fn filter(&self, id: &str, value: &str) {
+        self.script(&format!(
+            "const s = document.getElementById('{id}'); s.value = '{value}'; s.dispatchEvent(new Event('change')); return true;"
+        ))
+        .await;
+    }
+
+    /// Runs `source` until `done` holds for its value (the page refreshes
+    /// on its own), for up to 10 s; returns the last value.
+    async fn until(&self, source: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut value = Value::Null;
+        for _ in 0..100 {
+            value = self.script(source).await;
+            if done(&value) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        value
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,18 +337,14 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
 
     // The task appears, with its progress, and the SSE stream is live.
     let button = format!("#tasks tr[data-id='{target_id}'] button.cancel");
-    let mut seen = Value::Null;
-    for _ in 0..100 {
-        seen = driver
-            .script(&format!(
+    let seen = driver
+        .until(
+            &format!(
                 "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent, warned: document.querySelector(\"#tasks tr[data-id='{target_id}'] .warned\")?.textContent }};"
-            ))
-            .await;
-        if seen["row"] == true && seen["live"] == "live" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            ),
+            |seen| seen["row"] == true && seen["live"] == "live",
+        )
+        .await;
     assert_eq!(seen["row"], true, "task row with a cancel button: {seen}");
     assert_eq!(seen["live"], "live", "{seen}");
     assert!(
@@ -336,21 +354,13 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     assert_eq!(seen["warned"], "idle", "the watchdog's badge: {seen}");
 
     // The "flagged" filter keeps the flagged rows only.
-    driver
-        .script(
-            "const s = document.getElementById('f-warned'); s.value = 'true'; s.dispatchEvent(new Event('change')); return true;",
+    driver.filter("f-warned", "true").await;
+    let rows = driver
+        .until(
+            "const rows = [...document.querySelectorAll('#tasks tbody tr')]; return { all: rows.length, flagged: rows.filter((r) => r.querySelector('.warned')).length };",
+            |rows| rows["all"].as_u64() > Some(0) && rows["all"] == rows["flagged"],
         )
         .await;
-    let mut rows = Value::Null;
-    for _ in 0..100 {
-        rows = driver
-            .script("const rows = [...document.querySelectorAll('#tasks tbody tr')]; return { all: rows.length, flagged: rows.filter((r) => r.querySelector('.warned')).length };")
-            .await;
-        if rows["all"].as_u64() > Some(0) && rows["all"] == rows["flagged"] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(rows["all"].as_u64() > Some(0), "{rows}");
     assert_eq!(rows["all"], rows["flagged"], "{rows}");
 
@@ -363,58 +373,29 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         .await;
     assert!(idle["cell"].as_str().unwrap().ends_with(" s"), "{idle}");
     assert_eq!(idle["offered"], true, "{idle}");
-    driver
-        .script(
-            "const s = document.getElementById('f-idle'); s.value = '600000'; s.dispatchEvent(new Event('change')); return true;",
-        )
-        .await;
-    let mut left = Value::Null;
-    for _ in 0..100 {
-        left = driver
-            .script("return document.querySelectorAll('#tasks tbody tr').length;")
-            .await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let row_count = "return document.querySelectorAll('#tasks tbody tr').length;";
+    driver.filter("f-idle", "600000").await;
+    let left = driver.until(row_count, |left| *left == 0).await;
     assert_eq!(left, 0, "no task has been idle for 10 minutes");
-    driver
-        .script(
-            "const s = document.getElementById('f-idle'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
-        )
-        .await;
+    driver.filter("f-idle", "").await;
+
     // "Outlived their parent" keeps the leftover only.
-    driver
-        .script(
-            "for (const [id, v] of [['f-warned', ''], ['f-orphaned', 'true']]) { const s = document.getElementById(id); s.value = v; s.dispatchEvent(new Event('change')); } return true;",
+    driver.filter("f-warned", "").await;
+    driver.filter("f-orphaned", "true").await;
+    let orphans = driver
+        .until(
+            "return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));",
+            |ids| *ids == serde_json::json!([leftover_id]),
         )
         .await;
-    let mut orphans = Value::Null;
-    for _ in 0..100 {
-        orphans = driver
-            .script("return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));")
-            .await;
-        if orphans == serde_json::json!([leftover_id]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert_eq!(orphans, serde_json::json!([leftover_id]));
+    driver.filter("f-orphaned", "").await;
     driver
-        .script(
-            "const s = document.getElementById('f-orphaned'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
+        .until(
+            &format!("return !!document.querySelector(\"{button}\");"),
+            |shown| *shown == true,
         )
         .await;
-    for _ in 0..100 {
-        let shown = driver
-            .script(&format!("return !!document.querySelector(\"{button}\");"))
-            .await;
-        if shown == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let screenshot = driver.call(reqwest::Method::GET, "/screenshot", None).await;
     let png = base64(screenshot.as_str().unwrap());
