@@ -134,10 +134,10 @@ impl Query {
         let warned = r.warned.load(std::sync::atomic::Ordering::Relaxed) != 0;
         self.matches(r.ty, r.state(), r.owner().map(|o| &**o), &r.name, r.parent)
             && self.warned.is_none_or(|want| want == warned)
-            && self.idle_for.is_none_or(|want| {
+            && self.idle_enough(
                 r.idle_since()
-                    .is_some_and(|since| Duration::from_nanos(now.saturating_sub(since)) >= want)
-            })
+                    .map(|since| Duration::from_nanos(now.saturating_sub(since))),
+            )
     }
 
     /// Whether a snapshot matches, `now` being the same moment as in
@@ -145,9 +145,13 @@ impl Query {
     fn matches_snapshot(&self, t: &TaskSnapshot, now: Instant) -> bool {
         self.matches(t.ty, t.state, t.owner.as_deref(), &t.name, t.parent)
             && self.warned.is_none_or(|want| want == t.warned.any())
-            && self
-                .idle_for
-                .is_none_or(|want| t.idle(now).is_some_and(|idle| idle >= want))
+            && self.idle_enough(t.idle(now))
+    }
+
+    /// Whether a task idle for `idle` (`None`: not idle) passes `idle_for`.
+    fn idle_enough(&self, idle: Option<Duration>) -> bool {
+        self.idle_for
+            .is_none_or(|want| idle.is_some_and(|idle| idle >= want))
     }
 
     fn matches(
@@ -223,6 +227,7 @@ impl Tracker {
     ) -> Vec<TaskSnapshot> {
         let clock = &self.inner.clock;
         let now = clock.now();
+        let at = clock.instant(now);
         let registry = &self.inner.registry;
         let records = match query.orphaned {
             None => registry.live(|r| also(r) && query.matches_record(r, now)),
@@ -239,7 +244,6 @@ impl Tracker {
             }
         };
         let mut keyed: Vec<_> = records.into_iter().map(|r| (key(&r), r)).collect();
-        let at = clock.instant(now);
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // A task may move on between the clone and its snapshot: keep only
         // what still matches, so every result was live and matching at one

@@ -40,6 +40,14 @@ pub(crate) struct ListParams {
 }
 
 impl ListParams {
+    /// Whether the journal can answer these filters: it keeps how tasks
+    /// ended, not the watchdog's warnings, and idleness and orphans are of
+    /// live tasks.
+    #[cfg(feature = "journal")]
+    pub(crate) fn journal_can_answer(&self) -> bool {
+        self.warned.is_none() && self.idle.is_none() && self.orphaned.is_none()
+    }
+
     pub(crate) fn parse(tracker: &Tracker, pairs: &[(String, String)]) -> Result<Self, ApiError> {
         let mut params = ListParams {
             limit: DEFAULT_LIMIT,

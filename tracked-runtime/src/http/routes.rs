@@ -94,14 +94,7 @@ pub(crate) async fn list_tasks(
     #[allow(unused_mut)]
     let mut journal_more = false;
     #[cfg(feature = "journal")]
-    // The journal keeps how tasks ended, not the watchdog's warnings, and
-    // idleness and orphans are of live tasks: it cannot answer `warned`,
-    // `idle_ms` or `orphaned`.
-    let journal = state
-        .journal
-        .as_ref()
-        .filter(|_| finished && p.warned.is_none() && p.idle.is_none() && p.orphaned.is_none());
-    if let Some(journal) = journal {
+    if let Some(journal) = (state.journal.as_ref()).filter(|_| finished && p.journal_can_answer()) {
         // Tasks that left history: merge by id, the in-memory copy first.
         let (older, more) = super::journal::finished(journal, &caller, &p).await?;
         journal_more = more;
