@@ -14,9 +14,14 @@ cargo --version
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -D warnings (default features, then all)"
+step "cargo clippy --all-targets -D warnings (default features, all, then each feature alone)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Each optional feature alone, as a user enables it: a cfg that only holds
+# with all features on (http without journal, say) fails here.
+for feature in prometheus http journal journal-postgres otel; do
+    cargo clippy -p tracked-runtime --features "$feature" -- -D warnings
+done
 
 step "loom models of the record's hand-offs (exhaustive; see tracked-runtime/src/handoff/loom.rs)"
 # Its own target dir: other flags would otherwise rebuild the release artifacts twice.
