@@ -9,8 +9,9 @@
 //! group). It serves the HTTP/JSON API, `/metrics` and a live dashboard on
 //! 127.0.0.1 (a free port, or `DEMO_HTTP_ADDR`) and prints the URL and a
 //! token. After `DEMO_SECONDS` (default 20), on Ctrl-C, or if a consensus
-//! task panics (`OnPanic::Shutdown`) it shuts the service down tier by tier (the HTTP server stops with the network tier), prints
-//! the shutdown report and a final report.
+//! task panics (`OnPanic::Shutdown`) it shuts the service down tier by tier
+//! (the HTTP server stops with the network tier), prints the shutdown report
+//! and a final report.
 //!
 //! Every task's lifecycle also goes to a task journal in SQLite
 //! (`target/demo-journal.sqlite`, or `DEMO_JOURNAL`), kept across runs for
