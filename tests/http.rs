@@ -182,6 +182,9 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/tasks?idle_ms=-5", "idle_ms"),
         // This tracker does not time polls: it cannot tell idleness.
         ("/tasks?idle_ms=0", "busy_time"),
+        ("/tasks?lost_waker=maybe", "lost_waker"),
+        // Nor does it follow wakes.
+        ("/tasks?lost_waker=true", "wakes(true)"),
         ("/tasks?colour=red", "colour"),
         ("/tasks/abc", "abc"),
         ("/tasks/0", "0"),
@@ -857,6 +860,59 @@ async fn idle_and_orphaned_tasks_are_listed_and_filtered() {
     api.server.shutdown().await;
     drop(pending);
     undriven.shutdown_background();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_lost_its_waker_is_shown_and_filtered() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let game = TaskType::GAME_LOGIC;
+    let lost = tracker.spawn(
+        "game::forgets",
+        game,
+        std::future::poll_fn(|_| std::task::Poll::<()>::Pending),
+    );
+    let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+    let waits = tracker.spawn("game::waits", game, async move {
+        woken.await.ok();
+    });
+    let api = Api::start(&tracker, Config::new()).await;
+    let id = lost.id().as_u64();
+    let mut task = Value::Null;
+    for _ in 0..200 {
+        task = api.get(&format!("/tasks/{id}")).await.1["task"].clone();
+        if task["wakes"]["lost_waker"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(task["wakes"]["lost_waker"], true, "{task}");
+    assert_eq!(task["wakes"]["wakers"], 0, "{task}");
+    assert_eq!(task["wakes"]["woken_at_ms"], Value::Null, "{task}");
+    let (_, waiting) = api.get(&format!("/tasks/{}", waits.id().as_u64())).await;
+    assert_eq!(waiting["task"]["wakes"]["wakers"], 1, "{waiting}");
+    assert_eq!(waiting["task"]["wakes"]["lost_waker"], false, "{waiting}");
+
+    let of = |page: Value| ids(&page);
+    assert_eq!(
+        of(api.get("/tasks?lost_waker=true&type=GameLogic").await.1),
+        [id]
+    );
+    assert_eq!(
+        of(api.get("/tasks?lost_waker=false&type=GameLogic").await.1),
+        [waits.id().as_u64()]
+    );
+    // The watchdog's warning shows in the task's warnings.
+    tracker.watchdog_scan();
+    let (_, warned) = api.get(&format!("/tasks/{id}")).await;
+    assert_eq!(
+        warned["task"]["warnings"],
+        serde_json::json!(["lost_waker"])
+    );
+    wake.send(()).unwrap();
+    waits.await.unwrap();
+    assert!(of(api.get("/tasks?lost_waker=false&state=completed").await.1).is_empty());
+    lost.abort();
+    api.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,34 @@ async fn a_claimed_task_keeps_its_poll_timing() {
     assert_eq!(done[0].polls, 2);
 }
 
+/// The waker a claimed task's fn keeps (here in the oneshot) points at the
+/// task's wake state, which the new record must share to count the wake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_task_keeps_its_wakes() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let (reply, replied) = tokio::sync::oneshot::channel();
+    let root = tracker.spawn("root", TaskType::GENERAL, round_awaiting_a_reply(replied));
+    let waiter = name("waits_for_a_reply");
+    let mut waiting = false;
+    for _ in 0..1000 {
+        waiting = tracker
+            .tasks(&Query::new().name_prefix(waiter.as_str()))
+            .first()
+            .and_then(|t| t.wakes.as_ref())
+            .is_some_and(|w| w.wakers == 1);
+        if waiting {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(waiting, "the claimed task waits, its waker in the oneshot");
+    reply.send(()).unwrap();
+    root.await.unwrap();
+    let done = finished_named(&tracker, &waiter);
+    let wakes = done[0].wakes.as_ref().expect("followed after the claim");
+    assert_eq!((wakes.wakes, wakes.scheduled_polls), (1, 1));
+}
+
 #[tokio::test]
 async fn a_spawned_plain_fn_gets_the_spawn_sites_name_and_the_fns_type() {
     let (tracker, _) = run_in_tracker(async {

@@ -288,7 +288,7 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
 
     // Watchdog warnings: every type and kind, zeros included (no scan ran).
     let warnings = numbers(&first["tracked.watchdog.warnings"], true);
-    assert_eq!(warnings.len(), 2 * 3);
+    assert_eq!(warnings.len(), 2 * 4);
     assert!(warnings.values().all(|&n| n == 0), "{warnings:?}");
 
     // Task durations: the finished tasks, in the Prometheus buckets; a

@@ -15,24 +15,42 @@ type Fast = Instant;
 /// nanoseconds since `epoch`, which keeps records small.
 #[derive(Debug)]
 pub(crate) struct Clock {
-    epoch: Fast,
+    epoch: Epoch,
     epoch_std: Instant,
     epoch_wall: SystemTime,
+}
+
+/// What reading a tracker's clock needs, small enough for a task's waker to
+/// carry a copy (see `wake`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Epoch(Fast);
+
+impl Epoch {
+    /// Nanoseconds since the epoch; never 0, so 0 can mean "not yet".
+    #[inline]
+    pub(crate) fn now(self) -> u64 {
+        let ns = Fast::now().duration_since(self.0).as_nanos();
+        u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+    }
 }
 
 impl Clock {
     pub(crate) fn new() -> Self {
         Clock {
-            epoch: Fast::now(),
+            epoch: Epoch(Fast::now()),
             epoch_std: Instant::now(),
             epoch_wall: SystemTime::now(),
         }
     }
 
     /// Nanoseconds since the epoch; never 0, so 0 can mean "not yet".
+    #[inline]
     pub(crate) fn now(&self) -> u64 {
-        let ns = Fast::now().duration_since(self.epoch).as_nanos();
-        u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+        self.epoch.now()
+    }
+
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.epoch
     }
 
     pub(crate) fn instant(&self, ns: u64) -> Instant {

@@ -70,6 +70,9 @@ pub enum Warning {
         /// The threshold crossed.
         threshold: std::time::Duration,
     },
+    /// Lost its waker: live, not woken, and nothing holds a way to wake it,
+    /// so it will never be polled again (trackers that follow wakes).
+    LostWaker,
 }
 
 /// One lifecycle event.

@@ -253,6 +253,11 @@ impl Tracker {
     pub fn measures_busy_time(&self) -> bool {
         self.inner.busy_time
     }
+
+    /// Whether this tracker follows wakes ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes)).
+    pub fn follows_wakes(&self) -> bool {
+        self.inner.registry.follows_wakes()
+    }
 }
 
 #[cfg(test)]

@@ -5,17 +5,19 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::events::EventKind;
 use crate::outcome::Classify;
 use crate::record::Record;
 use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
+use crate::wake::WakeState;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -159,6 +161,21 @@ impl Current {
         inner.busy_time.then(|| inner.clock.now())
     }
 
+    /// Starts a poll with wakes followed: `tokio_waker` is the one tokio
+    /// polls the task with, `now` the poll's start (wakes time polls).
+    #[cold]
+    #[inline(never)]
+    fn wake_begins(
+        &self,
+        state: &Arc<WakeState>,
+        tokio_waker: &Waker,
+        now: Option<u64>,
+    ) -> ManuallyDrop<Waker> {
+        let now = now.unwrap_or_else(|| self.tracker.inner.clock.now());
+        state.poll_starts(tokio_waker, now);
+        WakeState::lend(state)
+    }
+
     /// Book-keeping after a poll (or a blocking run) that [`Current::begin`]
     /// started; `is_poll` says whether it was a poll of a future, counted in
     /// the poll histogram when polls are timed.
@@ -218,6 +235,9 @@ impl Current {
     /// carries out the tracker's [`OnPanic`](crate::OnPanic) for the type.
     pub(crate) fn finish(self, ending: Ending) {
         let record = &self.record;
+        if let Some(state) = record.wake_state() {
+            state.ended();
+        }
         let mut panic_action = None;
         match &ending {
             Ending::Failed(text) => tracing::warn!(
@@ -435,6 +455,7 @@ where
     C: Classify<F::Output>,
 {
     let mut unit = None;
+    let mut lent = None;
     if let Some(Guard {
         current: slot,
         span,
@@ -454,6 +475,9 @@ where
         let first_with_span = polls == 0 && span.is_some();
         let before = first_with_span.then_some(Arc::as_ptr(&current.record));
         let busy_from = current.begin(polls);
+        if let Some(state) = current.record.wake_state() {
+            lent = Some(current.wake_begins(state, cx.waker(), busy_from));
+        }
         unit = Some((slot, &*span, span_entered, before, busy_from));
     }
     // Made current only once `slot` has moved into `unit`: the move is a
@@ -462,7 +486,12 @@ where
         .as_mut()
         .and_then(|(slot, ..)| slot.as_mut())
         .map(Entered::new);
-    let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+    // With wakes followed, the task is polled with the tracker's waker. It
+    // points at the wake state, which the task's record keeps alive beyond
+    // this poll (and a claim during it hands on to the new record).
+    // One call site either way (see above), so a context of our own.
+    let mut cx = Context::from_waker(lent.as_deref().unwrap_or(cx.waker()));
+    let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
     drop(entered);
     let Some((slot, span, _span_entered, before, busy_from)) = unit else {
         return result.unwrap_or_else(|payload| resume_unwind(payload));
@@ -701,6 +730,42 @@ mod tests {
             assert_eq!(unit.task.parent, caller);
             assert_eq!(unit.task.name, UNIT_FN.name());
         });
+    }
+
+    /// With wakes followed, the task is polled with a waker lent from its
+    /// record's wake state; a claim in that poll replaces the record, which
+    /// must hand the state on for the lent waker and its clones to use.
+    #[test]
+    fn the_trackers_waker_outlives_a_claim_in_the_poll_it_was_lent_to() {
+        let tracker = Tracker::builder().wakes(true).build();
+        runtime().block_on(async {
+            let (reply, replied) = tokio::sync::oneshot::channel::<()>();
+            let body = annotated(&WORK_FN, async move {
+                let mut kept = None;
+                poll_fn(|cx| {
+                    if kept.is_some() {
+                        return std::task::Poll::Ready(());
+                    }
+                    cx.waker().wake_by_ref();
+                    kept = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                })
+                .await;
+                kept.take().expect("kept").wake();
+                replied.await.ok();
+            });
+            let handle = Builder::new(WORK_SPAWN.name(), WORK_SPAWN.ty())
+                .static_site(&WORK_SPAWN)
+                .tracker(&tracker)
+                .spawn(body);
+            tokio::task::yield_now().await;
+            reply.send(()).expect("the task waits");
+            handle.await.expect("work");
+        });
+        let done = tracker.finished(&crate::Query::new().name_prefix(WORK_FN.name()));
+        let wakes = done[0].wakes.as_ref().expect("followed");
+        // Two from inside its own polls, one from the reply.
+        assert_eq!((wakes.wakes, wakes.self_wakes, wakes.wakers), (3, 2, 0));
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod spawn;
 mod stats;
 mod task_type;
 mod tracker;
+mod wake;
 mod watchdog;
 
 pub use catalogue::{
@@ -88,6 +89,7 @@ pub use spawn::{spawn, spawn_blocking, spawn_local, AbortHandle, Builder, JoinHa
 pub use stats::{Counts, Stats};
 pub use task_type::TaskType;
 pub use tracker::{Tracker, TrackerBuilder};
+pub use wake::Wakes;
 pub use watchdog::{Health, Thresholds, TypeHealth, Warned, WarningCounts, Watchdog};
 
 #[doc(hidden)]

@@ -13,7 +13,7 @@
 //! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
 //! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
-//! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle) |
+//! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
 

@@ -32,6 +32,7 @@ pub struct Query {
     warned: Option<bool>,
     idle_for: Option<Duration>,
     orphaned: Option<bool>,
+    lost_waker: Option<bool>,
     limit: Option<usize>,
 }
 
@@ -122,6 +123,16 @@ impl Query {
         self
     }
 
+    /// Only live tasks that have lost their waker (see
+    /// [`Wakes::lost_waker`](crate::Wakes::lost_waker)), or with `false` only
+    /// live tasks that have not; finished tasks never match. The tracker
+    /// must follow wakes ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes));
+    /// without that, no task matches either way.
+    pub fn lost_waker(mut self, lost: bool) -> Self {
+        self.lost_waker = Some(lost);
+        self
+    }
+
     /// At most this many results.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
@@ -138,6 +149,7 @@ impl Query {
                 r.idle_since()
                     .map(|since| Duration::from_nanos(now.saturating_sub(since))),
             )
+            && self.lost_enough(|| r.lost_waker())
     }
 
     /// Whether a snapshot matches, `now` being the same moment as in
@@ -146,6 +158,13 @@ impl Query {
         self.matches(t.ty, t.state, t.owner.as_deref(), &t.name, t.parent)
             && self.warned.is_none_or(|want| want == t.warned.any())
             && self.idle_enough(t.idle(now))
+            && self.lost_enough(|| t.wakes.as_ref().map(|w| w.lost_waker))
+    }
+
+    /// Whether a task passes `lost_waker`, given whether it lost its waker
+    /// (`None`: wakes not followed).
+    fn lost_enough(&self, lost: impl FnOnce() -> Option<bool>) -> bool {
+        self.lost_waker.is_none_or(|want| lost() == Some(want))
     }
 
     /// Whether a task idle for `idle` (`None`: not idle) passes `idle_for`.
@@ -258,8 +277,9 @@ impl Tracker {
 
     /// Finished tasks still in history matching `query`, most recent first.
     pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
-        if query.orphaned.is_some() {
-            // Whether a parent is live is a question about live tasks.
+        if query.orphaned.is_some() || query.lost_waker.is_some() {
+            // Whether a parent is live, or a waker lost, is a question
+            // about live tasks.
             return Vec::new();
         }
         let inner = &self.inner;

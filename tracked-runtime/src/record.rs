@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{Clock, Epoch};
 use crate::handoff::{Control, Delivery, Flags, Handoff};
+use crate::wake::{WakeState, Wakes};
 use crate::{StaticSite, TaskId, TaskType};
 
 /// A task's name: usually a literal, sometimes built at run time.
@@ -200,6 +202,10 @@ pub(crate) struct Timing {
     pub(crate) busy_ns: AtomicU64,
     /// When the latest poll ended; 0 until the first one has.
     pub(crate) last_poll_end: AtomicU64,
+    /// The task's wakes, when its tracker follows them; shared with the
+    /// clones of its waker, and with the record that a claim puts in this
+    /// one's place.
+    pub(crate) wake: Option<Arc<WakeState>>,
 }
 
 /// The mutable, shared part of a live task. Records are pooled per shard and
@@ -303,11 +309,55 @@ impl Record {
     }
 
     /// Gives a record not shared yet a [`Timing`] if its tracker times polls,
-    /// and takes it away if not (a pooled record may come from either).
-    pub(crate) fn set_timed(&mut self, timed: bool) {
+    /// and takes it away if not (a pooled record may come from either); with
+    /// a wake state if the tracker follows wakes (`wakes`, its clock), which
+    /// is reused unless a waker of the last task still holds it.
+    pub(crate) fn set_timed(&mut self, timed: bool, wakes: Option<Epoch>) {
         if timed != self.timing.is_some() {
             self.timing = timed.then(Box::default);
         }
+        let Some(timing) = &mut self.timing else {
+            return;
+        };
+        match (wakes, timing.wake.as_mut().and_then(Arc::get_mut)) {
+            (Some(epoch), Some(unshared)) => *unshared = WakeState::new(epoch),
+            (wakes, _) => timing.wake = wakes.map(|epoch| Arc::new(WakeState::new(epoch))),
+        }
+    }
+
+    /// The task's wake state, if its tracker follows wakes.
+    #[inline]
+    pub(crate) fn wake_state(&self) -> Option<&Arc<WakeState>> {
+        self.timing.as_ref()?.wake.as_ref()
+    }
+
+    /// What the task's wakes were, if its tracker follows them.
+    pub(crate) fn wakes(&self, clock: &Clock) -> Option<Wakes> {
+        let state = self.wake_state()?;
+        let (idle_polled, same_poll) = self.idle_polled();
+        Some(state.report(clock, idle_polled, same_poll))
+    }
+
+    /// Whether the task has lost its waker; `None` if its tracker does not
+    /// follow wakes.
+    pub(crate) fn lost_waker(&self) -> Option<bool> {
+        let state = self.wake_state()?;
+        let (idle_polled, same_poll) = self.idle_polled();
+        Some(state.lost(idle_polled, same_poll))
+    }
+
+    /// Whether the task is live, polled and outside a poll, and a check that
+    /// no poll has begun since (see `WakeState::lost`).
+    fn idle_polled(&self) -> (bool, impl FnOnce() -> bool + '_) {
+        // Relaxed: `WakeState::read` orders the reads that matter; a poll
+        // that starts meanwhile changes the count and is caught.
+        let polls = self.polls.load(Ordering::Relaxed);
+        let idle_polled =
+            polls > 0 && !self.in_poll.load(Ordering::Relaxed) && !self.state().is_finished();
+        let same_poll = move || {
+            !self.in_poll.load(Ordering::Relaxed) && self.polls.load(Ordering::Relaxed) == polls
+        };
+        (idle_polled, same_poll)
     }
 
     /// Time spent inside `poll`, if polls are timed.
@@ -484,7 +534,7 @@ mod tests {
     fn a_pooled_record_is_timed_exactly_when_its_next_tracker_is() {
         let mut record = Record::blank();
         assert_eq!(record.busy_ns(), None);
-        record.set_timed(true);
+        record.set_timed(true, None);
         let timing = record.timing.as_deref().expect("timed");
         timing.busy_ns.store(7, Ordering::Relaxed);
         timing.last_poll_end.store(9, Ordering::Relaxed);
@@ -495,13 +545,44 @@ mod tests {
         // Reused by a timed tracker: the box is kept, its values cleared.
         let kept: *const Timing = record.timing.as_deref().unwrap();
         record.reset();
-        record.set_timed(true);
+        record.set_timed(true, None);
         assert!(std::ptr::eq(kept, record.timing.as_deref().unwrap()));
         assert_eq!((record.busy_ns(), record.idle_since()), (Some(0), None));
         // Reused by an untimed one: no timing at all.
         record.reset();
-        record.set_timed(false);
+        record.set_timed(false, None);
         assert_eq!((record.busy_ns(), record.idle_since()), (None, None));
+    }
+
+    #[test]
+    fn a_pooled_record_reuses_its_wake_state_unless_a_waker_still_holds_it() {
+        let clock = Clock::new();
+        let mut record = Record::blank();
+        record.set_timed(true, Some(clock.epoch()));
+        let first = Arc::clone(record.wake_state().expect("wakes followed"));
+        let first_ptr = Arc::as_ptr(&first);
+        // A waker of the last task outlives it: the next one gets its own
+        // state, so that stale waker cannot count (or wake) the new task.
+        record.reset();
+        record.set_timed(true, Some(clock.epoch()));
+        let second = Arc::as_ptr(record.wake_state().unwrap());
+        assert!(!std::ptr::eq(first_ptr, second));
+        drop(first);
+        // Nothing else holds it: cleared in place.
+        record.reset();
+        record.set_timed(true, Some(clock.epoch()));
+        assert!(std::ptr::eq(
+            second,
+            Arc::as_ptr(record.wake_state().unwrap())
+        ));
+        assert_eq!(record.wakes(&clock).map(|w| w.wakes), Some(0));
+        // Timed, wakes not followed; then neither.
+        record.reset();
+        record.set_timed(true, None);
+        assert!(record.wake_state().is_none() && record.busy_ns().is_some());
+        record.reset();
+        record.set_timed(false, Some(clock.epoch()));
+        assert!(record.wakes(&clock).is_none() && record.lost_waker().is_none());
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub(crate) struct Limits {
     /// Whether polls are timed: records carry a `Timing`, shards keep poll
     /// histograms.
     pub(crate) timed_polls: bool,
+    /// The tracker's clock, when it follows wakes (which times polls too).
+    pub(crate) wakes: Option<crate::clock::Epoch>,
 }
 
 pub(crate) struct Registry {
@@ -169,6 +171,11 @@ impl Registry {
         }
     }
 
+    /// Whether records follow their task's wakes.
+    pub(crate) fn follows_wakes(&self) -> bool {
+        self.limits.wakes.is_some()
+    }
+
     fn shard(&self, index: usize) -> &Shard {
         &self.shards[index & (self.shards.len() - 1)].0
     }
@@ -183,7 +190,7 @@ impl Registry {
             |stash| shard.lock_unbooked().lend(stash),
             |record| {
                 fill(record);
-                record.set_timed(self.limits.timed_polls);
+                record.set_timed(self.limits.timed_polls, self.limits.wakes);
                 record.shard = index as u16;
                 record.type_row = shard.type_row(record.ty);
             },
@@ -225,7 +232,7 @@ impl Registry {
                 fresh.spawned_at = old.spawned_at;
                 fresh.shard = old.shard;
                 fresh.type_row = type_row;
-                fresh.set_timed(old.timing.is_some());
+                fresh.set_timed(old.timing.is_some(), None);
             },
         );
         let mut state = shard.lock();
@@ -240,10 +247,12 @@ impl Registry {
         fresh
             .first_poll_at
             .store(old.first_poll_at.load(relaxed), relaxed);
-        if let (Some(from), Some(to)) = (&old.timing, &fresh.timing) {
+        if let (Some(from), Some(to)) = (&old.timing, &mut fresh.timing) {
             to.busy_ns.store(from.busy_ns.load(relaxed), relaxed);
             to.last_poll_end
                 .store(from.last_poll_end.load(relaxed), relaxed);
+            // The same state: the task's wakers point at it.
+            to.wake.clone_from(&from.wake);
         }
         old.supersede(fresh);
         let (from, to) = (usize::from(old.type_row), usize::from(fresh.type_row));

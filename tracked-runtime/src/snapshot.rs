@@ -46,6 +46,9 @@ pub struct TaskSnapshot {
     /// tracker measures busy time. `None` while a poll runs, before the
     /// first poll ends, and once the task has ended. See [`TaskSnapshot::idle`].
     pub idle_since: Option<Instant>,
+    /// Its wakes, when the tracker follows them
+    /// ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes)).
+    pub wakes: Option<crate::Wakes>,
     /// Progress, if the task reported any.
     pub progress: Option<ProgressSnapshot>,
     /// The `Display` text of an `Err` output, or the panic message.
@@ -108,6 +111,7 @@ impl TaskSnapshot {
             polls: record.polls.load(std::sync::atomic::Ordering::Relaxed),
             busy: record.busy_ns().map(Duration::from_nanos),
             idle_since: record.idle_since().map(|at| clock.instant(at)),
+            wakes: record.wakes(clock),
             progress,
             error: None,
             panic_location: None,

@@ -80,6 +80,7 @@ impl Inner {
 pub struct TrackerBuilder {
     limits: Limits,
     busy_time: bool,
+    wakes: bool,
     spans: bool,
     progress_log: usize,
     watchdog: Watchdog,
@@ -94,8 +95,10 @@ impl Default for TrackerBuilder {
                 history_capacity: 10_000,
                 history_ttl: Duration::from_secs(3600),
                 timed_polls: false,
+                wakes: None,
             },
             busy_time: false,
+            wakes: false,
             spans: true,
             progress_log: 32,
             watchdog: Watchdog::default(),
@@ -134,6 +137,39 @@ impl TrackerBuilder {
     pub fn busy_time(mut self, enabled: bool) -> Self {
         self.busy_time = enabled;
         self.limits.timed_polls = enabled;
+        self
+    }
+
+    /// Follow each task's wakes, and time its polls as
+    /// [`busy_time`](Self::busy_time) does: snapshots then say how often a
+    /// task was woken and by whom, how long it waited for a worker once
+    /// woken, and whether it has lost its waker ([`Wakes`](crate::Wakes)),
+    /// which the watchdog reports ([`Warning::LostWaker`](crate::Warning::LostWaker)).
+    /// Off by default.
+    ///
+    /// Each task is polled with a waker of the tracker's that forwards to
+    /// tokio's: a task costs one allocation more, a poll a few atomic
+    /// operations more on that task's own cache line, and a wake a clock
+    /// read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{Query, TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::builder().wakes(true).build();
+    /// // Polled once, then never again: nothing kept its waker.
+    /// tracker.spawn("forgotten", TaskType::GENERAL, std::future::pending::<()>());
+    /// tokio::task::yield_now().await;
+    /// let lost = tracker.tasks(&Query::new().lost_waker(true));
+    /// assert_eq!(lost[0].name, "forgotten");
+    /// assert_eq!(lost[0].wakes.as_ref().map(|w| w.wakers), Some(0));
+    /// # }
+    /// ```
+    pub fn wakes(mut self, enabled: bool) -> Self {
+        self.wakes = enabled;
         self
     }
 
@@ -178,13 +214,18 @@ impl TrackerBuilder {
     }
 
     /// Builds the tracker.
-    pub fn build(self) -> Tracker {
+    pub fn build(mut self) -> Tracker {
         crate::panic::install_hook();
+        let clock = Clock::new();
+        if self.wakes {
+            self.limits.wakes = Some(clock.epoch());
+            self.limits.timed_polls = true;
+        }
         Tracker {
             inner: Arc::new(Inner {
                 registry: Registry::new(self.limits),
-                clock: Clock::new(),
-                busy_time: self.busy_time,
+                clock,
+                busy_time: self.busy_time || self.wakes,
                 spans: self.spans,
                 progress_log: self.progress_log,
                 events: Events::new(),

@@ -185,13 +185,19 @@ impl Warned {
         self.0 & WARNED_IDLE != 0
     }
 
+    /// Lost its waker: nothing can poll it again (see
+    /// [`Wakes::lost_waker`](crate::Wakes::lost_waker)).
+    pub fn lost_waker(self) -> bool {
+        self.0 & WARNED_LOST_WAKER != 0
+    }
+
     /// Any of them.
     pub fn any(self) -> bool {
         self.0 != 0
     }
 
     /// The kinds crossed, named as in events and metrics (`long_running`,
-    /// `long_poll`, `idle`).
+    /// `long_poll`, `idle`, `lost_waker`).
     pub fn kinds(self) -> impl Iterator<Item = &'static str> {
         KINDS
             .into_iter()
@@ -209,16 +215,19 @@ pub struct WarningCounts {
     pub long_poll: u64,
     /// Tasks not polled for longer than the idle threshold.
     pub idle: u64,
+    /// Tasks that lost their waker (trackers that follow wakes).
+    pub lost_waker: u64,
 }
 
 impl WarningCounts {
     /// The counts by kind, as `Warning`s are named in events and metrics.
-    pub fn by_kind(&self) -> [(&'static str, u64); 3] {
-        let [long_running, long_poll, idle] = KINDS.map(|(_, kind)| kind);
+    pub fn by_kind(&self) -> [(&'static str, u64); 4] {
+        let [long_running, long_poll, idle, lost_waker] = KINDS.map(|(_, kind)| kind);
         [
             (long_running, self.long_running),
             (long_poll, self.long_poll),
             (idle, self.idle),
+            (lost_waker, self.lost_waker),
         ]
     }
 }
@@ -246,12 +255,14 @@ const MAX_SCANS: usize = 4096;
 pub(crate) const WARNED_LONG_RUNNING: u8 = 1;
 pub(crate) const WARNED_LONG_POLL: u8 = 2;
 pub(crate) const WARNED_IDLE: u8 = 4;
+pub(crate) const WARNED_LOST_WAKER: u8 = 8;
 
 /// Each warning's bit and its name in events, JSON and metrics.
-const KINDS: [(u8, &str); 3] = [
+const KINDS: [(u8, &str); 4] = [
     (WARNED_LONG_RUNNING, "long_running"),
     (WARNED_LONG_POLL, "long_poll"),
     (WARNED_IDLE, "idle"),
+    (WARNED_LOST_WAKER, "lost_waker"),
 ];
 
 impl Tracker {
@@ -293,6 +304,10 @@ impl Tracker {
                     self.warn(&mut scan, &record, warning, age);
                 }
             }
+            // Seen at once: a lost waker is not a matter of how long.
+            if record.lost_waker() == Some(true) && record.warn_once(WARNED_LOST_WAKER) {
+                self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
+            }
             let polls = record.polls.load(Ordering::Relaxed);
             if record.in_poll.load(Ordering::Relaxed) {
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
@@ -332,6 +347,7 @@ impl Tracker {
             Warning::LongRunning { .. } => counts.long_running += 1,
             Warning::LongPoll { .. } => counts.long_poll += 1,
             Warning::Idle { .. } => counts.idle += 1,
+            Warning::LostWaker => counts.lost_waker += 1,
         }
         match warning {
             Warning::LongRunning { threshold } => tracing::warn!(
@@ -361,6 +377,14 @@ impl Tracker {
                 polls = record.polls.load(Ordering::Relaxed),
                 ?threshold,
                 "tracked task has not been polled for longer than its threshold: waiting for something that may never come"
+            ),
+            Warning::LostWaker => tracing::warn!(
+                task.id = record.id.as_u64(),
+                task.name = %record.name,
+                task.r#type = %record.ty,
+                task.site = %record.site(),
+                polls = record.polls.load(Ordering::Relaxed),
+                "tracked task has lost its waker: nothing holds a way to wake it, so it will never be polled again (a leak)"
             ),
         }
         self.emit(record, EventKind::Warning(warning));

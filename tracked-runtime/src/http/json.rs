@@ -46,11 +46,25 @@ pub(crate) struct TaskJson {
     /// not in one now; `idle_ms` is how long ago that was.
     idle_since_ms: Option<u64>,
     idle_ms: Option<u64>,
+    /// Present when the tracker follows wakes.
+    wakes: Option<WakesJson>,
     progress: Option<ProgressJson>,
     error: Option<String>,
     panic_location: Option<String>,
-    /// The watchdog thresholds crossed: `long_running`, `long_poll`, `idle`.
+    /// The watchdog's warnings: `long_running`, `long_poll`, `idle`,
+    /// `lost_waker`.
     warnings: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct WakesJson {
+    wakes: u64,
+    self_wakes: u64,
+    wakers: usize,
+    scheduled_ms: f64,
+    scheduled_polls: u64,
+    woken_at_ms: Option<u64>,
+    lost_waker: bool,
 }
 
 #[derive(Serialize)]
@@ -102,6 +116,15 @@ impl TaskJson {
             busy_ms: t.busy.map(|b| b.as_secs_f64() * 1000.0),
             idle_since_ms: t.idle_since.map(|at| epoch_ms(tracker, at)),
             idle_ms: t.idle(now).map(|idle| idle.as_millis() as u64),
+            wakes: t.wakes.as_ref().map(|w| WakesJson {
+                wakes: w.wakes,
+                self_wakes: w.self_wakes,
+                wakers: w.wakers,
+                scheduled_ms: w.scheduled.as_secs_f64() * 1000.0,
+                scheduled_polls: w.scheduled_polls,
+                woken_at_ms: w.woken_at.map(|at| epoch_ms(tracker, at)),
+                lost_waker: w.lost_waker,
+            }),
             progress: t
                 .progress
                 .as_ref()
@@ -319,6 +342,10 @@ impl EventJson {
                     }
                     Warning::Idle { threshold } => {
                         format!("idle: not polled for longer than {threshold:?}")
+                    }
+                    Warning::LostWaker => {
+                        "lost_waker: nothing holds its waker; it will never be polled again"
+                            .to_owned()
                     }
                 });
                 "warning"

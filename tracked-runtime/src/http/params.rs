@@ -34,6 +34,8 @@ pub(crate) struct ListParams {
     pub(crate) orphaned: Option<bool>,
     /// Only live tasks idle at least this long since their latest poll.
     pub(crate) idle: Option<Duration>,
+    /// Only live tasks that lost their waker (`true`), or not (`false`).
+    pub(crate) lost_waker: Option<bool>,
     pub(crate) limit: usize,
     /// The last id of the previous page.
     pub(crate) cursor: Option<u64>,
@@ -41,11 +43,14 @@ pub(crate) struct ListParams {
 
 impl ListParams {
     /// Whether the journal can answer these filters: it keeps how tasks
-    /// ended, not the watchdog's warnings, and idleness and orphans are of
-    /// live tasks.
+    /// ended, not the watchdog's warnings, and idleness, orphans and lost
+    /// wakers are of live tasks.
     #[cfg(feature = "journal")]
     pub(crate) fn journal_can_answer(&self) -> bool {
-        self.warned.is_none() && self.idle.is_none() && self.orphaned.is_none()
+        self.warned.is_none()
+            && self.idle.is_none()
+            && self.orphaned.is_none()
+            && self.lost_waker.is_none()
     }
 
     pub(crate) fn parse(tracker: &Tracker, pairs: &[(String, String)]) -> Result<Self, ApiError> {
@@ -64,6 +69,15 @@ impl ListParams {
                 "warned" => params.warned = Some(parse_bool(key, value)?),
                 "orphaned" => params.orphaned = Some(parse_bool(key, value)?),
                 "idle_ms" => params.idle = Some(parse_idle(tracker, value)?),
+                "lost_waker" => {
+                    let lost = parse_bool(key, value)?;
+                    if !tracker.follows_wakes() {
+                        return Err(ApiError::bad_request(
+                            "`lost_waker` needs a tracker that follows wakes (`TrackerBuilder::wakes(true)`); this one does not",
+                        ));
+                    }
+                    params.lost_waker = Some(lost);
+                }
                 "limit" => params.limit = parse_limit(value)?,
                 "cursor" => {
                     params.cursor = Some(value.parse().map_err(|_| {
@@ -74,7 +88,7 @@ impl ListParams {
                 }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, lost_waker, limit, cursor"
                     )))
                 }
             }

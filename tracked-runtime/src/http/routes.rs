@@ -58,6 +58,9 @@ pub(crate) async fn list_tasks(
     if let Some(orphaned) = p.orphaned {
         q = q.orphaned(orphaned);
     }
+    if let Some(lost) = p.lost_waker {
+        q = q.lost_waker(lost);
+    }
     match (caller.owner(), &p.owner) {
         (Some(mine), Some(asked)) if **mine != **asked => {
             return Ok(page(Vec::new(), None, p.limit));

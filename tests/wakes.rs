@@ -1,0 +1,223 @@
+//! Wakes (`TrackerBuilder::wakes`): counts, self-wakes, scheduling delay,
+//! lost wakers and the watchdog's warning about them, and a churn of
+//! cross-thread wake-ups that must all arrive.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tracked::{Query, TaskSnapshot, TaskState, TaskType, Tracker, Warning};
+
+fn task(tracker: &Tracker, name: &str) -> TaskSnapshot {
+    tracker
+        .tasks(&Query::new().name_prefix(name))
+        .into_iter()
+        .chain(tracker.finished(&Query::new().name_prefix(name)))
+        .next()
+        .unwrap_or_else(|| panic!("no task {name}"))
+}
+
+fn wakes(tracker: &Tracker, name: &str) -> tracked::Wakes {
+    task(tracker, name)
+        .wakes
+        .expect("the tracker follows wakes")
+}
+
+#[tokio::test]
+async fn each_wake_is_counted_and_the_poll_it_leads_to_takes_it() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let notify = Arc::new(Notify::new());
+    let waiting = Arc::clone(&notify);
+    let handle = tracker.spawn("waiter", TaskType::GENERAL, async move {
+        for _ in 0..3 {
+            waiting.notified().await;
+        }
+    });
+    for round in 1..=3 {
+        // Current-thread runtime: the yield lets the task run until it
+        // waits, with its waker in the `Notify`.
+        tokio::task::yield_now().await;
+        let before = wakes(&tracker, "waiter");
+        assert_eq!((before.wakers, before.woken_at), (1, None));
+        assert!(!before.lost_waker);
+        notify.notify_one();
+        let woken = wakes(&tracker, "waiter");
+        assert_eq!(woken.wakes, round);
+        assert!(woken.woken_at.is_some(), "woken, not polled yet");
+        assert_eq!(woken.wakers, 0, "the Notify woke (and dropped) its clone");
+        assert!(!woken.lost_waker, "a woken task is not lost");
+        assert_eq!(woken.scheduled_polls, round - 1);
+    }
+    handle.await.unwrap();
+    let done = wakes(&tracker, "waiter");
+    assert_eq!(
+        (done.wakes, done.self_wakes, done.scheduled_polls),
+        (3, 0, 3)
+    );
+    assert_eq!(done.woken_at, None);
+    assert!(!done.lost_waker);
+}
+
+#[tokio::test]
+async fn a_task_that_wakes_itself_inside_its_poll_counts_self_wakes() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let mut left = 4;
+    tracker
+        .spawn(
+            "spinner",
+            TaskType::GENERAL,
+            poll_fn(move |cx| {
+                if left == 0 {
+                    return Poll::Ready(());
+                }
+                left -= 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }),
+        )
+        .await
+        .unwrap();
+    let done = wakes(&tracker, "spinner");
+    assert_eq!(
+        (done.wakes, done.self_wakes, done.scheduled_polls),
+        (4, 4, 4)
+    );
+    assert_eq!(task(&tracker, "spinner").polls, 5);
+}
+
+#[tokio::test]
+async fn only_a_task_nothing_can_wake_has_lost_its_waker() {
+    let tracker = Tracker::builder().wakes(true).build();
+    // A hand-written future that forgets to keep its waker: the bug.
+    let lost = tracker.spawn(
+        "forgets",
+        TaskType::GENERAL,
+        poll_fn(|_| Poll::<()>::Pending),
+    );
+    let notify = Arc::new(Notify::new());
+    let waiting = Arc::clone(&notify);
+    let waits = tracker.spawn("waits", TaskType::GENERAL, async move {
+        waiting.notified().await
+    });
+    let (_keep, sleeping) = tokio::sync::oneshot::channel::<()>();
+    let sleeps = tracker.spawn("sleeps", TaskType::GENERAL, async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(sleeping);
+    });
+    assert!(
+        tracker.tasks(&Query::new().lost_waker(true)).is_empty(),
+        "not polled yet: not lost"
+    );
+    tokio::task::yield_now().await;
+
+    let found = tracker.tasks(&Query::new().lost_waker(true));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].name, "forgets");
+    let kept: Vec<_> = tracker
+        .tasks(&Query::new().lost_waker(false))
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(kept, ["waits", "sleeps"]);
+    assert!(wakes(&tracker, "waits").wakers >= 1);
+
+    // The watchdog warns once, and counts it.
+    let mut events = tracker.subscribe();
+    tracker.watchdog_scan();
+    tracker.watchdog_scan();
+    let warned = tracker.tasks(&Query::new().warned(true));
+    assert_eq!(warned.len(), 1);
+    assert!(warned[0].warned.lost_waker());
+    assert_eq!(tracker.warnings()[&TaskType::GENERAL].lost_waker, 1);
+    let Some(tracked::Received::Event(event)) = events.try_recv() else {
+        panic!("a warning event");
+    };
+    assert_eq!(event.name, "forgets");
+    assert_eq!(event.kind, tracked::EventKind::Warning(Warning::LostWaker));
+    assert!(events.try_recv().is_none(), "warned once");
+
+    // Aborting it ends it: no longer a lost waker, but cancelled.
+    lost.abort();
+    assert!(lost.await.unwrap_err().is_cancelled());
+    let ended = task(&tracker, "forgets");
+    assert_eq!(ended.state, TaskState::Cancelled);
+    assert!(!ended.wakes.unwrap().lost_waker);
+    // A question about live tasks: finished ones never match.
+    assert!(tracker.finished(&Query::new().lost_waker(false)).is_empty());
+    notify.notify_one();
+    waits.await.unwrap();
+    sleeps.abort();
+}
+
+#[tokio::test]
+async fn without_wakes_followed_no_task_matches_either_way() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    let _lost = tracker.spawn(
+        "forgets",
+        TaskType::GENERAL,
+        poll_fn(|_| Poll::<()>::Pending),
+    );
+    tokio::task::yield_now().await;
+    assert!(!tracker.follows_wakes());
+    assert_eq!(task(&tracker, "forgets").wakes, None);
+    assert!(tracker.tasks(&Query::new().lost_waker(true)).is_empty());
+    assert!(tracker.tasks(&Query::new().lost_waker(false)).is_empty());
+    tracker.watchdog_scan();
+    assert!(tracker.warnings().is_empty());
+}
+
+/// Tasks in a ring pass a token around through channels on a multi-thread
+/// runtime, so most wakes cross threads while the woken task may be in a
+/// poll: every wake must still reach tokio, or the ring stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wakes_across_threads_all_arrive() {
+    const TASKS: usize = 64;
+    const LAPS: usize = 200;
+    let tracker = Tracker::builder().wakes(true).build();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..TASKS)
+        .map(|_| tokio::sync::mpsc::channel::<usize>(1))
+        .unzip();
+    let mut handles = Vec::new();
+    for (i, mut inbox) in receivers.into_iter().enumerate() {
+        let next = senders[(i + 1) % TASKS].clone();
+        handles.push(
+            tracker.spawn(format!("ring-{i}"), TaskType::GENERAL, async move {
+                let mut passed = 0;
+                while let Some(hops) = inbox.recv().await {
+                    passed += 1;
+                    if hops == TASKS * LAPS {
+                        break;
+                    }
+                    if next.send(hops + 1).await.is_err() {
+                        break;
+                    }
+                }
+                passed
+            }),
+        );
+    }
+    senders[0].send(1).await.unwrap();
+    drop(senders);
+    // A hang guard, not a timing assertion: a lost wake stops the ring.
+    let passed = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await.unwrap();
+        }
+        total
+    })
+    .await
+    .expect("a wake was lost: the ring stopped");
+    assert_eq!(passed, TASKS * LAPS);
+    let stats = tracker.stats();
+    assert_eq!(stats.total.spawned, TASKS as u64);
+    assert_eq!(stats.total.completed, TASKS as u64);
+    let woken: u64 = tracker
+        .finished(&Query::new().name_prefix("ring-"))
+        .iter()
+        .map(|t| t.wakes.as_ref().unwrap().wakes)
+        .sum();
+    assert!(woken >= (TASKS * LAPS) as u64 / 2, "{woken} wakes counted");
+}
