@@ -211,3 +211,48 @@ async fn stats_by_type_satisfy_the_invariant() {
     }
     pending.abort();
 }
+
+/// Polls count in the shard of the thread polling, not the spawner's: the
+/// type's row there is its own, and the histogram still adds up by type.
+#[test]
+fn polls_count_in_their_type_whichever_thread_polls_them() {
+    let tracker = Tracker::builder().busy_time(true).build();
+    let workers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let undriven = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Spawned from this thread, not a worker: first a type never polled,
+    // so that the polled type has a different row here than on the workers.
+    let never = tracker.spawn_on("db::never", TaskType::DATABASE, async {}, undriven.handle());
+    let ticks: Vec<_> = (0..50)
+        .map(|_| {
+            tracker.spawn_on(
+                "tick",
+                TaskType::MAINTENANCE,
+                async {
+                    for _ in 0..3 {
+                        tokio::task::yield_now().await;
+                    }
+                },
+                workers.handle(),
+            )
+        })
+        .collect();
+    workers.block_on(async {
+        for tick in ticks {
+            tick.await.unwrap();
+        }
+    });
+    let polls = tracker.poll_durations();
+    assert_eq!(polls[&TaskType::MAINTENANCE].count(), 50 * 4);
+    assert!(!polls.contains_key(&TaskType::DATABASE), "{polls:?}");
+    let stats = tracker.stats();
+    assert_eq!(stats.by_type[&TaskType::MAINTENANCE].completed, 50);
+    assert_eq!(stats.by_type[&TaskType::DATABASE].spawned, 1);
+    assert_eq!(stats.by_type.len(), 2, "{:?}", stats.by_type.keys());
+    drop(never);
+    undriven.shutdown_background();
+}

@@ -322,10 +322,18 @@ impl Registry {
     /// Counts one poll of `nanos` in the task's type row, without the lock.
     #[inline]
     pub(crate) fn polled(&self, record: &Record, nanos: u64) {
-        if let Some(polls) = &self.shard(usize::from(record.shard)).polls {
-            polls[usize::from(record.type_row)]
-                .get_or_init(Box::default)
-                .add(nanos);
+        // Counted in the polling thread's shard, not the task's: the tasks
+        // of one spawner share a shard, and their polls on every worker
+        // would otherwise all bump the same cache lines.
+        let index = shard_hint() & (self.shards.len() - 1);
+        let shard = self.shard(index);
+        if let Some(polls) = &shard.polls {
+            let row = if index == usize::from(record.shard) {
+                record.type_row
+            } else {
+                shard.type_row(record.ty)
+            };
+            polls[usize::from(row)].get_or_init(Box::default).add(nanos);
         }
     }
 
