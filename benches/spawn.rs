@@ -11,6 +11,7 @@
 //! cargo bench --bench spawn -- --only ours-global --scenarios A   # for a profiler
 //! cargo bench --bench spawn -- --tasks 20000 --rounds 1          # small, for callgrind
 //! cargo bench --bench spawn -- --spans      # spans on vs off, under a subscriber
+//! cargo bench --bench spawn -- --detail     # the levels of detail: default, busy_time, wakes
 //! ```
 //!
 //! Scenarios, all on a 2-worker multi-thread runtime; the spawner is itself a
@@ -35,6 +36,11 @@
 //! the variants are bare tokio and ours on trackers built with
 //! `spans(false)` and `spans(true)`. Without a subscriber a span is never
 //! created, so the default table measures spans as they cost with none.
+//!
+//! With `--detail` it compares the levels of detail instead: ours on
+//! trackers built by default, with `busy_time(true)` (timed polls) and with
+//! `wakes(true)` (timed polls and followed wakes), next to bare tokio and
+//! tokio-metrics, which times polls and wakes too.
 //!
 //! Each scenario is measured in several rounds after a warm-up round; within
 //! a round the variants are interleaved (in a rotating order) so drift on a
@@ -257,6 +263,30 @@ impl<const ON: bool> Spawner for OursSpans<ON> {
     }
 }
 
+/// Ours on a dedicated tracker at a level of detail (`--detail`): 0 the
+/// default, 1 `busy_time(true)`, 2 `wakes(true)`.
+struct OursDetail<const LEVEL: u8>(tracked::Tracker);
+
+impl<const LEVEL: u8> Spawner for OursDetail<LEVEL> {
+    type Handle = tracked::JoinHandle<()>;
+
+    fn new() -> Self {
+        OursDetail(
+            tracked::Tracker::builder()
+                .busy_time(LEVEL >= 1)
+                .wakes(LEVEL >= 2)
+                .build(),
+        )
+    }
+
+    fn spawn<F>(&self, future: F) -> Self::Handle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.spawn("bench", tracked::TaskType::GENERAL, future)
+    }
+}
+
 /// Ours through an annotated fn: `tokio::spawn(annotated(fut))` where the
 /// fn is `#[tracked]`. Spawned by plain tokio outside an annotated body, the
 /// fn registers itself on its first poll as a root unit in the global
@@ -317,12 +347,21 @@ impl Spawner for OursSameFn {
 }
 
 /// The variants, in table order. The first is the baseline.
-fn variants(spans: bool) -> Vec<Box<dyn Bench>> {
-    if spans {
+fn variants(config: &Config) -> Vec<Box<dyn Bench>> {
+    if config.spans {
         return vec![
             subject::<Bare>("tokio::spawn", false),
             subject::<OursSpans<false>>("ours spans(false)", true),
             subject::<OursSpans<true>>("ours spans(true)", true),
+        ];
+    }
+    if config.detail {
+        return vec![
+            subject::<Bare>("tokio::spawn", false),
+            subject::<Monitor>("tokio-metrics TaskMonitor", false),
+            subject::<OursDetail<0>>("ours default", true),
+            subject::<OursDetail<1>>("ours busy_time(true)", true),
+            subject::<OursDetail<2>>("ours wakes(true)", true),
         ];
     }
     vec![
@@ -560,6 +599,8 @@ struct Config {
     scenarios: Vec<Scenario>,
     /// Spans on vs off under a subscriber, instead of the peers.
     spans: bool,
+    /// The levels of detail, instead of the peers.
+    detail: bool,
 }
 
 fn config() -> Config {
@@ -567,6 +608,7 @@ fn config() -> Config {
     let mut only = None;
     let mut scenarios = Scenario::ALL.to_vec();
     let mut spans = false;
+    let mut detail = false;
     if std::env::var_os("TRACKED_BENCH_QUICK").is_some_and(|v| v != "0") {
         rounds = 2;
     }
@@ -575,6 +617,7 @@ fn config() -> Config {
         match arg.as_str() {
             "--quick" => rounds = 2,
             "--spans" => spans = true,
+            "--detail" => detail = true,
             "--rounds" => {
                 rounds = args
                     .next()
@@ -605,6 +648,7 @@ fn config() -> Config {
         only,
         scenarios,
         spans,
+        detail,
     }
 }
 
@@ -623,7 +667,7 @@ fn main() {
             .with_writer(std::io::sink)
             .init();
     }
-    let mut variants = variants(config.spans);
+    let mut variants = variants(&config);
     if let Some(only) = &config.only {
         variants.retain(|v| v.name() == only || v.name() == "tokio::spawn");
     }
