@@ -1,8 +1,9 @@
 //! A small service whose background tasks are all tracked: network,
 //! consensus, database and maintenance work, parents spawning children, some
 //! reporting progress, some failing, one panicking, one blocking its worker,
-//! one waiting for a reply that never comes (reported idle by the watchdog)
-//! and one ignoring cancellation.
+//! one waiting for a reply that never comes (reported idle by the watchdog),
+//! one that has lost its waker (a hand-written future's bug, which the
+//! watchdog reports as such) and one ignoring cancellation.
 //!
 //! Every second it prints the live table by type and state and the
 //! longest-running tasks. Halfway through it cancels one client session (a
@@ -50,7 +51,9 @@ async fn main() {
         )
         .init();
     let tracker = Tracker::builder()
-        .busy_time(true)
+        // Wakes followed (and polls timed): busy and idle time, scheduling
+        // delay, and tasks that lost their waker.
+        .wakes(true)
         .watchdog(
             Watchdog::new()
                 .long_poll(None, Duration::from_millis(50))
@@ -210,6 +213,7 @@ async fn start_services() {
     tokio::spawn(consensus());
     tokio::spawn(compaction());
     tokio::spawn(wal_writer());
+    tokio::spawn(replica_fetch());
     tokio::spawn(maintenance());
 }
 
@@ -352,6 +356,23 @@ async fn wal_writer() {
     }
 }
 
+/// Fetches WAL segments from a replica through a hand-written future with a
+/// classic bug: when nothing is ready it returns `Pending` without keeping
+/// its waker (`poll_recv(cx)` would have), so nothing can ever poll it
+/// again. The tracker sees no waker left and the watchdog reports it; the
+/// shutdown's last tier has to abort it.
+#[tracked(type = "Database", name = "db::replica-fetch")]
+async fn replica_fetch() {
+    let (_replica, mut segments) = tokio::sync::mpsc::channel::<u64>(8);
+    let first = std::future::poll_fn(|_| match segments.try_recv() {
+        Ok(segment) => std::task::Poll::Ready(Some(segment)),
+        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => std::task::Poll::Ready(None),
+        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => std::task::Poll::Pending,
+    })
+    .await;
+    tracked::progress(100, format!("first segment: {first:?}"));
+}
+
 /// Housekeeping jobs; the cache refresh panics once and the index rebuild
 /// blocks its worker thread (the watchdog reports the long poll).
 /// The OTLP exporter, when the feature is on and the environment names a
@@ -472,6 +493,14 @@ fn print_live(tracker: &Tracker, started: Instant) {
         .collect();
     if !idle.is_empty() {
         println!("idle longest: {}", idle.join(", "));
+    }
+    let lost: Vec<_> = tracker
+        .tasks(&Query::new().lost_waker(true))
+        .iter()
+        .map(|t| format!("#{} {}", t.id, t.name))
+        .collect();
+    if !lost.is_empty() {
+        println!("lost their waker (never polled again): {}", lost.join(", "));
     }
     let orphans = tracker.tasks(&Query::new().orphaned(true));
     if !orphans.is_empty() {

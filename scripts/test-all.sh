@@ -66,6 +66,7 @@ wait "$demo"
 grep -q "tiered shutdown" target/demo-smoke.txt
 grep -q "final report" target/demo-smoke.txt
 grep -q "live tasks left: 0" target/demo-smoke.txt
+grep -q "lost their waker (never polled again): #[0-9]* db::replica-fetch" target/demo-smoke.txt
 grep -q "^journal: [1-9][0-9]* events" target/demo-smoke.txt
 tail -n 12 target/demo-smoke.txt
 
