@@ -251,8 +251,15 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     // An idle threshold of zero: the victim is flagged by the first scan
     // that finds it waiting.
     let idle = tracked::Watchdog::new().idle(Some(TaskType::GAME_LOGIC), Duration::ZERO);
-    let tracker = Tracker::builder().watchdog(idle).busy_time(true).build();
+    let tracker = Tracker::builder().watchdog(idle).wakes(true).build();
     workload(&tracker).await;
+    // A future that keeps no waker: it has lost it.
+    let forgets = tracker.spawn(
+        "dashboard::forgets",
+        TaskType::GENERAL,
+        std::future::poll_fn(|_| std::task::Poll::<()>::Pending),
+    );
+    let forgets_id = forgets.id().as_u64();
     let target = tracker.spawn("dashboard::victim", TaskType::GAME_LOGIC, async {
         tracked::progress(30, "waiting to be cancelled");
         tracked::current()
@@ -352,6 +359,12 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         "{seen}"
     );
     assert_eq!(seen["warned"], "idle", "the watchdog's badge: {seen}");
+    let lost = driver
+        .script(&format!(
+            "return document.querySelector(\"#tasks tr[data-id='{forgets_id}'] .warned\")?.textContent;"
+        ))
+        .await;
+    assert_eq!(lost, "lost waker", "the lost waker's badge");
 
     // The "flagged" filter keeps the flagged rows only.
     driver.filter("f-warned", "true").await;
@@ -418,6 +431,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         .unwrap();
     // The task stopped when asked: its future returned, so it completed.
     assert_eq!(done.task.state, TaskState::Completed);
+    forgets.abort();
     driver.call(reqwest::Method::DELETE, "", None).await;
     server.shutdown().await;
 }
