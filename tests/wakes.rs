@@ -2,9 +2,10 @@
 //! lost wakers and the watchdog's warning about them, and a churn of
 //! cross-thread wake-ups that must all arrive.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -123,8 +124,11 @@ async fn only_a_task_nothing_can_wake_has_lost_its_waker() {
     assert_eq!(kept, ["waits", "sleeps"]);
     assert!(wakes(&tracker, "waits").wakers >= 1);
 
-    // The watchdog warns once, and counts it.
+    // The watchdog warns once it has seen it so at two scans in a row,
+    // once only, and counts it.
     let mut events = tracker.subscribe();
+    tracker.watchdog_scan();
+    assert!(tracker.warnings().is_empty(), "one sighting is not enough");
     tracker.watchdog_scan();
     tracker.watchdog_scan();
     let warned = tracker.tasks(&Query::new().warned(true));
@@ -149,6 +153,79 @@ async fn only_a_task_nothing_can_wake_has_lost_its_waker() {
     notify.notify_one();
     waits.await.unwrap();
     sleeps.abort();
+}
+
+/// Waits holding a clone of its waker; when dropped, lets go of the waker
+/// first, then runs a watchdog scan: the task is then seen for an instant
+/// with no waker, before its end is recorded.
+struct ScansWhileDropped {
+    waker: Option<Waker>,
+    // Dropped after `waker`: fields drop in declaration order.
+    _scan: ScanOnDrop,
+}
+
+struct ScanOnDrop(Tracker);
+
+impl Drop for ScanOnDrop {
+    fn drop(&mut self) {
+        self.0.watchdog_scan();
+    }
+}
+
+impl Future for ScansWhileDropped {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_task_caught_while_it_is_dropped_is_not_warned_about() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let dropped = tracker.spawn(
+        "dropped",
+        TaskType::GENERAL,
+        ScansWhileDropped {
+            waker: None,
+            _scan: ScanOnDrop(tracker.clone()),
+        },
+    );
+    tokio::task::yield_now().await;
+    assert_eq!(wakes(&tracker, "dropped").wakers, 1);
+    dropped.abort();
+    assert!(dropped.await.unwrap_err().is_cancelled());
+    tracker.watchdog_scan();
+    assert!(tracker.warnings().is_empty(), "{:?}", tracker.warnings());
+    assert!(!task(&tracker, "dropped").warned.any());
+}
+
+/// An error whose text says how many tasks looked lost when it was taken:
+/// after the task's last poll, before its end is recorded.
+struct LostCount(Tracker);
+
+impl std::fmt::Display for LostCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lost = self.0.tasks(&Query::new().lost_waker(true));
+        write!(f, "{} lost", lost.len())
+    }
+}
+
+#[tokio::test]
+async fn a_task_between_its_last_poll_and_its_end_has_not_lost_its_waker() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let notify = Arc::new(Notify::new());
+    let waiting = Arc::clone(&notify);
+    let probe = LostCount(tracker.clone());
+    let ending = tracker.spawn("ending", TaskType::GENERAL, async move {
+        waiting.notified().await;
+        Err::<(), _>(probe)
+    });
+    tokio::task::yield_now().await;
+    notify.notify_one();
+    assert!(ending.await.unwrap().is_err());
+    assert_eq!(task(&tracker, "ending").error.as_deref(), Some("0 lost"));
 }
 
 #[tokio::test]

@@ -71,7 +71,8 @@ pub enum Warning {
         threshold: std::time::Duration,
     },
     /// Lost its waker: live, not woken, and nothing holds a way to wake it,
-    /// so it will never be polled again (trackers that follow wakes).
+    /// so it will never be polled again (trackers that follow wakes). Given
+    /// when two scans in a row see it so, with no poll between.
     LostWaker,
 }
 

@@ -178,10 +178,14 @@ impl Current {
 
     /// Book-keeping after a poll (or a blocking run) that [`Current::begin`]
     /// started; `is_poll` says whether it was a poll of a future, counted in
-    /// the poll histogram when polls are timed.
+    /// the poll histogram when polls are timed. A task whose run `ended`
+    /// stays "in a poll" until [`Current::finish`] records the end: never
+    /// seen idle, or without a waker, between the two.
     #[inline]
-    fn end(&self, busy_from: Option<u64>, is_poll: bool) {
-        self.record.in_poll.store(false, Ordering::Relaxed);
+    fn end(&self, busy_from: Option<u64>, is_poll: bool, ended: bool) {
+        if !ended {
+            self.record.in_poll.store(false, Ordering::Relaxed);
+        }
         if let Some(from) = busy_from {
             self.count_busy(from, is_poll);
         }
@@ -499,7 +503,7 @@ where
     let Some(current) = slot.as_mut() else {
         unreachable!("a task's slot holds it while it is polled")
     };
-    current.end(busy_from, true);
+    current.end(busy_from, true, !matches!(result, Ok(Poll::Pending)));
     if let (Some(before), Some(span)) = (before, span) {
         if !std::ptr::eq(before, Arc::as_ptr(&current.record)) {
             claimed(span, &current.record);
@@ -538,7 +542,7 @@ where
             catch_unwind(AssertUnwindSafe(f))
         };
         // A blocking closure's run is not a poll: not in the poll histogram.
-        current.end(busy_from, false);
+        current.end(busy_from, false, true);
         match result {
             Ok(output) => {
                 current.finish(ending_of::<C, _>(&output));

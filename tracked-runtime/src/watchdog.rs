@@ -240,6 +240,8 @@ pub(crate) struct ScanState {
     /// Tasks with an idle threshold seen outside a poll: (poll count then,
     /// first seen with that count).
     idle: HashMap<TaskId, (u64, Instant)>,
+    /// Tasks seen without a waker, not warned about yet: poll count then.
+    lost: HashMap<TaskId, u64>,
     /// Per scan, per type: (endings, failures) since the previous scan.
     deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
     /// Totals at the previous scan: (endings, failures) per type.
@@ -295,6 +297,7 @@ impl Tracker {
         let mut scan = self.inner.scan();
         let mut still_in_poll = HashMap::new();
         let mut still_idle = HashMap::new();
+        let mut still_lost = HashMap::new();
         for record in self.inner.registry.live(|_| true) {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
@@ -304,11 +307,19 @@ impl Tracker {
                     self.warn(&mut scan, &record, warning, age);
                 }
             }
-            // Seen at once: a lost waker is not a matter of how long.
-            if record.lost_waker() == Some(true) && record.warn_once(WARNED_LOST_WAKER) {
-                self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
-            }
             let polls = record.polls.load(Ordering::Relaxed);
+            let warned = Warned::from_bits(record.warned.load(Ordering::Relaxed));
+            if !warned.lost_waker() && record.lost_waker() == Some(true) {
+                // Seen so by two scans in a row, without a poll between: not
+                // a task caught while its dropped future let go of its
+                // wakers, an instant before its end is recorded.
+                if scan.lost.get(&record.id) == Some(&polls) && record.warn_once(WARNED_LOST_WAKER)
+                {
+                    self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
+                } else {
+                    still_lost.insert(record.id, polls);
+                }
+            }
             if record.in_poll.load(Ordering::Relaxed) {
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
                 if let Some(limit) = limits.long_poll {
@@ -332,6 +343,7 @@ impl Tracker {
         }
         scan.in_poll = still_in_poll;
         scan.idle = still_idle;
+        scan.lost = still_lost;
         self.update_health(&mut scan);
     }
 
