@@ -912,6 +912,12 @@ async fn a_task_that_lost_its_waker_is_shown_and_filtered() {
     wake.send(()).unwrap();
     waits.await.unwrap();
     assert!(of(api.get("/tasks?lost_waker=false&state=completed").await.1).is_empty());
+    // The reply woke it: one scheduling delay for its type.
+    let (_, _, metrics) = api.text("/metrics").await;
+    assert!(
+        metrics.contains(r#"tracked_task_scheduled_duration_seconds_count{type="GameLogic"} 1"#),
+        "{metrics}"
+    );
     lost.abort();
     api.server.shutdown().await;
 }
@@ -944,6 +950,10 @@ async fn metrics_expose_poll_durations_when_busy_time_is_measured() {
     let api = Api::start(&tracker, Config::new()).await;
 
     let (_, _, text) = api.text("/metrics").await;
+    assert!(
+        !text.contains("tracked_task_scheduled_duration"),
+        "wakes are not followed"
+    );
     let samples = parse_exposition(&text);
     let game = ("type", "GameLogic");
     let name = "tracked_task_poll_duration_seconds";

@@ -59,6 +59,13 @@ async fn each_wake_is_counted_and_the_poll_it_leads_to_takes_it() {
     );
     assert_eq!(done.woken_at, None);
     assert!(!done.lost_waker);
+    let delays = tracker.scheduling_delays();
+    assert_eq!(
+        delays[&TaskType::GENERAL].count(),
+        3,
+        "one per poll after a wake"
+    );
+    assert_eq!(delays[&TaskType::GENERAL].sum(), done.scheduled);
 }
 
 #[tokio::test]
@@ -243,6 +250,7 @@ async fn without_wakes_followed_no_task_matches_either_way() {
     assert!(tracker.tasks(&Query::new().lost_waker(false)).is_empty());
     tracker.watchdog_scan();
     assert!(tracker.warnings().is_empty());
+    assert!(tracker.scheduling_delays().is_empty());
 }
 
 /// Tasks in a ring pass a token around through channels on a multi-thread

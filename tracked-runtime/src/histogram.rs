@@ -249,6 +249,42 @@ impl Tracker {
         out
     }
 
+    /// Per type, how long tasks waited for a worker once woken: from each
+    /// wake to the poll it led to. Kept when the tracker follows wakes
+    /// ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes)); empty
+    /// otherwise. A delay that grows for every type at once says the runtime
+    /// is overloaded, or a worker is blocked. Same buckets as
+    /// [`Tracker::poll_durations`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::builder().wakes(true).build();
+    /// tracker
+    ///     .spawn("tick", TaskType::MAINTENANCE, async {
+    ///         let (tx, rx) = tokio::sync::oneshot::channel();
+    ///         tracked_runtime::spawn("reply", TaskType::GENERAL, async move {
+    ///             let _ = tx.send(());
+    ///         });
+    ///         rx.await.unwrap(); // woken once, then polled
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(tracker.scheduling_delays()[&TaskType::MAINTENANCE].count(), 1);
+    /// # }
+    /// ```
+    pub fn scheduling_delays(&self) -> BTreeMap<TaskType, PollHistogram> {
+        let mut out: BTreeMap<TaskType, PollHistogram> = BTreeMap::new();
+        for (ty, histogram) in self.inner.registry.scheduling_delays() {
+            *out.entry(ty).or_default() += histogram;
+        }
+        out
+    }
+
     /// Whether this tracker measures busy time and poll durations.
     pub fn measures_busy_time(&self) -> bool {
         self.inner.busy_time

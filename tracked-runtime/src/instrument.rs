@@ -171,8 +171,11 @@ impl Current {
         tokio_waker: &Waker,
         now: Option<u64>,
     ) -> ManuallyDrop<Waker> {
-        let now = now.unwrap_or_else(|| self.tracker.inner.clock.now());
-        state.poll_starts(tokio_waker, now);
+        let inner = &self.tracker.inner;
+        let now = now.unwrap_or_else(|| inner.clock.now());
+        if let Some(delay) = state.poll_starts(tokio_waker, now) {
+            inner.registry.scheduled(&self.record, delay);
+        }
         WakeState::lend(state)
     }
 

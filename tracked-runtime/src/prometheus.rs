@@ -13,6 +13,7 @@
 //! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
 //! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
+//! | `tracked_task_scheduled_duration_seconds` (with wakes) | histogram | `type`, `le` |
 //! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
@@ -153,6 +154,21 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
             "Time spent in single polls of tasks, per type.",
         );
         for (ty, histogram) in &tracker.poll_durations() {
+            let bounds = &PollHistogram::BOUNDS;
+            let sum = histogram.sum();
+            write_histogram(&mut out, name, *ty, bounds, &histogram.cumulative(), sum);
+        }
+    }
+
+    if tracker.follows_wakes() {
+        let name = "tracked_task_scheduled_duration_seconds";
+        family(
+            &mut out,
+            name,
+            "histogram",
+            "Time tasks waited for a worker once woken (a wake to the poll it led to), per type.",
+        );
+        for (ty, histogram) in &tracker.scheduling_delays() {
             let bounds = &PollHistogram::BOUNDS;
             let sum = histogram.sum();
             write_histogram(&mut out, name, *ty, bounds, &histogram.cumulative(), sum);

@@ -86,7 +86,17 @@ struct Shard {
     started: Box<[AtomicU64]>,
     /// Poll durations, per type row, when polls are timed: allocated on a
     /// type's first timed poll in this shard, then bumped without the lock.
-    polls: Option<Box<[OnceLock<Box<PollCounter>>]>>,
+    polls: Option<PerType>,
+    /// Scheduling delays (a wake to the poll it led to), per type row, when
+    /// wakes are followed; kept as `polls` is.
+    scheduled: Option<PerType>,
+}
+
+/// Durations counted per type row, each row allocated on first use.
+type PerType = Box<[OnceLock<Box<PollCounter>>]>;
+
+fn per_type() -> PerType {
+    (0..MAX_TYPES).map(|_| OnceLock::new()).collect()
 }
 
 #[derive(Default)]
@@ -158,9 +168,8 @@ impl Registry {
                     inbox: Padded(Mutex::default()),
                     types: (0..MAX_TYPES).map(|_| OnceLock::new()).collect(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
-                    polls: limits
-                        .timed_polls
-                        .then(|| (0..MAX_TYPES).map(|_| OnceLock::new()).collect()),
+                    polls: limits.timed_polls.then(per_type),
+                    scheduled: limits.wakes.is_some().then(per_type),
                 })
             })
             .collect();
@@ -322,18 +331,31 @@ impl Registry {
     /// Counts one poll of `nanos` in the task's type row, without the lock.
     #[inline]
     pub(crate) fn polled(&self, record: &Record, nanos: u64) {
-        // Counted in the polling thread's shard, not the task's: the tasks
-        // of one spawner share a shard, and their polls on every worker
-        // would otherwise all bump the same cache lines.
+        self.count_per_type(record, nanos, |shard| shard.polls.as_ref());
+    }
+
+    /// Counts one scheduling delay of `nanos` for the task's type.
+    pub(crate) fn scheduled(&self, record: &Record, nanos: u64) {
+        self.count_per_type(record, nanos, |shard| shard.scheduled.as_ref());
+    }
+
+    /// Counts `nanos` in the counters `which` picks, in the task's type row
+    /// of the calling thread's shard, not the task's: the tasks of one
+    /// spawner share a shard, and their polls on every worker would
+    /// otherwise all bump the same cache lines.
+    #[inline]
+    fn count_per_type(&self, record: &Record, nanos: u64, which: fn(&Shard) -> Option<&PerType>) {
         let index = shard_hint() & (self.shards.len() - 1);
         let shard = self.shard(index);
-        if let Some(polls) = &shard.polls {
+        if let Some(counters) = which(shard) {
             let row = if index == usize::from(record.shard) {
                 record.type_row
             } else {
                 shard.type_row(record.ty)
             };
-            polls[usize::from(row)].get_or_init(Box::default).add(nanos);
+            counters[usize::from(row)]
+                .get_or_init(Box::default)
+                .add(nanos);
         }
     }
 
@@ -515,13 +537,25 @@ impl Registry {
 
     /// Poll histograms per type, one entry per shard row polled so far.
     pub(crate) fn poll_durations(&self) -> Vec<(TaskType, PollHistogram)> {
+        self.per_type_histograms(|shard| shard.polls.as_ref())
+    }
+
+    /// Scheduling delay histograms per type, one entry per shard row.
+    pub(crate) fn scheduling_delays(&self) -> Vec<(TaskType, PollHistogram)> {
+        self.per_type_histograms(|shard| shard.scheduled.as_ref())
+    }
+
+    fn per_type_histograms(
+        &self,
+        which: fn(&Shard) -> Option<&PerType>,
+    ) -> Vec<(TaskType, PollHistogram)> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let Some(polls) = &shard.0.polls else {
+            let Some(counters) = which(&shard.0) else {
                 return out;
             };
-            // Lock-free: a type's row is set before any poll counts in it.
-            for (ty, counter) in shard.0.types.iter().zip(polls.iter()) {
+            // Lock-free: a type's row is set before anything counts in it.
+            for (ty, counter) in shard.0.types.iter().zip(counters.iter()) {
                 if let (Some(ty), Some(counter)) = (ty.get(), counter.get()) {
                     out.push((*ty, counter.load()));
                 }

@@ -92,19 +92,21 @@ impl WakeState {
 
     /// At the start of a poll, at `now` on the tracker's clock: registers
     /// tokio's waker for ours to wake, and counts the scheduling delay since
-    /// the wake that led here.
+    /// the wake that led here, which it returns.
     #[inline]
-    pub(crate) fn poll_starts(&self, tokio_waker: &Waker, now: u64) {
+    pub(crate) fn poll_starts(&self, tokio_waker: &Waker, now: u64) -> Option<u64> {
         self.inner.register(tokio_waker);
         // AcqRel: pairs with `lost`'s load, which must see the poll's start
         // (`in_poll`, the poll count, stored before this) once it sees the
         // wake taken.
         let woken = self.woken_at.swap(0, Ordering::AcqRel);
-        if woken != 0 {
+        (woken != 0).then(|| {
+            let delay = now.saturating_sub(woken);
             // Only the polling thread writes these: a load and a store.
-            bump(&self.scheduled_ns, now.saturating_sub(woken));
+            bump(&self.scheduled_ns, delay);
             bump(&self.scheduled_polls, 1);
-        }
+            delay
+        })
     }
 
     /// The task has ended: lets tokio's task go, whoever still holds ours.

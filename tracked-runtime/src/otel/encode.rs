@@ -1,6 +1,7 @@
 //! Builds the OTLP request from the registry: the same counters, gauges and
 //! histograms as the Prometheus exposition, as cumulative OTLP metrics.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -13,7 +14,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::OtelConfig;
-use crate::{DurationHistogram, PollHistogram, TaskState, Tracker};
+use crate::{DurationHistogram, PollHistogram, TaskState, TaskType, Tracker};
 
 /// What stays the same from one export to the next.
 pub(super) struct Request {
@@ -154,9 +155,8 @@ impl Request {
             "Time from spawn to end of finished tasks, per type.",
             durations,
         ));
-        if tracker.measures_busy_time() {
-            let polls = tracker
-                .poll_durations()
+        let per_poll = |histograms: BTreeMap<TaskType, PollHistogram>| {
+            histograms
                 .into_iter()
                 .map(|(ty, h)| {
                     let shape = Shape {
@@ -166,11 +166,20 @@ impl Request {
                     };
                     shape.point(ty.name(), self.start_ns, now)
                 })
-                .collect();
+                .collect()
+        };
+        if tracker.measures_busy_time() {
             metrics.push(histogram(
                 "tracked.task.poll.duration",
                 "Time spent in single polls of tasks, per type.",
-                polls,
+                per_poll(tracker.poll_durations()),
+            ));
+        }
+        if tracker.follows_wakes() {
+            metrics.push(histogram(
+                "tracked.task.scheduled.duration",
+                "Time tasks waited for a worker once woken, per type.",
+                per_poll(tracker.scheduling_delays()),
             ));
         }
 

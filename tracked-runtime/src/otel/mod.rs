@@ -17,6 +17,7 @@
 //! | `tracked.tasks.live` | gauge | `{task}` | `type`, `state` (pending, running) |
 //! | `tracked.task.duration` | cumulative histogram | `s` | `type` |
 //! | `tracked.task.poll.duration` (with busy time) | cumulative histogram | `s` | `type` |
+//! | `tracked.task.scheduled.duration` (with wakes) | cumulative histogram | `s` | `type` |
 //! | `tracked.watchdog.warnings` | monotonic cumulative sum | `{task}` | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked.type.healthy` | gauge (1 or 0) | `1` | `type` |
 //!
