@@ -23,6 +23,7 @@ fn task(tracker: &Tracker, name: &str) -> TaskSnapshot {
 fn wakes(tracker: &Tracker, name: &str) -> tracked::Wakes {
     task(tracker, name)
         .wakes
+        .map(|wakes| *wakes)
         .expect("the tracker follows wakes")
 }
 

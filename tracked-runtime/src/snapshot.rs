@@ -47,8 +47,9 @@ pub struct TaskSnapshot {
     /// first poll ends, and once the task has ended. See [`TaskSnapshot::idle`].
     pub idle_since: Option<Instant>,
     /// Its wakes, when the tracker follows them
-    /// ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes)).
-    pub wakes: Option<crate::Wakes>,
+    /// ([`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes)); boxed, so
+    /// that snapshots of trackers that do not stay small.
+    pub wakes: Option<Box<crate::Wakes>>,
     /// Progress, if the task reported any.
     pub progress: Option<ProgressSnapshot>,
     /// The `Display` text of an `Err` output, or the panic message.
@@ -111,7 +112,7 @@ impl TaskSnapshot {
             polls: record.polls.load(std::sync::atomic::Ordering::Relaxed),
             busy: record.busy_ns().map(Duration::from_nanos),
             idle_since: record.idle_since().map(|at| clock.instant(at)),
-            wakes: record.wakes(clock),
+            wakes: record.wakes(clock).map(Box::new),
             progress,
             error: None,
             panic_location: None,
