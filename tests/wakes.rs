@@ -256,11 +256,14 @@ async fn without_wakes_followed_no_task_matches_either_way() {
 
 /// Tasks in a ring pass a token around through channels on a multi-thread
 /// runtime, so most wakes cross threads while the woken task may be in a
-/// poll: every wake must still reach tokio, or the ring stops.
+/// poll: every wake must still reach tokio, or the ring stops. Meanwhile
+/// one thread scans with the watchdog and another queries for lost wakers:
+/// every task always has a waker in a channel or a wake pending, so neither
+/// may ever report one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wakes_across_threads_all_arrive() {
+async fn wakes_across_threads_all_arrive_and_none_is_taken_for_lost() {
     const TASKS: usize = 64;
-    const LAPS: usize = 200;
+    const LAPS: usize = 3000;
     let tracker = Tracker::builder().wakes(true).build();
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..TASKS)
         .map(|_| tokio::sync::mpsc::channel::<usize>(1))
@@ -273,10 +276,7 @@ async fn wakes_across_threads_all_arrive() {
                 let mut passed = 0;
                 while let Some(hops) = inbox.recv().await {
                     passed += 1;
-                    if hops == TASKS * LAPS {
-                        break;
-                    }
-                    if next.send(hops + 1).await.is_err() {
+                    if hops >= TASKS * LAPS || next.send(hops + 1).await.is_err() {
                         break;
                     }
                 }
@@ -284,6 +284,27 @@ async fn wakes_across_threads_all_arrive() {
             }),
         );
     }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = |check: fn(&Tracker) -> usize| {
+        let (tracker, stop) = (tracker.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut looks, mut found) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                found += check(&tracker);
+                looks += 1;
+                std::thread::yield_now();
+            }
+            (looks, found)
+        })
+    };
+    let scanner = watch(|tracker| {
+        tracker.watchdog_scan();
+        tracker.warnings().len()
+    });
+    let querier = watch(|tracker| {
+        let query = Query::new().name_prefix("ring-").lost_waker(true);
+        tracker.tasks(&query).len()
+    });
     senders[0].send(1).await.unwrap();
     drop(senders);
     // A hang guard, not a timing assertion: a lost wake stops the ring.
@@ -296,7 +317,13 @@ async fn wakes_across_threads_all_arrive() {
     })
     .await
     .expect("a wake was lost: the ring stopped");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (scans, warned) = scanner.join().unwrap();
+    let (queries, lost) = querier.join().unwrap();
     assert_eq!(passed, TASKS * LAPS);
+    assert!(scans > 0 && queries > 0);
+    assert_eq!(warned, 0, "the watchdog warned in {scans} scans");
+    assert_eq!(lost, 0, "queries found lost wakers, over {queries} queries");
     let stats = tracker.stats();
     assert_eq!(stats.total.spawned, TASKS as u64);
     assert_eq!(stats.total.completed, TASKS as u64);

@@ -187,7 +187,9 @@ impl Current {
     #[inline]
     fn end(&self, busy_from: Option<u64>, is_poll: bool, ended: bool) {
         if !ended {
-            self.record.in_poll.store(false, Ordering::Relaxed);
+            // Release: a reader that sees the poll over sees what it did,
+            // the wakers it cloned included (see `Record::lost_waker`).
+            self.record.in_poll.store(false, Ordering::Release);
         }
         if let Some(from) = busy_from {
             self.count_busy(from, is_poll);

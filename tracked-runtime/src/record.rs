@@ -348,14 +348,17 @@ impl Record {
 
     /// Whether the task is live, polled and outside a poll, and a check that
     /// no poll has begun since (see `WakeState::lost`).
+    ///
+    /// Acquire on `in_poll`: seeing a poll over (its Release) shows the
+    /// wakers it cloned. A poll that starts meanwhile stores its count before
+    /// taking the wake (`WakeState::poll_starts`, AcqRel), so a reader that
+    /// sees the wake taken sees the new count, and `same_poll` fails.
     fn idle_polled(&self) -> (bool, impl FnOnce() -> bool + '_) {
-        // Relaxed: `WakeState::read` orders the reads that matter; a poll
-        // that starts meanwhile changes the count and is caught.
         let polls = self.polls.load(Ordering::Relaxed);
         let idle_polled =
-            polls > 0 && !self.in_poll.load(Ordering::Relaxed) && !self.state().is_finished();
+            polls > 0 && !self.in_poll.load(Ordering::Acquire) && !self.state().is_finished();
         let same_poll = move || {
-            !self.in_poll.load(Ordering::Relaxed) && self.polls.load(Ordering::Relaxed) == polls
+            !self.in_poll.load(Ordering::Acquire) && self.polls.load(Ordering::Relaxed) == polls
         };
         (idle_polled, same_poll)
     }
