@@ -9,7 +9,6 @@ use std::sync::Arc;
 use tracked::{Counts, Query, TaskType, Tracker};
 
 const SPAWNERS: u64 = 4;
-const PER_SPAWNER: u64 = 250_000;
 const BATCH: u64 = 1_000;
 
 /// What awaiting a task's handle showed.
@@ -37,12 +36,12 @@ const TYPES: [TaskType; 4] = [
     TaskType::new("Stress"),
 ];
 
-async fn spawner(tracker: Tracker, seed: u64) -> Seen {
+async fn spawner(tracker: Tracker, seed: u64, per_spawner: u64) -> Seen {
     let mut seen = Seen::default();
-    for batch in 0..PER_SPAWNER / BATCH {
+    for batch in 0..per_spawner / BATCH {
         let mut handles = Vec::with_capacity(BATCH as usize);
         for i in 0..BATCH {
-            let n = seed * PER_SPAWNER + batch * BATCH + i;
+            let n = seed * per_spawner + batch * BATCH + i;
             let ty = TYPES[(n % 4) as usize];
             let handle = match n % 10 {
                 0..=4 => tracker.spawn("ok", ty, async move {
@@ -111,6 +110,25 @@ fn check_consistent(counts: &Counts) {
 
 #[test]
 fn a_million_tasks_account_exactly() {
+    account_exactly(Tracker::builder().history_capacity(1_000).build(), 250_000);
+}
+
+/// The same churn with every opt-in detail on: timed polls, and wakes
+/// followed through the tracker's waker (each record's wake state pooled,
+/// and let go while stale wakers of aborted tasks still hold it).
+#[test]
+fn at_full_detail_the_accounting_holds_too() {
+    let tracker = Tracker::builder()
+        .history_capacity(1_000)
+        .wakes(true)
+        .build();
+    account_exactly(tracker.clone(), 50_000);
+    // Every task that yielded was woken, and each wake led to a poll.
+    let delays = tracker.scheduling_delays();
+    assert!(delays.values().map(|h| h.count()).sum::<u64>() > 0);
+}
+
+fn account_exactly(tracker: Tracker, per_spawner: u64) {
     // Silence the default hook's output for the ~100,000 expected panics,
     // and only those; the tracker's hook chains to this one.
     let default_hook = std::panic::take_hook();
@@ -120,7 +138,6 @@ fn a_million_tasks_account_exactly() {
             default_hook(info);
         }
     }));
-    let tracker = Tracker::builder().history_capacity(1_000).build();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .build()
@@ -158,7 +175,7 @@ fn a_million_tasks_account_exactly() {
     let seen = runtime.block_on(async {
         let spawners: Vec<_> = (0..SPAWNERS)
             // tracked: allow(untracked-spawn) -- spawners stay outside the tracker whose totals are asserted
-            .map(|seed| tokio::spawn(spawner(tracker.clone(), seed)))
+            .map(|seed| tokio::spawn(spawner(tracker.clone(), seed, per_spawner)))
             .collect();
         let mut seen = Seen::default();
         for s in spawners {
@@ -173,7 +190,7 @@ fn a_million_tasks_account_exactly() {
 
     let stats = tracker.stats();
     let total = stats.total;
-    let roots = SPAWNERS * PER_SPAWNER;
+    let roots = SPAWNERS * per_spawner;
     let children = tracker.stats().by_type[&TaskType::GENERAL].spawned;
     assert_eq!(total.spawned, roots + children);
     assert_eq!(total.live(), 0, "live registry drained: {total:?}");
