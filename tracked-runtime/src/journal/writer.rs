@@ -58,6 +58,8 @@ pub(crate) struct Writer {
 
 struct State {
     pending: VecDeque<Entry>,
+    /// Events of the batch being written, out of `pending` meanwhile.
+    in_flight: usize,
     /// Dropped since the last batch written; goes into that batch's row.
     unreported: u64,
     /// When the next write may be tried after a failure.
@@ -73,6 +75,7 @@ impl Writer {
     pub(crate) async fn run(mut self) {
         let mut state = State {
             pending: VecDeque::new(),
+            in_flight: 0,
             unreported: 0,
             retry_at: None,
             backoff: MIN_BACKOFF,
@@ -123,9 +126,15 @@ impl Writer {
     fn take(&self, state: &mut State, event: Event) {
         let at = schema::micros_of(&self.tracker, event.at);
         state.pending.push_back(Entry { at, event });
+        self.count_pending(state);
+    }
+
+    /// Publishes how many events are not written yet: queued, and in the
+    /// batch being written (which a failure puts back).
+    fn count_pending(&self, state: &State) {
         self.shared
             .pending
-            .store(state.pending.len(), Ordering::Relaxed);
+            .store(state.pending.len() + state.in_flight, Ordering::Relaxed);
     }
 
     /// Moves the queue's drop count into the next batch's.
@@ -164,6 +173,7 @@ impl Writer {
             }
             let n = state.pending.len().min(self.batch_size);
             let batch: Vec<Entry> = state.pending.drain(..n).collect();
+            state.in_flight = batch.len();
             let reported = state.unreported;
             let rows = batch::fold(&self.instance, &batch, reported, schema::now());
             let result = {
@@ -180,6 +190,7 @@ impl Writer {
                     }
                 }
             };
+            state.in_flight = 0;
             match result {
                 Ok(_) => {
                     if reported > 0 {
@@ -197,7 +208,7 @@ impl Writer {
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     shared.batches.fetch_add(1, Ordering::Relaxed);
-                    shared.pending.store(state.pending.len(), Ordering::Relaxed);
+                    self.count_pending(state);
                     if !shared.connected.swap(true, Ordering::Relaxed) {
                         tracing::info!("task journal: connected");
                     }
@@ -207,6 +218,9 @@ impl Writer {
                     for entry in batch.into_iter().rev() {
                         state.pending.push_front(entry);
                     }
+                    // Events taken during the write were counted without
+                    // the batch; it is back in the queue now.
+                    self.count_pending(state);
                     self.fail(state, &error);
                     return Err(error);
                 }
