@@ -127,13 +127,14 @@ impl Current {
     #[inline]
     fn enter(&self, polls: u64) {
         let record = &self.record;
-        record.polls.store(polls + 1, Ordering::Relaxed);
+        // The flag, then the count with Release: a reader that sees the new
+        // count sees the task in its poll (see `Record::idle_polled`; the
+        // loom model in `wake.rs`). Both plain stores on x86.
+        record.in_poll.store(true, Ordering::Relaxed);
+        record.polls.store(polls + 1, Ordering::Release);
         if polls == 0 {
             self.first_poll();
         }
-        // Relaxed: the watchdog samples this flag; a stale read only delays
-        // a warning by one scan.
-        record.in_poll.store(true, Ordering::Relaxed);
     }
 
     /// What only a task's first poll records, out of the per-poll path.

@@ -349,12 +349,14 @@ impl Record {
     /// Whether the task is live, polled and outside a poll, and a check that
     /// no poll has begun since (see `WakeState::lost`).
     ///
-    /// Acquire on `in_poll`: seeing a poll over (its Release) shows the
-    /// wakers it cloned. A poll that starts meanwhile stores its count before
-    /// taking the wake (`WakeState::poll_starts`, AcqRel), so a reader that
-    /// sees the wake taken sees the new count, and `same_poll` fails.
+    /// The orders, checked by the loom model in `wake.rs`: a poll stores its
+    /// in-poll flag, then its count (Release), so a reader that sees the new
+    /// count (Acquire) sees the poll begun; seeing a poll over (its Release
+    /// of the flag) shows the wakers it cloned; and a poll stores its count
+    /// before taking the wake (`WakeState::poll_starts`, AcqRel), so a reader
+    /// that sees the wake taken sees the new count, and `same_poll` fails.
     fn idle_polled(&self) -> (bool, impl FnOnce() -> bool + '_) {
-        let polls = self.polls.load(Ordering::Relaxed);
+        let polls = self.polls.load(Ordering::Acquire);
         let idle_polled =
             polls > 0 && !self.in_poll.load(Ordering::Acquire) && !self.state().is_finished();
         let same_poll = move || {

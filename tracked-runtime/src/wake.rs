@@ -11,7 +11,6 @@
 //! only makes one likely.
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 use std::time::{Duration, Instant};
@@ -19,6 +18,8 @@ use std::time::{Duration, Instant};
 use atomic_waker::AtomicWaker;
 
 use crate::clock::{Clock, Epoch};
+// std's atomics, or loom's for the model at the end of this file.
+use crate::handoff::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// A task's wakes, as a snapshot reports them; see
 /// [`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes).
@@ -293,5 +294,102 @@ mod tests {
         kept.wake();
         assert_eq!(flag.0.load(Ordering::Relaxed), 0, "nothing left to wake");
         assert_eq!(Arc::strong_count(&state), 1);
+    }
+}
+
+/// A loom model of the lost-waker check, on the production `WakeState`,
+/// with the record's side (poll count, in-poll flag) stored and read in the
+/// orders `instrument.rs` and `Record::idle_polled` use:
+///
+/// ```sh
+/// RUSTFLAGS="--cfg loom" cargo test -p tracked-runtime --release --lib loom
+/// ```
+///
+/// `AtomicWaker`'s insides are std's atomics, which loom runs but does not
+/// explore: the model is about the counts and flags the check reads.
+#[cfg(all(test, loom))]
+mod loom {
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use ::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use ::loom::thread;
+
+    use super::WakeState;
+    use crate::clock::Clock;
+
+    /// The record's side of a task.
+    struct Task {
+        polls: AtomicU64,
+        in_poll: AtomicBool,
+    }
+
+    impl Task {
+        /// A poll as `poll_as` makes it: `Current::enter`, `poll_starts`,
+        /// the future keeping a clone of its waker (in a channel, say) and
+        /// returning `Pending`, then `Current::end`.
+        fn poll(&self, state: &Arc<WakeState>, tokio: &Waker, clock: &Clock) -> Waker {
+            let polls = self.polls.load(Ordering::Relaxed);
+            self.in_poll.store(true, Ordering::Relaxed);
+            self.polls.store(polls + 1, Ordering::Release);
+            state.poll_starts(tokio, clock.now());
+            let kept = (*WakeState::lend(state)).clone();
+            self.in_poll.store(false, Ordering::Release);
+            kept
+        }
+
+        /// `Record::lost_waker`, for a live task.
+        fn lost(&self, state: &WakeState) -> bool {
+            let polls = self.polls.load(Ordering::Acquire);
+            let idle_polled = polls > 0 && !self.in_poll.load(Ordering::Acquire);
+            state.lost(idle_polled, || {
+                !self.in_poll.load(Ordering::Acquire) && self.polls.load(Ordering::Relaxed) == polls
+            })
+        }
+    }
+
+    /// tokio's waker for the task, which the model does not need to act.
+    struct Tokio;
+
+    impl Wake for Tokio {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// A task waits with its waker in a channel; a sender wakes it (by
+    /// value, so that clone is gone) and the task is polled again, keeping a
+    /// new clone. At no moment can nothing wake it, so a check running
+    /// beside them must never say it lost its waker; once the new clone is
+    /// dropped too, it must.
+    #[test]
+    fn loom_a_woken_task_is_never_taken_for_lost() {
+        ::loom::model(|| {
+            let clock = Arc::new(Clock::new());
+            let state = Arc::new(WakeState::new(clock.epoch()));
+            let task = Arc::new(Task {
+                polls: AtomicU64::new(0),
+                in_poll: AtomicBool::new(false),
+            });
+            let tokio = Waker::from(Arc::new(Tokio));
+            let in_channel = task.poll(&state, &tokio, &clock);
+
+            let woken = {
+                let (state, task) = (Arc::clone(&state), Arc::clone(&task));
+                thread::spawn(move || {
+                    in_channel.wake();
+                    task.poll(&state, &tokio, &clock)
+                })
+            };
+            // The check runs on a thread of its own: loom explores the
+            // interleavings of spawned threads more fully than of the main one.
+            let check = {
+                let (state, task) = (Arc::clone(&state), Arc::clone(&task));
+                thread::spawn(move || task.lost(&state))
+            };
+            assert!(!check.join().unwrap(), "lost while being woken and polled");
+            let in_channel = woken.join().unwrap();
+            assert!(!task.lost(&state), "its new waker is in the channel");
+            drop(in_channel);
+            assert!(task.lost(&state), "nothing can wake it now");
+        });
     }
 }

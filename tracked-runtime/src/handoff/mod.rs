@@ -23,7 +23,7 @@
 
 #[cfg(all(test, loom))]
 mod loom;
-mod sync;
+pub(crate) mod sync;
 
 use tokio_util::sync::CancellationToken;
 

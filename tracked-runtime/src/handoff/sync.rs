@@ -1,17 +1,18 @@
-//! The primitives the hand-offs are built from: the standard library's, or
-//! loom's when the crate's unit tests are built with `--cfg loom`, so that the
-//! model checker runs the production protocol itself.
+//! The primitives the hand-offs (and the wake state, `wake.rs`) are built
+//! from: the standard library's, or loom's when the crate's unit tests are
+//! built with `--cfg loom`, so that the model checker runs the production
+//! protocol itself.
 //!
 //! `cfg(all(test, loom))` rather than `cfg(loom)`, as tokio does: loom is a
 //! dev-dependency, and a `--cfg loom` build of anything but this crate's unit
 //! tests (its doctests, the facade, the integration tests) keeps std's types.
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
