@@ -237,6 +237,21 @@ async fn a_task_between_its_last_poll_and_its_end_has_not_lost_its_waker() {
 }
 
 #[tokio::test]
+async fn a_blocking_task_has_no_wakes_to_follow() {
+    let tracker = Tracker::builder().wakes(true).build();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocking = tracker.spawn_blocking("blocking", TaskType::GENERAL, move || {
+        released.recv().ok();
+    });
+    let running = task(&tracker, "blocking");
+    assert_eq!(running.wakes, None);
+    assert!(tracker.tasks(&Query::new().lost_waker(false)).is_empty());
+    release.send(()).unwrap();
+    blocking.await.unwrap();
+    assert!(task(&tracker, "blocking").busy.is_some(), "still timed");
+}
+
+#[tokio::test]
 async fn without_wakes_followed_no_task_matches_either_way() {
     let tracker = Tracker::builder().busy_time(true).build();
     let _lost = tracker.spawn(

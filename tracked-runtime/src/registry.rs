@@ -19,7 +19,7 @@ use crate::histogram::{DurationHistogram, PollCounter, PollHistogram};
 use crate::history::{Finished, History};
 use crate::live::{self, Inbox, Live};
 use crate::pool;
-use crate::record::{Record, TaskState};
+use crate::record::{Record, SpawnKind, TaskState};
 use crate::snapshot::{Ending, TaskSnapshot};
 use crate::stats::Counts;
 use crate::{StaticSite, TaskType};
@@ -199,7 +199,12 @@ impl Registry {
             |stash| shard.lock_unbooked().lend(stash),
             |record| {
                 fill(record);
-                record.set_timed(self.limits.timed_polls, self.limits.wakes);
+                // A blocking closure is never polled: nothing to wake.
+                let wakes = self
+                    .limits
+                    .wakes
+                    .filter(|_| record.kind != SpawnKind::Blocking);
+                record.set_timed(self.limits.timed_polls, wakes);
                 record.shard = index as u16;
                 record.type_row = shard.type_row(record.ty);
             },

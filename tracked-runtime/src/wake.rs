@@ -22,7 +22,8 @@ use crate::clock::{Clock, Epoch};
 use crate::handoff::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// A task's wakes, as a snapshot reports them; see
-/// [`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes).
+/// [`TrackerBuilder::wakes`](crate::TrackerBuilder::wakes). Blocking tasks
+/// have none: they are never polled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Wakes {
