@@ -365,6 +365,21 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         ))
         .await;
     assert_eq!(lost, "lost waker", "the lost waker's badge");
+    // The tracker follows wakes: the "lost their waker" filter is offered,
+    // and keeps that task only.
+    let offered = driver
+        .script("return !document.getElementById('f-lost').hidden;")
+        .await;
+    assert_eq!(offered, true, "the lost-waker filter is offered");
+    driver.filter("f-lost", "true").await;
+    let lost_rows = driver
+        .until(
+            "return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));",
+            |ids| *ids == serde_json::json!([forgets_id]),
+        )
+        .await;
+    assert_eq!(lost_rows, serde_json::json!([forgets_id]));
+    driver.filter("f-lost", "").await;
 
     // The "flagged" filter keeps the flagged rows only.
     driver.filter("f-warned", "true").await;
