@@ -912,11 +912,26 @@ async fn a_task_that_lost_its_waker_is_shown_and_filtered() {
     wake.send(()).unwrap();
     waits.await.unwrap();
     assert!(of(api.get("/tasks?lost_waker=false&state=completed").await.1).is_empty());
-    // The reply woke it: one scheduling delay for its type.
+    // The reply woke it: one scheduling delay for its type. The warning is
+    // counted by kind.
     let (_, _, metrics) = api.text("/metrics").await;
-    assert!(
-        metrics.contains(r#"tracked_task_scheduled_duration_seconds_count{type="GameLogic"} 1"#),
-        "{metrics}"
+    let samples = parse_exposition(&metrics);
+    let game = ("type", "GameLogic");
+    assert_eq!(
+        value(
+            &samples,
+            "tracked_task_scheduled_duration_seconds_count",
+            &[game]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tracked_watchdog_warnings_total",
+            &[game, ("kind", "lost_waker")]
+        ),
+        1.0
     );
     lost.abort();
     api.server.shutdown().await;
