@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use prost::Message;
 use tracked::otel::{install, OtelConfig, OtelError, OtelExporter};
-use tracked::{TaskState, TaskType, Tracker};
+use tracked::{Query, TaskState, TaskType, Tracker};
 
 type Received = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
 
@@ -347,6 +347,54 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
         ])],
         1
     );
+}
+
+/// With wakes followed, each delay from a wake to the poll it led to is
+/// exported per type, in the poll-duration buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_delays_are_exported_when_wakes_are_followed() {
+    let receiver = Receiver::bind().await;
+    let tracker = Tracker::builder().wakes(true).build();
+    let (reply, replied) = tokio::sync::oneshot::channel::<()>();
+    let waiter = tracker.spawn("game::wait", TaskType::GAME_LOGIC, async move {
+        replied.await.ok();
+    });
+    // Woken once: only after it waits with its waker in the channel.
+    for _ in 0..1000 {
+        let waiting = tracker
+            .tasks(&Query::new())
+            .first()
+            .and_then(|t| t.wakes.clone());
+        if waiting.is_some_and(|w| w.wakers == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    reply.send(()).unwrap();
+    waiter.await.unwrap();
+
+    let exporter = install(
+        &tracker,
+        OtelConfig::new(format!("http://{}", receiver.addr)).interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    flush(&exporter).unwrap();
+    let first = metrics(&receiver.requests()[0]);
+    let delays = histograms(&first["tracked.task.scheduled.duration"]);
+    assert_eq!(delays["GameLogic"].count, 1);
+    assert_eq!(delays["GameLogic"].explicit_bounds[0], 0.00001);
+    let expected = tracker.scheduling_delays()[&TaskType::GAME_LOGIC].sum();
+    let sum = delays["GameLogic"].sum.unwrap();
+    assert!(
+        (sum - expected.as_secs_f64()).abs() < 1e-9,
+        "{sum} vs {expected:?}"
+    );
+    // Wakes time polls too.
+    assert_eq!(
+        histograms(&first["tracked.task.poll.duration"])["GameLogic"].count,
+        2
+    );
+    tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
 }
 
 /// Events of target `tracked_runtime::otel`, kept by a subscriber installed
