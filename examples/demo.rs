@@ -558,6 +558,17 @@ fn print_final(tracker: &Tracker, started: Instant) {
             task.panic_location.unwrap_or_else(|| "unknown".into())
         );
     }
+    // How long woken tasks waited for a worker (wakes are followed).
+    let delays: Vec<_> = tracker
+        .scheduling_delays()
+        .into_iter()
+        .filter(|(_, h)| h.count() > 0)
+        .map(|(ty, h)| {
+            let mean = h.sum() / u32::try_from(h.count()).unwrap_or(u32::MAX);
+            format!("{ty} {mean:.0?} over {} wakes", h.count())
+        })
+        .collect();
+    println!("\nmean wait for a worker once woken: {}", delays.join(", "));
     let live = tracker.stats().total.live();
     println!("\nlive tasks left: {live}");
 }
