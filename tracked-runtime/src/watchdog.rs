@@ -1,5 +1,5 @@
-//! The watchdog: long-running tasks, long polls, idle tasks, and
-//! failure-rate health.
+//! The watchdog: long-running tasks, long polls, idle tasks, lost wakers
+//! (trackers that follow wakes), and failure-rate health.
 //!
 //! It runs as a heartbeat phase ([`Heartbeat::housekeeping`](crate::Heartbeat::housekeeping)),
 //! never on the poll path. A long poll is seen without timing every poll:
