@@ -18,6 +18,7 @@
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::{DurationHistogram, PollHistogram, TaskState, TaskType, Tracker};
@@ -146,39 +147,47 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
     write_watchdog(&mut out, tracker, &stats);
 
     if tracker.measures_busy_time() {
-        let name = "tracked_task_poll_duration_seconds";
-        family(
+        write_per_type(
             &mut out,
-            name,
-            "histogram",
+            "tracked_task_poll_duration_seconds",
             "Time spent in single polls of tasks, per type.",
+            &tracker.poll_durations(),
         );
-        for (ty, histogram) in &tracker.poll_durations() {
-            let bounds = &PollHistogram::BOUNDS;
-            let sum = histogram.sum();
-            write_histogram(&mut out, name, *ty, bounds, &histogram.cumulative(), sum);
-        }
     }
-
     if tracker.follows_wakes() {
-        let name = "tracked_task_scheduled_duration_seconds";
-        family(
+        write_per_type(
             &mut out,
-            name,
-            "histogram",
+            "tracked_task_scheduled_duration_seconds",
             "Time tasks waited for a worker once woken (a wake to the poll it led to), per type.",
+            &tracker.scheduling_delays(),
         );
-        for (ty, histogram) in &tracker.scheduling_delays() {
-            let bounds = &PollHistogram::BOUNDS;
-            let sum = histogram.sum();
-            write_histogram(&mut out, name, *ty, bounds, &histogram.cumulative(), sum);
-        }
     }
 
     if options.name_label {
         write_by_name(&mut out, tracker);
     }
     out
+}
+
+/// A histogram family in the poll-duration buckets, one histogram per type.
+fn write_per_type(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    histograms: &BTreeMap<TaskType, PollHistogram>,
+) {
+    family(out, name, "histogram", help);
+    for (ty, histogram) in histograms {
+        let cumulative = histogram.cumulative();
+        write_histogram(
+            out,
+            name,
+            *ty,
+            &PollHistogram::BOUNDS,
+            &cumulative,
+            histogram.sum(),
+        );
+    }
 }
 
 fn write_histogram(
