@@ -227,6 +227,17 @@ impl WebDriver {
         .await;
     }
 
+    /// Sets filter `id` to `value` and waits until the task table lists
+    /// exactly `ids`; returns the ids it lists last.
+    async fn rows_with(&self, id: &str, value: &str, ids: Value) -> Value {
+        self.filter(id, value).await;
+        self.until(
+            "return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));",
+            |listed| *listed == ids,
+        )
+        .await
+    }
+
     /// Runs `source` until `done` holds for its value (the page refreshes
     /// on its own), for up to 10 s; returns the last value.
     async fn until(&self, source: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -371,14 +382,10 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         .script("return !document.getElementById('f-lost').hidden;")
         .await;
     assert_eq!(offered, true, "the lost-waker filter is offered");
-    driver.filter("f-lost", "true").await;
     let lost_rows = driver
-        .until(
-            "return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));",
-            |ids| *ids == serde_json::json!([forgets_id]),
-        )
+        .rows_with("f-lost", "true", json!([forgets_id]))
         .await;
-    assert_eq!(lost_rows, serde_json::json!([forgets_id]));
+    assert_eq!(lost_rows, json!([forgets_id]));
     driver.filter("f-lost", "").await;
 
     // The "flagged" filter keeps the flagged rows only.
@@ -409,14 +416,10 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
 
     // "Outlived their parent" keeps the leftover only.
     driver.filter("f-warned", "").await;
-    driver.filter("f-orphaned", "true").await;
     let orphans = driver
-        .until(
-            "return [...document.querySelectorAll('#tasks tbody tr')].map((r) => Number(r.dataset.id));",
-            |ids| *ids == serde_json::json!([leftover_id]),
-        )
+        .rows_with("f-orphaned", "true", json!([leftover_id]))
         .await;
-    assert_eq!(orphans, serde_json::json!([leftover_id]));
+    assert_eq!(orphans, json!([leftover_id]));
     driver.filter("f-orphaned", "").await;
     driver
         .until(

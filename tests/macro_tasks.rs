@@ -131,6 +131,19 @@ async fn round_awaiting_a_reply(reply: tokio::sync::oneshot::Receiver<()>) {
     tokio::spawn(waits_for_a_reply(reply)).await.unwrap();
 }
 
+/// Whether the live task named `name` is seen so that `seen` holds, within
+/// a few seconds.
+async fn seen_live(tracker: &Tracker, name: &str, seen: impl Fn(&TaskSnapshot) -> bool) -> bool {
+    for _ in 0..1000 {
+        let live = tracker.tasks(&Query::new().name_prefix(name));
+        if live.first().is_some_and(&seen) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
 /// A claim replaces the task's record: on a tracker that times polls, the
 /// new record times them too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,19 +152,8 @@ async fn a_claimed_task_keeps_its_poll_timing() {
     let (reply, replied) = tokio::sync::oneshot::channel();
     let root = tracker.spawn("root", TaskType::GENERAL, round_awaiting_a_reply(replied));
     let waiter = name("waits_for_a_reply");
-    let mut idle = None;
-    for _ in 0..1000 {
-        idle = tracker
-            .tasks(&Query::new().name_prefix(waiter.as_str()))
-            .first()
-            .and_then(|t| t.idle_since);
-        if idle.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     assert!(
-        idle.is_some(),
+        seen_live(&tracker, &waiter, |t| t.idle_since.is_some()).await,
         "the claimed task is seen idle, waiting for its reply"
     );
     reply.send(()).unwrap();
@@ -170,19 +172,13 @@ async fn a_claimed_task_keeps_its_wakes() {
     let (reply, replied) = tokio::sync::oneshot::channel();
     let root = tracker.spawn("root", TaskType::GENERAL, round_awaiting_a_reply(replied));
     let waiter = name("waits_for_a_reply");
-    let mut waiting = false;
-    for _ in 0..1000 {
-        waiting = tracker
-            .tasks(&Query::new().name_prefix(waiter.as_str()))
-            .first()
-            .and_then(|t| t.wakes.as_ref())
-            .is_some_and(|w| w.wakers == 1);
-        if waiting {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(waiting, "the claimed task waits, its waker in the oneshot");
+    let waiting = seen_live(&tracker, &waiter, |t| {
+        t.wakes.as_ref().is_some_and(|w| w.wakers == 1)
+    });
+    assert!(
+        waiting.await,
+        "the claimed task waits, its waker in the oneshot"
+    );
     reply.send(()).unwrap();
     root.await.unwrap();
     let done = finished_named(&tracker, &waiter);

@@ -20,6 +20,12 @@ fn task(tracker: &Tracker, name: &str) -> TaskSnapshot {
         .unwrap_or_else(|| panic!("no task {name}"))
 }
 
+/// A hand-written future that forgets to keep its waker: the bug a lost
+/// waker comes from.
+fn keeps_no_waker() -> impl Future<Output = ()> {
+    poll_fn(|_| Poll::Pending)
+}
+
 fn wakes(tracker: &Tracker, name: &str) -> tracked::Wakes {
     task(tracker, name)
         .wakes
@@ -99,12 +105,7 @@ async fn a_task_that_wakes_itself_inside_its_poll_counts_self_wakes() {
 #[tokio::test]
 async fn only_a_task_nothing_can_wake_has_lost_its_waker() {
     let tracker = Tracker::builder().wakes(true).build();
-    // A hand-written future that forgets to keep its waker: the bug.
-    let lost = tracker.spawn(
-        "forgets",
-        TaskType::GENERAL,
-        poll_fn(|_| Poll::<()>::Pending),
-    );
+    let lost = tracker.spawn("forgets", TaskType::GENERAL, keeps_no_waker());
     let notify = Arc::new(Notify::new());
     let waiting = Arc::clone(&notify);
     let waits = tracker.spawn("waits", TaskType::GENERAL, async move {
@@ -254,11 +255,7 @@ async fn a_blocking_task_has_no_wakes_to_follow() {
 #[tokio::test]
 async fn without_wakes_followed_no_task_matches_either_way() {
     let tracker = Tracker::builder().busy_time(true).build();
-    let _lost = tracker.spawn(
-        "forgets",
-        TaskType::GENERAL,
-        poll_fn(|_| Poll::<()>::Pending),
-    );
+    let _lost = tracker.spawn("forgets", TaskType::GENERAL, keeps_no_waker());
     tokio::task::yield_now().await;
     assert!(!tracker.follows_wakes());
     assert_eq!(task(&tracker, "forgets").wakes, None);
