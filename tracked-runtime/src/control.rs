@@ -260,7 +260,9 @@ impl Tracker {
 /// # Examples
 ///
 /// ```
-/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # // One thread: a runtime's workers can outlive `main` by an instant,
+/// # // which Miri reports.
+/// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
 /// use tracked_runtime::{TaskType, Tracker};
