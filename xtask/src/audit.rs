@@ -4,7 +4,7 @@
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Region, Rule, Severity, SourceFile};
 use crate::doctest;
-use crate::index::{CrateIndex, FileId, Fragment, ModPath};
+use crate::index::{CrateIndex, FileId, Fragment};
 use crate::lint::{self, Site};
 use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
@@ -144,6 +144,7 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
                 rel: path.clone(),
                 crate_name: "main".to_owned(),
                 module: Vec::new(),
+                index_only: false,
             }],
         }];
         let source = |_: &Entry| Read::Text(text.clone());
@@ -208,17 +209,19 @@ struct Held {
 
 impl Loaded {
     /// Summarises a file into its index fragment. A file that will be
-    /// scanned (`eager`, or it mentions `spawn` or `tracked`) is parsed in
-    /// full once: the fragment comes from that tree, which goes to `held`.
-    /// Any other file is parsed at item level only (fn bodies emptied).
+    /// scanned (`eager`, or it mentions `spawn` or `tracked`, and it is not
+    /// `index_only`) is parsed in full once: the fragment comes from that
+    /// tree, which goes to `held`. Any other file is parsed at item level
+    /// only (fn bodies emptied).
     fn load(
         read: Read,
         slot: usize,
         id: FileId,
-        module: &ModPath,
+        entry: &Entry,
         eager: bool,
         held: &mut Vec<Held>,
     ) -> Loaded {
+        let module = &entry.module;
         let mut loaded = Loaded {
             text: Ok(String::new()),
             fragment: None,
@@ -241,7 +244,7 @@ impl Loaded {
                 return loaded;
             }
         };
-        if eager || mentions(&text) {
+        if !entry.index_only && (eager || mentions(&text)) {
             let markers = suppress::candidates(&text);
             let positions: Vec<_> = markers.iter().map(|m| m.at).collect();
             match parse::parse_file(&text, &positions, false) {
@@ -413,7 +416,7 @@ fn worker(
             break;
         };
         let read = (shared.source)(entry);
-        let loaded = Loaded::load(read, slot, id, &entry.module, shared.scan_all, &mut held);
+        let loaded = Loaded::load(read, slot, id, entry, shared.scan_all, &mut held);
         batch.push((slot, loaded));
     }
     let _ = loaded_tx.send(batch);
@@ -488,7 +491,8 @@ fn worker(
 /// decides which files are scanned: those that parse and mention `spawn` or
 /// `tracked` (or all, with `scan_all` or when an import renames a spawning
 /// fn). Files not scanned were checked to parse at item level only; a syntax
-/// error inside one of their fn bodies is left to rustc.
+/// error inside one of their fn bodies is left to rustc. An `index_only` file
+/// adds its fragment and nothing else: the crate that audits it reports it.
 fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
     let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
         shared.units.iter().map(|_| Vec::new()).collect();
@@ -503,11 +507,14 @@ fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
     };
     for (u, (unit, files)) in shared.units.iter().zip(per_unit).enumerate() {
         let mut report = empty_report();
-        report.files = files.len();
         let mut fragments = Vec::new();
         let mut texts = Vec::new();
         for (slot, id, loaded) in files {
             fragments.extend(loaded.fragment);
+            if unit.files[id].index_only {
+                continue;
+            }
+            report.files += 1;
             match loaded.text {
                 Ok(text) => {
                     let parsed = match &loaded.parse_error {

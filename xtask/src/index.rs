@@ -235,8 +235,8 @@ pub(crate) struct StructDef {
 /// import explicitly.
 ///
 /// A module has several scopes when several files share its path (the
-/// crate roots of `src/lib.rs`, `src/main.rs` and `src/bin/`, or of the
-/// files in `tests/`), or an inline `mod` and a file both define it.
+/// crate roots of `src/lib.rs`, `src/main.rs` and `src/bin/`), or an inline
+/// `mod` and a file both define it.
 #[derive(Debug, Default)]
 pub(crate) struct Module {
     pub(crate) scopes: Vec<Scope>,

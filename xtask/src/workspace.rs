@@ -3,9 +3,13 @@
 //! Packages come from `cargo metadata`; each package directory is walked for
 //! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
 //! packages (a directory with its own `Cargo.toml`) and excluded paths. The
-//! files under `src/` form one crate; so do those under each of `tests/`,
-//! `examples/` and `benches/`, and the build script. A file's module path is
-//! derived from where it sits, as rustc's default module layout would.
+//! files under `src/` form one crate, and so does the build script. As in
+//! Cargo, each `tests/foo.rs` or `tests/foo/main.rs` is a crate of its own
+//! (with the other files of `tests/foo/`), and so is each example and bench.
+//! The files of a subdirectory without `main.rs`, such as `tests/common/`,
+//! are modules any of those crates may declare: each indexes them, and the
+//! first audits them. A file's module path is derived from where it sits,
+//! as rustc's default module layout would.
 
 use crate::config::{self, Config};
 use crate::index::ModPath;
@@ -23,6 +27,8 @@ pub(crate) struct Entry {
     /// The crate's name, as `module_path!()` starts.
     pub(crate) crate_name: String,
     pub(crate) module: ModPath,
+    /// A module file another crate audits: here it only adds to the index.
+    pub(crate) index_only: bool,
 }
 
 /// The files that resolve names against each other.
@@ -106,6 +112,7 @@ pub(crate) fn discover(
                     rel,
                     crate_name: "main".to_owned(),
                     module: Vec::new(),
+                    index_only: false,
                 }],
             }],
         });
@@ -222,6 +229,8 @@ fn walk(
             .any(|p| config::matches(p, rel))
     };
     let mut units: Vec<(String, Unit)> = Vec::new();
+    // Files shared by the crates whose keys start with the prefix.
+    let mut shared: Vec<(String, &Package, Entry)> = Vec::new();
     for package in packages {
         let mut stack = vec![package.dir.clone()];
         while let Some(dir) = stack.pop() {
@@ -251,13 +260,24 @@ fn walk(
                         .components()
                         .map(|c| c.as_os_str().to_string_lossy().into_owned())
                         .collect();
-                    let (key, crate_name, module) = place(&package.name, &parts);
-                    let key = format!("{}#{key}", package.dir.display());
+                    let own_main = |dir: &str, sub: &str| {
+                        package.dir.join(dir).join(sub).join("main.rs").is_file()
+                    };
+                    let (place, crate_name, module) = place(&package.name, &parts, own_main);
                     let entry = Entry {
                         abs: path,
                         rel,
                         crate_name,
                         module,
+                        index_only: false,
+                    };
+                    let key = match place {
+                        Place::Crate(key) => format!("{}#{key}", package.dir.display()),
+                        Place::Shared(dir) => {
+                            let prefix = format!("{}#{dir}/", package.dir.display());
+                            shared.push((prefix, package, entry));
+                            continue;
+                        }
                     };
                     match units.iter_mut().find(|(k, _)| *k == key) {
                         Some((_, unit)) => unit.files.push(entry),
@@ -273,12 +293,44 @@ fn walk(
             }
         }
     }
+    for (prefix, package, entry) in shared {
+        let mut first = true;
+        for (_, unit) in units.iter_mut().filter(|(k, _)| k.starts_with(&prefix)) {
+            unit.files.push(Entry {
+                crate_name: unit.files[0].crate_name.clone(),
+                index_only: !first,
+                ..entry.clone()
+            });
+            first = false;
+        }
+        if first {
+            // No crate to share it: a crate of its own, with any other such file.
+            let unit = Unit {
+                roots: package.roots.clone(),
+                files: vec![entry],
+            };
+            units.push((format!("{prefix}*"), unit));
+        }
+    }
     Ok(units.into_iter().map(|(_, unit)| unit).collect())
 }
 
-/// Which crate a file of a package belongs to (a key), that crate's name, and
-/// the file's module path in it.
-fn place(package: &str, parts: &[String]) -> (String, String, ModPath) {
+/// Where a file goes, by the key of its crate within the package.
+enum Place {
+    /// Into one crate.
+    Crate(String),
+    /// Into every crate of this target directory (`tests/common/mod.rs`).
+    Shared(String),
+}
+
+/// Which crate a file of a package belongs to, that crate's name, and the
+/// file's module path in it. `own_main(dir, sub)`: whether `dir/sub/main.rs`
+/// exists, making `dir/sub/` one target.
+fn place(
+    package: &str,
+    parts: &[String],
+    own_main: impl Fn(&str, &str) -> bool,
+) -> (Place, String, ModPath) {
     let stem = |s: &str| s.strip_suffix(".rs").unwrap_or(s).to_owned();
     let modules = |parts: &[String]| -> ModPath {
         let mut out: ModPath = parts.iter().map(|p| stem(p)).collect();
@@ -290,21 +342,25 @@ fn place(package: &str, parts: &[String]) -> (String, String, ModPath) {
         }
         out
     };
+    let target = |dir: &str| matches!(dir, "tests" | "examples" | "benches");
+    let one =
+        |key: &str, name: String, module: ModPath| (Place::Crate(key.to_owned()), name, module);
     match parts {
-        [file] if file == "build.rs" => (
-            "build".to_owned(),
-            "build_script_build".to_owned(),
-            Vec::new(),
-        ),
-        [file] => (file.clone(), stem(file), Vec::new()),
+        [file] if file == "build.rs" => one("build", "build_script_build".to_owned(), Vec::new()),
+        [file] => one(file, stem(file), Vec::new()),
         [dir, rest @ ..] if dir == "src" => match rest {
-            [bin, _] if bin == "bin" => ("src".to_owned(), package.to_owned(), Vec::new()),
-            [bin, _, inner @ ..] if bin == "bin" => {
-                ("src".to_owned(), package.to_owned(), modules(inner))
-            }
-            _ => ("src".to_owned(), package.to_owned(), modules(rest)),
+            [bin, _] if bin == "bin" => one("src", package.to_owned(), Vec::new()),
+            [bin, _, inner @ ..] if bin == "bin" => one("src", package.to_owned(), modules(inner)),
+            _ => one("src", package.to_owned(), modules(rest)),
         },
-        [dir, file] => (dir.clone(), stem(file), Vec::new()),
+        [dir, file] if target(dir) => one(&format!("{dir}/{}", stem(file)), stem(file), Vec::new()),
+        [dir, sub, rest @ ..] if target(dir) && own_main(dir, sub) => {
+            one(&format!("{dir}/{sub}"), sub.clone(), modules(rest))
+        }
+        [dir, rest @ ..] if target(dir) => {
+            (Place::Shared(dir.clone()), stem(&rest[0]), modules(rest))
+        }
+        [dir, file] => one(dir, stem(file), Vec::new()),
         [dir, first, rest @ ..] => {
             let module = if rest.len() == 1 && rest[0] == "main.rs" {
                 Vec::new()
@@ -313,9 +369,9 @@ fn place(package: &str, parts: &[String]) -> (String, String, ModPath) {
                 all.extend(rest.iter().cloned());
                 modules(&all)
             };
-            (dir.clone(), stem(first), module)
+            one(dir, stem(first), module)
         }
-        [] => (String::new(), package.to_owned(), Vec::new()),
+        [] => one("", package.to_owned(), Vec::new()),
     }
 }
 

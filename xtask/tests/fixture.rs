@@ -144,6 +144,28 @@ fn every_p_line_of_the_fixture_is_found() {
     }
 }
 
+/// Each test, example and bench is a crate root: a name one of them defines
+/// or imports does not leak into another. A module under `tests/common/` is
+/// in every test crate, and audited once.
+#[test]
+fn each_test_example_and_bench_is_a_crate_of_its_own() {
+    assert_eq!(
+        findings(&on("targets")),
+        [
+            "benches/glob.rs:6:5 untracked-spawn tokio::spawn",
+            "benches/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "examples/glob.rs:6:5 untracked-spawn tokio::spawn",
+            "examples/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "tests/common/mod.rs:5:5 untracked-spawn tokio::spawn",
+            "tests/dir/main.rs:6:5 untracked-spawn tokio::spawn",
+            "tests/glob.rs:6:5 untracked-spawn tokio::spawn",
+            "tests/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "tests/uses_common.rs:6:5 untracked-spawn tokio::spawn",
+        ]
+    );
+    assert_eq!(audit(&on("targets")).expect("audit runs").files, 11);
+}
+
 #[test]
 fn follows_a_dependency_renamed_in_the_manifest() {
     assert_eq!(
