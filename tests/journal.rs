@@ -427,6 +427,56 @@ mod sqlite {
         );
     }
 
+    /// A flush writes every event sent before it, also those a full buffer
+    /// left in the tracker's queue: afterwards nothing is pending, and every
+    /// event is written or counted dropped, in the stats and the database.
+    /// On one thread, so each round's tasks have sent all their events
+    /// before the flush, and the rounds leave the writer in different
+    /// states: some with the buffer full and an event queued.
+    #[tokio::test]
+    async fn a_flush_writes_what_a_full_buffer_left_queued() {
+        let dir = scratch("sqlite-queued");
+        let tracker = Tracker::new();
+        let mut events = tracker.subscribe();
+        let journal = builder(&dir)
+            .buffer(1)
+            .batch_size(1000)
+            .flush_interval(Duration::from_secs(3600))
+            .start(&tracker)
+            .await
+            .unwrap();
+        let mut sent = 0;
+        for round in 0..24 {
+            let tasks: Vec<_> = (0..round % 4)
+                .map(|_| tracker.spawn("x", TaskType::GENERAL, async {}))
+                .collect();
+            for _ in 0..round / 4 {
+                tokio::task::yield_now().await;
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            journal.flush().await.unwrap();
+            while let Some(received) = events.try_recv() {
+                assert!(
+                    matches!(received, tracked::Received::Event(_)),
+                    "{received:?}"
+                );
+                sent += 1;
+            }
+            let stats = journal.stats();
+            assert_eq!(stats.pending, 0, "round {round}: {stats:?}");
+            assert_eq!(
+                stats.written + stats.dropped,
+                sent,
+                "round {round}: {stats:?}"
+            );
+            let summary = journal.summary(journal.instance()).await.unwrap();
+            assert_eq!(summary.events + summary.dropped, sent, "round {round}");
+        }
+        assert!(journal.stats().dropped > 0, "the buffer overflowed");
+    }
+
     /// A child process journals until it is killed mid-run; the file then
     /// holds every batch the child reported committed, and no part of one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

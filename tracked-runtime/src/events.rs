@@ -165,6 +165,19 @@ impl Sink {
     }
 }
 
+/// How many events an [`EventQueue`] holds, read from anywhere.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+#[derive(Clone, Debug)]
+pub(crate) struct QueueGauge(Arc<Sink>);
+
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+impl QueueGauge {
+    pub(crate) fn len(&self) -> usize {
+        let sender = &self.0.sender;
+        sender.max_capacity() - sender.capacity()
+    }
+}
+
 #[cfg_attr(not(feature = "journal"), allow(dead_code))]
 impl EventQueue {
     /// The next event, or `None` once the tracker is gone.
@@ -175,6 +188,21 @@ impl EventQueue {
     /// The next event if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<Event> {
         self.receiver.try_recv().ok()
+    }
+
+    /// Events queued, not received yet.
+    pub(crate) fn len(&self) -> usize {
+        self.receiver.len()
+    }
+
+    /// Whether no event is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.receiver.is_empty()
+    }
+
+    /// A reading of [`len`](Self::len) for other tasks than the receiver's.
+    pub(crate) fn gauge(&self) -> QueueGauge {
+        QueueGauge(self.sink.clone())
     }
 
     /// Events dropped because the queue was full, since the last call.

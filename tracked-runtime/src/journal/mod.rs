@@ -89,6 +89,7 @@ pub use query::{
 use store::Store;
 use writer::{Command, Shared, Writer};
 
+use crate::events::QueueGauge;
 use crate::{Heartbeat, JoinHandle, TaskType, Tracker};
 
 /// Entries deleted per statement by retention, so that no cleanup holds
@@ -126,6 +127,8 @@ struct Inner {
     instance: Arc<str>,
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+    /// The events still in the tracker's queue, not taken by the writer.
+    queued: QueueGauge,
     stop: CancellationToken,
     writer: Mutex<Option<JoinHandle<()>>>,
     ttl: Duration,
@@ -148,7 +151,8 @@ pub struct JournalStats {
     pub dropped: u64,
     /// Batches committed.
     pub batches: u64,
-    /// Events waiting to be written.
+    /// Events waiting to be written: in the tracker's queue, in the
+    /// writer's buffer, and in the batch being written.
     pub pending: usize,
     /// Whether the last write succeeded.
     pub connected: bool,
@@ -228,7 +232,7 @@ impl Journal {
             written: s.written.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             batches: s.batches.load(Ordering::Relaxed),
-            pending: s.pending.load(Ordering::Relaxed),
+            pending: s.pending.load(Ordering::Relaxed) + self.inner.queued.len(),
             connected: s.connected.load(Ordering::Relaxed),
             stopped: s.stopped.load(Ordering::Acquire),
             last_error: s
@@ -444,6 +448,7 @@ impl JournalBuilder {
             }
         }
         let instance: Arc<str> = instance_id(self.service.as_deref()).into();
+        let queued = events.gauge();
         let (commands, receiver) = mpsc::channel(16);
         let stop = CancellationToken::new();
         let writer = Writer {
@@ -467,6 +472,7 @@ impl JournalBuilder {
                 instance,
                 commands,
                 shared,
+                queued,
                 stop,
                 writer: Mutex::new(Some(handle)),
                 ttl: self.ttl,

@@ -98,8 +98,7 @@ impl Writer {
                 () = self.stop.cancelled() => break,
                 command = self.commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        self.drain_ready(&mut state);
-                        let result = self.write_all(&mut state, true).await;
+                        let result = self.write_queued(&mut state).await;
                         let _ = reply.send(result);
                     }
                     None => break,
@@ -118,8 +117,7 @@ impl Writer {
                 }
             }
         }
-        self.drain_ready(&mut state);
-        let _ = self.write_all(&mut state, true).await;
+        let _ = self.write_queued(&mut state).await;
         self.shared.stopped.store(true, Ordering::Release);
     }
 
@@ -146,15 +144,35 @@ impl Writer {
         }
     }
 
-    /// Takes every event already sent, without waiting.
-    fn drain_ready(&mut self, state: &mut State) {
-        while state.pending.len() < self.buffer {
+    /// Takes up to `max` events already sent, as the buffer has room for,
+    /// without waiting; returns how many.
+    fn drain_ready(&mut self, state: &mut State, max: usize) -> usize {
+        let mut taken = 0;
+        while taken < max && state.pending.len() < self.buffer {
             let Some(event) = self.events.try_recv() else {
                 break;
             };
             self.take(state, event);
+            taken += 1;
         }
         self.collect_dropped(state);
+        taken
+    }
+
+    /// Writes every event sent so far: those in the buffer, and those still
+    /// in the tracker's queue, which a full buffer leaves there (a buffer's
+    /// worth at a time). Events sent meanwhile may be written too, but are
+    /// not waited for, so a steady stream cannot keep a flush going.
+    async fn write_queued(&mut self, state: &mut State) -> Result<(), JournalError> {
+        let mut owed = self.events.len();
+        loop {
+            owed -= self.drain_ready(state, owed);
+            self.write_all(state, true).await?;
+            // The queue may hold fewer than `owed` now: the write took some.
+            if owed == 0 || self.events.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// Writes batches until nothing is pending. `now` ignores the backoff
