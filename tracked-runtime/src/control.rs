@@ -207,7 +207,7 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # if cfg!(miri) { return; } // A 100 ms deadline; Miri runs too slowly for it.
     /// use std::time::Duration;
