@@ -4,7 +4,7 @@
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Region, Rule, Severity, SourceFile};
 use crate::doctest;
-use crate::index::{CrateIndex, FileId, Fragment};
+use crate::index::{CrateIndex, FileId, Fragment, ModPath};
 use crate::lint::{self, Site};
 use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
@@ -12,7 +12,8 @@ use crate::scan::{Context, Fix, Scanner};
 use crate::suppress::{self, Marker};
 use crate::tokio_api;
 use crate::workspace::{self, Entry, Unit};
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use syn::visit::Visit;
@@ -146,6 +147,7 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
                 module: Vec::new(),
                 index_only: false,
             }],
+            lib: None,
         }];
         let source = |_: &Entry| Read::Text(text.clone());
         let mut report = match run(&units, &Config::default(), 1, true, &source) {
@@ -208,27 +210,31 @@ struct Held {
 }
 
 impl Loaded {
-    /// Summarises a file into its index fragment. A file that will be
-    /// scanned (`eager`, or it mentions `spawn` or `tracked`, and it is not
-    /// `index_only`) is parsed in full once: the fragment comes from that
-    /// tree, which goes to `held`. Any other file is parsed at item level
-    /// only (fn bodies emptied).
-    fn load(
-        read: Read,
-        slot: usize,
-        id: FileId,
-        entry: &Entry,
-        eager: bool,
-        held: &mut Vec<Held>,
-    ) -> Loaded {
-        let module = &entry.module;
-        let mut loaded = Loaded {
+    /// Nothing yet: what an `index_only` file gets until [`prepare`] copies
+    /// the fragment of the crate that audits it.
+    fn empty() -> Loaded {
+        Loaded {
             text: Ok(String::new()),
             fragment: None,
             parse_error: None,
             full_error: None,
             held: false,
-        };
+        }
+    }
+
+    /// Summarises a file into its index fragment. A file that will be
+    /// scanned (`eager`, or it mentions `spawn` or `tracked`) is parsed in
+    /// full once: the fragment comes from that tree, which goes to `held`.
+    /// Any other file is parsed at item level only (fn bodies emptied).
+    fn load(
+        read: Read,
+        slot: usize,
+        id: FileId,
+        module: &ModPath,
+        eager: bool,
+        held: &mut Vec<Held>,
+    ) -> Loaded {
+        let mut loaded = Loaded::empty();
         let text = match read {
             Read::Text(text) => text,
             Read::NotUtf8 => {
@@ -244,7 +250,7 @@ impl Loaded {
                 return loaded;
             }
         };
-        if !entry.index_only && (eager || mentions(&text)) {
+        if eager || mentions(&text) {
             let markers = suppress::candidates(&text);
             let positions: Vec<_> = markers.iter().map(|m| m.at).collect();
             match parse::parse_file(&text, &positions, false) {
@@ -415,8 +421,12 @@ fn worker(
         let Some(&(_, id, entry)) = shared.flat.get(slot) else {
             break;
         };
-        let read = (shared.source)(entry);
-        let loaded = Loaded::load(read, slot, id, entry, shared.scan_all, &mut held);
+        let loaded = if entry.index_only {
+            Loaded::empty()
+        } else {
+            let read = (shared.source)(entry);
+            Loaded::load(read, slot, id, &entry.module, shared.scan_all, &mut held)
+        };
         batch.push((slot, loaded));
     }
     let _ = loaded_tx.send(batch);
@@ -492,8 +502,31 @@ fn worker(
 /// `tracked` (or all, with `scan_all` or when an import renames a spawning
 /// fn). Files not scanned were checked to parse at item level only; a syntax
 /// error inside one of their fn bodies is left to rustc. An `index_only` file
-/// adds its fragment and nothing else: the crate that audits it reports it.
-fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
+/// adds a copy of the fragment of the crate that audits it, mounted at its
+/// own module path, and nothing else: that crate reports it.
+fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
+    let own: HashMap<&Path, usize> = shared
+        .flat
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, entry))| !entry.index_only)
+        .map(|(slot, (_, _, entry))| (entry.abs.as_path(), slot))
+        .collect();
+    let copies: Vec<(usize, Fragment)> = shared
+        .flat
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, entry))| entry.index_only)
+        .filter_map(|(slot, &(_, id, entry))| {
+            let from = *own.get(entry.abs.as_path())?;
+            let fragment = slots[from].fragment.as_ref()?;
+            let module = &shared.flat[from].2.module;
+            Some((slot, fragment.relocated(id, module, &entry.module)))
+        })
+        .collect();
+    for (slot, fragment) in copies {
+        slots[slot].fragment = Some(fragment);
+    }
     let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
         shared.units.iter().map(|_| Vec::new()).collect();
     for (slot, (&(u, id, _), loaded)) in shared.flat.iter().zip(slots).enumerate() {
@@ -540,7 +573,8 @@ fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
                 Err(err) => report.io_errors.push(err),
             }
         }
-        let index = CrateIndex::new(unit.roots.clone(), fragments);
+        let lib = unit.lib.as_ref().map(|(name, _)| name.clone());
+        let index = CrateIndex::new(unit.roots.clone(), lib, fragments);
         for (pos, text) in texts.iter_mut().enumerate() {
             text.wanted =
                 text.parsed && (shared.scan_all || index.renames_spawn || mentions(&text.text));
@@ -558,10 +592,10 @@ fn prepare(shared: &Shared<'_>, slots: Vec<Loaded>) -> Prepared {
 }
 
 /// Puts the scans' results together, crate by crate in file order, and lints
-/// the catalogue.
+/// the catalogue: each crate's sites, against its library's task names.
 fn assemble(
     units: &[Unit],
-    prepared: Prepared,
+    mut prepared: Prepared,
     results: Vec<(usize, usize, Scanned)>,
     config: &Config,
 ) -> Report {
@@ -573,9 +607,15 @@ fn assemble(
     for (u, pos, scanned) in results {
         scans[u][pos] = Some(scanned);
     }
-    let mut report = empty_report();
-    for ((unit, state), scans) in units.iter().zip(prepared.units).zip(scans) {
-        let mut part = state.report;
+    let reports: Vec<Report> = prepared
+        .units
+        .iter_mut()
+        .map(|state| std::mem::replace(&mut state.report, empty_report()))
+        .collect();
+    let mut parts = Vec::new();
+    for (((unit, state), scans), mut part) in
+        units.iter().zip(&prepared.units).zip(scans).zip(reports)
+    {
         let mut site_files = Vec::new();
         for (text, scanned) in state.texts.iter().zip(scans) {
             let Some(scanned) = scanned else {
@@ -595,8 +635,19 @@ fn assemble(
                 site_files.push((SourceFile::new(&entry.rel, &text.text), scanned.sites));
             }
         }
-        part.diagnostics
-            .extend(lint::lint(&site_files, config.types.as_deref()));
+        parts.push((part, site_files));
+    }
+    let lints: Vec<Vec<Diagnostic>> = units
+        .iter()
+        .zip(&parts)
+        .map(|(unit, (_, sites))| {
+            let library = unit.lib.as_ref().map_or(&[][..], |(_, l)| &parts[*l].1);
+            lint::lint(library, sites, config.types.as_deref())
+        })
+        .collect();
+    let mut report = empty_report();
+    for ((mut part, _), lints) in parts.into_iter().zip(lints) {
+        part.diagnostics.extend(lints);
         report.files += part.files;
         report.suppressed += part.suppressed;
         report.io_errors.extend(part.io_errors);

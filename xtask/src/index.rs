@@ -10,8 +10,24 @@ use crate::tokio_api::{Root, CRATES};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// A module's path from its crate root: `["net", "peer"]`.
+/// A module's path from its crate root: `["net", "peer"]`. The package's
+/// library, in a crate that reaches it by name, is mounted under
+/// [`lib_root`]: `["::mypkg", "net"]`.
 pub(crate) type ModPath = Vec<String>;
+
+/// Where the library `name` is mounted in a crate that reaches it by name.
+/// No identifier starts with `::`, so no module path of the crate's own does.
+pub(crate) fn lib_root(name: &str) -> ModPath {
+    vec![format!("::{name}")]
+}
+
+/// The root of the crate `module` is in: `[]`, or the mounted library's.
+pub(crate) fn crate_root(module: &ModPath) -> ModPath {
+    match module.first() {
+        Some(first) if first.starts_with("::") => vec![first.clone()],
+        _ => Vec::new(),
+    }
+}
 
 /// Index of a file within the audit.
 pub(crate) type FileId = usize;
@@ -234,9 +250,8 @@ pub(crate) struct StructDef {
 /// One module: the scopes that make it up, and the names they define or
 /// import explicitly.
 ///
-/// A module has several scopes when several files share its path (the
-/// crate roots of `src/lib.rs`, `src/main.rs` and `src/bin/`), or an inline
-/// `mod` and a file both define it.
+/// A module has several scopes when an inline `mod` and a file both define
+/// it, or two files claim its path (`src/foo.rs` and `src/foo/mod.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct Module {
     pub(crate) scopes: Vec<Scope>,
@@ -289,6 +304,8 @@ pub(crate) struct CrateIndex {
     /// Names under which tokio and tokio-util are reachable from every
     /// module.
     pub(crate) roots: Vec<Root>,
+    /// The crate name of the package's library, mounted under [`lib_root`].
+    pub(crate) lib: Option<String>,
     pub(crate) modules: HashMap<ModPath, Module>,
     pub(crate) structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
@@ -299,7 +316,7 @@ pub(crate) struct CrateIndex {
 }
 
 /// The index fragment of one file.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Fragment {
     scopes: Vec<Scope>,
     structs: Vec<((ModPath, String), StructDef)>,
@@ -312,6 +329,29 @@ impl Fragment {
         let mut fragment = Fragment::default();
         fragment.add_items(&file.items, id, module);
         fragment
+    }
+
+    /// The fragment as the file `id` mounted at `to` would give, where it
+    /// was summarised as mounted at `from`.
+    pub(crate) fn relocated(&self, id: FileId, from: &ModPath, to: &ModPath) -> Fragment {
+        let moved = |module: &ModPath| -> ModPath {
+            let inner = module.get(from.len()..).unwrap_or_default();
+            [to.as_slice(), inner].concat()
+        };
+        let mut out = self.clone();
+        for scope in &mut out.scopes {
+            scope.file = id;
+            scope.module = moved(&scope.module);
+        }
+        for ((module, _), def) in &mut out.structs {
+            *module = moved(module);
+            def.file = id;
+        }
+        for (_, def) in &mut out.impl_fns {
+            def.module = moved(&def.module);
+            def.file = id;
+        }
+        out
     }
 
     fn add_items(&mut self, items: &[syn::Item], id: FileId, module: &ModPath) {
@@ -377,9 +417,14 @@ impl Fragment {
 
 impl CrateIndex {
     /// Merges the fragments of one crate's files.
-    pub(crate) fn new(roots: Vec<Root>, fragments: Vec<Fragment>) -> CrateIndex {
+    pub(crate) fn new(
+        roots: Vec<Root>,
+        lib: Option<String>,
+        fragments: Vec<Fragment>,
+    ) -> CrateIndex {
         let mut index = CrateIndex {
             roots,
+            lib,
             ..CrateIndex::default()
         };
         for fragment in fragments {
@@ -389,10 +434,12 @@ impl CrateIndex {
                     if target.starts_with("spawn") && !name.contains("spawn") {
                         index.renames_spawn = true;
                     }
-                    // `use ::tokio as tk;` at the crate root.
+                    // `use ::tokio as tk;` at a crate root (the library's too).
                     let krate = CRATES.iter().find(|c| **c == target);
                     if let Some(krate) = krate.filter(|_| {
-                        path.leading_colon && path.segments.len() == 1 && scope.module.is_empty()
+                        path.leading_colon
+                            && path.segments.len() == 1
+                            && crate_root(&scope.module) == scope.module
                     }) {
                         let root = (name.clone(), *krate);
                         if !index.roots.contains(&root) {

@@ -137,13 +137,21 @@ fn quote_path(path: &syn::Path) -> String {
         .join("::")
 }
 
-/// Checks all sites of the audit. `types` is the declared list, if any.
+/// Checks the sites of one crate, whose task names must also differ from
+/// those of the `library` it links. `types` is the declared list, if any.
 pub(crate) fn lint(
+    library: &[(SourceFile<'_>, Vec<Site>)],
     sites: &[(SourceFile<'_>, Vec<Site>)],
     types: Option<&[String]>,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut first: HashMap<&str, (&str, Region)> = HashMap::new();
+    for (file, sites) in library {
+        for site in sites {
+            let region = site.name_region.unwrap_or(site.region);
+            first.entry(&site.name).or_insert((file.path, region));
+        }
+    }
     for (file, sites) in sites {
         for site in sites {
             for (region, message) in &site.errors {

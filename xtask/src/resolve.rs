@@ -3,7 +3,9 @@
 //! receiver to a tokio type through `let`s, parameters, fields and the return
 //! types of the crate's own fns.
 
-use crate::index::{CrateIndex, FileId, ItemKind, ModPath, Module, Scope, TypeExpr, UsePath};
+use crate::index::{
+    crate_root, lib_root, CrateIndex, FileId, ItemKind, ModPath, Module, Scope, TypeExpr, UsePath,
+};
 use crate::tokio_api::{self, TokioItem, TokioType};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -201,7 +203,7 @@ impl<'a> Resolver<'a> {
             self.extern_crate(first)
         } else {
             match first.as_str() {
-                "crate" => Res::Module(Vec::new()),
+                "crate" => Res::Module(crate_root(env.module)),
                 "self" => Res::Module(env.module.clone()),
                 "super" => Res::Module(parent(env.module)),
                 "Self" => match env.self_ty {
@@ -233,9 +235,12 @@ impl<'a> Resolver<'a> {
         (res, used)
     }
 
+    /// The crate `name` of the extern prelude: tokio or tokio-util, the
+    /// package's library, or one the audit cannot see.
     fn extern_crate(&self, name: &str) -> Res {
         match self.index.roots.iter().find(|(n, _)| n == name) {
             Some((_, krate)) => Res::Tokio(vec![(*krate).to_owned()]),
+            None if self.index.lib.as_deref() == Some(name) => Res::Module(lib_root(name)),
             None => Res::External,
         }
     }

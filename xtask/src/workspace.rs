@@ -2,17 +2,22 @@
 //!
 //! Packages come from `cargo metadata`; each package directory is walked for
 //! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
-//! packages (a directory with its own `Cargo.toml`) and excluded paths. The
-//! files under `src/` form one crate, and so does the build script. As in
-//! Cargo, each `tests/foo.rs` or `tests/foo/main.rs` is a crate of its own
-//! (with the other files of `tests/foo/`), and so is each example and bench.
-//! The files of a subdirectory without `main.rs`, such as `tests/common/`,
-//! are modules any of those crates may declare: each indexes them, and the
-//! first audits them. A file's module path is derived from where it sits,
+//! packages (a directory with its own `Cargo.toml`) and excluded paths. As in
+//! Cargo, each of these is a crate root: `src/lib.rs`, `src/main.rs`, each
+//! `src/bin/foo.rs`, the build script, each `tests/foo.rs` (likewise each
+//! example and bench), and each `src/bin/foo/main.rs` or `tests/foo/main.rs`,
+//! with the other files of its directory `foo/`. The other files of `src/`
+//! are modules of both the library and `src/main.rs`; those of another
+//! subdirectory of `src/bin/`, `tests/`, `examples/` or `benches/`, such as
+//! `tests/common/`, are modules of every crate of that directory. Each crate
+//! a module file belongs to indexes it, and the first audits it. The
+//! binaries, tests, examples and benches also index the library's files,
+//! mounted under `::name` (see `index::lib_root`): they reach the library by
+//! the package's name. A file's module path is derived from where it sits,
 //! as rustc's default module layout would.
 
 use crate::config::{self, Config};
-use crate::index::ModPath;
+use crate::index::{lib_root, ModPath};
 use crate::tokio_api::{self, Root, CRATES};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -27,7 +32,8 @@ pub(crate) struct Entry {
     /// The crate's name, as `module_path!()` starts.
     pub(crate) crate_name: String,
     pub(crate) module: ModPath,
-    /// A module file another crate audits: here it only adds to the index.
+    /// A file another crate audits (a shared module, or a file of the library
+    /// mounted under `::name`): here it only adds to the index.
     pub(crate) index_only: bool,
 }
 
@@ -37,6 +43,10 @@ pub(crate) struct Unit {
     /// Names under which tokio and tokio-util are reachable.
     pub(crate) roots: Vec<Root>,
     pub(crate) files: Vec<Entry>,
+    /// The package's library, when this crate reaches it by name (a binary,
+    /// test, example or bench): its crate name and its position among the
+    /// units. Its files are among `files`, `index_only`, under [`lib_root`].
+    pub(crate) lib: Option<(String, usize)>,
 }
 
 /// What to audit.
@@ -114,6 +124,7 @@ pub(crate) fn discover(
                     module: Vec::new(),
                     index_only: false,
                 }],
+                lib: None,
             }],
         });
     }
@@ -228,10 +239,11 @@ fn walk(
             .chain(exclude)
             .any(|p| config::matches(p, rel))
     };
-    let mut units: Vec<(String, Unit)> = Vec::new();
-    // Files shared by the crates whose keys start with the prefix.
-    let mut shared: Vec<(String, &Package, Entry)> = Vec::new();
-    for package in packages {
+    // Each crate by its package's position and its key there.
+    let mut units: Vec<((usize, String), Unit)> = Vec::new();
+    // Files shared by the crates of a package whose keys start with a prefix.
+    let mut shared: Vec<((usize, String), Entry)> = Vec::new();
+    for (p, package) in packages.iter().enumerate() {
         let mut stack = vec![package.dir.clone()];
         while let Some(dir) = stack.pop() {
             let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -272,10 +284,9 @@ fn walk(
                         index_only: false,
                     };
                     let key = match place {
-                        Place::Crate(key) => format!("{}#{key}", package.dir.display()),
-                        Place::Shared(dir) => {
-                            let prefix = format!("{}#{dir}/", package.dir.display());
-                            shared.push((prefix, package, entry));
+                        Place::Crate(key) => (p, key),
+                        Place::Shared(prefix) => {
+                            shared.push(((p, prefix), entry));
                             continue;
                         }
                     };
@@ -286,6 +297,7 @@ fn walk(
                             Unit {
                                 roots: package.roots.clone(),
                                 files: vec![entry],
+                                lib: None,
                             },
                         )),
                     }
@@ -293,9 +305,10 @@ fn walk(
             }
         }
     }
-    for (prefix, package, entry) in shared {
+    for ((p, prefix), entry) in shared {
         let mut first = true;
-        for (_, unit) in units.iter_mut().filter(|(k, _)| k.starts_with(&prefix)) {
+        let sharing = |(q, k): &(usize, String)| *q == p && k.starts_with(&prefix);
+        for (_, unit) in units.iter_mut().filter(|(k, _)| sharing(k)) {
             unit.files.push(Entry {
                 crate_name: unit.files[0].crate_name.clone(),
                 index_only: !first,
@@ -306,20 +319,55 @@ fn walk(
         if first {
             // No crate to share it: a crate of its own, with any other such file.
             let unit = Unit {
-                roots: package.roots.clone(),
+                roots: packages[p].roots.clone(),
                 files: vec![entry],
+                lib: None,
             };
-            units.push((format!("{prefix}*"), unit));
+            units.push(((p, format!("{prefix}*")), unit));
+        }
+    }
+    // The library's files, under `::name`, in each crate that reaches it.
+    for l in 0..units.len() {
+        let ((p, key), lib) = &units[l];
+        if key != "src:lib" {
+            continue;
+        }
+        let (p, name) = (*p, packages[*p].name.clone());
+        let files = lib.files.clone();
+        for ((q, key), unit) in &mut units {
+            if *q != p || !links_lib(key) {
+                continue;
+            }
+            for entry in &files {
+                unit.files.push(Entry {
+                    crate_name: unit.files[0].crate_name.clone(),
+                    module: [lib_root(&name), entry.module.clone()].concat(),
+                    index_only: true,
+                    ..entry.clone()
+                });
+            }
+            unit.lib = Some((name.clone(), l));
         }
     }
     Ok(units.into_iter().map(|(_, unit)| unit).collect())
+}
+
+/// Whether the crate of this key reaches its package's library by name: a
+/// binary, test, example or bench, or a module one of them shares.
+fn links_lib(key: &str) -> bool {
+    key == "src:main"
+        || ["src/bin/", "tests/", "examples/", "benches/"]
+            .iter()
+            .any(|dir| key.starts_with(dir))
 }
 
 /// Where a file goes, by the key of its crate within the package.
 enum Place {
     /// Into one crate.
     Crate(String),
-    /// Into every crate of this target directory (`tests/common/mod.rs`).
+    /// Into every crate whose key starts with this prefix (`tests/` for
+    /// `tests/common/mod.rs`; `src:` for a module of the library and
+    /// `src/main.rs`).
     Shared(String),
 }
 
@@ -345,20 +393,39 @@ fn place(
     let target = |dir: &str| matches!(dir, "tests" | "examples" | "benches");
     let one =
         |key: &str, name: String, module: ModPath| (Place::Crate(key.to_owned()), name, module);
+    let shared = |prefix: &str, name: String, module: ModPath| {
+        (Place::Shared(prefix.to_owned()), name, module)
+    };
     match parts {
         [file] if file == "build.rs" => one("build", "build_script_build".to_owned(), Vec::new()),
         [file] => one(file, stem(file), Vec::new()),
         [dir, rest @ ..] if dir == "src" => match rest {
-            [bin, _] if bin == "bin" => one("src", package.to_owned(), Vec::new()),
-            [bin, _, inner @ ..] if bin == "bin" => one("src", package.to_owned(), modules(inner)),
-            _ => one("src", package.to_owned(), modules(rest)),
+            [file] if file == "lib.rs" => one("src:lib", package.to_owned(), Vec::new()),
+            [file] if file == "main.rs" => one("src:main", package.to_owned(), Vec::new()),
+            [bin, file] if bin == "bin" => {
+                let name = stem(file);
+                one(
+                    &format!("src/bin/{name}"),
+                    name.replace('-', "_"),
+                    Vec::new(),
+                )
+            }
+            [bin, sub, inner @ ..] if bin == "bin" && own_main("src/bin", sub) => one(
+                &format!("src/bin/{sub}"),
+                sub.replace('-', "_"),
+                modules(inner),
+            ),
+            [bin, inner @ ..] if bin == "bin" => {
+                shared("src/bin/", stem(&inner[0]), modules(inner))
+            }
+            _ => shared("src:", package.to_owned(), modules(rest)),
         },
         [dir, file] if target(dir) => one(&format!("{dir}/{}", stem(file)), stem(file), Vec::new()),
         [dir, sub, rest @ ..] if target(dir) && own_main(dir, sub) => {
             one(&format!("{dir}/{sub}"), sub.clone(), modules(rest))
         }
         [dir, rest @ ..] if target(dir) => {
-            (Place::Shared(dir.clone()), stem(&rest[0]), modules(rest))
+            shared(&format!("{dir}/"), stem(&rest[0]), modules(rest))
         }
         [dir, file] => one(dir, stem(file), Vec::new()),
         [dir, first, rest @ ..] => {

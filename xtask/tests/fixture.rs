@@ -166,6 +166,34 @@ fn each_test_example_and_bench_is_a_crate_of_its_own() {
     assert_eq!(audit(&on("targets")).expect("audit runs").files, 11);
 }
 
+/// The library, `src/main.rs` and each binary are crates of their own: a
+/// name one of them defines or imports does not leak into another, and a
+/// binary's default task names start with its own name. Binaries, tests,
+/// examples and benches reach the library by the package's name, `-` read as
+/// `_`; a duplicate of a library task name is reported in the crate that
+/// repeats it.
+#[test]
+fn the_library_and_each_binary_are_crates_of_their_own() {
+    assert_eq!(
+        findings(&on("bins")),
+        [
+            "benches/uses_lib.rs:2:5 untracked-spawn tokio::spawn",
+            "examples/uses_lib.rs:2:5 untracked-spawn tokio::spawn",
+            "src/bin/dir/main.rs:5:5 untracked-spawn tokio::spawn",
+            "src/bin/dir/main.rs:6:5 untracked-spawn tokio::task::spawn_blocking",
+            "src/bin/glob.rs:6:5 untracked-spawn tokio::spawn",
+            "src/bin/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "src/main.rs:10:5 untracked-spawn tokio::spawn",
+            "src/main.rs:11:5 untracked-spawn tokio::spawn",
+            "src/main.rs:15:10 duplicate-task-name",
+            "tests/uses_lib.rs:6:5 untracked-spawn tokio::spawn",
+            "tests/uses_lib.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "tests/uses_lib.rs:8:5 untracked-spawn tokio::task::spawn_blocking",
+        ]
+    );
+    assert_eq!(audit(&on("bins")).expect("audit runs").files, 11);
+}
+
 #[test]
 fn follows_a_dependency_renamed_in_the_manifest() {
     assert_eq!(
