@@ -4,7 +4,7 @@
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Region, Rule, Severity, SourceFile};
 use crate::doctest;
-use crate::index::{CrateIndex, FileId, Fragment, ModPath};
+use crate::index::{crate_root, CrateIndex, FileId, Fragment, ModDecl, ModPath};
 use crate::lint::{self, Site};
 use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
@@ -13,7 +13,7 @@ use crate::suppress::{self, Marker};
 use crate::tokio_api;
 use crate::workspace::{self, Entry, Unit};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use syn::visit::Visit;
@@ -497,20 +497,16 @@ fn worker(
     out
 }
 
-/// Builds each crate's index from its files' fragments (in file order), and
-/// decides which files are scanned: those that parse and mention `spawn` or
-/// `tracked` (or all, with `scan_all` or when an import renames a spawning
-/// fn). Files not scanned were checked to parse at item level only; a syntax
-/// error inside one of their fn bodies is left to rustc. An `index_only` file
-/// adds a copy of the fragment of the crate that audits it, mounted at its
-/// own module path, and nothing else: that crate reports it.
-fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
-    let own: HashMap<&Path, usize> = shared
+/// Completes the fragments: an `index_only` file gets a copy of the fragment
+/// of the crate that audits it, relocated to its own module path. Returns,
+/// for each crate, the files its `#[path]` attributes mount.
+fn mount(shared: &Shared<'_>, slots: &mut [Loaded]) -> Vec<Vec<Fragment>> {
+    let own: HashMap<PathBuf, usize> = shared
         .flat
         .iter()
         .enumerate()
         .filter(|(_, (_, _, entry))| !entry.index_only)
-        .map(|(slot, (_, _, entry))| (entry.abs.as_path(), slot))
+        .map(|(slot, (_, _, entry))| (workspace::normalize(&entry.abs), slot))
         .collect();
     let copies: Vec<(usize, Fragment)> = shared
         .flat
@@ -518,7 +514,7 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
         .enumerate()
         .filter(|(_, (_, _, entry))| entry.index_only)
         .filter_map(|(slot, &(_, id, entry))| {
-            let from = *own.get(entry.abs.as_path())?;
+            let from = *own.get(&workspace::normalize(&entry.abs))?;
             let fragment = slots[from].fragment.as_ref()?;
             let module = &shared.flat[from].2.module;
             Some((slot, fragment.relocated(id, module, &entry.module)))
@@ -527,6 +523,72 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
     for (slot, fragment) in copies {
         slots[slot].fragment = Some(fragment);
     }
+    // Each crate's `mod` declarations with a `#[path]`: the declaring file,
+    // whether it is mod-rs, the declaration.
+    let mut decls: Vec<Vec<(PathBuf, bool, ModDecl)>> =
+        shared.units.iter().map(|_| Vec::new()).collect();
+    for (slot, &(u, _, entry)) in shared.flat.iter().enumerate() {
+        let Some(fragment) = &slots[slot].fragment else {
+            continue;
+        };
+        let mod_rs = entry.abs.ends_with("mod.rs") || crate_root(&entry.module) == entry.module;
+        let with_path = fragment.mods.iter().filter(|decl| decl.has_path());
+        decls[u].extend(with_path.map(|decl| (entry.abs.clone(), mod_rs, decl.clone())));
+    }
+    decls
+        .into_iter()
+        .enumerate()
+        .map(|(u, decls)| path_mounts(shared, slots, &own, u, decls))
+        .collect()
+}
+
+/// The files the declarations `work` of the crate `u` mount, each a copy of
+/// the fragment of the crate that audits it, at the declared module path.
+/// A mounted file's own `mod` declarations are followed in turn (a file
+/// loaded by `#[path]` is mod-rs). Each file is mounted once per crate,
+/// which also ends cycles; files the audit does not read are not mounted.
+fn path_mounts(
+    shared: &Shared<'_>,
+    slots: &[Loaded],
+    own: &HashMap<PathBuf, usize>,
+    u: usize,
+    mut work: Vec<(PathBuf, bool, ModDecl)>,
+) -> Vec<Fragment> {
+    let mut mounted = Vec::new();
+    let mut out = Vec::new();
+    while let Some((file, mod_rs, decl)) = work.pop() {
+        let found = workspace::mod_files(&file, mod_rs, &decl)
+            .into_iter()
+            .find_map(|path| Some((*own.get(&path)?, path)));
+        let Some((from, path)) = found else {
+            continue;
+        };
+        if mounted.contains(&from) {
+            continue;
+        }
+        mounted.push(from);
+        let Some(fragment) = &slots[from].fragment else {
+            continue;
+        };
+        let id = shared.units[u].files.len() + out.len();
+        let copy = fragment.relocated(id, &shared.flat[from].2.module, &decl.module);
+        let mod_rs = decl.path.is_some() || path.ends_with("mod.rs");
+        work.extend(copy.mods.iter().map(|d| (path.clone(), mod_rs, d.clone())));
+        out.push(copy);
+    }
+    out
+}
+
+/// Builds each crate's index from its files' fragments (in file order), and
+/// decides which files are scanned: those that parse and mention `spawn` or
+/// `tracked` (or all, with `scan_all` or when an import renames a spawning
+/// fn). Files not scanned were checked to parse at item level only; a syntax
+/// error inside one of their fn bodies is left to rustc. An `index_only` file
+/// adds a copy of the fragment of the crate that audits it, mounted at its
+/// own module path, and nothing else: that crate reports it; so does a file
+/// a `#[path]` attribute mounts (see [`mount`]).
+fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
+    let mounts = mount(shared, &mut slots);
     let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
         shared.units.iter().map(|_| Vec::new()).collect();
     for (slot, (&(u, id, _), loaded)) in shared.flat.iter().zip(slots).enumerate() {
@@ -538,7 +600,8 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
         late: Vec::new(),
         fix_type: config::task_type_expr(shared.config.fix_type.as_deref().unwrap_or("General")),
     };
-    for (u, (unit, files)) in shared.units.iter().zip(per_unit).enumerate() {
+    let units = shared.units.iter().zip(per_unit).zip(mounts);
+    for (u, ((unit, files), mounted)) in units.enumerate() {
         let mut report = empty_report();
         let mut fragments = Vec::new();
         let mut texts = Vec::new();
@@ -573,6 +636,7 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
                 Err(err) => report.io_errors.push(err),
             }
         }
+        fragments.extend(mounted);
         let lib = unit.lib.as_ref().map(|(name, _)| name.clone());
         let index = CrateIndex::new(unit.roots.clone(), lib, fragments);
         for (pos, text) in texts.iter_mut().enumerate() {

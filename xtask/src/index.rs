@@ -315,19 +315,56 @@ pub(crate) struct CrateIndex {
     pub(crate) renames_spawn: bool,
 }
 
+/// A `mod name;` declaration: its file is found where rustc would look
+/// (see `workspace::mod_files`).
+#[derive(Clone, Debug)]
+pub(crate) struct ModDecl {
+    /// The module it declares.
+    pub(crate) module: ModPath,
+    /// Its `#[path = "..."]`, if any.
+    pub(crate) path: Option<String>,
+    /// The inline modules it sits in, outermost first: each one's name and
+    /// `#[path]`, if any.
+    pub(crate) inline: Vec<(String, Option<String>)>,
+}
+
+impl ModDecl {
+    /// Whether a `#[path]` moves its file from where the file's location
+    /// places it.
+    pub(crate) fn has_path(&self) -> bool {
+        self.path.is_some() || self.inline.iter().any(|(_, path)| path.is_some())
+    }
+}
+
+/// The value of a `#[path = "..."]` attribute among `attrs`.
+fn path_attr(attrs: &[syn::Attribute]) -> Option<String> {
+    attrs.iter().find_map(|attr| match &attr.meta {
+        syn::Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// The index fragment of one file.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Fragment {
     scopes: Vec<Scope>,
     structs: Vec<((ModPath, String), StructDef)>,
     impl_fns: Vec<((String, String), ImplFn)>,
+    /// The file's `mod name;` declarations.
+    pub(crate) mods: Vec<ModDecl>,
 }
 
 impl Fragment {
     /// Summarises `file`, whose top level is the module `module`.
     pub(crate) fn of_file(file: &syn::File, id: FileId, module: &ModPath) -> Fragment {
         let mut fragment = Fragment::default();
-        fragment.add_items(&file.items, id, module);
+        fragment.add_items(&file.items, id, module, &mut Vec::new());
         fragment
     }
 
@@ -351,18 +388,38 @@ impl Fragment {
             def.module = moved(&def.module);
             def.file = id;
         }
+        for decl in &mut out.mods {
+            decl.module = moved(&decl.module);
+        }
         out
     }
 
-    fn add_items(&mut self, items: &[syn::Item], id: FileId, module: &ModPath) {
+    /// Adds `items`, of the module `module`, inside the `inline` modules of
+    /// the file.
+    fn add_items(
+        &mut self,
+        items: &[syn::Item],
+        id: FileId,
+        module: &ModPath,
+        inline: &mut Vec<(String, Option<String>)>,
+    ) {
         self.scopes.push(Scope::of_items(id, module, items));
         for item in items {
             match item {
                 syn::Item::Mod(m) => {
-                    if let Some((_, inner)) = &m.content {
-                        let mut path = module.clone();
-                        path.push(m.ident.to_string());
-                        self.add_items(inner, id, &path);
+                    let mut path = module.clone();
+                    path.push(m.ident.to_string());
+                    match &m.content {
+                        Some((_, inner)) => {
+                            inline.push((m.ident.to_string(), path_attr(&m.attrs)));
+                            self.add_items(inner, id, &path, inline);
+                            inline.pop();
+                        }
+                        None => self.mods.push(ModDecl {
+                            module: path,
+                            path: path_attr(&m.attrs),
+                            inline: inline.clone(),
+                        }),
                     }
                 }
                 syn::Item::Struct(s) => {

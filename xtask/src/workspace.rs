@@ -14,13 +14,14 @@
 //! binaries, tests, examples and benches also index the library's files,
 //! mounted under `::name` (see `index::lib_root`): they reach the library by
 //! the package's name. A file's module path is derived from where it sits,
-//! as rustc's default module layout would.
+//! as rustc's default module layout would; where a `#[path]` attribute
+//! mounts it instead is found once the files are parsed ([`mod_files`]).
 
 use crate::config::{self, Config};
-use crate::index::{lib_root, ModPath};
+use crate::index::{lib_root, ModDecl, ModPath};
 use crate::tokio_api::{self, Root, CRATES};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 /// One `.rs` file to audit.
@@ -442,6 +443,56 @@ fn place(
     }
 }
 
+/// The files rustc would load for `decl`, declared in `file`, first choice
+/// first. `mod_rs`: whether `file` is a crate root, a `mod.rs` or itself
+/// loaded by `#[path]`. Such a file's modules sit in its directory; those of
+/// another file `foo.rs` in `foo/`, except that a `#[path]` outside inline
+/// modules is relative to its directory too. Each inline module adds its
+/// name, or its own `#[path]`, as a directory.
+pub(crate) fn mod_files(file: &Path, mod_rs: bool, decl: &ModDecl) -> Vec<PathBuf> {
+    let mut dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let stem = file.file_stem().unwrap_or_default();
+    // Whether `foo/` of a non-mod-rs `foo.rs` is still to be entered.
+    let mut pending = !mod_rs;
+    for (name, path) in &decl.inline {
+        match path {
+            Some(path) => dir.push(path),
+            None if pending => dir.extend([stem, name.as_ref()]),
+            None => dir.push(name),
+        }
+        pending = false;
+    }
+    if let Some(path) = &decl.path {
+        return vec![normalize(&dir.join(path))];
+    }
+    if pending {
+        dir.push(stem);
+    }
+    let name = decl.module.last().map_or("", String::as_str);
+    vec![
+        normalize(&dir.join(format!("{name}.rs"))),
+        normalize(&dir.join(name).join("mod.rs")),
+    ]
+}
+
+/// `path` without `.` and with each `dir/..` taken out, as the file system
+/// would read it (symbolic links aside).
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// `path` relative to `root`, with `/` separators.
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -449,4 +500,65 @@ pub(crate) fn relative(root: &Path, path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(module: &[&str], path: Option<&str>, inline: &[(&str, Option<&str>)]) -> ModDecl {
+        ModDecl {
+            module: module.iter().map(|s| (*s).to_owned()).collect(),
+            path: path.map(str::to_owned),
+            inline: inline
+                .iter()
+                .map(|(name, path)| ((*name).to_owned(), path.map(str::to_owned)))
+                .collect(),
+        }
+    }
+
+    fn files(file: &str, mod_rs: bool, decl: &ModDecl) -> Vec<String> {
+        mod_files(Path::new(file), mod_rs, decl)
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The examples of the Reference's "The path attribute", and the plain
+    /// forms.
+    #[test]
+    fn module_files_are_found_where_rustc_looks() {
+        let top = decl(&["a", "b", "c"], Some("foo.rs"), &[]);
+        assert_eq!(files("src/a/b.rs", false, &top), ["src/a/foo.rs"]);
+        assert_eq!(files("src/a/mod.rs", true, &top), ["src/a/foo.rs"]);
+        let inline = decl(&["inline", "inner"], Some("other.rs"), &[("inline", None)]);
+        assert_eq!(
+            files("src/a/b.rs", false, &inline),
+            ["src/a/b/inline/other.rs"]
+        );
+        assert_eq!(
+            files("src/a/mod.rs", true, &inline),
+            ["src/a/inline/other.rs"]
+        );
+        let plain = decl(&["x"], None, &[]);
+        assert_eq!(
+            files("src/a/b.rs", false, &plain),
+            ["src/a/b/x.rs", "src/a/b/x/mod.rs"]
+        );
+        assert_eq!(
+            files("src/lib.rs", true, &plain),
+            ["src/x.rs", "src/x/mod.rs"]
+        );
+        let dir = decl(
+            &["thread", "local"],
+            Some("tls.rs"),
+            &[("thread", Some("files"))],
+        );
+        assert_eq!(files("src/a/b.rs", false, &dir), ["src/a/files/tls.rs"]);
+        let up = decl(&["server"], Some("../tests/support/server.rs"), &[]);
+        assert_eq!(
+            files("/p/benches/run.rs", true, &up),
+            ["/p/tests/support/server.rs"]
+        );
+    }
 }

@@ -194,6 +194,26 @@ fn the_library_and_each_binary_are_crates_of_their_own() {
     assert_eq!(audit(&on("bins")).expect("audit runs").files, 11);
 }
 
+/// `#[path = "..."] mod name;` mounts its file at `name`, found as rustc
+/// finds it: from the declaring file's directory, and inside an inline
+/// module of a non-mod-rs file `foo.rs`, from `foo/`. The decoys at the
+/// wrong places define look-alikes.
+#[test]
+fn a_path_attribute_mounts_its_file_where_it_declares_it() {
+    assert_eq!(
+        findings(&on("paths")),
+        [
+            "benches/run.rs:8:5 untracked-spawn tokio::spawn",
+            "benches/run.rs:9:5 untracked-spawn tokio::spawn",
+            "benches/run.rs:10:5 untracked-spawn tokio::task::spawn_blocking",
+            "src/lib.rs:8:5 untracked-spawn tokio::spawn",
+            "src/lib.rs:9:5 untracked-spawn tokio::spawn",
+            "src/lib.rs:10:5 untracked-spawn tokio::task::spawn_blocking",
+            "src/lib.rs:11:5 untracked-spawn tokio::task::spawn_blocking",
+        ]
+    );
+}
+
 #[test]
 fn follows_a_dependency_renamed_in_the_manifest() {
     assert_eq!(
