@@ -285,8 +285,8 @@ impl Loaded {
 
 /// A file's text within its crate.
 struct Text {
-    /// Index into the unit's files.
-    entry: usize,
+    /// Index into the unit's files: the file's id in the crate's index.
+    entry: FileId,
     text: String,
     /// Whether it parses at item level.
     parsed: bool,
@@ -453,7 +453,7 @@ fn worker(
         let entry = &shared.units[u].files[text.entry];
         let scanned = scan_tree(
             &state.index,
-            pos,
+            text.entry,
             entry,
             &text.text,
             shared.config,
@@ -485,7 +485,7 @@ fn worker(
             }
             None => scan_file(
                 &state.index,
-                pos,
+                text.entry,
                 entry,
                 &text.text,
                 shared.config,
@@ -743,10 +743,10 @@ struct Scanned {
     sites: Vec<Site>,
 }
 
-/// Parses a file in full and scans it.
+/// Parses a file in full and scans it; `id` is the file's id in `index`.
 fn scan_file(
     index: &CrateIndex,
-    id: usize,
+    id: FileId,
     entry: &Entry,
     text: &str,
     config: &Config,
@@ -778,11 +778,12 @@ fn scan_file(
 }
 
 /// Scans a parsed file: its spawns, suppression markers and `#[tracked]`
-/// sites.
+/// sites. `id` is the file's id in `index`, which ranks its own definitions
+/// first.
 #[allow(clippy::too_many_arguments)]
 fn scan_tree(
     index: &CrateIndex,
-    id: usize,
+    id: FileId,
     entry: &Entry,
     text: &str,
     config: &Config,
@@ -967,4 +968,52 @@ fn finish(report: &mut Report) {
         *i = position[*i];
     }
     report.fixes.sort_by_key(|(i, _, _)| *i);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Crate roots sharing a unit (as the files of a directory outside the
+    /// Cargo layout do): `b.rs` imports tokio's fns under the names `c.rs`
+    /// and `d.rs` define, and each file's own definitions rank first. `d.rs`
+    /// is scanned from its held tree; `c.rs`, which mentions neither `spawn`
+    /// nor `tracked`, only once the index shows a renamed spawning fn.
+    /// Neither verdict may change when `a.rs` cannot be read (a read error
+    /// injected by the reader: permissions do not stop root).
+    #[test]
+    fn a_file_that_cannot_be_read_leaves_the_others_ranking_their_own_definitions_first() {
+        let sources = [
+            ("a.rs", ""),
+            ("b.rs", "use tokio::spawn;\nuse tokio::spawn as go;\n"),
+            ("c.rs", "fn go(_: u8) {}\nfn f() { go(1); }\n"),
+            ("d.rs", "fn spawn(_: u8) {}\nfn f() { spawn(1); }\n"),
+        ];
+        let files = sources.iter().map(|(rel, _)| Entry {
+            abs: PathBuf::from(rel),
+            rel: (*rel).to_owned(),
+            crate_name: "scripts".to_owned(),
+            module: Vec::new(),
+            index_only: false,
+        });
+        let units = [Unit {
+            roots: tokio_api::default_roots(),
+            files: files.collect(),
+            lib: None,
+        }];
+        for unreadable in [None, Some("a.rs")] {
+            let source = |entry: &Entry| match sources.iter().find(|(rel, _)| *rel == entry.rel) {
+                Some((rel, text)) if Some(*rel) != unreadable => Read::Text((*text).to_owned()),
+                _ => Read::Failed(entry.rel.clone()),
+            };
+            let report = run(&units, &Config::default(), 1, false, &source).expect("audit runs");
+            let found: Vec<_> = report
+                .diagnostics
+                .iter()
+                .map(Diagnostic::location)
+                .collect();
+            assert!(found.is_empty(), "{unreadable:?} unreadable: {found:?}");
+            assert_eq!(report.io_errors.len(), usize::from(unreadable.is_some()));
+        }
+    }
 }
