@@ -342,6 +342,20 @@ fn task_detail_under_churn_lists_each_child_once() {
         )
     };
     let parent = churn.id();
+    // The details below must overlap the churn: wait for the parent to run
+    // (a loaded machine may keep it off the workers for a while), but not
+    // forever: without children listed, the assertion at the end fails.
+    for _ in 0..10_000 {
+        if !tracker
+            .task(parent)
+            .expect("the parent is live")
+            .children
+            .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut children_seen = 0;
     for _ in 0..200 {
         let detail = tracker.task(parent).expect("the parent is live");
