@@ -381,6 +381,8 @@ fn place(
     own_main: impl Fn(&str, &str) -> bool,
 ) -> (Place, String, ModPath) {
     let stem = |s: &str| s.strip_suffix(".rs").unwrap_or(s).to_owned();
+    // A target's crate name: its name, `-` read as `_`.
+    let krate = |s: &str| stem(s).replace('-', "_");
     let modules = |parts: &[String]| -> ModPath {
         let mut out: ModPath = parts.iter().map(|p| stem(p)).collect();
         if out
@@ -404,26 +406,21 @@ fn place(
             [file] if file == "lib.rs" => one("src:lib", package.to_owned(), Vec::new()),
             [file] if file == "main.rs" => one("src:main", package.to_owned(), Vec::new()),
             [bin, file] if bin == "bin" => {
-                let name = stem(file);
-                one(
-                    &format!("src/bin/{name}"),
-                    name.replace('-', "_"),
-                    Vec::new(),
-                )
+                one(&format!("src/bin/{}", stem(file)), krate(file), Vec::new())
             }
-            [bin, sub, inner @ ..] if bin == "bin" && own_main("src/bin", sub) => one(
-                &format!("src/bin/{sub}"),
-                sub.replace('-', "_"),
-                modules(inner),
-            ),
+            [bin, sub, inner @ ..] if bin == "bin" && own_main("src/bin", sub) => {
+                one(&format!("src/bin/{sub}"), krate(sub), modules(inner))
+            }
             [bin, inner @ ..] if bin == "bin" => {
                 shared("src/bin/", stem(&inner[0]), modules(inner))
             }
             _ => shared("src:", package.to_owned(), modules(rest)),
         },
-        [dir, file] if target(dir) => one(&format!("{dir}/{}", stem(file)), stem(file), Vec::new()),
+        [dir, file] if target(dir) => {
+            one(&format!("{dir}/{}", stem(file)), krate(file), Vec::new())
+        }
         [dir, sub, rest @ ..] if target(dir) && own_main(dir, sub) => {
-            one(&format!("{dir}/{sub}"), sub.clone(), modules(rest))
+            one(&format!("{dir}/{sub}"), krate(sub), modules(rest))
         }
         [dir, rest @ ..] if target(dir) => {
             shared(&format!("{dir}/"), stem(&rest[0]), modules(rest))

@@ -146,7 +146,8 @@ fn every_p_line_of_the_fixture_is_found() {
 
 /// Each test, example and bench is a crate root: a name one of them defines
 /// or imports does not leak into another. A module under `tests/common/` is
-/// in every test crate, and audited once.
+/// in every test crate, and audited once. A crate's name, which starts its
+/// default task names, is its target's name with `-` read as `_`.
 #[test]
 fn each_test_example_and_bench_is_a_crate_of_its_own() {
     assert_eq!(
@@ -154,16 +155,18 @@ fn each_test_example_and_bench_is_a_crate_of_its_own() {
         [
             "benches/glob.rs:6:5 untracked-spawn tokio::spawn",
             "benches/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "benches/my-bench/main.rs:5:18 duplicate-task-name",
             "examples/glob.rs:6:5 untracked-spawn tokio::spawn",
             "examples/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
             "tests/common/mod.rs:5:5 untracked-spawn tokio::spawn",
             "tests/dir/main.rs:6:5 untracked-spawn tokio::spawn",
             "tests/glob.rs:6:5 untracked-spawn tokio::spawn",
             "tests/glob.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "tests/my-test.rs:6:18 duplicate-task-name",
             "tests/uses_common.rs:6:5 untracked-spawn tokio::spawn",
         ]
     );
-    assert_eq!(audit(&on("targets")).expect("audit runs").files, 11);
+    assert_eq!(audit(&on("targets")).expect("audit runs").files, 13);
 }
 
 /// The library, `src/main.rs` and each binary are crates of their own: a
