@@ -2,20 +2,26 @@
 //!
 //! Packages come from `cargo metadata`; each package directory is walked for
 //! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
-//! packages (a directory with its own `Cargo.toml`) and excluded paths. As in
-//! Cargo, each of these is a crate root: `src/lib.rs`, `src/main.rs`, each
-//! `src/bin/foo.rs`, the build script, each `tests/foo.rs` (likewise each
-//! example and bench), and each `src/bin/foo/main.rs` or `tests/foo/main.rs`,
-//! with the other files of its directory `foo/`. The other files of `src/`
-//! are modules of both the library and `src/main.rs`; those of another
-//! subdirectory of `src/bin/`, `tests/`, `examples/` or `benches/`, such as
-//! `tests/common/`, are modules of every crate of that directory. Each crate
-//! a module file belongs to indexes it, and the first audits it. The
-//! binaries, tests, examples and benches also index the library's files,
-//! mounted under `::name` (see `index::lib_root`): they reach the library by
-//! the package's name. A file's module path is derived from where it sits,
-//! as rustc's default module layout would; where a `#[path]` attribute
-//! mounts it instead is found once the files are parsed ([`mod_files`]).
+//! packages (a directory with its own `Cargo.toml`) and excluded paths. Each
+//! target `cargo metadata` lists is a crate: its `src_path` is the crate
+//! root, its `name` (`-` read as `_`) the crate name. The other files in and
+//! below a root's directory are modules of the targets rooted in the deepest
+//! such directory (`src/` for `src/lib.rs` and `src/main.rs`, `tests/` for
+//! `tests/common/`), except the package directory itself (the build script's).
+//! Files no target claims, and every file of a directory without a
+//! `Cargo.toml`, are grouped by the default layout ([`place`]): as in Cargo,
+//! `src/lib.rs`, `src/main.rs`, each `src/bin/foo.rs`, the build script, each
+//! `tests/foo.rs` (likewise each example and bench) and each `tests/foo/main.rs`
+//! with the other files of `foo/` is a crate; the other files of `src/` are
+//! modules of the library and `src/main.rs`, those of another subdirectory of
+//! `src/bin/`, `tests/`, `examples/` or `benches/` of every crate there; any
+//! other file is a crate root, grouped by its top directory. Each crate a
+//! module file belongs to indexes it, and the first audits it. The binaries,
+//! tests, examples and benches also index the library's files, mounted under
+//! `::name` (see `index::lib_root`): they reach the library by its crate
+//! name. A file's module path is derived from where it sits, as rustc's
+//! default module layout would; where a `#[path]` attribute mounts it
+//! instead is found once the files are parsed ([`mod_files`]).
 
 use crate::config::{self, Config};
 use crate::index::{lib_root, ModDecl, ModPath};
@@ -64,6 +70,56 @@ struct Package {
     dir: PathBuf,
     name: String,
     roots: Vec<Root>,
+    /// Its targets, from `cargo metadata`; none for a directory without a
+    /// `Cargo.toml`, whose crates the layout implies.
+    targets: Vec<Target>,
+}
+
+/// A target of a package: a crate.
+struct Target {
+    kind: Kind,
+    /// The crate's name: the target's, `-` read as `_`.
+    name: String,
+    /// The crate root.
+    root: PathBuf,
+}
+
+/// How a crate relates to its package's library.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Lib,
+    /// A binary, test, example or bench: reaches the library by name.
+    Links,
+    /// The build script, or a file outside any target.
+    Other,
+}
+
+impl Target {
+    /// The targets `cargo metadata` lists for `package`.
+    fn of_package(package: &Value) -> Vec<Target> {
+        let targets = package["targets"].as_array().map(Vec::as_slice);
+        let target = |target: &Value| {
+            let kinds = target["kind"].as_array()?;
+            let is = |kind: &str| kinds.iter().any(|k| k == kind);
+            let kind = if is("custom-build") {
+                Kind::Other
+            } else if ["bin", "test", "example", "bench"].into_iter().any(is) {
+                Kind::Links
+            } else {
+                Kind::Lib
+            };
+            Some(Target {
+                kind,
+                name: target["name"].as_str()?.replace('-', "_"),
+                root: normalize(Path::new(target["src_path"].as_str()?)),
+            })
+        };
+        targets
+            .unwrap_or_default()
+            .iter()
+            .filter_map(target)
+            .collect()
+    }
 }
 
 /// Finds what to audit from `--path` or `--manifest-path` (neither: the
@@ -93,6 +149,7 @@ pub(crate) fn discover(
             dir: path.to_path_buf(),
             name,
             roots: tokio_api::default_roots(),
+            targets: Vec::new(),
         };
         let config = Config::default();
         let units = walk(path, &[package], &config.exclude, exclude)?;
@@ -214,7 +271,13 @@ fn from_metadata(
             .as_str()
             .unwrap_or("crate")
             .replace('-', "_");
-        found.push(Package { dir, name, roots });
+        let targets = Target::of_package(package);
+        found.push(Package {
+            dir,
+            name,
+            roots,
+            targets,
+        });
     }
     let excludes = std::mem::take(&mut config.exclude);
     let units = walk(&root, &found, &excludes, exclude)?;
@@ -240,75 +303,151 @@ fn walk(
             .chain(exclude)
             .any(|p| config::matches(p, rel))
     };
-    // Each crate by its package's position and its key there.
-    let mut units: Vec<((usize, String), Unit)> = Vec::new();
-    // Files shared by the crates of a package whose keys start with a prefix.
-    let mut shared: Vec<((usize, String), Entry)> = Vec::new();
-    for (p, package) in packages.iter().enumerate() {
-        let mut stack = vec![package.dir.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-            entries.sort_by_key(|e| e.file_name());
-            for entry in entries {
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Ok(kind) = entry.file_type() else {
-                    continue;
+    let mut units = Vec::new();
+    for package in packages {
+        let files = package_files(root, package, &excluded)?;
+        let crates = package_units(package, files, units.len());
+        units.extend(crates);
+    }
+    Ok(units)
+}
+
+/// The `.rs` files of a package, in walk order, each with its path in the
+/// package.
+fn package_files(
+    root: &Path,
+    package: &Package,
+    excluded: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(Entry, Vec<String>)>, String> {
+    let mut files = Vec::new();
+    let mut stack = vec![package.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let rel = relative(root, &path);
+            if excluded(&rel) {
+                continue;
+            }
+            if kind.is_dir() {
+                let skip = name.starts_with('.')
+                    || matches!(name.as_str(), "target" | "vendor" | "node_modules")
+                    || path.join("Cargo.toml").is_file();
+                if !skip {
+                    stack.push(path);
+                }
+            } else if kind.is_file() && name.ends_with(".rs") {
+                let parts = components(path.strip_prefix(&package.dir).unwrap_or(&path));
+                let entry = Entry {
+                    abs: path,
+                    rel,
+                    crate_name: String::new(),
+                    module: Vec::new(),
+                    index_only: false,
                 };
-                let rel = relative(root, &path);
-                if excluded(&rel) {
-                    continue;
-                }
-                if kind.is_dir() {
-                    let skip = name.starts_with('.')
-                        || matches!(name.as_str(), "target" | "vendor" | "node_modules")
-                        || path.join("Cargo.toml").is_file();
-                    if !skip {
-                        stack.push(path);
-                    }
-                } else if kind.is_file() && name.ends_with(".rs") {
-                    let in_package = path.strip_prefix(&package.dir).unwrap_or(&path);
-                    let parts: Vec<String> = in_package
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect();
-                    let own_main = |dir: &str, sub: &str| {
-                        package.dir.join(dir).join(sub).join("main.rs").is_file()
-                    };
-                    let (place, crate_name, module) = place(&package.name, &parts, own_main);
-                    let entry = Entry {
-                        abs: path,
-                        rel,
-                        crate_name,
-                        module,
-                        index_only: false,
-                    };
-                    let key = match place {
-                        Place::Crate(key) => (p, key),
-                        Place::Shared(prefix) => {
-                            shared.push(((p, prefix), entry));
-                            continue;
-                        }
-                    };
-                    match units.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, unit)) => unit.files.push(entry),
-                        None => units.push((
-                            key,
-                            Unit {
-                                roots: package.roots.clone(),
-                                files: vec![entry],
-                                lib: None,
-                            },
-                        )),
-                    }
-                }
+                files.push((entry, parts));
             }
         }
     }
-    for ((p, prefix), entry) in shared {
+    Ok(files)
+}
+
+/// A crate of a package: one of its targets, or one the layout implies.
+#[derive(PartialEq)]
+enum Key {
+    Target(usize),
+    Layout(String),
+}
+
+/// Groups a package's files into crates; `base` is the position of its
+/// first crate among all. Each target whose root is among `files` is a
+/// crate; the other files in and below its root's directory are its modules
+/// (in the deepest such directory, of every target rooted there). The files
+/// no target claims are placed by the layout ([`place`]).
+fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usize) -> Vec<Unit> {
+    let unit = |file: Entry| Unit {
+        roots: package.roots.clone(),
+        files: vec![file],
+        lib: None,
+    };
+    let mut units: Vec<(Key, Unit)> = Vec::new();
+    // The directories of the targets' roots, each with its crate's position.
+    let mut homes: Vec<(&Path, usize)> = Vec::new();
+    for (t, target) in package.targets.iter().enumerate() {
+        let Some((file, _)) = files.iter().find(|(file, _)| file.abs == target.root) else {
+            continue;
+        };
+        let index_only = units.iter().any(|(_, u)| u.files[0].abs == file.abs);
+        let root = Entry {
+            crate_name: target.name.clone(),
+            index_only,
+            ..file.clone()
+        };
+        if let Some(dir) = target.root.parent().filter(|dir| *dir != package.dir) {
+            homes.push((dir, units.len()));
+        }
+        units.push((Key::Target(t), unit(root)));
+    }
+    let targets = units.len();
+    // Files shared by the crates whose layout keys start with a prefix.
+    let mut shared: Vec<(String, Entry)> = Vec::new();
+    for (file, parts) in files {
+        if units[..targets]
+            .iter()
+            .any(|(_, u)| u.files[0].abs == file.abs)
+        {
+            continue;
+        }
+        let home = homes
+            .iter()
+            .map(|&(dir, _)| dir)
+            .filter(|dir| file.abs.starts_with(dir))
+            .max_by_key(|dir| dir.components().count());
+        if let Some(home) = home {
+            let module = module_path(&components(
+                file.abs.strip_prefix(home).unwrap_or(&file.abs),
+            ));
+            let crates = homes.iter().filter(|(dir, _)| *dir == home);
+            for (i, &(_, u)) in crates.enumerate() {
+                let unit = &mut units[u].1;
+                unit.files.push(Entry {
+                    crate_name: unit.files[0].crate_name.clone(),
+                    module: module.clone(),
+                    index_only: i > 0,
+                    ..file.clone()
+                });
+            }
+            continue;
+        }
+        let own_main =
+            |dir: &str, sub: &str| package.dir.join(dir).join(sub).join("main.rs").is_file();
+        let (place, crate_name, module) = place(&package.name, &parts, own_main);
+        let entry = Entry {
+            crate_name,
+            module,
+            ..file
+        };
+        let key = match place {
+            Place::Crate(key) => Key::Layout(key),
+            Place::Shared(prefix) => {
+                shared.push((prefix, entry));
+                continue;
+            }
+        };
+        match units.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, unit)) => unit.files.push(entry),
+            None => units.push((key, unit(entry))),
+        }
+    }
+    for (prefix, entry) in shared {
         let mut first = true;
-        let sharing = |(q, k): &(usize, String)| *q == p && k.starts_with(&prefix);
+        let sharing = |key: &Key| matches!(key, Key::Layout(k) if k.starts_with(&prefix));
         for (_, unit) in units.iter_mut().filter(|(k, _)| sharing(k)) {
             unit.files.push(Entry {
                 crate_name: unit.files[0].crate_name.clone(),
@@ -319,26 +458,23 @@ fn walk(
         }
         if first {
             // No crate to share it: a crate of its own, with any other such file.
-            let unit = Unit {
-                roots: packages[p].roots.clone(),
-                files: vec![entry],
-                lib: None,
-            };
-            units.push(((p, format!("{prefix}*")), unit));
+            units.push((Key::Layout(format!("{prefix}*")), unit(entry)));
         }
     }
     // The library's files, under `::name`, in each crate that reaches it.
-    for l in 0..units.len() {
-        let ((p, key), lib) = &units[l];
-        if key != "src:lib" {
-            continue;
-        }
-        let (p, name) = (*p, packages[*p].name.clone());
-        let files = lib.files.clone();
-        for ((q, key), unit) in &mut units {
-            if *q != p || !links_lib(key) {
-                continue;
-            }
+    let kind = |key: &Key| match key {
+        Key::Target(t) => package.targets[*t].kind,
+        Key::Layout(k) if k == "src:lib" => Kind::Lib,
+        Key::Layout(k) if links_lib(k) => Kind::Links,
+        Key::Layout(_) => Kind::Other,
+    };
+    if let Some(l) = units.iter().position(|(key, _)| kind(key) == Kind::Lib) {
+        let name = match &units[l].0 {
+            Key::Target(t) => package.targets[*t].name.clone(),
+            Key::Layout(_) => package.name.clone(),
+        };
+        let files = units[l].1.files.clone();
+        for (_, unit) in units.iter_mut().filter(|(key, _)| kind(key) == Kind::Links) {
             for entry in &files {
                 unit.files.push(Entry {
                     crate_name: unit.files[0].crate_name.clone(),
@@ -347,10 +483,10 @@ fn walk(
                     ..entry.clone()
                 });
             }
-            unit.lib = Some((name.clone(), l));
+            unit.lib = Some((name.clone(), base + l));
         }
     }
-    Ok(units.into_iter().map(|(_, unit)| unit).collect())
+    units.into_iter().map(|(_, unit)| unit).collect()
 }
 
 /// Whether the crate of this key reaches its package's library by name: a
@@ -380,7 +516,6 @@ fn place(
     parts: &[String],
     own_main: impl Fn(&str, &str) -> bool,
 ) -> (Place, String, ModPath) {
-    let stem = |s: &str| s.strip_suffix(".rs").unwrap_or(s).to_owned();
     // A target's crate name: its name, `-` read as `_`.
     let krate = |s: &str| stem(s).replace('-', "_");
     let modules = |parts: &[String]| -> ModPath {
@@ -438,6 +573,28 @@ fn place(
         }
         [] => one("", package.to_owned(), Vec::new()),
     }
+}
+
+/// A file name without `.rs`.
+fn stem(name: &str) -> String {
+    name.strip_suffix(".rs").unwrap_or(name).to_owned()
+}
+
+/// The module path of the file at `parts` below its crate root's directory,
+/// as rustc's default module layout would place it.
+fn module_path(parts: &[String]) -> ModPath {
+    let mut out: ModPath = parts.iter().map(|p| stem(p)).collect();
+    if out.last().is_some_and(|last| last == "mod") {
+        out.pop();
+    }
+    out
+}
+
+/// The names of `path`'s components.
+fn components(path: &Path) -> Vec<String> {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// The files rustc would load for `decl`, declared in `file`, first choice

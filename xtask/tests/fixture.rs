@@ -197,6 +197,28 @@ fn the_library_and_each_binary_are_crates_of_their_own() {
     assert_eq!(audit(&on("bins")).expect("audit runs").files, 11);
 }
 
+/// The targets are the manifest's: each target's crate root is its `path`,
+/// the files of its directory are its modules, and its crate name is its
+/// `name` (`-` read as `_`); the others reach the library by its `[lib] name`.
+/// A file no target claims is still audited.
+#[test]
+fn targets_come_from_the_manifest() {
+    assert_eq!(
+        findings(&on("manifest")),
+        [
+            "checks/smoke.rs:7:5 untracked-spawn tokio::spawn",
+            "checks/smoke.rs:8:5 untracked-spawn tokio::spawn",
+            "core/engine.rs:7:5 untracked-spawn tokio::task::spawn_blocking",
+            "scripts/orphan.rs:3:5 untracked-spawn tokio::spawn",
+            "tools/cli/start.rs:6:5 untracked-spawn tokio::spawn",
+            "tools/cli/start.rs:7:5 untracked-spawn tokio::spawn",
+            "tools/cli/start.rs:8:5 untracked-spawn tokio::task::spawn_blocking",
+            "tools/cli/start.rs:14:18 duplicate-task-name",
+        ]
+    );
+    assert_eq!(audit(&on("manifest")).expect("audit runs").files, 7);
+}
+
 /// `#[path = "..."] mod name;` mounts its file at `name`, found as rustc
 /// finds it: from the declaring file's directory, and inside an inline
 /// module of a non-mod-rs file `foo.rs`, from `foo/`. The decoys at the
