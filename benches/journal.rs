@@ -30,11 +30,10 @@
 mod pg_server;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracked::journal::{Journal, JournalBuilder};
 use tracked::{TaskType, Tracker};
 
@@ -85,12 +84,14 @@ fn throughput(rt: &Runtime, make: &Make, run: &str, spread: bool) -> f64 {
         let started = Instant::now();
         let t = tracker.clone();
         if spread {
-            let release = Arc::new(Notify::new());
+            // A token, not a `Notify`: a task counted running below may not
+            // have reached its wait yet, and `notify_waiters` would miss it.
+            let release = CancellationToken::new();
             let mut handles = Vec::with_capacity(THROUGHPUT_TASKS);
             for _ in 0..THROUGHPUT_TASKS {
                 let release = release.clone();
                 handles.push(t.spawn("bench", TaskType::GENERAL, async move {
-                    release.notified().await;
+                    release.cancelled().await;
                 }));
             }
             // Every task polled once (parked), so its start is sent too.
@@ -98,7 +99,7 @@ fn throughput(rt: &Runtime, make: &Make, run: &str, spread: bool) -> f64 {
                 tokio::task::yield_now().await;
             }
             journal.flush().await.unwrap();
-            release.notify_waiters();
+            release.cancel();
             for handle in handles {
                 handle.await.unwrap();
             }

@@ -814,6 +814,7 @@ impl ShardState {
 mod tests {
     use super::{MAX_TYPES, OVERFLOW};
     use crate::{pool, Query, TaskState, TaskType, Tracker};
+    use tokio_util::sync::CancellationToken;
 
     fn current_thread() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -841,7 +842,9 @@ mod tests {
         let burst = 3 * crate::live::COMPACT_MIN;
         let tracker = Tracker::builder().shards(1).build();
         let runtime = two_workers();
-        let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+        // A token, not a `Notify`: a task counted running may not have
+        // reached its wait yet, and `notify_waiters` would miss it.
+        let gate = CancellationToken::new();
         let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             let churn = scope.spawn(|| {
@@ -870,17 +873,17 @@ mod tests {
             runtime.block_on(async {
                 let handles: Vec<_> = (0..burst)
                     .map(|_| {
-                        let gate = std::sync::Arc::clone(&gate);
+                        let gate = gate.clone();
                         tracker.spawn("burst", TaskType::DATABASE, async move {
-                            gate.notified().await;
+                            gate.cancelled().await;
                         })
                     })
                     .collect();
-                // Every burst task waits on the gate before it is opened.
+                // Every burst task is parked before the gate opens.
                 while tracker.stats().by_type[&TaskType::DATABASE].running < burst as u64 {
                     tokio::task::yield_now().await;
                 }
-                gate.notify_waiters();
+                gate.cancel();
                 for handle in handles {
                     handle.await.expect("no task fails");
                 }
@@ -933,14 +936,13 @@ mod tests {
             });
             for _ in 0..8 {
                 runtime.block_on(async {
-                    let (burst_gate, anchor_gate) = (
-                        std::sync::Arc::new(tokio::sync::Notify::new()),
-                        std::sync::Arc::new(tokio::sync::Notify::new()),
-                    );
-                    let park = |name, gate: &std::sync::Arc<tokio::sync::Notify>| {
-                        let gate = std::sync::Arc::clone(gate);
+                    // Tokens, not `Notify`s: see the test above.
+                    let (burst_gate, anchor_gate) =
+                        (CancellationToken::new(), CancellationToken::new());
+                    let park = |name, gate: &CancellationToken| {
+                        let gate = gate.clone();
                         tracker.spawn(name, TaskType::DATABASE, async move {
-                            gate.notified().await;
+                            gate.cancelled().await;
                         })
                     };
                     let bursts: Vec<_> = (0..burst).map(|_| park("burst", &burst_gate)).collect();
@@ -953,12 +955,12 @@ mod tests {
                         tokio::task::yield_now().await;
                     }
                     phase.fetch_add(1, SeqCst);
-                    burst_gate.notify_waiters();
+                    burst_gate.cancel();
                     for handle in bursts {
                         handle.await.expect("no task fails");
                     }
                     phase.fetch_add(1, SeqCst);
-                    anchor_gate.notify_waiters();
+                    anchor_gate.cancel();
                     for handle in anchors {
                         handle.await.expect("no task fails");
                     }
