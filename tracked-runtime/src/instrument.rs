@@ -29,20 +29,21 @@ pub(crate) struct Current {
     pub(crate) tracker: TrackerRef,
 }
 
-/// A tracker reference that costs no reference count for the global tracker,
+/// A tracker reference that costs no reference count for a tracker that
+/// lives for the rest of the process (the global one, or a leaked one),
 /// whose `Arc` would otherwise be one counter bumped by every spawn and end
 /// on every thread.
 #[derive(Clone)]
 pub(crate) enum TrackerRef {
-    Global(&'static Tracker),
+    Forever(&'static Tracker),
     Other(Tracker),
 }
 
 impl TrackerRef {
     pub(crate) fn of(tracker: &Tracker) -> Self {
-        match Tracker::installed_global() {
-            Some(global) if global.ptr_eq(tracker) => TrackerRef::Global(global),
-            _ => TrackerRef::Other(tracker.clone()),
+        match tracker.inner.forever.get() {
+            Some(forever) => TrackerRef::Forever(forever),
+            None => TrackerRef::Other(tracker.clone()),
         }
     }
 }
@@ -52,7 +53,7 @@ impl std::ops::Deref for TrackerRef {
 
     fn deref(&self) -> &Tracker {
         match self {
-            TrackerRef::Global(tracker) => tracker,
+            TrackerRef::Forever(tracker) => tracker,
             TrackerRef::Other(tracker) => tracker,
         }
     }

@@ -236,7 +236,7 @@ impl<'a> Builder<'a> {
             ),
             None => (
                 self.tracker
-                    .map_or_else(|| TrackerRef::Global(Tracker::global()), TrackerRef::of),
+                    .map_or_else(|| TrackerRef::Forever(Tracker::global()), TrackerRef::of),
                 None,
                 None,
             ),

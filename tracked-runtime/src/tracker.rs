@@ -18,8 +18,9 @@ use crate::watchdog::{ScanState, Watchdog};
 ///
 /// Cloning is cheap (one `Arc`). Most programs use the process-wide
 /// [`Tracker::global`], which the free functions such as [`crate::spawn`]
-/// use; construct your own for isolation, as tests do. A task spawned with
-/// the free functions from inside a tracked task joins its parent's tracker.
+/// use; construct your own for isolation, as tests do, and [`leak`](Tracker::leak)
+/// one that a service keeps for good. A task spawned with the free functions
+/// from inside a tracked task joins its parent's tracker.
 ///
 /// # Examples
 ///
@@ -53,6 +54,10 @@ pub(crate) struct Inner {
     pub(crate) watchdog: Watchdog,
     pub(crate) on_panic: PanicPolicy,
     scan: Mutex<ScanState>,
+    /// This tracker as a `&'static`, once it lives for the rest of the
+    /// process (the global one, or one given to [`Tracker::leak`]): its tasks
+    /// then hold that, not a counted `Arc`.
+    pub(crate) forever: OnceLock<&'static Tracker>,
 }
 
 impl Inner {
@@ -233,6 +238,7 @@ impl TrackerBuilder {
                 watchdog: self.watchdog,
                 on_panic: self.on_panic,
                 scan: Mutex::new(ScanState::default()),
+                forever: OnceLock::new(),
             }),
         }
     }
@@ -246,7 +252,7 @@ impl TrackerBuilder {
         let mut unused = Some(tracker);
         let installed = GLOBAL.get_or_init(|| unused.take().expect("taken once"));
         match unused {
-            None => Ok(installed),
+            None => Ok(installed.forever()),
             Some(tracker) => Err(tracker),
         }
     }
@@ -268,11 +274,40 @@ impl Tracker {
     /// The process-wide tracker, created with defaults on first use unless
     /// [`TrackerBuilder::install_global`] came first.
     pub fn global() -> &'static Tracker {
-        GLOBAL.get_or_init(Tracker::new)
+        GLOBAL.get_or_init(Tracker::new).forever()
     }
 
-    pub(crate) fn installed_global() -> Option<&'static Tracker> {
-        GLOBAL.get()
+    /// Marks a tracker that lives for the rest of the process as such.
+    fn forever(&'static self) -> &'static Tracker {
+        self.inner.forever.get_or_init(|| self)
+    }
+
+    /// Keeps this tracker for the rest of the process, as the global one
+    /// is: its tasks then hold a plain reference to it rather than a
+    /// counted one. A counted reference is an atomic add at every spawn and
+    /// a subtract at every end, on one cache line that every thread
+    /// spawning or ending a task writes; for a service's long-lived tracker
+    /// that is pure cost (measured in `docs/benchmarks.md`). Leaking a clone
+    /// of a tracker already leaked returns the first without a new leak.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # if cfg!(miri) { return; } // Miri reports the leak, which is the point.
+    /// use tracked_runtime::{TaskType, Tracker};
+    ///
+    /// let tracker: &'static Tracker = Tracker::builder().busy_time(true).build().leak();
+    /// tracker.spawn("sync", TaskType::DATABASE, async {}).await.unwrap();
+    /// assert_eq!(tracker.stats().total.completed, 1);
+    /// # }
+    /// ```
+    pub fn leak(self) -> &'static Tracker {
+        match self.inner.forever.get() {
+            Some(leaked) => leaked,
+            None => Box::leak(Box::new(self)).forever(),
+        }
     }
 
     /// Lifecycle counters, in total and per type.
@@ -338,5 +373,36 @@ impl fmt::Debug for Tracker {
             .field("live", &total.live())
             .field("spawned", &total.spawned)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tracker;
+    use crate::TaskType;
+    use std::sync::Arc;
+
+    /// The tasks of a leaked tracker, or of the global one, hold no count
+    /// of it; those of any other hold one each.
+    #[test]
+    #[cfg_attr(miri, ignore = "leaks a tracker, which Miri reports")]
+    fn only_trackers_that_live_forever_are_held_uncounted() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let counted = Tracker::new();
+        let kept = Tracker::new();
+        let leaked = kept.clone().leak();
+        assert!(std::ptr::eq(leaked, kept.clone().leak()), "leaked once");
+        runtime.block_on(async {
+            for tracker in [&counted, leaked, Tracker::global()] {
+                let before = Arc::strong_count(&tracker.inner);
+                let task = tracker.spawn("parked", TaskType::GENERAL, std::future::pending::<()>());
+                let held = Arc::strong_count(&tracker.inner) - before;
+                let expected = usize::from(std::ptr::eq(tracker, &counted));
+                assert_eq!(held, expected, "counts held by a task");
+                task.abort();
+            }
+        });
     }
 }
