@@ -317,6 +317,14 @@ mod sqlite {
         Journal::sqlite(dir.join("journal.sqlite")).flush_interval(Duration::from_millis(20))
     }
 
+    /// One event of room, and writes only when asked: the rest is dropped.
+    fn one_event_of_room(dir: &std::path::Path) -> JournalBuilder {
+        builder(dir)
+            .buffer(1)
+            .batch_size(1000)
+            .flush_interval(Duration::from_secs(3600))
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn round_trips_every_field() {
         round_trip(builder(&scratch("sqlite-rt"))).await;
@@ -402,14 +410,7 @@ mod sqlite {
     async fn a_full_buffer_drops_and_counts() {
         let dir = scratch("sqlite-drops");
         let tracker = Tracker::new();
-        // One event of room, and writes only when asked: the rest is dropped.
-        let journal = builder(&dir)
-            .buffer(1)
-            .batch_size(1000)
-            .flush_interval(Duration::from_secs(3600))
-            .start(&tracker)
-            .await
-            .unwrap();
+        let journal = one_event_of_room(&dir).start(&tracker).await.unwrap();
         for _ in 0..50 {
             tracker
                 .spawn("x", TaskType::GENERAL, async {})
@@ -438,13 +439,7 @@ mod sqlite {
         let dir = scratch("sqlite-queued");
         let tracker = Tracker::new();
         let mut events = tracker.subscribe();
-        let journal = builder(&dir)
-            .buffer(1)
-            .batch_size(1000)
-            .flush_interval(Duration::from_secs(3600))
-            .start(&tracker)
-            .await
-            .unwrap();
+        let journal = one_event_of_room(&dir).start(&tracker).await.unwrap();
         let mut sent = 0;
         for round in 0..24 {
             let tasks: Vec<_> = (0..round % 4)
