@@ -60,8 +60,12 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -n "$url" ] || { echo "the demo printed no URL"; kill "$demo"; exit 1; }
-curl -fsS "$url/stats" | grep -q '"spawned"'
-curl -fsS "$url/metrics" | grep -q '^tracked_tasks_spawned_total'
+# Each body is read whole before it is searched: `curl | grep -q` fails
+# under pipefail when grep exits at its match while curl is still writing.
+stats=$(curl -fsS "$url/stats")
+grep -q '"spawned"' <<<"$stats"
+metrics=$(curl -fsS "$url/metrics")
+grep -q '^tracked_tasks_spawned_total' <<<"$metrics"
 wait "$demo"
 grep -q "tiered shutdown" target/demo-smoke.txt
 grep -q "final report" target/demo-smoke.txt
