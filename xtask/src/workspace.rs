@@ -2,7 +2,8 @@
 //!
 //! Packages come from `cargo metadata`; each package directory is walked for
 //! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
-//! packages (a directory with its own `Cargo.toml`) and excluded paths. Each
+//! packages (a directory with its own `Cargo.toml`) and excluded paths, and
+//! following symbolic links as rustc does, except back up the walk. Each
 //! target `cargo metadata` lists is a crate: its `src_path` is the crate
 //! root, its `name` (`-` read as `_`) the crate name. The other files in and
 //! below a root's directory are modules of the targets rooted in the deepest
@@ -313,22 +314,31 @@ fn walk(
 }
 
 /// The `.rs` files of a package, in walk order, each with its path in the
-/// package.
+/// package. Symbolic links are followed, as rustc follows them, and files
+/// keep the path through the link; a link to a directory the walk is in
+/// (the package directory, or one above it) is not followed, which ends
+/// loops, and a dangling link is skipped.
 fn package_files(
     root: &Path,
     package: &Package,
     excluded: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<(Entry, Vec<String>)>, String> {
     let mut files = Vec::new();
-    let mut stack = vec![package.dir.clone()];
-    while let Some(dir) = stack.pop() {
+    let real = package
+        .dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", package.dir.display()))?;
+    // Each directory to walk, with the real paths of the directories from the
+    // package directory down to it.
+    let mut stack = vec![(package.dir.clone(), vec![real])];
+    while let Some((dir, chain)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else {
+            let Some((kind, link)) = followed_type(&entry) else {
                 continue;
             };
             let rel = relative(root, &path);
@@ -339,8 +349,8 @@ fn package_files(
                 let skip = name.starts_with('.')
                     || matches!(name.as_str(), "target" | "vendor" | "node_modules")
                     || path.join("Cargo.toml").is_file();
-                if !skip {
-                    stack.push(path);
+                if let Some(real) = real_dir(&chain, &path, link).filter(|_| !skip) {
+                    stack.push((path, [chain.as_slice(), &[real]].concat()));
                 }
             } else if kind.is_file() && name.ends_with(".rs") {
                 let parts = components(path.strip_prefix(&package.dir).unwrap_or(&path));
@@ -356,6 +366,30 @@ fn package_files(
         }
     }
     Ok(files)
+}
+
+/// The type of `entry`, through a symbolic link, and whether it is one;
+/// `None` for a link that leads nowhere (dangling, or a loop of links).
+fn followed_type(entry: &std::fs::DirEntry) -> Option<(std::fs::FileType, bool)> {
+    let kind = entry.file_type().ok()?;
+    if !kind.is_symlink() {
+        return Some((kind, false));
+    }
+    let target = std::fs::metadata(entry.path()).ok()?;
+    Some((target.file_type(), true))
+}
+
+/// The real path of the directory `path`, in the one whose walk `chain`
+/// ends with; `None` when it is a link back to a directory of `chain` or
+/// above one, which would walk those files again, or without end.
+fn real_dir(chain: &[PathBuf], path: &Path, link: bool) -> Option<PathBuf> {
+    let parent = chain.last()?;
+    if !link {
+        return Some(parent.join(path.file_name()?));
+    }
+    let real = path.canonicalize().ok()?;
+    let back = chain.iter().any(|dir| dir.starts_with(&real));
+    (!back).then_some(real)
 }
 
 /// A crate of a package: one of its targets, or one the layout implies.

@@ -33,3 +33,16 @@ pub(crate) fn copy_fixture(name: &str, tag: &str) -> PathBuf {
     }
     to
 }
+
+/// A fresh temporary directory holding `files`, each a path below it and its
+/// text.
+pub(crate) fn temp_tree(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create dir");
+        std::fs::write(path, text).expect("write fixture file");
+    }
+    root
+}

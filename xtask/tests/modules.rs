@@ -1,0 +1,97 @@
+//! Which files the audit reads, and the crate and module each is read in:
+//! through symbolic links.
+
+mod support;
+
+use support::temp_tree;
+use xtask::{audit, Diagnostic, Options, Rule};
+
+/// Each untracked spawn as `file:line:col` and the task name its help gives.
+fn spawns(diagnostics: &[Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.rule == Rule::UntrackedSpawn)
+        .map(|d| {
+            let help = d.help.as_deref().unwrap_or("");
+            let name = help.split('"').nth(1).unwrap_or("");
+            format!("{} {name}", d.location())
+        })
+        .collect()
+}
+
+fn on(path: &std::path::Path) -> Options {
+    Options {
+        path: Some(path.to_path_buf()),
+        ..Options::default()
+    }
+}
+
+const MANIFEST: &str = "\
+[package]
+name = \"links\"
+version = \"0.0.0\"
+edition = \"2021\"
+
+[dependencies]
+tokio = \"1\"
+
+[workspace]
+";
+
+/// rustc reads a module file or a target root through a symbolic link, so
+/// the audit does too, at the link's path and in the crate that mounts it.
+/// A link back to a directory the walk is in (the package directory, or one
+/// above it) is not followed: its files are read at their own paths, once.
+/// A dangling link is skipped.
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_followed_as_rustc_follows_them() {
+    use std::os::unix::fs::symlink;
+    let root = temp_tree(
+        "symlinks",
+        &[
+            (
+                "outside/net.rs",
+                "pub fn f() {\n    crate::go(async {});\n}\n",
+            ),
+            (
+                "outside/dir/mod.rs",
+                "fn g() {\n    super::go(async {});\n}\n",
+            ),
+            (
+                "outside/tool.rs",
+                "fn main() {\n    tokio::spawn(async {});\n}\n",
+            ),
+            ("pkg/Cargo.toml", MANIFEST),
+            (
+                "pkg/src/lib.rs",
+                "pub use tokio::spawn as go;\nmod net;\nmod linked;\n",
+            ),
+        ],
+    );
+    let pkg = root.join("pkg");
+    std::fs::create_dir_all(pkg.join("src/bin")).expect("create src/bin");
+    let links = [
+        ("../../outside/net.rs", "src/net.rs"),
+        ("../../outside/dir", "src/linked"),
+        ("../../../outside/tool.rs", "src/bin/tool.rs"),
+        ("..", "src/up"),
+        ("../..", "src/top"),
+        ("../../pkg/src", "src/linked/back"),
+        ("missing.rs", "src/gone.rs"),
+    ];
+    for (target, link) in links {
+        symlink(target, pkg.join(link)).expect("create symlink");
+    }
+    let report = audit(&on(&pkg)).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        [
+            "src/bin/tool.rs:2:5 tool::main",
+            "src/linked/mod.rs:2:5 links::linked::g",
+            "src/net.rs:2:5 links::net::f",
+        ]
+    );
+    assert_eq!(report.files, 4);
+    assert!(report.io_errors.is_empty(), "{:?}", report.io_errors);
+}
