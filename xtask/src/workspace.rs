@@ -8,8 +8,9 @@
 //! root, its `name` (`-` read as `_`) the crate name. The other files in and
 //! below a root's directory are modules of the targets rooted in the deepest
 //! such directory (`src/` for `src/lib.rs` and `src/main.rs`, `tests/` for
-//! `tests/common/`), except the package directory itself (the build script's).
-//! Files no target claims, and every file of a directory without a
+//! `tests/common/`), except the package directory itself: a crate rooted
+//! there (the build script) has the files its `mod` items mount, followed
+//! as rustc follows them ([`mod_tree`]). Files no target claims, and every file of a directory without a
 //! `Cargo.toml`, are grouped by the default layout ([`place`]): as in Cargo,
 //! `src/lib.rs`, `src/main.rs`, each `src/bin/foo.rs`, the build script, each
 //! `tests/foo.rs` (likewise each example and bench) and each `tests/foo/main.rs`
@@ -25,9 +26,11 @@
 //! instead is found once the files are parsed ([`mod_files`]).
 
 use crate::config::{self, Config};
-use crate::index::{lib_root, ModDecl, ModPath};
+use crate::index::{lib_root, Fragment, ModDecl, ModPath};
+use crate::parse::{self, STACK_SIZE};
 use crate::tokio_api::{self, Root, CRATES};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -413,6 +416,8 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
     let mut units: Vec<(Key, Unit)> = Vec::new();
     // The directories of the targets' roots, each with its crate's position.
     let mut homes: Vec<(&Path, usize)> = Vec::new();
+    // The positions of the crates rooted in the package directory itself.
+    let mut top = Vec::new();
     for (t, target) in package.targets.iter().enumerate() {
         let Some((file, _)) = files.iter().find(|(file, _)| file.abs == target.root) else {
             continue;
@@ -423,18 +428,21 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
             index_only,
             ..file.clone()
         };
-        if let Some(dir) = target.root.parent().filter(|dir| *dir != package.dir) {
-            homes.push((dir, units.len()));
+        match target.root.parent() {
+            Some(dir) if dir != package.dir => homes.push((dir, units.len())),
+            _ => top.push(units.len()),
         }
         units.push((Key::Target(t), unit(root)));
     }
     let targets = units.len();
+    let mounted = top_modules(&mut units, &top, &files, &homes);
     // Files shared by the crates whose layout keys start with a prefix.
     let mut shared: Vec<(String, Entry)> = Vec::new();
     for (file, parts) in files {
-        if units[..targets]
-            .iter()
-            .any(|(_, u)| u.files[0].abs == file.abs)
+        if mounted.contains(&file.abs)
+            || units[..targets]
+                .iter()
+                .any(|(_, u)| u.files[0].abs == file.abs)
         {
             continue;
         }
@@ -521,6 +529,94 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
         }
     }
     units.into_iter().map(|(_, unit)| unit).collect()
+}
+
+/// Adds to each crate of `top`, rooted in the package directory itself (the
+/// build script's, whose directory holds every other target's), the files
+/// its `mod` items mount, at their module paths; a file in another target's
+/// directory is left to that target. Returns the files mounted: the first
+/// crate that mounts one audits it, the others index it.
+fn top_modules(
+    units: &mut [(Key, Unit)],
+    top: &[usize],
+    files: &[(Entry, Vec<String>)],
+    homes: &[(&Path, usize)],
+) -> Vec<PathBuf> {
+    let free: HashMap<&Path, &Entry> = files
+        .iter()
+        .map(|(file, _)| (file.abs.as_path(), file))
+        .filter(|(abs, _)| !homes.iter().any(|(dir, _)| abs.starts_with(dir)))
+        .collect();
+    let mut mounted = Vec::new();
+    for &u in top {
+        let unit = &mut units[u].1;
+        let root = unit.files[0].clone();
+        for (abs, module) in mod_tree(&root.abs, &|path| free.contains_key(path)) {
+            let Some(&file) = free.get(abs.as_path()) else {
+                continue;
+            };
+            unit.files.push(Entry {
+                crate_name: root.crate_name.clone(),
+                module,
+                index_only: mounted.contains(&abs),
+                ..file.clone()
+            });
+            mounted.push(abs);
+        }
+    }
+    mounted
+}
+
+/// The files the `mod` items of the crate root `root` mount, each with its
+/// module path, found as rustc finds them among those `walked` accepts and
+/// followed in turn; a `#[path]` is left to `audit::mount`. Files are parsed
+/// at item level on a thread with a large stack; one that cannot be read or
+/// parsed mounts nothing.
+fn mod_tree(root: &Path, walked: &(dyn Fn(&Path) -> bool + Sync)) -> Vec<(PathBuf, ModPath)> {
+    let follow = || {
+        let mut found: Vec<(PathBuf, ModPath)> = Vec::new();
+        let mut work = vec![(root.to_path_buf(), true, Vec::new())];
+        while let Some((file, mod_rs, module)) = work.pop() {
+            for decl in mod_decls(&file, &module) {
+                let path = mod_files(&file, mod_rs, &decl)
+                    .into_iter()
+                    .find(|path| walked(path))
+                    .filter(|_| !decl.has_path());
+                let Some(path) = path else {
+                    continue;
+                };
+                if path == root || found.iter().any(|(seen, _)| *seen == path) {
+                    continue;
+                }
+                let mod_rs = path.ends_with("mod.rs");
+                found.push((path.clone(), decl.module.clone()));
+                work.push((path, mod_rs, decl.module));
+            }
+        }
+        found
+    };
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .stack_size(STACK_SIZE)
+            .spawn_scoped(scope, follow);
+        match thread.map(std::thread::ScopedJoinHandle::join) {
+            Ok(Ok(found)) => found,
+            // A panic in the engine is a bug: let it surface.
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Vec::new(),
+        }
+    })
+}
+
+/// The `mod name;` items of the file at `path`, whose top level is `module`.
+fn mod_decls(path: &Path, module: &ModPath) -> Vec<ModDecl> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    match parse::parse_items(&text) {
+        Ok(file) => Fragment::of_file(&file, 0, module).mods,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Whether the crate of this key reaches its package's library by name: a

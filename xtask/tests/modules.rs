@@ -1,5 +1,5 @@
 //! Which files the audit reads, and the crate and module each is read in:
-//! through symbolic links.
+//! through symbolic links, and from a build script's `mod` items.
 
 mod support;
 
@@ -94,4 +94,22 @@ fn symbolic_links_are_followed_as_rustc_follows_them() {
     );
     assert_eq!(report.files, 4);
     assert!(report.io_errors.is_empty(), "{:?}", report.io_errors);
+}
+
+/// A build script's `mod` items mount files in its crate, as any target's
+/// do: `super::` and `crate::` in them reach the build script's names, and
+/// their task names start with its crate name.
+#[test]
+fn a_build_script_mounts_its_modules_in_its_own_crate() {
+    let report = audit(&on(&support::fixture("build"))).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        [
+            "build.rs:7:5 build_script_build::main",
+            "gen.rs:4:5 build_script_build::gen::run",
+            "gen/inner.rs:2:5 build_script_build::gen::inner::run",
+            "src/lib.rs:4:5 build_fixture::start",
+        ]
+    );
+    assert_eq!(report.files, 4);
 }
