@@ -648,15 +648,15 @@ fn place(
 ) -> (Place, String, ModPath) {
     // A target's crate name: its name, `-` read as `_`.
     let krate = |s: &str| stem(s).replace('-', "_");
-    let modules = |parts: &[String]| -> ModPath {
-        let mut out: ModPath = parts.iter().map(|p| stem(p)).collect();
-        if out
-            .last()
-            .is_some_and(|l| matches!(l.as_str(), "lib" | "main" | "mod"))
-        {
-            out.pop();
+    // Below a directory whose `main.rs` is a crate root: that root is the
+    // crate's top; any other file, `lib.rs` and `main.rs` deeper down
+    // included, is a module of its own name.
+    let below_main = |parts: &[String]| -> ModPath {
+        if parts == ["main.rs"] {
+            Vec::new()
+        } else {
+            module_path(parts)
         }
-        out
     };
     let target = |dir: &str| matches!(dir, "tests" | "examples" | "benches");
     let one =
@@ -674,30 +674,28 @@ fn place(
                 one(&format!("src/bin/{}", stem(file)), krate(file), Vec::new())
             }
             [bin, sub, inner @ ..] if bin == "bin" && own_main("src/bin", sub) => {
-                one(&format!("src/bin/{sub}"), krate(sub), modules(inner))
+                one(&format!("src/bin/{sub}"), krate(sub), below_main(inner))
             }
             [bin, inner @ ..] if bin == "bin" => {
-                shared("src/bin/", stem(&inner[0]), modules(inner))
+                shared("src/bin/", stem(&inner[0]), module_path(inner))
             }
-            _ => shared("src:", package.to_owned(), modules(rest)),
+            _ => shared("src:", package.to_owned(), module_path(rest)),
         },
         [dir, file] if target(dir) => {
             one(&format!("{dir}/{}", stem(file)), krate(file), Vec::new())
         }
         [dir, sub, rest @ ..] if target(dir) && own_main(dir, sub) => {
-            one(&format!("{dir}/{sub}"), krate(sub), modules(rest))
+            one(&format!("{dir}/{sub}"), krate(sub), below_main(rest))
         }
         [dir, rest @ ..] if target(dir) => {
-            shared(&format!("{dir}/"), stem(&rest[0]), modules(rest))
+            shared(&format!("{dir}/"), stem(&rest[0]), module_path(rest))
         }
         [dir, file] => one(dir, stem(file), Vec::new()),
         [dir, first, rest @ ..] => {
-            let module = if rest.len() == 1 && rest[0] == "main.rs" {
+            let module = if rest == ["main.rs"] {
                 Vec::new()
             } else {
-                let mut all = vec![first.clone()];
-                all.extend(rest.iter().cloned());
-                modules(&all)
+                module_path(&parts[1..])
             };
             one(dir, stem(first), module)
         }

@@ -1,5 +1,6 @@
 //! Which files the audit reads, and the crate and module each is read in:
-//! through symbolic links, and from a build script's `mod` items.
+//! through symbolic links, from a build script's `mod` items, and in a
+//! directory without a `Cargo.toml`.
 
 mod support;
 
@@ -112,4 +113,43 @@ fn a_build_script_mounts_its_modules_in_its_own_crate() {
         ]
     );
     assert_eq!(report.files, 4);
+}
+
+/// In a directory without a `Cargo.toml`, a module file named `lib.rs` or
+/// `main.rs` below a crate root's directory is a module of that name, as the
+/// `mod` items that mount it say: `super::go` in it reaches its parent
+/// module's `go`. Only `tests/dir/main.rs` itself is a crate root.
+#[test]
+fn a_module_named_lib_or_main_keeps_its_name_outside_cargo() {
+    let go = "pub use tokio::spawn as go;\n";
+    let calls_go = "fn f() {\n    super::go(async {});\n}\n";
+    let root = temp_tree(
+        "layout",
+        &[
+            ("app/src/lib.rs", "mod foo;\n"),
+            ("app/src/foo.rs", &format!("{go}mod lib;\nmod main;\n")),
+            ("app/src/foo/lib.rs", calls_go),
+            ("app/src/foo/main.rs", calls_go),
+            ("app/tests/it.rs", "mod common;\n"),
+            ("app/tests/common/mod.rs", &format!("{go}mod lib;\n")),
+            ("app/tests/common/lib.rs", calls_go),
+            (
+                "app/tests/dir/main.rs",
+                &format!("{go}mod helper;\nmod lib;\n"),
+            ),
+            ("app/tests/dir/helper.rs", calls_go),
+            ("app/tests/dir/lib.rs", calls_go),
+        ],
+    );
+    let report = audit(&on(&root.join("app"))).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        [
+            "src/foo/lib.rs:2:5 app::foo::lib::f",
+            "src/foo/main.rs:2:5 app::foo::main::f",
+            "tests/common/lib.rs:2:5 it::common::lib::f",
+            "tests/dir/helper.rs:2:5 dir::helper::f",
+            "tests/dir/lib.rs:2:5 dir::lib::f",
+        ]
+    );
 }
