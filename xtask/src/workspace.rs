@@ -3,27 +3,28 @@
 //! Packages come from `cargo metadata`; each package directory is walked for
 //! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
 //! packages (a directory with its own `Cargo.toml`) and excluded paths, and
-//! following symbolic links as rustc does, except back up the walk. Each
-//! target `cargo metadata` lists is a crate: its `src_path` is the crate
-//! root, its `name` (`-` read as `_`) the crate name. The other files in and
-//! below a root's directory are modules of the targets rooted in the deepest
-//! such directory (`src/` for `src/lib.rs` and `src/main.rs`, `tests/` for
-//! `tests/common/`), except the package directory itself: a crate rooted
-//! there (the build script) has the files its `mod` items mount, followed
-//! as rustc follows them ([`mod_tree`]). Files no target claims, and every file of a directory without a
-//! `Cargo.toml`, are grouped by the default layout ([`place`]): as in Cargo,
-//! `src/lib.rs`, `src/main.rs`, each `src/bin/foo.rs`, the build script, each
-//! `tests/foo.rs` (likewise each example and bench) and each `tests/foo/main.rs`
-//! with the other files of `foo/` is a crate; the other files of `src/` are
-//! modules of the library and `src/main.rs`, those of another subdirectory of
-//! `src/bin/`, `tests/`, `examples/` or `benches/` of every crate there; any
-//! other file is a crate root, grouped by its top directory. Each crate a
-//! module file belongs to indexes it, and the first audits it. The binaries,
-//! tests, examples and benches also index the library's files, mounted under
-//! `::name` (see `index::lib_root`): they reach the library by its crate
-//! name. A file's module path is derived from where it sits, as rustc's
-//! default module layout would; where a `#[path]` attribute mounts it
-//! instead is found once the files are parsed ([`mod_files`]).
+//! following symbolic links as rustc does, except back up the walk. Each target
+//! `cargo metadata` lists is a crate: its `src_path` is the crate root, its
+//! `name` (`-` read as `_`) the crate name. The other files in and below a
+//! root's directory are modules of the targets rooted in the deepest such
+//! directory (`src/` for `src/lib.rs` and `src/main.rs`, `tests/` for
+//! `tests/common/`), except the package directory itself: a crate rooted there
+//! (the build script) has the files its `mod` items mount, followed as rustc
+//! follows them ([`mod_tree`]). Files no target claims, and every file of a
+//! directory without a `Cargo.toml`, are grouped by the default layout
+//! ([`place`]): as in Cargo, `src/lib.rs`, `src/main.rs`, each
+//! `src/bin/foo.rs`, the build script, each `tests/foo.rs` (likewise each
+//! example and bench) and each `tests/foo/main.rs` with the other files of
+//! `foo/` is a crate; the other files of `src/` are modules of the library and
+//! `src/main.rs`, those of another subdirectory of `src/bin/`, `tests/`,
+//! `examples/` or `benches/` of every crate there; any other file is a crate
+//! root, grouped by its top directory. Each crate a module file belongs to
+//! indexes it, and the first audits it. The binaries, tests, examples and
+//! benches also index the library's files, mounted under `::name` (see
+//! `index::lib_root`): they reach the library by its crate name. A file's
+//! module path is derived from where it sits, as rustc's default module layout
+//! would; where a `#[path]` attribute mounts it instead is found once the files
+//! are parsed ([`mod_files`]).
 
 use crate::config::{self, Config};
 use crate::index::{lib_root, Fragment, ModDecl, ModPath};
@@ -533,9 +534,10 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
 
 /// Adds to each crate of `top`, rooted in the package directory itself (the
 /// build script's, whose directory holds every other target's), the files
-/// its `mod` items mount, at their module paths; a file in another target's
-/// directory is left to that target. Returns the files mounted: the first
-/// crate that mounts one audits it, the others index it.
+/// its `mod` items mount, at their module paths; a target's root, or a file
+/// in another target's directory, is left to that target. `units` are the
+/// targets' crates. Returns the files mounted: the first crate that mounts
+/// one audits it, the others index it.
 fn top_modules(
     units: &mut [(Key, Unit)],
     top: &[usize],
@@ -546,6 +548,7 @@ fn top_modules(
         .iter()
         .map(|(file, _)| (file.abs.as_path(), file))
         .filter(|(abs, _)| !homes.iter().any(|(dir, _)| abs.starts_with(dir)))
+        .filter(|(abs, _)| !units.iter().any(|(_, unit)| unit.files[0].abs == *abs))
         .collect();
     let mut mounted = Vec::new();
     for &u in top {
@@ -577,15 +580,15 @@ fn mod_tree(root: &Path, walked: &(dyn Fn(&Path) -> bool + Sync)) -> Vec<(PathBu
         let mut found: Vec<(PathBuf, ModPath)> = Vec::new();
         let mut work = vec![(root.to_path_buf(), true, Vec::new())];
         while let Some((file, mod_rs, module)) = work.pop() {
-            for decl in mod_decls(&file, &module) {
+            let decls = mod_decls(&file, &module).into_iter();
+            for decl in decls.filter(|decl| !decl.has_path()) {
                 let path = mod_files(&file, mod_rs, &decl)
                     .into_iter()
-                    .find(|path| walked(path))
-                    .filter(|_| !decl.has_path());
+                    .find(|path| walked(path));
                 let Some(path) = path else {
                     continue;
                 };
-                if path == root || found.iter().any(|(seen, _)| *seen == path) {
+                if found.iter().any(|(seen, _)| *seen == path) {
                     continue;
                 }
                 let mod_rs = path.ends_with("mod.rs");

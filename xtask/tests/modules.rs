@@ -115,6 +115,40 @@ fn a_build_script_mounts_its_modules_in_its_own_crate() {
     assert_eq!(report.files, 4);
 }
 
+/// A `mod` item of a build script whose file is a target's root (its own,
+/// or a library's at the package's top) mounts nothing: that file is
+/// audited once, as that target.
+#[test]
+fn a_build_script_never_mounts_a_target_root() {
+    let manifest = MANIFEST.replace(
+        "[dependencies]",
+        "[lib]\npath = \"lib.rs\"\n\n[dependencies]",
+    );
+    let root = temp_tree(
+        "build-roots",
+        &[
+            ("Cargo.toml", &manifest),
+            (
+                "lib.rs",
+                "pub fn start() {\n    tokio::spawn(async {});\n}\n",
+            ),
+            (
+                "build.rs",
+                "mod lib;\nmod build;\nfn main() {\n    tokio::spawn(async {});\n}\n",
+            ),
+        ],
+    );
+    let report = audit(&on(&root)).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        [
+            "build.rs:4:5 build_script_build::main",
+            "lib.rs:2:5 links::start",
+        ]
+    );
+    assert_eq!(report.files, 2);
+}
+
 /// In a directory without a `Cargo.toml`, a module file named `lib.rs` or
 /// `main.rs` below a crate root's directory is a module of that name, as the
 /// `mod` items that mount it say: `super::go` in it reaches its parent
