@@ -56,14 +56,15 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// How many untracked spawns markers or the allow-list suppressed.
     pub suppressed: usize,
-    /// Files that could not be read.
+    /// Files and directories that could not be read, each as `path: why`.
     pub io_errors: Vec<String>,
     /// Rewrites `--fix` may apply, by index into `diagnostics`.
     pub(crate) fixes: Vec<(usize, PathBuf, Fix)>,
 }
 
 impl Report {
-    /// 0 when clean, 1 with errors, 2 when files could not be read.
+    /// 0 when clean, 1 with errors, 2 when files or directories could not be
+    /// read.
     pub fn exit_code(&self) -> u8 {
         if !self.io_errors.is_empty() {
             2
@@ -126,6 +127,9 @@ pub fn audit(options: &Options) -> Result<Report, Error> {
     let source = |entry: &Entry| read(entry);
     let mut report = run(&ws.units, &ws.config, threads, false, &source)?;
     report.root = ws.root.clone();
+    report
+        .io_errors
+        .splice(0..0, std::mem::take(&mut ws.problems));
     if let Some((path, text)) = &manifest {
         allow_list(&mut report, &ws.config, path, text);
     }

@@ -69,6 +69,8 @@ pub(crate) struct Workspace {
     pub(crate) manifest: Option<PathBuf>,
     pub(crate) config: Config,
     pub(crate) units: Vec<Unit>,
+    /// The paths the walk could not read, each as `path: why`.
+    pub(crate) problems: Vec<String>,
 }
 
 struct Package {
@@ -157,12 +159,13 @@ pub(crate) fn discover(
             targets: Vec::new(),
         };
         let config = Config::default();
-        let units = walk(path, &[package], &config.exclude, exclude)?;
+        let (units, problems) = walk(path, &[package], &config.exclude, exclude);
         return Ok(Workspace {
             root: path.to_path_buf(),
             manifest: None,
             config,
             units,
+            problems,
         });
     }
     if path.file_name().is_some_and(|n| n == "Cargo.toml") {
@@ -189,6 +192,7 @@ pub(crate) fn discover(
                 }],
                 lib: None,
             }],
+            problems: Vec::new(),
         });
     }
     Err(format!(
@@ -285,23 +289,25 @@ fn from_metadata(
         });
     }
     let excludes = std::mem::take(&mut config.exclude);
-    let units = walk(&root, &found, &excludes, exclude)?;
+    let (units, problems) = walk(&root, &found, &excludes, exclude);
     config.exclude = excludes;
     Ok(Workspace {
         root,
         manifest: Some(root_manifest),
         config,
         units,
+        problems,
     })
 }
 
-/// Collects the `.rs` files of each package into crates.
+/// Collects the `.rs` files of each package into crates; also returns the
+/// paths that could not be read, each as `path: why`.
 fn walk(
     root: &Path,
     packages: &[Package],
     config_exclude: &[String],
     exclude: &[String],
-) -> Result<Vec<Unit>, String> {
+) -> (Vec<Unit>, Vec<String>) {
     let excluded = |rel: &str| {
         config_exclude
             .iter()
@@ -309,37 +315,41 @@ fn walk(
             .any(|p| config::matches(p, rel))
     };
     let mut units = Vec::new();
+    let mut problems = Vec::new();
     for package in packages {
-        let files = package_files(root, package, &excluded)?;
+        let files = package_files(root, package, &excluded, &mut problems);
         let crates = package_units(package, files, units.len());
         units.extend(crates);
     }
-    Ok(units)
+    (units, problems)
 }
 
 /// The `.rs` files of a package, in walk order, each with its path in the
 /// package. Symbolic links are followed, as rustc follows them, and files
 /// keep the path through the link; a link to a directory the walk is in
 /// (the package directory, or one above it) is not followed, which ends
-/// loops, and a dangling link is skipped.
+/// loops, and a dangling link is skipped. A directory that cannot be listed,
+/// or a link to one that cannot be resolved, goes to `problems`, and the walk
+/// goes on.
 fn package_files(
     root: &Path,
     package: &Package,
     excluded: &dyn Fn(&str) -> bool,
-) -> Result<Vec<(Entry, Vec<String>)>, String> {
+    problems: &mut Vec<String>,
+) -> Vec<(Entry, Vec<String>)> {
     let mut files = Vec::new();
-    let real = package
-        .dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", package.dir.display()))?;
+    let real = match package.dir.canonicalize() {
+        Ok(real) => real,
+        Err(err) => {
+            problems.push(problem(root, &package.dir, &err));
+            return files;
+        }
+    };
     // Each directory to walk, with the real paths of the directories from the
     // package directory down to it.
     let mut stack = vec![(package.dir.clone(), vec![real])];
     while let Some((dir, chain)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
+        for entry in entries(root, &dir, problems) {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some((kind, link)) = followed_type(&entry) else {
@@ -353,8 +363,13 @@ fn package_files(
                 let skip = name.starts_with('.')
                     || matches!(name.as_str(), "target" | "vendor" | "node_modules")
                     || path.join("Cargo.toml").is_file();
-                if let Some(real) = real_dir(&chain, &path, link).filter(|_| !skip) {
-                    stack.push((path, [chain.as_slice(), &[real]].concat()));
+                if skip {
+                    continue;
+                }
+                match real_dir(&chain, &path, link) {
+                    Ok(Some(real)) => stack.push((path, [chain.as_slice(), &[real]].concat())),
+                    Ok(None) => {}
+                    Err(err) => problems.push(problem(root, &path, &err)),
                 }
             } else if kind.is_file() && name.ends_with(".rs") {
                 let parts = components(path.strip_prefix(&package.dir).unwrap_or(&path));
@@ -369,7 +384,33 @@ fn package_files(
             }
         }
     }
-    Ok(files)
+    files
+}
+
+/// The entries of the directory `dir`, by name; why it cannot be listed, in
+/// full or in part, goes to `problems`.
+fn entries(root: &Path, dir: &Path, problems: &mut Vec<String>) -> Vec<std::fs::DirEntry> {
+    let mut entries = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(read) => {
+            for entry in read {
+                match entry {
+                    Ok(entry) => entries.push(entry),
+                    Err(err) => problems.push(problem(root, dir, &err)),
+                }
+            }
+        }
+        Err(err) => problems.push(problem(root, dir, &err)),
+    }
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    entries
+}
+
+/// `path: err`, `path` relative to `root` (`.` for `root` itself).
+fn problem(root: &Path, path: &Path, err: &std::io::Error) -> String {
+    let rel = relative(root, path);
+    let rel = if rel.is_empty() { "." } else { &rel };
+    format!("{rel}: {err}")
 }
 
 /// The type of `entry`, through a symbolic link, and whether it is one;
@@ -385,15 +426,18 @@ fn followed_type(entry: &std::fs::DirEntry) -> Option<(std::fs::FileType, bool)>
 
 /// The real path of the directory `path`, in the one whose walk `chain`
 /// ends with; `None` when it is a link back to a directory of `chain` or
-/// above one, which would walk those files again, or without end.
-fn real_dir(chain: &[PathBuf], path: &Path, link: bool) -> Option<PathBuf> {
-    let parent = chain.last()?;
+/// above one, which would walk those files again, or without end. An error
+/// when `path` is a link that cannot be resolved.
+fn real_dir(chain: &[PathBuf], path: &Path, link: bool) -> std::io::Result<Option<PathBuf>> {
+    let Some(parent) = chain.last() else {
+        return Ok(None);
+    };
     if !link {
-        return Some(parent.join(path.file_name()?));
+        return Ok(path.file_name().map(|name| parent.join(name)));
     }
-    let real = path.canonicalize().ok()?;
+    let real = path.canonicalize()?;
     let back = chain.iter().any(|dir| dir.starts_with(&real));
-    (!back).then_some(real)
+    Ok((!back).then_some(real))
 }
 
 /// A crate of a package: one of its targets, or one the layout implies.

@@ -187,3 +187,63 @@ fn a_module_named_lib_or_main_keeps_its_name_outside_cargo() {
         ]
     );
 }
+
+/// A directory below `base` whose real path is longer than Linux takes
+/// (4,096 bytes), made through links in `hops` so that no call sees the whole
+/// path; returns a short link to it.
+#[cfg(target_os = "linux")]
+fn too_long_dir(base: &std::path::Path, hops: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::symlink;
+    let name = "d".repeat(250);
+    let mut real = base.as_os_str().len();
+    let mut short = base.to_path_buf();
+    std::fs::create_dir_all(hops).expect("create hops");
+    for level in 0.. {
+        if real > 4096 {
+            break;
+        }
+        short.push(&name);
+        std::fs::create_dir_all(&short).expect("create level");
+        real += name.len() + 1;
+        if level % 8 == 7 {
+            let hop = hops.join(level.to_string());
+            symlink(&short, &hop).expect("create hop");
+            short = hop;
+        }
+    }
+    let end = hops.join("end");
+    symlink(&short, &end).expect("create link");
+    end
+}
+
+/// A directory the walk cannot list, or a link to one it cannot resolve, is
+/// reported with the OS's reason, and the rest of the package is audited.
+/// Root reads a directory whatever its permissions, so the test makes one
+/// whose path is longer than Linux takes: `deep/…` cannot be listed, and
+/// `far`, a link to it, cannot be resolved (`File name too long`).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_directory_that_cannot_be_read_is_reported_and_the_rest_audited() {
+    use std::os::unix::fs::symlink;
+    let spawn = "fn main() {\n    tokio::spawn(async {});\n}\n";
+    let root = temp_tree("unreadable", &[("pkg/a.rs", spawn), ("pkg/z.rs", spawn)]);
+    let pkg = root.join("pkg");
+    let end = too_long_dir(&pkg.join("deep"), &root.join("hops"));
+    std::fs::write(end.join("lost.rs"), spawn).expect("write lost.rs");
+    symlink(&end, pkg.join("far")).expect("create far");
+    let report = audit(&on(&pkg)).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        ["a.rs:2:5 a::main", "z.rs:2:5 z::main"]
+    );
+    // Each as its path's first component and the OS's reason.
+    let problems: Vec<_> = report
+        .io_errors
+        .iter()
+        .filter_map(|e| e.split_once(": "))
+        .map(|(path, why)| (path.split('/').next().unwrap_or(path), why))
+        .collect();
+    let too_long = "File name too long (os error 36)";
+    assert_eq!(problems, [("far", too_long), ("deep", too_long)]);
+    assert_eq!(report.exit_code(), 2);
+}
