@@ -328,9 +328,11 @@ fn walk(
 /// package. Symbolic links are followed, as rustc follows them, and files
 /// keep the path through the link; a link to a directory the walk is in
 /// (the package directory, or one above it) is not followed, which ends
-/// loops, and a dangling link is skipped. A directory that cannot be listed,
-/// or a link to one that cannot be resolved, goes to `problems`, and the walk
-/// goes on.
+/// loops. A directory that cannot be listed, a link to one that cannot be
+/// resolved, and a `.rs` link that leads nowhere (dangling, or a loop of
+/// links; hidden names aside, as Emacs's lock files are such links) go to
+/// `problems`, and the walk goes on; any other link that leads nowhere is
+/// skipped.
 fn package_files(
     root: &Path,
     package: &Package,
@@ -352,13 +354,19 @@ fn package_files(
         for entry in entries(root, &dir, problems) {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some((kind, link)) = followed_type(&entry) else {
-                continue;
-            };
             let rel = relative(root, &path);
             if excluded(&rel) {
                 continue;
             }
+            let (kind, link) = match followed_type(&entry) {
+                Ok(found) => found,
+                Err(err) => {
+                    if name.ends_with(".rs") && !name.starts_with('.') {
+                        problems.push(nowhere(root, &path, &err));
+                    }
+                    continue;
+                }
+            };
             if kind.is_dir() {
                 let skip = name.starts_with('.')
                     || matches!(name.as_str(), "target" | "vendor" | "node_modules")
@@ -406,22 +414,35 @@ fn entries(root: &Path, dir: &Path, problems: &mut Vec<String>) -> Vec<std::fs::
     entries
 }
 
-/// `path: err`, `path` relative to `root` (`.` for `root` itself).
-fn problem(root: &Path, path: &Path, err: &std::io::Error) -> String {
+/// `path: why`, `path` relative to `root` (`.` for `root` itself).
+fn problem(root: &Path, path: &Path, why: impl std::fmt::Display) -> String {
     let rel = relative(root, path);
     let rel = if rel.is_empty() { "." } else { &rel };
-    format!("{rel}: {err}")
+    format!("{rel}: {why}")
 }
 
-/// The type of `entry`, through a symbolic link, and whether it is one;
-/// `None` for a link that leads nowhere (dangling, or a loop of links).
-fn followed_type(entry: &std::fs::DirEntry) -> Option<(std::fs::FileType, bool)> {
-    let kind = entry.file_type().ok()?;
-    if !kind.is_symlink() {
-        return Some((kind, false));
+/// `path: link to target: err` for the link at `path` that leads nowhere
+/// (`path: err` if it is no link).
+fn nowhere(root: &Path, path: &Path, err: &std::io::Error) -> String {
+    match std::fs::read_link(path) {
+        Ok(target) => problem(
+            root,
+            path,
+            format_args!("link to {}: {err}", target.display()),
+        ),
+        Err(_) => problem(root, path, err),
     }
-    let target = std::fs::metadata(entry.path()).ok()?;
-    Some((target.file_type(), true))
+}
+
+/// The type of `entry`, through a symbolic link, and whether it is one; an
+/// error for a link that leads nowhere (dangling, or a loop of links).
+fn followed_type(entry: &std::fs::DirEntry) -> std::io::Result<(std::fs::FileType, bool)> {
+    let kind = entry.file_type()?;
+    if !kind.is_symlink() {
+        return Ok((kind, false));
+    }
+    let target = std::fs::metadata(entry.path())?;
+    Ok((target.file_type(), true))
 }
 
 /// The real path of the directory `path`, in the one whose walk `chain`

@@ -43,7 +43,6 @@ tokio = \"1\"
 /// the audit does too, at the link's path and in the crate that mounts it.
 /// A link back to a directory the walk is in (the package directory, or one
 /// above it) is not followed: its files are read at their own paths, once.
-/// A dangling link is skipped.
 #[cfg(unix)]
 #[test]
 fn symbolic_links_are_followed_as_rustc_follows_them() {
@@ -79,7 +78,6 @@ fn symbolic_links_are_followed_as_rustc_follows_them() {
         ("..", "src/up"),
         ("../..", "src/top"),
         ("../../pkg/src", "src/linked/back"),
-        ("missing.rs", "src/gone.rs"),
     ];
     for (target, link) in links {
         symlink(target, pkg.join(link)).expect("create symlink");
@@ -245,5 +243,44 @@ fn a_directory_that_cannot_be_read_is_reported_and_the_rest_audited() {
         .collect();
     let too_long = "File name too long (os error 36)";
     assert_eq!(problems, [("far", too_long), ("deep", too_long)]);
+    assert_eq!(report.exit_code(), 2);
+}
+
+/// A `.rs` link that leads nowhere (dangling, or a loop of links) is
+/// reported with where it leads and why, like a file that cannot be read;
+/// the other files are audited as usual. Hidden names stay silent: Emacs
+/// leaves its lock files (`.#lib.rs`) as dangling links. So does a broken
+/// link with another name, which could have led anywhere (a build output, a
+/// `compile_commands.json`), and one that is excluded.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_source_link_that_leads_nowhere_is_reported() {
+    use std::os::unix::fs::symlink;
+    let spawn = "fn main() {\n    tokio::spawn(async {});\n}\n";
+    let root = temp_tree("broken-links", &[("pkg/src/lib.rs", spawn)]);
+    let pkg = root.join("pkg");
+    let links = [
+        ("missing.rs", "src/gone.rs"),
+        ("loop.rs", "src/loop.rs"),
+        ("root@host.4242:1700000000", "src/.#lib.rs"),
+        ("missing", "src/generated"),
+        ("missing.rs", "src/skipped.rs"),
+    ];
+    for (target, link) in links {
+        symlink(target, pkg.join(link)).expect("create symlink");
+    }
+    let options = Options {
+        exclude: vec!["src/skipped.rs".to_owned()],
+        ..on(&pkg)
+    };
+    let report = audit(&options).expect("audit runs");
+    assert_eq!(spawns(&report.diagnostics), ["src/lib.rs:2:5 pkg::main"]);
+    assert_eq!(
+        report.io_errors,
+        [
+            "src/gone.rs: link to missing.rs: No such file or directory (os error 2)",
+            "src/loop.rs: link to loop.rs: Too many levels of symbolic links (os error 40)",
+        ]
+    );
     assert_eq!(report.exit_code(), 2);
 }
