@@ -6,7 +6,8 @@
 
 use crate::audit::{Error, Report};
 use crate::diagnostic::Region;
-use std::collections::BTreeMap;
+use crate::scan::Fix;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// What `--fix` changed.
@@ -20,21 +21,12 @@ pub struct FixOutcome {
 
 /// Applies every fix the report offers; writes only files that change.
 pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
-    let mut by_file: BTreeMap<&PathBuf, Vec<usize>> = BTreeMap::new();
-    for (index, path, _) in &report.fixes {
-        by_file.entry(path).or_default().push(*index);
-    }
     let mut outcome = FixOutcome::default();
-    for (path, indices) in by_file {
+    for (path, fixes) in by_file(report) {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
         let mut edits = Vec::new();
-        for (index, _, fix) in report
-            .fixes
-            .iter()
-            .filter(|(i, p, _)| p == path && indices.contains(i))
-        {
-            let _ = index;
+        for fix in fixes {
             let (Some(callee), Some(paren)) =
                 (span(&text, fix.callee), span(&text, fix.open_paren))
             else {
@@ -69,6 +61,21 @@ pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
         }
     }
     Ok(outcome)
+}
+
+/// The fixes of each file, by path. A file reached by several paths (through
+/// symbolic links) gets those of the first the report lists, so that it is
+/// rewritten once: another path's fixes point into the text as it was.
+fn by_file(report: &Report) -> BTreeMap<&PathBuf, Vec<&Fix>> {
+    let mut first: HashMap<PathBuf, &PathBuf> = HashMap::new();
+    let mut by_file: BTreeMap<&PathBuf, Vec<&Fix>> = BTreeMap::new();
+    for (_, path, fix) in &report.fixes {
+        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if *first.entry(real).or_insert(path) == path {
+            by_file.entry(path).or_default().push(fix);
+        }
+    }
+    by_file
 }
 
 /// The text inserted after the `(` at `at`: inline, or on a line of its own

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{copy_fixture, fixture, xtask};
+use support::{copy_fixture, fixture, temp_tree, xtask};
 
 #[test]
 fn rewrites_direct_spawns_only() {
@@ -57,4 +57,48 @@ fn type_flag_overrides_the_configured_type() {
     ));
     assert!(!fixed.contains("Indexer"));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A file reached by two paths (`src/b.rs`, a link to `src/a.rs`) is
+/// audited at each, as the module each path is, but rewritten once, as the
+/// first path reads it: rewriting it again, at positions the first rewrite
+/// has moved (its line break), would turn `fooo(1)` into a spawn.
+#[cfg(unix)]
+#[test]
+fn a_file_reached_by_two_paths_is_rewritten_once() {
+    let source = "fn f() {
+    tokio::spawn(
+        async {},
+    );
+    let _ = fooo(1);
+    tokio::spawn(b());
+}
+";
+    let root = temp_tree(
+        "fix-links",
+        &[
+            ("app/src/lib.rs", "mod a;\nmod b;\n"),
+            ("app/src/a.rs", source),
+        ],
+    );
+    let app = root.join("app");
+    std::os::unix::fs::symlink("a.rs", app.join("src/b.rs")).expect("create symlink");
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    let fixed = std::fs::read_to_string(app.join("src/a.rs")).unwrap();
+    let expected = r#"fn f() {
+    tracked::spawn(
+        "app::a::f", tracked::TaskType::GENERAL,
+        async {},
+    );
+    let _ = fooo(1);
+    tracked::spawn("app::a::f", tracked::TaskType::GENERAL, b());
+}
+"#;
+    assert_eq!(fixed, expected);
+    assert!(
+        err.contains("rewrote 2 of 4 untracked spawns in 1 file(s)"),
+        "{err}"
+    );
+    assert_eq!(code, 0);
+    let _ = std::fs::remove_dir_all(root);
 }
