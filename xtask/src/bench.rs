@@ -2,6 +2,7 @@
 //! next to `grep -rn spawn` on the same tree.
 
 use crate::audit::{self, Options};
+use crate::cli::Failure;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Runs `cargo bench --bench spawn` in the workspace root.
-pub(crate) fn spawn() -> Result<u8, String> {
+pub(crate) fn spawn() -> Result<u8, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."));
@@ -18,13 +19,13 @@ pub(crate) fn spawn() -> Result<u8, String> {
         .args(["bench", "--bench", "spawn"])
         .current_dir(root)
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(|e| Failure::Run(format!("cannot run cargo: {e}")))?;
     Ok(status.code().map_or(2, |c| u8::try_from(c).unwrap_or(1)))
 }
 
 /// Times the audit on `--path` or on `--lines` of generated code, and
 /// `grep -rn spawn` on the same tree.
-pub(crate) fn audit(args: &[&str], out: &mut dyn Write) -> Result<u8, String> {
+pub(crate) fn audit(args: &[&str], out: &mut dyn Write) -> Result<u8, Failure> {
     let mut path = None;
     let mut lines = 150_000;
     let mut args = args.iter();
@@ -40,19 +41,19 @@ pub(crate) fn audit(args: &[&str], out: &mut dyn Write) -> Result<u8, String> {
                     .parse()
                     .map_err(|_| "`--lines` needs a number".to_owned())?
             }
-            other => return Err(format!("unknown option `{other}`")),
+            other => return Err(format!("unknown option `{other}`").into()),
         }
     }
     let generated = path.is_none();
     let dir = match path {
         Some(path) => path,
-        None => generate(lines)?,
+        None => generate(lines).map_err(Failure::Run)?,
     };
     let result = measure(&dir, out);
     if generated {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    result
+    result.map_err(Failure::Run)
 }
 
 /// How many timed runs of the audit `bench audit` makes; it reports the

@@ -51,18 +51,36 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             let _ = write!(out, "{USAGE}");
             Ok(0)
         }
-        [other, ..] => Err(format!("unknown command `{other}`")),
+        [other, ..] => Err(Failure::Usage(format!("unknown command `{other}`"))),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             let _ = writeln!(err, "error: {message}\n\n{USAGE}");
+            2
+        }
+        Err(Failure::Run(message)) => {
+            let _ = writeln!(err, "error: {message}");
             2
         }
     }
 }
 
-fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, String> {
+/// Why a command stopped: a mistake in how it was called, answered with the
+/// usage text, or a failure while it ran, where the usage would only bury
+/// the message.
+pub(crate) enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Usage(message)
+    }
+}
+
+fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Failure> {
     let mut options = Options::default();
     let mut format = Format::Text;
     let mut fix = false;
@@ -86,9 +104,9 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
                     "json" => Format::Json,
                     "sarif" => Format::Sarif,
                     other => {
-                        return Err(format!(
+                        return Err(Failure::Usage(format!(
                             "unknown format `{other}`; expected `text`, `json` or `sarif`"
-                        ))
+                        )))
                     }
                 }
             }
@@ -96,19 +114,19 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 let _ = write!(out, "{USAGE}");
                 return Ok(0);
             }
-            other => return Err(format!("unknown option `{other}`")),
+            other => return Err(format!("unknown option `{other}`").into()),
         }
     }
     if let Some(ty) = &options.fix_type {
         if ty.trim().is_empty() {
-            return Err("`--type` must not be empty".to_owned());
+            return Err("`--type` must not be empty".to_owned().into());
         }
     }
-    let run = |options: &Options| audit::audit(options).map_err(|e| e.0);
+    let run = |options: &Options| audit::audit(options).map_err(|e| Failure::Run(e.0));
     let mut report = run(&options)?;
     if fix {
         let before = report.spawns();
-        let outcome = fix::apply(&report).map_err(|e| e.0)?;
+        let outcome = fix::apply(&report).map_err(|e| Failure::Run(e.0))?;
         let _ = writeln!(
             err,
             "fix: rewrote {} of {before} untracked spawns in {} file(s)",
