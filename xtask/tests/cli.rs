@@ -1,15 +1,9 @@
 //! What `cargo xtask` prints when it stops: the usage text answers a
 //! mistake in the command line, and only that.
 
-use xtask::cli::run;
+mod support;
 
-/// Runs `cargo xtask` with `args`; returns the exit code and stderr.
-fn xtask(args: &[&str]) -> (u8, String) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(&args, &mut out, &mut err);
-    (code, String::from_utf8(err).expect("stderr is UTF-8"))
-}
+use support::xtask;
 
 #[test]
 fn a_command_line_mistake_gets_the_usage() {
@@ -20,7 +14,7 @@ fn a_command_line_mistake_gets_the_usage() {
         &["bench", "audit", "--lines", "many"],
         &["frobnicate"],
     ] {
-        let (code, err) = xtask(args);
+        let (code, _, err) = xtask(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         assert!(err.contains("usage: cargo xtask"), "{args:?}: {err}");
@@ -35,7 +29,7 @@ fn a_failure_while_running_gets_its_message_alone() {
         &["audit", "--path", missing][..],
         &["audit", "--manifest-path", &format!("{missing}/Cargo.toml")],
     ] {
-        let (code, err) = xtask(args);
+        let (code, _, err) = xtask(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         assert!(err.contains(missing), "{args:?}: the path is named: {err}");
