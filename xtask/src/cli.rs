@@ -124,9 +124,10 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
     }
     let run = |options: &Options| audit::audit(options).map_err(|e| Failure::Run(e.0));
     let mut report = run(&options)?;
+    let mut failed = false;
     if fix {
         let before = report.spawns();
-        let outcome = fix::apply(&report).map_err(|e| Failure::Run(e.0))?;
+        let outcome = fix::apply(&report);
         let _ = writeln!(
             err,
             "fix: rewrote {} of {before} untracked spawns in {} file(s)",
@@ -136,6 +137,10 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         for file in &outcome.files {
             let _ = writeln!(err, "fix: wrote {file}");
         }
+        for failure in &outcome.failed {
+            let _ = writeln!(err, "error: fix: cannot rewrite {failure}");
+        }
+        failed = !outcome.failed.is_empty();
         report = run(&options)?;
         let left = report.spawns();
         if left > 0 {
@@ -146,7 +151,8 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         }
     }
     print(&report, format, out, err);
-    Ok(report.exit_code())
+    // A file left unfixed is an I/O error, as an unreadable one is.
+    Ok(if failed { 2 } else { report.exit_code() })
 }
 
 fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Write) {

@@ -4,11 +4,11 @@
 //! Input: `tokio::spawn(serve(conn))` in `fn accept` of `my_app::net`.
 //! Output: `tracked::spawn("my_app::net::accept", tracked::TaskType::GENERAL, serve(conn))`.
 
-use crate::audit::{Error, Report};
+use crate::audit::Report;
 use crate::diagnostic::Region;
 use crate::scan::Fix;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What `--fix` changed.
 #[derive(Debug, Default)]
@@ -17,50 +17,88 @@ pub struct FixOutcome {
     pub fixed: usize,
     /// The files written, relative to the root.
     pub files: Vec<String>,
+    /// The files that could not be read or written, each with the reason;
+    /// every other file is fixed all the same.
+    pub failed: Vec<String>,
 }
 
-/// Applies every fix the report offers; writes only files that change.
-pub fn apply(report: &Report) -> Result<FixOutcome, Error> {
+/// Applies every fix the report offers; writes only files that change, each
+/// whole or not at all.
+pub fn apply(report: &Report) -> FixOutcome {
     let mut outcome = FixOutcome::default();
     for (path, fixes) in by_file(report) {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-        let mut edits = Vec::new();
-        for fix in fixes {
-            let (Some(callee), Some(paren)) =
-                (span(&text, fix.callee), span(&text, fix.open_paren))
-            else {
-                continue;
-            };
-            if text.get(paren.clone()) != Some("(") {
+        let shown = crate::workspace::relative(&report.root, path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                outcome.failed.push(format!("{shown}: {e}"));
                 continue;
             }
-            edits.push((
-                paren.end,
-                paren.end,
-                arguments(&text, paren.end, &fix.arguments),
-            ));
-            edits.push((callee.start, callee.end, fix.replacement.clone()));
-            outcome.fixed += 1;
+        };
+        let (fixed, count) = rewrite(&text, &fixes);
+        if fixed == text {
+            continue;
         }
-        edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-        let mut fixed = text.clone();
-        let mut limit = usize::MAX;
-        for (start, end, replacement) in edits {
-            if end > limit {
-                continue;
+        match replace(path, &fixed) {
+            Ok(()) => {
+                outcome.fixed += count;
+                outcome.files.push(shown);
             }
-            fixed.replace_range(start..end, &replacement);
-            limit = start;
-        }
-        if fixed != text {
-            std::fs::write(path, fixed).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-            outcome
-                .files
-                .push(crate::workspace::relative(&report.root, path));
+            Err(e) => outcome.failed.push(format!("{shown}: {e}")),
         }
     }
-    Ok(outcome)
+    outcome
+}
+
+/// `text` with `fixes` applied, and how many were.
+fn rewrite(text: &str, fixes: &[&Fix]) -> (String, usize) {
+    let mut edits = Vec::new();
+    let mut count = 0;
+    for fix in fixes {
+        let (Some(callee), Some(paren)) = (span(text, fix.callee), span(text, fix.open_paren))
+        else {
+            continue;
+        };
+        if text.get(paren.clone()) != Some("(") {
+            continue;
+        }
+        edits.push((
+            paren.end,
+            paren.end,
+            arguments(text, paren.end, &fix.arguments),
+        ));
+        edits.push((callee.start, callee.end, fix.replacement.clone()));
+        count += 1;
+    }
+    edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut fixed = text.to_owned();
+    let mut limit = usize::MAX;
+    for (start, end, replacement) in edits {
+        if end > limit {
+            continue;
+        }
+        fixed.replace_range(start..end, &replacement);
+        limit = start;
+    }
+    (fixed, count)
+}
+
+/// Replaces the file at `path` (through any symbolic link, which stays) with
+/// `text`: written beside it, then renamed over it, so that a failure (a
+/// full disk, say) leaves the file as it was rather than cut short. The
+/// file keeps its permissions.
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let real = path.canonicalize()?;
+    let permissions = std::fs::metadata(&real)?.permissions();
+    let name = real.file_name().unwrap_or_default().to_string_lossy();
+    let temp = real.with_file_name(format!(".{name}.xtask-fix"));
+    let written = std::fs::write(&temp, text)
+        .and_then(|()| std::fs::set_permissions(&temp, permissions))
+        .and_then(|()| std::fs::rename(&temp, &real));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// The fixes of each file, by path. A file reached by several paths (through

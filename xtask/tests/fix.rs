@@ -102,3 +102,67 @@ fn a_file_reached_by_two_paths_is_rewritten_once() {
     assert_eq!(code, 0);
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// A file that cannot be rewritten (here, gone since the audit) is reported
+/// and the others are fixed all the same; the run ends with exit code 2.
+#[test]
+fn a_file_that_cannot_be_rewritten_is_reported_and_the_rest_fixed() {
+    let root = temp_tree(
+        "fix-gone",
+        &[
+            ("app/src/lib.rs", "mod a;\nmod b;\n"),
+            ("app/src/a.rs", "fn f() {\n    tokio::spawn(g());\n}\n"),
+            ("app/src/b.rs", "fn f() {\n    tokio::spawn(g());\n}\n"),
+        ],
+    );
+    let app = root.join("app");
+    let options = xtask::Options {
+        path: Some(app.clone()),
+        ..xtask::Options::default()
+    };
+    let report = xtask::audit(&options).expect("the audit runs");
+    std::fs::remove_file(app.join("src/a.rs")).expect("remove a.rs");
+    let outcome = xtask::fix(&report);
+    assert_eq!(outcome.files, ["src/b.rs"]);
+    assert_eq!(outcome.fixed, 1);
+    assert_eq!(outcome.failed.len(), 1, "{:?}", outcome.failed);
+    assert!(
+        outcome.failed[0].starts_with("src/a.rs: "),
+        "{:?}",
+        outcome.failed
+    );
+    let fixed = std::fs::read_to_string(app.join("src/b.rs")).unwrap();
+    assert!(fixed.contains(r#"tracked::spawn("app::b::f""#), "{fixed}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A rewrite replaces the file's text and nothing else about it: a module
+/// reached through a symbolic link is rewritten where the link points, the
+/// link staying a link, and the file keeps its permissions.
+#[cfg(unix)]
+#[test]
+fn a_rewrite_keeps_links_and_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = temp_tree(
+        "fix-keeps",
+        &[
+            ("app/src/lib.rs", "mod net;\n"),
+            ("shared/net.rs", "fn f() {\n    tokio::spawn(g());\n}\n"),
+        ],
+    );
+    let app = root.join("app");
+    let real = root.join("shared/net.rs");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink("../../shared/net.rs", app.join("src/net.rs")).unwrap();
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 0, "{err}");
+    let link = std::fs::symlink_metadata(app.join("src/net.rs")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is kept");
+    let fixed = std::fs::read_to_string(&real).unwrap();
+    assert!(fixed.contains(r#"tracked::spawn("app::net::f""#), "{fixed}");
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(root.join("shared")).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left");
+    let _ = std::fs::remove_dir_all(root);
+}
