@@ -315,8 +315,10 @@ fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenSt
         let __tracked_owner = #owner;
         let __tracked_body = #inner;
         #[allow(unused_imports)]
-        use ::tracked::__private::{PickAny as _, PickOutcome as _, PickRef as _};
-        let __tracked_pick = (&&&::tracked::__private::probe(&__tracked_body)).pick();
+        use ::tracked::__private::{
+            PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _, PickRef as _,
+        };
+        let __tracked_pick = (&&&&&::tracked::__private::probe(&__tracked_body)).pick();
         ::tracked::__private::TrackedFn::new(
             &__TRACKED_SITE,
             __tracked_owner,

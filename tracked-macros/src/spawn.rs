@@ -288,8 +288,10 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
         {
             let __tracked_spawned = #argument;
             #[allow(unused_imports)]
-            use ::tracked::__private::{PickAny as _, PickOutcome as _, PickRef as _};
-            let __tracked_pick = (&&&::tracked::__private::#probe(&__tracked_spawned)).pick();
+            use ::tracked::__private::{
+                PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _, PickRef as _,
+            };
+            let __tracked_pick = (&&&&&::tracked::__private::#probe(&__tracked_spawned)).pick();
             ::tracked::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
         }
     }

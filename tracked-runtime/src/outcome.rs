@@ -1,6 +1,6 @@
 //! How a task's output tells success from failure.
 
-use std::fmt::Display;
+use std::fmt::{Debug, Display};
 
 /// Classifies a task's output: a failure is recorded as `Failed` with its
 /// text, anything else as `Completed`.
@@ -17,8 +17,26 @@ use std::fmt::Display;
 /// impl tracked_runtime::Outcome for Summary {}
 /// ```
 ///
-/// The `#[tracked]` attribute does not need this trait: it inspects the
-/// annotated function's return type itself.
+/// `#[tracked]` and the spawns it rewrites accept any output: they use this
+/// trait when the output implements it, and otherwise still record an `Err`
+/// as `Failed`, with its `Debug` text, or with
+/// [`ERR_WITHOUT_TEXT`](crate::ERR_WITHOUT_TEXT) when its type shows neither
+/// `Display` nor `Debug` where the attribute expands (an unbounded generic
+/// `E` included). The spawn functions require this trait, and stable Rust
+/// cannot implement it for `Result<T, E: Debug>` beside `Result<T, E:
+/// Display>`, so they reject an error type without `Display` at compile
+/// time; map it to a text first:
+///
+/// ```
+/// #[derive(Debug)]
+/// struct DbError;
+///
+/// # fn spawn_lookup() {
+/// tracked_runtime::spawn("lookup", tracked_runtime::TaskType::DATABASE, async {
+///     Err::<(), _>(DbError).map_err(|e| format!("{e:?}")) // Failed with "DbError"
+/// });
+/// # }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `tracked::Outcome`, so a tracked task cannot return it",
     label = "the task's output must implement `Outcome`",
@@ -93,7 +111,37 @@ impl<T: Outcome> Classify<T> for ByOutcome {
     }
 }
 
-/// Treats every output as success; for outputs that are not `Outcome`.
+/// Fails an `Err` with its `Debug` text; for a `Result` that is not
+/// `Outcome` because its error type has no `Display`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ByDebug {}
+
+impl<T, E: Debug> Classify<Result<T, E>> for ByDebug {
+    fn failure(output: &Result<T, E>) -> Option<String> {
+        output.as_ref().err().map(|e| format!("{e:?}"))
+    }
+}
+
+/// The failure text of an `Err` whose type shows neither `Display` nor
+/// `Debug` where `#[tracked]` expands, an unbounded generic `E` included.
+pub const ERR_WITHOUT_TEXT: &str =
+    "Err of a type that shows neither Display nor Debug (bound a generic E by one to record its text)";
+
+/// Fails an `Err` with [`ERR_WITHOUT_TEXT`]; for a `Result` whose error
+/// type shows neither `Display` nor `Debug`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ErrWithoutText {}
+
+impl<T, E> Classify<Result<T, E>> for ErrWithoutText {
+    fn failure(output: &Result<T, E>) -> Option<String> {
+        output.as_ref().err().map(|_| ERR_WITHOUT_TEXT.to_owned())
+    }
+}
+
+/// Treats every output as success; for outputs that are neither `Outcome`
+/// nor `Result`.
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum NeverFails {}

@@ -2,10 +2,15 @@
 //! change in any release.
 //!
 //! The expansion picks how a task's output is classified by autoderef
-//! specialization: `(&&&probe(&future)).pick()` resolves to [`PickRef`] for
-//! a reference, else to [`PickOutcome`] when the output implements
-//! [`Outcome`], else to [`PickAny`]; so annotated fns and rewritten spawns
-//! accept any output type.
+//! specialization: `(&&&&&probe(&future)).pick()` resolves to [`PickRef`]
+//! for a reference, else to [`PickOutcome`] when the output implements
+//! [`Outcome`], else to [`PickDebugErr`] for a `Result` whose error type is
+//! `Debug`, else to [`PickErr`] for any other `Result`, else to
+//! [`PickAny`]; so annotated fns and rewritten spawns accept any output
+//! type, and an `Err` always ends as `Failed`. Each level takes one `&`
+//! less, so method resolution tries them in this order, and the bounds are
+//! checked where the macro expands: an unbounded generic `E` is neither
+//! `Display` nor `Debug` there.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -14,7 +19,7 @@ use std::sync::Arc;
 
 pub use crate::catalogue::Entry;
 pub use crate::inline::TrackedFn;
-pub use crate::outcome::{ByOutcome, Classify, NeverFails};
+pub use crate::outcome::{ByDebug, ByOutcome, Classify, ErrWithoutText, NeverFails};
 pub use crate::{SiteKind, StaticSite, TaskType};
 pub use inventory;
 
@@ -46,7 +51,7 @@ pub trait PickRef {
     fn pick(&self) -> Pick<NeverFails>;
 }
 
-impl<U: ?Sized> PickRef for &&Probe<&U> {
+impl<U: ?Sized> PickRef for &&&&Probe<&U> {
     fn pick(&self) -> Pick<NeverFails> {
         Pick(PhantomData)
     }
@@ -58,8 +63,33 @@ pub trait PickOutcome {
     fn pick(&self) -> Pick<ByOutcome>;
 }
 
-impl<T: Outcome> PickOutcome for &Probe<T> {
+impl<T: Outcome> PickOutcome for &&&Probe<T> {
     fn pick(&self) -> Pick<ByOutcome> {
+        Pick(PhantomData)
+    }
+}
+
+/// Chosen for a `Result` whose error type is `Debug` but not `Display`: an
+/// `Err` is a failure with its `Debug` text.
+pub trait PickDebugErr {
+    /// The classifier.
+    fn pick(&self) -> Pick<ByDebug>;
+}
+
+impl<T, E: std::fmt::Debug> PickDebugErr for &&Probe<Result<T, E>> {
+    fn pick(&self) -> Pick<ByDebug> {
+        Pick(PhantomData)
+    }
+}
+
+/// Chosen for any other `Result`: an `Err` is a failure with a fixed text.
+pub trait PickErr {
+    /// The classifier.
+    fn pick(&self) -> Pick<ErrWithoutText>;
+}
+
+impl<T, E> PickErr for &Probe<Result<T, E>> {
+    fn pick(&self) -> Pick<ErrWithoutText> {
         Pick(PhantomData)
     }
 }
