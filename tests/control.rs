@@ -273,3 +273,118 @@ async fn a_second_shutdown_returns_at_once() {
     let again = tracker.shutdown(ShutdownPlan::default()).await;
     assert!(again.tiers.is_empty());
 }
+
+/// Waits (bounded) until a live task matches `query`.
+async fn live_match(tracker: &Tracker, query: &Query) -> tracked::TaskSnapshot {
+    for _ in 0..500 {
+        if let Some(task) = tracker.tasks(query).into_iter().next() {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no live task matches {query:?}");
+}
+
+/// `Duration::MAX` ("as long as it takes") is too large for a deadline: a
+/// cancel or a shutdown given it waits for the tasks rather than failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_too_large_for_a_deadline_waits_for_the_tasks() {
+    let tracker = Tracker::new();
+    tracker.spawn("polite", TaskType::NETWORK, polite());
+    let report = tracker.cancel_type(TaskType::NETWORK, Duration::MAX).await;
+    assert_eq!((report.stopped, report.aborted.len()), (1, 0), "{report:?}");
+
+    let plan = ShutdownPlan::new()
+        .tier("network", [TaskType::NETWORK], Duration::MAX)
+        .rest("all", Duration::MAX);
+    assert_eq!(plan.total_timeout(), Duration::MAX);
+    tracker.spawn("polite", TaskType::DATABASE, polite());
+    let report = tracker.shutdown(plan).await;
+    assert_eq!(report.tiers.len(), 2, "{report}");
+    assert_eq!(report.tiers[1].report.stopped, 1, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert!(tracker.is_shut_down());
+}
+
+/// A connection's session: a `#[tracked]` fn awaited by the task that
+/// accepted the connection, owned by the connection, deaf to cancellation.
+#[tracked::tracked(type = "Network", owner = format!("conn-{id}"))]
+async fn deaf_session(id: u32) {
+    let _ = id;
+    std::future::pending::<()>().await;
+}
+
+/// An abort cannot stop a `#[tracked]` fn awaited inside another task (it
+/// is not a task of tokio's), nor a blocking closure already running: a
+/// cancel reports them as left running, not as aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_abort_cannot_stop_is_reported_left_running() {
+    let tracker = Tracker::new();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let host = tracker.spawn("accept", TaskType::GENERAL, async move {
+        tokio::select! {
+            () = deaf_session(7) => {}
+            _ = released => {}
+        }
+    });
+    let session = live_match(&tracker, &Query::new().owner("conn-7")).await;
+    let report = tracker
+        .cancel_owner("conn-7", Duration::from_millis(50))
+        .await;
+    assert!(report.aborted.is_empty(), "{report:?}");
+    let left: Vec<_> = report.left_running.iter().map(|t| t.id).collect();
+    assert_eq!(left, [session.id], "{report:?}");
+    assert!(!report.is_clean());
+    assert!(report.to_string().contains("1 left running"), "{report}");
+    release.send(()).unwrap();
+    host.await.expect("the host task was not aborted");
+
+    let (started, running) = std::sync::mpsc::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let batch = tracker.group("batch");
+    let closure = batch
+        .builder("export", TaskType::DATABASE)
+        .spawn_blocking(move || {
+            started.send(()).unwrap();
+            finished.recv().unwrap();
+            7
+        });
+    running.recv().unwrap();
+    let report = batch.cancel(Duration::from_millis(50)).await;
+    assert!(report.aborted.is_empty(), "{report:?}");
+    assert_eq!(report.left_running.len(), 1, "{report:?}");
+    assert_eq!(report.left_running[0].name, "export");
+    finish.send(()).unwrap();
+    assert_eq!(closure.await.unwrap(), 7, "the closure ran to its end");
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
+/// What a signal handler does: a `#[tracked]` fn, awaited in a tracked
+/// task, that shuts the service down and logs the report.
+#[tracked::tracked(type = "General")]
+async fn on_signal(tracker: Tracker) -> tracked::ShutdownReport {
+    tracker.shutdown(ShutdownPlan::default()).await
+}
+
+/// A shutdown called from a tracked task leaves that task alone, and the
+/// `#[tracked]` fn in it that awaits the shutdown: they wait for it, so it
+/// can neither wait for them nor abort them (which would lose the report).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_leaves_the_task_that_awaits_it_alone() {
+    let tracker = Tracker::new();
+    tracker.spawn("worker", TaskType::GENERAL, polite());
+    let handler = tracker.clone();
+    let main = tracker.spawn("main", TaskType::GENERAL, async move {
+        let report = on_signal(handler).await;
+        let stopped: usize = report.tiers.iter().map(|t| t.report.stopped).sum();
+        (report.is_clean(), stopped)
+    });
+    let (clean, stopped) = main
+        .await
+        .expect("the task awaiting the shutdown is not aborted");
+    assert!(clean);
+    assert_eq!(stopped, 1, "the worker only");
+    drained(&tracker).await;
+    assert_eq!(tracker.stats().total.cancelled, 0, "{:?}", tracker.stats());
+}

@@ -10,18 +10,27 @@
 //!    (see [`CurrentTask::cancellation_token`](crate::CurrentTask::cancellation_token))
 //!    is cancelled. Tasks that start matching later (spawned meanwhile) are
 //!    asked too.
-//! 2. At the deadline, whatever still runs is aborted.
-//! 3. The report says what stopped by itself, what was aborted (with each
-//!    stubborn task's name, type, age, parent, site and last progress
-//!    message), and what had already finished.
+//! 2. At the deadline, whatever still runs is aborted, if tokio can abort
+//!    it: not a `#[tracked]` fn awaited inside another task (it ends with
+//!    that task), nor a blocking closure already running. Those are left
+//!    running, and reported as such.
+//! 3. The report says what stopped by itself, what was aborted and what was
+//!    left running (with each stubborn task's name, type, age, parent, site
+//!    and last progress message), and what had already finished.
+//!
+//! A cancel called from inside a tracked task leaves that task alone (and
+//! the `#[tracked]` fns it is awaiting the cancel in): they wait for the
+//! cancel, so it can neither wait for them nor abort them, which would lose
+//! its report.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::instrument::with_current;
 use crate::record::{Record, Site, TaskName};
-use crate::{TaskId, TaskType, Tracker};
+use crate::{SpawnKind, TaskId, TaskType, Tracker};
 
 /// How often the cancel thread looks at the registry while it waits.
 const POLL: Duration = Duration::from_millis(2);
@@ -38,18 +47,23 @@ pub struct CancelReport {
     pub already_finished: usize,
     /// Tasks still running at the deadline, which were aborted.
     pub aborted: Vec<StubbornTask>,
+    /// Tasks still running at the deadline that an abort cannot stop, left
+    /// running: a `#[tracked]` fn awaited inside another task, which ends
+    /// with that task, or a blocking closure already running.
+    pub left_running: Vec<StubbornTask>,
     /// How long the cancel took.
     pub elapsed: Duration,
 }
 
 impl CancelReport {
-    /// Whether every task stopped without being aborted.
+    /// Whether every task stopped without being aborted or left running.
     pub fn is_clean(&self) -> bool {
-        self.aborted.is_empty()
+        self.aborted.is_empty() && self.left_running.is_empty()
     }
 }
 
-/// One line of counts, then one indented line per aborted task.
+/// One line of counts, then one indented line per aborted task and per task
+/// left running.
 ///
 /// ```text
 /// 3 stopped, 1 already finished, 1 aborted in 2.00s
@@ -57,31 +71,22 @@ impl CancelReport {
 /// ```
 impl fmt::Display for CancelReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
-            "{} stopped, {} already finished, {} aborted in {:.2}s",
+            "{} stopped, {} already finished, {} aborted",
             self.stopped,
             self.already_finished,
             self.aborted.len(),
-            self.elapsed.as_secs_f64()
         )?;
+        if !self.left_running.is_empty() {
+            write!(f, ", {} left running", self.left_running.len())?;
+        }
+        writeln!(f, " in {:.2}s", self.elapsed.as_secs_f64())?;
         for task in &self.aborted {
-            write!(
-                f,
-                "  aborted #{} {} ({}) age {:.1}s",
-                task.id,
-                task.name,
-                task.ty,
-                task.age.as_secs_f64()
-            )?;
-            if let Some(parent) = task.parent {
-                write!(f, " parent #{parent}")?;
-            }
-            write!(f, " at {}", task.site)?;
-            if let Some(progress) = &task.last_progress {
-                write!(f, ", last progress {progress:?}")?;
-            }
-            writeln!(f)?;
+            writeln!(f, "  aborted {task}")?;
+        }
+        for task in &self.left_running {
+            writeln!(f, "  left running (cannot be aborted) {task}")?;
         }
         Ok(())
     }
@@ -106,6 +111,22 @@ pub struct StubbornTask {
     pub last_progress: Option<String>,
 }
 
+/// `#42 db::flush (Database) age 9.1s parent #7 at src/db.rs:80:5, last progress "page 3/9"`
+impl fmt::Display for StubbornTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let age = self.age.as_secs_f64();
+        write!(f, "#{} {} ({}) age {age:.1}s", self.id, self.name, self.ty)?;
+        if let Some(parent) = self.parent {
+            write!(f, " parent #{parent}")?;
+        }
+        write!(f, " at {}", self.site)?;
+        if let Some(progress) = &self.last_progress {
+            write!(f, ", last progress {progress:?}")?;
+        }
+        Ok(())
+    }
+}
+
 impl StubbornTask {
     fn of(record: &Record, tracker: &Tracker, now: Instant) -> Self {
         let clock = &tracker.inner.clock;
@@ -128,14 +149,17 @@ impl StubbornTask {
 pub(crate) type Selector = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
 
 /// Runs a cancel to completion on the calling thread; blocks until every
-/// selected task ended or `timeout` passed (plus the time to abort).
+/// selected task ended or `timeout` passed (plus the time to abort). Tasks
+/// in `exempt` are never selected (see [`callers`]); a timeout too large
+/// for a deadline waits for as long as the tasks run.
 pub(crate) fn cancel_blocking(
     tracker: &Tracker,
     select: Selector,
+    exempt: &HashSet<TaskId>,
     timeout: Duration,
 ) -> CancelReport {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = started.checked_add(timeout);
     let mut report = CancelReport::default();
     // Tasks are followed by id: a `#[tracked]` claim may replace a task's
     // record while it is being cancelled.
@@ -145,7 +169,7 @@ pub(crate) fn cancel_blocking(
         remaining = tracker
             .inner
             .registry
-            .live(|r| asked.contains(&r.id) || select(r));
+            .live(|r| !exempt.contains(&r.id) && (asked.contains(&r.id) || select(r)));
         for record in &remaining {
             if !record.cancel_requested() {
                 if tracker.inner.registry.request_cancel(record) {
@@ -158,46 +182,110 @@ pub(crate) fn cancel_blocking(
         }
         remaining.retain(|r| !r.state().is_finished());
         let now = Instant::now();
-        if remaining.is_empty() || now >= deadline {
+        let left = deadline.map_or(POLL, |deadline| deadline.saturating_duration_since(now));
+        if remaining.is_empty() || left.is_zero() {
             break;
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep(POLL.min(left));
     }
     let now = Instant::now();
-    for record in &remaining {
-        report.aborted.push(StubbornTask::of(record, tracker, now));
+    let (abortable, stuck): (Vec<_>, Vec<_>) = remaining
+        .into_iter()
+        .partition(|r| r.kind != SpawnKind::Inline);
+    for record in &abortable {
         record.abort();
     }
     // An abort takes effect when the runtime next drops the task; give it a
     // moment so that, when the report returns, the aborted tasks are usually
     // already recorded as `Cancelled` (not if one blocks its worker thread).
     let grace = Instant::now() + ABORT_GRACE;
-    while !remaining.iter().all(|r| r.state().is_finished()) && Instant::now() < grace {
+    while !abortable.iter().all(|r| r.state().is_finished()) && Instant::now() < grace {
         std::thread::sleep(POLL);
+    }
+    for record in &abortable {
+        // tokio cannot stop a blocking closure once it runs.
+        let running_closure = record.kind == SpawnKind::Blocking && !record.state().is_finished();
+        let list = if running_closure {
+            &mut report.left_running
+        } else {
+            &mut report.aborted
+        };
+        list.push(StubbornTask::of(record, tracker, now));
+    }
+    for record in &stuck {
+        report
+            .left_running
+            .push(StubbornTask::of(record, tracker, now));
     }
     report.stopped = asked
         .len()
-        .saturating_sub(report.aborted.len() + report.already_finished);
+        .saturating_sub(report.aborted.len() + report.left_running.len() + report.already_finished);
     report.elapsed = started.elapsed();
     report
 }
 
-/// Runs `cancel_blocking` on its own thread and awaits the report.
-pub(crate) async fn cancel(tracker: &Tracker, select: Selector, timeout: Duration) -> CancelReport {
-    let tracker = tracker.clone();
+/// The tasks a cancel called on this thread must leave alone: the tracked
+/// task polling the call, and the `#[tracked]` fns in it that await the
+/// call, up to the task tokio runs. They wait for the cancel, so it can
+/// neither wait for them nor abort them.
+pub(crate) fn callers(tracker: &Tracker) -> HashSet<TaskId> {
+    let mut exempt = HashSet::new();
+    let mut next =
+        with_current(|current| current.map(|c| (c.record.id, c.record.kind, c.record.parent)));
+    while let Some((id, kind, parent)) = next {
+        exempt.insert(id);
+        next = match (kind, parent) {
+            (SpawnKind::Inline, Some(parent)) => {
+                let found = tracker.inner.registry.live(|r| r.id == parent);
+                found.first().map(|r| (r.id, r.kind, r.parent))
+            }
+            _ => None,
+        };
+    }
+    exempt
+}
+
+/// Runs `work` on a thread of its own, named `name`, and awaits what it
+/// returns; a panic in it is resumed here, and `fallback` is returned only
+/// if no thread can be started.
+pub(crate) async fn on_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+    fallback: impl FnOnce() -> T,
+) -> T {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
-        .name("tracked-cancel".into())
+        .name(name.into())
         .spawn(move || {
-            let _ = tx.send(cancel_blocking(&tracker, select, timeout));
+            let _ = tx.send(work());
         });
-    match spawned {
-        Ok(_) => rx.await.unwrap_or_default(),
+    let thread = match spawned {
+        Ok(thread) => thread,
         Err(error) => {
-            tracing::error!("could not start the cancel thread: {error}");
-            CancelReport::default()
+            tracing::error!("could not start the {name} thread: {error}");
+            return fallback();
         }
+    };
+    match rx.await {
+        Ok(value) => value,
+        // The sender is gone: `work` panicked.
+        Err(_) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the {name} thread sends before it ends"),
+        },
     }
+}
+
+/// Runs `cancel_blocking` on its own thread and awaits the report.
+pub(crate) async fn cancel(tracker: &Tracker, select: Selector, timeout: Duration) -> CancelReport {
+    let exempt = callers(tracker);
+    let tracker = tracker.clone();
+    on_thread(
+        "tracked-cancel",
+        move || cancel_blocking(&tracker, select, &exempt, timeout),
+        CancelReport::default,
+    )
+    .await
 }
 
 impl Tracker {

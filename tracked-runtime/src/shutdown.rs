@@ -1,6 +1,7 @@
 //! Tiered graceful shutdown: stop task types in order, each tier with its
 //! own timeout, then abort whatever is left.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -8,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::control::{cancel_blocking, CancelReport};
+use crate::control::{callers, cancel_blocking, on_thread, CancelReport};
 use crate::record::Record;
-use crate::{TaskType, Tracker};
+use crate::{TaskId, TaskType, Tracker};
 
 /// One tier: the types it stops and how long it waits for them.
 #[derive(Clone, Debug)]
@@ -101,10 +102,12 @@ impl ShutdownPlan {
         &self.tiers
     }
 
-    /// The sum of the tier timeouts: a shutdown returns within this plus a
-    /// small margin for aborting.
+    /// The sum of the tier timeouts (at most `Duration::MAX`): a shutdown
+    /// returns within this plus a small margin for aborting.
     pub fn total_timeout(&self) -> Duration {
-        self.tiers.iter().map(|t| t.timeout).sum()
+        self.tiers
+            .iter()
+            .fold(Duration::ZERO, |sum, tier| sum.saturating_add(tier.timeout))
     }
 
     fn named(&self) -> Vec<TaskType> {
@@ -254,22 +257,29 @@ impl Tracker {
     /// aborted before it runs: its handle resolves to a cancelled `JoinError`
     /// and it is recorded as `Cancelled`. A second call returns at once with
     /// an empty report.
+    ///
+    /// **Called from a tracked task**, as a `#[tracked]` `main` or a signal
+    /// handler task does: that task, and the `#[tracked]` fns in it awaiting
+    /// the shutdown, are left alone (not asked to stop, not aborted, not in
+    /// the report). They wait for the shutdown, so it cannot wait for them.
     pub async fn shutdown(&self, plan: ShutdownPlan) -> ShutdownReport {
+        let exempt = callers(self);
         let tracker = self.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("tracked-shutdown".into())
-            .spawn(move || {
-                let _ = tx.send(tracker.shutdown_blocking(plan));
-            });
-        if let Err(error) = spawned {
-            tracing::error!("could not start the shutdown thread: {error}");
-        }
-        rx.await.unwrap_or_else(|_| empty_report())
+        on_thread(
+            "tracked-shutdown",
+            move || tracker.shut_down(plan, &exempt),
+            empty_report,
+        )
+        .await
     }
 
     /// [`Tracker::shutdown`] for synchronous code: blocks the calling thread.
     pub fn shutdown_blocking(&self, plan: ShutdownPlan) -> ShutdownReport {
+        self.shut_down(plan, &callers(self))
+    }
+
+    /// Runs `plan`, leaving the tasks in `exempt` alone.
+    fn shut_down(&self, plan: ShutdownPlan, exempt: &HashSet<TaskId>) -> ShutdownReport {
         self.request_shutdown("shutdown started");
         let state = &self.inner.shutdown;
         if state
@@ -297,7 +307,7 @@ impl Tracker {
                     Arc::new(move |r: &Record| !named.contains(&r.ty))
                 }
             };
-            let report = cancel_blocking(self, select, tier.timeout);
+            let report = cancel_blocking(self, select, exempt, tier.timeout);
             for task in &report.aborted {
                 tracing::warn!(
                     tier = %tier.name,
@@ -315,7 +325,7 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let leftover = cancel_blocking(self, Arc::new(|_: &Record| true), Duration::ZERO);
+        let leftover = cancel_blocking(self, Arc::new(|_: &Record| true), exempt, Duration::ZERO);
         ShutdownReport {
             tiers,
             leftover,
