@@ -58,15 +58,31 @@ async fn zero_capacity_keeps_no_history_but_counts_everything() {
 #[tokio::test]
 async fn entries_older_than_the_ttl_are_evicted() {
     let tracker = Tracker::builder()
-        .history_ttl(Duration::from_millis(50))
+        .history_ttl(Duration::from_millis(200))
         .shards(1)
         .build();
     run_many(&tracker, 5).await;
     assert_eq!(tracker.finished(&Query::new()).len(), 5);
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // Eviction happens as new entries arrive.
     run_many(&tracker, 1).await;
     assert_eq!(tracker.finished(&Query::new()).len(), 1);
+}
+
+/// A tracker where no task ends after these still lists none of them once
+/// they are past the time-to-live (they are evicted when a task ends).
+#[tokio::test]
+async fn entries_past_the_ttl_are_not_listed_though_nothing_evicted_them() {
+    let tracker = Tracker::builder()
+        .history_ttl(Duration::from_millis(200))
+        .build();
+    let handle = tracker.spawn("short", TaskType::GENERAL, async {});
+    let id = handle.id();
+    handle.await.unwrap();
+    assert!(tracker.task(id).is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(tracker.finished(&Query::new()).is_empty());
+    assert!(tracker.task(id).is_none());
 }
 
 #[tokio::test]

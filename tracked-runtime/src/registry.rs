@@ -501,6 +501,10 @@ impl Registry {
         mut keep: impl FnMut(&Record) -> bool,
         clock: &Clock,
     ) -> Vec<TaskSnapshot> {
+        // Entries past the time-to-live are evicted as later tasks end (or
+        // by `cleanup`); until then they are kept, but not listed.
+        let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
+        let cutoff = clock.now().saturating_sub(ttl);
         let mut entries = Vec::new();
         let mut chunk = Vec::new();
         for shard in self.shards.iter() {
@@ -514,7 +518,11 @@ impl Registry {
                     .lock_unbooked()
                     .history
                     .scan(from, SCAN_CHUNK, |entry| chunk.push(entry.clone()));
-                entries.extend(chunk.drain(..).filter(|entry| keep(&entry.record)));
+                entries.extend(
+                    chunk
+                        .drain(..)
+                        .filter(|entry| entry.finished_at >= cutoff && keep(&entry.record)),
+                );
             }
         }
         entries

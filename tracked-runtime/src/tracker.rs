@@ -123,7 +123,9 @@ impl TrackerBuilder {
         self
     }
 
-    /// How long a finished task stays in history. Default one hour.
+    /// How long a finished task stays in history. Default one hour. Past
+    /// it, a task is no longer listed; its entry is freed when a later task
+    /// ends, or by [`Tracker::cleanup`] or a heartbeat's housekeeping.
     pub fn history_ttl(mut self, ttl: Duration) -> Self {
         self.limits.history_ttl = ttl;
         self
