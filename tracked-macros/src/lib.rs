@@ -40,7 +40,8 @@ use proc_macro::TokenStream;
 ///   a record of kind `SpawnKind::Inline`, child of the task awaiting it (a
 ///   root in the global tracker when there is none), current while polled so
 ///   tasks it spawns are its children, ending `Completed`, `Failed` (an
-///   `Err` output), `Panicked` or `Cancelled` (dropped before the end).
+///   `Err` output, see below), `Panicked` or `Cancelled` (dropped before
+///   the end).
 /// - Spawned by a rewritten spawn (`tokio::spawn(run_round(s))` inside an
 ///   annotated fn), the fn *is* the task: when the spawned call's fn or
 ///   method name matches the annotated fn's and the fn starts in the task's
@@ -50,6 +51,24 @@ use proc_macro::TokenStream;
 /// - Spawned any other way (`tracked::spawn("x", ty, run_round(s))`, a
 ///   plain `tokio::spawn` outside annotated code), the fn is an inline unit
 ///   inside that task (or a root, when the task is untracked).
+///
+/// # Outcome
+///
+/// The output's type, as the fn declares it (aliases such as `io::Result`
+/// included), decides how the end is recorded, at compile time:
+/// - an output implementing `tracked::Outcome` (`Result<T, E: Display>`,
+///   `()`, your own types): `Failed` when its `failure()` gives a text, so
+///   an `Err` with the error's `Display` text;
+/// - `Result<T, E: Debug>`: an `Err` is `Failed` with its `{:?}` text;
+/// - any other `Result<T, E>`: an `Err` is `Failed` with the fixed text
+///   `tracked::ERR_WITHOUT_TEXT`. So is a generic `E` without a `Display`
+///   or `Debug` bound, even if the caller's type has one: bound it to get
+///   the text;
+/// - anything else is `Completed`.
+///
+/// The spawns rewritten in the body are classified the same way by their
+/// future's or closure's output. `tracked::spawn` accepts only `Outcome`
+/// outputs, so it rejects an error type without `Display`.
 ///
 /// # Spawn rewriting
 ///
