@@ -34,7 +34,7 @@ pub enum TaskState {
     Running,
     /// Returned an output that is not a failure.
     Completed,
-    /// Returned an `Err`; the record keeps its `Display` text.
+    /// Returned an `Err`; the record keeps its text (see [`Outcome`](crate::Outcome)).
     Failed,
     /// Panicked; the record keeps the message and location.
     Panicked,

@@ -52,7 +52,7 @@ pub struct TaskSnapshot {
     pub wakes: Option<Box<crate::Wakes>>,
     /// Progress, if the task reported any.
     pub progress: Option<ProgressSnapshot>,
-    /// The `Display` text of an `Err` output, or the panic message.
+    /// The text of an `Err` output (see [`Outcome`](crate::Outcome)), or the panic message.
     pub error: Option<String>,
     /// Where the task panicked, as `file:line:col`, when known.
     pub panic_location: Option<String>,
@@ -165,7 +165,7 @@ pub(crate) enum Ending {
 /// What a failed or panicked task leaves besides its state.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    /// The `Display` text of the `Err` output, or the panic message.
+    /// The text of the `Err` output (see [`Outcome`](crate::Outcome)), or the panic message.
     pub(crate) error: String,
     pub(crate) panic_location: Option<String>,
 }
