@@ -52,6 +52,32 @@ impl Api {
         self.call(Method::POST, path, token).await
     }
 
+    /// The status, headers and reason of an error answer, checked to be the
+    /// API's JSON error (not the framework's text or an empty body).
+    async fn error(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.server.url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let text = response.text().await.expect("body");
+        let kind = headers.get("content-type").map(|v| v.to_str().unwrap());
+        assert_eq!(kind, Some("application/json"), "{path}: {status} {text}");
+        let body: Value = serde_json::from_str(&text).expect("a JSON body");
+        let reason = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {body}"));
+        (status, headers, reason.to_owned())
+    }
+
     async fn text(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
         let response = self
             .client
@@ -213,6 +239,26 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
     let (status, body) = api.get("/no/such/endpoint").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].is_string());
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_the_framework_rejects_gets_a_json_reason() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    for (method, path, names) in [
+        (Method::GET, "/tasks/%FF", "`id`"),
+        (Method::POST, "/tasks/%FF/cancel", "`id`"),
+        (Method::POST, "/groups/%FF/cancel", "`group`"),
+    ] {
+        let (status, _, reason) = api.error(method, path, Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
+        assert!(
+            reason.contains(names) && reason.contains("UTF-8"),
+            "{path}: {reason}"
+        );
+    }
     api.server.shutdown().await;
 }
 

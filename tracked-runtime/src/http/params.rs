@@ -1,10 +1,46 @@
 //! Query parameters of `GET /tasks` and of the cancel endpoints, checked
-//! strictly: an unknown key or a bad value is a 400 naming it.
+//! strictly: an unknown key or a bad value is a 400 naming it. So is a path
+//! segment or query string the framework cannot decode: its rejections are
+//! taken as `Result`s and turned into the API's JSON errors here, after the
+//! caller is identified.
 
 use std::time::Duration;
 
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+
 use super::error::ApiError;
 use crate::{TaskState, TaskType, Tracker};
+
+/// The query string as key-value pairs, or why it is not one.
+pub(crate) type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The one parameter of a path (`{id}`, `{group}`), or why it is not text.
+pub(crate) type Segment = Result<Path<String>, PathRejection>;
+
+/// The query string's pairs, or a 400 saying why it is not one.
+pub(crate) fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .map(|Query(pairs)| pairs)
+        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))
+}
+
+/// The path parameter as text, or a 400 naming it.
+pub(crate) fn segment(path: Segment) -> Result<String, ApiError> {
+    path.map(|Path(raw)| raw).map_err(|rejection| {
+        let reason = match &rejection {
+            PathRejection::FailedToDeserializePathParams(failed) => match failed.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    format!("`{key}` in the path is not UTF-8 text once percent-decoded")
+                }
+                _ => rejection.body_text(),
+            },
+            _ => rejection.body_text(),
+        };
+        ApiError::new(rejection.status(), reason)
+    })
+}
 
 /// Results per page when `limit` is not given.
 pub(crate) const DEFAULT_LIMIT: usize = 100;

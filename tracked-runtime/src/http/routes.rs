@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query as UrlQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,21 +12,12 @@ use serde_json::{json, Value};
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult};
 use super::json::{CancelJson, StatsJson, TaskJson};
-use super::params::{self, ListParams};
+use super::params::{self, pairs, segment, ListParams, Pairs, Segment};
 use super::AppState;
 use crate::{Query, TaskTree};
 
 /// Nodes `GET /tree` returns at most.
 const MAX_TREE_NODES: usize = 5000;
-
-/// The query string as key-value pairs, or a 400 saying why it is not one.
-pub(crate) type Pairs = Result<UrlQuery<Vec<(String, String)>>, QueryRejection>;
-
-pub(crate) fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
-    query
-        .map(|UrlQuery(pairs)| pairs)
-        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))
-}
 
 pub(crate) async fn list_tasks(
     State(state): State<Arc<AppState>>,
@@ -119,10 +109,11 @@ fn page(tasks: Vec<Value>, next_cursor: Option<String>, limit: usize) -> Json<Va
 pub(crate) async fn get_task(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(raw): Path<String>,
+    path: Segment,
     query: Pairs,
 ) -> ApiResult<Json<Value>> {
     let caller = state.tokens.caller(&headers)?;
+    let raw = segment(path)?;
     params::none(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
     let Some(detail) = state.tracker.task(id).filter(|d| caller.may_see(&d.task)) else {
@@ -262,11 +253,12 @@ pub(crate) async fn catalogue(
 pub(crate) async fn cancel_task(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(raw): Path<String>,
+    path: Segment,
     query: Pairs,
 ) -> ApiResult<Json<CancelJson>> {
     let caller = state.tokens.caller(&headers)?;
     caller.require_token()?;
+    let raw = segment(path)?;
     let timeout = params::cancel_timeout(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
     let detail = state
@@ -287,11 +279,12 @@ pub(crate) async fn cancel_task(
 pub(crate) async fn cancel_group(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(group): Path<String>,
+    path: Segment,
     query: Pairs,
 ) -> ApiResult<Json<CancelJson>> {
     let caller = state.tokens.caller(&headers)?;
     caller.require_token()?;
+    let group = segment(path)?;
     let timeout = params::cancel_timeout(&pairs(query)?)?;
     if caller.owner().is_some_and(|mine| **mine != *group) {
         return Err(ApiError::not_found(format!(

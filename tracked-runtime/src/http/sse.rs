@@ -18,8 +18,8 @@ use futures_util::Stream;
 use super::auth::Caller;
 use super::error::ApiResult;
 use super::json::EventJson;
-use super::routes::{pairs, Pairs};
-use super::{params, AppState};
+use super::params::{self, pairs, Pairs};
+use super::AppState;
 use crate::{EventStream, Received, Tracker};
 
 struct Subscription {
