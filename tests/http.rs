@@ -263,6 +263,25 @@ async fn a_path_the_framework_rejects_gets_a_json_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_gets_a_405_with_a_json_reason_and_allow() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    for (method, path, allow) in [
+        (Method::GET, "/tasks/1/cancel", "POST"),
+        (Method::DELETE, "/groups/g/cancel", "POST"),
+        (Method::POST, "/stats", "GET,HEAD"),
+        (Method::PUT, "/tasks", "GET,HEAD"),
+    ] {
+        let (status, headers, reason) = api.error(method.clone(), path, Some(&token)).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}: {reason}");
+        assert_eq!(headers["allow"], allow, "{path}");
+        assert!(reason.contains(method.as_str()), "{path}: {reason}");
+    }
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_has_its_progress_log_and_children() {
     let idle_at_once = Watchdog::new().idle(Some(TaskType::DATABASE), Duration::ZERO);
     let tracker = Tracker::builder().watchdog(idle_at_once).build();

@@ -26,8 +26,13 @@
 //! one; reads need one only with [`Config::require_token_for_reads`]. A
 //! token may be scoped to an owner: it then sees and cancels only that
 //! owner's tasks, and is answered 404 for every other task (see the
-//! `auth` module docs for why 404 rather than 403). Bad parameters get a 400
-//! with `{"error": "<reason>"}`.
+//! `auth` module docs for why 404 rather than 403).
+//!
+//! # Errors
+//!
+//! Every error is JSON, `{"error": "<reason>"}`: a bad parameter or path
+//! segment is a 400 naming it, an unknown path a 404, and a method an
+//! endpoint does not take a 405 with an `Allow` header.
 
 mod auth;
 mod error;
@@ -203,6 +208,8 @@ fn router_with(
         .route("/metrics", get(routes::metrics))
         .route("/whoami", get(routes::whoami))
         .route("/openapi.json", get(routes::openapi))
+        // After every route: it applies to those registered before it.
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
         .with_state(state)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -336,4 +336,13 @@ pub(crate) async fn dashboard() -> Response {
 
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; see /openapi.json")
+}
+
+/// An endpoint asked with a method it does not take. Axum adds the `Allow`
+/// header to this answer, as to its own 405.
+pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("this endpoint does not take {method}; the Allow header says which methods it does, and /openapi.json describes it"),
+    )
 }
