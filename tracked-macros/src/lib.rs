@@ -26,7 +26,11 @@ use proc_macro::TokenStream;
 /// All optional, comma-separated:
 /// - `type = "…"`: the task type (default `General`); the same string as
 ///   `TaskType::new`, so `"Consensus"` equals `TaskType::CONSENSUS`.
-/// - `name = "…"`: the unit's name (default: `module_path!()::fn_name`).
+/// - `name = "…"`: the unit's name (default: `module_path!()::fn_name`). An
+///   attribute sees only its fn, not the `impl` around it, so a method's
+///   default name has no type in it: methods of the same name on two types
+///   of one module share it. Name them (`name = "net::Server::accept"`) to
+///   tell them apart.
 /// - `owner = <expr>`: the owner (group, session, tenant), any expression
 ///   converting `Into<Arc<str>>`, evaluated before the body starts (when
 ///   the fn is called; at its first poll if it stays an `async fn`, see
