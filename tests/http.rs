@@ -282,6 +282,35 @@ async fn a_wrong_method_gets_a_405_with_a_json_reason_and_allow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_parameter_is_a_400_naming_it() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    for (method, path, names) in [
+        (Method::GET, "/tasks?state=running&state=failed", "`state`"),
+        (Method::GET, "/tasks?limit=5&name=a&limit=5", "`limit`"),
+        (
+            Method::POST,
+            "/groups/g/cancel?timeout_ms=1&timeout_ms=2",
+            "`timeout_ms`",
+        ),
+        (
+            Method::POST,
+            "/tasks/1/cancel?timeout_ms=1&timeout_ms=1",
+            "`timeout_ms`",
+        ),
+    ] {
+        let (status, _, reason) = api.error(method, path, Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
+        assert!(
+            reason.contains(names) && reason.contains("once"),
+            "{path}: {reason}"
+        );
+    }
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_has_its_progress_log_and_children() {
     let idle_at_once = Watchdog::new().idle(Some(TaskType::DATABASE), Duration::ZERO);
     let tracker = Tracker::builder().watchdog(idle_at_once).build();

@@ -30,9 +30,10 @@
 //!
 //! # Errors
 //!
-//! Every error is JSON, `{"error": "<reason>"}`: a bad parameter or path
-//! segment is a 400 naming it, an unknown path a 404, and a method an
-//! endpoint does not take a 405 with an `Allow` header.
+//! Every error is JSON, `{"error": "<reason>"}`: a parameter that is
+//! unknown, repeated or malformed, or a path segment that is not text, is a
+//! 400 naming it, an unknown path a 404, and a method an endpoint does not
+//! take a 405 with an `Allow` header.
 
 mod auth;
 mod error;

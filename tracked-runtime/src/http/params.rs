@@ -4,6 +4,7 @@
 //! taken as `Result`s and turned into the API's JSON errors here, after the
 //! caller is identified.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::path::ErrorKind;
@@ -19,11 +20,19 @@ pub(crate) type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// The one parameter of a path (`{id}`, `{group}`), or why it is not text.
 pub(crate) type Segment = Result<Path<String>, PathRejection>;
 
-/// The query string's pairs, or a 400 saying why it is not one.
+/// The query string's pairs, or a 400 saying why it is not one. No
+/// parameter may be repeated: none is documented as repeatable, and taking
+/// the first or the last would silently drop the other.
 pub(crate) fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
-    query
-        .map(|Query(pairs)| pairs)
-        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))
+    let Query(pairs) = query
+        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))?;
+    let mut seen = HashSet::with_capacity(pairs.len());
+    match pairs.iter().find(|(key, _)| !seen.insert(key.as_str())) {
+        Some((key, _)) => Err(ApiError::bad_request(format!(
+            "`{key}` is given more than once; each parameter is taken once"
+        ))),
+        None => Ok(pairs),
+    }
 }
 
 /// The path parameter as text, or a 400 naming it.
