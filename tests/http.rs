@@ -311,6 +311,38 @@ async fn a_repeated_parameter_is_a_400_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_names_are_case_sensitive_and_a_near_miss_is_a_400() {
+    const GOSSIP: TaskType = TaskType::new("Gossip");
+    let tracker = Tracker::new();
+    let gossip = tracker.spawn("gossip", GOSSIP, std::future::pending::<()>());
+    let api = Api::start(&tracker, Config::new()).await;
+    for (path, suggests) in [
+        ("/tasks?type=network", "`Network`"),
+        ("/tasks?type=gossip", "`Gossip`"),
+    ] {
+        let (status, _, reason) = api.error(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
+        assert!(
+            reason.contains(suggests) && reason.contains("case"),
+            "{path}: {reason}"
+        );
+    }
+    // The exact names: the server's own task, and the user-defined type.
+    let (_, page) = api.get("/tasks?type=Network").await;
+    assert_eq!(page["tasks"][0]["name"], "tracked::http::server", "{page}");
+    let (_, page) = api.get("/tasks?type=Gossip").await;
+    assert_eq!(ids(&page), [gossip.id().as_u64()]);
+    // A type no task has had yet has no tasks; states, a closed set, match
+    // in any case.
+    let (status, page) = api.get("/tasks?type=Gossamer").await;
+    assert_eq!((status, ids(&page).len()), (StatusCode::OK, 0));
+    let (status, page) = api.get("/tasks?type=Gossip&state=Running").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    gossip.abort();
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_has_its_progress_log_and_children() {
     let idle_at_once = Watchdog::new().idle(Some(TaskType::DATABASE), Duration::ZERO);
     let tracker = Tracker::builder().watchdog(idle_at_once).build();

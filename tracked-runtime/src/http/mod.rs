@@ -16,6 +16,11 @@
 //! | `GET /whoami` | what the presented token may do |
 //! | `GET /openapi.json` | the OpenAPI description of all this |
 //!
+//! `type` is matched exactly: task types are case-sensitive strings
+//! (`Network`, or a program's own `Gossip`), so a name that differs from a
+//! known type only in case is a 400 naming that type, and a type no task has
+//! had yet gives an empty page. `state`, a closed set, matches in any case.
+//!
 //! Requests are served on the caller's runtime by axum's own connection
 //! tasks; every answer is computed from the registry when asked, so nothing
 //! here runs on the poll path of tracked tasks.

@@ -105,7 +105,7 @@ impl ListParams {
         };
         for (key, value) in pairs {
             match key.as_str() {
-                "type" => params.ty = Some(known_type(tracker, value)),
+                "type" => params.ty = Some(known_type(tracker, value)?),
                 "state" => {
                     params.state = Some(value.parse().map_err(ApiError::bad_request)?);
                 }
@@ -180,12 +180,24 @@ fn parse_limit(value: &str) -> Result<usize, ApiError> {
     }
 }
 
-/// The type of that name among those the tracker has counted or predefined.
-fn known_type(tracker: &Tracker, name: &str) -> Option<TaskType> {
-    TaskType::PREDEFINED
+/// The type of exactly that name among those the tracker has counted or
+/// predefined, or `None`. Names are case-sensitive, as [`TaskType`]s are
+/// (`network` may be a type of its own), but a name that differs from a known
+/// type only in case is a 400 naming the known one, not an empty page.
+fn known_type(tracker: &Tracker, name: &str) -> Result<Option<TaskType>, ApiError> {
+    let known: Vec<TaskType> = TaskType::PREDEFINED
         .into_iter()
         .chain(tracker.stats().by_type.into_keys())
-        .find(|ty| ty.name() == name)
+        .collect();
+    if let Some(ty) = known.iter().find(|ty| ty.name() == name) {
+        return Ok(Some(*ty));
+    }
+    match known.iter().find(|ty| ty.name().eq_ignore_ascii_case(name)) {
+        Some(ty) => Err(ApiError::bad_request(format!(
+            "no type `{name}`; type names are case-sensitive: did you mean `{ty}`?"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// The `timeout_ms` of a cancel.
