@@ -343,6 +343,29 @@ async fn type_names_are_case_sensitive_and_a_near_miss_is_a_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_owner_is_a_400_not_a_group() {
+    let tracker = Tracker::new();
+    // Code may name the empty owner; the API does not address it.
+    let nameless =
+        tracker
+            .group("")
+            .spawn("nameless", TaskType::GENERAL, std::future::pending::<()>());
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    for (method, path) in [
+        (Method::POST, "/groups//cancel?timeout_ms=0"),
+        (Method::GET, "/tasks?owner="),
+    ] {
+        let (status, _, reason) = api.error(method, path, Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
+        assert!(reason.contains("empty owner"), "{path}: {reason}");
+    }
+    assert!(!nameless.is_finished());
+    nameless.abort();
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_has_its_progress_log_and_children() {
     let idle_at_once = Watchdog::new().idle(Some(TaskType::DATABASE), Duration::ZERO);
     let tracker = Tracker::builder().watchdog(idle_at_once).build();

@@ -20,6 +20,8 @@
 //! (`Network`, or a program's own `Gossip`), so a name that differs from a
 //! known type only in case is a 400 naming that type, and a type no task has
 //! had yet gives an empty page. `state`, a closed set, matches in any case.
+//! An owner (`/groups/{g}/cancel`, `owner=`) is never empty: code may use
+//! the empty owner, but the API does not address it as a group (a 400).
 //!
 //! Requests are served on the caller's runtime by axum's own connection
 //! tasks; every answer is computed from the registry when asked, so nothing

@@ -109,7 +109,7 @@ impl ListParams {
                 "state" => {
                     params.state = Some(value.parse().map_err(ApiError::bad_request)?);
                 }
-                "owner" => params.owner = Some(value.clone()),
+                "owner" => params.owner = Some(owner(value.clone())?),
                 "name" => params.name = Some(value.clone()),
                 "warned" => params.warned = Some(parse_bool(key, value)?),
                 "orphaned" => params.orphaned = Some(parse_bool(key, value)?),
@@ -236,6 +236,18 @@ pub(crate) fn task_id(raw: &str) -> Result<crate::TaskId, ApiError> {
         .ok_or_else(|| {
             ApiError::bad_request(format!("a task id is a positive whole number, not `{raw}`"))
         })
+}
+
+/// An owner named in a path or a filter, never empty. Code may give tasks
+/// the empty owner (`Tracker::group("")`), but in a request an empty name is
+/// far likelier a client's slip (`/groups//cancel`) than that group.
+pub(crate) fn owner(name: String) -> Result<String, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::bad_request(
+            "an empty owner names no group here; tasks of the empty owner are listed unfiltered and cancelled by id, or from code with `Tracker::cancel_owner(\"\")`",
+        ));
+    }
+    Ok(name)
 }
 
 /// Rejects any parameter on endpoints that take none.

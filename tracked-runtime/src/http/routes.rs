@@ -284,7 +284,7 @@ pub(crate) async fn cancel_group(
 ) -> ApiResult<Json<CancelJson>> {
     let caller = state.tokens.caller(&headers)?;
     caller.require_token()?;
-    let group = segment(path)?;
+    let group = params::owner(segment(path)?)?;
     let timeout = params::cancel_timeout(&pairs(query)?)?;
     if caller.owner().is_some_and(|mine| **mine != *group) {
         return Err(ApiError::not_found(format!(
