@@ -218,6 +218,7 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/stats?verbose=1", "verbose"),
         ("/tree?depth=2", "depth"),
         ("/events?since=4", "since"),
+        ("/whoami?as=admin", "as"),
     ] {
         let (status, body) = api.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");

@@ -298,8 +298,10 @@ pub(crate) async fn cancel_group(
 pub(crate) async fn whoami(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    query: Pairs,
 ) -> ApiResult<Json<Value>> {
     let caller = state.tokens.caller(&headers)?;
+    params::none(&pairs(query)?)?;
     Ok(Json(match caller {
         Caller::Anonymous => json!({ "authenticated": false, "owner": null, "can_cancel": false }),
         Caller::Token(Scope::All) => {
