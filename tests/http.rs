@@ -526,6 +526,7 @@ async fn cancels_need_a_token_and_stop_the_task() {
     let (status, report) = api.post(&stuck, Some("admin")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["aborted"][0]["name"], "stuck");
+    assert_eq!(report["left_running"], serde_json::json!([]), "{report}");
     assert!(stubborn.await.unwrap_err().is_cancelled());
     let (status, body) = api.post(&stuck, Some("admin")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     CancelReport, Counts, DurationHistogram, Event, EventKind, ProgressSnapshot, Stats,
-    TaskSnapshot, Tracker, Warning,
+    StubbornTask, TaskSnapshot, Tracker, Warning,
 };
 
 /// Milliseconds since the Unix epoch of a tracker instant.
@@ -238,6 +238,7 @@ pub(crate) struct CancelJson {
     stopped: usize,
     already_finished: usize,
     aborted: Vec<StubbornJson>,
+    left_running: Vec<StubbornJson>,
     elapsed_ms: f64,
     clean: bool,
 }
@@ -253,23 +254,26 @@ pub(crate) struct StubbornJson {
     last_progress: Option<String>,
 }
 
+impl From<&StubbornTask> for StubbornJson {
+    fn from(t: &StubbornTask) -> Self {
+        StubbornJson {
+            id: t.id.as_u64(),
+            name: t.name.to_string(),
+            ty: t.ty.name(),
+            age_ms: t.age.as_millis() as u64,
+            site: t.site.to_string(),
+            last_progress: t.last_progress.clone(),
+        }
+    }
+}
+
 impl From<&CancelReport> for CancelJson {
     fn from(r: &CancelReport) -> Self {
         CancelJson {
             stopped: r.stopped,
             already_finished: r.already_finished,
-            aborted: r
-                .aborted
-                .iter()
-                .map(|t| StubbornJson {
-                    id: t.id.as_u64(),
-                    name: t.name.to_string(),
-                    ty: t.ty.name(),
-                    age_ms: t.age.as_millis() as u64,
-                    site: t.site.to_string(),
-                    last_progress: t.last_progress.clone(),
-                })
-                .collect(),
+            aborted: r.aborted.iter().map(StubbornJson::from).collect(),
+            left_running: r.left_running.iter().map(StubbornJson::from).collect(),
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
             clean: r.is_clean(),
         }
