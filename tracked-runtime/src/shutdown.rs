@@ -318,6 +318,16 @@ impl Tracker {
                     "shutdown: task did not stop in time and was aborted"
                 );
             }
+            for task in &report.left_running {
+                tracing::warn!(
+                    tier = %tier.name,
+                    task.id = task.id.as_u64(),
+                    task.name = %task.name,
+                    task.r#type = %task.ty,
+                    task.site = %task.site,
+                    "shutdown: task did not stop in time and cannot be aborted: left running"
+                );
+            }
             tiers.push(TierReport {
                 name: tier.name,
                 timeout: tier.timeout,
