@@ -497,6 +497,11 @@ async fn stats_catalogue_whoami_and_openapi() {
     ] {
         assert!(openapi["paths"][path].is_object(), "{path} documented");
     }
+    let errors = openapi["info"]["description"].as_str().unwrap();
+    assert!(
+        errors.contains("405") && errors.contains("more than once"),
+        "{errors}"
+    );
     api.server.shutdown().await;
 }
 
