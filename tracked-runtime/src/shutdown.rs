@@ -308,25 +308,21 @@ impl Tracker {
                 }
             };
             let report = cancel_blocking(self, select, exempt, tier.timeout);
-            for task in &report.aborted {
-                tracing::warn!(
-                    tier = %tier.name,
-                    task.id = task.id.as_u64(),
-                    task.name = %task.name,
-                    task.r#type = %task.ty,
-                    task.site = %task.site,
-                    "shutdown: task did not stop in time and was aborted"
-                );
-            }
-            for task in &report.left_running {
-                tracing::warn!(
-                    tier = %tier.name,
-                    task.id = task.id.as_u64(),
-                    task.name = %task.name,
-                    task.r#type = %task.ty,
-                    task.site = %task.site,
-                    "shutdown: task did not stop in time and cannot be aborted: left running"
-                );
+            let unstopped = [
+                (&report.aborted, "was aborted"),
+                (&report.left_running, "cannot be aborted: left running"),
+            ];
+            for (tasks, fate) in unstopped {
+                for task in tasks {
+                    tracing::warn!(
+                        tier = %tier.name,
+                        task.id = task.id.as_u64(),
+                        task.name = %task.name,
+                        task.r#type = %task.ty,
+                        task.site = %task.site,
+                        "shutdown: task did not stop in time and {fate}"
+                    );
+                }
             }
             tiers.push(TierReport {
                 name: tier.name,
