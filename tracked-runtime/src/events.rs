@@ -83,9 +83,12 @@ pub struct Event {
     pub at: Instant,
     /// The task.
     pub id: TaskId,
-    /// The task's name.
+    /// The task's name, when the event happened: a task a `#[tracked]` fn
+    /// claims at its first poll takes the fn's name and type, so its spawn
+    /// event (and a first poll's `Started`) may carry the spawn's. Follow a
+    /// task by [`id`](Event::id).
     pub name: TaskName,
-    /// The task's type.
+    /// The task's type, when the event happened (see [`name`](Event::name)).
     pub ty: TaskType,
     /// Where the task was spawned.
     pub site: Site,

@@ -83,6 +83,19 @@ impl TaskRow {
         self.finished_at.map(|end| end - self.spawned_at)
     }
 
+    /// Takes the name, type and owner `event` gives the task.
+    fn name_as(&mut self, event: &Event) {
+        if self.name != *event.name {
+            self.name = event.name.to_string();
+        }
+        if self.ty != event.ty.name() {
+            self.ty = event.ty.name().to_owned();
+        }
+        if self.owner.as_deref() != event.owner.as_deref() {
+            self.owner = event.owner.as_deref().map(str::to_owned);
+        }
+    }
+
     fn running(&mut self) {
         if self.state == TaskState::Pending.as_str() {
             self.state = TaskState::Running.as_str();
@@ -180,18 +193,32 @@ pub(crate) fn fold(instance: &str, entries: &[Entry], dropped: u64, now: i64) ->
 struct Rows {
     tasks: Vec<TaskRow>,
     index: HashMap<i64, usize>,
+    /// Per row, when the event its name, type and owner come from happened,
+    /// unless that is its spawn event.
+    named_at: Vec<Option<i64>>,
 }
 
 impl Rows {
     /// The row of `entry`'s task, created by its first event. Until the
     /// spawn event is seen, the earliest event stands for the spawn time.
+    ///
+    /// A `#[tracked]` fn that claims a task at its first poll renames it, so
+    /// the name, type and owner are those of the task's latest event other
+    /// than its spawn: the spawn event carries them from before the claim,
+    /// and may come after the task's own events.
     fn of(&mut self, entry: &Entry) -> &mut TaskRow {
         let id = entry.event.id.as_u64() as i64;
         let i = *self.index.entry(id).or_insert_with(|| {
             self.tasks.push(TaskRow::new(entry));
+            self.named_at.push(None);
             self.tasks.len() - 1
         });
         let row = &mut self.tasks[i];
+        let spawn = matches!(entry.event.kind, EventKind::Spawned { .. });
+        if !spawn && self.named_at[i].is_none_or(|at| at <= entry.at) {
+            row.name_as(&entry.event);
+            self.named_at[i] = Some(entry.at);
+        }
         if !row.spawned {
             row.spawned_at = row.spawned_at.min(entry.at);
         }
@@ -220,7 +247,9 @@ pub(crate) mod tests {
     use crate::{Site, TaskId, TaskType};
 
     /// Four tasks' events in the order sent: one failed with progress, one
-    /// running, one pending (both children of the first), one completed.
+    /// running, one pending (both children of the first), one completed. The
+    /// last was claimed by a `#[tracked]` fn in its first poll: its spawn and
+    /// start events carry the spawn's name and type, its end the fn's.
     fn events() -> Vec<Entry> {
         vec![
             entry(1, 100, spawned(None)),
@@ -231,8 +260,8 @@ pub(crate) mod tests {
             entry(1, 120, progress(40, Some("half"))),
             entry(1, 130, progress(80, None)),
             entry(1, 140, finished(TaskState::Failed, Some("boom"))),
-            entry(4, 150, spawned(None)),
-            entry(4, 155, EventKind::Started),
+            before_claim(entry(4, 150, spawned(None))),
+            before_claim(entry(4, 155, EventKind::Started)),
             entry(4, 160, finished(TaskState::Completed, None)),
         ]
     }
@@ -366,6 +395,15 @@ pub(crate) mod tests {
                 kind,
             },
         }
+    }
+
+    /// `entry` as an event of a task from before the `#[tracked]` fn `t{id}`
+    /// claimed it: under the spawn's name and type.
+    fn before_claim(mut entry: Entry) -> Entry {
+        entry.event.name = Cow::Owned(format!("spawn::{}", entry.event.name));
+        entry.event.ty = TaskType::GENERAL;
+        entry.event.owner = None;
+        entry
     }
 
     pub(crate) fn spawned(parent: Option<u64>) -> EventKind {

@@ -94,8 +94,9 @@ const TASK_COLUMNS: &str = "instance, id, parent, name, type, owner, labels, sit
 /// Inserts the task rows `source` gives (a `VALUES` list or a `SELECT` of
 /// [`TASK_COLUMNS`]), or merges each into the row earlier batches wrote:
 /// the state only moves forward (pending, running, then how it ended), a
-/// time, progress or error the new row lacks is kept, and `last_at` is the
-/// later one. Rows from a batch holding their tasks' spawn events
+/// time, progress or error the new row lacks is kept, `last_at` is the
+/// later one, and so are the name, type and owner (a claim renames a task,
+/// and its spawn event, which names it as before, may come last). Rows from a batch holding their tasks' spawn events
 /// (`spawned`) also replace the placeholders that an earlier row without
 /// one carried: parent, labels, site, kind and spawn time.
 pub(crate) fn upsert_tasks(source: &str, spawned: bool) -> String {
@@ -106,10 +107,13 @@ pub(crate) fn upsert_tasks(source: &str, spawned: bool) -> String {
     } else {
         "duration_us = COALESCE(excluded.finished_at, tracked_tasks.finished_at) - tracked_tasks.spawned_at"
     };
+    let newer = "excluded.last_at >= tracked_tasks.last_at";
     format!(
         "INSERT INTO tracked_tasks ({TASK_COLUMNS}) {source}
     ON CONFLICT (instance, id) DO UPDATE SET
-        name = excluded.name, type = excluded.type, owner = excluded.owner,
+        name = CASE WHEN {newer} THEN excluded.name ELSE tracked_tasks.name END,
+        type = CASE WHEN {newer} THEN excluded.type ELSE tracked_tasks.type END,
+        owner = CASE WHEN {newer} THEN excluded.owner ELSE tracked_tasks.owner END,
         state = CASE WHEN tracked_tasks.state IN ('pending', 'running') AND excluded.state <> 'pending'
             THEN excluded.state ELSE tracked_tasks.state END,
         error = COALESCE(excluded.error, tracked_tasks.error),
