@@ -39,6 +39,16 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
                 panic!("phase bug");
             }
         })
+        .every(
+            "panics-making-its-future",
+            4,
+            || -> std::future::Ready<()> { panic!("sync phase bug") },
+        )
+        .adaptive(
+            "panicking-schedule",
+            |_| -> u64 { panic!("schedule bug") },
+            || async {},
+        )
         .adaptive(
             "reconnect",
             {
@@ -85,6 +95,14 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
         "{panics:?}"
     );
     assert_eq!(panics.last_error.as_deref(), Some("phase bug"));
+    for (name, message) in [
+        ("panics-making-its-future", "sync phase bug"),
+        ("panicking-schedule", "schedule bug"),
+    ] {
+        let phase = stats.iter().find(|p| p.name == name).unwrap();
+        assert!(phase.panics >= 5 && phase.panics == phase.runs, "{phase:?}");
+        assert_eq!(phase.last_error.as_deref(), Some(message));
+    }
     // Adaptive: every tick for the first three runs, then every fourth.
     let reconnect = runs("reconnect");
     assert!(

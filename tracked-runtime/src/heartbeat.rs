@@ -311,12 +311,18 @@ async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<Phas
             if cancelled.is_cancelled() {
                 return;
             }
-            if !phase.due(tick) {
+            // The schedule and the phase are the user's code: a panic in
+            // either is the phase's, and the heartbeat goes on.
+            let due = std::panic::catch_unwind(AssertUnwindSafe(|| phase.due(tick)));
+            if matches!(due, Ok(false)) {
                 continue;
             }
             phase.last_tick = Some(tick);
             let started = Instant::now();
-            let result = CatchUnwind((phase.run)()).await;
+            let result = match due {
+                Ok(_) => phase.run().await,
+                Err(payload) => Err(crate::instrument::panic_message(&*payload)),
+            };
             let took = started.elapsed();
             let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
             let entry = &mut stats[index];
@@ -341,6 +347,15 @@ async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<Phas
 }
 
 impl Phase {
+    /// Runs the phase once: its error, or a panic's message, whether it
+    /// panics making its future or while the future runs.
+    async fn run(&mut self) -> Result<Option<String>, String> {
+        match std::panic::catch_unwind(AssertUnwindSafe(&mut self.run)) {
+            Ok(future) => CatchUnwind(future).await,
+            Err(payload) => Err(crate::instrument::panic_message(&*payload)),
+        }
+    }
+
     fn due(&mut self, tick: u64) -> bool {
         let period = match &mut self.schedule {
             Schedule::Every(n) => *n,
