@@ -121,6 +121,75 @@ async fn a_spawned_annotated_fn_claims_its_task() {
     assert_eq!(stats.total.spawned, stats.total.finished());
 }
 
+/// Consensus tasks spawned and claimed away so far: what the exporters
+/// report as spawned.
+fn consensus_spawns(tracker: &Tracker) -> u64 {
+    let counts = tracker.stats().by_type[&TaskType::CONSENSUS];
+    counts.spawned + counts.claimed
+}
+
+#[tracked(type = "Consensus")]
+async fn round_watching_its_counts(tracker: Tracker) -> (u64, u64) {
+    // Rewritten: a Consensus spawn until `vote_processor` claims it.
+    let vote = tokio::spawn(vote_processor(1));
+    let before = consensus_spawns(&tracker);
+    vote.await.unwrap();
+    (before, consensus_spawns(&tracker))
+}
+
+/// A claim moves a task to the fn's type, but no exported counter goes
+/// down: the type it leaves counts it as claimed (a Prometheus counter that
+/// drops reads as a reset, and `rate()` spikes).
+#[tokio::test]
+async fn a_claim_moves_a_task_between_types_and_no_counter_goes_down() {
+    let tracker = Tracker::new();
+    let root = tracker.spawn(
+        "root",
+        TaskType::GENERAL,
+        round_watching_its_counts(tracker.clone()),
+    );
+    let (before, after) = root.await.unwrap();
+    // The round (a unit inside `root`) and its vote, then as many.
+    assert_eq!((before, after), (2, 2));
+    let stats = tracker.stats();
+    let of = |ty: TaskType| stats.by_type[&ty];
+    assert_eq!(
+        (of(TaskType::GENERAL).spawned, of(TaskType::GENERAL).claimed),
+        (1, 0)
+    );
+    assert_eq!(
+        (
+            of(TaskType::CONSENSUS).spawned,
+            of(TaskType::CONSENSUS).claimed
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (of(TaskType::NETWORK).spawned, of(TaskType::NETWORK).claimed),
+        (1, 0)
+    );
+    for counts in stats.by_type.values().chain([&stats.total]) {
+        assert_eq!(
+            counts.spawned,
+            counts.live() + counts.finished(),
+            "{counts:?}"
+        );
+    }
+    #[cfg(feature = "prometheus")]
+    {
+        let text = tracked::prometheus::render(&tracker, &Default::default());
+        for line in [
+            r#"tracked_tasks_spawned_total{type="General"} 1"#,
+            r#"tracked_tasks_claimed_total{type="General"} 0"#,
+            r#"tracked_tasks_spawned_total{type="Consensus"} 2"#,
+            r#"tracked_tasks_claimed_total{type="Consensus"} 1"#,
+            r#"tracked_tasks_spawned_total{type="Network"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+    }
+}
+
 #[tracked(type = "Network")]
 async fn waits_for_a_reply(reply: tokio::sync::oneshot::Receiver<()>) {
     let _ = reply.await;
@@ -349,6 +418,11 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
         (name("round_awaiting_a_reply"), SiteKind::Fn),
         (
             name("round_awaiting_a_reply::waits_for_a_reply"),
+            SiteKind::Spawn,
+        ),
+        (name("round_watching_its_counts"), SiteKind::Fn),
+        (
+            name("round_watching_its_counts::vote_processor"),
             SiteKind::Spawn,
         ),
         (name("round_spawning_a_panic"), SiteKind::Fn),

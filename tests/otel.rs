@@ -251,6 +251,7 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
         [
             "tracked.task.duration",
             "tracked.task.poll.duration",
+            "tracked.tasks.claimed",
             "tracked.tasks.finished",
             "tracked.tasks.live",
             "tracked.tasks.spawned",

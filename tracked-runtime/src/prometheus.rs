@@ -9,6 +9,7 @@
 //! | series | kind | labels |
 //! | --- | --- | --- |
 //! | `tracked_tasks_spawned_total` | counter | `type` |
+//! | `tracked_tasks_claimed_total` | counter | `type` |
 //! | `tracked_tasks_finished_total` | counter | `type`, `state` (completed, failed, panicked, cancelled) |
 //! | `tracked_tasks_live` | gauge | `type`, `state` (pending, running) |
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
@@ -17,6 +18,12 @@
 //! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
+//!
+//! A task that a `#[tracked]` fn of another type claims in its first poll
+//! (a rewritten `tokio::spawn(other_fn())`) moves to the fn's type. It counts
+//! in `tracked_tasks_spawned_total` of both types and in
+//! `tracked_tasks_claimed_total` of the first, so every counter only grows,
+//! and per type live = spawned − claimed − finished.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -82,14 +89,29 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
         &mut out,
         "tracked_tasks_spawned_total",
         "counter",
-        "Tasks spawned, per type.",
+        "Tasks spawned, per type; a task a #[tracked] fn of another type claims counts in both.",
     );
     for (ty, counts) in &stats.by_type {
         sample(
             &mut out,
             "tracked_tasks_spawned_total",
             &[("type", ty.name())],
-            counts.spawned,
+            counts.spawned + counts.claimed,
+        );
+    }
+
+    family(
+        &mut out,
+        "tracked_tasks_claimed_total",
+        "counter",
+        "Tasks spawned as this type that a #[tracked] fn of another type took over: live = spawned - claimed - finished.",
+    );
+    for (ty, counts) in &stats.by_type {
+        sample(
+            &mut out,
+            "tracked_tasks_claimed_total",
+            &[("type", ty.name())],
+            counts.claimed,
         );
     }
 

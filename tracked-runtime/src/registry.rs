@@ -116,6 +116,8 @@ struct Row {
     failed: u64,
     panicked: u64,
     cancelled: u64,
+    /// Tasks spawned in this row that a claim moved to another.
+    claimed: u64,
     /// Finished tasks that had been polled, to split live into pending/running.
     finished_started: u64,
     /// Durations of the finished tasks, spawn to end.
@@ -131,6 +133,7 @@ impl Row {
             failed: 0,
             panicked: 0,
             cancelled: 0,
+            claimed: 0,
             finished_started: 0,
             durations: DurationHistogram::default(),
         }
@@ -272,6 +275,7 @@ impl Registry {
         let (from, to) = (usize::from(old.type_row), usize::from(fresh.type_row));
         if from != to {
             state.rows[from].spawned -= 1;
+            state.rows[from].claimed += 1;
             state.rows[to].spawned += 1;
             if old.first_poll_at.load(relaxed) != 0 {
                 // Both under the lock that `counts` takes, so no reader sees
@@ -583,8 +587,9 @@ impl Registry {
         for shard in self.shards.iter() {
             let state = shard.0.lock();
             for (index, row) in state.rows.iter().enumerate() {
-                if row.spawned == 0 {
-                    // Only a claim empties a row; the type has no tasks here.
+                if row.spawned == 0 && row.claimed == 0 {
+                    // No task ever counted here (rows are made up to the
+                    // one a spawn or claim needs): nothing to report.
                     continue;
                 }
                 let started = shard.0.started[index].load(Ordering::Acquire);
@@ -601,6 +606,7 @@ impl Registry {
                     failed: row.failed,
                     panicked: row.panicked,
                     cancelled: row.cancelled,
+                    claimed: row.claimed,
                 };
                 match by_type.iter_mut().find(|(ty, _)| *ty == row.ty) {
                     Some((_, total)) => *total += counts,

@@ -26,6 +26,12 @@ pub struct Counts {
     pub panicked: u64,
     /// Tasks aborted or dropped by their runtime.
     pub cancelled: u64,
+    /// Tasks spawned as this type that a `#[tracked]` fn of another type
+    /// took over in their first poll (a claim): from then on they count in
+    /// the fn's type, `spawned` included, and not here. So `spawned +
+    /// claimed` never decreases, which is what the exporters report as
+    /// spawned. Not part of `spawned == live() + finished()`.
+    pub claimed: u64,
 }
 
 impl Counts {
@@ -49,6 +55,7 @@ impl AddAssign for Counts {
         self.failed += other.failed;
         self.panicked += other.panicked;
         self.cancelled += other.cancelled;
+        self.claimed += other.claimed;
     }
 }
 

@@ -167,6 +167,7 @@ pub(crate) struct CountsJson {
     failed: u64,
     panicked: u64,
     cancelled: u64,
+    claimed: u64,
 }
 
 impl From<&Counts> for CountsJson {
@@ -180,6 +181,7 @@ impl From<&Counts> for CountsJson {
             failed: c.failed,
             panicked: c.panicked,
             cancelled: c.cancelled,
+            claimed: c.claimed,
         }
     }
 }

@@ -54,6 +54,7 @@ impl Request {
         };
 
         let mut spawned = Vec::new();
+        let mut claimed = Vec::new();
         let mut finished = Vec::new();
         let mut live = Vec::new();
         let mut warned = Vec::new();
@@ -64,9 +65,15 @@ impl Request {
                 let attributes = vec![text("type", ty.name()), text("kind", kind)];
                 warned.push(point(attributes, value, self.start_ns));
             }
+            // A claimed task counts in both types: each sum only grows.
             spawned.push(point(
                 vec![text("type", ty.name())],
-                counts.spawned,
+                counts.spawned + counts.claimed,
+                self.start_ns,
+            ));
+            claimed.push(point(
+                vec![text("type", ty.name())],
+                counts.claimed,
                 self.start_ns,
             ));
             for (state, value) in [
@@ -99,6 +106,15 @@ impl Request {
                 description: "Tasks spawned, per type.".into(),
                 unit: "{task}".into(),
                 data: Some(monotonic(spawned)),
+                ..Default::default()
+            },
+            Metric {
+                name: "tracked.tasks.claimed".into(),
+                description:
+                    "Tasks spawned as this type that a #[tracked] fn of another type took over."
+                        .into(),
+                unit: "{task}".into(),
+                data: Some(monotonic(claimed)),
                 ..Default::default()
             },
             Metric {

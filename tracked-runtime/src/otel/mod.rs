@@ -13,6 +13,7 @@
 //! | metric | OTLP type | unit | attributes |
 //! | --- | --- | --- | --- |
 //! | `tracked.tasks.spawned` | monotonic cumulative sum | `{task}` | `type` |
+//! | `tracked.tasks.claimed` | monotonic cumulative sum | `{task}` | `type` |
 //! | `tracked.tasks.finished` | monotonic cumulative sum | `{task}` | `type`, `state` (completed, failed, panicked, cancelled) |
 //! | `tracked.tasks.live` | gauge | `{task}` | `type`, `state` (pending, running) |
 //! | `tracked.task.duration` | cumulative histogram | `s` | `type` |
