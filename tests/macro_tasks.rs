@@ -440,6 +440,7 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
         (name("with_imports::async_block"), SiteKind::Spawn),
         (name("with_imports::compute"), SiteKind::Spawn),
         (name("with_imports::compute#2"), SiteKind::Spawn),
+        (name("yields_three_times"), SiteKind::Fn),
     ];
     expected.sort();
     assert_eq!(ours, expected);
@@ -509,4 +510,38 @@ async fn hold(
     rx: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), tokio::sync::oneshot::error::RecvError> {
     rx.await
+}
+
+#[tracked(type = "Database")]
+async fn yields_three_times() {
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A `#[tracked]` fn awaited in a task is polled within the task's polls:
+/// the per-type poll and scheduling-delay histograms count each of tokio's
+/// polls once, in the task's type, not again in the fn's.
+#[tokio::test]
+async fn an_awaited_fns_polls_are_counted_once_in_the_tasks_type() {
+    let tracker = Tracker::builder().busy_time(true).wakes(true).build();
+    tracker
+        .spawn("host", TaskType::NETWORK, yields_three_times())
+        .await
+        .unwrap();
+    let counts = |histograms: std::collections::BTreeMap<TaskType, tracked::PollHistogram>| {
+        histograms
+            .into_iter()
+            .map(|(ty, h)| (ty, h.count()))
+            .filter(|(_, count)| *count > 0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(tracker.poll_durations()), [(TaskType::NETWORK, 4)]);
+    assert_eq!(
+        counts(tracker.scheduling_delays()),
+        [(TaskType::NETWORK, 3)]
+    );
+    let unit = &finished_named(&tracker, &name("yields_three_times"))[0];
+    assert_eq!(unit.kind, SpawnKind::Inline);
+    assert!(unit.busy.is_some(), "the fn keeps its own busy time");
 }

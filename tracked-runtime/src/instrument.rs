@@ -176,7 +176,11 @@ impl Current {
         let inner = &self.tracker.inner;
         let now = now.unwrap_or_else(|| inner.clock.now());
         if let Some(delay) = state.poll_starts(tokio_waker, now) {
-            inner.registry.scheduled(&self.record, delay);
+            // A `#[tracked]` fn awaited in a task is polled within that
+            // task's poll, which counts the delay already.
+            if !self.record.nested() {
+                inner.registry.scheduled(&self.record, delay);
+            }
         }
         WakeState::lend(state)
     }
@@ -209,7 +213,10 @@ impl Current {
             timing.busy_ns.fetch_add(spent, Ordering::Relaxed);
             timing.last_poll_end.store(now, Ordering::Relaxed);
         }
-        if is_poll {
+        // A `#[tracked]` fn awaited in a task is polled within that task's
+        // poll, which the histogram counts already: it has busy time of its
+        // own, but no poll of tokio's.
+        if is_poll && !self.record.nested() {
             // After the poll, so a claim during it counts the poll in the
             // type the task has now.
             inner.registry.polled(&self.record, spent);

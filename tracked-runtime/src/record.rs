@@ -325,6 +325,13 @@ impl Record {
         }
     }
 
+    /// Whether this is a `#[tracked]` fn awaited inside a tracked task, so
+    /// polled within that task's polls (a fn that runs as the root of a task
+    /// of plain tokio's has no parent).
+    pub(crate) fn nested(&self) -> bool {
+        self.kind == SpawnKind::Inline && self.parent.is_some()
+    }
+
     /// The task's wake state, if its tracker follows wakes.
     #[inline]
     pub(crate) fn wake_state(&self) -> Option<&Arc<WakeState>> {
