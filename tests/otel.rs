@@ -255,9 +255,9 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
             "tracked.tasks.finished",
             "tracked.tasks.live",
             "tracked.tasks.spawned",
-            "tracked.type.healthy",
             "tracked.watchdog.warnings",
-        ]
+        ],
+        "no health before the watchdog's first scan, so no empty gauge"
     );
     assert_eq!(
         numbers(&first["tracked.tasks.spawned"], true),
@@ -322,10 +322,17 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
 
     // Cumulative: a later export counts everything since the tracker began.
     tracker.spawn("db::read", db, async {}).await.unwrap();
+    tracker.watchdog_scan();
     flush(&exporter).unwrap();
     let requests = receiver.requests();
     assert_eq!(requests.len(), 2);
     let later = metrics(&requests[1]);
+    let healthy = numbers(&later["tracked.type.healthy"], false);
+    let health = tracker.health();
+    assert_eq!(
+        healthy[&key(&[("type", "Database")])],
+        i64::from(health.by_type[&db].healthy)
+    );
     let spawned = numbers(&later["tracked.tasks.spawned"], true);
     assert_eq!(spawned[&key(&[("type", "Database")])], 8);
     let finished = numbers(&later["tracked.tasks.finished"], true);

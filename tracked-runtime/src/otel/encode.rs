@@ -140,19 +140,23 @@ impl Request {
                 ..Default::default()
             },
         ];
-        let healthy = tracker
+        let healthy: Vec<_> = tracker
             .health()
             .by_type
             .iter()
             .map(|(ty, h)| point(vec![text("type", ty.name())], u64::from(h.healthy), 0))
             .collect();
-        metrics.push(Metric {
-            name: "tracked.type.healthy".into(),
-            description: "1 when the type's failed and panicked endings in the watchdog's window are within its limit, else 0.".into(),
-            unit: "1".into(),
-            data: Some(metric::Data::Gauge(Gauge { data_points: healthy })),
-            ..Default::default()
-        });
+        // Health is known from the watchdog's first scan on: until then the
+        // gauge is left out rather than sent with no point.
+        if !healthy.is_empty() {
+            metrics.push(Metric {
+                name: "tracked.type.healthy".into(),
+                description: "1 when the type's failed and panicked endings in the watchdog's window are within its limit, else 0.".into(),
+                unit: "1".into(),
+                data: Some(metric::Data::Gauge(Gauge { data_points: healthy })),
+                ..Default::default()
+            });
+        }
 
         let durations = tracker
             .durations()
