@@ -167,6 +167,20 @@ async fn round_trip(builder: JournalBuilder) {
     let stats = journal.shutdown().await;
     assert_eq!(stats.dropped, 0);
     assert!(stats.stopped);
+    // The writer cannot hear of its own end, so it writes it as it stops:
+    // its row is not left running.
+    let writer = JournalQuery::new()
+        .instance(journal.instance())
+        .name_prefix("tracked::journal");
+    let tasks = journal.tasks(&writer).await.unwrap().tasks;
+    // PostgreSQL's connection task (`tracked::journal::postgres`) still runs.
+    let writer: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.name == "tracked::journal")
+        .collect();
+    assert_eq!(writer.len(), 1, "{tasks:?}");
+    assert_eq!(writer[0].state, TaskState::Completed, "{:?}", writer[0]);
+    assert!(writer[0].finished_at.is_some());
 }
 
 /// Pages walk every task once, newest first; filters narrow them.

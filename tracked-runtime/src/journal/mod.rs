@@ -144,7 +144,8 @@ impl Drop for Inner {
 /// The writer's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalStats {
-    /// Events written.
+    /// Events written; from a shutdown on, also the writer's own end, which
+    /// it writes itself as it stops (no task sends it).
     pub written: u64,
     /// Events dropped because the buffer was full or the writer fell behind
     /// the event stream.

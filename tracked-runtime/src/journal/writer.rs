@@ -18,7 +18,7 @@ use super::schema;
 use super::store::Store;
 use super::JournalError;
 use crate::events::EventQueue;
-use crate::{Event, Tracker};
+use crate::{Event, EventKind, TaskState, Tracker};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -116,6 +116,9 @@ impl Writer {
                     let _ = self.write_all(&mut state, false).await;
                 }
             }
+        }
+        if let Some(end) = own_end(&self.tracker) {
+            self.take(&mut state, end);
         }
         let _ = self.write_queued(&mut state).await;
         self.shared.stopped.store(true, Ordering::Release);
@@ -272,4 +275,25 @@ impl Writer {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// The writer's own end, as its `Finished` event would say: the writer ends
+/// after its last write, so that event never reaches it, and without this
+/// its row would stay running for good. The one event it writes that no
+/// task sent.
+fn own_end(tracker: &Tracker) -> Option<Event> {
+    let id = crate::task_id()?;
+    let me = tracker.task(id)?.task;
+    Some(Event {
+        at: std::time::Instant::now(),
+        id,
+        name: me.name,
+        ty: me.ty,
+        site: me.site,
+        owner: me.owner,
+        kind: EventKind::Finished {
+            state: TaskState::Completed,
+            error: None,
+        },
+    })
 }
