@@ -41,6 +41,9 @@ pub(crate) enum TokioType {
     TaskBuilder,
     Handle,
     Runtime,
+    /// `tokio::runtime::LocalRuntime`: added in tokio 1.41 under
+    /// `tokio_unstable`, stable since 1.51.
+    LocalRuntime,
     RuntimeBuilder,
     TaskTracker,
     JoinMap,
@@ -58,6 +61,7 @@ impl TokioType {
             TokioType::TaskBuilder => "tokio::task::Builder",
             TokioType::Handle => "tokio::runtime::Handle",
             TokioType::Runtime => "tokio::runtime::Runtime",
+            TokioType::LocalRuntime => "tokio::runtime::LocalRuntime",
             TokioType::RuntimeBuilder => "tokio::runtime::Builder",
             TokioType::TaskTracker => "tokio_util::task::TaskTracker",
             TokioType::JoinMap => "tokio_util::task::JoinMap",
@@ -89,6 +93,7 @@ impl TokioType {
             TokioType::Handle | TokioType::Runtime => {
                 matches!(method, "spawn" | "spawn_blocking")
             }
+            TokioType::LocalRuntime => matches!(method, "spawn_local" | "spawn_blocking"),
             TokioType::LocalSet => method == "spawn_local",
             TokioType::RuntimeBuilder => false,
         }
@@ -101,8 +106,11 @@ impl TokioType {
             (TokioType::JoinSet, "build_task") => Some((TokioType::JoinSetBuilder, false)),
             (TokioType::JoinSetBuilder, "name") => Some((TokioType::JoinSetBuilder, false)),
             (TokioType::TaskBuilder, "name") => Some((TokioType::TaskBuilder, false)),
-            (TokioType::Runtime, "handle") => Some((TokioType::Handle, false)),
+            (TokioType::Runtime | TokioType::LocalRuntime, "handle") => {
+                Some((TokioType::Handle, false))
+            }
             (TokioType::RuntimeBuilder, "build") => Some((TokioType::Runtime, true)),
+            (TokioType::RuntimeBuilder, "build_local") => Some((TokioType::LocalRuntime, true)),
             (TokioType::RuntimeBuilder, _) => Some((TokioType::RuntimeBuilder, false)),
             _ => None,
         }
@@ -125,7 +133,8 @@ impl TokioType {
                 "new" | "default" | "with_capacity" | "with_hasher" | "with_capacity_and_hasher",
             ) => Some((self, false)),
             (TokioType::Handle, "current") => Some((self, false)),
-            (TokioType::Handle, "try_current") | (TokioType::Runtime, "new") => Some((self, true)),
+            (TokioType::Handle, "try_current")
+            | (TokioType::Runtime | TokioType::LocalRuntime, "new") => Some((self, true)),
             (TokioType::RuntimeBuilder, "new_multi_thread" | "new_current_thread") => {
                 Some((self, false))
             }
@@ -147,6 +156,9 @@ impl TokioType {
             }
             TokioType::LocalSet => {
                 "use `tracked::spawn_local(name, ty, future)` inside the `LocalSet`"
+            }
+            TokioType::LocalRuntime => {
+                "use `tracked::spawn_local(name, ty, future)` (or `tracked::spawn_blocking`) inside `block_on` of this runtime"
             }
             TokioType::RuntimeBuilder => "",
             TokioType::TaskTracker => {
@@ -188,6 +200,7 @@ pub(crate) fn item(path: &[String]) -> Option<TokioItem> {
         ["tokio", "task", "Builder"] => TokioItem::Type(TokioType::TaskBuilder),
         ["tokio", "runtime", "Handle"] => TokioItem::Type(TokioType::Handle),
         ["tokio", "runtime", "Runtime"] => TokioItem::Type(TokioType::Runtime),
+        ["tokio", "runtime", "LocalRuntime"] => TokioItem::Type(TokioType::LocalRuntime),
         ["tokio", "runtime", "Builder"] => TokioItem::Type(TokioType::RuntimeBuilder),
         ["tokio_util"] | ["tokio_util", "task"] | ["tokio_util", "task", "task_tracker"] => {
             TokioItem::Module

@@ -124,8 +124,14 @@ fn finds_every_positive_form_and_nothing_else() {
 #[test]
 fn every_p_line_of_the_fixture_is_found() {
     // Cross-check the list above against the `// P` marks in the sources.
-    let found = findings(&on("audit"));
-    for entry in std::fs::read_dir(fixture("audit/src")).unwrap() {
+    assert_marks("audit");
+}
+
+/// Each line of the fixture's `src/` marked `// P` has a spawn found, and
+/// none marked `// N` has one.
+fn assert_marks(name: &str) {
+    let found = findings(&on(name));
+    for entry in std::fs::read_dir(fixture(name).join("src")).unwrap() {
         let path = entry.unwrap().path();
         let name = format!("src/{}", path.file_name().unwrap().to_string_lossy());
         let text = std::fs::read_to_string(&path).unwrap();
@@ -142,6 +148,35 @@ fn every_p_line_of_the_fixture_is_found() {
             }
         }
     }
+}
+
+/// The findings of the `patterns` fixture in `file`.
+fn patterns_in(file: &str) -> Vec<String> {
+    let mut found = findings(&on("patterns"));
+    found.retain(|f| f.starts_with(&format!("src/{file}:")));
+    found
+}
+
+#[test]
+fn every_p_line_of_the_patterns_fixture_is_found() {
+    assert_marks("patterns");
+}
+
+/// `LocalRuntime` (stable since tokio 1.51) spawns through `spawn_local`,
+/// `spawn_blocking` and its handle.
+#[test]
+fn local_runtime_spawns_are_found() {
+    assert_eq!(
+        patterns_in("local_runtime.rs"),
+        [
+            "src/local_runtime.rs:11:8 untracked-spawn tokio::runtime::LocalRuntime::spawn_local",
+            "src/local_runtime.rs:12:8 untracked-spawn tokio::runtime::LocalRuntime::spawn_blocking",
+            "src/local_runtime.rs:13:17 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/local_runtime.rs:14:5 untracked-spawn tokio::runtime::LocalRuntime::spawn_local",
+            "src/local_runtime.rs:20:11 untracked-spawn tokio::runtime::LocalRuntime::spawn_local",
+            "src/local_runtime.rs:21:14 untracked-spawn tokio::runtime::LocalRuntime::spawn_blocking",
+        ]
+    );
 }
 
 /// Each test, example and bench is a crate root: a name one of them defines
