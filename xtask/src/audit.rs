@@ -105,12 +105,26 @@ impl Report {
 
 /// Audits a workspace, package, directory or file.
 pub fn audit(options: &Options) -> Result<Report, Error> {
-    let mut ws = workspace::discover(
+    let plan = workspace::discover(
         options.path.as_deref(),
         options.manifest_path.as_deref(),
         &options.exclude,
     )
     .map_err(Error)?;
+    let mut parts = Vec::new();
+    for ws in plan.parts {
+        let root = ws.root.clone();
+        let report = audit_workspace(ws, options)?;
+        parts.push((root, report));
+    }
+    let mut report = workspace::combine(&plan.root, parts, plan.problems);
+    finish(&mut report);
+    Ok(report)
+}
+
+/// Audits one workspace of a [`workspace::Plan`]: reports what lies in its
+/// scope.
+fn audit_workspace(mut ws: workspace::Workspace, options: &Options) -> Result<Report, Error> {
     if let Some(doctests) = options.doctests {
         ws.config.doctests = doctests;
     }
@@ -133,7 +147,7 @@ pub fn audit(options: &Options) -> Result<Report, Error> {
     if let Some((path, text)) = &manifest {
         allow_list(&mut report, &ws.config, path, text);
     }
-    finish(&mut report);
+    workspace::narrow(&mut report, &ws);
     Ok(report)
 }
 

@@ -28,7 +28,7 @@ bench audit options:
   --path <DIR>                  time this tree instead of generated code
   --lines <N>                   lines of generated code (default: 150000)
 
-exit codes: 0 clean, 1 findings, 2 usage or I/O error
+exit codes: 0 clean, 1 findings, 2 usage or I/O error, or nothing audited
 ";
 
 /// Output formats of `audit`.

@@ -25,7 +25,13 @@
 //! module path is derived from where it sits, as rustc's default module layout
 //! would; where a `#[path]` attribute mounts it instead is found once the files
 //! are parsed ([`mod_files`]).
+//!
+//! What `--path` names becomes a [`Plan`] ([`discover`]): the workspaces to
+//! audit, each on its own, and what of them to report (a file or directory
+//! inside a package is read with the whole package, and only its findings
+//! kept: [`narrow`]); [`combine`] puts their reports together.
 
+use crate::audit::Report;
 use crate::config::{self, Config};
 use crate::index::{lib_root, Fragment, ModDecl, ModPath};
 use crate::parse::{self, STACK_SIZE};
@@ -71,6 +77,45 @@ pub(crate) struct Workspace {
     pub(crate) units: Vec<Unit>,
     /// The paths the walk could not read, each as `path: why`.
     pub(crate) problems: Vec<String>,
+    /// The file or directory whose findings are reported, canonical; the rest
+    /// is read only to resolve names (`--path` to a file or directory inside
+    /// a package). `None`: everything.
+    pub(crate) scope: Option<PathBuf>,
+}
+
+/// What `--path` asks for: workspaces, each audited on its own, reported
+/// together.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The directory paths in the report are relative to.
+    pub(crate) root: PathBuf,
+    pub(crate) parts: Vec<Workspace>,
+    /// What could not be audited, each as `path: why`.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Plan {
+    fn one(ws: Workspace) -> Plan {
+        Plan {
+            root: ws.root.clone(),
+            parts: vec![ws],
+            problems: Vec::new(),
+        }
+    }
+
+    /// The parts, reported relative to `root`; one part keeps its own root.
+    fn of(root: &Path, mut parts: Vec<Workspace>, problems: Vec<String>) -> Plan {
+        if parts.len() == 1 {
+            let mut plan = Plan::one(parts.remove(0));
+            plan.problems = problems;
+            return plan;
+        }
+        Plan {
+            root: root.to_path_buf(),
+            parts,
+            problems,
+        }
+    }
 }
 
 struct Package {
@@ -131,53 +176,68 @@ impl Target {
 
 /// Finds what to audit from `--path` or `--manifest-path` (neither: the
 /// workspace around the current directory).
+///
+/// A directory or `Cargo.toml` of a package is that package, in its
+/// workspace. A directory without a `Cargo.toml` is walked by the default
+/// layout (or, inside a package, is that package's part of it), and each
+/// package below it is audited as a package. A `.rs` file is its package's
+/// part of it, or a crate of its own outside any package. When `cargo
+/// metadata` fails on a manifest, its directory is walked as one without a
+/// `Cargo.toml`, and the failure is a problem.
 pub(crate) fn discover(
     path: Option<&Path>,
     manifest: Option<&Path>,
     exclude: &[String],
-) -> Result<Workspace, String> {
+) -> Result<Plan, String> {
     if let Some(manifest) = manifest {
-        return from_metadata(Some(manifest), None, exclude);
+        return package_plan(manifest, None, exclude);
     }
     let Some(path) = path else {
-        return from_metadata(None, None, exclude);
+        let json = metadata(None)?;
+        return Ok(Plan::one(from_metadata(&json, None, exclude)?));
     };
     if path.is_dir() {
         let manifest = path.join("Cargo.toml");
         if manifest.is_file() {
-            return from_metadata(Some(&manifest), Some(path), exclude);
+            return package_plan(&manifest, Some(path), exclude);
         }
-        let name = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().replace('-', "_")))
-            .unwrap_or_else(|| "crate".to_owned());
-        let package = Package {
-            dir: path.to_path_buf(),
-            name,
-            roots: tokio_api::default_roots(),
-            targets: Vec::new(),
-        };
-        let config = Config::default();
-        let (units, problems) = walk(path, &[package], &config.exclude, exclude);
-        return Ok(Workspace {
-            root: path.to_path_buf(),
-            manifest: None,
-            config,
-            units,
-            problems,
-        });
+        let mut parts = Vec::new();
+        let mut problems = Vec::new();
+        match enclosing(path) {
+            Some(dir) => {
+                let scope = path.canonicalize().ok();
+                for mut ws in package(&dir.join("Cargo.toml"), Some(&dir), exclude)? {
+                    ws.scope.clone_from(&scope);
+                    parts.push(ws);
+                }
+            }
+            None => parts.push(layout(path, exclude)),
+        }
+        nested(path, exclude, &mut parts, &mut problems);
+        return Ok(Plan::of(path, parts, problems));
     }
     if path.file_name().is_some_and(|n| n == "Cargo.toml") {
-        return from_metadata(Some(path), None, exclude);
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        return package_plan(path, Some(dir), exclude);
     }
     if path.extension().is_some_and(|e| e == "rs") && path.is_file() {
+        if let Some(dir) = enclosing(path) {
+            let scope = path.canonicalize().ok();
+            let mut parts = package(&dir.join("Cargo.toml"), Some(&dir), exclude)?;
+            for ws in &mut parts {
+                ws.scope.clone_from(&scope);
+            }
+            return Ok(Plan::of(&dir, parts, Vec::new()));
+        }
         let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let rel = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        return Ok(Workspace {
+        return Ok(Plan::one(Workspace {
             root,
             manifest: None,
             config: Config::default(),
@@ -193,7 +253,8 @@ pub(crate) fn discover(
                 lib: None,
             }],
             problems: Vec::new(),
-        });
+            scope: None,
+        }));
     }
     Err(format!(
         "{}: not a directory, a Cargo.toml or a .rs file",
@@ -201,11 +262,171 @@ pub(crate) fn discover(
     ))
 }
 
-fn from_metadata(
-    manifest: Option<&Path>,
-    only_under: Option<&Path>,
+/// The directory of the package `path` lies in: the nearest one above it
+/// with a `Cargo.toml`.
+fn enclosing(path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    real.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
+/// [`package`] as a plan of its own.
+fn package_plan(manifest: &Path, only: Option<&Path>, exclude: &[String]) -> Result<Plan, String> {
+    let parts = package(manifest, only, exclude)?;
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    Ok(Plan::of(dir, parts, Vec::new()))
+}
+
+/// The packages of the workspace whose member (or root) `manifest` is, those
+/// in and below `only` if given, with the workspace's configuration. When
+/// `cargo metadata` fails on a manifest that exists, its directory is walked
+/// as one without a `Cargo.toml` ([`layout`], then [`nested`]), and why is
+/// the first problem.
+fn package(
+    manifest: &Path,
+    only: Option<&Path>,
     exclude: &[String],
-) -> Result<Workspace, String> {
+) -> Result<Vec<Workspace>, String> {
+    let why = match metadata(Some(manifest)) {
+        Ok(json) => return Ok(vec![from_metadata(&json, only, exclude)?]),
+        Err(why) if !manifest.is_file() => return Err(why),
+        Err(why) => why,
+    };
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut first = layout(dir, exclude);
+    if let Some(name) = package_name(manifest) {
+        // The crate names the default layout gives are the package's.
+        first = layout_named(dir, &name, exclude);
+    }
+    let why = why.strip_prefix("`cargo metadata` failed:").unwrap_or(&why);
+    let why = why.lines().map(str::trim).filter(|l| !l.is_empty());
+    first.problems.insert(
+        0,
+        format!(
+            "Cargo.toml: `cargo metadata` failed, so its files were grouped by the default layout and its settings not read: {}",
+            why.collect::<Vec<_>>().join(" ")
+        ),
+    );
+    let mut parts = vec![first];
+    let mut problems = Vec::new();
+    nested(dir, exclude, &mut parts, &mut problems);
+    parts[0].problems.extend(problems);
+    Ok(parts)
+}
+
+/// The `name` of the `[package]` table of the manifest at `path`, read
+/// without a TOML parser: enough for a crate name when Cargo cannot help.
+fn package_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        let Some(value) = line.strip_prefix("name").map(str::trim_start) else {
+            continue;
+        };
+        if in_package {
+            let value = value.strip_prefix('=')?.trim();
+            let name = value.strip_prefix('"')?.split('"').next()?;
+            return Some(name.replace('-', "_"));
+        }
+    }
+    None
+}
+
+/// The directory `dir`, without a `Cargo.toml` (or one Cargo cannot read),
+/// walked as one package by the default layout, named after the directory.
+fn layout(dir: &Path, exclude: &[String]) -> Workspace {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().replace('-', "_")))
+        .unwrap_or_else(|| "crate".to_owned());
+    layout_named(dir, &name, exclude)
+}
+
+fn layout_named(dir: &Path, name: &str, exclude: &[String]) -> Workspace {
+    let package = Package {
+        dir: dir.to_path_buf(),
+        name: name.to_owned(),
+        roots: tokio_api::default_roots(),
+        targets: Vec::new(),
+    };
+    let config = Config::default();
+    let (units, problems) = walk(dir, &[package], &config.exclude, exclude);
+    Workspace {
+        root: dir.to_path_buf(),
+        manifest: None,
+        config,
+        units,
+        problems,
+        scope: None,
+    }
+}
+
+/// Adds to `parts` each package below `dir` (not `dir` itself): the
+/// directories with a `Cargo.toml` the walk reaches, skipping what it skips,
+/// not looking inside a package (its workspace lists its members). Cargo
+/// runs for all of them at once.
+fn nested(dir: &Path, exclude: &[String], parts: &mut Vec<Workspace>, problems: &mut Vec<String>) {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = Vec::new();
+    while let Some(here) = stack.pop() {
+        for entry in entries(dir, &here, problems) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let skip = name.starts_with('.')
+                || matches!(name.as_str(), "target" | "vendor" | "node_modules")
+                || exclude
+                    .iter()
+                    .any(|p| config::matches(p, &relative(dir, &path)));
+            if skip || !path.is_dir() {
+                continue;
+            }
+            // A link back up the tree would walk it without end.
+            match path.canonicalize() {
+                Ok(real) if !seen.contains(&real) => seen.push(real),
+                _ => continue,
+            }
+            if path.join("Cargo.toml").is_file() {
+                found.push(path);
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    let results: Vec<Result<Vec<Workspace>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .iter()
+            .map(|dir| scope.spawn(move || package(&dir.join("Cargo.toml"), Some(dir), exclude)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for (path, result) in found.iter().zip(results) {
+        match result {
+            Ok(more) => parts.extend(more),
+            Err(why) => problems.push(problem(dir, &path.join("Cargo.toml"), why)),
+        }
+    }
+}
+
+/// The output of `cargo metadata --no-deps` for `manifest` (none: the
+/// current directory's).
+fn metadata(manifest: Option<&Path>) -> Result<Value, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["metadata", "--no-deps", "--format-version", "1"]);
@@ -221,8 +442,15 @@ fn from_metadata(
             String::from_utf8_lossy(&output.stderr).trim_end()
         ));
     }
-    let json: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cannot read `cargo metadata` output: {e}"))?;
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cannot read `cargo metadata` output: {e}"))
+}
+
+fn from_metadata(
+    json: &Value,
+    only_under: Option<&Path>,
+    exclude: &[String],
+) -> Result<Workspace, String> {
     let root = PathBuf::from(
         json["workspace_root"]
             .as_str()
@@ -297,7 +525,111 @@ fn from_metadata(
         config,
         units,
         problems,
+        scope: None,
     })
+}
+
+/// Keeps what `ws` reports of `report`, its audit: with a scope, the findings
+/// in it and the count of the files in it. Problems reading files are all
+/// kept: any of them may have hidden a name the scope resolves.
+pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
+    let Some(scope) = &ws.scope else {
+        return;
+    };
+    let root = ws.root.canonicalize().unwrap_or_else(|_| ws.root.clone());
+    let Ok(scope) = scope.strip_prefix(&root) else {
+        report.files = 0;
+        retain(report, |_| false);
+        return;
+    };
+    let scope = relative(Path::new(""), scope);
+    let inside = |rel: &str| {
+        scope.is_empty()
+            || rel
+                .strip_prefix(scope.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let entries = ws.units.iter().flat_map(|unit| &unit.files);
+    report.files = entries.filter(|e| !e.index_only && inside(&e.rel)).count();
+    retain(report, |file| inside(file));
+}
+
+/// Keeps the diagnostics whose file `keep` accepts, renumbering the fixes.
+fn retain(report: &mut Report, keep: impl Fn(&str) -> bool) {
+    let kept: Vec<bool> = report.diagnostics.iter().map(|d| keep(&d.file)).collect();
+    let mut new_index = Vec::with_capacity(kept.len());
+    let mut next = 0;
+    for &k in &kept {
+        new_index.push(next);
+        next += usize::from(k);
+    }
+    let mut flags = kept.iter();
+    report
+        .diagnostics
+        .retain(|_| *flags.next().unwrap_or(&true));
+    report.fixes.retain(|(i, _, _)| kept[*i]);
+    for (i, _, _) in &mut report.fixes {
+        *i = new_index[*i];
+    }
+}
+
+/// The reports of a plan's parts, each with its workspace's root, as one
+/// report with paths relative to `root`, and the plan's `problems`. One that
+/// read no file at all says so as a problem: an audit of nothing must not
+/// pass as clean.
+pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<String>) -> Report {
+    let real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut report = Report {
+        root: root.to_path_buf(),
+        files: 0,
+        diagnostics: Vec::new(),
+        suppressed: 0,
+        io_errors: problems,
+        fixes: Vec::new(),
+    };
+    for (part_root, part) in parts {
+        // A path relative to the part's root, made relative to `root`.
+        let prefix = match part_root.canonicalize() {
+            Ok(dir) if dir != real => match dir.strip_prefix(&real) {
+                Ok(rel) => relative(Path::new(""), rel),
+                Err(_) => dir.to_string_lossy().into_owned(),
+            },
+            _ => String::new(),
+        };
+        let rebase = |rel: &str| match (prefix.as_str(), rel) {
+            ("", rel) => rel.to_owned(),
+            (prefix, "." | "") => prefix.to_owned(),
+            (prefix, rel) => format!("{prefix}/{rel}"),
+        };
+        let offset = report.diagnostics.len();
+        report.files += part.files;
+        report.suppressed += part.suppressed;
+        let io = |io: &String| match io.strip_prefix(".:") {
+            Some(why) if !prefix.is_empty() => format!("{prefix}:{why}"),
+            _ => rebase(io),
+        };
+        report.io_errors.extend(part.io_errors.iter().map(io));
+        report
+            .diagnostics
+            .extend(part.diagnostics.into_iter().map(|mut d| {
+                d.file = rebase(&d.file);
+                d
+            }));
+        report
+            .fixes
+            .extend(part.fixes.into_iter().map(|(i, p, f)| (i + offset, p, f)));
+    }
+    if report.files == 0 {
+        let shown = if root.as_os_str().is_empty() {
+            "."
+        } else {
+            &root.to_string_lossy()
+        };
+        report.io_errors.push(format!(
+            "{shown}: nothing audited: no `.rs` file found there that the audit reads"
+        ));
+    }
+    report
 }
 
 /// Collects the `.rs` files of each package into crates; also returns the

@@ -1,0 +1,198 @@
+//! What `--path` audits: packages below a directory without a `Cargo.toml`,
+//! a file or directory inside a package (in the package's context), one
+//! member's `Cargo.toml`, and a package `cargo metadata` cannot read.
+
+mod support;
+
+use support::{temp_tree, xtask};
+
+/// Runs `audit --format json` on `path`: the exit code, each finding as
+/// `file:line rule`, and stderr.
+fn audit(path: &std::path::Path) -> (u8, Vec<String>, String) {
+    let (code, out, err) = xtask(&[
+        "audit",
+        "--format",
+        "json",
+        "--path",
+        path.to_str().unwrap(),
+    ]);
+    let found = out
+        .lines()
+        .map(|line| {
+            let d: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            format!(
+                "{}:{} {}",
+                d["file"].as_str().unwrap(),
+                d["line"],
+                d["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (code, found, err)
+}
+
+const SPAWNS: &str = "pub fn f() { tokio::spawn(async {}); }\n";
+
+fn manifest(name: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n"
+    )
+}
+
+#[test]
+fn a_directory_without_a_manifest_audits_each_package_below_it() {
+    let (one, two) = (manifest("one"), manifest("two"));
+    let root = temp_tree(
+        "discovery-packages",
+        &[
+            ("one/Cargo.toml", &one),
+            ("one/src/lib.rs", SPAWNS),
+            ("vendored/two/Cargo.toml", &two),
+            ("vendored/two/src/lib.rs", SPAWNS),
+            ("loose/run.rs", SPAWNS),
+        ],
+    );
+    let (code, found, err) = audit(&root);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        found,
+        [
+            "loose/run.rs:1 untracked-spawn",
+            "one/src/lib.rs:1 untracked-spawn",
+            "vendored/two/src/lib.rs:1 untracked-spawn",
+        ]
+    );
+    assert!(err.contains("audit: 3 files"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn an_audit_that_read_no_file_is_not_clean() {
+    let root = temp_tree("discovery-nothing", &[("README.md", "no code here\n")]);
+    let (code, found, err) = audit(&root);
+    assert_eq!(code, 2, "{err}");
+    assert!(found.is_empty());
+    assert!(err.contains("nothing audited"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A pre-commit hook audits the files it is given, each with its package's
+/// imports, re-exports and `audit-allow`.
+#[test]
+fn a_path_inside_a_package_is_audited_in_the_package() {
+    let manifest = format!(
+        "{}\n[package.metadata.tracked]\naudit-allow = [\"src/rtwrap.rs\"]\n",
+        manifest("hook")
+    )
+    .replace("\n\n[workspace]\n", "\n[workspace]\n");
+    let root = temp_tree(
+        "discovery-inside",
+        &[
+            ("Cargo.toml", &manifest),
+            ("src/lib.rs", "pub mod a;\npub mod rtwrap;\n"),
+            (
+                "src/rtwrap.rs",
+                "pub use tokio::spawn as go;\npub fn wrap() { tokio::spawn(async {}); }\n",
+            ),
+            (
+                "src/a.rs",
+                "pub fn f() {\n    crate::rtwrap::go(async {});\n}\n",
+            ),
+        ],
+    );
+    let (code, found, err) = audit(&root.join("src/a.rs"));
+    assert_eq!(
+        (code, found),
+        (1, vec!["src/a.rs:2 untracked-spawn".to_owned()]),
+        "{err}"
+    );
+    assert!(err.contains("audit: 1 file,"), "{err}");
+    let (_, out, _) = xtask(&["audit", "--path", root.join("src/a.rs").to_str().unwrap()]);
+    assert!(
+        out.contains("\"hook::a::f\""),
+        "the crate's task name: {out}"
+    );
+    let (code, found, err) = audit(&root.join("src/rtwrap.rs"));
+    assert_eq!((code, found), (0, Vec::new()), "allowed: {err}");
+    let (code, found, err) = audit(&root.join("src"));
+    assert_eq!(
+        (code, found),
+        (1, vec!["src/a.rs:2 untracked-spawn".to_owned()]),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A workspace that renames tokio: a member's `src/` reaches it by the new
+/// name; one member's `Cargo.toml` is that member alone.
+#[test]
+fn a_member_keeps_its_workspace_and_its_manifest_is_that_member() {
+    let member = |name: &str| {
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nrt = {{ workspace = true }}\n"
+        )
+    };
+    let (a, b) = (member("a"), member("b"));
+    let renamed = "pub fn f() { rt::spawn(async {}); }\n";
+    let root = temp_tree(
+        "discovery-members",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"crates/a\", \"crates/b\"]\nresolver = \"2\"\n\n[workspace.dependencies]\nrt = { package = \"tokio\", version = \"1\" }\n",
+            ),
+            ("crates/a/Cargo.toml", &a),
+            ("crates/a/src/lib.rs", renamed),
+            ("crates/b/Cargo.toml", &b),
+            ("crates/b/src/lib.rs", renamed),
+        ],
+    );
+    let (code, found, err) = audit(&root.join("crates/a/src"));
+    assert_eq!(
+        (code, found),
+        (1, vec!["crates/a/src/lib.rs:1 untracked-spawn".to_owned()]),
+        "{err}"
+    );
+    for path in ["crates/b", "crates/b/Cargo.toml"] {
+        let (code, found, err) = audit(&root.join(path));
+        assert_eq!(
+            (code, found),
+            (1, vec!["crates/b/src/lib.rs:1 untracked-spawn".to_owned()]),
+            "{path}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A package copied out of its workspace: Cargo cannot read its manifest,
+/// so its files are grouped by the default layout, and the failure is
+/// reported as an I/O error is.
+#[test]
+fn a_package_cargo_cannot_read_is_still_audited() {
+    let root = temp_tree(
+        "discovery-orphan",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"orphan\"\nversion.workspace = true\nedition = \"2021\"\n",
+            ),
+            ("src/lib.rs", SPAWNS),
+        ],
+    );
+    for path in [
+        root.clone(),
+        root.join("Cargo.toml"),
+        root.join("src/lib.rs"),
+    ] {
+        let (code, found, err) = audit(&path);
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(
+            found,
+            ["src/lib.rs:1 untracked-spawn"],
+            "{}",
+            path.display()
+        );
+        assert!(err.contains("`cargo metadata` failed"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
