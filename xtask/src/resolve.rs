@@ -38,6 +38,9 @@ pub(crate) enum Ty {
     Struct(ModPath, String),
     /// A tuple: each element's type, where known.
     Tuple(Vec<Option<Ty>>),
+    /// A sequence of values of the inner type: a `Vec`, `VecDeque`,
+    /// `LinkedList`, an array or an iterator over one, as `for` takes it.
+    Seq(Box<Ty>),
 }
 
 impl Ty {
@@ -485,6 +488,9 @@ impl<'a> Resolver<'a> {
                 return Some(Ty::Wrapped(Box::new(self.type_of(env, args.first()?)?)));
             }
             "Arc" | "Rc" | "Box" => return self.type_of(env, args.first()?),
+            "Vec" | "VecDeque" | "LinkedList" => {
+                return Some(Ty::Seq(Box::new(self.type_of(env, args.first()?)?)));
+            }
             _ => {}
         }
         if segments.len() == 1 && last == "Self" {
@@ -517,6 +523,13 @@ impl<'a> Resolver<'a> {
             self.type_of(env, &def.fields[i].1)
         });
         resolved.clone()
+    }
+
+    /// The names of the fields of the struct `module::ty`, in order (`0`,
+    /// `1`, … for a tuple struct).
+    pub(crate) fn field_names(&self, module: &ModPath, ty: &str) -> Option<Vec<String>> {
+        let def = self.index.structs.get(&(module.clone(), ty.to_owned()))?;
+        Some(def.fields.iter().map(|(name, _)| name.clone()).collect())
     }
 
     /// What the fn or method `name` of the struct `module::ty` returns.

@@ -7,6 +7,8 @@ use crate::lint::{self, Site};
 use crate::resolve::{Env, Frame, Res, Resolver, Ty};
 use crate::tokio_api::{self, SpawnFn, TokioItem};
 use proc_macro2::Span;
+use std::cell::RefCell;
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 
@@ -69,6 +71,10 @@ pub(crate) struct Scanner<'a> {
     fns: Vec<FnCtx>,
     statement_lines: Vec<usize>,
     in_macro: usize,
+    /// The variables bound inside an expression whose value `infer` is
+    /// following (an arm's pattern, a block's `let`s), innermost last: they
+    /// shadow the scopes' variables there.
+    inner_vars: RefCell<Vec<(String, Option<Ty>)>>,
     pub(crate) in_macro_rules: usize,
     pub(crate) spawns: Vec<Spawn>,
     pub(crate) sites: Vec<Site>,
@@ -85,6 +91,7 @@ impl<'a> Scanner<'a> {
             fns: Vec::new(),
             statement_lines: Vec::new(),
             in_macro: 0,
+            inner_vars: RefCell::default(),
             in_macro_rules: 0,
             spawns: Vec::new(),
             sites: Vec::new(),
@@ -141,33 +148,165 @@ impl<'a> Scanner<'a> {
         });
     }
 
+    /// Binds each name `pat` introduces in the innermost scope, where it
+    /// shadows any outer variable of that name: with its type where `ty` (the
+    /// type of the value matched) or the crate's struct definitions show it,
+    /// else as unknown.
     fn bind(&mut self, pat: &syn::Pat, ty: Option<Ty>) {
-        let Some(frame) = self.frames.last_mut() else {
-            return;
-        };
+        let mut bound = Vec::new();
+        self.pattern_types(pat, ty, &mut bound);
+        if let Some(frame) = self.frames.last_mut() {
+            frame.vars.extend(bound);
+        }
+    }
+
+    /// The names `pat` binds, each with its type where known, when it
+    /// matches a value of type `ty`.
+    fn pattern_types(&self, pat: &syn::Pat, ty: Option<Ty>, out: &mut Vec<(String, Option<Ty>)>) {
         match pat {
-            syn::Pat::Ident(p) if p.subpat.is_none() => {
-                frame.vars.insert(p.ident.to_string(), ty);
+            syn::Pat::Ident(p) => {
+                out.push((p.ident.to_string(), ty.clone()));
+                if let Some((_, sub)) = &p.subpat {
+                    self.pattern_types(sub, ty, out);
+                }
             }
-            syn::Pat::Type(p) => self.bind(&p.pat, ty),
-            syn::Pat::Paren(p) => self.bind(&p.pat, ty),
-            syn::Pat::Reference(p) => self.bind(&p.pat, ty),
+            // The callers type the value from the annotation.
+            syn::Pat::Type(p) => self.pattern_types(&p.pat, ty, out),
+            syn::Pat::Paren(p) => self.pattern_types(&p.pat, ty, out),
+            syn::Pat::Reference(p) => self.pattern_types(&p.pat, ty, out),
             syn::Pat::Tuple(p) => {
                 let elems = match ty {
                     Some(Ty::Tuple(elems)) => elems,
                     _ => Vec::new(),
                 };
                 for (pat, ty) in tuple_fields(&p.elems, elems) {
-                    self.bind(pat, ty);
+                    self.pattern_types(pat, ty, out);
                 }
+            }
+            syn::Pat::TupleStruct(p) => {
+                let fields = match wrapper_variant(p) {
+                    // `Some(x)` of an `Option<T>`, `Ok(x)` of a `Result<T, _>`.
+                    Some(true) => match ty {
+                        Some(Ty::Wrapped(inner)) => vec![Some(*inner)],
+                        _ => Vec::new(),
+                    },
+                    // `Err(e)`: the audit does not follow error types.
+                    Some(false) => Vec::new(),
+                    None => self
+                        .struct_fields(p.qself.as_ref(), &p.path)
+                        .map_or_else(Vec::new, |fields| {
+                            fields.into_iter().map(|(_, ty)| ty).collect()
+                        }),
+                };
+                for (pat, ty) in tuple_fields(&p.elems, fields) {
+                    self.pattern_types(pat, ty, out);
+                }
+            }
+            syn::Pat::Struct(p) => {
+                let fields = self
+                    .struct_fields(p.qself.as_ref(), &p.path)
+                    .unwrap_or_default();
+                for field in &p.fields {
+                    let member = match &field.member {
+                        syn::Member::Named(ident) => ident.to_string(),
+                        syn::Member::Unnamed(index) => index.index.to_string(),
+                    };
+                    let ty = fields
+                        .iter()
+                        .find(|(name, _)| *name == member)
+                        .and_then(|(_, ty)| ty.clone());
+                    self.pattern_types(&field.pat, ty, out);
+                }
+            }
+            syn::Pat::Slice(p) => {
+                let elem = match ty {
+                    Some(Ty::Seq(elem)) => Some(*elem),
+                    _ => None,
+                };
+                for pat in &p.elems {
+                    match rest_binding(pat) {
+                        Some(rest) => {
+                            let seq = elem.clone().map(|e| Ty::Seq(Box::new(e)));
+                            out.push((rest.to_string(), seq));
+                        }
+                        None => self.pattern_types(pat, elem.clone(), out),
+                    }
+                }
+            }
+            // Each alternative binds the same names, with the same types:
+            // take each name's type from the first alternative that shows it.
+            syn::Pat::Or(p) => {
+                let mut merged: Vec<(String, Option<Ty>)> = Vec::new();
+                for case in &p.cases {
+                    let mut names = Vec::new();
+                    self.pattern_types(case, ty.clone(), &mut names);
+                    for (name, ty) in names {
+                        match merged.iter_mut().find(|(n, _)| *n == name) {
+                            Some((_, known)) => {
+                                if known.is_none() {
+                                    *known = ty;
+                                }
+                            }
+                            None => merged.push((name, ty)),
+                        }
+                    }
+                }
+                out.extend(merged);
             }
             _ => {
                 let mut names = PatNames::default();
                 names.visit_pat(pat);
-                for name in names.0 {
-                    frame.vars.insert(name, None);
-                }
+                out.extend(names.0.into_iter().map(|name| (name, None)));
             }
+        }
+    }
+
+    /// The fields of the struct a pattern or struct expression names, each
+    /// with its type where known; `None` unless the path names one of the
+    /// crate's structs.
+    fn struct_fields(
+        &self,
+        qself: Option<&syn::QSelf>,
+        path: &syn::Path,
+    ) -> Option<Vec<(String, Option<Ty>)>> {
+        let (module, name) = self.struct_named(qself, path)?;
+        let names = self.cx.resolver.field_names(&module, &name)?;
+        Some(
+            names
+                .into_iter()
+                .map(|field| {
+                    let ty = self.cx.resolver.field(&module, &name, &field);
+                    (field, ty)
+                })
+                .collect(),
+        )
+    }
+
+    /// The crate struct `path` names, if it names one.
+    fn struct_named(
+        &self,
+        qself: Option<&syn::QSelf>,
+        path: &syn::Path,
+    ) -> Option<(ModPath, String)> {
+        if qself.is_some() {
+            return None;
+        }
+        let segments = path_segments(path);
+        match self
+            .cx
+            .resolver
+            .resolve(self.env(), path.leading_colon.is_some(), &segments)
+        {
+            (Res::Struct(module, name), used) if used == segments.len() => Some((module, name)),
+            _ => None,
+        }
+    }
+
+    /// The type of the items `for` takes from `expr`.
+    fn element_of(&self, expr: &syn::Expr) -> Option<Ty> {
+        match self.infer(expr)? {
+            Ty::Seq(elem) | Ty::Wrapped(elem) => Some(*elem),
+            _ => None,
         }
     }
 
@@ -364,6 +503,10 @@ impl<'a> Scanner<'a> {
                 if name == "self" {
                     return self.env().self_ty.cloned();
                 }
+                let inner = self.inner_vars.borrow();
+                if let Some((_, ty)) = inner.iter().rev().find(|(n, _)| *n == name) {
+                    return ty.clone();
+                }
                 self.frames
                     .iter()
                     .rev()
@@ -380,6 +523,39 @@ impl<'a> Scanner<'a> {
                 _ => None,
             },
             syn::Expr::Tuple(t) => Ty::tuple(t.elems.iter().map(|e| self.infer(e)).collect()),
+            // The elements of an array all have one type: the first that
+            // names it.
+            syn::Expr::Array(a) => {
+                let elem = a.elems.iter().find_map(|e| self.infer(e))?;
+                Some(Ty::Seq(Box::new(elem)))
+            }
+            syn::Expr::Repeat(r) => Some(Ty::Seq(Box::new(self.infer(&r.expr)?))),
+            syn::Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                let elems = m
+                    .mac
+                    .parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated)
+                    .map(|elems| elems.into_iter().collect::<Vec<_>>())
+                    .or_else(|_| {
+                        m.mac.parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                            let elem: syn::Expr = input.parse()?;
+                            input.parse::<syn::Token![;]>()?;
+                            input.parse::<syn::Expr>()?;
+                            Ok(vec![elem])
+                        })
+                    })
+                    .ok()?;
+                let elem = elems.iter().find_map(|e| self.infer(e))?;
+                Some(Ty::Seq(Box::new(elem)))
+            }
+            syn::Expr::Index(i) => match self.infer(&i.expr)? {
+                Ty::Seq(elem) if matches!(*i.index, syn::Expr::Range(_)) => Some(Ty::Seq(elem)),
+                Ty::Seq(elem) => Some(*elem),
+                _ => None,
+            },
+            syn::Expr::Struct(s) => {
+                let (module, name) = self.struct_named(s.qself.as_ref(), &s.path)?;
+                Some(Ty::Struct(module, name))
+            }
             syn::Expr::Field(f) => match self.infer(&f.base)? {
                 Ty::Tuple(mut elems) => match &f.member {
                     syn::Member::Unnamed(index) if (index.index as usize) < elems.len() => {
@@ -405,6 +581,24 @@ impl<'a> Scanner<'a> {
                         "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked",
                     ) => Some(*inner),
                     (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
+                    (
+                        Ty::Seq(elem),
+                        "iter" | "iter_mut" | "into_iter" | "drain" | "rev" | "skip" | "take"
+                        | "cloned" | "copied",
+                    ) => Some(Ty::Seq(elem)),
+                    (Ty::Seq(elem), "enumerate") => {
+                        Some(Ty::Seq(Box::new(Ty::Tuple(vec![None, Some(*elem)]))))
+                    }
+                    (
+                        Ty::Seq(elem),
+                        "first" | "last" | "get" | "get_mut" | "first_mut" | "last_mut" | "pop"
+                        | "pop_front" | "pop_back" | "front" | "back" | "front_mut" | "back_mut"
+                        | "next" | "next_back",
+                    ) => Some(Ty::Wrapped(elem)),
+                    (Ty::Wrapped(inner), "iter" | "iter_mut" | "into_iter") => Some(Ty::Seq(inner)),
+                    (Ty::Wrapped(inner), "take" | "as_deref" | "as_deref_mut" | "cloned") => {
+                        Some(Ty::Wrapped(inner))
+                    }
                     (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
                     (Ty::Struct(module, ty), method) => {
                         self.cx.resolver.method(&module, &ty, method)
@@ -417,21 +611,79 @@ impl<'a> Scanner<'a> {
             // of a well-typed `match` all have one).
             syn::Expr::Block(b) => self.infer_tail(&b.block),
             syn::Expr::Unsafe(u) => self.infer_tail(&u.block),
-            syn::Expr::If(i) => self.infer_tail(&i.then_branch).or_else(|| {
-                let (_, otherwise) = i.else_branch.as_ref()?;
-                self.infer(otherwise)
-            }),
-            syn::Expr::Match(m) => m.arms.iter().find_map(|arm| self.infer(&arm.body)),
+            syn::Expr::If(i) => {
+                let mut bound = Vec::new();
+                self.condition_bindings(&i.cond, &mut bound);
+                self.infer_with(bound, |this| this.infer_tail(&i.then_branch))
+                    .or_else(|| {
+                        let (_, otherwise) = i.else_branch.as_ref()?;
+                        self.infer(otherwise)
+                    })
+            }
+            syn::Expr::Match(m) => {
+                let scrutinee = self.infer(&m.expr);
+                m.arms.iter().find_map(|arm| {
+                    let mut bound = Vec::new();
+                    self.pattern_types(&arm.pat, scrutinee.clone(), &mut bound);
+                    self.infer_with(bound, |this| this.infer(&arm.body))
+                })
+            }
             _ => None,
         }
     }
 
-    /// The type of a block's value, its last expression. Names bound inside
-    /// the block are out of scope here, so they count as unknown.
+    /// The type of a block's value, its last expression, where the block's
+    /// `let`s shadow the variables outside it.
     fn infer_tail(&self, block: &syn::Block) -> Option<Ty> {
-        match block.stmts.last()? {
-            syn::Stmt::Expr(expr, None) => self.infer(expr),
-            _ => None,
+        let Some(syn::Stmt::Expr(tail, None)) = block.stmts.last() else {
+            return None;
+        };
+        let base = self.inner_vars.borrow().len();
+        for stmt in &block.stmts {
+            if let syn::Stmt::Local(local) = stmt {
+                let ty = match &local.pat {
+                    syn::Pat::Type(p) => self
+                        .cx
+                        .resolver
+                        .type_of(self.env(), &TypeExpr::from_syn(&p.ty)),
+                    _ => local.init.as_ref().and_then(|init| self.infer(&init.expr)),
+                };
+                let mut bound = Vec::new();
+                self.pattern_types(&local.pat, ty, &mut bound);
+                self.inner_vars.borrow_mut().extend(bound);
+            }
+        }
+        let ty = self.infer(tail);
+        self.inner_vars.borrow_mut().truncate(base);
+        ty
+    }
+
+    /// Infers with the variables `bound` in scope.
+    fn infer_with(
+        &self,
+        bound: Vec<(String, Option<Ty>)>,
+        f: impl FnOnce(&Self) -> Option<Ty>,
+    ) -> Option<Ty> {
+        let base = self.inner_vars.borrow().len();
+        self.inner_vars.borrow_mut().extend(bound);
+        let ty = f(self);
+        self.inner_vars.borrow_mut().truncate(base);
+        ty
+    }
+
+    /// The variables the `let`s of a condition bind (a chain of them joined
+    /// by `&&`).
+    fn condition_bindings(&self, cond: &syn::Expr, out: &mut Vec<(String, Option<Ty>)>) {
+        match cond {
+            syn::Expr::Let(l) => {
+                let ty = self.infer_with(out.clone(), |this| this.infer(&l.expr));
+                self.pattern_types(&l.pat, ty, out);
+            }
+            syn::Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+                self.condition_bindings(&b.left, out);
+                self.condition_bindings(&b.right, out);
+            }
+            _ => {}
         }
     }
 
@@ -448,6 +700,9 @@ impl<'a> Scanner<'a> {
         match names.as_slice() {
             [.., "Arc" | "Rc" | "Box", "new" | "clone" | "from"] => return first_arg(),
             ["Some" | "Ok"] => return Some(Ty::Wrapped(Box::new(first_arg()?))),
+            [.., "Vec" | "VecDeque", "from"] => {
+                return Some(Ty::Seq(Box::new(self.element_of(call.args.first()?)?)))
+            }
             _ => {}
         }
         let (res, used) =
@@ -468,6 +723,8 @@ impl<'a> Scanner<'a> {
             Res::Struct(module, ty) if used + 1 == segments.len() => {
                 self.cx.resolver.method(&module, &ty, &segments[used])
             }
+            // A tuple struct's constructor.
+            Res::Struct(module, ty) if used == segments.len() => Some(Ty::Struct(module, ty)),
             _ => None,
         }
     }
@@ -538,6 +795,39 @@ fn tuple_fields(
             (pat, ty.flatten())
         })
         .collect()
+}
+
+/// Whether a tuple-struct pattern is `Some(..)` or `Ok(..)` (`Some(true)`),
+/// or `Err(..)` (`Some(false)`), as the prelude names them or written out
+/// from `std` or `core`.
+fn wrapper_variant(p: &syn::PatTupleStruct) -> Option<bool> {
+    if p.qself.is_some() {
+        return None;
+    }
+    let segments = path_segments(&p.path);
+    let (last, prefix) = segments.split_last()?;
+    let std_path = prefix.iter().all(|s| {
+        matches!(
+            s.as_str(),
+            "std" | "core" | "option" | "result" | "Option" | "Result"
+        )
+    });
+    match last.as_str() {
+        "Some" | "Ok" if std_path => Some(true),
+        "Err" if std_path => Some(false),
+        _ => None,
+    }
+}
+
+/// The name `rest @ ..` binds to the rest of a slice.
+fn rest_binding(pat: &syn::Pat) -> Option<&syn::Ident> {
+    match pat {
+        syn::Pat::Ident(p) => match p.subpat.as_ref()? {
+            (_, sub) if matches!(**sub, syn::Pat::Rest(_)) => Some(&p.ident),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[derive(Default)]
@@ -636,6 +926,60 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
                 .type_of(self.env(), &TypeExpr::from_syn(&p.ty));
         }
         self.bind(&local.pat, ty);
+    }
+
+    // Each construct below binds a pattern in a scope of its own, holding
+    // what the bindings are visible in: they shadow outer variables there,
+    // and only there.
+
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        let ty = self.element_of(&f.expr);
+        self.with_frame([], |this| {
+            this.bind(&f.pat, ty);
+            this.visit_block(&f.body);
+        });
+    }
+
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        let ty = self.infer(&m.expr);
+        for arm in &m.arms {
+            self.with_frame([], |this| {
+                this.bind(&arm.pat, ty.clone());
+                if let Some((_, guard)) = &arm.guard {
+                    this.visit_expr(guard);
+                }
+                this.visit_expr(&arm.body);
+            });
+        }
+    }
+
+    /// The `let`s of the condition (a chain of them joined by `&&`) bind in
+    /// the condition and the then-branch, not in the else-branch.
+    fn visit_expr_if(&mut self, i: &'ast syn::ExprIf) {
+        self.with_frame([], |this| {
+            this.visit_expr(&i.cond);
+            this.visit_block(&i.then_branch);
+        });
+        if let Some((_, otherwise)) = &i.else_branch {
+            self.visit_expr(otherwise);
+        }
+    }
+
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.with_frame([], |this| {
+            this.visit_expr(&w.cond);
+            this.visit_block(&w.body);
+        });
+    }
+
+    /// A `let` in a condition or a match guard binds in the scope its
+    /// `if`, `while` or arm opened.
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        self.visit_expr(&l.expr);
+        let ty = self.infer(&l.expr);
+        self.bind(&l.pat, ty);
     }
 
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {

@@ -162,6 +162,54 @@ fn every_p_line_of_the_patterns_fixture_is_found() {
     assert_marks("patterns");
 }
 
+/// A variable bound by a pattern (`if let`, `let … else`, `match`, `for`,
+/// `while let`, tuple-struct and struct patterns) takes its type from the
+/// value matched: `Ok`/`Some` of a `Result`/`Option`, the items of a `Vec`,
+/// array or iterator, the fields of the crate's structs.
+#[test]
+fn a_pattern_binding_takes_the_type_of_what_it_matches() {
+    assert_eq!(
+        patterns_in("flow.rs"),
+        [
+            "src/flow.rs:21:16 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:30:7 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:36:15 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:42:15 untracked-spawn tokio::runtime::Handle::spawn_blocking",
+            "src/flow.rs:44:43 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:52:15 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:55:15 untracked-spawn tokio::runtime::Handle::spawn_blocking",
+            "src/flow.rs:58:15 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:61:15 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:68:11 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:71:11 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:74:11 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:78:11 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:81:15 untracked-spawn tokio::runtime::Handle::spawn",
+            "src/flow.rs:90:9 untracked-spawn tokio::task::JoinSet::spawn",
+            "src/flow.rs:92:8 untracked-spawn tokio::runtime::Runtime::spawn",
+            "src/flow.rs:94:13 untracked-spawn tokio::runtime::Runtime::spawn_blocking",
+            "src/flow.rs:97:15 untracked-spawn tokio::task::JoinSet::spawn",
+        ]
+    );
+}
+
+/// A variable bound by a pattern shadows an outer one of that name in its
+/// scope (the loop body, the arm, the then-branch, what follows a `let`),
+/// and only there; an unknown type shadows too.
+#[test]
+fn a_pattern_binding_shadows_the_outer_variable_in_its_scope() {
+    assert_eq!(
+        patterns_in("shadow.rs"),
+        [
+            "src/shadow.rs:20:8 untracked-spawn tokio::runtime::Runtime::spawn",
+            "src/shadow.rs:32:8 untracked-spawn tokio::runtime::Runtime::spawn",
+            "src/shadow.rs:40:12 untracked-spawn tokio::runtime::Runtime::spawn",
+            "src/shadow.rs:46:8 untracked-spawn tokio::runtime::Runtime::spawn",
+            "src/shadow.rs:62:8 untracked-spawn tokio::runtime::Runtime::spawn",
+        ]
+    );
+}
+
 /// `LocalRuntime` (stable since tokio 1.51) spawns through `spawn_local`,
 /// `spawn_blocking` and its handle.
 #[test]
