@@ -4,7 +4,9 @@
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Region, Rule, Severity, SourceFile};
 use crate::doctest;
-use crate::index::{crate_root, CrateIndex, FileId, Fragment, ModDecl, ModPath};
+use crate::index::{
+    crate_root, lib_root, CrateIndex, FileId, Fragment, ModDecl, ModPath, LIBRARY_FILE,
+};
 use crate::lint::{self, Site};
 use crate::parse::{self, ParseError, STACK_SIZE};
 use crate::resolve::Resolver;
@@ -15,7 +17,7 @@ use crate::workspace::{self, Entry, Unit};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 use syn::visit::Visit;
 
 /// What to audit and how; every field is optional.
@@ -604,9 +606,17 @@ fn path_mounts(
 /// error inside one of their fn bodies is left to rustc. An `index_only` file
 /// adds a copy of the fragment of the crate that audits it, mounted at its
 /// own module path, and nothing else: that crate reports it; so does a file
-/// a `#[path]` attribute mounts (see [`mount`]).
+/// a `#[path]` attribute mounts (see [`mount`]). A crate that reaches the
+/// library by name shares one index of it ([`library_index`]).
 fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
     let mounts = mount(shared, &mut slots);
+    let mut libraries: HashMap<usize, Arc<CrateIndex>> = HashMap::new();
+    for (name, l) in shared.units.iter().filter_map(|unit| unit.lib.as_ref()) {
+        if !libraries.contains_key(l) {
+            let index = library_index(shared, &slots, &mounts[*l], *l, name);
+            libraries.insert(*l, Arc::new(index));
+        }
+    }
     let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
         shared.units.iter().map(|_| Vec::new()).collect();
     for (slot, (&(u, id, _), loaded)) in shared.flat.iter().zip(slots).enumerate() {
@@ -656,7 +666,10 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
         }
         fragments.extend(mounted);
         let lib = unit.lib.as_ref().map(|(name, _)| name.clone());
-        let index = CrateIndex::new(unit.roots.clone(), lib, fragments);
+        let mut index = CrateIndex::new(unit.roots.clone(), lib, fragments);
+        if let Some(library) = unit.lib.as_ref().and_then(|(_, l)| libraries.get(l)) {
+            index = index.linking(Arc::clone(library));
+        }
         for (pos, text) in texts.iter_mut().enumerate() {
             text.wanted =
                 text.parsed && (shared.scan_all || index.renames_spawn || mentions(&text.text));
@@ -671,6 +684,38 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
         });
     }
     prepared
+}
+
+/// The index of the library crate `l`, named `name`, as the crates that
+/// reach it by name see it: its files' fragments and the files its `#[path]`
+/// attributes mount (`mounted`), under [`lib_root`], each file's id marked
+/// with [`LIBRARY_FILE`] so that none is taken for a file of such a crate.
+fn library_index(
+    shared: &Shared<'_>,
+    slots: &[Loaded],
+    mounted: &[Fragment],
+    l: usize,
+    name: &str,
+) -> CrateIndex {
+    let root = lib_root(name);
+    let unit = &shared.units[l];
+    let files = shared
+        .flat
+        .iter()
+        .zip(slots)
+        .filter(|((u, _, _), _)| *u == l);
+    let own = files.filter_map(|(&(_, id, entry), loaded)| {
+        let fragment = loaded.fragment.as_ref()?;
+        let module = [root.as_slice(), &entry.module].concat();
+        Some(fragment.relocated(LIBRARY_FILE | id, &entry.module, &module))
+    });
+    // A mounted file's id follows the crate's files (see `path_mounts`).
+    let mounted = mounted.iter().enumerate().map(|(i, fragment)| {
+        let id = LIBRARY_FILE | (unit.files.len() + i);
+        fragment.relocated(id, &Vec::new(), &root)
+    });
+    let fragments = own.chain(mounted).collect();
+    CrateIndex::new(unit.roots.clone(), Some(name.to_owned()), fragments)
 }
 
 /// Puts the scans' results together, crate by crate in file order, and lints

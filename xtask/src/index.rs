@@ -8,7 +8,7 @@
 use crate::resolve::{Memo, Ty};
 use crate::tokio_api::{Root, CRATES};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A module's path from its crate root: `["net", "peer"]`. The package's
 /// library, in a crate that reaches it by name, is mounted under
@@ -31,6 +31,10 @@ pub(crate) fn crate_root(module: &ModPath) -> ModPath {
 
 /// Index of a file within the audit.
 pub(crate) type FileId = usize;
+
+/// The ids of the library's files in the index crates that link it share
+/// ([`CrateIndex::library`]), this bit set: no file of such a crate has one.
+pub(crate) const LIBRARY_FILE: FileId = 1 << (FileId::BITS - 1);
 
 /// A type as written, reduced to what inference needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,10 +310,14 @@ pub(crate) struct CrateIndex {
     pub(crate) roots: Vec<Root>,
     /// The crate name of the package's library, mounted under [`lib_root`].
     pub(crate) lib: Option<String>,
-    pub(crate) modules: HashMap<ModPath, Module>,
-    pub(crate) structs: HashMap<(ModPath, String), StructDef>,
+    /// The library's own index, its modules under [`lib_root`]: built once
+    /// and shared by every crate that reaches the library by name, which
+    /// looks a module under `::name` up there (see [`CrateIndex::layer`]).
+    pub(crate) library: Option<Arc<CrateIndex>>,
+    modules: HashMap<ModPath, Module>,
+    structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
-    pub(crate) impl_fns: HashMap<(String, String), Vec<ImplFn>>,
+    impl_fns: HashMap<(String, String), Vec<ImplFn>>,
     /// Whether some import renames a spawning function (`use tokio::spawn as
     /// go;`), so that files without the word "spawn" may still spawn.
     pub(crate) renames_spawn: bool,
@@ -518,5 +526,49 @@ impl CrateIndex {
             }
         }
         index
+    }
+
+    /// This crate's index reaching the library by name through `library`:
+    /// the library's roots (a `use ::tokio as tk;` at its root) and its
+    /// renamed spawning fns count here too.
+    pub(crate) fn linking(mut self, library: Arc<CrateIndex>) -> CrateIndex {
+        for root in &library.roots {
+            if !self.roots.contains(root) {
+                self.roots.push(root.clone());
+            }
+        }
+        self.renames_spawn |= library.renames_spawn;
+        self.library = Some(library);
+        self
+    }
+
+    /// The index that holds `module`: the shared library's for a module
+    /// under [`lib_root`], else this one. Lookups that start in the library
+    /// stay in it, so its answers do not depend on the crate asking.
+    pub(crate) fn layer(&self, module: &ModPath) -> &CrateIndex {
+        match &self.library {
+            Some(library) if module.first().is_some_and(|m| m.starts_with("::")) => library,
+            _ => self,
+        }
+    }
+
+    /// The module at `path`, with the path as the index holds it.
+    pub(crate) fn module(&self, path: &ModPath) -> Option<(&ModPath, &Module)> {
+        self.layer(path).modules.get_key_value(path)
+    }
+
+    /// The struct `name` of `module`.
+    pub(crate) fn struct_def(&self, module: &ModPath, name: &str) -> Option<&StructDef> {
+        let key = (module.clone(), name.to_owned());
+        self.layer(module).structs.get(&key)
+    }
+
+    /// The fns `name` of the impls of types whose path ends in `ty`: this
+    /// crate's, then the library's.
+    pub(crate) fn impl_fns(&self, ty: &str, name: &str) -> impl Iterator<Item = &ImplFn> {
+        let key = (ty.to_owned(), name.to_owned());
+        let library = self.library.as_deref().and_then(|l| l.impl_fns.get(&key));
+        let own = self.impl_fns.get(&key);
+        own.into_iter().chain(library).flatten()
     }
 }

@@ -203,7 +203,7 @@ impl<'a> Resolver<'a> {
             return (Res::External, 0);
         };
         let mut res = if leading_colon {
-            self.extern_crate(first)
+            self.extern_crate(env.module, first)
         } else {
             match first.as_str() {
                 "crate" => Res::Module(crate_root(env.module)),
@@ -238,12 +238,14 @@ impl<'a> Resolver<'a> {
         (res, used)
     }
 
-    /// The crate `name` of the extern prelude: tokio or tokio-util, the
-    /// package's library, or one the audit cannot see.
-    fn extern_crate(&self, name: &str) -> Res {
-        match self.index.roots.iter().find(|(n, _)| n == name) {
+    /// The crate `name` of the extern prelude of the crate `module` is in:
+    /// tokio or tokio-util, the package's library, or one the audit cannot
+    /// see.
+    fn extern_crate(&self, module: &ModPath, name: &str) -> Res {
+        let index = self.index.layer(module);
+        match index.roots.iter().find(|(n, _)| n == name) {
             Some((_, krate)) => Res::Tokio(vec![(*krate).to_owned()]),
-            None if self.index.lib.as_deref() == Some(name) => Res::Module(lib_root(name)),
+            None if index.lib.as_deref() == Some(name) => Res::Module(lib_root(name)),
             None => Res::External,
         }
     }
@@ -263,7 +265,7 @@ impl<'a> Resolver<'a> {
         if let Some(res) = self.lookup_in_module(env.module, env.file, name) {
             return res;
         }
-        self.extern_crate(name)
+        self.extern_crate(env.module, name)
     }
 
     /// Looks `name` up in the block scope at position `i`: its items, its
@@ -311,7 +313,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn lookup_in_module(&self, path: &ModPath, file: FileId, name: &str) -> Option<Res> {
-        let (path, module) = self.index.modules.get_key_value(path)?;
+        let (path, module) = self.index.module(path)?;
         let basis = match module.explicit.get(name) {
             Some(scopes) => {
                 let ranked = module.ranks_by(file);
@@ -423,7 +425,7 @@ impl<'a> Resolver<'a> {
                 Res::Module(target) => target,
                 _ => continue,
             };
-            let Some((target_path, target)) = self.index.modules.get_key_value(&target) else {
+            let Some((target_path, target)) = self.index.module(&target) else {
                 continue;
             };
             if visited.iter().any(|m| std::ptr::eq(*m, target)) {
@@ -510,7 +512,7 @@ impl<'a> Resolver<'a> {
 
     /// The type of the field `name` of the struct `module::ty`.
     pub(crate) fn field(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
-        let def = self.index.structs.get(&(module.clone(), ty.to_owned()))?;
+        let def = self.index.struct_def(module, ty)?;
         let i = def.fields.iter().position(|(field, _)| field == name)?;
         let resolved = def.resolved.get(i)?.get_or_init(|| {
             let self_ty = Ty::Struct(module.clone(), ty.to_owned());
@@ -528,15 +530,14 @@ impl<'a> Resolver<'a> {
     /// The names of the fields of the struct `module::ty`, in order (`0`,
     /// `1`, … for a tuple struct).
     pub(crate) fn field_names(&self, module: &ModPath, ty: &str) -> Option<Vec<String>> {
-        let def = self.index.structs.get(&(module.clone(), ty.to_owned()))?;
+        let def = self.index.struct_def(module, ty)?;
         Some(def.fields.iter().map(|(name, _)| name.clone()).collect())
     }
 
     /// What the fn or method `name` of the struct `module::ty` returns.
     pub(crate) fn method(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
-        let fns = self.index.impl_fns.get(&(ty.to_owned(), name.to_owned()))?;
         let self_ty = Ty::Struct(module.clone(), ty.to_owned());
-        fns.iter().find_map(|f| {
+        self.index.impl_fns(ty, name).find_map(|f| {
             let env = Env {
                 module: &f.module,
                 file: f.file,

@@ -20,8 +20,8 @@
 //! `examples/` or `benches/` of every crate there; any other file is a crate
 //! root, grouped by its top directory. Each crate a module file belongs to
 //! indexes it, and the first audits it. The binaries, tests, examples and
-//! benches also index the library's files, mounted under `::name` (see
-//! `index::lib_root`): they reach the library by its crate name. A file's
+//! benches reach the library by its crate name, through its index mounted
+//! under `::name` (see `index::lib_root`). A file's
 //! module path is derived from where it sits, as rustc's default module layout
 //! would; where a `#[path]` attribute mounts it instead is found once the files
 //! are parsed ([`mod_files`]).
@@ -33,7 +33,7 @@
 
 use crate::audit::Report;
 use crate::config::{self, Config};
-use crate::index::{lib_root, Fragment, ModDecl, ModPath};
+use crate::index::{Fragment, ModDecl, ModPath};
 use crate::parse::{self, STACK_SIZE};
 use crate::tokio_api::{self, Root, CRATES};
 use serde_json::Value;
@@ -50,8 +50,8 @@ pub(crate) struct Entry {
     /// The crate's name, as `module_path!()` starts.
     pub(crate) crate_name: String,
     pub(crate) module: ModPath,
-    /// A file another crate audits (a shared module, or a file of the library
-    /// mounted under `::name`): here it only adds to the index.
+    /// A file another crate audits (a shared module): here it only adds to
+    /// the index.
     pub(crate) index_only: bool,
 }
 
@@ -63,7 +63,8 @@ pub(crate) struct Unit {
     pub(crate) files: Vec<Entry>,
     /// The package's library, when this crate reaches it by name (a binary,
     /// test, example or bench): its crate name and its position among the
-    /// units. Its files are among `files`, `index_only`, under [`lib_root`].
+    /// units. Its index, mounted under `index::lib_root`, is built once and shared
+    /// by every such crate (`index::CrateIndex::library`).
     pub(crate) lib: Option<(String, usize)>,
 }
 
@@ -901,7 +902,7 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
             units.push((Key::Layout(format!("{prefix}*")), unit(entry)));
         }
     }
-    // The library's files, under `::name`, in each crate that reaches it.
+    // The library, by name, in each crate that reaches it.
     let kind = |key: &Key| match key {
         Key::Target(t) => package.targets[*t].kind,
         Key::Layout(k) if k == "src:lib" => Kind::Lib,
@@ -913,16 +914,7 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
             Key::Target(t) => package.targets[*t].name.clone(),
             Key::Layout(_) => package.name.clone(),
         };
-        let files = units[l].1.files.clone();
         for (_, unit) in units.iter_mut().filter(|(key, _)| kind(key) == Kind::Links) {
-            for entry in &files {
-                unit.files.push(Entry {
-                    crate_name: unit.files[0].crate_name.clone(),
-                    module: [lib_root(&name), entry.module.clone()].concat(),
-                    index_only: true,
-                    ..entry.clone()
-                });
-            }
             unit.lib = Some((name.clone(), base + l));
         }
     }
