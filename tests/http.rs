@@ -54,6 +54,24 @@ impl Api {
 
     /// The status, headers and reason of an error answer, checked to be the
     /// API's JSON error (not the framework's text or an empty body).
+    /// Asserts that each request is a 400 whose JSON reason names what it
+    /// says (`names`) and contains `says`.
+    async fn bad_requests<const N: usize>(
+        &self,
+        token: &str,
+        cases: [(Method, &str, &str); N],
+        says: &str,
+    ) {
+        for (method, path, names) in cases {
+            let (status, _, reason) = self.error(method, path, Some(token)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
+            assert!(
+                reason.contains(names) && reason.contains(says),
+                "{path}: {reason}"
+            );
+        }
+    }
+
     async fn error(
         &self,
         method: Method,
@@ -248,18 +266,12 @@ async fn a_path_the_framework_rejects_gets_a_json_reason() {
     let tracker = Tracker::new();
     let api = Api::start(&tracker, Config::new()).await;
     let token = api.server.token().to_owned();
-    for (method, path, names) in [
+    let cases = [
         (Method::GET, "/tasks/%FF", "`id`"),
         (Method::POST, "/tasks/%FF/cancel", "`id`"),
         (Method::POST, "/groups/%FF/cancel", "`group`"),
-    ] {
-        let (status, _, reason) = api.error(method, path, Some(&token)).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
-        assert!(
-            reason.contains(names) && reason.contains("UTF-8"),
-            "{path}: {reason}"
-        );
-    }
+    ];
+    api.bad_requests(&token, cases, "UTF-8").await;
     api.server.shutdown().await;
 }
 
@@ -287,7 +299,7 @@ async fn a_repeated_parameter_is_a_400_naming_it() {
     let tracker = Tracker::new();
     let api = Api::start(&tracker, Config::new()).await;
     let token = api.server.token().to_owned();
-    for (method, path, names) in [
+    let cases = [
         (Method::GET, "/tasks?state=running&state=failed", "`state`"),
         (Method::GET, "/tasks?limit=5&name=a&limit=5", "`limit`"),
         (
@@ -300,14 +312,8 @@ async fn a_repeated_parameter_is_a_400_naming_it() {
             "/tasks/1/cancel?timeout_ms=1&timeout_ms=1",
             "`timeout_ms`",
         ),
-    ] {
-        let (status, _, reason) = api.error(method, path, Some(&token)).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
-        assert!(
-            reason.contains(names) && reason.contains("once"),
-            "{path}: {reason}"
-        );
-    }
+    ];
+    api.bad_requests(&token, cases, "once").await;
     api.server.shutdown().await;
 }
 
