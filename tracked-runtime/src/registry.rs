@@ -507,8 +507,7 @@ impl Registry {
     ) -> Vec<TaskSnapshot> {
         // Entries past the time-to-live are evicted as later tasks end (or
         // by `cleanup`); until then they are kept, but not listed.
-        let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
-        let cutoff = clock.now().saturating_sub(ttl);
+        let cutoff = clock.ago(self.limits.history_ttl);
         let mut entries = Vec::new();
         let mut chunk = Vec::new();
         for shard in self.shards.iter() {
