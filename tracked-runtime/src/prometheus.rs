@@ -28,7 +28,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::{DurationHistogram, PollHistogram, TaskState, TaskType, Tracker};
+use crate::{Counts, DurationHistogram, PollHistogram, TaskState, TaskType, Tracker};
+
+/// Reads one counter of a type's [`Counts`].
+type CountOf = fn(&Counts) -> u64;
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -85,34 +88,23 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
     let durations = tracker.durations();
     let mut out = String::with_capacity(4096);
 
-    family(
-        &mut out,
-        "tracked_tasks_spawned_total",
-        "counter",
-        "Tasks spawned, per type; a task a #[tracked] fn of another type claims counts in both.",
-    );
-    for (ty, counts) in &stats.by_type {
-        sample(
-            &mut out,
+    let per_type: [(&str, &str, CountOf); 2] = [
+        (
             "tracked_tasks_spawned_total",
-            &[("type", ty.name())],
-            counts.spawned + counts.claimed,
-        );
-    }
-
-    family(
-        &mut out,
-        "tracked_tasks_claimed_total",
-        "counter",
-        "Tasks spawned as this type that a #[tracked] fn of another type took over: live = spawned - claimed - finished.",
-    );
-    for (ty, counts) in &stats.by_type {
-        sample(
-            &mut out,
+            "Tasks spawned, per type; a task a #[tracked] fn of another type claims counts in both.",
+            |c| c.spawned + c.claimed,
+        ),
+        (
             "tracked_tasks_claimed_total",
-            &[("type", ty.name())],
-            counts.claimed,
-        );
+            "Tasks spawned as this type that a #[tracked] fn of another type took over: live = spawned - claimed - finished.",
+            |c| c.claimed,
+        ),
+    ];
+    for (name, help, value) in per_type {
+        family(&mut out, name, "counter", help);
+        for (ty, counts) in &stats.by_type {
+            sample(&mut out, name, &[("type", ty.name())], value(counts));
+        }
     }
 
     family(
