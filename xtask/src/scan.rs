@@ -26,7 +26,10 @@ const REWRITTEN: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct Spawn {
     pub(crate) region: Region,
-    /// The lines where the statements holding the call start.
+    /// The lines where the statements holding the call start (and where
+    /// their first attributes are), up to the nearest spawn whose arguments
+    /// hold the call: a marker above that spawn's statement covers it, not
+    /// this one.
     pub(crate) statement_lines: Vec<usize>,
     pub(crate) api: String,
     pub(crate) help: String,
@@ -69,7 +72,12 @@ pub(crate) struct Scanner<'a> {
     frames: Vec<Frame>,
     self_tys: Vec<(Option<Ty>, Option<String>)>,
     fns: Vec<FnCtx>,
+    /// The lines of the statements being visited, outermost first; see
+    /// [`Spawn::statement_lines`].
     statement_lines: Vec<usize>,
+    /// How many of `statement_lines` lie outside the arguments of the
+    /// innermost spawn being visited.
+    spawn_base: usize,
     in_macro: usize,
     /// The variables bound inside an expression whose value `infer` is
     /// following (an arm's pattern, a block's `let`s), innermost last: they
@@ -90,6 +98,7 @@ impl<'a> Scanner<'a> {
             self_tys: Vec::new(),
             fns: Vec::new(),
             statement_lines: Vec::new(),
+            spawn_base: 0,
             in_macro: 0,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
@@ -449,10 +458,22 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Runs `f`, which visits the arguments of a call; `spawns`: the call is
+    /// a spawn just found, so a marker reaching the spawns in its arguments
+    /// through a statement must be inside them (see [`Spawn::statement_lines`]).
+    fn in_spawn_args(&mut self, spawns: bool, f: impl FnOnce(&mut Self)) {
+        let base = self.spawn_base;
+        if spawns {
+            self.spawn_base = self.statement_lines.len();
+        }
+        f(self);
+        self.spawn_base = base;
+    }
+
     fn push(&mut self, region: Region, api: String, help: String, fix: Option<Fix>) {
         self.spawns.push(Spawn {
             region,
-            statement_lines: self.statement_lines.clone(),
+            statement_lines: self.statement_lines[self.spawn_base..].to_vec(),
             api,
             help,
             fix,
@@ -732,6 +753,44 @@ impl<'a> Scanner<'a> {
 
 /// The span of an expression's first token, found without walking all of
 /// it (which `Spanned` would do).
+/// The attributes of an expression: those written on an expression
+/// statement are the outermost expression's.
+fn expr_attrs(expr: &syn::Expr) -> &[syn::Attribute] {
+    use syn::Expr as E;
+    match expr {
+        E::Array(e) => &e.attrs,
+        E::Assign(e) => &e.attrs,
+        E::Async(e) => &e.attrs,
+        E::Await(e) => &e.attrs,
+        E::Binary(e) => &e.attrs,
+        E::Block(e) => &e.attrs,
+        E::Break(e) => &e.attrs,
+        E::Call(e) => &e.attrs,
+        E::Cast(e) => &e.attrs,
+        E::Closure(e) => &e.attrs,
+        E::Const(e) => &e.attrs,
+        E::Field(e) => &e.attrs,
+        E::ForLoop(e) => &e.attrs,
+        E::If(e) => &e.attrs,
+        E::Index(e) => &e.attrs,
+        E::Loop(e) => &e.attrs,
+        E::Macro(e) => &e.attrs,
+        E::Match(e) => &e.attrs,
+        E::MethodCall(e) => &e.attrs,
+        E::Paren(e) => &e.attrs,
+        E::Path(e) => &e.attrs,
+        E::Reference(e) => &e.attrs,
+        E::Return(e) => &e.attrs,
+        E::Struct(e) => &e.attrs,
+        E::Try(e) => &e.attrs,
+        E::Tuple(e) => &e.attrs,
+        E::Unary(e) => &e.attrs,
+        E::Unsafe(e) => &e.attrs,
+        E::While(e) => &e.attrs,
+        _ => &[],
+    }
+}
+
 fn first_span(expr: &syn::Expr) -> Option<Span> {
     use syn::Expr as E;
     Some(match expr {
@@ -890,20 +949,30 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         self.self_tys.pop();
     }
 
+    /// A marker may stand above a statement's first line, or above its
+    /// first attribute: both lines are the statement's while it is visited.
     fn visit_stmt(&mut self, stmt: &'ast syn::Stmt) {
-        let first = match stmt {
-            syn::Stmt::Local(local) => Some(local.let_token.span),
-            syn::Stmt::Expr(expr, _) => first_span(expr),
-            syn::Stmt::Macro(mac) => mac.mac.path.segments.first().map(|s| s.ident.span()),
-            syn::Stmt::Item(_) => None,
+        let (attrs, first) = match stmt {
+            syn::Stmt::Local(local) => (&local.attrs[..], Some(local.let_token.span)),
+            syn::Stmt::Expr(expr, _) => (expr_attrs(expr), first_span(expr)),
+            syn::Stmt::Macro(mac) => (
+                &mac.attrs[..],
+                mac.mac.path.segments.first().map(|s| s.ident.span()),
+            ),
+            syn::Stmt::Item(_) => (&[][..], None),
         };
-        let line = first.map(|span| self.region(span, span).line);
-        let line = line
-            .or_else(|| self.statement_lines.last().copied())
-            .unwrap_or(0);
-        self.statement_lines.push(line);
+        let attr = attrs
+            .iter()
+            .find(|a| matches!(a.style, syn::AttrStyle::Outer));
+        let lines: Vec<usize> = [attr.map(|a| a.pound_token.span), first]
+            .into_iter()
+            .flatten()
+            .map(|span| self.region(span, span).line)
+            .collect();
+        let depth = self.statement_lines.len();
+        self.statement_lines.extend(lines);
         visit::visit_stmt(self, stmt);
-        self.statement_lines.pop();
+        self.statement_lines.truncate(depth);
     }
 
     fn visit_block(&mut self, b: &'ast syn::Block) {
@@ -994,10 +1063,14 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         match &*call.func {
             syn::Expr::Path(path) => {
+                let found = self.spawns.len();
                 self.check_call(path, call);
-                for arg in &call.args {
-                    self.visit_expr(arg);
-                }
+                let spawns = self.spawns.len() > found;
+                self.in_spawn_args(spawns, |this| {
+                    for arg in &call.args {
+                        this.visit_expr(arg);
+                    }
+                });
             }
             _ => visit::visit_expr_call(self, call),
         }
@@ -1025,6 +1098,13 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
                     let region = self.region(call.method.span(), call.method.span());
                     let api = format!("{}::{method}", ty.path());
                     self.push(region, api, ty.help().to_owned(), None);
+                    self.visit_expr(&call.receiver);
+                    self.in_spawn_args(true, |this| {
+                        for arg in &call.args {
+                            this.visit_expr(arg);
+                        }
+                    });
+                    return;
                 }
             }
         }

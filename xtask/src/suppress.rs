@@ -1,8 +1,13 @@
 //! Inline suppression markers:
 //! `// tracked: allow(untracked-spawn) -- <reason>`, after code on the line
 //! of the call, or alone on the line directly above it. The line a marker
-//! covers may also be the first line of a statement that holds the call, so a
-//! marker above `JoinHandle::new(` covers a `tokio::spawn` in its arguments.
+//! covers may also be the first line of a statement that holds the call, or
+//! that of its first attribute, so a marker above `JoinHandle::new(` covers a
+//! `tokio::spawn` in its arguments. It reaches through statements no further
+//! than the nearest spawn holding the call: a marker above
+//! `tokio::spawn(async {` covers that spawn, not those inside its future on
+//! the lines below, which need markers of their own (see
+//! `scan::Spawn::statement_lines`).
 
 use crate::diagnostic::{Diagnostic, Region, Rule, SourceFile};
 use proc_macro2::LineColumn;
