@@ -62,6 +62,9 @@ pub struct Report {
     pub io_errors: Vec<String>,
     /// Rewrites `--fix` may apply, by index into `diagnostics`.
     pub(crate) fixes: Vec<(usize, PathBuf, Fix)>,
+    /// Where the suppressions counted in `suppressed` are: each file, as
+    /// diagnostics name it, with how many.
+    pub(crate) suppressed_in: Vec<(String, usize)>,
 }
 
 impl Report {
@@ -752,6 +755,10 @@ fn assemble(
             let offset = part.diagnostics.len();
             part.diagnostics.extend(scanned.diagnostics);
             part.suppressed += scanned.suppressed;
+            if scanned.suppressed > 0 {
+                part.suppressed_in
+                    .push((entry.rel.clone(), scanned.suppressed));
+            }
             part.fixes.extend(
                 scanned
                     .fixes
@@ -777,6 +784,7 @@ fn assemble(
         part.diagnostics.extend(lints);
         report.files += part.files;
         report.suppressed += part.suppressed;
+        report.suppressed_in.extend(part.suppressed_in);
         report.io_errors.extend(part.io_errors);
         let offset = report.diagnostics.len();
         report.diagnostics.extend(part.diagnostics);
@@ -795,6 +803,7 @@ fn empty_report() -> Report {
         suppressed: 0,
         io_errors: Vec::new(),
         fixes: Vec::new(),
+        suppressed_in: Vec::new(),
     }
 }
 
@@ -959,6 +968,9 @@ fn allow_list(report: &mut Report, config: &Config, manifest: &str, manifest_tex
                 *used = true;
                 *keep = false;
             }
+        }
+        if !*keep {
+            report.suppressed_in.push((d.file.clone(), 1));
         }
     }
     let removed = keep.iter().filter(|k| !**k).count();

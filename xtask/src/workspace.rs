@@ -531,8 +531,8 @@ fn from_metadata(
 }
 
 /// Keeps what `ws` reports of `report`, its audit: with a scope, the findings
-/// in it and the count of the files in it. Problems reading files are all
-/// kept: any of them may have hidden a name the scope resolves.
+/// in it and the counts of the files and suppressions in it. Problems reading
+/// files are all kept: any of them may have hidden a name the scope resolves.
 pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
     let Some(scope) = &ws.scope else {
         return;
@@ -540,6 +540,8 @@ pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
     let root = ws.root.canonicalize().unwrap_or_else(|_| ws.root.clone());
     let Ok(scope) = scope.strip_prefix(&root) else {
         report.files = 0;
+        report.suppressed = 0;
+        report.suppressed_in.clear();
         retain(report, |_| false);
         return;
     };
@@ -552,6 +554,8 @@ pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
     };
     let entries = ws.units.iter().flat_map(|unit| &unit.files);
     report.files = entries.filter(|e| !e.index_only && inside(&e.rel)).count();
+    report.suppressed_in.retain(|(file, _)| inside(file));
+    report.suppressed = report.suppressed_in.iter().map(|(_, n)| n).sum();
     retain(report, |file| inside(file));
 }
 
@@ -587,6 +591,7 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
         suppressed: 0,
         io_errors: problems,
         fixes: Vec::new(),
+        suppressed_in: Vec::new(),
     };
     for (part_root, part) in parts {
         // A path relative to the part's root, made relative to `root`.
@@ -605,6 +610,10 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
         let offset = report.diagnostics.len();
         report.files += part.files;
         report.suppressed += part.suppressed;
+        let suppressed_in = part.suppressed_in.iter();
+        report
+            .suppressed_in
+            .extend(suppressed_in.map(|(file, n)| (rebase(file), *n)));
         let io = |io: &String| match io.strip_prefix(".:") {
             Some(why) if !prefix.is_empty() => format!("{prefix}:{why}"),
             _ => rebase(io),

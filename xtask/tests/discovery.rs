@@ -196,3 +196,49 @@ fn a_package_cargo_cannot_read_is_still_audited() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The summary of a path inside a package counts the suppressions in that
+/// path, as it counts its files and findings: not the package's.
+#[test]
+fn a_path_inside_a_package_counts_its_own_suppressions() {
+    let manifest = format!(
+        "{}\n[package.metadata.tracked]\naudit-allow = [\"src/rt\"]\n",
+        manifest("counts")
+    )
+    .replace("\n\n[workspace]\n", "\n[workspace]\n");
+    let marked = |n: usize| {
+        "    tokio::spawn(async {}); // tracked: allow(untracked-spawn) -- a reason\n".repeat(n)
+    };
+    let (one, two) = (marked(1), marked(2));
+    let root = temp_tree(
+        "discovery-suppressed",
+        &[
+            ("Cargo.toml", &manifest),
+            ("src/lib.rs", "pub mod a;\npub mod b;\npub mod rt;\n"),
+            ("src/a.rs", &format!("pub fn f() {{\n{one}}}\n")),
+            ("src/b.rs", &format!("pub fn f() {{\n{two}}}\n")),
+            (
+                "src/rt/mod.rs",
+                "pub fn f() {\n    tokio::spawn(async {});\n    tokio::spawn(async {});\n    tokio::spawn(async {});\n}\n",
+            ),
+        ],
+    );
+    for (path, files, suppressed) in [
+        ("src/a.rs", 1, 1),
+        ("src/b.rs", 1, 2),
+        ("src/rt", 1, 3),
+        ("src/rt/mod.rs", 1, 3),
+        ("src/lib.rs", 1, 0),
+        ("src", 4, 6),
+        ("", 4, 6),
+    ] {
+        let (code, found, err) = audit(&root.join(path));
+        assert_eq!((code, found), (0, Vec::new()), "{path}: {err}");
+        let summary = format!(
+            "audit: {files} file{}, 0 untracked spawns, 0 other problems, {suppressed} suppressed",
+            if files == 1 { "" } else { "s" }
+        );
+        assert!(err.contains(&summary), "{path}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
