@@ -267,16 +267,16 @@ fn expand_fn(
             let mut sig = sig.clone();
             let moves = move_arguments(&mut sig);
             sig.asyncness = None;
-            sig.output = future_output(&sig.output, sig.ident.span());
             let stmts = &block.stmts;
-            let inner = quote!(async move { #edge #moves #(#stmts)* });
+            let inner = pin_never(&sig.output, quote!(async move { #edge #moves #(#stmts)* }));
+            sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #wrapped } }
         }
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let stmts = &block.stmts;
-            let inner = quote!(async move { #edge #(#stmts)* });
+            let inner = pin_never(&sig.output, quote!(async move { #edge #(#stmts)* }));
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #wrapped.await } }
         }
@@ -346,13 +346,36 @@ fn future_output(output: &ReturnType, fn_name: Span) -> ReturnType {
             quote_spanned!(fn_name=> ()),
             fn_name,
         ),
-        ReturnType::Type(arrow, ty) => (*arrow, ty.to_token_stream(), ty.span()),
+        ReturnType::Type(arrow, ty) => (*arrow, nameable(ty), ty.span()),
     };
     let span = Span::call_site().located_at(at);
     let future: Type = syn::parse_quote_spanned! {span=>
         impl ::core::future::Future<Output = #ty>
     };
     ReturnType::Type(arrow, Box::new(future))
+}
+
+/// For a fn declared `-> !`, the body's future with its output fixed to
+/// `!`: a `return` of `!` does not fix it, and the classifier's pick would.
+fn pin_never(output: &ReturnType, body: TokenStream) -> TokenStream {
+    match output {
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
+            quote!(::tracked::__private::never(#body))
+        }
+        _ => body,
+    }
+}
+
+/// The return type as it can be written outside a fn's return position:
+/// `!` is stable only there, so `-> !` becomes `__private::Never`, which is
+/// `!` by another name.
+fn nameable(ty: &Type) -> TokenStream {
+    match ty {
+        Type::Never(never) => {
+            quote_spanned!(never.bang_token.span=> ::tracked::__private::Never)
+        }
+        ty => ty.to_token_stream(),
+    }
 }
 
 /// Makes the body's async block own every argument, as an `async fn`'s
@@ -498,7 +521,7 @@ fn fake_return_edge(output: &ReturnType) -> TokenStream {
             let mut ty = (**ty).clone();
             ImplTraitEraser.visit_type_mut(&mut ty);
             let span = ty.span();
-            (ty.into_token_stream(), span)
+            (nameable(&ty), span)
         }
     };
     quote_spanned! {span=>

@@ -96,7 +96,9 @@ use proc_macro::TokenStream;
 /// declares `async fn` or `-> impl Future`) like the `async fn`, and its
 /// future holds each argument once, as the unannotated fn's does, and all
 /// of them, used or not, until the body ends. The `impl Future` captures
-/// every lifetime and type parameter in scope, as an `async fn` does.
+/// every lifetime and type parameter in scope, as an `async fn` does. A fn
+/// declared `-> !` returns a future of `!`, though stable Rust can name `!`
+/// only as a return type.
 ///
 /// # Composition
 ///

@@ -106,6 +106,29 @@ impl<T> PickAny for Probe<T> {
     }
 }
 
+/// A fn pointer type's output; names `!` on stable Rust as [`Never`].
+pub trait FnOutput {
+    /// The output.
+    type Output;
+}
+
+impl<T> FnOutput for fn() -> T {
+    type Output = T;
+}
+
+/// `!`, which stable Rust lets a fn's signature name only as its return
+/// type: an annotated `async fn f() -> !` returns `impl Future<Output =
+/// Never>`, and its body's fake return edge is typed `Never`.
+pub type Never = <fn() -> ! as FnOutput>::Output;
+
+/// The body of a fn declared `-> !`, as a future of `!` itself: left to
+/// inference, the output would be a type `!` coerces into, which the
+/// classifier's pick would then choose (a reference, as [`PickRef`] comes
+/// first), so the fn would not return the future of `!` it declares.
+pub fn never<F: Future<Output = Never>>(body: F) -> F {
+    body
+}
+
 /// The `owner = …` argument, converted.
 pub fn owner(owner: impl Into<Arc<str>>) -> Option<Arc<str>> {
     Some(owner.into())
