@@ -12,6 +12,7 @@
 //! cargo bench --bench spawn -- --tasks 20000 --rounds 1          # small, for callgrind
 //! cargo bench --bench spawn -- --spans      # spans on vs off, under a subscriber
 //! cargo bench --bench spawn -- --detail     # the levels of detail: default, busy_time, wakes
+//! cargo bench --bench spawn -- --probe      # ours next to a slab-registry design probe
 //! ```
 //!
 //! Scenarios, all on a 2-worker multi-thread runtime; the spawner is itself a
@@ -42,14 +43,19 @@
 //! `wakes(true)` (timed polls and followed wakes), next to bare tokio and
 //! tokio-metrics, which times polls and wakes too.
 //!
+//! With `--probe` it puts ours next to `common/slab_probe.rs`: the per-task
+//! work of a tracker whose records are slab entries rather than `Arc`s (see
+//! that file and `docs/benchmarks.md`), as a bound on what a redesign of the
+//! registry could reach.
+//!
 //! Each scenario is measured in several rounds after a warm-up round; within
 //! a round the variants are interleaved (in a rotating order) so drift on a
 //! shared machine hits all of them alike, and the median is reported.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
@@ -59,6 +65,9 @@ use tokio::task::JoinError;
 #[path = "common/naive.rs"]
 mod naive;
 use naive::Naive;
+
+#[path = "common/slab_probe.rs"]
+mod slab_probe;
 
 // ---------------------------------------------------------------------------
 // Counting allocator
@@ -204,6 +213,24 @@ impl Spawner for Naive {
         F: Future<Output = ()> + Send + 'static,
     {
         Naive::spawn(self, future)
+    }
+}
+
+/// The slab-registry design probe (`--probe`), on a registry of its own.
+struct Probe(&'static slab_probe::Registry);
+
+impl Spawner for Probe {
+    type Handle = tokio::task::JoinHandle<()>;
+
+    fn new() -> Self {
+        Probe(slab_probe::registry())
+    }
+
+    fn spawn<F>(&self, future: F) -> Self::Handle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        slab_probe::spawn(self.0, "bench", 1, future)
     }
 }
 
@@ -353,6 +380,14 @@ fn variants(config: &Config) -> Vec<Box<dyn Bench>> {
             subject::<Bare>("tokio::spawn", false),
             subject::<OursSpans<false>>("ours spans(false)", true),
             subject::<OursSpans<true>>("ours spans(true)", true),
+        ];
+    }
+    if config.probe {
+        return vec![
+            subject::<Bare>("tokio::spawn", false),
+            subject::<UtilTracker>("tokio-util TaskTracker", false),
+            subject::<OursGlobal>("ours-global", true),
+            subject::<Probe>("slab probe", true),
         ];
     }
     if config.detail {
@@ -601,6 +636,8 @@ struct Config {
     spans: bool,
     /// The levels of detail, instead of the peers.
     detail: bool,
+    /// Ours next to the slab-registry design probe.
+    probe: bool,
 }
 
 fn config() -> Config {
@@ -609,6 +646,7 @@ fn config() -> Config {
     let mut scenarios = Scenario::ALL.to_vec();
     let mut spans = false;
     let mut detail = false;
+    let mut probe = false;
     if std::env::var_os("TRACKED_BENCH_QUICK").is_some_and(|v| v != "0") {
         rounds = 2;
     }
@@ -618,6 +656,7 @@ fn config() -> Config {
             "--quick" => rounds = 2,
             "--spans" => spans = true,
             "--detail" => detail = true,
+            "--probe" => probe = true,
             "--rounds" => {
                 rounds = args
                     .next()
@@ -649,6 +688,7 @@ fn config() -> Config {
         scenarios,
         spans,
         detail,
+        probe,
     }
 }
 
