@@ -51,7 +51,9 @@ use proc_macro::TokenStream;
 ///   method name matches the annotated fn's and the fn starts in the task's
 ///   first poll, it claims the task, which takes the fn's name, type, owner
 ///   and site. One record, no double registration; the spawn site stays
-///   linked.
+///   linked. Wrappers that keep the output are looked through:
+///   `Box::pin(run_round(s))`, `run_round(s).instrument(span)`,
+///   `.in_current_span()`, `.with_subscriber(…)`, `.boxed()`.
 /// - Spawned any other way (`tracked::spawn("x", ty, run_round(s))`, a
 ///   plain `tokio::spawn` outside annotated code), the fn is an inline unit
 ///   inside that task (or a root, when the task is untracked).

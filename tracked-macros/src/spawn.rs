@@ -299,8 +299,20 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
 
 /// The name a spawned expression gives its site, and the fn or method it
 /// calls (which may claim the task).
+///
+/// Wrappers that keep the future's output and poll it in their first poll
+/// are looked through: `Box::pin(f(x))`, and `f(x).instrument(span)` and
+/// the like (see [`TRANSPARENT_METHODS`]) name `f` and let it claim the task.
 fn spawned_name(expr: &Expr) -> (String, Option<String>) {
     match expr {
+        Expr::Call(call) if is_box_pin(&call.func) && call.args.len() == 1 => {
+            spawned_name(&call.args[0])
+        }
+        Expr::MethodCall(call)
+            if TRANSPARENT_METHODS.contains(&call.method.to_string().as_str()) =>
+        {
+            spawned_name(&call.receiver)
+        }
         Expr::Call(call) => match &*call.func {
             Expr::Path(path) => match path.path.segments.last() {
                 Some(last) => {
@@ -338,6 +350,30 @@ fn spawned_name(expr: &Expr) -> (String, Option<String>) {
         },
         _ => ("task".to_owned(), None),
     }
+}
+
+/// Methods that wrap a future in one with the same output, polling it from
+/// the first poll on: `tracing::Instrument`'s and `WithSubscriber`'s, and
+/// `futures::FutureExt::boxed`/`boxed_local`.
+const TRANSPARENT_METHODS: [&str; 6] = [
+    "instrument",
+    "in_current_span",
+    "with_subscriber",
+    "with_current_subscriber",
+    "boxed",
+    "boxed_local",
+];
+
+/// `Box::pin`, by any path ending in it.
+fn is_box_pin(func: &Expr) -> bool {
+    let Expr::Path(path) = func else {
+        return false;
+    };
+    let mut segments = path.path.segments.iter().rev();
+    matches!(
+        (segments.next(), segments.next()),
+        (Some(pin), Some(boxed)) if pin.ident == "pin" && boxed.ident == "Box"
+    )
 }
 
 /// The block's value when the block is a single expression.
