@@ -183,8 +183,9 @@ impl Target {
 /// layout (or, inside a package, is that package's part of it), and each
 /// package below it is audited as a package. A `.rs` file is its package's
 /// part of it, or a crate of its own outside any package. When `cargo
-/// metadata` fails on a manifest, its directory is walked as one without a
-/// `Cargo.toml`, and the failure is a problem.
+/// metadata` fails on a manifest, its directory is walked by the default
+/// layout with the settings the manifest holds ([`fallback`]), and the
+/// failure is a problem.
 pub(crate) fn discover(
     path: Option<&Path>,
     manifest: Option<&Path>,
@@ -283,8 +284,7 @@ fn package_plan(manifest: &Path, only: Option<&Path>, exclude: &[String]) -> Res
 /// The packages of the workspace whose member (or root) `manifest` is, those
 /// in and below `only` if given, with the workspace's configuration. When
 /// `cargo metadata` fails on a manifest that exists, its directory is walked
-/// as one without a `Cargo.toml` ([`layout`], then [`nested`]), and why is
-/// the first problem.
+/// by the default layout ([`fallback`]), and why is the first problem.
 fn package(
     manifest: &Path,
     only: Option<&Path>,
@@ -295,75 +295,156 @@ fn package(
         Err(why) if !manifest.is_file() => return Err(why),
         Err(why) => why,
     };
-    let dir = manifest.parent().unwrap_or(Path::new("."));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let mut first = layout(dir, exclude);
-    if let Some(name) = package_name(manifest) {
-        // The crate names the default layout gives are the package's.
-        first = layout_named(dir, &name, exclude);
-    }
-    let why = why.strip_prefix("`cargo metadata` failed:").unwrap_or(&why);
-    let why = why.lines().map(str::trim).filter(|l| !l.is_empty());
-    first.problems.insert(
-        0,
-        format!(
-            "Cargo.toml: `cargo metadata` failed, so its files were grouped by the default layout and its settings not read: {}",
-            why.collect::<Vec<_>>().join(" ")
-        ),
-    );
-    let mut parts = vec![first];
-    let mut problems = Vec::new();
-    nested(dir, exclude, &mut parts, &mut problems);
-    parts[0].problems.extend(problems);
+    let (mut parts, failure) = fallback(manifest, &why, exclude)?;
+    parts[0].problems.insert(0, failure);
     Ok(parts)
 }
 
-/// The `name` of the `[package]` table of the manifest at `path`, read
-/// without a TOML parser: enough for a crate name when Cargo cannot help.
-fn package_name(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut in_package = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-            continue;
+/// The directory of `manifest`, on which `cargo metadata` failed (`why`),
+/// walked as a directory without a `Cargo.toml` is ([`layout`], then
+/// [`nested`]), but with the settings and the package name its `Cargo.toml`
+/// holds, read as TOML: `[workspace.metadata.tracked]`, else
+/// `[package.metadata.tracked]`. When it has a `[workspace]` table, each
+/// package below it that is not a workspace of its own nor in
+/// `workspace.exclude` is its member: walked in the same workspace, with
+/// those settings, paths relative to its root. Returns the parts and the
+/// problem that says what failed.
+fn fallback(
+    manifest: &Path,
+    why: &str,
+    exclude: &[String],
+) -> Result<(Vec<Workspace>, String), String> {
+    let dir = parent_dir(manifest);
+    let why = why.strip_prefix("`cargo metadata` failed:").unwrap_or(why);
+    let why: Vec<&str> = why
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (table, unread) = match read_manifest(manifest) {
+        Ok(table) => (table, String::new()),
+        Err(err) => (
+            toml::Table::new(),
+            format!(" and its settings not read ({err})"),
+        ),
+    };
+    let failure = format!(
+        "Cargo.toml: `cargo metadata` failed, so its files were grouped by the default layout{unread}: {}",
+        why.join(" ")
+    );
+    let config = manifest_config(&table)?;
+    let mut packages = vec![Package {
+        name: package_name(&table).unwrap_or_else(|| dir_name(dir)),
+        ..Package::layout(dir)
+    }];
+    let mut problems = Vec::new();
+    let mut others = Vec::new();
+    let excludes = [config.exclude.as_slice(), exclude].concat();
+    let below = packages_below(dir, &excludes, &mut problems);
+    match table.get("workspace") {
+        Some(workspace) => {
+            let not_members = strings(workspace.get("exclude"));
+            for found in below {
+                let rel = relative(dir, &found);
+                let own = read_manifest(&found.join("Cargo.toml")).ok();
+                let separate = own.as_ref().is_some_and(|t| t.contains_key("workspace"))
+                    || not_members.iter().any(|p| config::matches(p, &rel));
+                if separate {
+                    others.push(found);
+                } else {
+                    let name = own.as_ref().and_then(package_name);
+                    packages.push(Package {
+                        name: name.unwrap_or_else(|| dir_name(&found)),
+                        ..Package::layout(&found)
+                    });
+                }
+            }
         }
-        let Some(value) = line.strip_prefix("name").map(str::trim_start) else {
-            continue;
-        };
-        if in_package {
-            let value = value.strip_prefix('=')?.trim();
-            let name = value.strip_prefix('"')?.split('"').next()?;
-            return Some(name.replace('-', "_"));
-        }
+        None => others = below,
     }
-    None
+    let (units, walk_problems) = walk(dir, &packages, &config.exclude, exclude);
+    let mut parts = vec![Workspace {
+        root: dir.to_path_buf(),
+        manifest: Some(dir.join("Cargo.toml")),
+        config,
+        units,
+        problems: walk_problems,
+        scope: None,
+    }];
+    audit_each(dir, &others, exclude, &mut parts, &mut problems);
+    parts[0].problems.extend(problems);
+    Ok((parts, failure))
 }
 
-/// The directory `dir`, without a `Cargo.toml` (or one Cargo cannot read),
-/// walked as one package by the default layout, named after the directory.
-fn layout(dir: &Path, exclude: &[String]) -> Workspace {
-    let name = dir
-        .canonicalize()
+/// The directory `path` is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// The manifest at `path`, parsed.
+fn read_manifest(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    text.parse::<toml::Table>()
+        .map_err(|e| e.message().trim().to_owned())
+}
+
+/// The settings of a manifest, as [`Config::from_metadata`] reads them from
+/// `cargo metadata`: the workspace's metadata when there is some, else the
+/// package's.
+fn manifest_config(table: &toml::Table) -> Result<Config, String> {
+    let metadata = |key: &str| table.get(key).and_then(|t| t.get("metadata"));
+    let Some(metadata) = metadata("workspace").or_else(|| metadata("package")) else {
+        return Ok(Config::default());
+    };
+    let json = serde_json::to_value(metadata).map_err(|e| format!("Cargo.toml: {e}"))?;
+    Config::from_metadata(Some(&json))
+}
+
+/// The `name` of a manifest's `[package]`, as a crate name.
+fn package_name(table: &toml::Table) -> Option<String> {
+    let name = table.get("package")?.get("name")?.as_str()?;
+    Some(name.replace('-', "_"))
+}
+
+/// The strings of a TOML array (none if it is not one).
+fn strings(value: Option<&toml::Value>) -> Vec<String> {
+    let items = value.and_then(toml::Value::as_array).map(Vec::as_slice);
+    let items = items.unwrap_or_default().iter();
+    items
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The name a directory gives the package it holds: its own, `-` read as
+/// `_`.
+fn dir_name(dir: &Path) -> String {
+    dir.canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().replace('-', "_")))
-        .unwrap_or_else(|| "crate".to_owned());
-    layout_named(dir, &name, exclude)
+        .unwrap_or_else(|| "crate".to_owned())
 }
 
-fn layout_named(dir: &Path, name: &str, exclude: &[String]) -> Workspace {
-    let package = Package {
-        dir: dir.to_path_buf(),
-        name: name.to_owned(),
-        roots: tokio_api::default_roots(),
-        targets: Vec::new(),
-    };
+impl Package {
+    /// The directory `dir` as a package of the default layout, named after
+    /// it.
+    fn layout(dir: &Path) -> Package {
+        Package {
+            dir: dir.to_path_buf(),
+            name: dir_name(dir),
+            roots: tokio_api::default_roots(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// The directory `dir`, without a `Cargo.toml`, walked as one package by the
+/// default layout, named after the directory.
+fn layout(dir: &Path, exclude: &[String]) -> Workspace {
     let config = Config::default();
-    let (units, problems) = walk(dir, &[package], &config.exclude, exclude);
+    let (units, problems) = walk(dir, &[Package::layout(dir)], &config.exclude, exclude);
     Workspace {
         root: dir.to_path_buf(),
         manifest: None,
@@ -374,11 +455,17 @@ fn layout_named(dir: &Path, name: &str, exclude: &[String]) -> Workspace {
     }
 }
 
-/// Adds to `parts` each package below `dir` (not `dir` itself): the
-/// directories with a `Cargo.toml` the walk reaches, skipping what it skips,
-/// not looking inside a package (its workspace lists its members). Cargo
-/// runs for all of them at once.
+/// Adds to `parts` each package below `dir` (see [`packages_below`]), each
+/// audited on its own.
 fn nested(dir: &Path, exclude: &[String], parts: &mut Vec<Workspace>, problems: &mut Vec<String>) {
+    let found = packages_below(dir, exclude, problems);
+    audit_each(dir, &found, exclude, parts, problems);
+}
+
+/// The packages below `dir` (not `dir` itself): the directories with a
+/// `Cargo.toml` the walk reaches, skipping what it skips, not looking inside
+/// a package (its workspace lists its members).
+fn packages_below(dir: &Path, exclude: &[String], problems: &mut Vec<String>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = Vec::new();
@@ -407,6 +494,19 @@ fn nested(dir: &Path, exclude: &[String], parts: &mut Vec<Workspace>, problems: 
         }
     }
     found.sort();
+    found
+}
+
+/// Adds to `parts` the packages in the directories `found` below `dir`,
+/// each audited on its own ([`package`]); Cargo runs for all of them at
+/// once.
+fn audit_each(
+    dir: &Path,
+    found: &[PathBuf],
+    exclude: &[String],
+    parts: &mut Vec<Workspace>,
+    problems: &mut Vec<String>,
+) {
     let results: Vec<Result<Vec<Workspace>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = found
             .iter()

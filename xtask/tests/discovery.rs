@@ -242,3 +242,84 @@ fn a_path_inside_a_package_counts_its_own_suppressions() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// When Cargo cannot read the manifest, its settings are still read from it
+/// as TOML: `audit-exclude` and `audit-allow` hold in the fallback.
+#[test]
+fn a_package_cargo_cannot_read_keeps_its_settings() {
+    let root = temp_tree(
+        "discovery-orphan-settings",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"orphan-settings\"\nversion.workspace = true\nedition = \"2021\"\n\n[package.metadata.tracked]\naudit-exclude = [\"src/generated\"]\naudit-allow = [\n    \"src/rt.rs\",\n    \"src/gone.rs\",\n]\n",
+            ),
+            ("src/lib.rs", "pub mod a;\npub mod generated;\npub mod rt;\n"),
+            ("src/a.rs", SPAWNS),
+            ("src/generated/mod.rs", SPAWNS),
+            ("src/rt.rs", SPAWNS),
+        ],
+    );
+    let (code, found, err) = audit(&root);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        found,
+        [
+            "Cargo.toml:10 unused-suppression",
+            "src/a.rs:1 untracked-spawn"
+        ],
+        "{err}"
+    );
+    assert!(err.contains("`cargo metadata` failed"), "{err}");
+    assert!(!err.contains("settings not read"), "{err}");
+    assert!(
+        err.contains("audit: 3 files, 1 untracked spawn, 1 other problem, 1 suppressed"),
+        "{err}"
+    );
+    let (_, found, err) = audit(&root.join("src/rt.rs"));
+    assert_eq!(found, Vec::<String>::new(), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A workspace with a member that is gone: Cargo reads none of it, so the
+/// root and its members are walked by the default layout, in one workspace
+/// whose settings (paths relative to its root) cover the members. A package
+/// below that is a workspace of its own is audited on its own.
+#[test]
+fn a_workspace_cargo_cannot_read_keeps_its_settings_for_its_members() {
+    let member = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    let (a, b) = (member("a"), member("b"));
+    let root = temp_tree(
+        "discovery-broken-workspace",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"crates/*\", \"gone\"]\n\n[workspace.metadata.tracked]\naudit-exclude = [\"crates/a/src/gen.rs\"]\naudit-allow = [\"crates/b\"]\n",
+            ),
+            ("crates/a/Cargo.toml", &a),
+            ("crates/a/src/lib.rs", &format!("mod gen;\n{SPAWNS}")),
+            ("crates/a/src/gen.rs", SPAWNS),
+            ("crates/b/Cargo.toml", &b),
+            ("crates/b/src/lib.rs", SPAWNS),
+            ("other/Cargo.toml", &manifest("other")),
+            ("other/src/lib.rs", SPAWNS),
+        ],
+    );
+    let (code, found, err) = audit(&root);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        found,
+        [
+            "crates/a/src/lib.rs:2 untracked-spawn",
+            "other/src/lib.rs:1 untracked-spawn"
+        ],
+        "{err}"
+    );
+    assert!(err.contains("`cargo metadata` failed"), "{err}");
+    assert!(err.contains("1 suppressed"), "{err}");
+    let (_, out, _) = xtask(&["audit", "--path", root.to_str().unwrap()]);
+    assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
+    let _ = std::fs::remove_dir_all(&root);
+}
