@@ -265,7 +265,14 @@ fn expand_fn(
         Shape::AsyncFn => {
             let edge = fake_return_edge(&sig.output);
             let mut sig = sig.clone();
-            let moves = move_arguments(&mut sig);
+            let (moves, renamed) = move_arguments(&mut sig);
+            let owner = match &args.owner {
+                Some(expr) => {
+                    let bindings = owner_bindings(expr, &renamed);
+                    quote!({ #bindings #owner })
+                }
+                None => owner,
+            };
             sig.asyncness = None;
             let stmts = &block.stmts;
             let inner = pin_never(&sig.output, quote!(async move { #edge #moves #(#stmts)* }));
@@ -389,10 +396,12 @@ fn nameable(ty: &Type) -> TokenStream {
 /// `async fn` does that copy, so each argument there is stored twice). Any
 /// other pattern (`(a, b): (A, B)`, `_: T`, `ref x: T`) is renamed to
 /// `__tracked_arg<N>` in the signature and destructured inside the block,
-/// as rustc does for an `async fn`. Returns the statements for the block.
-fn move_arguments(sig: &mut Signature) -> TokenStream {
+/// as rustc does for an `async fn`. Returns the statements for the block,
+/// and the arguments renamed.
+fn move_arguments(sig: &mut Signature) -> (TokenStream, Vec<Renamed>) {
     let mut whole = Vec::new();
     let mut destructure = Vec::new();
+    let mut renamed = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
         // An argument under `#[cfg]` is mentioned under the same `#[cfg]`.
         let cfgs: Vec<&Attribute> = match &*input {
@@ -420,6 +429,11 @@ fn move_arguments(sig: &mut Signature) -> TokenStream {
                     let pat = pat.clone();
                     whole.push(quote!(#cfgs let _ = &#name;));
                     destructure.push(quote!(#cfgs let #pat = #name;));
+                    renamed.push(Renamed {
+                        cfgs: cfgs.clone(),
+                        pat,
+                        name: name.clone(),
+                    });
                     *typed.pat = syn::Pat::Ident(syn::PatIdent {
                         attrs: Vec::new(),
                         by_ref: None,
@@ -431,7 +445,74 @@ fn move_arguments(sig: &mut Signature) -> TokenStream {
             },
         }
     }
-    quote!(#(#whole)* #(#destructure)*)
+    (quote!(#(#whole)* #(#destructure)*), renamed)
+}
+
+/// An argument whose pattern `move_arguments` moved into the block.
+struct Renamed {
+    cfgs: TokenStream,
+    pat: syn::Pat,
+    name: syn::Ident,
+}
+
+/// The bindings the `owner = …` expression may use from arguments that
+/// `move_arguments` renamed: it is evaluated when the fn is called, before
+/// the block destructures them, so each pattern it mentions a binding of is
+/// matched against a reference to its argument (`let (id, n) =
+/// &__tracked_arg0;`), binding references, `mut` and `ref` dropped. Other
+/// patterns are left out, so that an owner not using them changes nothing.
+fn owner_bindings(owner: &Expr, renamed: &[Renamed]) -> TokenStream {
+    let mut mentioned = std::collections::HashSet::new();
+    idents(owner.to_token_stream(), &mut mentioned);
+    let lets = renamed.iter().filter_map(|Renamed { cfgs, pat, name }| {
+        let mut bound = BindingModes::default();
+        let mut pat = pat.clone();
+        bound.visit_pat_mut(&mut pat);
+        bound.names.iter().any(|n| mentioned.contains(n)).then(|| {
+            quote! {
+                #cfgs
+                #[allow(unused_variables, clippy::used_underscore_binding)]
+                let #pat = &#name;
+            }
+        })
+    });
+    quote!(#(#lets)*)
+}
+
+/// Every identifier in `tokens`, groups included, and every word of their
+/// literals: `format!("{tenant}")` uses `tenant`.
+fn idents(tokens: TokenStream, out: &mut std::collections::HashSet<String>) {
+    for token in tokens {
+        match token {
+            TokenTree::Ident(ident) => {
+                out.insert(ident.to_string());
+            }
+            TokenTree::Group(group) => idents(group.stream(), out),
+            TokenTree::Literal(literal) => out.extend(
+                literal
+                    .to_string()
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .map(str::to_owned),
+            ),
+            TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+/// Drops `mut` and `ref` from a pattern's bindings, so that matched against
+/// a reference it binds references; collects the bound names.
+#[derive(Default)]
+struct BindingModes {
+    names: Vec<String>,
+}
+
+impl VisitMut for BindingModes {
+    fn visit_pat_ident_mut(&mut self, pat: &mut syn::PatIdent) {
+        pat.by_ref = None;
+        pat.mutability = None;
+        self.names.push(pat.ident.to_string());
+        syn::visit_mut::visit_pat_ident_mut(self, pat);
+    }
 }
 
 /// The fn's static site and one per rewritten spawn, each submitted to the
