@@ -60,6 +60,9 @@ pub struct Report {
     pub suppressed: usize,
     /// Files and directories that could not be read, each as `path: why`.
     pub io_errors: Vec<String>,
+    /// What the audit could do only in part, without failing it (`cargo
+    /// metadata` failed on the workspace around the current directory).
+    pub warnings: Vec<String>,
     /// Rewrites `--fix` may apply, by index into `diagnostics`.
     pub(crate) fixes: Vec<(usize, PathBuf, Fix)>,
     /// Where the suppressions counted in `suppressed` are: each file, as
@@ -123,6 +126,7 @@ pub fn audit(options: &Options) -> Result<Report, Error> {
         parts.push((root, report));
     }
     let mut report = workspace::combine(&plan.root, parts, plan.problems);
+    report.warnings.splice(0..0, plan.warnings);
     finish(&mut report);
     Ok(report)
 }
@@ -802,6 +806,7 @@ fn empty_report() -> Report {
         diagnostics: Vec::new(),
         suppressed: 0,
         io_errors: Vec::new(),
+        warnings: Vec::new(),
         fixes: Vec::new(),
         suppressed_in: Vec::new(),
     }

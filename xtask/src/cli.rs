@@ -162,6 +162,9 @@ fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Wri
         Format::Sarif => sarif::render(&report.diagnostics),
     };
     let _ = out.write_all(rendered.as_bytes());
+    for warning in &report.warnings {
+        let _ = writeln!(err, "warning: {warning}");
+    }
     for io in &report.io_errors {
         let _ = writeln!(err, "error: cannot read {io}");
     }

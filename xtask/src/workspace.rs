@@ -93,6 +93,8 @@ pub(crate) struct Plan {
     pub(crate) parts: Vec<Workspace>,
     /// What could not be audited, each as `path: why`.
     pub(crate) problems: Vec<String>,
+    /// What the report should say without failing the audit.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Plan {
@@ -101,6 +103,7 @@ impl Plan {
             root: ws.root.clone(),
             parts: vec![ws],
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -115,6 +118,7 @@ impl Plan {
             root: root.to_path_buf(),
             parts,
             problems,
+            warnings: Vec::new(),
         }
     }
 }
@@ -185,7 +189,7 @@ impl Target {
 /// part of it, or a crate of its own outside any package. When `cargo
 /// metadata` fails on a manifest, its directory is walked by the default
 /// layout with the settings the manifest holds ([`fallback`]), and the
-/// failure is a problem.
+/// failure is a problem; without a path, a warning ([`around_here`]).
 pub(crate) fn discover(
     path: Option<&Path>,
     manifest: Option<&Path>,
@@ -195,8 +199,10 @@ pub(crate) fn discover(
         return package_plan(manifest, None, exclude);
     }
     let Some(path) = path else {
-        let json = metadata(None)?;
-        return Ok(Plan::one(from_metadata(&json, None, exclude)?));
+        return match metadata(None) {
+            Ok(json) => Ok(Plan::one(from_metadata(&json, None, exclude)?)),
+            Err(why) => around_here(&why, exclude),
+        };
     };
     if path.is_dir() {
         let manifest = path.join("Cargo.toml");
@@ -262,6 +268,28 @@ pub(crate) fn discover(
         "{}: not a directory, a Cargo.toml or a .rs file",
         path.display()
     ))
+}
+
+/// The workspace around the current directory when `cargo metadata` failed
+/// on it (`why`): the nearest directory at or above it with a `Cargo.toml`,
+/// or, as Cargo looks for a workspace's root, the first at or above that one
+/// whose `Cargo.toml` has a `[workspace]` table; audited by [`fallback`].
+/// The failure is a warning, not a problem: the audit ran, and its exit code
+/// is its findings'. Without any `Cargo.toml` there is no workspace to audit.
+fn around_here(why: &str, exclude: &[String]) -> Result<Plan, String> {
+    let here = std::env::current_dir().map_err(|_| why.to_owned())?;
+    let has_manifest = |dir: &&Path| dir.join("Cargo.toml").is_file();
+    let Some(nearest) = here.ancestors().find(has_manifest) else {
+        return Err(why.to_owned());
+    };
+    let workspace = |dir: &&Path| {
+        read_manifest(&dir.join("Cargo.toml")).is_ok_and(|t| t.contains_key("workspace"))
+    };
+    let root = nearest.ancestors().find(workspace).unwrap_or(nearest);
+    let (parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude)?;
+    let mut plan = Plan::of(root, parts, Vec::new());
+    plan.warnings.push(failure);
+    Ok(plan)
 }
 
 /// The directory of the package `path` lies in: the nearest one above it
@@ -690,6 +718,7 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
         diagnostics: Vec::new(),
         suppressed: 0,
         io_errors: problems,
+        warnings: Vec::new(),
         fixes: Vec::new(),
         suppressed_in: Vec::new(),
     };
@@ -719,6 +748,7 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
             _ => rebase(io),
         };
         report.io_errors.extend(part.io_errors.iter().map(io));
+        report.warnings.extend(part.warnings);
         report
             .diagnostics
             .extend(part.diagnostics.into_iter().map(|mut d| {
