@@ -2,6 +2,9 @@
 //! (`Box::pin`, `tracing::Instrument`) still claims the task that runs it,
 //! and the spawn site is named after the fn, not after the wrapper.
 
+// What a rewritten spawn expands to is checked by clippy as the user's code.
+#![deny(clippy::items_after_statements)]
+
 use std::time::Duration;
 
 use tracing::Instrument;

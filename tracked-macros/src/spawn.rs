@@ -284,13 +284,15 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
         SpawnFn::Blocking => (quote!(probe_fn), quote!(spawn_blocking)),
         SpawnFn::Local => (quote!(probe), quote!(spawn_local)),
     };
+    // The `use` comes first: an item after a statement is what
+    // `clippy::items_after_statements` flags, at the user's spawn.
     quote_spanned! {span=>
         {
-            let __tracked_spawned = #argument;
             #[allow(unused_imports)]
             use ::tracked::__private::{
                 PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _, PickRef as _,
             };
+            let __tracked_spawned = #argument;
             let __tracked_pick = (&&&&&::tracked::__private::#probe(&__tracked_spawned)).pick();
             ::tracked::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
         }
