@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
@@ -519,7 +520,8 @@ impl VisitMut for BindingModes {
 /// catalogue.
 fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream {
     let ident = &sig.ident;
-    let fn_name = ident.to_string();
+    // `r#match` is named `match`, as the spawns that call it name it.
+    let fn_name = ident.unraw().to_string();
     let base = match &args.name {
         Some(name) => quote!(#name),
         None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),

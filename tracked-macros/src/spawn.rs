@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprCall, Item, UseTree};
@@ -318,7 +319,7 @@ fn spawned_name(expr: &Expr) -> (String, Option<String>) {
         Expr::Call(call) => match &*call.func {
             Expr::Path(path) => match path.path.segments.last() {
                 Some(last) => {
-                    let name = last.ident.to_string();
+                    let name = last.ident.unraw().to_string();
                     (name.clone(), Some(name))
                 }
                 None => ("task".to_owned(), None),
@@ -326,11 +327,11 @@ fn spawned_name(expr: &Expr) -> (String, Option<String>) {
             _ => ("task".to_owned(), None),
         },
         Expr::MethodCall(call) => {
-            let name = call.method.to_string();
+            let name = call.method.unraw().to_string();
             (name.clone(), Some(name))
         }
         Expr::Path(path) => match path.path.get_ident() {
-            Some(ident) => (ident.to_string(), None),
+            Some(ident) => (ident.unraw().to_string(), None),
             None => ("task".to_owned(), None),
         },
         Expr::Paren(inner) => spawned_name(&inner.expr),
