@@ -368,6 +368,28 @@ async fn health_turns_bad_when_too_many_tasks_of_a_type_fail() {
 }
 
 #[tokio::test]
+async fn health_is_current_without_a_scan_and_asking_often_keeps_the_window() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().health(10, 0.2))
+        .build();
+    // No heartbeat, no scan: a readiness check still sees the failure.
+    let refused = tracker.spawn("dial", TaskType::NETWORK, async { Err::<(), _>("refused") });
+    refused.await.unwrap().unwrap_err();
+    let health = tracker.health();
+    assert_eq!(health.by_type[&TaskType::NETWORK].endings, 1);
+    assert!(!health.is_healthy());
+    // Asked far more often than the window keeps updates, with nothing
+    // ending in between: the failure is still in the window.
+    for _ in 0..5_000 {
+        tracker.health();
+    }
+    tracker.watchdog_scan();
+    let health = tracker.health();
+    assert_eq!(health.by_type[&TaskType::NETWORK].failures, 1);
+    assert!(!health.is_healthy());
+}
+
+#[tokio::test]
 async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed() {
     let tracker = Tracker::new();
     let mut events = tracker.subscribe();

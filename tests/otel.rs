@@ -255,9 +255,14 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
             "tracked.tasks.finished",
             "tracked.tasks.live",
             "tracked.tasks.spawned",
+            "tracked.type.healthy",
             "tracked.watchdog.warnings",
-        ],
-        "no health before the watchdog's first scan, so no empty gauge"
+        ]
+    );
+    // Health needs no watchdog scan; a type with no endings has none.
+    assert_eq!(
+        numbers(&first["tracked.type.healthy"], false),
+        BTreeMap::from([(key(&[("type", "Database")]), 0)])
     );
     assert_eq!(
         numbers(&first["tracked.tasks.spawned"], true),

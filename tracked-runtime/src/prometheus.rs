@@ -232,7 +232,7 @@ fn write_histogram(
 }
 
 /// The watchdog's warnings (every type, zeros included, so that rates work
-/// from the first scrape) and each type's health as of its last scan.
+/// from the first scrape) and the health of each type with endings.
 fn write_watchdog(out: &mut String, tracker: &Tracker, stats: &crate::Stats) {
     let name = "tracked_watchdog_warnings_total";
     family(

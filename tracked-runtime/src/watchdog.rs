@@ -137,7 +137,8 @@ pub struct TypeHealth {
     pub healthy: bool,
 }
 
-/// Failure-rate health of every type, as of the last watchdog scan.
+/// Failure-rate health of every type that has ended a task, from its last
+/// endings (see [`Watchdog::health`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Health {
     /// Per type that ended any task.
@@ -242,9 +243,10 @@ pub(crate) struct ScanState {
     idle: HashMap<TaskId, (u64, Instant)>,
     /// Tasks seen without a waker, not warned about yet: poll count then.
     lost: HashMap<TaskId, u64>,
-    /// Per scan, per type: (endings, failures) since the previous scan.
+    /// Per health update that saw endings, newest first, per type: (endings,
+    /// failures) since the previous update.
     deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
-    /// Totals at the previous scan: (endings, failures) per type.
+    /// Totals at the previous health update: (endings, failures) per type.
     last_totals: HashMap<TaskType, (u64, u64)>,
     health: Health,
     warnings: BTreeMap<TaskType, WarningCounts>,
@@ -268,9 +270,31 @@ const KINDS: [(u8, &str); 4] = [
 ];
 
 impl Tracker {
-    /// Failure-rate health per type, as of the last watchdog scan.
+    /// Failure-rate health per type, from the endings counted up to now: it
+    /// needs no watchdog scan or heartbeat, so a readiness check can ask at
+    /// any time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracked_runtime::{TaskType, Tracker, Watchdog};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracker = Tracker::builder()
+    ///     .watchdog(Watchdog::new().health(10, 0.2))
+    ///     .build();
+    /// let refused = tracker.spawn("dial", TaskType::NETWORK, async { Err::<(), _>("refused") });
+    /// refused.await.unwrap().unwrap_err();
+    /// let health = tracker.health();
+    /// assert_eq!(health.by_type[&TaskType::NETWORK].failures, 1);
+    /// assert!(!health.is_healthy());
+    /// # }
+    /// ```
     pub fn health(&self) -> Health {
-        self.inner.scan().health.clone()
+        let mut scan = self.inner.scan();
+        self.update_health(&mut scan);
+        scan.health.clone()
     }
 
     /// How many tasks the watchdog has warned about, per type and threshold,
@@ -413,7 +437,11 @@ impl Tracker {
                 delta.push((*ty, totals.0 - last.0, totals.1 - last.1));
             }
         }
-        scan.deltas.push_front(delta);
+        // Only updates that saw endings take a place in the window, so
+        // frequent updates do not push a rare type's endings out of it.
+        if !delta.is_empty() {
+            scan.deltas.push_front(delta);
+        }
         let mut health = Health::default();
         let mut deepest = 0;
         for ty in stats.by_type.keys() {

@@ -146,7 +146,7 @@ impl Request {
             .iter()
             .map(|(ty, h)| point(vec![text("type", ty.name())], u64::from(h.healthy), 0))
             .collect();
-        // Health is known from the watchdog's first scan on: until then the
+        // A type has health once it has ended a task: with none ended, the
         // gauge is left out rather than sent with no point.
         if !healthy.is_empty() {
             metrics.push(Metric {
