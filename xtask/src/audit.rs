@@ -63,11 +63,17 @@ pub struct Report {
     /// What the audit could do only in part, without failing it (`cargo
     /// metadata` failed on the workspace around the current directory).
     pub warnings: Vec<String>,
+    /// What the audit chose not to read, as asked (a `--path` that the
+    /// configuration excludes).
+    pub notes: Vec<String>,
     /// Rewrites `--fix` may apply, by index into `diagnostics`.
     pub(crate) fixes: Vec<(usize, PathBuf, Fix)>,
     /// Where the suppressions counted in `suppressed` are: each file, as
     /// diagnostics name it, with how many.
     pub(crate) suppressed_in: Vec<(String, usize)>,
+    /// Whether what `--path` named is excluded by the configuration: then
+    /// no file read is as asked, not a failure.
+    pub(crate) excluded: bool,
 }
 
 impl Report {
@@ -156,7 +162,7 @@ fn audit_workspace(mut ws: workspace::Workspace, options: &Options) -> Result<Re
     if let Some((path, text)) = &manifest {
         allow_list(&mut report, &ws.config, path, text);
     }
-    workspace::narrow(&mut report, &ws);
+    workspace::narrow(&mut report, &ws, &options.exclude);
     Ok(report)
 }
 
@@ -807,8 +813,10 @@ fn empty_report() -> Report {
         suppressed: 0,
         io_errors: Vec::new(),
         warnings: Vec::new(),
+        notes: Vec::new(),
         fixes: Vec::new(),
         suppressed_in: Vec::new(),
+        excluded: false,
     }
 }
 

@@ -165,6 +165,9 @@ fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Wri
     for warning in &report.warnings {
         let _ = writeln!(err, "warning: {warning}");
     }
+    for note in &report.notes {
+        let _ = writeln!(err, "note: {note}");
+    }
     for io in &report.io_errors {
         let _ = writeln!(err, "error: cannot read {io}");
     }

@@ -661,7 +661,9 @@ fn from_metadata(
 /// Keeps what `ws` reports of `report`, its audit: with a scope, the findings
 /// in it and the counts of the files and suppressions in it. Problems reading
 /// files are all kept: any of them may have hidden a name the scope resolves.
-pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
+/// A scope with no file read that `audit-exclude` or `exclude` (`--exclude`)
+/// names is excluded as asked: a note says so.
+pub(crate) fn narrow(report: &mut Report, ws: &Workspace, exclude: &[String]) {
     let Some(scope) = &ws.scope else {
         return;
     };
@@ -685,6 +687,22 @@ pub(crate) fn narrow(report: &mut Report, ws: &Workspace) {
     report.suppressed_in.retain(|(file, _)| inside(file));
     report.suppressed = report.suppressed_in.iter().map(|(_, n)| n).sum();
     retain(report, |file| inside(file));
+    if report.files > 0 || scope.is_empty() {
+        return;
+    }
+    let matching = |patterns: &[String]| {
+        let mut found = patterns.iter().filter(|p| config::matches(p, &scope));
+        found.next().cloned()
+    };
+    let by = match (matching(&ws.config.exclude), matching(exclude)) {
+        (Some(pattern), _) => format!("`audit-exclude` entry `{pattern}`"),
+        (None, Some(pattern)) => format!("`--exclude {pattern}`"),
+        (None, None) => return,
+    };
+    report.excluded = true;
+    report.notes.push(format!(
+        "{scope}: not audited: excluded by configuration ({by})"
+    ));
 }
 
 /// Keeps the diagnostics whose file `keep` accepts, renumbering the fixes.
@@ -708,8 +726,9 @@ fn retain(report: &mut Report, keep: impl Fn(&str) -> bool) {
 
 /// The reports of a plan's parts, each with its workspace's root, as one
 /// report with paths relative to `root`, and the plan's `problems`. One that
-/// read no file at all says so as a problem: an audit of nothing must not
-/// pass as clean.
+/// read no file at all says so as a problem, unless what it was asked to read
+/// is excluded by the configuration: an audit of nothing must not pass as
+/// clean.
 pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<String>) -> Report {
     let real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut report = Report {
@@ -719,8 +738,10 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
         suppressed: 0,
         io_errors: problems,
         warnings: Vec::new(),
+        notes: Vec::new(),
         fixes: Vec::new(),
         suppressed_in: Vec::new(),
+        excluded: false,
     };
     for (part_root, part) in parts {
         // A path relative to the part's root, made relative to `root`.
@@ -749,6 +770,8 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
         };
         report.io_errors.extend(part.io_errors.iter().map(io));
         report.warnings.extend(part.warnings);
+        report.notes.extend(part.notes.iter().map(io));
+        report.excluded |= part.excluded;
         report
             .diagnostics
             .extend(part.diagnostics.into_iter().map(|mut d| {
@@ -759,7 +782,7 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
             .fixes
             .extend(part.fixes.into_iter().map(|(i, p, f)| (i + offset, p, f)));
     }
-    if report.files == 0 {
+    if report.files == 0 && !report.excluded {
         let shown = if root.as_os_str().is_empty() {
             "."
         } else {

@@ -323,3 +323,75 @@ fn a_workspace_cargo_cannot_read_keeps_its_settings_for_its_members() {
     assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A per-file pre-commit hook passes every file it is given: one the
+/// configuration excludes (by `audit-exclude` or `--exclude`) is not audited,
+/// as asked, and a note says so; one it allows is audited and passes. A path
+/// inside the package with no Rust file at all is still an audit of nothing.
+#[test]
+fn a_path_the_configuration_excludes_passes_with_a_note() {
+    let manifest = format!(
+        "{}\n[package.metadata.tracked]\naudit-exclude = [\"src/generated\", \"src/gen_*.rs\"]\naudit-allow = [\"src/rt.rs\"]\n",
+        manifest("hooked")
+    )
+    .replace("\n\n[workspace]\n", "\n[workspace]\n");
+    let root = temp_tree(
+        "discovery-excluded",
+        &[
+            ("Cargo.toml", &manifest),
+            (
+                "src/lib.rs",
+                "pub mod generated;\npub mod gen_a;\npub mod rt;\npub mod plain;\n",
+            ),
+            ("src/generated/mod.rs", SPAWNS),
+            ("src/gen_a.rs", SPAWNS),
+            ("src/rt.rs", SPAWNS),
+            ("src/plain.rs", "pub fn f() {}\n"),
+            ("docs/README.md", "no code here\n"),
+        ],
+    );
+    std::fs::create_dir_all(root.join("src/empty")).expect("create dir");
+    for (path, pattern) in [
+        (
+            "src/generated/mod.rs",
+            "`audit-exclude` entry `src/generated`",
+        ),
+        ("src/generated", "`audit-exclude` entry `src/generated`"),
+        ("src/gen_a.rs", "`audit-exclude` entry `src/gen_*.rs`"),
+    ] {
+        let (code, found, err) = audit(&root.join(path));
+        assert_eq!((code, found), (0, Vec::new()), "{path}: {err}");
+        let note = format!("note: {path}: not audited: excluded by configuration ({pattern})");
+        assert!(err.contains(&note), "{path}: {err}");
+        assert!(!err.contains("nothing audited"), "{path}: {err}");
+    }
+    let plain = root.join("src/plain.rs");
+    let (code, out, err) = xtask(&[
+        "audit",
+        "--path",
+        plain.to_str().unwrap(),
+        "--exclude",
+        "src/plain.rs",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(
+            "note: src/plain.rs: not audited: excluded by configuration (`--exclude src/plain.rs`)"
+        ),
+        "{err}"
+    );
+    let (code, found, err) = audit(&root.join("src/rt.rs"));
+    assert_eq!((code, found), (0, Vec::new()), "allowed: {err}");
+    assert!(
+        err.contains("audit: 1 file, 0 untracked spawns, 0 other problems, 1 suppressed"),
+        "{err}"
+    );
+    assert!(!err.contains("note:"), "{err}");
+    for path in ["src/empty", "docs"] {
+        let (code, found, err) = audit(&root.join(path));
+        assert_eq!((code, found), (2, Vec::new()), "{path}: {err}");
+        assert!(err.contains("nothing audited"), "{path}: {err}");
+        assert!(!err.contains("note:"), "{path}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
