@@ -1,6 +1,10 @@
 //! A tracked `JoinSet`: a collection of tracked tasks awaited in completion order.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::JoinError;
@@ -9,11 +13,14 @@ use crate::instrument::{blocking, Instrumented};
 use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
-use crate::{Outcome, TaskType, Tracker};
+use crate::{Outcome, TaskId, TaskType, Tracker};
 
 /// Like `tokio::task::JoinSet`, but every task in it is tracked.
 ///
 /// Dropping the set aborts its tasks, which are then recorded as `Cancelled`.
+///
+/// Ids it hands out are tracked [`TaskId`]s, the ones [`Tracker::task`]
+/// looks up, not tokio's `task::Id`.
 ///
 /// # Examples
 ///
@@ -34,10 +41,23 @@ use crate::{Outcome, TaskType, Tracker};
 /// assert_eq!(done, 3);
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct JoinSet<T> {
     inner: tokio::task::JoinSet<T>,
     tracker: Option<Tracker>,
+    /// The tracked id of each task in `inner`, by tokio's id: tokio's join
+    /// methods give only that one (a `JoinError` too). An entry is added as
+    /// its task joins `inner` and removed as it leaves, so both hold the
+    /// same tasks; tokio does not reuse an id while the set holds its task.
+    ids: HashMap<tokio::task::Id, TaskId, BuildHasherDefault<IdHasher>>,
+}
+
+impl<T> fmt::Debug for JoinSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinSet")
+            .field("len", &self.inner.len())
+            .field("tracker", &self.tracker)
+            .finish()
+    }
 }
 
 impl<T: 'static> Default for JoinSet<T> {
@@ -52,6 +72,7 @@ impl<T: 'static> JoinSet<T> {
         JoinSet {
             inner: tokio::task::JoinSet::new(),
             tracker: None,
+            ids: HashMap::default(),
         }
     }
 
@@ -60,6 +81,7 @@ impl<T: 'static> JoinSet<T> {
         JoinSet {
             inner: tokio::task::JoinSet::new(),
             tracker: Some(tracker.clone()),
+            ids: HashMap::default(),
         }
     }
 
@@ -81,18 +103,142 @@ impl<T: 'static> JoinSet<T> {
     /// Aborts every task and waits until they have all stopped.
     pub async fn shutdown(&mut self) {
         self.inner.shutdown().await;
+        self.ids.clear();
     }
 
     /// Awaits the next task to end; `None` when the set is empty.
     pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.inner.join_next().await
+        Some(self.join_next_with_id().await?.1)
+    }
+
+    /// Awaits the next task to end and gives its tracked id with its result,
+    /// whether it returned, panicked or was aborted; `None` when the set is
+    /// empty. Cancel safe, like [`JoinSet::join_next`].
+    ///
+    /// Unlike tokio's, the id comes beside the result rather than inside it
+    /// (as tokio-util's `JoinMap` gives its keys): `JoinError::id` is tokio's
+    /// id, which the tracker does not know.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskState, TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let mut set = JoinSet::with_tracker(&tracker);
+    /// let spawned = set.spawn("fetch", TaskType::NETWORK, async { 7 }).id();
+    /// let (id, result) = set.join_next_with_id().await.unwrap();
+    /// assert_eq!((id, result.unwrap()), (spawned, 7));
+    /// assert_eq!(tracker.task(id).unwrap().task.state, TaskState::Completed);
+    /// # }
+    /// ```
+    pub async fn join_next_with_id(&mut self) -> Option<(TaskId, Result<T, JoinError>)> {
+        std::future::poll_fn(|cx| self.poll_join_next_with_id(cx)).await
     }
 
     /// The output of a task that has already ended, without waiting; `None`
     /// if none has (or the set is empty). Reaps finished tasks in a loop that
     /// spawns into the set.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.inner.try_join_next()
+        Some(self.try_join_next_with_id()?.1)
+    }
+
+    /// [`JoinSet::try_join_next`] with the task's tracked id, as
+    /// [`JoinSet::join_next_with_id`] gives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let mut set = JoinSet::new();
+    /// let spawned = set.spawn("parse", TaskType::GENERAL, async { 1 }).id();
+    /// assert!(set.try_join_next_with_id().is_none()); // not run yet
+    /// tokio::task::yield_now().await;
+    /// let (id, result) = set.try_join_next_with_id().unwrap();
+    /// assert_eq!((id, result.unwrap()), (spawned, 1));
+    /// # }
+    /// ```
+    pub fn try_join_next_with_id(&mut self) -> Option<(TaskId, Result<T, JoinError>)> {
+        let joined = self.inner.try_join_next_with_id()?;
+        Some(self.tracked(joined))
+    }
+
+    /// Polls for the next task to end, for hand-written futures and streams:
+    /// `Ready(None)` when the set is empty, `Pending` (waking `cx` later)
+    /// while no task's output is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let mut set = JoinSet::new();
+    /// set.spawn("tick", TaskType::GENERAL, async { 2 });
+    /// let next = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
+    /// assert_eq!(next.unwrap().unwrap(), 2);
+    /// # }
+    /// ```
+    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        self.poll_join_next_with_id(cx)
+            .map(|joined| Some(joined?.1))
+    }
+
+    /// [`JoinSet::poll_join_next`] with the task's tracked id, as
+    /// [`JoinSet::join_next_with_id`] gives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let mut set = JoinSet::new();
+    /// let spawned = set.spawn("tick", TaskType::GENERAL, async { 2 }).id();
+    /// let (id, _) = std::future::poll_fn(|cx| set.poll_join_next_with_id(cx))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(id, spawned);
+    /// # }
+    /// ```
+    pub fn poll_join_next_with_id(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(TaskId, Result<T, JoinError>)>> {
+        match self.inner.poll_join_next_with_id(cx) {
+            Poll::Ready(Some(joined)) => Poll::Ready(Some(self.tracked(joined))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Swaps tokio's id of a task that left `inner` for the tracked one.
+    fn tracked(
+        &mut self,
+        joined: Result<(tokio::task::Id, T), JoinError>,
+    ) -> (TaskId, Result<T, JoinError>) {
+        let (tokio_id, result) = match joined {
+            Ok((tokio_id, output)) => (tokio_id, Ok(output)),
+            Err(error) => (error.id(), Err(error)),
+        };
+        let id = self
+            .ids
+            .remove(&tokio_id)
+            .expect("every task in a tracked JoinSet has a tracked id");
+        (id, result)
+    }
+
+    /// Keeps the tracked id of a task just spawned into `inner`.
+    fn insert(&mut self, handle: tokio::task::AbortHandle, id: TaskId) -> AbortHandle {
+        self.ids.insert(handle.id(), id);
+        AbortHandle::new(handle, id)
     }
 }
 
@@ -117,13 +263,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
             .register(SpawnKind::Async, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(
-            current.launch(|current| {
-                self.inner
-                    .spawn(Instrumented::<_, ByOutcome>::new(future, current))
-            }),
-            id,
-        )
+        let abort = current.launch(|current| {
+            self.inner
+                .spawn(Instrumented::<_, ByOutcome>::new(future, current))
+        });
+        self.insert(abort, id)
     }
 
     /// Spawns a tracked task into the set, on the runtime behind `handle`.
@@ -142,13 +286,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
             .register(SpawnKind::Async, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(
-            current.launch(|current| {
-                self.inner
-                    .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
-            }),
-            id,
-        )
+        let abort = current.launch(|current| {
+            self.inner
+                .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
+        });
+        self.insert(abort, id)
     }
 
     /// Runs a tracked closure on the blocking pool as part of the set.
@@ -166,13 +308,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
             .register(SpawnKind::Blocking, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(
-            current.launch(|current| {
-                self.inner
-                    .spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
-            }),
-            id,
-        )
+        let abort = current.launch(|current| {
+            self.inner
+                .spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
+        });
+        self.insert(abort, id)
     }
 }
 
@@ -192,13 +332,11 @@ impl<T: Outcome + 'static> JoinSet<T> {
             .register(SpawnKind::Local, std::panic::Location::caller());
         let id = current.record.id;
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        AbortHandle::new(
-            current.launch(|current| {
-                self.inner
-                    .spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
-            }),
-            id,
-        )
+        let abort = current.launch(|current| {
+            self.inner
+                .spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
+        });
+        self.insert(abort, id)
     }
 }
 
@@ -206,5 +344,77 @@ fn in_set<'a>(builder: Builder<'a>, tracker: Option<&'a Tracker>) -> Builder<'a>
     match tracker {
         Some(tracker) if !builder.has_tracker() => builder.tracker(tracker),
         _ => builder,
+    }
+}
+
+/// Hashes tokio's task ids, which are distinct numbers already: one
+/// multiplication, rather than SipHash on every spawn into a set.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id map holds exactly the tasks the set does, whichever way they
+    /// leave it.
+    #[tokio::test]
+    async fn ids_leave_the_map_with_their_tasks() {
+        let tracker = Tracker::new();
+        let mut set = JoinSet::with_tracker(&tracker);
+        let spawn = |set: &mut JoinSet<u32>, n| {
+            set.spawn("n", TaskType::GENERAL, async move { n });
+        };
+        for n in 0..4 {
+            spawn(&mut set, n);
+        }
+        set.spawn("stuck", TaskType::GENERAL, std::future::pending())
+            .abort();
+        set.spawn("boom", TaskType::GENERAL, async { panic!("boom") });
+        assert_eq!(set.ids.len(), 6);
+
+        set.join_next().await.unwrap().ok();
+        set.join_next_with_id().await.unwrap().1.ok();
+        let _ = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
+        let _ = std::future::poll_fn(|cx| set.poll_join_next_with_id(cx)).await;
+        assert_eq!((set.len(), set.ids.len()), (2, 2));
+        tokio::task::yield_now().await;
+        set.try_join_next().unwrap().ok();
+        set.try_join_next_with_id().unwrap().1.ok();
+        assert_eq!((set.len(), set.ids.len()), (0, 0));
+
+        spawn(&mut set, 9);
+        set.spawn("stuck", TaskType::GENERAL, std::future::pending());
+        set.shutdown().await;
+        assert_eq!((set.len(), set.ids.len()), (0, 0));
+    }
+
+    /// A table picks the bucket by the low bits and a tag by the top 7:
+    /// sequential ids must spread over both.
+    #[test]
+    fn sequential_ids_hash_apart() {
+        use std::collections::HashSet;
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let hashes: Vec<u64> = (1..=1024u64).map(|n| build.hash_one(n)).collect();
+        let low: HashSet<u64> = hashes.iter().map(|h| h & 1023).collect();
+        let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!((low.len(), tags.len()), (1024, 128));
     }
 }

@@ -1,0 +1,161 @@
+//! The tracked `JoinSet`: ids it gives are the tracker's, and each of tokio's
+//! `JoinSet` methods keeps its meaning.
+
+use std::future::poll_fn;
+use std::task::{Context, Poll, Waker};
+
+use tracked::{JoinSet, TaskState, TaskType, Tracker};
+
+/// What the tracker knows of `id`: its name and state.
+fn known(tracker: &Tracker, id: tracked::TaskId) -> (String, TaskState) {
+    let task = tracker.task(id).expect("the tracker knows the task").task;
+    (task.name.into_owned(), task.state)
+}
+
+#[tokio::test]
+async fn join_next_with_id_gives_the_id_the_tracker_knows() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let spawned: Vec<_> = (0..4usize)
+        .map(|n| {
+            set.spawn(format!("part-{n}"), TaskType::GENERAL, async move { n })
+                .id()
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while let Some((id, result)) = set.join_next_with_id().await {
+        let n = result.unwrap();
+        assert_eq!(id, spawned[n]);
+        assert_eq!(
+            known(&tracker, id),
+            (format!("part-{n}"), TaskState::Completed)
+        );
+        seen.push(n);
+    }
+    seen.sort();
+    assert_eq!(seen, [0, 1, 2, 3]);
+}
+
+#[tokio::test]
+async fn panicked_and_aborted_tasks_come_with_their_ids() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let done = set.spawn("done", TaskType::GENERAL, async {}).id();
+    let boom = set
+        .spawn("boom", TaskType::GENERAL, async { panic!("boom") })
+        .id();
+    let stuck = set.spawn("stuck", TaskType::GENERAL, std::future::pending());
+    stuck.abort();
+    let mut ended = Vec::new();
+    while let Some((id, result)) = set.join_next_with_id().await {
+        let how = match result {
+            Ok(()) => "returned",
+            Err(e) if e.is_panic() => "panicked",
+            Err(e) if e.is_cancelled() => "cancelled",
+            Err(e) => panic!("{e}"),
+        };
+        ended.push((id, how, known(&tracker, id)));
+    }
+    ended.sort_by_key(|(id, ..)| *id);
+    assert_eq!(
+        ended,
+        [
+            (done, "returned", ("done".into(), TaskState::Completed)),
+            (boom, "panicked", ("boom".into(), TaskState::Panicked)),
+            (
+                stuck.id(),
+                "cancelled",
+                ("stuck".into(), TaskState::Cancelled)
+            ),
+        ]
+    );
+}
+
+/// `try_join_next_with_id`, yielding between tries, a bounded number of times.
+async fn try_until_ended<T: 'static>(
+    set: &mut JoinSet<T>,
+) -> (tracked::TaskId, Result<T, tokio::task::JoinError>) {
+    for _ in 0..100 {
+        if let Some(ended) = set.try_join_next_with_id() {
+            return ended;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("no task ended in 100 yields");
+}
+
+#[tokio::test]
+async fn try_join_next_with_id_gives_ended_tasks_only() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let quick = set.spawn("quick", TaskType::GENERAL, async { 1 }).id();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let slow = set
+        .spawn("slow", TaskType::GENERAL, {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                2
+            }
+        })
+        .id();
+    // Current-thread runtime: nothing has run yet.
+    assert!(set.try_join_next_with_id().is_none());
+    let (id, result) = try_until_ended(&mut set).await;
+    assert_eq!((id, result.unwrap()), (quick, 1));
+    assert!(set.try_join_next_with_id().is_none());
+    gate.notify_one();
+    let (id, result) = try_until_ended(&mut set).await;
+    assert_eq!((id, result.unwrap()), (slow, 2));
+    assert_eq!(known(&tracker, slow), ("slow".into(), TaskState::Completed));
+    assert!(set.try_join_next_with_id().is_none());
+    assert!(set.is_empty());
+}
+
+#[tokio::test]
+async fn poll_join_next_with_id_gives_ids_and_ready_none_when_empty() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let a = set.spawn("a", TaskType::GENERAL, async { 'a' }).id();
+    let b = set
+        .spawn("b", TaskType::GENERAL, async { panic!("b") })
+        .id();
+    let mut ended = Vec::new();
+    for _ in 0..2 {
+        let (id, result) = poll_fn(|cx| set.poll_join_next_with_id(cx)).await.unwrap();
+        ended.push((id, result.ok()));
+    }
+    ended.sort();
+    assert_eq!(ended, [(a, Some('a')), (b, None)]);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(
+        set.poll_join_next_with_id(&mut cx),
+        Poll::Ready(None)
+    ));
+    assert!(matches!(set.poll_join_next(&mut cx), Poll::Ready(None)));
+
+    set.spawn("c", TaskType::GENERAL, async { 'c' });
+    assert!(set.poll_join_next(&mut cx).is_pending());
+    let next = poll_fn(|cx| set.poll_join_next(cx)).await;
+    assert_eq!(next.unwrap().unwrap(), 'c');
+    assert!(set.is_empty());
+}
+
+#[tokio::test]
+async fn plain_joins_and_id_joins_mix() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    for n in 0..6u32 {
+        set.spawn("n", TaskType::GENERAL, async move { n });
+    }
+    let mut sum = set.join_next().await.unwrap().unwrap();
+    while let Some((id, result)) = set.join_next_with_id().await {
+        assert_eq!(known(&tracker, id).0, "n");
+        sum += result.unwrap();
+        if let Some(result) = set.join_next().await {
+            sum += result.unwrap();
+        }
+    }
+    assert_eq!(sum, 15);
+    assert_eq!(tracker.stats().total.completed, 6);
+}
