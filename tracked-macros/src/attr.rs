@@ -70,7 +70,10 @@ impl Parse for Args {
 
 impl Args {
     fn error(&mut self, span: Span, message: &str) {
-        let error = syn::Error::new(span, message);
+        self.add(syn::Error::new(span, message));
+    }
+
+    fn add(&mut self, error: syn::Error) {
         match &mut self.errors {
             Some(errors) => errors.combine(error),
             None => self.errors = Some(error),
@@ -87,7 +90,9 @@ impl Args {
         let value = match value {
             Ok(value) => value,
             Err(error) => {
-                self.error(error.span(), &error.to_string());
+                // Kept whole: rebuilt from `error.span()` it would point at
+                // the first token of `TaskType::NETWORK` only.
+                self.add(error);
                 return;
             }
         };
@@ -113,15 +118,46 @@ fn string_value(
         return Ok(Ok(input.parse()?));
     }
     let other: Expr = input.parse()?;
-    Ok(Err(syn::Error::new_spanned(
-        other,
-        format!("`{key}` expects a string literal, e.g. `{key} = \"Consensus\"`"),
-    )))
+    let message = match task_type_constant(&other) {
+        Some(name) if key == "type" => format!(
+            "`type` expects a string literal: `type = \"{name}\"` is the type of this constant"
+        ),
+        _ => format!("`{key}` expects a string literal, e.g. `{key} = \"Consensus\"`"),
+    };
+    Ok(Err(syn::Error::new_spanned(other, message)))
+}
+
+/// The name of the predefined `TaskType` constant `expr` names, such as
+/// `"Network"` for `TaskType::NETWORK`.
+fn task_type_constant(expr: &Expr) -> Option<&'static str> {
+    let Expr::Path(path) = expr else {
+        return None;
+    };
+    let mut segments = path.path.segments.iter().rev();
+    let (constant, ty) = (segments.next()?, segments.next()?);
+    if ty.ident != "TaskType" {
+        return None;
+    }
+    const PREDEFINED: [(&str, &str); 7] = [
+        ("NETWORK", "Network"),
+        ("CONSENSUS", "Consensus"),
+        ("DATABASE", "Database"),
+        ("MAINTENANCE", "Maintenance"),
+        ("GAME_LOGIC", "GameLogic"),
+        ("UI", "UI"),
+        ("GENERAL", "General"),
+    ];
+    PREDEFINED
+        .iter()
+        .find(|(name, _)| constant.ident == name)
+        .map(|(_, value)| *value)
 }
 
 /// The `=` after a key, with an error at the key when it is missing.
 fn equals(input: ParseStream<'_>, span: Span, key: &str, example: &str) -> syn::Result<()> {
-    if input.peek(Token![=]) {
+    // `key =` followed by nothing, or by the next argument, has no value
+    // either; said at the key, not as a parse error at the attribute's end.
+    if input.peek(Token![=]) && !(input.peek2(Token![,]) || no_token_after_equals(input)) {
         input.parse::<Token![=]>()?;
         Ok(())
     } else {
@@ -132,13 +168,20 @@ fn equals(input: ParseStream<'_>, span: Span, key: &str, example: &str) -> syn::
     }
 }
 
+/// Whether the `=` the input starts with is its last token.
+fn no_token_after_equals(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.parse::<Token![=]>().is_ok() && fork.is_empty()
+}
+
 /// `= <integer from 0 to 255>`.
 fn tier_value(input: ParseStream<'_>, args: &mut Args) -> Option<u8> {
     if input.peek(LitInt) {
         let lit: LitInt = input.parse().ok()?;
+        // Any integer suffix (`2u8`) is fine: the value is what counts.
         match lit.base10_parse::<u8>() {
-            Ok(value) if lit.suffix().is_empty() => return Some(value),
-            _ => args.error(lit.span(), "`tier` must be an integer from 0 to 255"),
+            Ok(value) => return Some(value),
+            Err(_) => args.error(lit.span(), "`tier` must be an integer from 0 to 255"),
         }
         return None;
     }
@@ -151,10 +194,6 @@ fn tier_value(input: ParseStream<'_>, args: &mut Args) -> Option<u8> {
 
 impl Args {
     fn errors_at(&mut self, tokens: &impl quote::ToTokens, message: &str) {
-        let error = syn::Error::new_spanned(tokens, message);
-        match &mut self.errors {
-            Some(errors) => errors.combine(error),
-            None => self.errors = Some(error),
-        }
+        self.add(syn::Error::new_spanned(tokens, message));
     }
 }
