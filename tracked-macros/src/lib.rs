@@ -78,8 +78,10 @@ use proc_macro::TokenStream;
 ///
 /// # Spawn rewriting
 ///
-/// In the body, including closures and async blocks but not nested items or
-/// macro invocations: `tokio::spawn`, `tokio::task::spawn`,
+/// In the body, including closures, async blocks and the arguments of
+/// `vec!`, `join!`, `try_join!`, `select!`, `pin!`, `dbg!`, `matches!` and
+/// the `assert` macros, but not nested items or other macros (whose tokens
+/// may mean something else, as in `stringify!`): `tokio::spawn`, `tokio::task::spawn`,
 /// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and bare or
 /// `task::`-qualified names that a `use` *inside the fn body* imports from
 /// tokio. Each becomes a tracked spawn with its own catalogue site named
@@ -87,8 +89,8 @@ use proc_macro::TokenStream;
 /// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
 /// type, child of the current task. It still returns tokio's `JoinHandle`.
 /// Not rewritten: module-level imports (invisible to the attribute), method
-/// calls such as `join_set.spawn(…)`, and spawns inside macros such as
-/// `tokio::select!`; the audit covers those.
+/// calls such as `join_set.spawn(…)`, and spawns inside other macros; the
+/// audit covers those.
 ///
 /// # Expansion
 ///

@@ -5,16 +5,17 @@
 //! without a leading `::`), and calls through names a `use` item *inside the
 //! fn body* brings in from tokio (`use tokio::spawn;`, `use tokio::task;`,
 //! `use tokio::task::{spawn_blocking as blocking};`). Closures and async
-//! blocks in the body are searched; nested items (fns, impls, modules) and
-//! macro invocations are not, since their tokens are not expressions the
-//! macro can see. Imports at module level are invisible to an attribute on
+//! blocks in the body are searched, and so are the tokens of the macros in
+//! `EXPRESSION_MACROS` (`vec!`, `tokio::join!`, `tokio::select!`…), whose
+//! arguments are expressions; nested items (fns, impls, modules) and other
+//! macros are not, since their tokens may mean something else. Imports at module level are invisible to an attribute on
 //! a fn, so a bare `spawn(…)` imported there is left alone, as are method
 //! calls such as `join_set.spawn(…)` whose receiver type a macro cannot know.
 
 use std::collections::HashMap;
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
@@ -203,6 +204,15 @@ impl VisitMut for Rewriter {
         }
     }
 
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        let Some(last) = mac.path.segments.last() else {
+            return;
+        };
+        if EXPRESSION_MACROS.contains(&last.ident.to_string().as_str()) {
+            mac.tokens = self.rewrite_tokens(mac.tokens.clone());
+        }
+    }
+
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         visit_mut::visit_expr_mut(self, expr);
         let Expr::Call(call) = expr else {
@@ -253,7 +263,101 @@ impl VisitMut for Rewriter {
     }
 }
 
+/// Macros whose arguments are Rust expressions (among other tokens), so a
+/// spawn call written in them runs as written: their tokens are searched.
+/// Others (`quote!`, `stringify!`, a DSL) may give the same tokens another
+/// meaning and are left alone.
+const EXPRESSION_MACROS: [&str; 13] = [
+    "vec",
+    "join",
+    "try_join",
+    "select",
+    "pin",
+    "dbg",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "matches",
+];
+
 impl Rewriter {
+    /// Rewrites the spawn calls in a macro's tokens: a path that resolves to
+    /// a spawn function, not preceded by `.`, `::` or `fn`, followed by
+    /// parentheses, is parsed as a call and rewritten as one in the body.
+    /// Nested groups and macros are searched too.
+    fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = TokenStream::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            if let Some(end) = self.spawn_call_at(&tokens, i) {
+                let call: TokenStream = tokens[i..=end].iter().cloned().collect();
+                if let Ok(mut expr @ Expr::Call(_)) = syn::parse2::<Expr>(call) {
+                    self.visit_expr_mut(&mut expr);
+                    expr.to_tokens(&mut out);
+                    i = end + 1;
+                    continue;
+                }
+            }
+            // A nested macro's tokens, `stringify!(…)`, are searched only
+            // if it is one of the expression macros too.
+            let nested_macro = i >= 2
+                && matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == '!')
+                && matches!(&tokens[i - 2], TokenTree::Ident(name)
+                    if !EXPRESSION_MACROS.contains(&name.to_string().as_str()));
+            match &tokens[i] {
+                TokenTree::Group(group) if !nested_macro => {
+                    let mut rewritten =
+                        Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
+                    rewritten.set_span(group.span());
+                    out.extend([TokenTree::Group(rewritten)]);
+                }
+                token => out.extend([token.clone()]),
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The index of the parenthesized arguments when `tokens[start..]` begins
+    /// with a call to a spawn function.
+    fn spawn_call_at(&self, tokens: &[TokenTree], start: usize) -> Option<usize> {
+        let is_punct = |index: usize, ch: char| matches!(tokens.get(index), Some(TokenTree::Punct(p)) if p.as_char() == ch);
+        if let Some(previous) = start.checked_sub(1) {
+            let after_fn = matches!(&tokens[previous], TokenTree::Ident(i) if i == "fn");
+            if is_punct(previous, '.') || is_punct(previous, ':') || after_fn {
+                return None;
+            }
+        }
+        let mut index = start;
+        if is_punct(index, ':') && is_punct(index + 1, ':') {
+            index += 2;
+        }
+        let mut segments = Vec::new();
+        loop {
+            let Some(TokenTree::Ident(ident)) = tokens.get(index) else {
+                return None;
+            };
+            segments.push(ident.to_string());
+            index += 1;
+            if is_punct(index, ':') && is_punct(index + 1, ':') {
+                index += 2;
+            } else {
+                break;
+            }
+        }
+        self.imports.resolve(&segments)?;
+        match tokens.get(index) {
+            Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
+                Some(index)
+            }
+            _ => None,
+        }
+    }
+
     fn spawn_fn(&self, call: &ExprCall) -> Option<SpawnFn> {
         let Expr::Path(path) = &*call.func else {
             return None;
