@@ -1,7 +1,7 @@
 //! The tracked `JoinSet`: ids it gives are the tracker's, and each of tokio's
 //! `JoinSet` methods keeps its meaning.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::task::{Context, Poll, Waker};
 
 use tracked::{JoinSet, TaskState, TaskType, Tracker};
@@ -158,4 +158,140 @@ async fn plain_joins_and_id_joins_mix() {
     }
     assert_eq!(sum, 15);
     assert_eq!(tracker.stats().total.completed, 6);
+}
+
+#[tokio::test]
+async fn detach_all_empties_the_set_and_leaves_its_tasks_running_and_tracked() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ids: Vec<_> = (0..2u32)
+        .map(|n| {
+            let (go, done_tx) = (go.clone(), done_tx.clone());
+            set.spawn("detached", TaskType::GENERAL, async move {
+                go.notified().await;
+                done_tx.send(n).unwrap();
+            })
+            .id()
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    set.detach_all();
+    assert!(set.is_empty());
+    assert!(set.join_next().await.is_none());
+    set.abort_all();
+    drop(set);
+    tokio::task::yield_now().await;
+    for &id in &ids {
+        assert_eq!(known(&tracker, id), ("detached".into(), TaskState::Running));
+    }
+
+    go.notify_waiters();
+    let mut done = vec![done_rx.recv().await.unwrap(), done_rx.recv().await.unwrap()];
+    done.sort();
+    assert_eq!(done, [0, 1]);
+    for _ in 0..100 {
+        if tracker.stats().total.live() == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for &id in &ids {
+        assert_eq!(
+            known(&tracker, id),
+            ("detached".into(), TaskState::Completed)
+        );
+    }
+}
+
+#[tokio::test]
+async fn join_all_returns_every_output() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    for n in 0..5u32 {
+        set.spawn("n", TaskType::GENERAL, async move { n * n });
+    }
+    let mut outputs = set.join_all().await;
+    outputs.sort();
+    assert_eq!(outputs, [0, 1, 4, 9, 16]);
+    assert_eq!(tracker.stats().total.completed, 5);
+    assert!(JoinSet::<()>::new().join_all().await.is_empty());
+}
+
+#[tokio::test]
+async fn join_all_gives_outputs_in_the_order_tasks_ended() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let mut gates = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..3u32 {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        gates.push(Some(tx));
+        ids.push(
+            set.spawn("gated", TaskType::GENERAL, async move {
+                rx.await.unwrap();
+                n
+            })
+            .id(),
+        );
+    }
+    let mut all = std::pin::pin!(set.join_all());
+    let mut cx = Context::from_waker(Waker::noop());
+    // Open one gate at a time and let join_all take that task alone.
+    for n in [2, 0] {
+        gates[n].take().unwrap().send(()).unwrap();
+        ended(&tracker, ids[n]).await;
+        assert!(all.as_mut().poll(&mut cx).is_pending());
+    }
+    gates[1].take().unwrap().send(()).unwrap();
+    assert_eq!(all.await, [2, 0, 1]);
+}
+
+/// Waits, a bounded number of yields, until the tracker has seen `id` end.
+async fn ended(tracker: &Tracker, id: tracked::TaskId) {
+    for _ in 0..100 {
+        if tracker.task(id).unwrap().task.finished_at.is_some() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("task {id:?} did not end in 100 yields");
+}
+
+#[derive(Debug, PartialEq)]
+struct Payload(u32);
+
+#[tokio::test]
+async fn join_all_resumes_a_panic_with_its_payload_and_aborts_the_rest() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::<()>::with_tracker(&tracker);
+    let stuck = set
+        .spawn("stuck", TaskType::GENERAL, std::future::pending())
+        .id();
+    set.spawn("boom", TaskType::GENERAL, async {
+        std::panic::panic_any(Payload(7))
+    });
+    // tracked: allow(untracked-spawn) -- catches the panic join_all resumes.
+    let error = tokio::spawn(set.join_all()).await.unwrap_err();
+    let payload = error.into_panic().downcast::<Payload>().unwrap();
+    assert_eq!(*payload, Payload(7));
+    tokio::task::yield_now().await;
+    assert_eq!(
+        known(&tracker, stuck),
+        ("stuck".into(), TaskState::Cancelled)
+    );
+}
+
+#[tokio::test]
+async fn join_all_panics_on_an_aborted_task() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    set.spawn("done", TaskType::GENERAL, async {});
+    set.spawn("stuck", TaskType::GENERAL, std::future::pending())
+        .abort();
+    // tracked: allow(untracked-spawn) -- catches the panic join_all raises.
+    let error = tokio::spawn(set.join_all()).await.unwrap_err();
+    let message = error.into_panic().downcast::<String>().unwrap();
+    assert!(message.contains("cancelled"), "{message}");
 }

@@ -219,6 +219,71 @@ impl<T: 'static> JoinSet<T> {
         }
     }
 
+    /// Awaits every task and returns their outputs in the order they ended.
+    ///
+    /// # Panics
+    ///
+    /// If a task panicked, with its payload (after aborting the others, as
+    /// dropping the set does); if one was aborted, with the `JoinError`'s
+    /// text. Join in a loop with [`JoinSet::join_next`] to handle either.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let mut set = JoinSet::new();
+    /// for page in 0..3u32 {
+    ///     set.spawn("render", TaskType::GENERAL, async move { page * 10 });
+    /// }
+    /// let mut pages = set.join_all().await;
+    /// pages.sort();
+    /// assert_eq!(pages, [0, 10, 20]);
+    /// # }
+    /// ```
+    pub async fn join_all(mut self) -> Vec<T> {
+        let mut outputs = Vec::with_capacity(self.len());
+        while let Some(result) = self.join_next().await {
+            match result {
+                Ok(output) => outputs.push(output),
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(error) => panic!("{error}"),
+            }
+        }
+        outputs
+    }
+
+    /// Empties the set without aborting its tasks: they run on, stay
+    /// tracked, and are no longer aborted when the set is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tracked_runtime::{JoinSet, TaskState, TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let mut set = JoinSet::with_tracker(&tracker);
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let id = set
+    ///     .spawn("flush", TaskType::DATABASE, async move { tx.send(()).unwrap() })
+    ///     .id();
+    /// set.detach_all();
+    /// assert!(set.is_empty());
+    /// drop(set);
+    /// rx.await.unwrap(); // the task ran to its end
+    /// tokio::task::yield_now().await;
+    /// assert_eq!(tracker.task(id).unwrap().task.state, TaskState::Completed);
+    /// # }
+    /// ```
+    pub fn detach_all(&mut self) {
+        self.inner.detach_all();
+        self.ids.clear();
+    }
+
     /// Swaps tokio's id of a task that left `inner` for the tracked one.
     fn tracked(
         &mut self,
@@ -402,6 +467,10 @@ mod tests {
         spawn(&mut set, 9);
         set.spawn("stuck", TaskType::GENERAL, std::future::pending());
         set.shutdown().await;
+        assert_eq!((set.len(), set.ids.len()), (0, 0));
+
+        set.spawn("stuck", TaskType::GENERAL, std::future::pending());
+        set.detach_all();
         assert_eq!((set.len(), set.ids.len()), (0, 0));
     }
 
