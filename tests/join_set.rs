@@ -4,7 +4,7 @@
 use std::future::{poll_fn, Future};
 use std::task::{Context, Poll, Waker};
 
-use tracked::{JoinSet, TaskState, TaskType, Tracker};
+use tracked::{JoinSet, SpawnKind, TaskState, TaskType, Tracker};
 
 /// What the tracker knows of `id`: its name and state.
 fn known(tracker: &Tracker, id: tracked::TaskId) -> (String, TaskState) {
@@ -294,4 +294,80 @@ async fn join_all_panics_on_an_aborted_task() {
     let error = tokio::spawn(set.join_all()).await.unwrap_err();
     let message = error.into_panic().downcast::<String>().unwrap();
     assert!(message.contains("cancelled"), "{message}");
+}
+
+#[tokio::test]
+async fn spawn_blocking_on_runs_on_that_runtime_with_parents_like_spawn_blocking() {
+    let tracker = Tracker::new();
+    let other = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("other-runtime")
+        .build()
+        .unwrap();
+    let handle = other.handle().clone();
+    let parent = tracker.spawn("parent", TaskType::GENERAL, async move {
+        // No tracker named: the set's tasks take the spawning task's.
+        let mut set = JoinSet::new();
+        let blocking = set
+            .spawn_blocking_on(
+                "blocking",
+                TaskType::GENERAL,
+                || {
+                    let thread = std::thread::current().name().map(str::to_owned);
+                    let child = tracked::spawn("child", TaskType::GENERAL, async {});
+                    let child_id = child.id();
+                    tokio::runtime::Handle::current().block_on(child).unwrap();
+                    (thread, child_id)
+                },
+                &handle,
+            )
+            .id();
+        let (id, result) = set.join_next_with_id().await.unwrap();
+        assert_eq!(id, blocking);
+        let (thread, child) = result.unwrap();
+        (blocking, thread, child)
+    });
+    let parent_id = parent.id();
+    let (blocking, thread, child) = parent.await.unwrap();
+    other.shutdown_background();
+
+    assert_eq!(thread.as_deref(), Some("other-runtime"));
+    let task = tracker.task(blocking).unwrap().task;
+    assert_eq!(
+        (task.name.as_ref(), task.kind, task.parent, task.state),
+        (
+            "blocking",
+            SpawnKind::Blocking,
+            Some(parent_id),
+            TaskState::Completed
+        )
+    );
+    let task = tracker.task(child).unwrap().task;
+    assert_eq!((task.name.as_ref(), task.parent), ("child", Some(blocking)));
+}
+
+#[tokio::test]
+async fn spawn_local_on_waits_for_its_local_set() {
+    let tracker = Tracker::new();
+    let local = tokio::task::LocalSet::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let not_send = std::rc::Rc::new(3u32);
+    let id = set
+        .spawn_local_on(
+            "local",
+            TaskType::GENERAL,
+            async move { *not_send * 2 },
+            &local,
+        )
+        .id();
+    // Spawned outside any running LocalSet, where `spawn_local` panics.
+    tokio::task::yield_now().await;
+    assert_eq!(known(&tracker, id), ("local".into(), TaskState::Pending));
+    let (joined, result) = local.run_until(set.join_next_with_id()).await.unwrap();
+    assert_eq!((joined, result.unwrap()), (id, 6));
+    let task = tracker.task(id).unwrap().task;
+    assert_eq!(
+        (task.kind, task.state),
+        (SpawnKind::Local, TaskState::Completed)
+    );
 }

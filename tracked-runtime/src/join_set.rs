@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
-use tokio::task::JoinError;
+use tokio::task::{JoinError, LocalSet};
 
 use crate::instrument::{blocking, Instrumented};
 use crate::outcome::ByOutcome;
@@ -379,6 +379,46 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         });
         self.insert(abort, id)
     }
+
+    /// Runs a tracked closure on the blocking pool of the runtime behind
+    /// `handle`, as part of the set. Like [`JoinSet::spawn_blocking`], its
+    /// parent is the task spawning it, and tasks it spawns have it as theirs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio::runtime::Handle;
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let mut set = JoinSet::new();
+    /// let handle = Handle::current();
+    /// set.spawn_blocking_on("hash-file", TaskType::GENERAL, || 40 + 2, &handle);
+    /// assert_eq!(set.join_next().await.unwrap().unwrap(), 42);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking_on<F>(
+        &mut self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        f: F,
+        handle: &Handle,
+    ) -> AbortHandle
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
+            .register(SpawnKind::Blocking, std::panic::Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let abort = current.launch(|current| {
+            self.inner
+                .spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle)
+        });
+        self.insert(abort, id)
+    }
 }
 
 impl<T: Outcome + 'static> JoinSet<T> {
@@ -400,6 +440,50 @@ impl<T: Outcome + 'static> JoinSet<T> {
         let abort = current.launch(|current| {
             self.inner
                 .spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
+        });
+        self.insert(abort, id)
+    }
+
+    /// Spawns a tracked `!Send` task into the set, on `local_set`, which need
+    /// not be running: the task starts when it next runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::rc::Rc;
+    /// use tokio::task::LocalSet;
+    /// use tracked_runtime::{JoinSet, TaskType};
+    ///
+    /// let local = LocalSet::new();
+    /// let mut set = JoinSet::new();
+    /// let shared = Rc::new(5);
+    /// set.spawn_local_on("ui-refresh", TaskType::GENERAL, async move { *shared }, &local);
+    /// let output = local.run_until(set.join_next()).await.unwrap().unwrap();
+    /// assert_eq!(output, 5);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local_on<F>(
+        &mut self,
+        name: impl Into<TaskName>,
+        ty: TaskType,
+        future: F,
+        local_set: &LocalSet,
+    ) -> AbortHandle
+    where
+        F: Future<Output = T> + 'static,
+    {
+        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
+            .register(SpawnKind::Local, std::panic::Location::caller());
+        let id = current.record.id;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let abort = current.launch(|current| {
+            self.inner.spawn_local_on(
+                Instrumented::<_, ByOutcome>::new(future, current),
+                local_set,
+            )
         });
         self.insert(abort, id)
     }
