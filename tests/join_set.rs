@@ -371,3 +371,77 @@ async fn spawn_local_on_waits_for_its_local_set() {
         (SpawnKind::Local, TaskState::Completed)
     );
 }
+
+#[tokio::test]
+async fn extend_spawns_each_task_named_at_the_callers_line() {
+    let tracker = Tracker::new();
+    let mut set = JoinSet::with_tracker(&tracker);
+    let parts = (0..3u32).map(|n| (format!("part-{n}"), TaskType::NETWORK, async move { n }));
+    let line = line!() + 1;
+    set.extend(parts);
+    assert_eq!(set.len(), 3);
+    let mut seen = Vec::new();
+    while let Some((id, result)) = set.join_next_with_id().await {
+        let n = result.unwrap();
+        let task = tracker.task(id).unwrap().task;
+        assert_eq!(
+            (task.name.as_ref(), task.ty),
+            (format!("part-{n}").as_str(), TaskType::NETWORK)
+        );
+        assert!(
+            task.site.file.ends_with("tests/join_set.rs"),
+            "{}",
+            task.site
+        );
+        assert_eq!(task.site.line, line);
+        seen.push(n);
+    }
+    seen.sort();
+    assert_eq!(seen, [0, 1, 2]);
+}
+
+#[tokio::test]
+async fn collected_tasks_are_tracked_like_spawned_ones() {
+    let tracker = Tracker::new();
+    let parent = tracker.spawn("parent", TaskType::GENERAL, async {
+        // Inside a tracked task: its tracker, and it as their parent.
+        let mut set: JoinSet<u32> = (0..3u32)
+            .map(|n| (format!("item-{n}"), TaskType::GENERAL, async move { n }))
+            .collect();
+        let mut joined = Vec::new();
+        while let Some((id, result)) = set.join_next_with_id().await {
+            joined.push((id, result.unwrap()));
+        }
+        let line = line!() + 1;
+        let mut set = JoinSet::from_iter([("direct", TaskType::GENERAL, async { 9 })]);
+        let (direct, result) = set.join_next_with_id().await.unwrap();
+        joined.push((direct, result.unwrap()));
+        (joined, direct, line)
+    });
+    let parent_id = parent.id();
+    let (mut joined, direct, line) = parent.await.unwrap();
+    joined.sort_by_key(|&(_, n)| n);
+    let names: Vec<_> = joined
+        .iter()
+        .map(|&(id, n)| {
+            let task = tracker.task(id).unwrap().task;
+            assert_eq!(
+                (task.parent, task.state),
+                (Some(parent_id), TaskState::Completed)
+            );
+            (task.name.into_owned(), n)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("item-0".into(), 0),
+            ("item-1".into(), 1),
+            ("item-2".into(), 2),
+            ("direct".into(), 9)
+        ]
+    );
+    let site = tracker.task(direct).unwrap().task.site;
+    assert!(site.file.ends_with("tests/join_set.rs"), "{site}");
+    assert_eq!(site.line, line);
+}

@@ -489,6 +489,70 @@ impl<T: Outcome + 'static> JoinSet<T> {
     }
 }
 
+/// Spawns a tracked task into the set for each `(name, type, future)`, as
+/// [`JoinSet::spawn`] does; each records the line calling `extend` as its site.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{JoinSet, TaskType};
+///
+/// let mut set = JoinSet::new();
+/// set.extend((0..3u32).map(|n| (format!("fetch-{n}"), TaskType::NETWORK, async move { n })));
+/// assert_eq!(set.join_all().await.len(), 3);
+/// # }
+/// ```
+impl<T, N, F> Extend<(N, TaskType, F)> for JoinSet<T>
+where
+    T: Outcome + Send + 'static,
+    N: Into<TaskName>,
+    F: Future<Output = T> + Send + 'static,
+{
+    #[track_caller]
+    fn extend<I: IntoIterator<Item = (N, TaskType, F)>>(&mut self, iter: I) {
+        // A loop, not `for_each`: a closure would be the caller recorded.
+        for (name, ty, future) in iter {
+            self.spawn(name, ty, future);
+        }
+    }
+}
+
+/// Collects `(name, type, future)`s into a set of tracked tasks, as
+/// [`JoinSet::new`] then [`JoinSet::spawn`] for each would.
+///
+/// Through `Iterator::collect` the tasks' site is `collect`'s, in the
+/// standard library, which does not pass its caller on; call
+/// `JoinSet::from_iter` or [`Extend::extend`] to record your own line.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{JoinSet, TaskType};
+///
+/// let set: JoinSet<u32> = (0..3u32)
+///     .map(|n| ("compact", TaskType::MAINTENANCE, async move { n }))
+///     .collect();
+/// assert_eq!(set.len(), 3);
+/// # }
+/// ```
+impl<T, N, F> FromIterator<(N, TaskType, F)> for JoinSet<T>
+where
+    T: Outcome + Send + 'static,
+    N: Into<TaskName>,
+    F: Future<Output = T> + Send + 'static,
+{
+    #[track_caller]
+    fn from_iter<I: IntoIterator<Item = (N, TaskType, F)>>(iter: I) -> Self {
+        let mut set = JoinSet::new();
+        set.extend(iter);
+        set
+    }
+}
+
 fn in_set<'a>(builder: Builder<'a>, tracker: Option<&'a Tracker>) -> Builder<'a> {
     match tracker {
         Some(tracker) if !builder.has_tracker() => builder.tracker(tracker),
