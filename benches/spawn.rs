@@ -216,10 +216,11 @@ impl Spawner for Naive {
     }
 }
 
-/// The slab-registry design probe (`--probe`), on a registry of its own.
-struct Probe(&'static slab_probe::Registry);
+/// The slab-registry design probe (`--probe`), on a registry of its own;
+/// with `LOCAL_ENDS` a task's end writes nothing of its spawner's shard.
+struct Probe<const LOCAL_ENDS: bool>(&'static slab_probe::Registry);
 
-impl Spawner for Probe {
+impl<const LOCAL_ENDS: bool> Spawner for Probe<LOCAL_ENDS> {
     type Handle = tokio::task::JoinHandle<()>;
 
     fn new() -> Self {
@@ -230,7 +231,7 @@ impl Spawner for Probe {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        slab_probe::spawn(self.0, "bench", 1, future)
+        slab_probe::spawn::<LOCAL_ENDS, _>(self.0, "bench", 1, future)
     }
 }
 
@@ -387,7 +388,8 @@ fn variants(config: &Config) -> Vec<Box<dyn Bench>> {
             subject::<Bare>("tokio::spawn", false),
             subject::<UtilTracker>("tokio-util TaskTracker", false),
             subject::<OursGlobal>("ours-global", true),
-            subject::<Probe>("slab probe", true),
+            subject::<Probe<false>>("slab probe", true),
+            subject::<Probe<true>>("slab probe, local ends", true),
         ];
     }
     if config.detail {

@@ -11,6 +11,12 @@
 //! - A spawn takes its shard's lock once (allocate the entry, count the
 //!   spawn); the end takes the same lock once (count the ending and its
 //!   duration, copy the entry into the shard's history ring, free the entry).
+//! - "Local ends" changes only the end: it counts the ending and keeps it in
+//!   the history of the *ending* thread's shard, and frees the entry by a
+//!   store into the entry alone; spawns find ended entries by looking at a
+//!   few past a cursor ([`REUSE_TRIES`]). So a task's end writes nothing of
+//!   its spawner's shard (its lock, counters or free list), which another
+//!   core is using to spawn.
 //! - Per task: id, parent (from the current task), name, type, spawn site,
 //!   spawned / first-poll / finished times (three clock reads, as ours),
 //!   poll count, state, tokio's abort handle (for cancels); panics caught.
@@ -33,6 +39,9 @@ const TYPES: usize = 16;
 const SHARDS: usize = 8;
 const HISTORY: usize = 10_000 / SHARDS;
 const NO_SLOT: u32 = u32::MAX;
+/// With local ends: entries a spawn looks at for an ended one before it
+/// takes a new one.
+const REUSE_TRIES: u32 = 8;
 
 /// States; `FREE` marks an entry on the free list.
 const FREE: u8 = 0;
@@ -94,6 +103,8 @@ struct ShardState {
     durations: [[u64; 32]; TYPES],
     history: Vec<Finished>,
     next_evicted: usize,
+    /// With local ends: where the search for an ended entry goes on.
+    cursor: u32,
 }
 
 /// Keeps each shard on cache lines of its own.
@@ -118,6 +129,7 @@ pub(crate) fn registry() -> &'static Registry {
                     durations: [[0; 32]; TYPES],
                     history: Vec::new(),
                     next_evicted: 0,
+                    cursor: 0,
                 }))
             })
             .collect(),
@@ -136,6 +148,24 @@ impl ShardState {
     fn entry(&self, slot: u32) -> &'static Entry {
         let slot = slot as usize;
         &self.pages[slot / PAGE][slot % PAGE]
+    }
+
+    /// With local ends: the next ended entry among a few past the cursor,
+    /// else a new one.
+    fn reuse_or_append(&mut self) -> u32 {
+        for _ in 0..REUSE_TRIES.min(self.len) {
+            let slot = self.cursor;
+            self.cursor = if slot + 1 == self.len { 0 } else { slot + 1 };
+            // Acquire: the end's reads of the entry come before its reuse.
+            if self.entry(slot).state.load(Ordering::Acquire) == FREE {
+                return slot;
+            }
+        }
+        if self.len as usize == self.pages.len() * PAGE {
+            self.grow();
+        }
+        self.len += 1;
+        self.len - 1
     }
 
     fn allocate(&mut self) -> u32 {
@@ -215,7 +245,7 @@ fn next_id() -> u64 {
 
 /// Spawns `future` on tokio as a task recorded in `registry`.
 #[track_caller]
-pub(crate) fn spawn<F>(
+pub(crate) fn spawn<const LOCAL_ENDS: bool, F>(
     registry: &'static Registry,
     name: &'static str,
     ty: u8,
@@ -234,7 +264,11 @@ where
     let shard = shard_index();
     let (entry, slot) = {
         let mut state = registry.shards[shard].0.lock().unwrap();
-        let slot = state.allocate();
+        let slot = if LOCAL_ENDS {
+            state.reuse_or_append()
+        } else {
+            state.allocate()
+        };
         state.counts[usize::from(ty)][0] += 1;
         let entry = state.entry(slot);
         entry.id.store(id, Ordering::Relaxed);
@@ -258,6 +292,7 @@ where
     let handle = tokio::spawn(Probed {
         future,
         end: End {
+            local_ends: LOCAL_ENDS,
             registry,
             entry: Some(entry),
             shard: shard as u32,
@@ -285,6 +320,8 @@ pin_project_lite::pin_project! {
 
 /// Records the task's end; as `Cancelled` if dropped before it ended.
 struct End {
+    /// Whether the end writes nothing of its spawner's shard.
+    local_ends: bool,
     registry: &'static Registry,
     entry: Option<&'static Entry>,
     shard: u32,
@@ -302,7 +339,15 @@ impl End {
             abort.ended = true;
             abort.handle.take()
         };
-        let mut shard = self.registry.shards[self.shard as usize].0.lock().unwrap();
+        // Local ends count and keep the ending in the ending thread's shard,
+        // and free the entry with a store its spawner's shard finds later:
+        // nothing of the spawner's is written here.
+        let home = if self.local_ends {
+            shard_index()
+        } else {
+            self.shard as usize
+        };
+        let mut shard = self.registry.shards[home].0.lock().unwrap();
         let ty = entry.ty.load(Ordering::Relaxed);
         let spawned_at = entry.spawned_at.load(Ordering::Relaxed);
         let lived = now.saturating_sub(spawned_at);
@@ -323,10 +368,16 @@ impl End {
             state,
             ty,
         });
-        entry.state.store(FREE, Ordering::Relaxed);
-        entry.id.store(u64::from(shard.free), Ordering::Relaxed);
-        shard.free = self.slot;
-        drop(shard);
+        if self.local_ends {
+            drop(shard);
+            // Release: the reads above come before the entry's reuse.
+            entry.state.store(FREE, Ordering::Release);
+        } else {
+            entry.state.store(FREE, Ordering::Relaxed);
+            entry.id.store(u64::from(shard.free), Ordering::Relaxed);
+            shard.free = self.slot;
+            drop(shard);
+        }
         drop(abort);
     }
 }
