@@ -132,7 +132,6 @@ pub fn audit(options: &Options) -> Result<Report, Error> {
         parts.push((root, report));
     }
     let mut report = workspace::combine(&plan.root, parts, plan.problems);
-    report.warnings.splice(0..0, plan.warnings);
     finish(&mut report);
     Ok(report)
 }
@@ -159,6 +158,7 @@ fn audit_workspace(mut ws: workspace::Workspace, options: &Options) -> Result<Re
     report
         .io_errors
         .splice(0..0, std::mem::take(&mut ws.problems));
+    report.warnings = std::mem::take(&mut ws.warnings);
     if let Some((path, text)) = &manifest {
         allow_list(&mut report, &ws.config, path, text);
     }

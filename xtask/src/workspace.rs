@@ -78,6 +78,9 @@ pub(crate) struct Workspace {
     pub(crate) units: Vec<Unit>,
     /// The paths the walk could not read, each as `path: why`.
     pub(crate) problems: Vec<String>,
+    /// What the report should say without failing the audit: that `cargo
+    /// metadata` failed, so the files were grouped by the default layout.
+    pub(crate) warnings: Vec<String>,
     /// The file or directory whose findings are reported, canonical; the rest
     /// is read only to resolve names (`--path` to a file or directory inside
     /// a package). `None`: everything.
@@ -93,8 +96,6 @@ pub(crate) struct Plan {
     pub(crate) parts: Vec<Workspace>,
     /// What could not be audited, each as `path: why`.
     pub(crate) problems: Vec<String>,
-    /// What the report should say without failing the audit.
-    pub(crate) warnings: Vec<String>,
 }
 
 impl Plan {
@@ -103,7 +104,6 @@ impl Plan {
             root: ws.root.clone(),
             parts: vec![ws],
             problems: Vec::new(),
-            warnings: Vec::new(),
         }
     }
 
@@ -118,7 +118,6 @@ impl Plan {
             root: root.to_path_buf(),
             parts,
             problems,
-            warnings: Vec::new(),
         }
     }
 }
@@ -189,7 +188,8 @@ impl Target {
 /// part of it, or a crate of its own outside any package. When `cargo
 /// metadata` fails on a manifest, its directory is walked by the default
 /// layout with the settings the manifest holds ([`fallback`]), and the
-/// failure is a problem; without a path, a warning ([`around_here`]).
+/// failure is a warning, with or without a path ([`around_here`]): the audit
+/// ran, and its exit code is its findings'.
 pub(crate) fn discover(
     path: Option<&Path>,
     manifest: Option<&Path>,
@@ -261,6 +261,7 @@ pub(crate) fn discover(
                 lib: None,
             }],
             problems: Vec::new(),
+            warnings: Vec::new(),
             scope: None,
         }));
     }
@@ -286,10 +287,9 @@ fn around_here(why: &str, exclude: &[String]) -> Result<Plan, String> {
         read_manifest(&dir.join("Cargo.toml")).is_ok_and(|t| t.contains_key("workspace"))
     };
     let root = nearest.ancestors().find(workspace).unwrap_or(nearest);
-    let (parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude)?;
-    let mut plan = Plan::of(root, parts, Vec::new());
-    plan.warnings.push(failure);
-    Ok(plan)
+    let (mut parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude)?;
+    parts[0].warnings.push(failure);
+    Ok(Plan::of(root, parts, Vec::new()))
 }
 
 /// The directory of the package `path` lies in: the nearest one above it
@@ -312,7 +312,7 @@ fn package_plan(manifest: &Path, only: Option<&Path>, exclude: &[String]) -> Res
 /// The packages of the workspace whose member (or root) `manifest` is, those
 /// in and below `only` if given, with the workspace's configuration. When
 /// `cargo metadata` fails on a manifest that exists, its directory is walked
-/// by the default layout ([`fallback`]), and why is the first problem.
+/// by the default layout ([`fallback`]), and why is a warning.
 fn package(
     manifest: &Path,
     only: Option<&Path>,
@@ -324,7 +324,7 @@ fn package(
         Err(why) => why,
     };
     let (mut parts, failure) = fallback(manifest, &why, exclude)?;
-    parts[0].problems.insert(0, failure);
+    parts[0].warnings.push(failure);
     Ok(parts)
 }
 
@@ -336,7 +336,7 @@ fn package(
 /// package below it that is not a workspace of its own nor in
 /// `workspace.exclude` is its member: walked in the same workspace, with
 /// those settings, paths relative to its root. Returns the parts and the
-/// problem that says what failed.
+/// warning that says what failed.
 fn fallback(
     manifest: &Path,
     why: &str,
@@ -397,6 +397,7 @@ fn fallback(
         config,
         units,
         problems: walk_problems,
+        warnings: Vec::new(),
         scope: None,
     }];
     audit_each(dir, &others, exclude, &mut parts, &mut problems);
@@ -479,6 +480,7 @@ fn layout(dir: &Path, exclude: &[String]) -> Workspace {
         config,
         units,
         problems,
+        warnings: Vec::new(),
         scope: None,
     }
 }
@@ -654,6 +656,7 @@ fn from_metadata(
         config,
         units,
         problems,
+        warnings: Vec::new(),
         scope: None,
     })
 }
@@ -769,7 +772,7 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
             _ => rebase(io),
         };
         report.io_errors.extend(part.io_errors.iter().map(io));
-        report.warnings.extend(part.warnings);
+        report.warnings.extend(part.warnings.iter().map(io));
         report.notes.extend(part.notes.iter().map(io));
         report.excluded |= part.excluded;
         report

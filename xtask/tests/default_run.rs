@@ -9,8 +9,15 @@ use support::temp_tree;
 
 /// Runs `xtask audit` in `dir`: the exit code, stdout and stderr.
 fn audit_in(dir: &Path) -> (i32, String, String) {
+    audit_with(dir, &[])
+}
+
+/// Runs `xtask audit` with `args` in `dir`: the exit code, stdout and
+/// stderr.
+fn audit_with(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("audit")
+        .args(args)
         .current_dir(dir)
         .output()
         .expect("xtask runs");
@@ -61,6 +68,37 @@ fn the_default_run_falls_back_when_cargo_cannot_read_the_workspace() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("--> crates/a/src/lib.rs:2:14"), "{out}");
     assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// On a workspace Cargo cannot read, `--path .` and `--manifest-path
+/// Cargo.toml` audit what the run without them does, and say the same: a
+/// warning, and the exit code of the findings.
+#[test]
+fn a_path_to_the_workspace_cargo_cannot_read_is_the_default_run() {
+    let root = temp_tree(
+        "default-run-same",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"crates/a\", \"gone\"]\n",
+            ),
+            (
+                "crates/a/Cargo.toml",
+                "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            ("crates/a/src/lib.rs", "pub fn f() {}\n"),
+        ],
+    );
+    for (spawns, code) in [("", 0), ("tokio::spawn(async {});", 1)] {
+        let lib = format!("pub fn f() {{ {spawns} }}\n");
+        std::fs::write(root.join("crates/a/src/lib.rs"), lib).expect("write");
+        let default = audit_in(&root);
+        assert_eq!(default.0, code, "{}{}", default.1, default.2);
+        for args in [["--path", "."], ["--manifest-path", "Cargo.toml"]] {
+            assert_eq!(audit_with(&root, &args), default, "{args:?}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -165,8 +165,8 @@ fn a_member_keeps_its_workspace_and_its_manifest_is_that_member() {
 }
 
 /// A package copied out of its workspace: Cargo cannot read its manifest,
-/// so its files are grouped by the default layout, and the failure is
-/// reported as an I/O error is.
+/// so its files are grouped by the default layout, and the failure is a
+/// warning, as in the run without `--path`: the exit code is the findings'.
 #[test]
 fn a_package_cargo_cannot_read_is_still_audited() {
     let root = temp_tree(
@@ -185,14 +185,30 @@ fn a_package_cargo_cannot_read_is_still_audited() {
         root.join("src/lib.rs"),
     ] {
         let (code, found, err) = audit(&path);
-        assert_eq!(code, 2, "{err}");
+        assert_eq!(code, 1, "{err}");
         assert_eq!(
             found,
             ["src/lib.rs:1 untracked-spawn"],
             "{}",
             path.display()
         );
-        assert!(err.contains("`cargo metadata` failed"), "{err}");
+        assert!(
+            err.contains("warning: Cargo.toml: `cargo metadata` failed"),
+            "{err}"
+        );
+        assert!(!err.lines().any(|l| l.starts_with("error")), "{err}");
+    }
+    let manifest = root.join("Cargo.toml");
+    let (code, out, err) = xtask(&["audit", "--manifest-path", manifest.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("warning: Cargo.toml: `cargo metadata` failed"),
+        "{err}"
+    );
+    std::fs::write(root.join("src/lib.rs"), "pub fn f() {}\n").expect("write");
+    for path in [root.clone(), root.join("src/lib.rs")] {
+        let (code, found, err) = audit(&path);
+        assert_eq!((code, found), (0, Vec::new()), "{}: {err}", path.display());
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -261,7 +277,7 @@ fn a_package_cargo_cannot_read_keeps_its_settings() {
         ],
     );
     let (code, found, err) = audit(&root);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert_eq!(
         found,
         [
@@ -308,7 +324,7 @@ fn a_workspace_cargo_cannot_read_keeps_its_settings_for_its_members() {
         ],
     );
     let (code, found, err) = audit(&root);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert_eq!(
         found,
         [
