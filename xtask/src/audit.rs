@@ -119,19 +119,19 @@ impl Report {
 
 /// Audits a workspace, package, directory or file.
 pub fn audit(options: &Options) -> Result<Report, Error> {
-    let plan = workspace::discover(
+    let mut plan = workspace::discover(
         options.path.as_deref(),
         options.manifest_path.as_deref(),
         &options.exclude,
     )
     .map_err(Error)?;
     let mut parts = Vec::new();
-    for ws in plan.parts {
+    for ws in std::mem::take(&mut plan.parts) {
         let root = ws.root.clone();
         let report = audit_workspace(ws, options)?;
         parts.push((root, report));
     }
-    let mut report = workspace::combine(&plan.root, parts, plan.problems);
+    let mut report = workspace::combine(plan, parts);
     finish(&mut report);
     Ok(report)
 }

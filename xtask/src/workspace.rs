@@ -96,6 +96,9 @@ pub(crate) struct Plan {
     pub(crate) parts: Vec<Workspace>,
     /// What could not be audited, each as `path: why`.
     pub(crate) problems: Vec<String>,
+    /// The path `--path` or `--manifest-path` gave, as given: what an audit
+    /// of nothing names. `None`: `root`.
+    pub(crate) asked: Option<PathBuf>,
 }
 
 impl Plan {
@@ -104,6 +107,7 @@ impl Plan {
             root: ws.root.clone(),
             parts: vec![ws],
             problems: Vec::new(),
+            asked: None,
         }
     }
 
@@ -118,6 +122,7 @@ impl Plan {
             root: root.to_path_buf(),
             parts,
             problems,
+            asked: None,
         }
     }
 }
@@ -195,6 +200,13 @@ pub(crate) fn discover(
     manifest: Option<&Path>,
     exclude: &[String],
 ) -> Result<Plan, String> {
+    let mut plan = plan(path, manifest, exclude)?;
+    plan.asked = manifest.or(path).map(Path::to_path_buf);
+    Ok(plan)
+}
+
+/// [`discover`], but for the path an audit of nothing names.
+fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Result<Plan, String> {
     if let Some(manifest) = manifest {
         return package_plan(manifest, None, exclude);
     }
@@ -728,11 +740,18 @@ fn retain(report: &mut Report, keep: impl Fn(&str) -> bool) {
 }
 
 /// The reports of a plan's parts, each with its workspace's root, as one
-/// report with paths relative to `root`, and the plan's `problems`. One that
-/// read no file at all says so as a problem, unless what it was asked to read
-/// is excluded by the configuration: an audit of nothing must not pass as
-/// clean.
-pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<String>) -> Report {
+/// report with paths relative to the plan's `root`, and the plan's
+/// `problems`. One that read no file at all says so as a problem, naming
+/// the path asked for, unless what it was asked to read is excluded by the
+/// configuration: an audit of nothing must not pass as clean.
+pub(crate) fn combine(plan: Plan, parts: Vec<(PathBuf, Report)>) -> Report {
+    let Plan {
+        root,
+        problems,
+        asked,
+        ..
+    } = plan;
+    let root = root.as_path();
     let real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut report = Report {
         root: root.to_path_buf(),
@@ -786,10 +805,11 @@ pub(crate) fn combine(root: &Path, parts: Vec<(PathBuf, Report)>, problems: Vec<
             .extend(part.fixes.into_iter().map(|(i, p, f)| (i + offset, p, f)));
     }
     if report.files == 0 && !report.excluded {
-        let shown = if root.as_os_str().is_empty() {
+        let asked = asked.as_deref().unwrap_or(root);
+        let shown = if asked.as_os_str().is_empty() {
             "."
         } else {
-            &root.to_string_lossy()
+            &asked.to_string_lossy()
         };
         report.io_errors.push(format!(
             "{shown}: nothing audited: no `.rs` file found there that the audit reads"

@@ -72,7 +72,8 @@ fn an_audit_that_read_no_file_is_not_clean() {
     let (code, found, err) = audit(&root);
     assert_eq!(code, 2, "{err}");
     assert!(found.is_empty());
-    assert!(err.contains("nothing audited"), "{err}");
+    let error = format!("error: cannot read {}: nothing audited", root.display());
+    assert!(err.contains(&error), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -404,10 +405,27 @@ fn a_path_the_configuration_excludes_passes_with_a_note() {
     );
     assert!(!err.contains("note:"), "{err}");
     for path in ["src/empty", "docs"] {
-        let (code, found, err) = audit(&root.join(path));
+        let asked = root.join(path);
+        let (code, found, err) = audit(&asked);
         assert_eq!((code, found), (2, Vec::new()), "{path}: {err}");
-        assert!(err.contains("nothing audited"), "{path}: {err}");
+        let error = format!("error: cannot read {}: nothing audited", asked.display());
+        assert!(
+            err.contains(&error),
+            "the path given, not the package's: {err}"
+        );
         assert!(!err.contains("note:"), "{path}: {err}");
     }
+    // As given: relative to the current directory.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["audit", "--path", "src/empty"])
+        .current_dir(&root)
+        .output()
+        .expect("xtask runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: cannot read src/empty: nothing audited"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
