@@ -139,6 +139,71 @@ async fn cancel_racing_completion_accounts_for_every_task() {
     assert_invariant(&tracker);
 }
 
+/// A task that ignores its cancellation and keeps spawning into its group
+/// spawns until its abort lands, after the deadline: the cancel aborts those
+/// children too and lists them, so none outlives it unreported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_aborts_what_stubborn_spawners_spawn_until_their_abort_lands() {
+    let tracker = Tracker::new();
+    for round in 0..3 {
+        let group = tracker.group(format!("spawners-{round}"));
+        for _ in 0..2 {
+            group.spawn("spawner", TaskType::GENERAL, async {
+                #[allow(clippy::infinite_loop)]
+                loop {
+                    tracked::spawn("child", TaskType::GENERAL, std::future::pending::<()>());
+                    tokio::task::yield_now().await;
+                }
+                #[allow(unreachable_code)]
+                ()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let report = group.cancel(Duration::from_millis(30)).await;
+        for _ in 0..500 {
+            if group.live().total == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(group.live().total, 0, "left behind by {report}");
+        assert_eq!(report.stopped + report.already_finished, 0, "{report}");
+    }
+    let total = drained(&tracker).await;
+    let finished = tracker.finished(&Query::new());
+    assert!(finished.iter().all(|t| t.state == TaskState::Cancelled));
+    assert_eq!(total.cancelled, total.spawned);
+    assert_invariant(&tracker);
+}
+
+/// A task that ends by itself (with its output) just as its abort is
+/// issued was not aborted: it counts as stopped, and every task the report
+/// lists as aborted did end `Cancelled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_ending_by_itself_as_it_is_aborted_is_not_listed_aborted() {
+    let tracker = Tracker::new();
+    let mut aborted = Vec::new();
+    for round in 0..20u64 {
+        let group = tracker.group(format!("deadline-{round}"));
+        for i in 0..40u64 {
+            // Deaf, and ending around the deadline.
+            group.spawn("sleeper", TaskType::GENERAL, async move {
+                tokio::time::sleep(Duration::from_millis(20 + i % 20)).await;
+            });
+        }
+        let report = group.cancel(Duration::from_millis(30)).await;
+        let accounted = report.stopped + report.already_finished + report.aborted.len();
+        assert!(accounted <= 40, "{report:?}");
+        aborted.extend(report.aborted.iter().map(|t| t.id));
+    }
+    drained(&tracker).await;
+    for id in aborted {
+        let state = tracker.task(id).unwrap().task.state;
+        assert_eq!(state, TaskState::Cancelled, "task #{id} listed as aborted");
+    }
+    assert_invariant(&tracker);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_tiers_in_order_while_later_tiers_keep_running() {
     let tracker = Tracker::new();

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::instrument::with_current;
 use crate::record::{Record, Site, TaskName};
-use crate::{SpawnKind, TaskId, TaskType, Tracker};
+use crate::{SpawnKind, TaskId, TaskState, TaskType, Tracker};
 
 /// How often the cancel thread looks at the registry while it waits.
 const POLL: Duration = Duration::from_millis(2);
@@ -41,11 +41,17 @@ const ABORT_GRACE: Duration = Duration::from_millis(100);
 /// The outcome of a cancel.
 #[derive(Clone, Debug, Default)]
 pub struct CancelReport {
-    /// Tasks that ended after being asked, before the deadline.
+    /// Tasks that ended by themselves after being asked: before the
+    /// deadline, or after it but before their abort landed (with an output
+    /// or a panic, not cancelled).
     pub stopped: usize,
     /// Tasks that had already ended when the request reached them.
     pub already_finished: usize,
-    /// Tasks still running at the deadline, which were aborted.
+    /// Tasks still running at the deadline, which were aborted: those that
+    /// ended `Cancelled`, and those whose abort had not landed yet when the
+    /// cancel returned (a task blocking its worker thread). Tasks that
+    /// joined the selection while the aborts landed (spawned by a task being
+    /// aborted) are aborted too, and listed here.
     pub aborted: Vec<StubbornTask>,
     /// Tasks still running at the deadline that an abort cannot stop, left
     /// running: a `#[tracked]` fn awaited inside another task, which ends
@@ -189,26 +195,50 @@ pub(crate) fn cancel_blocking(
         std::thread::sleep(POLL.min(left));
     }
     let now = Instant::now();
-    let (abortable, stuck): (Vec<_>, Vec<_>) = remaining
-        .into_iter()
-        .partition(|r| r.kind != SpawnKind::Inline);
-    for record in &abortable {
-        record.abort();
+    // At the deadline, abort what is left. Until the aborts land, tasks that
+    // start matching meanwhile (spawned by a task whose abort has not landed
+    // yet) are asked and aborted too, so that none outlives the cancel
+    // unreported: a task seen ended has spawned all it ever will.
+    let (mut abortable, mut stuck) = (Vec::new(), Vec::new());
+    abort_all(&mut remaining, &mut abortable, &mut stuck);
+    let grace = now + ABORT_GRACE;
+    while !(abortable.is_empty() && stuck.is_empty()) {
+        // Read before the scan, so that the scan sees all they spawned.
+        let settled = abortable.iter().all(|r| r.state().is_finished());
+        remaining = tracker
+            .inner
+            .registry
+            .live(|r| !exempt.contains(&r.id) && !asked.contains(&r.id) && select(r));
+        for record in &remaining {
+            if tracker.inner.registry.request_cancel(record) {
+                tracker.emit(record, crate::EventKind::CancelRequested);
+            } else {
+                report.already_finished += 1;
+            }
+            asked.insert(record.id);
+        }
+        remaining.retain(|r| !r.state().is_finished());
+        let late = !remaining.is_empty();
+        abort_all(&mut remaining, &mut abortable, &mut stuck);
+        if (settled && !late) || Instant::now() >= grace {
+            break;
+        }
+        if !late {
+            std::thread::sleep(POLL);
+        }
     }
-    // An abort takes effect when the runtime next drops the task; give it a
-    // moment so that, when the report returns, the aborted tasks are usually
-    // already recorded as `Cancelled` (not if one blocks its worker thread).
-    let grace = Instant::now() + ABORT_GRACE;
-    while !abortable.iter().all(|r| r.state().is_finished()) && Instant::now() < grace {
-        std::thread::sleep(POLL);
-    }
     for record in &abortable {
-        // tokio cannot stop a blocking closure once it runs.
-        let running_closure = record.kind == SpawnKind::Blocking && !record.state().is_finished();
-        let list = if running_closure {
-            &mut report.left_running
-        } else {
-            &mut report.aborted
+        let list = match record.state() {
+            // tokio cannot stop a blocking closure once it runs.
+            state if !state.is_finished() && record.kind == SpawnKind::Blocking => {
+                &mut report.left_running
+            }
+            // The abort lands when the runtime next drops the task (not yet
+            // if the task blocks its worker thread).
+            state if !state.is_finished() || state == TaskState::Cancelled => &mut report.aborted,
+            // It ended by itself, with an output or a panic, before the
+            // abort landed: it stopped.
+            _ => continue,
         };
         list.push(StubbornTask::of(record, tracker, now));
     }
@@ -222,6 +252,23 @@ pub(crate) fn cancel_blocking(
         .saturating_sub(report.aborted.len() + report.left_running.len() + report.already_finished);
     report.elapsed = started.elapsed();
     report
+}
+
+/// Aborts each of `records` that tokio can abort, moving it to `abortable`,
+/// and moves the others (`#[tracked]` fns awaited inside a task) to `stuck`.
+fn abort_all(
+    records: &mut Vec<Arc<Record>>,
+    abortable: &mut Vec<Arc<Record>>,
+    stuck: &mut Vec<Arc<Record>>,
+) {
+    for record in records.drain(..) {
+        if record.kind == SpawnKind::Inline {
+            stuck.push(record);
+        } else {
+            record.abort();
+            abortable.push(record);
+        }
+    }
 }
 
 /// The tasks a cancel called on this thread must leave alone: the tracked
