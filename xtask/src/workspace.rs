@@ -284,24 +284,59 @@ fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Res
 }
 
 /// The workspace around the current directory when `cargo metadata` failed
-/// on it (`why`): the nearest directory at or above it with a `Cargo.toml`,
-/// or, as Cargo looks for a workspace's root, the first at or above that one
-/// whose `Cargo.toml` has a `[workspace]` table; audited by [`fallback`].
-/// The failure is a warning, not a problem: the audit ran, and its exit code
-/// is its findings'. Without any `Cargo.toml` there is no workspace to audit.
+/// on it (`why`): that of the nearest directory at or above it with a
+/// `Cargo.toml`, whose root is found as Cargo finds it ([`workspace_root`]);
+/// audited by [`fallback`]. The failure is a warning, not a problem: the
+/// audit ran, and its exit code is its findings'. Without any `Cargo.toml`
+/// there is no workspace to audit.
 fn around_here(why: &str, exclude: &[String]) -> Result<Plan, String> {
     let here = std::env::current_dir().map_err(|_| why.to_owned())?;
     let has_manifest = |dir: &&Path| dir.join("Cargo.toml").is_file();
     let Some(nearest) = here.ancestors().find(has_manifest) else {
         return Err(why.to_owned());
     };
-    let workspace = |dir: &&Path| {
-        read_manifest(&dir.join("Cargo.toml")).is_ok_and(|t| t.contains_key("workspace"))
-    };
-    let root = nearest.ancestors().find(workspace).unwrap_or(nearest);
-    let (mut parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude)?;
+    let root = workspace_root(nearest);
+    let (mut parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude, nearest)?;
     parts[0].warnings.push(failure);
-    Ok(Plan::of(root, parts, Vec::new()))
+    Ok(Plan::of(&root, parts, Vec::new()))
+}
+
+/// The root directory of the workspace the package in `dir` belongs to,
+/// found from the manifests as Cargo finds it: `dir` itself when its
+/// `Cargo.toml` has a `[workspace]` table; else the directory its
+/// `package.workspace` names; else the first directory above it whose
+/// `Cargo.toml` has a `[workspace]` table that does not exclude it
+/// (`workspace.exclude`); else `dir`. A root `package.workspace` names that
+/// is not at or above `dir`, or has no `Cargo.toml`, leaves `dir` on its
+/// own: the fallback walks a workspace from its root down. `dir` itself is
+/// returned as given; another root, as an absolute path.
+fn workspace_root(dir: &Path) -> PathBuf {
+    let Ok(abs) = std::path::absolute(dir).map(|p| normalize(&p)) else {
+        return dir.to_path_buf();
+    };
+    let own = read_manifest(&abs.join("Cargo.toml")).ok();
+    let pointer = own.as_ref().and_then(|t| {
+        let pointer = t.get("package")?.get("workspace")?.as_str()?;
+        Some(normalize(&abs.join(pointer)))
+    });
+    let root = if own.as_ref().is_some_and(|t| t.contains_key("workspace")) {
+        None
+    } else if let Some(pointer) = pointer {
+        let usable = abs.starts_with(&pointer) && pointer.join("Cargo.toml").is_file();
+        usable.then_some(pointer)
+    } else {
+        abs.ancestors().skip(1).find_map(|above| {
+            let table = read_manifest(&above.join("Cargo.toml")).ok()?;
+            let not_members = strings(table.get("workspace")?.get("exclude"));
+            let rel = relative(above, &abs);
+            let excluded = not_members.iter().any(|p| config::matches(p, &rel));
+            (!excluded).then(|| above.to_path_buf())
+        })
+    };
+    match root {
+        Some(root) if root != abs => root,
+        _ => dir.to_path_buf(),
+    }
 }
 
 /// The directory of the package `path` lies in: the nearest one above it
@@ -335,7 +370,7 @@ fn package(
         Err(why) if !manifest.is_file() => return Err(why),
         Err(why) => why,
     };
-    let (mut parts, failure) = fallback(manifest, &why, exclude)?;
+    let (mut parts, failure) = fallback(manifest, &why, exclude, parent_dir(manifest))?;
     parts[0].warnings.push(failure);
     Ok(parts)
 }
@@ -347,12 +382,15 @@ fn package(
 /// `[package.metadata.tracked]`. When it has a `[workspace]` table, each
 /// package below it that is not a workspace of its own nor in
 /// `workspace.exclude` is its member: walked in the same workspace, with
-/// those settings, paths relative to its root. Returns the parts and the
-/// warning that says what failed.
+/// those settings, paths relative to its root; so is `member`, the package
+/// whose workspace this is, wherever it lies below the root (its
+/// `package.workspace` may name a root the walk does not reach it from).
+/// Returns the parts and the warning that says what failed.
 fn fallback(
     manifest: &Path,
     why: &str,
     exclude: &[String],
+    member: &Path,
 ) -> Result<(Vec<Workspace>, String), String> {
     let dir = parent_dir(manifest);
     let why = why.strip_prefix("`cargo metadata` failed:").unwrap_or(why);
@@ -401,6 +439,25 @@ fn fallback(
             }
         }
         None => others = below,
+    }
+    // The member, unless the walk found it: at its path below the root.
+    let real = |path: &Path| path.canonicalize().ok();
+    let real_member = real(member);
+    let found = |path: &Path| real_member.is_some() && real(path) == real_member;
+    let below_root = real_member
+        .as_ref()
+        .zip(real(dir))
+        .and_then(|(m, d)| Some(dir.join(m.strip_prefix(d).ok()?)));
+    if let Some(path) = below_root.filter(|_| !packages.iter().any(|p| found(&p.dir))) {
+        others.retain(|other| !found(other));
+        let name = read_manifest(&member.join("Cargo.toml")).ok();
+        packages.push(Package {
+            name: name
+                .as_ref()
+                .and_then(package_name)
+                .unwrap_or_else(|| dir_name(&path)),
+            ..Package::layout(&path)
+        });
     }
     let (units, walk_problems) = walk(dir, &packages, &config.exclude, exclude);
     let mut parts = vec![Workspace {

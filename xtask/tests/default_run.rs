@@ -102,6 +102,89 @@ fn a_path_to_the_workspace_cargo_cannot_read_is_the_default_run() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A member whose `package.workspace` names its root, past a workspace of
+/// its own in between: as in Cargo, that root's settings hold for it, and
+/// not those of the nearer `[workspace]` the search upwards would find.
+#[test]
+fn the_default_run_follows_package_workspace_to_the_root() {
+    let root = temp_tree(
+        "default-run-pointer",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"nested/a\", \"gone\"]\n\n[workspace.metadata.tracked]\naudit-exclude = [\"nested/a/src/gen.rs\"]\n",
+            ),
+            (
+                "nested/Cargo.toml",
+                "[package]\nname = \"nested\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+            ),
+            ("nested/src/lib.rs", "pub fn n() {}\n"),
+            (
+                "nested/a/Cargo.toml",
+                "[package]\nname = \"a\"\nversion = \"0.1.0\"\nedition = \"2021\"\nworkspace = \"../..\"\n",
+            ),
+            ("nested/a/src/lib.rs", "mod gen;\npub fn f() {}\n"),
+            (
+                "nested/a/src/gen.rs",
+                "pub fn g() { tokio::spawn(async {}); }\n",
+            ),
+        ],
+    );
+    let (code, out, err) = audit_in(&root.join("nested/a/src"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: Cargo.toml: `cargo metadata` failed"),
+        "{err}"
+    );
+    assert!(out.contains("audit: 2 files, 0 untracked spawns"), "{out}");
+    std::fs::write(
+        root.join("nested/a/src/lib.rs"),
+        "mod gen;\npub fn f() { tokio::spawn(async {}); }\n",
+    )
+    .expect("write");
+    let (code, out, err) = audit_in(&root.join("nested/a"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("--> nested/a/src/lib.rs:2:14"), "{out}");
+    assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A package the workspace above excludes is a workspace of its own, as in
+/// Cargo: the run inside it audits it alone.
+#[test]
+fn the_default_run_in_an_excluded_package_audits_it_alone() {
+    let root = temp_tree(
+        "default-run-excluded",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"crates/x\"]\nexclude = [\"solo\"]\n",
+            ),
+            (
+                "crates/x/Cargo.toml",
+                "[package]\nname = \"x\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "crates/x/src/lib.rs",
+                "pub fn g() { tokio::spawn(async {}); }\n",
+            ),
+            (
+                "solo/Cargo.toml",
+                "[package]\nname = \"solo\"\nversion.workspace = true\nedition = \"2021\"\n",
+            ),
+            ("solo/src/lib.rs", "pub fn f() {}\n"),
+        ],
+    );
+    let (code, out, err) = audit_in(&root.join("solo"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: Cargo.toml: `cargo metadata` failed"),
+        "{err}"
+    );
+    assert!(out.contains("audit: 1 file, 0 untracked spawns"), "{out}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// Outside any package there is no workspace to fall back to.
 #[test]
 fn the_default_run_outside_any_package_is_an_error() {
