@@ -339,6 +339,77 @@ async fn a_second_shutdown_returns_at_once() {
     assert!(again.tiers.is_empty());
 }
 
+/// Two shutdowns at once (a signal handler and `main`, say): the plan runs
+/// once, and the call that lost the race waits for it and gets its report,
+/// rather than an empty "clean" one while tasks still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_racing_another_waits_for_it_and_gives_its_report() {
+    let tracker = Tracker::new();
+    tracker.spawn("deaf", TaskType::NETWORK, std::future::pending::<()>());
+    tracker.spawn("polite", TaskType::GENERAL, polite());
+    let plan = ShutdownPlan::default_with(Duration::from_millis(100));
+    let first = std::thread::spawn({
+        let (tracker, plan) = (tracker.clone(), plan.clone());
+        move || tracker.shutdown_blocking(plan)
+    });
+    // The first call has begun (it requests the shutdown before its tiers).
+    tracker.shutdown_token().cancelled().await;
+    let second = tracker.shutdown(plan).await;
+    assert!(tracker.is_shut_down());
+    assert!(!second.is_clean(), "{second}");
+    let network = &second.tiers[2].report;
+    assert_eq!(network.aborted[0].name, "deaf", "{second}");
+    let first = first.join().unwrap();
+    assert_eq!(first.to_string(), second.to_string());
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
+/// A task a tier aborted or left running may still be live when later
+/// tiers and the leftover pass look (a blocking closure that runs on, a
+/// task on a `LocalSet` not running): the report lists it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_reports_each_stubborn_task_once() {
+    let tracker = Tracker::new();
+    let (started, running) = std::sync::mpsc::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let closure = tracker.spawn_blocking("export", TaskType::DATABASE, move || {
+        started.send(()).unwrap();
+        finished.recv().unwrap();
+        7
+    });
+    running.recv().unwrap();
+    let local = tokio::task::LocalSet::new();
+    let mut set = tracked::JoinSet::with_tracker(&tracker);
+    set.spawn_local_on("refresh", TaskType::DATABASE, async {}, &local);
+
+    let tier = Duration::from_millis(50);
+    let plan = ShutdownPlan::new()
+        .tier("db", [TaskType::DATABASE], tier)
+        .tier("db again", [TaskType::DATABASE], tier)
+        .rest("rest", tier);
+    let report = tracker.shutdown(plan).await;
+    let mut listed: Vec<_> = report
+        .tiers
+        .iter()
+        .map(|t| &t.report)
+        .chain([&report.leftover])
+        .flat_map(|r| r.aborted.iter().chain(&r.left_running))
+        .map(|t| t.name.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["export", "refresh"], "{report}");
+    assert_eq!(report.tiers[0].report.left_running[0].name, "export");
+    assert_eq!(report.tiers[0].report.aborted[0].name, "refresh");
+
+    finish.send(()).unwrap();
+    assert_eq!(closure.await.unwrap(), 7, "the closure ran to its end");
+    drop(local);
+    assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
 /// Waits (bounded) until a live task matches `query`.
 async fn live_match(tracker: &Tracker, query: &Query) -> tracked::TaskSnapshot {
     for _ in 0..500 {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -137,7 +137,8 @@ pub struct ShutdownReport {
     /// One entry per tier, in order.
     pub tiers: Vec<TierReport>,
     /// Tasks still live after the last tier (spawned late, or of a type the
-    /// plan never reached), all aborted.
+    /// plan never reached), all aborted; not those a tier already reported
+    /// as aborted or left running, which may still be live.
     pub leftover: CancelReport,
     /// How long the whole shutdown took.
     pub elapsed: Duration,
@@ -197,6 +198,10 @@ pub(crate) struct ShutdownState {
     /// Types whose tier has begun stopping; `None` inside means "the rest".
     stopping: Mutex<Vec<Option<Vec<TaskType>>>>,
     named: Mutex<Vec<TaskType>>,
+    /// The report of the shutdown, once it has finished; later and racing
+    /// calls wait for it on `finished`.
+    report: Mutex<Option<ShutdownReport>>,
+    finished: Condvar,
 }
 
 const RUNNING: u8 = 0;
@@ -238,7 +243,44 @@ impl ShutdownState {
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.phase.load(Ordering::Acquire) == DONE
+        self.lock_report().is_some()
+    }
+
+    fn lock_report(&self) -> std::sync::MutexGuard<'_, Option<ShutdownReport>> {
+        self.report.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the shutdown that is running has finished; its report.
+    fn wait(&self) -> ShutdownReport {
+        let mut report = self.lock_report();
+        loop {
+            if let Some(report) = &*report {
+                return report.clone();
+            }
+            report = self
+                .finished
+                .wait(report)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Keeps the report of the shutdown and wakes the calls waiting for it.
+    fn finish(&self, report: ShutdownReport) {
+        *self.lock_report() = Some(report);
+        self.finished.notify_all();
+    }
+}
+
+/// Ends a shutdown even if it unwinds: the calls waiting for it get an
+/// empty report rather than waiting forever.
+struct Finishing<'a>(&'a ShutdownState);
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        if self.0.lock_report().is_none() {
+            self.0.phase.store(DONE, Ordering::Release);
+            self.0.finish(empty_report());
+        }
     }
 }
 
@@ -255,8 +297,10 @@ impl Tracker {
     /// cancellation already requested, and is aborted with its tier if it does
     /// not stop. Once shutdown has finished, every spawn on this tracker is
     /// aborted before it runs: its handle resolves to a cancelled `JoinError`
-    /// and it is recorded as `Cancelled`. A second call returns at once with
-    /// an empty report.
+    /// and it is recorded as `Cancelled`.
+    ///
+    /// **Called twice**, or from two threads at once: the plan runs once, and
+    /// every call returns when it has finished, with its report.
     ///
     /// **Called from a tracked task**, as a `#[tracked]` `main` or a signal
     /// handler task does: that task, and the `#[tracked]` fns in it awaiting
@@ -287,11 +331,15 @@ impl Tracker {
             .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return empty_report();
+            return state.wait();
         }
+        let finishing = Finishing(state);
         let started = Instant::now();
         let named = plan.named();
         *state.named.lock().unwrap_or_else(|p| p.into_inner()) = named.clone();
+        // A task a tier aborted or left running may still be live when the
+        // next tier, or the leftover pass, looks: it is reported once.
+        let mut reported = exempt.clone();
         let mut tiers = Vec::new();
         for tier in plan.tiers {
             state
@@ -307,13 +355,14 @@ impl Tracker {
                     Arc::new(move |r: &Record| !named.contains(&r.ty))
                 }
             };
-            let report = cancel_blocking(self, select, exempt, tier.timeout);
+            let report = cancel_blocking(self, select, &reported, tier.timeout);
             let unstopped = [
                 (&report.aborted, "was aborted"),
                 (&report.left_running, "cannot be aborted: left running"),
             ];
             for (tasks, fate) in unstopped {
                 for task in tasks {
+                    reported.insert(task.id);
                     tracing::warn!(
                         tier = %tier.name,
                         task.id = task.id.as_u64(),
@@ -331,12 +380,16 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let leftover = cancel_blocking(self, Arc::new(|_: &Record| true), exempt, Duration::ZERO);
-        ShutdownReport {
+        let leftover =
+            cancel_blocking(self, Arc::new(|_: &Record| true), &reported, Duration::ZERO);
+        let report = ShutdownReport {
             tiers,
             leftover,
             elapsed: started.elapsed(),
-        }
+        };
+        state.finish(report.clone());
+        drop(finishing);
+        report
     }
 
     /// A token cancelled when the service should stop: a task panicked
@@ -379,7 +432,7 @@ impl Tracker {
         self.inner.shutdown.cause.get().map(String::as_str)
     }
 
-    /// Whether [`Tracker::shutdown`] has finished.
+    /// Whether [`Tracker::shutdown`] has finished (its report is ready).
     pub fn is_shut_down(&self) -> bool {
         self.inner.shutdown.is_shut_down()
     }
