@@ -288,12 +288,15 @@ async fn join_all_panics_on_an_aborted_task() {
     let tracker = Tracker::new();
     let mut set = JoinSet::with_tracker(&tracker);
     set.spawn("done", TaskType::GENERAL, async {});
-    set.spawn("stuck", TaskType::GENERAL, std::future::pending())
-        .abort();
+    let stuck = set.spawn("stuck", TaskType::GENERAL, std::future::pending());
+    stuck.abort();
     // tracked: allow(untracked-spawn) -- catches the panic join_all raises.
     let error = tokio::spawn(set.join_all()).await.unwrap_err();
     let message = error.into_panic().downcast::<String>().unwrap();
-    assert!(message.contains("cancelled"), "{message}");
+    // The tracked id, which the tracker knows; not tokio's.
+    let expected = format!("tracked task #{} in the JoinSet was cancelled", stuck.id());
+    assert_eq!(*message, expected);
+    assert_eq!(tracker.task(stuck.id()).unwrap().task.name, "stuck");
 }
 
 #[tokio::test]

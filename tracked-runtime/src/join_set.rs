@@ -224,8 +224,9 @@ impl<T: 'static> JoinSet<T> {
     /// # Panics
     ///
     /// If a task panicked, with its payload (after aborting the others, as
-    /// dropping the set does); if one was aborted, with the `JoinError`'s
-    /// text. Join in a loop with [`JoinSet::join_next`] to handle either.
+    /// dropping the set does); if one was aborted, saying so with its
+    /// tracked id. Join in a loop with [`JoinSet::join_next_with_id`] to
+    /// handle either.
     ///
     /// # Examples
     ///
@@ -245,11 +246,13 @@ impl<T: 'static> JoinSet<T> {
     /// ```
     pub async fn join_all(mut self) -> Vec<T> {
         let mut outputs = Vec::with_capacity(self.len());
-        while let Some(result) = self.join_next().await {
+        while let Some((id, result)) = self.join_next_with_id().await {
             match result {
                 Ok(output) => outputs.push(output),
                 Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-                Err(error) => panic!("{error}"),
+                // The `JoinError`'s text gives tokio's id, which the tracker
+                // does not know.
+                Err(_) => panic!("tracked task #{id} in the JoinSet was cancelled"),
             }
         }
         outputs
