@@ -100,10 +100,12 @@ impl<T: 'static> JoinSet<T> {
         self.inner.abort_all();
     }
 
-    /// Aborts every task and waits until they have all stopped.
+    /// Aborts every task and waits until they have all stopped. Cancel
+    /// safe: dropped before the end (under a timeout, say), it leaves in
+    /// the set the tasks it has not joined yet.
     pub async fn shutdown(&mut self) {
-        self.inner.shutdown().await;
-        self.ids.clear();
+        self.abort_all();
+        while self.join_next_with_id().await.is_some() {}
     }
 
     /// Awaits the next task to end; `None` when the set is empty.
@@ -623,6 +625,33 @@ mod tests {
         set.spawn("stuck", TaskType::GENERAL, std::future::pending());
         set.detach_all();
         assert_eq!((set.len(), set.ids.len()), (0, 0));
+    }
+
+    /// A shutdown dropped before its end (under a timeout) leaves the ids
+    /// of the tasks it did not join, and only those.
+    #[tokio::test]
+    async fn a_shutdown_cut_short_keeps_the_ids_of_what_it_did_not_join() {
+        let tracker = Tracker::new();
+        let mut set = JoinSet::with_tracker(&tracker);
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel();
+        set.spawn_blocking("export", TaskType::GENERAL, move || {
+            started.send(()).unwrap();
+            released.recv().unwrap();
+            1
+        });
+        let quick = set.spawn("quick", TaskType::GENERAL, async { 2 });
+        running.recv().unwrap();
+        while !quick.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        // Joins the quick task, then waits on the closure, which runs on.
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), set.shutdown());
+        assert!(cut.await.is_err());
+        assert_eq!((set.len(), set.ids.len()), (1, 1));
+        release.send(()).unwrap();
+        assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
+        assert!(set.ids.is_empty());
     }
 
     /// A table picks the bucket by the low bits and a tag by the top 7:
