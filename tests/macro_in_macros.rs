@@ -25,9 +25,30 @@ async fn round_in_macros() -> u32 {
     tokio::select! {
         c = tokio::spawn(vote(4)) => total += c.unwrap(),
     }
+    // After a field's colon.
+    let held = vec![Held {
+        handle: tokio::spawn(vote(5)),
+    }];
+    for held in held {
+        total += held.handle.await.unwrap();
+    }
     // Not a spawn for the macro: left as it is.
-    assert!(stringify!(tokio::spawn(vote(5))).contains("spawn"));
+    assert!(stringify!(tokio::spawn(vote(6))).contains("spawn"));
+    // Not tokio's: the tail of another path is not taken for a spawn.
+    assert_eq!(not_tokio::tokio::spawn(7), 7);
     total
+}
+
+struct Held {
+    handle: tokio::task::JoinHandle<u32>,
+}
+
+mod not_tokio {
+    pub(crate) mod tokio {
+        pub(crate) fn spawn(n: u32) -> u32 {
+            n
+        }
+    }
 }
 
 #[tokio::test]
@@ -37,7 +58,7 @@ async fn spawns_inside_expression_macros_are_tracked_children() {
         .spawn("root", TaskType::GENERAL, round_in_macros())
         .await
         .unwrap();
-    assert_eq!(total, 10);
+    assert_eq!(total, 15);
     for _ in 0..100 {
         if tracker.stats().total.live() == 0 {
             break;
@@ -53,7 +74,7 @@ async fn spawns_inside_expression_macros_are_tracked_children() {
         .iter()
         .filter(|t| t.name == format!("{MODULE}::vote"))
         .collect();
-    assert_eq!(votes.len(), 4, "{tasks:#?}");
+    assert_eq!(votes.len(), 5, "{tasks:#?}");
     for vote in &votes {
         assert_eq!(vote.kind, SpawnKind::Async, "spawned and claimed");
         assert_eq!(vote.parent, Some(round.id));
@@ -73,6 +94,7 @@ async fn spawns_inside_expression_macros_are_tracked_children() {
             format!("spawn {round_name}::vote#2"),
             format!("spawn {round_name}::vote#3"),
             format!("spawn {round_name}::vote#4"),
+            format!("spawn {round_name}::vote#5"),
         ]
     );
 }

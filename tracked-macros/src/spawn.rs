@@ -326,14 +326,22 @@ impl Rewriter {
     /// with a call to a spawn function.
     fn spawn_call_at(&self, tokens: &[TokenTree], start: usize) -> Option<usize> {
         let is_punct = |index: usize, ch: char| matches!(tokens.get(index), Some(TokenTree::Punct(p)) if p.as_char() == ch);
+        let leading_colons = is_punct(start, ':') && is_punct(start + 1, ':');
         if let Some(previous) = start.checked_sub(1) {
             let after_fn = matches!(&tokens[previous], TokenTree::Ident(i) if i == "fn");
-            if is_punct(previous, '.') || is_punct(previous, ':') || after_fn {
+            // The tail of a longer path (`a::tokio::spawn`), seen from its
+            // `::` or from the segment after it. A lone `:` is a field's
+            // (`Task { handle: tokio::spawn(…) }`): a spawn follows it.
+            let path_goes_on = is_punct(previous, ':')
+                && previous.checked_sub(1).is_some_and(|p| is_punct(p, ':'));
+            let path_before = leading_colons
+                && (matches!(&tokens[previous], TokenTree::Ident(_)) || is_punct(previous, '>'));
+            if is_punct(previous, '.') || path_goes_on || path_before || after_fn {
                 return None;
             }
         }
         let mut index = start;
-        if is_punct(index, ':') && is_punct(index + 1, ':') {
+        if leading_colons {
             index += 2;
         }
         let mut segments = Vec::new();
