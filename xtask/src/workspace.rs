@@ -296,7 +296,7 @@ fn around_here(why: &str, exclude: &[String]) -> Result<Plan, String> {
         return Err(why.to_owned());
     };
     let root = workspace_root(nearest);
-    let (mut parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude, nearest)?;
+    let (mut parts, failure) = fallback(&root.join("Cargo.toml"), why, exclude, nearest, None)?;
     parts[0].warnings.push(failure);
     Ok(Plan::of(&root, parts, Vec::new()))
 }
@@ -349,17 +349,18 @@ fn enclosing(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// [`package`] as a plan of its own.
+/// [`package`] as a plan of its own, reported from its workspace's root.
 fn package_plan(manifest: &Path, only: Option<&Path>, exclude: &[String]) -> Result<Plan, String> {
     let parts = package(manifest, only, exclude)?;
-    let dir = manifest.parent().unwrap_or(Path::new("."));
-    Ok(Plan::of(dir, parts, Vec::new()))
+    let root = parts[0].root.clone();
+    Ok(Plan::of(&root, parts, Vec::new()))
 }
 
 /// The packages of the workspace whose member (or root) `manifest` is, those
 /// in and below `only` if given, with the workspace's configuration. When
-/// `cargo metadata` fails on a manifest that exists, its directory is walked
-/// by the default layout ([`fallback`]), and why is a warning.
+/// `cargo metadata` fails on a manifest that exists, the workspace's root,
+/// found as the run without `--path` finds it ([`workspace_root`]), is
+/// walked by the default layout ([`fallback`]), and why is a warning.
 fn package(
     manifest: &Path,
     only: Option<&Path>,
@@ -370,7 +371,9 @@ fn package(
         Err(why) if !manifest.is_file() => return Err(why),
         Err(why) => why,
     };
-    let (mut parts, failure) = fallback(manifest, &why, exclude, parent_dir(manifest))?;
+    let dir = parent_dir(manifest);
+    let root = workspace_root(dir).join("Cargo.toml");
+    let (mut parts, failure) = fallback(&root, &why, exclude, dir, only)?;
     parts[0].warnings.push(failure);
     Ok(parts)
 }
@@ -385,12 +388,14 @@ fn package(
 /// those settings, paths relative to its root; so is `member`, the package
 /// whose workspace this is, wherever it lies below the root (its
 /// `package.workspace` may name a root the walk does not reach it from).
-/// Returns the parts and the warning that says what failed.
+/// With `only`, the packages in and below it, as [`from_metadata`] keeps
+/// them. Returns the parts and the warning that says what failed.
 fn fallback(
     manifest: &Path,
     why: &str,
     exclude: &[String],
     member: &Path,
+    only: Option<&Path>,
 ) -> Result<(Vec<Workspace>, String), String> {
     let dir = parent_dir(manifest);
     let why = why.strip_prefix("`cargo metadata` failed:").unwrap_or(why);
@@ -458,6 +463,11 @@ fn fallback(
                 .unwrap_or_else(|| dir_name(&path)),
             ..Package::layout(&path)
         });
+    }
+    if let Some(only) = only.and_then(real) {
+        let inside = |path: &Path| real(path).is_some_and(|p| p.starts_with(&only));
+        packages.retain(|package| inside(&package.dir));
+        others.retain(|other| inside(other));
     }
     let (units, walk_problems) = walk(dir, &packages, &config.exclude, exclude);
     let mut parts = vec![Workspace {

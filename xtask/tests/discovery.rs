@@ -338,6 +338,36 @@ fn a_workspace_cargo_cannot_read_keeps_its_settings_for_its_members() {
     assert!(err.contains("1 suppressed"), "{err}");
     let (_, out, _) = xtask(&["audit", "--path", root.to_str().unwrap()]);
     assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
+    // A member, or a path inside one, is audited in its workspace, as the
+    // run without `--path` finds it: with the root's settings, paths shown
+    // from the root.
+    for path in [
+        "crates/b",
+        "crates/b/Cargo.toml",
+        "crates/b/src",
+        "crates/b/src/lib.rs",
+    ] {
+        let (code, found, err) = audit(&root.join(path));
+        assert_eq!((code, found), (0, Vec::new()), "{path}: {err}");
+        assert!(err.contains("1 file, 0 untracked spawns"), "{path}: {err}");
+        assert!(err.contains("1 suppressed"), "{path}: {err}");
+        assert!(
+            err.contains("warning: Cargo.toml: `cargo metadata` failed"),
+            "{path}: {err}"
+        );
+    }
+    let (code, found, err) = audit(&root.join("crates/a/src/gen.rs"));
+    assert_eq!((code, found), (0, Vec::new()), "{err}");
+    assert!(
+        err.contains("note: crates/a/src/gen.rs: not audited: excluded by configuration"),
+        "{err}"
+    );
+    let (code, found, err) = audit(&root.join("crates/a/src"));
+    assert_eq!(
+        (code, found),
+        (1, vec!["crates/a/src/lib.rs:2 untracked-spawn".to_owned()]),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
