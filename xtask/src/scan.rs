@@ -36,6 +36,26 @@ pub(crate) struct Spawn {
     pub(crate) fix: Option<Fix>,
 }
 
+/// Macros whose arguments `#[tracked]` searches for spawns to rewrite, by
+/// the last segment of their path: the same list as `EXPRESSION_MACROS` in
+/// `tracked-macros/src/spawn.rs` (a test keeps them equal). In any other
+/// macro a spawn stays as written.
+pub(crate) const EXPRESSION_MACROS: [&str; 13] = [
+    "vec",
+    "join",
+    "try_join",
+    "select",
+    "pin",
+    "dbg",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "matches",
+];
+
 /// How `--fix` rewrites a direct call: replace the callee, then insert the
 /// name and type after the opening parenthesis.
 #[derive(Debug, Clone)]
@@ -78,7 +98,9 @@ pub(crate) struct Scanner<'a> {
     /// How many of `statement_lines` lie outside the arguments of the
     /// innermost spawn being visited.
     spawn_base: usize,
-    in_macro: usize,
+    /// Macro invocations being visited whose arguments `#[tracked]` does not
+    /// search for spawns (all but [`EXPRESSION_MACROS`]).
+    in_opaque_macro: usize,
     /// The variables bound inside an expression whose value `infer` is
     /// following (an arm's pattern, a block's `let`s), innermost last: they
     /// shadow the scopes' variables there.
@@ -99,7 +121,7 @@ impl<'a> Scanner<'a> {
             fns: Vec::new(),
             statement_lines: Vec::new(),
             spawn_base: 0,
-            in_macro: 0,
+            in_opaque_macro: 0,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
             spawns: Vec::new(),
@@ -481,14 +503,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// Whether `#[tracked]` rewrites this call to a spawning fn: the
-    /// enclosing fn is annotated, the call is not inside a macro invocation,
-    /// and the path is a full tokio path or starts with a name imported by a
-    /// `use` inside the fn body.
+    /// enclosing fn is annotated, the call is in no macro invocation but
+    /// [`EXPRESSION_MACROS`], and the path is a full tokio path or starts
+    /// with a name imported by a `use` inside the fn body.
     fn rewritten(&self, path: &syn::Path) -> bool {
         let Some(f) = self.fns.last().filter(|f| f.tracked) else {
             return false;
         };
-        if self.in_macro > 0 {
+        if self.in_opaque_macro > 0 {
             return false;
         }
         let segments = path_segments(path);
@@ -1112,12 +1134,40 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if mac.path.is_ident("macro_rules") {
-            self.visit_macro_rules(mac.tokens.clone());
-        } else {
-            self.in_macro += 1;
-            self.visit_tokens(mac.tokens.clone());
-            self.in_macro -= 1;
+        let name = mac.path.segments.last().map(|s| s.ident.to_string());
+        match name.as_deref() {
+            Some("macro_rules") if mac.path.segments.len() == 1 => {
+                self.visit_macro_rules(mac.tokens.clone());
+            }
+            // Its tokens become a string; nothing in them runs.
+            Some("stringify") => {}
+            Some(name) if EXPRESSION_MACROS.contains(&name) => {
+                self.visit_tokens(mac.tokens.clone());
+            }
+            _ => {
+                self.in_opaque_macro += 1;
+                self.visit_tokens(mac.tokens.clone());
+                self.in_opaque_macro -= 1;
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EXPRESSION_MACROS;
+
+    /// The audit calls a spawn in a `#[tracked]` fn tracked when the
+    /// attribute rewrites it: both must search the same macros.
+    #[test]
+    fn the_expression_macros_are_the_attributes() {
+        let source = include_str!("../../tracked-macros/src/spawn.rs");
+        let start = source
+            .find("const EXPRESSION_MACROS")
+            .expect("the attribute's list");
+        let list = &source[start..];
+        let list = &list[list.find('=').expect("a value")..list.find("];").expect("an end")];
+        let names: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        assert_eq!(names, EXPRESSION_MACROS);
     }
 }

@@ -50,9 +50,9 @@ src/macros.rs:6:30 untracked-spawn tokio::spawn
 src/macros.rs:7:19 untracked-spawn tokio::spawn
 src/macros.rs:8:13 untracked-spawn tokio::spawn
 src/macros.rs:9:22 untracked-spawn tokio::task::spawn_blocking
-src/macros.rs:15:12 untracked-spawn tokio::spawn
-src/macros.rs:21:5 untracked-spawn tokio::spawn
-src/macros.rs:26:5 untracked-spawn tokio::spawn
+src/macros.rs:16:12 untracked-spawn tokio::spawn
+src/macros.rs:22:5 untracked-spawn tokio::spawn
+src/macros.rs:27:5 untracked-spawn tokio::spawn
 src/methods.rs:13:18 untracked-spawn tokio::task::JoinSet::spawn
 src/methods.rs:14:21 untracked-spawn tokio::runtime::Handle::spawn
 src/methods.rs:15:17 untracked-spawn tokio::runtime::Runtime::spawn_blocking
@@ -94,16 +94,16 @@ src/suppressed.rs:16:5 unused-suppression
 src/suppressed.rs:18:5 untracked-spawn tokio::spawn
 src/tracked_fns.rs:12:5 untracked-spawn tokio::spawn
 src/tracked_fns.rs:14:9 untracked-spawn tokio::task::JoinSet::spawn
-src/tracked_fns.rs:15:19 untracked-spawn tokio::spawn
-src/tracked_fns.rs:17:9 untracked-spawn tokio::spawn
-src/tracked_fns.rs:26:18 undeclared-task-type
-src/tracked_fns.rs:29:18 malformed-tracked-attribute
-src/tracked_fns.rs:32:11 malformed-tracked-attribute
-src/tracked_fns.rs:35:29 malformed-tracked-attribute
-src/tracked_fns.rs:38:18 malformed-tracked-attribute
-src/tracked_fns.rs:38:28 malformed-tracked-attribute
-src/tracked_fns.rs:41:18 duplicate-task-name
-src/tracked_fns.rs:54:18 duplicate-task-name
+src/tracked_fns.rs:16:22 untracked-spawn tokio::spawn
+src/tracked_fns.rs:18:9 untracked-spawn tokio::spawn
+src/tracked_fns.rs:27:18 undeclared-task-type
+src/tracked_fns.rs:30:18 malformed-tracked-attribute
+src/tracked_fns.rs:33:11 malformed-tracked-attribute
+src/tracked_fns.rs:36:29 malformed-tracked-attribute
+src/tracked_fns.rs:39:18 malformed-tracked-attribute
+src/tracked_fns.rs:39:28 malformed-tracked-attribute
+src/tracked_fns.rs:42:18 duplicate-task-name
+src/tracked_fns.rs:55:18 duplicate-task-name
 src/util.rs:10:20 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:16:13 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:17:13 untracked-spawn tokio_util::task::TaskTracker::spawn_blocking
