@@ -256,3 +256,47 @@ fn polls_count_in_their_type_whichever_thread_polls_them() {
     drop(never);
     undriven.shutdown_background();
 }
+
+/// A panic a task catches itself leaves its location with the panic hook;
+/// a later panic that the hook never sees (`resume_unwind`, as when a task
+/// re-raises a child's payload) must not be given that stale location,
+/// neither in another task on the same thread nor in a later poll of the
+/// same task.
+#[test]
+fn a_caught_panic_lends_its_location_to_no_later_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let tracker = Tracker::new();
+    runtime.block_on(async {
+        let caught = tracker.spawn("re-raises-later", TaskType::GENERAL, async {
+            let caught = std::panic::catch_unwind(|| panic!("handled inside the task"));
+            assert!(caught.is_err());
+            tokio::task::yield_now().await;
+            let resumed = true;
+            if resumed {
+                // Raised without the hook: its location is unknown.
+                std::panic::resume_unwind(Box::new("re-raised"));
+            }
+        });
+        assert!(caught.await.unwrap_err().is_panic());
+        let other = tracker.spawn("catches-then-ends", TaskType::GENERAL, async {
+            let caught = std::panic::catch_unwind(|| panic!("handled, then done"));
+            assert!(caught.is_err());
+        });
+        other.await.unwrap();
+        // Same thread (current-thread runtime): the hook saw no panic of it.
+        let reraised = tracker.spawn("re-raises-another", TaskType::GENERAL, async {
+            let resumed = true;
+            if resumed {
+                std::panic::resume_unwind(Box::new("not from here"));
+            }
+        });
+        assert!(reraised.await.unwrap_err().is_panic());
+    });
+    for name in ["re-raises-later", "re-raises-another"] {
+        let task = tracker.finished(&Query::new().name_prefix(name)).remove(0);
+        assert_eq!(task.state, TaskState::Panicked, "{name}");
+        assert_eq!(task.panic_location, None, "{name}: a stale location");
+    }
+}

@@ -533,7 +533,8 @@ where
         }
         Err(payload) => {
             if let Some(current) = slot.take() {
-                current.finish(panicked(&*payload));
+                let ending = panicked(&current.record, &*payload);
+                current.finish(ending);
             }
             resume_unwind(payload)
         }
@@ -563,7 +564,8 @@ where
                 output
             }
             Err(payload) => {
-                current.finish(panicked(&*payload));
+                let ending = panicked(&current.record, &*payload);
+                current.finish(ending);
                 resume_unwind(payload)
             }
         }
@@ -588,10 +590,11 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-fn panicked(payload: &(dyn Any + Send)) -> Ending {
+/// The ending of `record`'s task, unwinding with `payload`.
+fn panicked(record: &Record, payload: &(dyn Any + Send)) -> Ending {
     Ending::Panicked {
         message: panic_message(payload),
-        location: crate::panic::take_location(),
+        location: crate::panic::take_location(record),
     }
 }
 

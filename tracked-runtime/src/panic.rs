@@ -5,7 +5,10 @@
 //! panic hook sees. The hook below is installed once, the first time a
 //! tracker is built; it forwards every panic to the hook that was installed
 //! before it, and only for panics inside a tracked task stores the location
-//! in a thread-local for the task's wrapper to pick up. A hook installed
+//! in a thread-local for the task's wrapper to pick up, with the task and
+//! poll it was seen in: a panic the task catches itself leaves its location
+//! there, and a later panic the hook never sees (`resume_unwind`) must not
+//! take it, in another task or in a later poll. A hook installed
 //! later with `std::panic::set_hook` replaces it; panics are then still
 //! recorded, with an unknown location.
 
@@ -13,10 +16,28 @@ use std::cell::RefCell;
 use std::panic;
 use std::sync::Once;
 
-use crate::{TaskType, Tracker};
+use crate::record::Record;
+use crate::{TaskId, TaskType, Tracker};
+
+/// Where a panic in a tracked task happened, and in which task and poll.
+struct Seen {
+    task: TaskId,
+    polls: u64,
+    location: String,
+}
 
 thread_local! {
-    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    static LOCATION: RefCell<Option<Seen>> = const { RefCell::new(None) };
+}
+
+/// The task running on this thread and its poll count, if any.
+fn running() -> Option<(TaskId, u64)> {
+    crate::instrument::with_current(|current| {
+        current.map(|c| {
+            let polls = c.record.polls.load(std::sync::atomic::Ordering::Relaxed);
+            (c.record.id, polls)
+        })
+    })
 }
 
 pub(crate) fn install_hook() {
@@ -24,24 +45,29 @@ pub(crate) fn install_hook() {
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if crate::task_id().is_some() {
-                if let Some(location) = info.location() {
-                    let _ = LOCATION.try_with(|slot| {
-                        *slot.borrow_mut() = Some(location.to_string());
+            if let (Some((task, polls)), Some(location)) = (running(), info.location()) {
+                let _ = LOCATION.try_with(|slot| {
+                    *slot.borrow_mut() = Some(Seen {
+                        task,
+                        polls,
+                        location: location.to_string(),
                     });
-                }
+                });
             }
             previous(info);
         }));
     });
 }
 
-/// The location of the last panic in a tracked task on this thread.
-pub(crate) fn take_location() -> Option<String> {
-    LOCATION
+/// The location of the panic `record`'s task is unwinding from, if the
+/// hook saw it: the last one it saw on this thread, in this task and poll.
+pub(crate) fn take_location(record: &Record) -> Option<String> {
+    let seen = LOCATION
         .try_with(|slot| slot.borrow_mut().take())
         .ok()
-        .flatten()
+        .flatten()?;
+    let polls = record.polls.load(std::sync::atomic::Ordering::Relaxed);
+    (seen.task == record.id && seen.polls == polls).then_some(seen.location)
 }
 
 /// What a tracker does when one of its tasks panics, besides recording it.
