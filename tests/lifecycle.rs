@@ -300,3 +300,30 @@ fn a_caught_panic_lends_its_location_to_no_later_panic() {
         assert_eq!(task.panic_location, None, "{name}: a stale location");
     }
 }
+
+/// The estimated completion is a forecast for a live task: once the task has
+/// ended (here at 20 %, never to reach 100), a snapshot must not promise one.
+#[tokio::test]
+async fn a_finished_task_has_no_estimated_completion() {
+    let tracker = Tracker::new();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tracker.spawn("import", TaskType::DATABASE, async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        tracked::progress(20, "a fifth of the rows");
+        seen_tx.send(()).unwrap();
+        let _ = done_rx.await;
+        Ok::<_, String>(())
+    });
+    seen_rx.await.unwrap();
+    let live = tracker.tasks(&Query::new()).remove(0);
+    let progress = live.progress.expect("progress reported");
+    assert!(progress.estimated_completion.is_some(), "live: a forecast");
+    done_tx.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+    let done = only_finished(&tracker);
+    let progress = done.progress.expect("progress kept in history");
+    assert_eq!(progress.percent, 20);
+    assert_eq!(progress.log.len(), 1);
+    assert_eq!(progress.estimated_completion, None, "it ended");
+}

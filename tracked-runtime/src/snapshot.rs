@@ -132,6 +132,10 @@ impl TaskSnapshot {
     ) -> TaskSnapshot {
         let mut snapshot = TaskSnapshot::of_live(record, clock);
         snapshot.finished_at = Some(clock.instant(finished_at));
+        if let Some(progress) = &mut snapshot.progress {
+            // A forecast for a live task; an ended one reaches no 100 %.
+            progress.estimated_completion = None;
+        }
         if let Some(failure) = failure {
             snapshot.error = Some(failure.error.clone());
             snapshot.panic_location.clone_from(&failure.panic_location);
@@ -215,7 +219,7 @@ pub struct ProgressSnapshot {
     /// When progress was last reported.
     pub updated_at: Instant,
     /// When the task should reach 100 % at the rate seen since its first poll;
-    /// `None` until it has made some progress.
+    /// `None` until it has made some progress, and once it has ended.
     pub estimated_completion: Option<Instant>,
     /// The most recent messages, oldest first (bounded per task).
     pub log: Vec<ProgressMessage>,
