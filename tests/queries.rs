@@ -370,3 +370,32 @@ fn task_detail_under_churn_lists_each_child_once() {
     runtime.block_on(churn).unwrap();
     assert!(children_seen > 0);
 }
+
+/// The progress log is bounded in bytes as well as in messages: a task that
+/// logs huge messages (a whole response body, say) keeps a bounded prefix
+/// of each, cut on a character boundary, in its live record and in history.
+#[tokio::test]
+async fn progress_messages_are_kept_bounded_in_size() {
+    let tracker = Tracker::builder().progress_log(4).build();
+    let huge = "é".repeat(1_000_000); // 2 MB, two bytes a character
+    let handle = tracker.spawn("upload", TaskType::NETWORK, async move {
+        for step in 0..10u8 {
+            tracked::progress(step * 10, huge.clone());
+        }
+        let task = tracked::current().expect("a tracked task");
+        task.message("short");
+        task.snapshot().progress
+    });
+    let live = handle.await.unwrap().expect("progress");
+    let done = tracker.finished(&Query::new()).remove(0).progress.unwrap();
+    for progress in [live, done] {
+        assert_eq!(progress.log.len(), 4);
+        assert_eq!(progress.log[3].message, "short");
+        for entry in &progress.log[..3] {
+            let kept = &entry.message;
+            assert!(kept.len() <= 4096, "{} bytes kept", kept.len());
+            assert!(kept.starts_with("éé"), "a prefix of the message");
+            assert!(kept.len() > 100, "{} bytes kept", kept.len());
+        }
+    }
+}

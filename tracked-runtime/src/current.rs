@@ -46,6 +46,7 @@ pub fn current() -> Option<CurrentTask> {
 }
 
 /// Reports progress for the current task; returns `false` outside one.
+/// A message longer than 1 KiB is cut, as in [`CurrentTask::progress`].
 ///
 /// A shortcut for `current().map(|t| t.progress(percent, message))`.
 pub fn progress(percent: u8, message: impl Into<String>) -> bool {
@@ -54,7 +55,30 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
         .is_some()
 }
 
+/// The most a progress message keeps, in bytes: the log is bounded in
+/// messages ([`TrackerBuilder::progress_log`](crate::TrackerBuilder::progress_log))
+/// and each message in size, so a task's log, kept in history too, cannot
+/// grow with what a task chooses to log.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] on a character boundary, with an
+/// ellipsis saying it was cut.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        const CUT: &str = "…";
+        let mut end = MAX_MESSAGE_BYTES - CUT.len();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(CUT);
+        message.shrink_to_fit();
+    }
+    message
+}
+
 fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<String>) {
+    let message = message.map(bounded);
     if tracker.inner.events.wanted() {
         let kind = crate::EventKind::Progress {
             percent: percent.min(100),
@@ -92,7 +116,9 @@ impl CurrentTask {
         &self.tracker
     }
 
-    /// Sets the progress percentage (clamped to 100) and logs `message`.
+    /// Sets the progress percentage (clamped to 100) and logs `message`
+    /// (its first 1 KiB, cut on a character boundary and ended with `…`,
+    /// if it is longer).
     pub fn progress(&self, percent: u8, message: impl Into<String>) {
         report(&self.record, &self.tracker, percent, Some(message.into()));
     }

@@ -200,6 +200,7 @@ impl TrackerBuilder {
     }
 
     /// Progress messages kept per task (oldest dropped first). Default 32.
+    /// Each keeps at most its first 1 KiB.
     pub fn progress_log(mut self, messages: usize) -> Self {
         self.progress_log = messages;
         self
