@@ -103,6 +103,11 @@ impl Query {
     /// none. Finished tasks never match. It costs one more pass over the live
     /// tasks, to know which are live.
     ///
+    /// Only this tracker's live tasks are looked at: a task spawned into this
+    /// tracker ([`Builder::tracker`](crate::Builder::tracker)) by a task of
+    /// another tracker records that task as its parent, and matches while
+    /// that task still runs.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -317,7 +322,8 @@ impl Tracker {
         })
     }
 
-    /// Live tasks as a forest: a task whose parent is not live is a root.
+    /// Live tasks as a forest: a task whose parent is not live in this
+    /// tracker (it ended, or it belongs to another tracker) is a root.
     pub fn tree(&self) -> Vec<TaskTree> {
         let tasks = self.tasks(&Query::new());
         let live: HashMap<TaskId, usize> =
