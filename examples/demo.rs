@@ -45,10 +45,14 @@ const TIER_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // Logs go to stderr, coloured only on a terminal: stdout carries the
+    // tables, readable when redirected to a file (the smoke run greps it).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let tracker = Tracker::builder()
         // Wakes followed (and polls timed): busy and idle time, scheduling
@@ -189,16 +193,8 @@ async fn main() {
     finish_otel(otel);
     let phases = heartbeat.stats();
     println!("\nheartbeat phases:");
-    for phase in phases {
-        println!(
-            "  {:<26} runs {:>3}  last {:>7.2?}  total {:>8.2?}  errors {}  panics {}",
-            phase.name,
-            phase.runs,
-            phase.last_duration,
-            phase.total_duration,
-            phase.errors,
-            phase.panics
-        );
+    for phase in &phases {
+        println!("{}", phase_row(phase));
     }
     print_final(tracker, started);
     print_journal(&journal, &journal_path).await;
@@ -373,8 +369,6 @@ async fn replica_fetch() {
     tracked::progress(100, format!("first segment: {first:?}"));
 }
 
-/// Housekeeping jobs; the cache refresh panics once and the index rebuild
-/// blocks its worker thread (the watchdog reports the long poll).
 /// The OTLP exporter, when the feature is on and the environment names a
 /// collector. A bad endpoint is reported, and the demo runs without it.
 #[cfg(feature = "otel")]
@@ -418,6 +412,8 @@ fn finish_otel(exporter: Option<tracked::otel::OtelExporter>) {
 #[cfg(not(feature = "otel"))]
 fn finish_otel(_: Option<()>) {}
 
+/// Housekeeping jobs; the cache refresh panics once and the index rebuild
+/// blocks its worker thread (the watchdog reports the long poll).
 #[tracked(type = "Maintenance", name = "maintenance::jobs")]
 async fn maintenance() {
     let task = tracked::current().expect("tracked");
@@ -528,6 +524,20 @@ fn print_live(tracker: &Tracker, started: Instant) {
     }
 }
 
+/// One heartbeat phase's line of the report. A `Duration`'s `{:.2?}` is
+/// at most 8 characters (`999.99µs`), so every column lines up.
+fn phase_row(phase: &tracked::PhaseStats) -> String {
+    format!(
+        "  {:<26} runs {:>4}  last {:>8.2?}  total {:>8.2?}  errors {}  panics {}",
+        phase.name,
+        phase.runs,
+        phase.last_duration,
+        phase.total_duration,
+        phase.errors,
+        phase.panics
+    )
+}
+
 fn print_final(tracker: &Tracker, started: Instant) {
     println!(
         "\n══ final report after {:.1}s ══",
@@ -601,5 +611,45 @@ async fn print_journal(journal: &Journal, path: &str) {
             }
         }
         Err(e) => println!("journal unreadable: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::phase_row;
+
+    /// The heartbeat report's columns stay put whatever the durations'
+    /// units: `706.58µs` and `1.06ms` are as wide as `6.66µs` there.
+    #[test]
+    fn heartbeat_phase_columns_line_up() {
+        let columns: Vec<(usize, usize, usize)> = [
+            (Duration::from_nanos(930), Duration::from_nanos(5_870)),
+            (Duration::from_nanos(6_660), Duration::from_nanos(295_520)),
+            (Duration::from_nanos(706_580), Duration::from_nanos(706_580)),
+            (Duration::from_nanos(990_590), Duration::from_micros(1_060)),
+            (Duration::from_millis(12), Duration::from_secs(3)),
+        ]
+        .into_iter()
+        .map(|(last, total)| {
+            let row = phase_row(&tracked::PhaseStats {
+                name: "tracked::watchdog",
+                runs: 27,
+                last_duration: last,
+                total_duration: total,
+                errors: 0,
+                panics: 0,
+                last_error: None,
+            });
+            let at =
+                |word: &str| row.chars().count() - row[row.find(word).unwrap()..].chars().count();
+            (at("last"), at("total"), at("errors"))
+        })
+        .collect();
+        assert!(
+            columns.windows(2).all(|w| w[0] == w[1]),
+            "columns move: {columns:?}"
+        );
     }
 }
