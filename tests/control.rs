@@ -114,6 +114,29 @@ async fn cancel_by_type_leaves_other_types_running() {
     assert_invariant(&tracker);
 }
 
+#[tokio::test]
+async fn cancelling_one_task_says_whether_it_had_ended() {
+    let tracker = Tracker::new();
+    let done = tracker.spawn("ping", TaskType::NETWORK, async {});
+    let ended = done.id();
+    done.await.unwrap();
+    let report = tracker.cancel_task(ended, Duration::from_secs(1)).await;
+    assert_eq!(report.already_finished, 1);
+    assert_eq!(report.stopped, 0);
+    assert!(report.is_clean());
+    // An id this tracker never spawned: nothing to say.
+    let elsewhere = Tracker::new().spawn("other", TaskType::NETWORK, async {});
+    let unknown = elsewhere.id();
+    elsewhere.await.unwrap();
+    let report = tracker.cancel_task(unknown, Duration::from_secs(1)).await;
+    assert_eq!(report.already_finished, 0);
+    // A live one stops, and is not also counted as ended.
+    let live = tracker.spawn("serve", TaskType::NETWORK, polite());
+    let report = tracker.cancel_task(live.id(), Duration::from_secs(5)).await;
+    assert_eq!((report.stopped, report.already_finished), (1, 0));
+    assert_invariant(&tracker);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_racing_completion_accounts_for_every_task() {
     let tracker = Tracker::new();

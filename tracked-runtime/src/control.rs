@@ -377,9 +377,37 @@ impl Tracker {
         .await
     }
 
-    /// Cancels one task; see [`Tracker::cancel_type`].
+    /// Cancels one task; see [`Tracker::cancel_type`]. A task that has
+    /// ended already, and is still in history, counts as
+    /// [`CancelReport::already_finished`]; for an id the tracker does not
+    /// know (never spawned here, or gone from history) the report is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tracked_runtime::{TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let done = tracker.spawn("ping", TaskType::NETWORK, async {});
+    /// let id = done.id();
+    /// done.await.unwrap();
+    /// let report = tracker.cancel_task(id, Duration::from_secs(1)).await;
+    /// assert_eq!(report.already_finished, 1);
+    /// # }
+    /// ```
     pub async fn cancel_task(&self, id: TaskId, timeout: Duration) -> CancelReport {
-        cancel(self, Arc::new(move |r: &Record| r.id == id), timeout).await
+        let mut report = cancel(self, Arc::new(move |r: &Record| r.id == id), timeout).await;
+        let reached = report.stopped
+            + report.already_finished
+            + report.aborted.len()
+            + report.left_running.len();
+        if reached == 0 && self.task(id).is_some_and(|t| t.task.state.is_finished()) {
+            report.already_finished = 1;
+        }
+        report
     }
 }
 
