@@ -184,9 +184,14 @@ async fn main() {
         "\n══ tiered shutdown ({:.0}s per tier) ══",
         TIER_TIMEOUT.as_secs_f64()
     );
-    let report = tracker
-        .shutdown(ShutdownPlan::default_with(TIER_TIMEOUT))
-        .await;
+    let report = tokio::select! {
+        report = tracker.shutdown(ShutdownPlan::default_with(TIER_TIMEOUT)) => report,
+        // Ctrl-C while the tiers stop: the operator does not want to wait.
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nCtrl-C during shutdown: exiting without waiting for the tiers");
+            std::process::exit(130);
+        }
+    };
     print!("{report}");
     // Already stopped by the network tier; this only waits for it.
     server.shutdown().await;
