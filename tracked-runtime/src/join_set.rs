@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::Location;
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::{JoinError, LocalSet};
 
-use crate::instrument::{blocking, Instrumented};
+use crate::instrument::{blocking, Current, Instrumented};
 use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
@@ -42,7 +43,7 @@ use crate::{Outcome, TaskId, TaskType, Tracker};
 /// # }
 /// ```
 pub struct JoinSet<T> {
-    inner: tokio::task::JoinSet<T>,
+    inner: Inner<T>,
     tracker: Option<Tracker>,
     /// The tracked id of each task in `inner`, by tokio's id: tokio's join
     /// methods give only that one (a `JoinError` too). An entry is added as
@@ -50,6 +51,9 @@ pub struct JoinSet<T> {
     /// same tasks; tokio does not reuse an id while the set holds its task.
     ids: HashMap<tokio::task::Id, TaskId, BuildHasherDefault<IdHasher>>,
 }
+
+/// The tokio set underneath.
+type Inner<T> = tokio::task::JoinSet<T>;
 
 impl<T> fmt::Debug for JoinSet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -305,8 +309,20 @@ impl<T: 'static> JoinSet<T> {
         (id, result)
     }
 
-    /// Keeps the tracked id of a task just spawned into `inner`.
-    fn insert(&mut self, handle: tokio::task::AbortHandle, id: TaskId) -> AbortHandle {
+    /// Registers a task of `kind` described by `builder` (the set's tracker
+    /// applies unless the builder names one), has `spawn` put it into
+    /// `inner`, and keeps its tracked id.
+    fn spawn_into(
+        &mut self,
+        builder: Builder<'_>,
+        kind: SpawnKind,
+        site: &'static Location<'static>,
+        spawn: impl FnOnce(&mut Inner<T>, Current) -> tokio::task::AbortHandle,
+    ) -> AbortHandle {
+        let current = in_set(builder, self.tracker.as_ref()).register(kind, site);
+        let id = current.record.id;
+        let inner = &mut self.inner;
+        let handle = current.launch(|current| spawn(inner, current));
         self.ids.insert(handle.id(), id);
         AbortHandle::new(handle, id)
     }
@@ -329,15 +345,16 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let current = in_set(builder, self.tracker.as_ref())
-            .register(SpawnKind::Async, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner
-                .spawn(Instrumented::<_, ByOutcome>::new(future, current))
-        });
-        self.insert(abort, id)
+        let site = Location::caller();
+        self.spawn_into(
+            builder,
+            SpawnKind::Async,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn(Instrumented::<_, ByOutcome>::new(future, current))
+            },
+        )
     }
 
     /// Spawns a tracked task into the set, on the runtime behind `handle`.
@@ -352,15 +369,16 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
-            .register(SpawnKind::Async, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner
-                .spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
-        });
-        self.insert(abort, id)
+        let (builder, site) = (Builder::new(name, ty), Location::caller());
+        self.spawn_into(
+            builder,
+            SpawnKind::Async,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
+            },
+        )
     }
 
     /// Runs a tracked closure on the blocking pool as part of the set.
@@ -374,15 +392,16 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
-            .register(SpawnKind::Blocking, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner
-                .spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
-        });
-        self.insert(abort, id)
+        let (builder, site) = (Builder::new(name, ty), Location::caller());
+        self.spawn_into(
+            builder,
+            SpawnKind::Blocking,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
+            },
+        )
     }
 
     /// Runs a tracked closure on the blocking pool of the runtime behind
@@ -414,15 +433,16 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
-            .register(SpawnKind::Blocking, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner
-                .spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle)
-        });
-        self.insert(abort, id)
+        let (builder, site) = (Builder::new(name, ty), Location::caller());
+        self.spawn_into(
+            builder,
+            SpawnKind::Blocking,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle)
+            },
+        )
     }
 }
 
@@ -438,15 +458,16 @@ impl<T: Outcome + 'static> JoinSet<T> {
     where
         F: Future<Output = T> + 'static,
     {
-        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
-            .register(SpawnKind::Local, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner
-                .spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
-        });
-        self.insert(abort, id)
+        let (builder, site) = (Builder::new(name, ty), Location::caller());
+        self.spawn_into(
+            builder,
+            SpawnKind::Local,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
+            },
+        )
     }
 
     /// Spawns a tracked `!Send` task into the set, on `local_set`, which need
@@ -480,17 +501,19 @@ impl<T: Outcome + 'static> JoinSet<T> {
     where
         F: Future<Output = T> + 'static,
     {
-        let current = in_set(Builder::new(name, ty), self.tracker.as_ref())
-            .register(SpawnKind::Local, std::panic::Location::caller());
-        let id = current.record.id;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let abort = current.launch(|current| {
-            self.inner.spawn_local_on(
-                Instrumented::<_, ByOutcome>::new(future, current),
-                local_set,
-            )
-        });
-        self.insert(abort, id)
+        let (builder, site) = (Builder::new(name, ty), Location::caller());
+        self.spawn_into(
+            builder,
+            SpawnKind::Local,
+            site,
+            |set: &mut tokio::task::JoinSet<T>, current| {
+                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+                set.spawn_local_on(
+                    Instrumented::<_, ByOutcome>::new(future, current),
+                    local_set,
+                )
+            },
+        )
     }
 }
 
