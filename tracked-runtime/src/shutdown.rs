@@ -318,6 +318,11 @@ impl Tracker {
     }
 
     /// [`Tracker::shutdown`] for synchronous code: blocks the calling thread.
+    ///
+    /// Not from async code on a runtime's thread: on a current-thread runtime
+    /// that is the only thread, so no task can run to see its cancellation,
+    /// and every tier waits out its timeout and aborts. Await
+    /// [`Tracker::shutdown`] there.
     pub fn shutdown_blocking(&self, plan: ShutdownPlan) -> ShutdownReport {
         self.shut_down(plan, &callers(self))
     }
