@@ -432,3 +432,116 @@ async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed
         other => panic!("expected a missed count, got {other:?}"),
     }
 }
+
+/// A writer for `tracing_subscriber::fmt` that keeps what is logged.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Runs `test` on a current-thread runtime whose logs `Logs` keeps (the
+/// heartbeat's task runs on this thread, where the subscriber is set).
+fn logged<F: std::future::Future<Output = ()>>(test: impl FnOnce(Tracker) -> F) -> String {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test(Tracker::new()));
+    logs.text()
+}
+
+async fn ticking(tracker: &Tracker) -> tracked::HeartbeatHandle {
+    let heartbeat = Heartbeat::new(Duration::from_millis(5))
+        .name("ops-heartbeat")
+        .housekeeping(tracker)
+        .spawn(tracker);
+    until(|| heartbeat.stats()[1].runs >= 2).await;
+    heartbeat
+}
+
+#[test]
+fn a_heartbeat_cancelled_outside_a_shutdown_says_its_phases_stopped() {
+    let logs = logged(|tracker| async move {
+        let heartbeat = ticking(&tracker).await;
+        let report = tracker
+            .cancel_task(heartbeat.id(), Duration::from_secs(10))
+            .await;
+        assert_eq!(report.stopped, 1, "{report:?}");
+    });
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("heartbeat cancelled outside a shutdown"))
+        .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("ops-heartbeat"), "{warning}");
+    assert!(warning.contains("tracked::watchdog"), "{warning}");
+
+    // Cancelled by its type, the same.
+    let logs = logged(|tracker| async move {
+        ticking(&tracker).await;
+        let report = tracker
+            .cancel_type(TaskType::MAINTENANCE, Duration::from_secs(10))
+            .await;
+        assert_eq!(report.stopped, 1, "{report:?}");
+    });
+    assert!(
+        logs.contains("heartbeat cancelled outside a shutdown"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_heartbeat_stopped_by_a_shutdown_or_its_handle_says_nothing() {
+    let logs = logged(|tracker| async move {
+        ticking(&tracker).await;
+        let report = tracker
+            .shutdown(tracked::ShutdownPlan::default_with(Duration::from_secs(10)))
+            .await;
+        assert_eq!(report.tiers[1].report.stopped, 1, "{report:?}");
+    });
+    assert!(!logs.contains("heartbeat cancelled"), "{logs}");
+
+    // Asked to stop (a signal handler's `request_shutdown`), then cancelled
+    // by the service's own cancel of its type: expected too.
+    let logs = logged(|tracker| async move {
+        ticking(&tracker).await;
+        tracker.request_shutdown("SIGTERM");
+        let report = tracker
+            .cancel_type(TaskType::MAINTENANCE, Duration::from_secs(10))
+            .await;
+        assert_eq!(report.stopped, 1, "{report:?}");
+    });
+    assert!(!logs.contains("heartbeat cancelled"), "{logs}");
+
+    let logs = logged(|tracker| async move {
+        let heartbeat = ticking(&tracker).await;
+        heartbeat.stop();
+        until(|| tracker.stats().total.live() == 0).await;
+    });
+    assert!(!logs.contains("heartbeat cancelled"), "{logs}");
+}

@@ -67,7 +67,12 @@ pub struct PhaseStats {
 /// **Stopping**: the heartbeat watches its task's cancellation token, so a
 /// cancel of the `Maintenance` type or a shutdown tier stops it cleanly
 /// after the phase that is running (phases are never cut in half by a
-/// cancel; an abort at the cancel's deadline still drops them).
+/// cancel; an abort at the cancel's deadline still drops them). Stopped by
+/// a cancel while its tracker is not shutting down (no
+/// [`Tracker::request_shutdown`], no [`Tracker::shutdown`]), it logs a
+/// warning naming its phases: they, the watchdog among them if it runs
+/// [`housekeeping`](Heartbeat::housekeeping), no longer run. A stop asked
+/// for with [`HeartbeatHandle::stop`] or by a shutdown is silent.
 ///
 /// # Examples
 ///
@@ -202,7 +207,7 @@ impl Heartbeat {
         let task = tracker.spawn_on(
             self.name.clone(),
             TaskType::MAINTENANCE,
-            run(self.period, self.phases, stats.clone()),
+            run(self.period, self.phases, stats.clone(), tracker.clone()),
             handle,
         );
         HeartbeatHandle { stats, task }
@@ -243,7 +248,7 @@ impl Heartbeat {
             .build()?;
         let (ended, wait) = tokio::sync::oneshot::channel::<()>();
         let stats = self.stats();
-        let run = run(self.period, self.phases, stats.clone());
+        let run = run(self.period, self.phases, stats.clone(), tracker.clone());
         let task = tracker.spawn_on(
             self.name.clone(),
             TaskType::MAINTENANCE,
@@ -289,7 +294,12 @@ impl fmt::Debug for Heartbeat {
     }
 }
 
-async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<PhaseStats>>>) {
+async fn run(
+    period: Duration,
+    mut phases: Vec<Phase>,
+    stats: Arc<Mutex<Vec<PhaseStats>>>,
+    tracker: Tracker,
+) {
     let cancelled = crate::current()
         .map(|task| task.cancellation_token())
         .unwrap_or_default();
@@ -305,12 +315,13 @@ async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<Phas
         })
         .await;
         if stopped {
-            return;
+            return cancelled_outside_shutdown(&tracker, &phases);
         }
-        for (index, phase) in phases.iter_mut().enumerate() {
+        for index in 0..phases.len() {
             if cancelled.is_cancelled() {
-                return;
+                return cancelled_outside_shutdown(&tracker, &phases);
             }
+            let phase = &mut phases[index];
             // The schedule and the phase are the user's code: a panic in
             // either is the phase's, and the heartbeat goes on.
             let due = std::panic::catch_unwind(AssertUnwindSafe(|| phase.due(tick)));
@@ -344,6 +355,24 @@ async fn run(period: Duration, mut phases: Vec<Phase>, stats: Arc<Mutex<Vec<Phas
             }
         }
     }
+}
+
+/// The heartbeat's task was cancelled. In a shutdown (asked for or under
+/// way) that is expected; otherwise a cancel of its type or of the task
+/// itself has silently ended every phase, the watchdog's among them.
+fn cancelled_outside_shutdown(tracker: &Tracker, phases: &[Phase]) {
+    if tracker.shutdown_token().is_cancelled() || tracker.is_shut_down() {
+        return;
+    }
+    let phases: Vec<&str> = phases.iter().map(|p| p.name).collect();
+    let id = crate::task_id();
+    let name = id.and_then(|id| tracker.task(id)).map(|t| t.task.name);
+    tracing::warn!(
+        task.id = id.map(|id| id.as_u64()),
+        task.name = name.as_deref(),
+        ?phases,
+        "heartbeat cancelled outside a shutdown: its phases no longer run"
+    );
 }
 
 impl Phase {
