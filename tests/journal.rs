@@ -383,6 +383,59 @@ mod sqlite {
             .unwrap();
     }
 
+    /// The file deleted under a running journal (and its `-wal`, `-shm`):
+    /// later batches go into a new file at the same path, not into the
+    /// unlinked one that vanishes at exit. With its directory gone too,
+    /// writes fail loudly and are retried until it is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_deleted_while_running_is_recreated() {
+        let dir = scratch("sqlite-deleted");
+        let path = dir.join("journal.sqlite");
+        let tracker = Tracker::new();
+        let journal = builder(&dir).start(&tracker).await.unwrap();
+        let remove = |what: &str| {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("{what}{suffix}")));
+            }
+        };
+        let named = |name: &'static str| {
+            let tracker = tracker.clone();
+            async move {
+                tracker
+                    .spawn(name, TaskType::GENERAL, async {})
+                    .await
+                    .unwrap()
+            }
+        };
+        named("before").await;
+        journal.flush().await.unwrap();
+
+        remove("journal.sqlite");
+        named("after-rm").await;
+        journal.flush().await.unwrap();
+        let reader = Journal::sqlite(&path).start(&Tracker::new()).await.unwrap();
+        let names = |page: tracked::journal::JournalPage| -> Vec<String> {
+            page.tasks.into_iter().map(|t| t.name).collect()
+        };
+        let q = JournalQuery::new().instance(journal.instance());
+        assert_eq!(names(reader.tasks(&q).await.unwrap()), ["after-rm"]);
+        reader.shutdown().await;
+        drop(reader);
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        named("dir-gone").await;
+        let err = journal.flush().await.unwrap_err();
+        assert!(matches!(err, JournalError::Unavailable(_)), "{err}");
+        let stats = journal.stats();
+        assert!(!stats.connected, "{stats:?}");
+        assert!(stats.pending > 0, "{stats:?}");
+
+        std::fs::create_dir_all(&dir).unwrap();
+        flush_until_ok(&journal).await;
+        assert_eq!(names(journal.tasks(&q).await.unwrap()), ["dir-gone"]);
+        assert_eq!(journal.stats().dropped, 0);
+    }
+
     #[tokio::test]
     async fn a_file_that_is_not_a_database_is_a_clear_error() {
         let dir = scratch("sqlite-garbage");

@@ -22,7 +22,9 @@
 //!   [`JournalStats::dropped`], in a warning log, and in the `dropped` column
 //!   of the next batch row written (`tracked_batches`).
 //! - **Faults.** A database that is down at startup or goes away mid-run is
-//!   retried with backoff (100 ms doubling to 10 s) while events buffer; a
+//!   retried with backoff (100 ms doubling to 10 s) while events buffer. A
+//!   SQLite file deleted or replaced mid-run is created anew at its path
+//!   (with a warning) rather than written on unlinked; a
 //!   foreign or newer schema is a [`JournalError::Schema`], returned by
 //!   [`JournalBuilder::start`] or, when found at a reconnection, kept in
 //!   [`JournalStats::last_error`] while the writer stops writing.

@@ -4,8 +4,16 @@
 //! every call is a job sent to it; the async side awaits the answer. Writes
 //! and reads are serialised on that thread, which is what SQLite does with
 //! one writer anyway.
+//!
+//! A file deleted or replaced while the journal runs (an operator's `rm`,
+//! a log rotation) would otherwise take every later batch with it: the open
+//! connection writes on into the unlinked file, which vanishes at exit.
+//! Before each job the thread checks that the path still names the file it
+//! opened, and reopens (creating and migrating) it if not; if that fails
+//! (the directory is gone too), the job fails as `Unavailable` and the
+//! writer keeps its events and retries with backoff.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -18,7 +26,7 @@ use super::schema::{self, Statement, Value};
 use super::store::{BoxFuture, Store};
 use super::JournalError;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Connection, JournalError>) + Send>;
 
 /// A journal in one SQLite file.
 pub(crate) struct SqliteStore {
@@ -29,15 +37,14 @@ impl SqliteStore {
     /// Opens (creating if needed) the file and migrates it. Fails on a file
     /// that is not a SQLite database or holds foreign tables.
     pub(crate) fn open(path: &Path) -> Result<SqliteStore, JournalError> {
-        let mut conn = open(path)?;
-        migrate(&mut conn)?;
+        let mut file = File::open(path)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tracked-journal-sqlite".into())
             .spawn(move || {
                 // Ends when the store, and so every sender, is gone.
                 for job in queue {
-                    job(&mut conn);
+                    job(file.current());
                 }
             })
             .map_err(|e| {
@@ -53,13 +60,78 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, JournalError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let sent = self.jobs.send(Box::new(move |conn: &mut Connection| {
-            let _ = reply.send(job(conn));
+        let sent = self.jobs.send(Box::new(move |conn| {
+            let _ = reply.send(conn.and_then(job));
         }));
         Box::pin(async move {
             sent.map_err(|_| JournalError::Closed)?;
             answer.await.map_err(|_| JournalError::Closed)?
         })
+    }
+}
+
+/// The connection, and which file it has open.
+struct File {
+    path: PathBuf,
+    /// `None` after a failed reopen: the next job tries again.
+    conn: Option<Connection>,
+    opened: Option<Identity>,
+}
+
+/// What tells one file from another at the same path.
+type Identity = (u64, u64);
+
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Elsewhere only a missing file is noticed.
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<Identity> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+impl File {
+    /// Opens (creating if needed) and migrates the file at `path`.
+    fn open(path: &Path) -> Result<File, JournalError> {
+        let mut file = File {
+            path: path.to_owned(),
+            conn: None,
+            opened: None,
+        };
+        file.reopen()?;
+        Ok(file)
+    }
+
+    fn reopen(&mut self) -> Result<(), JournalError> {
+        // Closed first: it lets go of the old file's `-wal` and `-shm`.
+        self.conn = None;
+        let mut conn = open(&self.path)?;
+        migrate(&mut conn)?;
+        self.opened = identity(&self.path);
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// The connection to the file the path names now, reopened if the one
+    /// open was deleted or replaced.
+    fn current(&mut self) -> Result<&mut Connection, JournalError> {
+        let now = identity(&self.path);
+        if self.conn.is_none() || now.is_none() || now != self.opened {
+            if self.conn.is_some() {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "task journal: the file was deleted or replaced; reopening it"
+                );
+            }
+            self.reopen()?;
+            tracing::info!(path = %self.path.display(), "task journal: file reopened");
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| JournalError::Unavailable("no connection".into()))
     }
 }
 
@@ -218,8 +290,9 @@ fn select_tasks(
 
 impl Store for SqliteStore {
     fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>> {
-        // Opened and migrated in `open`; a file does not go away.
-        Box::pin(async { Ok(()) })
+        // Opened and migrated in `open`, reopened by any job that finds
+        // the file gone.
+        self.run(|_| Ok(()))
     }
 
     fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>> {
