@@ -33,6 +33,10 @@ pub struct Thresholds {
 
 /// Watchdog configuration: thresholds per type and failure-rate health.
 ///
+/// A type given some thresholds takes the others from the default, in
+/// whatever order the calls come: `.idle(Some(ty), …).long_poll(None, …)`
+/// gives `ty` the new default long-poll threshold too.
+///
 /// # Examples
 ///
 /// ```
@@ -53,6 +57,8 @@ pub struct Thresholds {
 #[derive(Clone, Debug)]
 pub struct Watchdog {
     default: Thresholds,
+    /// Per type, the thresholds set for it; those left `None` are the
+    /// default's, whenever that is set.
     per_type: HashMap<TaskType, Thresholds>,
     window: u64,
     max_failure_ratio: f64,
@@ -113,16 +119,22 @@ impl Watchdog {
 
     fn thresholds(&mut self, ty: Option<TaskType>) -> &mut Thresholds {
         match ty {
-            Some(ty) => {
-                let default = self.default;
-                self.per_type.entry(ty).or_insert(default)
-            }
+            Some(ty) => self.per_type.entry(ty).or_default(),
             None => &mut self.default,
         }
     }
 
+    /// The thresholds for `ty`: those set for it, else the default's, in
+    /// whatever order they were set.
     fn for_type(&self, ty: TaskType) -> Thresholds {
-        self.per_type.get(&ty).copied().unwrap_or(self.default)
+        let Some(own) = self.per_type.get(&ty) else {
+            return self.default;
+        };
+        Thresholds {
+            long_running: own.long_running.or(self.default.long_running),
+            long_poll: own.long_poll.or(self.default.long_poll),
+            idle: own.idle.or(self.default.idle),
+        }
     }
 }
 
@@ -492,4 +504,43 @@ fn lasted(
     };
     next.insert(record.id, (polls, since));
     now.saturating_duration_since(since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A type given one threshold takes the others from the default, also
+    /// when the default is set after it.
+    #[test]
+    fn a_type_inherits_the_default_whenever_it_is_set() {
+        let ms = Duration::from_millis;
+        let db = TaskType::DATABASE;
+        let watchdog = Watchdog::new()
+            .idle(Some(db), ms(1000))
+            .long_poll(None, ms(50))
+            .long_running(None, ms(600));
+        let expected = Thresholds {
+            long_running: Some(ms(600)),
+            long_poll: Some(ms(50)),
+            idle: Some(ms(1000)),
+        };
+        assert_eq!(watchdog.for_type(db), expected);
+        let general = watchdog.for_type(TaskType::GENERAL);
+        assert_eq!(
+            general,
+            Thresholds {
+                idle: None,
+                ..expected
+            }
+        );
+
+        // Set for the type, its own wins in either order.
+        let own = Watchdog::new()
+            .long_poll(None, ms(50))
+            .long_poll(Some(db), ms(500))
+            .long_poll(None, ms(20));
+        assert_eq!(own.for_type(db).long_poll, Some(ms(500)));
+        assert_eq!(own.for_type(TaskType::GENERAL).long_poll, Some(ms(20)));
+    }
 }
