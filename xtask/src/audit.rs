@@ -160,7 +160,13 @@ fn audit_workspace(mut ws: workspace::Workspace, options: &Options) -> Result<Re
         .splice(0..0, std::mem::take(&mut ws.problems));
     report.warnings = std::mem::take(&mut ws.warnings);
     if let Some((path, text)) = &manifest {
-        allow_list(&mut report, &ws.config, path, text);
+        // In a partial audit, an entry can only be called unused if it
+        // names a file that was audited.
+        let audited: Option<Vec<&str>> = ws.partial.then(|| {
+            let files = ws.units.iter().flat_map(|unit| &unit.files);
+            files.map(|entry| entry.rel.as_str()).collect()
+        });
+        allow_list(&mut report, &ws.config, path, text, audited.as_deref());
     }
     workspace::narrow(&mut report, &ws, &options.exclude);
     Ok(report)
@@ -965,8 +971,15 @@ fn parse_error(source: &SourceFile<'_>, err: &ParseError) -> Diagnostic {
 }
 
 /// Applies `audit-allow`: spawns in those files are suppressed, and a pattern
-/// that matches no spawn is itself reported.
-fn allow_list(report: &mut Report, config: &Config, manifest: &str, manifest_text: &str) {
+/// that matches no spawn is itself reported, unless `audited` (the files of
+/// a partial audit) says its files were not audited.
+fn allow_list(
+    report: &mut Report,
+    config: &Config,
+    manifest: &str,
+    manifest_text: &str,
+    audited: Option<&[&str]>,
+) {
     if config.allow.is_empty() {
         return;
     }
@@ -991,7 +1004,9 @@ fn allow_list(report: &mut Report, config: &Config, manifest: &str, manifest_tex
     retain(report, &keep);
     let source = SourceFile::new(manifest, manifest_text);
     for (pattern, used) in config.allow.iter().zip(used) {
-        if used {
+        let out_of_reach =
+            audited.is_some_and(|files| !files.iter().any(|f| config::matches(pattern, f)));
+        if used || out_of_reach {
             continue;
         }
         let quoted = format!("\"{pattern}\"");

@@ -85,6 +85,10 @@ pub(crate) struct Workspace {
     /// is read only to resolve names (`--path` to a file or directory inside
     /// a package). `None`: everything.
     pub(crate) scope: Option<PathBuf>,
+    /// Whether packages of the workspace were left out (`--path` to a
+    /// member): its `audit-allow` entries for their files, which were not
+    /// audited, are not reported as unused.
+    pub(crate) partial: bool,
 }
 
 /// What `--path` asks for: workspaces, each audited on its own, reported
@@ -275,6 +279,7 @@ fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Res
             problems: Vec::new(),
             warnings: Vec::new(),
             scope: None,
+            partial: false,
         }));
     }
     Err(format!(
@@ -464,11 +469,13 @@ fn fallback(
             ..Package::layout(&path)
         });
     }
+    let all = packages.len();
     if let Some(only) = only.and_then(real) {
         let inside = |path: &Path| real(path).is_some_and(|p| p.starts_with(&only));
         packages.retain(|package| inside(&package.dir));
         others.retain(|other| inside(other));
     }
+    let partial = packages.len() < all;
     let (units, walk_problems) = walk(dir, &packages, &config.exclude, exclude);
     let mut parts = vec![Workspace {
         root: dir.to_path_buf(),
@@ -478,6 +485,7 @@ fn fallback(
         problems: walk_problems,
         warnings: Vec::new(),
         scope: None,
+        partial,
     }];
     audit_each(dir, &others, exclude, &mut parts, &mut problems);
     parts[0].problems.extend(problems);
@@ -561,6 +569,7 @@ fn layout(dir: &Path, exclude: &[String]) -> Workspace {
         problems,
         warnings: Vec::new(),
         scope: None,
+        partial: false,
     }
 }
 
@@ -682,6 +691,7 @@ fn from_metadata(
     };
     let only_under = only_under.and_then(|p| p.canonicalize().ok());
     let mut found = Vec::new();
+    let mut partial = false;
     for package in packages {
         let Some(manifest) = package["manifest_path"].as_str() else {
             continue;
@@ -692,6 +702,7 @@ fn from_metadata(
             .to_path_buf();
         if let Some(under) = &only_under {
             if !dir.canonicalize().is_ok_and(|d| d.starts_with(under)) {
+                partial = true;
                 continue;
             }
         }
@@ -737,6 +748,7 @@ fn from_metadata(
         problems,
         warnings: Vec::new(),
         scope: None,
+        partial,
     })
 }
 

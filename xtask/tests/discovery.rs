@@ -459,3 +459,47 @@ fn a_path_the_configuration_excludes_passes_with_a_note() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `--path` to one member of a workspace whose `audit-allow` names another
+/// member's files: that entry is not called unused, as those files were not
+/// audited (a per-member hook failed on it). The whole workspace's audit
+/// still reports an entry that matches nothing. Both when Cargo reads the
+/// workspace and when it cannot (a member is gone) and the audit falls back.
+#[test]
+fn a_member_audit_does_not_call_other_members_allow_entries_unused() {
+    let member = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    for (case, members) in [
+        ("read", "\"a\", \"b\""),
+        ("broken", "\"a\", \"b\", \"gone\""),
+    ] {
+        let manifest = format!(
+            "[workspace]\nmembers = [{members}]\n\n[workspace.metadata.tracked]\naudit-allow = [\n    \"b/src/lib.rs\",\n    \"b/src/gone.rs\",\n]\n"
+        );
+        let root = temp_tree(
+            &format!("discovery-member-allow-{case}"),
+            &[
+                ("Cargo.toml", &manifest),
+                ("a/Cargo.toml", &member("a")),
+                ("a/src/lib.rs", "pub fn quiet() {}\n"),
+                ("b/Cargo.toml", &member("b")),
+                ("b/src/lib.rs", SPAWNS),
+            ],
+        );
+        let (code, found, err) = audit(&root);
+        assert_eq!(
+            (code, found),
+            (1, vec!["Cargo.toml:7 unused-suppression".to_owned()]),
+            "{case}: {err}"
+        );
+        for path in ["a", "a/Cargo.toml", "a/src"] {
+            let (code, found, err) = audit(&root.join(path));
+            assert_eq!((code, found), (0, Vec::new()), "{case}, {path}: {err}");
+        }
+        let (code, found, err) = audit(&root.join("b"));
+        assert_eq!((code, found), (0, Vec::new()), "{case}: {err}");
+        assert!(err.contains("1 suppressed"), "{case}: {err}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
