@@ -545,3 +545,41 @@ fn a_heartbeat_stopped_by_a_shutdown_or_its_handle_says_nothing() {
     });
     assert!(!logs.contains("heartbeat cancelled"), "{logs}");
 }
+
+/// A blocking closure runs on tokio's blocking pool, where taking long is
+/// what it is for: it holds up no worker, so it is no long poll. An async
+/// task stuck the same way inside a poll is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_blocking_closure_is_not_taken_for_a_long_poll() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(1)))
+        .build();
+    let (release_pool, pool_waits) = std::sync::mpsc::channel::<()>();
+    let (release_worker, worker_waits) = std::sync::mpsc::channel::<()>();
+    let pool = tracker.spawn_blocking("pool-io", TaskType::DATABASE, move || {
+        let _ = pool_waits.recv();
+    });
+    let worker = tracker.spawn("worker-io", TaskType::DATABASE, async move {
+        let _ = worker_waits.recv(); // blocking inside a poll
+    });
+    let running = |id| {
+        let tracker = tracker.clone();
+        move || tracker.task(id).unwrap().task.state == TaskState::Running
+    };
+    until(running(pool.id())).await;
+    until(running(worker.id())).await;
+    // Two scans that see each inside the same run, longer apart than the
+    // threshold.
+    tracker.watchdog_scan();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tracker.watchdog_scan();
+
+    let warned = |id| tracker.task(id).unwrap().task.warned;
+    assert!(warned(worker.id()).long_poll());
+    assert!(!warned(pool.id()).any(), "{:?}", warned(pool.id()));
+    assert_eq!(tracker.warnings()[&TaskType::DATABASE].long_poll, 1);
+    release_pool.send(()).unwrap();
+    release_worker.send(()).unwrap();
+    pool.await.unwrap();
+    worker.await.unwrap();
+}

@@ -16,14 +16,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::events::{EventKind, Warning};
-use crate::{TaskId, TaskType, Tracker};
+use crate::{SpawnKind, TaskId, TaskType, Tracker};
 
 /// Thresholds for one type (or the default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Thresholds {
     /// Warn about a task alive longer than this.
     pub long_running: Option<Duration>,
-    /// Warn about a task inside one poll longer than this.
+    /// Warn about a task inside one poll longer than this. Blocking tasks
+    /// (`spawn_blocking`) are never warned about: they run on tokio's
+    /// blocking pool, not on a worker.
     pub long_poll: Option<Duration>,
     /// Warn about a task not polled for longer than this: it waits for
     /// something that may never come (a leaked sender, a lost waker), or
@@ -357,6 +359,11 @@ impl Tracker {
                 }
             }
             if record.in_poll.load(Ordering::Relaxed) {
+                // A blocking closure runs on tokio's blocking pool, where
+                // taking long is its purpose: it holds up no worker.
+                if record.kind == SpawnKind::Blocking {
+                    continue;
+                }
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
                 if let Some(limit) = limits.long_poll {
                     if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
