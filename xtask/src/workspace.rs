@@ -227,6 +227,9 @@ fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Res
         }
         let mut parts = Vec::new();
         let mut problems = Vec::new();
+        // Inside a package's or workspace's tree, paths are shown from its
+        // root, as for the run without `--path`.
+        let mut root = path.to_path_buf();
         match enclosing(path) {
             Some(dir) => {
                 let scope = path.canonicalize().ok();
@@ -234,11 +237,12 @@ fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Res
                     ws.scope.clone_from(&scope);
                     parts.push(ws);
                 }
+                root.clone_from(&parts[0].root);
             }
             None => parts.push(layout(path, exclude)),
         }
         nested(path, exclude, &mut parts, &mut problems);
-        return Ok(Plan::of(path, parts, problems));
+        return Ok(Plan::of(&root, parts, problems));
     }
     if path.file_name().is_some_and(|n| n == "Cargo.toml") {
         let dir = match path.parent() {
@@ -576,7 +580,20 @@ fn layout(dir: &Path, exclude: &[String]) -> Workspace {
 /// Adds to `parts` each package below `dir` (see [`packages_below`]), each
 /// audited on its own.
 fn nested(dir: &Path, exclude: &[String], parts: &mut Vec<Workspace>, problems: &mut Vec<String>) {
-    let found = packages_below(dir, exclude, problems);
+    let mut found = packages_below(dir, exclude, problems);
+    // A package whose files a part audits already (`--path` to a folder of
+    // an enclosing workspace's members) is not audited again on its own.
+    let audited: Vec<PathBuf> = parts
+        .iter()
+        .flat_map(|ws| &ws.units)
+        .flat_map(|unit| &unit.files)
+        .filter_map(|entry| entry.abs.canonicalize().ok())
+        .collect();
+    found.retain(|package| {
+        package.canonicalize().map_or(true, |real| {
+            !audited.iter().any(|file| file.starts_with(&real))
+        })
+    });
     audit_each(dir, &found, exclude, parts, problems);
 }
 

@@ -503,3 +503,41 @@ fn a_member_audit_does_not_call_other_members_allow_entries_unused() {
         let _ = std::fs::remove_dir_all(&root);
     }
 }
+
+/// `--path` to a folder of a workspace's members (`crates/`, no
+/// `Cargo.toml` of its own): each member is audited once, in its workspace;
+/// a package below that is not a member is audited on its own.
+#[test]
+fn a_folder_of_members_audits_each_member_once() {
+    let member = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    let root = temp_tree(
+        "discovery-members-folder",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"crates/a\", \"crates/b\"]\nexclude = [\"crates/own\"]\n",
+            ),
+            ("crates/a/Cargo.toml", &member("a")),
+            ("crates/a/src/lib.rs", SPAWNS),
+            ("crates/b/Cargo.toml", &member("b")),
+            ("crates/b/src/lib.rs", SPAWNS),
+            ("crates/own/Cargo.toml", &manifest("own")),
+            ("crates/own/src/lib.rs", SPAWNS),
+        ],
+    );
+    let (code, found, err) = audit(&root.join("crates"));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        found,
+        [
+            "crates/a/src/lib.rs:1 untracked-spawn",
+            "crates/b/src/lib.rs:1 untracked-spawn",
+            "crates/own/src/lib.rs:1 untracked-spawn",
+        ],
+        "{err}"
+    );
+    assert!(err.contains("3 files, 3 untracked spawns"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
