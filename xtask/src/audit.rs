@@ -1009,10 +1009,17 @@ fn allow_list(
         if used || out_of_reach {
             continue;
         }
+        // The entry's text from the `audit-allow` key on: the same text may
+        // stand earlier (a member's path in `members = [...]`).
         let quoted = format!("\"{pattern}\"");
+        let key = manifest_text
+            .lines()
+            .position(|l| l.trim_start().starts_with("audit-allow"))
+            .unwrap_or(0);
         let (line, column) = manifest_text
             .lines()
             .enumerate()
+            .skip(key)
             .find_map(|(i, l)| l.find(&quoted).map(|c| (i + 1, l[..c].chars().count() + 1)))
             .unwrap_or((1, 1));
         let region = Region {

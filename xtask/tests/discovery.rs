@@ -541,3 +541,32 @@ fn a_folder_of_members_audits_each_member_once() {
     assert!(err.contains("3 files, 3 untracked spawns"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// An unused `audit-allow` entry is shown at its line, not where the same
+/// text stands first (a member's path in `members`).
+#[test]
+fn an_unused_allow_entry_is_shown_at_its_line() {
+    let member = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    let root = temp_tree(
+        "discovery-allow-line",
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nmembers = [\"a\", \"old\"]\n\n[workspace.metadata.tracked]\naudit-allow = [\"old\"]\n",
+            ),
+            ("a/Cargo.toml", &member("a")),
+            ("a/src/lib.rs", "pub fn quiet() {}\n"),
+            ("old/Cargo.toml", &member("old")),
+            ("old/src/lib.rs", "pub fn quiet() {}\n"),
+        ],
+    );
+    let (code, found, err) = audit(&root);
+    assert_eq!(
+        (code, found),
+        (1, vec!["Cargo.toml:5 unused-suppression".to_owned()]),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
