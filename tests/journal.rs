@@ -436,6 +436,50 @@ mod sqlite {
         assert_eq!(journal.stats().dropped, 0);
     }
 
+    /// A writer that gave up (the file replaced by a foreign database)
+    /// still counts what it drops, without a flush to make it look: every
+    /// event sent is written, pending or counted dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_gave_up_still_counts_its_drops() {
+        let dir = scratch("sqlite-gave-up");
+        let path = dir.join("journal.sqlite");
+        let tracker = Tracker::new();
+        let mut events = tracker.subscribe();
+        let journal = builder(&dir).buffer(1).start(&tracker).await.unwrap();
+        journal.flush().await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("journal.sqlite{suffix}")));
+        }
+        exec(&path, "CREATE TABLE tracked_tasks (x INTEGER);");
+        let spawn = || tracker.spawn("x", TaskType::GENERAL, async {});
+        spawn().await.unwrap();
+        let err = journal.flush().await.unwrap_err();
+        assert!(matches!(err, JournalError::Schema(_)), "{err}");
+        for _ in 0..20 {
+            spawn().await.unwrap();
+        }
+        let mut sent = 0;
+        while let Some(received) = events.try_recv() {
+            assert!(matches!(received, tracked::Received::Event(_)));
+            sent += 1;
+        }
+        // Room for two: the writer's ticks must count the rest.
+        let accounted = || {
+            let stats = journal.stats();
+            stats.written + stats.dropped + stats.pending as u64
+        };
+        for _ in 0..1000 {
+            if accounted() == sent {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let stats = journal.stats();
+        assert_eq!(accounted(), sent, "{stats:?}");
+        assert!(matches!(stats.last_error, Some(JournalError::Schema(_))));
+        assert!(!stats.connected, "it no longer writes");
+    }
+
     #[tokio::test]
     async fn a_file_that_is_not_a_database_is_a_clear_error() {
         let dir = scratch("sqlite-garbage");

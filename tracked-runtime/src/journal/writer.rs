@@ -181,6 +181,9 @@ impl Writer {
     /// Writes batches until nothing is pending. `now` ignores the backoff
     /// (a flush asked for it); a failure stops at once either way.
     async fn write_all(&mut self, state: &mut State, now: bool) -> Result<(), JournalError> {
+        // Counted even when nothing can be written: a writer that gave up,
+        // or waits out its backoff, still says what it drops.
+        self.collect_dropped(state);
         if state.broken {
             return Err(self.last_error().unwrap_or(JournalError::Closed));
         }
@@ -253,6 +256,7 @@ impl Writer {
     fn fail(&self, state: &mut State, error: &JournalError) {
         if error.is_permanent() {
             state.broken = true;
+            self.shared.connected.store(false, Ordering::Relaxed);
             tracing::error!(%error, "task journal: giving up writing");
         } else {
             state.retry_at = Some(Instant::now() + state.backoff);
