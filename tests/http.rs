@@ -276,6 +276,32 @@ async fn a_path_the_framework_rejects_gets_a_json_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_is_not_utf8_text_gets_a_json_reason() {
+    let tracker = Tracker::new();
+    tracker
+        .spawn("caf\u{e9} au lait", TaskType::GENERAL, async {})
+        .await
+        .unwrap();
+    let api = Api::start(&tracker, Config::new()).await;
+    let token = api.server.token().to_owned();
+    let cases = [
+        (Method::GET, "/tasks?name=%FF", "`name`"),
+        (Method::GET, "/tasks?state=completed&owner=a%C3", "`owner`"),
+        (Method::GET, "/events?%FF=1", "parameter name"),
+        (
+            Method::POST,
+            "/groups/g/cancel?timeout_ms=%FE",
+            "`timeout_ms`",
+        ),
+    ];
+    api.bad_requests(&token, cases, "UTF-8").await;
+    // Escapes and `+` still decode to the text they stand for.
+    let (_, page) = api.get("/tasks?state=completed&name=caf%C3%A9+au").await;
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 1, "{page}");
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_method_gets_a_405_with_a_json_reason_and_allow() {
     let tracker = Tracker::new();
     let api = Api::start(&tracker, Config::new()).await;

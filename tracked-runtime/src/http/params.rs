@@ -8,14 +8,69 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::path::ErrorKind;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::{TaskState, TaskType, Tracker};
 
-/// The query string as key-value pairs, or why it is not one.
-pub(crate) type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// The query string as key-value pairs, or why it is not one: each key and
+/// value percent-decoded (`+` a space) and required to be UTF-8 text, where
+/// the framework's decoding would silently put `U+FFFD` in its place.
+pub(crate) struct Pairs(Result<Vec<(String, String)>, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pairs {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Pairs(decode_query(parts.uri.query().unwrap_or(""))))
+    }
+}
+
+fn decode_query(raw: &str) -> Result<Vec<(String, String)>, String> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode(key).ok_or_else(|| {
+                format!("the parameter name `{key}` is not UTF-8 text once percent-decoded")
+            })?;
+            let value = decode(value)
+                .ok_or_else(|| format!("`{key}` is not UTF-8 text once percent-decoded"))?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+/// `text` with `+` as a space and each `%XX` as its byte, if the bytes are
+/// UTF-8; a `%` not followed by two hex digits stays as it is.
+fn decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = match bytes[i] {
+            b'+' => b' ',
+            b'%' => match bytes.get(i + 1..i + 3) {
+                Some(&[high, low]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                    i += 2;
+                    // Two hex digits: at most 0xff, so `as` cannot truncate.
+                    (hex(high) << 4 | hex(low)) as u8
+                }
+                _ => b'%',
+            },
+            byte => byte,
+        };
+        out.push(byte);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex(digit: u8) -> u32 {
+    char::from(digit).to_digit(16).unwrap_or(0)
+}
 
 /// The one parameter of a path (`{id}`, `{group}`), or why it is not text.
 pub(crate) type Segment = Result<Path<String>, PathRejection>;
@@ -24,8 +79,7 @@ pub(crate) type Segment = Result<Path<String>, PathRejection>;
 /// parameter may be repeated: none is documented as repeatable, and taking
 /// the first or the last would silently drop the other.
 pub(crate) fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
-    let Query(pairs) = query
-        .map_err(|rejection| ApiError::bad_request(format!("bad query string: {rejection}")))?;
+    let pairs = query.0.map_err(ApiError::bad_request)?;
     let mut seen = HashSet::with_capacity(pairs.len());
     match pairs.iter().find(|(key, _)| !seen.insert(key.as_str())) {
         Some((key, _)) => Err(ApiError::bad_request(format!(
@@ -257,5 +311,28 @@ pub(crate) fn none(pairs: &[(String, String)]) -> Result<(), ApiError> {
             "unknown parameter `{key}`; this endpoint takes none"
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[test]
+    fn escapes_and_plus_decode_and_bytes_must_be_utf8() {
+        assert_eq!(
+            decode("caf%C3%A9+au%20lait").as_deref(),
+            Some("café au lait")
+        );
+        assert_eq!(decode("100%").as_deref(), Some("100%"));
+        assert_eq!(decode("%zz%4").as_deref(), Some("%zz%4"));
+        assert_eq!(
+            decode("%+1").as_deref(),
+            Some("% 1"),
+            "a sign is not a hex digit"
+        );
+        assert_eq!(decode("%e2%9c%93").as_deref(), Some("✓"));
+        assert_eq!(decode("%FF"), None);
+        assert_eq!(decode("a%C3"), None);
     }
 }
