@@ -24,6 +24,43 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A writer for `tracing_subscriber::fmt` that keeps what is logged.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `test` on a current-thread runtime whose logs it returns (the
+/// tracker's tasks run on this thread, where the subscriber is set).
+fn logged<F: std::future::Future<Output = ()>>(test: impl FnOnce(Tracker) -> F) -> String {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test(Tracker::new()));
+    let text = logs.0.lock().unwrap().clone();
+    String::from_utf8_lossy(&text).into_owned()
+}
+
 /// Flushes until the database takes it (it may be coming back up).
 async fn flush_until_ok(journal: &Journal) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -478,6 +515,37 @@ mod sqlite {
         assert_eq!(accounted(), sent, "{stats:?}");
         assert!(matches!(stats.last_error, Some(JournalError::Schema(_))));
         assert!(!stats.connected, "it no longer writes");
+    }
+
+    /// Cancelling the Database type (or the writer's task) outside a
+    /// shutdown ends the journal: it writes what it holds and says so. In
+    /// a shutdown it stops as quietly as the rest.
+    #[test]
+    fn a_writer_cancelled_outside_a_shutdown_warns() {
+        let dir = scratch("sqlite-cancelled");
+        let run = |shutdown: bool| {
+            let dir = dir.clone();
+            logged(move |tracker| async move {
+                let journal = builder(&dir).start(&tracker).await.unwrap();
+                if shutdown {
+                    tracker.request_shutdown("SIGTERM");
+                }
+                let report = tracker
+                    .cancel_type(TaskType::DATABASE, Duration::from_secs(10))
+                    .await;
+                assert_eq!(report.stopped, 1, "{report:?}");
+                assert!(journal.stats().stopped);
+            })
+        };
+        let logs = run(false);
+        assert!(
+            logs.lines().any(
+                |l| l.contains("WARN") && l.contains("writer was cancelled outside a shutdown")
+            ),
+            "{logs}"
+        );
+        let logs = run(true);
+        assert!(!logs.contains("writer was cancelled"), "{logs}");
     }
 
     #[tokio::test]

@@ -27,7 +27,10 @@
 //!   (with a warning) rather than written on unlinked; a
 //!   foreign or newer schema is a [`JournalError::Schema`], returned by
 //!   [`JournalBuilder::start`] or, when found at a reconnection, kept in
-//!   [`JournalStats::last_error`] while the writer stops writing.
+//!   [`JournalStats::last_error`] while the writer stops writing. The
+//!   writer is a `Database` task: a cancel of that type (or of its task)
+//!   outside a shutdown stops it too, after it writes what it holds, with
+//!   a warning.
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most

@@ -94,7 +94,19 @@ impl Writer {
         loop {
             tokio::select! {
                 biased;
-                () = &mut cancelled => break,
+                () = &mut cancelled => {
+                    // A shutdown stops the writer with its tier; any other
+                    // cancel (of the Database type, of this task) ends the
+                    // journal for the rest of the run: say so.
+                    let tracker = &self.tracker;
+                    if !tracker.shutdown_token().is_cancelled() && !tracker.is_shut_down() {
+                        tracing::warn!(
+                            "task journal: its writer was cancelled outside a shutdown; \
+                             nothing more will be journaled"
+                        );
+                    }
+                    break;
+                }
                 () = self.stop.cancelled() => break,
                 command = self.commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
