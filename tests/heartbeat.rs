@@ -583,3 +583,30 @@ async fn a_long_blocking_closure_is_not_taken_for_a_long_poll() {
     pool.await.unwrap();
     worker.await.unwrap();
 }
+
+/// A phase slower than the period holds up the phases after it and the
+/// ticks: its first such run is reported while it runs (a phase that never
+/// ends would otherwise stop the watchdog unseen), once.
+#[test]
+fn a_phase_slower_than_the_period_is_reported_once() {
+    let logs = logged(|tracker| async move {
+        let heartbeat = Heartbeat::new(Duration::from_millis(2))
+            .every("quick", 1, || async {})
+            .every("sluggish", 1, || {
+                tokio::time::sleep(Duration::from_millis(20))
+            })
+            .housekeeping(&tracker)
+            .spawn(&tracker);
+        until(|| heartbeat.stats()[1].runs >= 3).await;
+        heartbeat.stop();
+    });
+    let slow: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("running longer than the period"))
+        .collect();
+    assert_eq!(slow.len(), 1, "{logs}");
+    assert!(
+        slow[0].contains("WARN") && slow[0].contains("sluggish"),
+        "{logs}"
+    );
+}

@@ -62,7 +62,10 @@ pub struct PhaseStats {
 /// **Missed ticks**: when phases take longer than the period, the ticks that
 /// passed meanwhile are skipped, not run in a burst (tokio's
 /// [`MissedTickBehavior::Skip`]); the tick counter counts ticks that ran, so
-/// "every N ticks" means every N heartbeats actually performed.
+/// "every N ticks" means every N heartbeats actually performed. The first
+/// run of each phase that lasts longer than the period is logged as a
+/// warning as soon as it crosses it (a phase that never ends would
+/// otherwise stop every phase after it, the watchdog's too, unseen).
 ///
 /// **Stopping**: the heartbeat watches its task's cancellation token, so a
 /// cancel of the `Maintenance` type or a shutdown tier stops it cleanly
@@ -305,6 +308,8 @@ async fn run(
         .unwrap_or_default();
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // Per phase: warned about a run longer than the period.
+    let mut slow = vec![false; phases.len()];
     let mut stop = std::pin::pin!(cancelled.cancelled());
     for tick in 0u64.. {
         let stopped = std::future::poll_fn(|cx| {
@@ -331,7 +336,12 @@ async fn run(
             phase.last_tick = Some(tick);
             let started = Instant::now();
             let result = match due {
-                Ok(_) => phase.run().await,
+                Ok(_) => {
+                    let name = phase.name;
+                    let run = phase.run();
+                    let warned = &mut slow[index];
+                    run_watched(run, name, period, warned).await
+                }
                 Err(payload) => Err(crate::instrument::panic_message(&*payload)),
             };
             let took = started.elapsed();
@@ -355,6 +365,34 @@ async fn run(
             }
         }
     }
+}
+
+/// Runs a phase; once it has run for longer than the period, the first
+/// time for this phase, warns that the phases after it and the next ticks
+/// wait (the watchdog's scans among them). While it still runs: a phase that
+/// never ends stops the heartbeat, and nothing else would say so.
+async fn run_watched(
+    run: impl Future<Output = Result<Option<String>, String>>,
+    name: &'static str,
+    period: Duration,
+    warned: &mut bool,
+) -> Result<Option<String>, String> {
+    if *warned {
+        return run.await;
+    }
+    let mut run = std::pin::pin!(run);
+    tokio::select! {
+        biased;
+        result = &mut run => return result,
+        () = tokio::time::sleep(period) => {}
+    }
+    *warned = true;
+    tracing::warn!(
+        phase = name,
+        ?period,
+        "heartbeat phase is running longer than the period: the phases after it and the next ticks wait for it"
+    );
+    run.await
 }
 
 /// The heartbeat's task was cancelled. In a shutdown (asked for or under
