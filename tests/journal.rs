@@ -311,6 +311,85 @@ async fn paging_and_filters(builder: JournalBuilder) {
 
 /// Time-to-live and size cap delete old entries in batches; the heartbeat
 /// phase runs it.
+/// Retention keeps a task still running in the instance that retains,
+/// however quiet and old: its end, written later, would otherwise bring
+/// back a row without its spawn's columns. Another instance's unfinished
+/// rows (a process that died) go, after the finished ones.
+async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
+    // A run that died with a task running: its row stays `running`.
+    let dead = Tracker::new();
+    let journal = make().start(&dead).await.unwrap();
+    let stuck = dead.spawn("dead-run", TaskType::GENERAL, std::future::pending::<()>());
+    journal.flush().await.unwrap();
+    journal.shutdown().await;
+    stuck.abort();
+
+    // Quiet since its spawn, the oldest row of this instance.
+    let listener = |tracker: &Tracker| {
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        let task = tracker
+            .task_builder("listener", TaskType::NETWORK)
+            .label("port", "8080")
+            .spawn(async move {
+                let _ = ended.await;
+            });
+        (end, task)
+    };
+    let ended_whole = |journal: Journal,
+                       end: tokio::sync::oneshot::Sender<()>,
+                       task: tracked::JoinHandle<()>| async move {
+        let id = task.id().as_u64();
+        end.send(()).unwrap();
+        task.await.unwrap();
+        journal.flush().await.unwrap();
+        let row = journal.task(journal.instance(), id).await.unwrap();
+        let row = row.expect("the listener's row").task;
+        assert_eq!(row.labels, [("port".to_owned(), "8080".to_owned())]);
+        assert!(row.started_at.is_some() && row.spawned_at < row.finished_at.unwrap());
+    };
+
+    let tracker = Tracker::new();
+    let journal = make().max_tasks(1).start(&tracker).await.unwrap();
+    let (end, task) = listener(&tracker);
+    journal.flush().await.unwrap();
+    for _ in 0..10 {
+        tracker
+            .spawn("short", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+    }
+    journal.flush().await.unwrap();
+    let done = journal.enforce_retention().await.unwrap();
+    assert!(done.trimmed >= 12, "{done:?}");
+    // Left: what runs here (the listener, the writer, PostgreSQL's
+    // connection task), over the cap.
+    let page = journal.tasks(&JournalQuery::new()).await.unwrap();
+    let names: Vec<&str> = page.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"listener"), "{names:?}");
+    assert_eq!(
+        names.len() as u64,
+        tracker.stats().total.live(),
+        "{names:?}"
+    );
+    assert!(
+        page.tasks
+            .iter()
+            .all(|t| t.instance == journal.instance() && t.finished_at.is_none()),
+        "{names:?}"
+    );
+    ended_whole(journal, end, task).await;
+
+    // Expired by age: all but what runs here.
+    let tracker = Tracker::new();
+    let journal = make().ttl(Duration::ZERO).start(&tracker).await.unwrap();
+    let (end, task) = listener(&tracker);
+    journal.flush().await.unwrap();
+    journal.enforce_retention().await.unwrap();
+    let left = journal.len().await.unwrap();
+    assert_eq!(left, tracker.stats().total.live(), "what runs here");
+    ended_whole(journal, end, task).await;
+}
+
 async fn retention(make: impl Fn() -> JournalBuilder) {
     let tracker = Tracker::new();
     let journal = make()
@@ -344,14 +423,15 @@ async fn retention(make: impl Fn() -> JournalBuilder) {
     assert_eq!(journal.len().await.unwrap(), 2500);
     journal.shutdown().await;
 
-    // A zero time-to-live expires everything, through a heartbeat phase.
+    // A zero time-to-live expires everything but the tasks still running
+    // in this process, through a heartbeat phase.
     let tracker = Tracker::new();
     let journal = make().ttl(Duration::ZERO).start(&tracker).await.unwrap();
     journal.flush().await.unwrap();
     let heartbeat = tracked::Heartbeat::new(Duration::from_millis(20));
     let heartbeat = journal.retention_phase(heartbeat, 1).spawn(&tracker);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while journal.len().await.unwrap() > 2 {
+    while journal.len().await.unwrap() > tracker.stats().total.live() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "retention never ran"
@@ -396,6 +476,12 @@ mod sqlite {
     async fn retention_by_ttl_and_cap() {
         let dir = scratch("sqlite-retention");
         retention(|| builder(&dir)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_keeps_what_runs_here() {
+        let dir = scratch("sqlite-retention-running");
+        retention_keeps_running_tasks(|| builder(&dir)).await;
     }
 
     /// Starting a journal on `path` fails with a schema error: its message.
@@ -763,6 +849,14 @@ mod postgres {
             return;
         };
         retention(|| builder(&server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_keeps_what_runs_here() {
+        let Some(server) = PgServer::start("retention-running") else {
+            return;
+        };
+        retention_keeps_running_tasks(|| builder(&server)).await;
     }
 
     #[tokio::test]

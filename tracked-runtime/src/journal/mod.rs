@@ -293,8 +293,14 @@ impl Journal {
     }
 
     /// Deletes entries untouched for longer than the time-to-live, then
-    /// the least recently touched beyond the size cap, in transactions of
-    /// at most 1000 entries so that writers never wait long.
+    /// the least recently touched beyond the size cap (finished tasks
+    /// first), in transactions of at most 1000 entries so that writers
+    /// never wait long.
+    ///
+    /// Tasks of this instance that are still running are kept, even over
+    /// the cap: a long-lived task is often quiet for long, and its end,
+    /// written after its row was deleted, would bring back a row without
+    /// its spawn's columns (parent, labels, spawn time, duration).
     pub async fn enforce_retention(&self) -> Result<Retention, JournalError> {
         let mut done = Retention::default();
         let cutoff = query::micros(
@@ -306,7 +312,7 @@ impl Journal {
             let changed = self
                 .inner
                 .store
-                .transaction(schema::expire(cutoff, CLEANUP_BATCH))
+                .transaction(schema::expire(cutoff, CLEANUP_BATCH, &self.inner.instance))
                 .await?;
             let deleted = changed.get(1).copied().unwrap_or(0);
             done.expired += deleted;
@@ -316,15 +322,26 @@ impl Journal {
             tokio::task::yield_now().await;
         }
         if let Some(cap) = self.inner.max_tasks {
-            for _ in 0..CLEANUP_ROUNDS {
-                let over = self.len().await?.saturating_sub(cap);
-                if over == 0 {
-                    break;
+            // Finished tasks first, then unfinished ones of other instances;
+            // what is left then runs in this process, kept over the cap.
+            let mut rounds = 0;
+            for finished in [true, false] {
+                while rounds < CLEANUP_ROUNDS {
+                    rounds += 1;
+                    let over = self.len().await?.saturating_sub(cap);
+                    if over == 0 {
+                        return Ok(done);
+                    }
+                    let n = over.min(CLEANUP_BATCH as u64) as i64;
+                    let trim = schema::trim(n, finished, &self.inner.instance);
+                    let trimmed = self.inner.store.transaction(trim).await?;
+                    let trimmed = trimmed.get(1).copied().unwrap_or(0);
+                    done.trimmed += trimmed;
+                    tokio::task::yield_now().await;
+                    if trimmed == 0 {
+                        break;
+                    }
                 }
-                let n = over.min(CLEANUP_BATCH as u64) as i64;
-                let changed = self.inner.store.transaction(schema::trim(n)).await?;
-                done.trimmed += changed.get(1).copied().unwrap_or(0);
-                tokio::task::yield_now().await;
             }
         }
         Ok(done)
@@ -423,7 +440,9 @@ impl JournalBuilder {
         self
     }
 
-    /// At most this many tasks in the journal (all instances); none by default.
+    /// At most this many tasks in the journal (all instances), besides
+    /// this instance's running ones (see [`Journal::enforce_retention`]);
+    /// none by default.
     pub fn max_tasks(mut self, tasks: u64) -> Self {
         self.max_tasks = Some(tasks);
         self

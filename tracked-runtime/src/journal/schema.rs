@@ -158,13 +158,22 @@ pub(crate) fn batch_row(batch: &Batch) -> Statement {
     )
 }
 
-/// Retention: the oldest entries last touched before `$1`, at most `$2`.
-const EXPIRED: &str =
-    "SELECT instance, id FROM tracked_tasks WHERE last_at < $1 ORDER BY last_at, instance, id LIMIT $2";
+/// Retention: the oldest entries last touched before `$1`, at most `$2`,
+/// but none of a task still running in instance `$3`, the one retaining:
+/// that process is alive, so the task is, and its later events would bring
+/// back a row without its spawn's columns (parent, labels, spawn time).
+const EXPIRED: &str = "SELECT instance, id FROM tracked_tasks
+    WHERE last_at < $1 AND NOT (instance = $3 AND finished_at IS NULL)
+    ORDER BY last_at, instance, id LIMIT $2";
 
-/// Size cap: the `$1` entries touched least recently.
-const OLDEST: &str =
-    "SELECT instance, id FROM tracked_tasks ORDER BY last_at, instance, id LIMIT $1";
+/// Size cap, first: the `$1` finished entries touched least recently.
+const OLDEST_FINISHED: &str = "SELECT instance, id FROM tracked_tasks
+    WHERE finished_at IS NOT NULL ORDER BY last_at, instance, id LIMIT $1";
+
+/// Size cap, then: the `$1` unfinished entries touched least recently,
+/// other than instance `$2`'s (see [`EXPIRED`]): a process that died.
+const OLDEST_UNFINISHED: &str = "SELECT instance, id FROM tracked_tasks
+    WHERE finished_at IS NULL AND instance <> $2 ORDER BY last_at, instance, id LIMIT $1";
 
 pub(crate) fn count() -> Statement {
     Statement::fixed("SELECT count(*) FROM tracked_tasks", Vec::new())
@@ -185,21 +194,23 @@ pub(crate) fn summary(instance: &str) -> Statement {
     )
 }
 
-/// The statements that delete up to `limit` entries chosen by `select`
-/// (their progress log first), and old batch rows.
-pub(crate) fn expire(before: i64, limit: i64) -> Vec<Statement> {
+/// The statements that delete up to `limit` entries untouched since
+/// `before` (their progress log first), and old batch rows; `retaining`
+/// is the instance that asks (see [`EXPIRED`]).
+pub(crate) fn expire(before: i64, limit: i64, retaining: &str) -> Vec<Statement> {
     let pick = |what: &str| {
         format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({EXPIRED}) AS picked)")
     };
+    let params = || {
+        vec![
+            Value::Int(before),
+            Value::Int(limit),
+            Value::Text(retaining.to_owned()),
+        ]
+    };
     vec![
-        Statement::new(
-            pick("tracked_progress"),
-            vec![Value::Int(before), Value::Int(limit)],
-        ),
-        Statement::new(
-            pick("tracked_tasks"),
-            vec![Value::Int(before), Value::Int(limit)],
-        ),
+        Statement::new(pick("tracked_progress"), params()),
+        Statement::new(pick("tracked_tasks"), params()),
         Statement::new(
             "DELETE FROM tracked_batches WHERE at < $1".into(),
             vec![Value::Int(before)],
@@ -207,13 +218,27 @@ pub(crate) fn expire(before: i64, limit: i64) -> Vec<Statement> {
     ]
 }
 
-pub(crate) fn trim(count: i64) -> Vec<Statement> {
+/// The statements that delete the `count` entries touched least recently:
+/// finished ones, or else unfinished ones not of instance `retaining`.
+pub(crate) fn trim(count: i64, finished: bool, retaining: &str) -> Vec<Statement> {
+    let oldest = if finished {
+        OLDEST_FINISHED
+    } else {
+        OLDEST_UNFINISHED
+    };
     let pick = |what: &str| {
-        format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({OLDEST}) AS picked)")
+        format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({oldest}) AS picked)")
+    };
+    let params = || {
+        let mut params = vec![Value::Int(count)];
+        if !finished {
+            params.push(Value::Text(retaining.to_owned()));
+        }
+        params
     };
     vec![
-        Statement::new(pick("tracked_progress"), vec![Value::Int(count)]),
-        Statement::new(pick("tracked_tasks"), vec![Value::Int(count)]),
+        Statement::new(pick("tracked_progress"), params()),
+        Statement::new(pick("tracked_tasks"), params()),
     ]
 }
 
