@@ -559,6 +559,50 @@ mod sqlite {
         assert_eq!(journal.stats().dropped, 0);
     }
 
+    /// A journal that falls behind drops on every batch: the warnings come
+    /// at most every 10 s (plus the first and the last), each with the
+    /// drops since the one before, adding up to all of them.
+    #[test]
+    fn drops_are_logged_without_flooding() {
+        let dir = scratch("sqlite-drop-log");
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let started = std::time::Instant::now();
+        let logs = logged({
+            let dropped = dropped.clone();
+            move |tracker| async move {
+                let journal = one_event_of_room(&dir).start(&tracker).await.unwrap();
+                for _ in 0..30 {
+                    for _ in 0..3 {
+                        tracker
+                            .spawn("x", TaskType::GENERAL, async {})
+                            .await
+                            .unwrap();
+                    }
+                    journal.flush().await.unwrap();
+                }
+                let stats = journal.shutdown().await;
+                dropped.store(stats.dropped, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(dropped >= 30, "every round drops");
+        let warnings: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("events were dropped"))
+            .collect();
+        let allowed = 2 + started.elapsed().as_secs() / 10;
+        assert!(warnings.len() as u64 <= allowed, "{logs}");
+        let logged: u64 = warnings
+            .iter()
+            .map(|l| {
+                let n = l.split("dropped=").nth(1).unwrap();
+                let n: String = n.chars().take_while(char::is_ascii_digit).collect();
+                n.parse::<u64>().unwrap()
+            })
+            .sum();
+        assert_eq!(logged, dropped, "{logs}");
+    }
+
     /// A writer that gave up (the file replaced by a foreign database)
     /// still counts what it drops, without a flush to make it look: every
     /// event sent is written, pending or counted dropped.

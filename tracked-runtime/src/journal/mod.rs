@@ -19,7 +19,8 @@
 //! - **Never silent loss.** If the queue and the buffer are full (the
 //!   database is down or slower than the tasks), new events are dropped and
 //!   counted: in
-//!   [`JournalStats::dropped`], in a warning log, and in the `dropped` column
+//!   [`JournalStats::dropped`], in a warning log (at most every 10 s, with
+//!   the drops since the last), and in the `dropped` column
 //!   of the next batch row written (`tracked_batches`).
 //! - **Faults.** A database that is down at startup or goes away mid-run is
 //!   retried with backoff (100 ms doubling to 10 s) while events buffer. A

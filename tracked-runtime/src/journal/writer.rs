@@ -20,6 +20,10 @@ use super::JournalError;
 use crate::events::EventQueue;
 use crate::{Event, EventKind, TaskState, Tracker};
 
+/// Drops are logged at most this often, each warning with the count since
+/// the last (a journal that falls behind drops on every batch).
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -67,6 +71,10 @@ struct State {
     backoff: Duration,
     /// Set by a permanent error (a foreign schema): nothing more is written.
     broken: bool,
+    /// Drops written in batch rows but not logged yet, and when drops were
+    /// last logged.
+    unlogged: u64,
+    logged_at: Option<Instant>,
 }
 
 impl Writer {
@@ -80,6 +88,8 @@ impl Writer {
             retry_at: None,
             backoff: MIN_BACKOFF,
             broken: false,
+            unlogged: 0,
+            logged_at: None,
         };
         let cancelled = crate::current().map(|t| t.cancellation_token());
         let cancelled = async {
@@ -133,6 +143,7 @@ impl Writer {
             self.take(&mut state, end);
         }
         let _ = self.write_queued(&mut state).await;
+        self.log_drops(&mut state, true);
         self.shared.stopped.store(true, Ordering::Release);
     }
 
@@ -229,12 +240,8 @@ impl Writer {
             state.in_flight = 0;
             match result {
                 Ok(_) => {
-                    if reported > 0 {
-                        tracing::warn!(
-                            dropped = reported,
-                            "task journal: events were dropped (buffer full or writer behind)"
-                        );
-                    }
+                    state.unlogged += reported;
+                    self.log_drops(state, false);
                     // Drops counted during the write go into the next batch.
                     state.unreported -= reported;
                     state.retry_at = None;
@@ -263,6 +270,28 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Logs the drops written since the last warning: at once the first
+    /// time, then at most every [`DROP_WARNING_EVERY`], and what is left
+    /// when the writer stops (`last`).
+    fn log_drops(&self, state: &mut State, last: bool) {
+        if state.unlogged == 0 {
+            return;
+        }
+        let due = state
+            .logged_at
+            .is_none_or(|at| at.elapsed() >= DROP_WARNING_EVERY);
+        if !due && !last {
+            return;
+        }
+        tracing::warn!(
+            dropped = state.unlogged,
+            total = self.shared.dropped.load(Ordering::Relaxed),
+            "task journal: events were dropped (buffer full or writer behind)"
+        );
+        state.unlogged = 0;
+        state.logged_at = Some(Instant::now());
     }
 
     fn fail(&self, state: &mut State, error: &JournalError) {
