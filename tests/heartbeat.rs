@@ -595,18 +595,21 @@ fn a_phase_slower_than_the_period_is_reported_once() {
             .every("sluggish", 1, || {
                 tokio::time::sleep(Duration::from_millis(20))
             })
+            .every("blocking", 1, || {
+                std::thread::sleep(Duration::from_millis(20));
+                std::future::ready(())
+            })
             .housekeeping(&tracker)
             .spawn(&tracker);
-        until(|| heartbeat.stats()[1].runs >= 3).await;
+        until(|| heartbeat.stats()[2].runs >= 3).await;
         heartbeat.stop();
     });
-    let slow: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains("running longer than the period"))
-        .collect();
-    assert_eq!(slow.len(), 1, "{logs}");
-    assert!(
-        slow[0].contains("WARN") && slow[0].contains("sluggish"),
-        "{logs}"
-    );
+    for phase in ["sluggish", "blocking"] {
+        let slow: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("longer than the period") && l.contains(phase))
+            .collect();
+        assert_eq!(slow.len(), 1, "{phase}: {logs}");
+        assert!(slow[0].contains("WARN"), "{logs}");
+    }
 }

@@ -64,8 +64,9 @@ pub struct PhaseStats {
 /// [`MissedTickBehavior::Skip`]); the tick counter counts ticks that ran, so
 /// "every N ticks" means every N heartbeats actually performed. The first
 /// run of each phase that lasts longer than the period is logged as a
-/// warning as soon as it crosses it (a phase that never ends would
-/// otherwise stop every phase after it, the watchdog's too, unseen).
+/// warning, as soon as it crosses it if it awaits (a phase that never ends
+/// would otherwise stop every phase after it, the watchdog's too, unseen),
+/// or when it returns if it blocks its thread.
 ///
 /// **Stopping**: the heartbeat watches its task's cancellation token, so a
 /// cancel of the `Maintenance` type or a shutdown tier stops it cleanly
@@ -345,6 +346,17 @@ async fn run(
                 Err(payload) => Err(crate::instrument::panic_message(&*payload)),
             };
             let took = started.elapsed();
+            if took > period && !slow[index] {
+                // A phase that blocks its thread ends in the poll that
+                // starts it, before anything can warn while it runs.
+                slow[index] = true;
+                tracing::warn!(
+                    phase = phase.name,
+                    ?period,
+                    ?took,
+                    "heartbeat phase ran longer than the period: the phases after it and the next ticks waited for it"
+                );
+            }
             let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
             let entry = &mut stats[index];
             entry.runs += 1;
