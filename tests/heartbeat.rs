@@ -8,6 +8,9 @@ use tracked::{Heartbeat, Query, Received, TaskState, TaskType, Tracker, Watchdog
 
 mod common;
 use common::assert_invariant;
+#[path = "common/logs.rs"]
+mod logs;
+use logs::logged;
 
 async fn until(mut done: impl FnMut() -> bool) {
     for _ in 0..1000 {
@@ -431,48 +434,6 @@ async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed
         Some(Received::Missed(n)) => assert!(n > 0),
         other => panic!("expected a missed count, got {other:?}"),
     }
-}
-
-/// A writer for `tracing_subscriber::fmt` that keeps what is logged.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Runs `test` on a current-thread runtime whose logs `Logs` keeps (the
-/// heartbeat's task runs on this thread, where the subscriber is set).
-fn logged<F: std::future::Future<Output = ()>>(test: impl FnOnce(Tracker) -> F) -> String {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(test(Tracker::new()));
-    logs.text()
 }
 
 async fn ticking(tracker: &Tracker) -> tracked::HeartbeatHandle {
