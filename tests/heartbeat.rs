@@ -573,4 +573,19 @@ fn a_phase_slower_than_the_period_is_reported_once() {
         assert_eq!(slow.len(), 1, "{phase}: {logs}");
         assert!(slow[0].contains("WARN"), "{logs}");
     }
+    // A phase that never ends is reported while it runs: nothing else would
+    // say that the heartbeat, and the watchdog with it, has stopped.
+    let logs = logged(|tracker| async move {
+        let heartbeat = Heartbeat::new(Duration::from_millis(2))
+            .every("stuck", 1, std::future::pending::<()>)
+            .spawn(&tracker);
+        // Ample time for a 2 ms period to pass, however loaded the machine.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        heartbeat.stop();
+    });
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("is running longer than the period") && l.contains("stuck")),
+        "{logs}"
+    );
 }

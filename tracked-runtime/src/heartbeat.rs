@@ -393,10 +393,10 @@ async fn run_watched(
         return run.await;
     }
     let mut run = std::pin::pin!(run);
-    tokio::select! {
-        biased;
-        result = &mut run => return result,
-        () = tokio::time::sleep(period) => {}
+    // The phase is polled first, so one that ends within the period is
+    // never warned about.
+    if let Ok(result) = tokio::time::timeout(period, run.as_mut()).await {
+        return result;
     }
     *warned = true;
     tracing::warn!(
