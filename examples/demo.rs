@@ -75,8 +75,13 @@ async fn main() {
         .unwrap_or(20u64);
 
     // Durable history: every task from now on, in SQLite.
-    let journal_path =
-        std::env::var("DEMO_JOURNAL").unwrap_or_else(|_| "target/demo-journal.sqlite".into());
+    // In the repository's `target/` wherever `cargo run` is started from.
+    let journal_path = std::env::var("DEMO_JOURNAL").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/demo-journal.sqlite").into()
+    });
+    if let Some(dir) = std::path::Path::new(&journal_path).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let journal = Journal::sqlite(&journal_path)
         .service("demo")
         .start(tracker)
