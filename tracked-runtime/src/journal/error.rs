@@ -6,7 +6,10 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JournalError {
     /// The database could not be reached or opened. The writer retries with
-    /// backoff, buffering events meanwhile.
+    /// backoff, buffering events meanwhile (a PostgreSQL server down when
+    /// the journal starts included). Returned by `start`, it means the
+    /// journal never started: its SQLite file could not be opened (its
+    /// directory does not exist, say).
     Unavailable(String),
     /// The database holds tables the journal did not create, or a schema
     /// from a newer version. The journal will not write into it.
