@@ -149,6 +149,7 @@ impl Live {
     }
 
     /// Whether `record` is booked here.
+    #[cfg(test)]
     pub(crate) fn contains(&mut self, record: &Arc<Record>) -> bool {
         self.entry(record).is_some()
     }

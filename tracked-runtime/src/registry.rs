@@ -5,13 +5,24 @@
 //! it pushes the new record into the shard's inbox (`live.rs`), behind a lock
 //! of its own held only for that push. Whoever takes the shard's lock next
 //! books the inbox first (live list, counters), so every holder of the lock
-//! sees every task spawned before it took it. In a service that is most often
-//! the thread ending a task, not the one spawning: the spawner, whose loop is
-//! serial, pays for the push alone.
+//! sees every task spawned before it took it.
+//!
+//! Ends do the same: an end pushes the task into its shard's queue of ends,
+//! behind a third lock, and the next holder of the shard's lock books the
+//! queue (out of the live list, counted, into history), the ends before the
+//! spawns' inbox so that every task whose end it books is booked as spawned.
+//! An end that finds [`ENDS_AT`] queued books them itself if the lock is free.
+//! So a spawner and the workers ending its tasks meet on two short pushes,
+//! not on the shard's lock and the cache lines of its live list, counters and
+//! history; and a batch of ends is booked in one hold of the lock.
 //!
 //! A task ends in the shard it was spawned in, which keeps every shard's
-//! counters consistent on their own: under a shard's lock, `spawned = live +
-//! finished` holds exactly for that shard, and so for the sum over shards.
+//! counters consistent on their own: under a shard's lock, once both queues
+//! are booked, `spawned = live + finished` holds exactly for that shard, and
+//! so for the sum over shards. A task's state is set when it ends, before
+//! it is queued: until it is booked, a reader holding the lock may find it
+//! in the live list already finished, as it could always find a task that
+//! ended after the reader copied it out.
 
 use crate::clock::Clock;
 use crate::handoff::Delivery;
@@ -64,10 +75,24 @@ pub(crate) struct Limits {
 
 pub(crate) struct Registry {
     shards: Box<[Padded<Shard>]>,
-    /// Finished tasks held in history across all shards.
-    history_len: AtomicUsize,
+    budget: Arc<Budget>,
     limits: Limits,
 }
+
+/// What bounds history, shared by every shard.
+struct Budget {
+    /// Finished tasks held in history across all shards.
+    held: AtomicUsize,
+    capacity: usize,
+    /// The time-to-live, in clock nanoseconds.
+    ttl: u64,
+}
+
+/// Ends queued in a shard at which the ending thread books them itself, if
+/// the shard's lock is free: at most this many ended tasks (and tokio's
+/// allocations, which their abort handles keep) wait per shard for a reader
+/// or a spawn to book them. Larger batches measured no faster.
+const ENDS_AT: usize = if cfg!(miri) { 8 } else { 64 };
 
 /// Keeps each shard on its own cache lines.
 #[repr(align(128))]
@@ -75,6 +100,11 @@ struct Padded<T>(T);
 
 struct Shard {
     state: Mutex<ShardState>,
+    /// Tasks ended and not yet booked, oldest first, behind a lock held only
+    /// for a push or a swap: an end does not wait for `state`, which the
+    /// spawning thread takes to book its spawns.
+    ends: Padded<Mutex<Vec<Finished>>>,
+    budget: Arc<Budget>,
     /// Records spawned and not yet booked, oldest first. On a cache line of
     /// its own: spawners write it while others hold `state`.
     inbox: Padded<Mutex<Inbox>>,
@@ -101,6 +131,8 @@ fn per_type() -> PerType {
 
 #[derive(Default)]
 struct ShardState {
+    /// The spare vector swapped with the ends' queue.
+    ending: Vec<Finished>,
     live: Live,
     pool: Vec<Arc<Record>>,
     history: History,
@@ -164,10 +196,17 @@ fn shard_hint() -> usize {
 impl Registry {
     pub(crate) fn new(limits: Limits) -> Self {
         let count = limits.shards.clamp(1, 1024).next_power_of_two();
+        let budget = Arc::new(Budget {
+            held: AtomicUsize::new(0),
+            capacity: limits.history_capacity,
+            ttl: u64::try_from(limits.history_ttl.as_nanos()).unwrap_or(u64::MAX),
+        });
         let shards = (0..count)
             .map(|_| {
                 Padded(Shard {
                     state: Mutex::new(ShardState::default()),
+                    ends: Padded(Mutex::default()),
+                    budget: Arc::clone(&budget),
                     inbox: Padded(Mutex::default()),
                     types: (0..MAX_TYPES).map(|_| OnceLock::new()).collect(),
                     started: (0..MAX_TYPES).map(|_| AtomicU64::new(0)).collect(),
@@ -178,7 +217,7 @@ impl Registry {
             .collect();
         Registry {
             shards,
-            history_len: AtomicUsize::new(0),
+            budget,
             limits,
         }
     }
@@ -368,92 +407,27 @@ impl Registry {
         }
     }
 
-    /// Records a task's end: removes it from the live list, counts it, and
-    /// keeps its record in history.
-    pub(crate) fn finish(&self, mut record: Arc<Record>, ending: Ending, clock: &Clock) {
+    /// Records a task's end: queues it for the next holder of its shard's
+    /// lock, which removes it from the live list, counts it and keeps its
+    /// record in history (see [`Shard::book`]).
+    pub(crate) fn finish(&self, record: Arc<Record>, ending: Ending, clock: &Clock) {
         let finished_at = clock.now();
-        let lived = finished_at.saturating_sub(record.spawned_at);
-        let bucket = DurationHistogram::bucket(lived);
-        // The history cut-off comes from the same reading, so the lock below
-        // is held for no clock read.
-        let ttl = u64::try_from(self.limits.history_ttl.as_nanos()).unwrap_or(u64::MAX);
-        let cutoff = finished_at.saturating_sub(ttl);
-        let ended = ending.state();
+        record.set_state(ending.state());
         let failure = ending.into_failure();
         let shard = self.shard(usize::from(record.shard));
-        let mut state = shard.lock_unbooked();
-        if !state.live.contains(&record) {
-            // Ended before anyone booked it: book the inbox now.
-            shard.book(&mut state);
-        }
-        drop(state.live.remove(&record));
-        let retired = shard.compact_step(&mut state, live::STEP);
-        record.set_state(ended);
-        let row = &mut state.rows[usize::from(record.type_row)];
-        match ended {
-            TaskState::Completed => row.completed += 1,
-            TaskState::Failed => row.failed += 1,
-            TaskState::Panicked => row.panicked += 1,
-            _ => row.cancelled += 1,
-        }
-        if record.first_poll_at.load(Ordering::Relaxed) != 0 {
-            row.finished_started += 1;
-        }
-        row.durations.add(bucket, lived);
-        // The abort handle keeps tokio's task allocation alive, and an ended
-        // task needs it no more. Dropped after unlocking.
-        let abort = Arc::get_mut(&mut record).and_then(Record::take_abort);
         let entry = Finished {
             record,
             finished_at,
             failure,
         };
-        let unpooled = self.remember(&mut state, entry, cutoff);
-        drop(state);
-        // A record the pool has no room for is freed after the lock is
-        // released, so that spawners on this shard never wait on the allocator.
-        drop(unpooled);
-        drop(retired);
-        drop(abort);
-    }
-
-    /// Pushes into history, evicting by age, then by the global count;
-    /// evicted records go back to the pool. Returns a record the pool has no
-    /// room for, for the caller to free after unlocking.
-    fn remember(
-        &self,
-        state: &mut ShardState,
-        entry: Finished,
-        cutoff: u64,
-    ) -> Option<Arc<Record>> {
-        if self.limits.history_capacity == 0 {
-            return state.recycle(entry.record);
+        let queued = {
+            let mut ends = lock_ends(&shard.ends.0);
+            ends.push(entry);
+            ends.len()
+        };
+        if queued >= ENDS_AT {
+            shard.try_book();
         }
-        let mut evicted = state.evict_older(cutoff);
-        // Relaxed: the count only bounds memory; it orders nothing else.
-        if evicted == 0 && self.history_len.load(Ordering::Relaxed) >= self.limits.history_capacity
-        {
-            // Full, the steady state under churn: replace this shard's oldest
-            // entry. The total is unchanged, so the counter shared by all
-            // shards is only read, not written.
-            if let Some(oldest) = state.history.evict_oldest() {
-                state.history.push(entry);
-                return state.recycle(oldest.record);
-            }
-        }
-        state.history.push(entry);
-        let held = self.history_len.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
-        let mut unpooled = None;
-        if held > self.limits.history_capacity {
-            if let Some(oldest) = state.history.evict_oldest() {
-                evicted += 1;
-                unpooled = state.recycle(oldest.record);
-            }
-        }
-        if evicted > 0 {
-            self.history_len.fetch_sub(evicted, Ordering::Relaxed);
-        }
-        unpooled
     }
 
     /// Tasks waiting in the shards' inboxes.
@@ -462,6 +436,15 @@ impl Registry {
         self.shards
             .iter()
             .map(|s| live::lock(&s.0.inbox.0).len())
+            .sum()
+    }
+
+    /// Ends waiting in the shards' queues.
+    #[cfg(test)]
+    fn ending(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| lock_ends(&s.0.ends.0).len())
             .sum()
     }
 
@@ -482,7 +465,7 @@ impl Registry {
         for shard in self.shards.iter() {
             removed += shard.0.lock().evict_older(cutoff);
         }
-        self.history_len.fetch_sub(removed, Ordering::Relaxed);
+        self.budget.held.fetch_sub(removed, Ordering::Relaxed);
         removed
     }
 
@@ -518,7 +501,7 @@ impl Registry {
             while let Some(from) = next {
                 next = shard
                     .0
-                    .lock_unbooked()
+                    .lock()
                     .history
                     .scan(from, SCAN_CHUNK, |entry| chunk.push(entry.clone()));
                 entries.extend(
@@ -621,7 +604,11 @@ impl Shard {
     /// Locks the shard with every task spawned so far booked.
     fn lock(&self) -> MutexGuard<'_, ShardState> {
         let mut state = self.lock_unbooked();
-        self.book(&mut state);
+        // What booking lets go of is dropped under the lock here: readers
+        // and claims take it, not the loops of spawns and ends.
+        Bin::with(|bin| {
+            self.book(&mut state, bin);
+        });
         state
     }
 
@@ -642,25 +629,118 @@ impl Shard {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return,
         };
-        let booked = self.book(&mut state);
-        // Spawns drive a compaction under way too, a slot per task booked,
-        // so that spawning with no task ending cannot stall it.
-        let retired = if state.live.compacting() {
-            self.compact_step(&mut state, booked.max(live::STEP))
-        } else {
-            live::Retired::new()
-        };
-        drop(state);
-        drop(retired);
+        Bin::with(|bin| {
+            let booked = self.book(&mut state, bin);
+            // Spawns drive a compaction under way too, a slot per task
+            // booked, so that spawning with no task ending cannot stall it.
+            if state.live.compacting() {
+                let retired = self.compact_step(&mut state, booked.max(live::STEP));
+                bin.retired.push(retired);
+            }
+            drop(state);
+        });
     }
 
-    /// Moves the inbox's records into the live list and counts them;
-    /// returns how many.
-    fn book(&self, state: &mut ShardState) -> usize {
+    /// Moves the inbox's records into the live list and counts them, then
+    /// books the queued ends; returns how many spawns were booked.
+    fn book(&self, state: &mut ShardState, bin: &mut Bin) -> usize {
+        // The ends are taken first: each task's spawn was queued before its
+        // end, so every task ending here is booked by the spawns below if
+        // it was not before.
+        let mut ends = std::mem::take(&mut state.ending);
+        std::mem::swap(&mut *lock_ends(&self.ends.0), &mut ends);
         let ShardState { live, rows, .. } = state;
-        live.book(&self.inbox.0, |record| {
+        let booked = live.book(&self.inbox.0, |record| {
             ensure_row(rows, self, record.type_row).spawned += 1;
-        })
+        });
+        if !ends.is_empty() {
+            let walk = live::STEP * ends.len();
+            for entry in ends.drain(..) {
+                self.end(state, entry, bin);
+            }
+            let retired = self.compact_step(state, walk);
+            if !retired.is_empty() {
+                bin.retired.push(retired);
+            }
+        }
+        ends.shrink_to(ENDS_AT.next_power_of_two());
+        state.ending = ends;
+        booked
+    }
+
+    /// Books one end: removes the task from the live list, counts it, and
+    /// keeps its record in history.
+    fn end(&self, state: &mut ShardState, entry: Finished, bin: &mut Bin) {
+        let Finished {
+            mut record,
+            finished_at,
+            failure,
+        } = entry;
+        let removed = state.live.remove(&record);
+        debug_assert!(removed.is_some(), "an ended task was booked");
+        drop(removed);
+        let lived = finished_at.saturating_sub(record.spawned_at);
+        let row = &mut state.rows[usize::from(record.type_row)];
+        match record.state() {
+            TaskState::Completed => row.completed += 1,
+            TaskState::Failed => row.failed += 1,
+            TaskState::Panicked => row.panicked += 1,
+            _ => row.cancelled += 1,
+        }
+        if record.first_poll_at.load(Ordering::Relaxed) != 0 {
+            row.finished_started += 1;
+        }
+        row.durations.add(DurationHistogram::bucket(lived), lived);
+        // The abort handle keeps tokio's task allocation alive, and an ended
+        // task needs it no more.
+        bin.aborts
+            .extend(Arc::get_mut(&mut record).and_then(Record::take_abort));
+        let entry = Finished {
+            record,
+            finished_at,
+            failure,
+        };
+        let cutoff = finished_at.saturating_sub(self.budget.ttl);
+        bin.records.extend(self.remember(state, entry, cutoff));
+    }
+
+    /// Pushes into history, evicting by age, then by the global count;
+    /// evicted records go back to the pool. Returns a record the pool has no
+    /// room for.
+    fn remember(
+        &self,
+        state: &mut ShardState,
+        entry: Finished,
+        cutoff: u64,
+    ) -> Option<Arc<Record>> {
+        let budget = &*self.budget;
+        if budget.capacity == 0 {
+            return state.recycle(entry.record);
+        }
+        let mut evicted = state.evict_older(cutoff);
+        // Relaxed: the count only bounds memory; it orders nothing else.
+        if evicted == 0 && budget.held.load(Ordering::Relaxed) >= budget.capacity {
+            // Full, the steady state under churn: replace this shard's oldest
+            // entry. The total is unchanged, so the counter shared by all
+            // shards is only read, not written.
+            if let Some(oldest) = state.history.evict_oldest() {
+                state.history.push(entry);
+                return state.recycle(oldest.record);
+            }
+        }
+        state.history.push(entry);
+        let held = budget.held.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
+        let mut unpooled = None;
+        if held > budget.capacity {
+            if let Some(oldest) = state.history.evict_oldest() {
+                evicted += 1;
+                unpooled = state.recycle(oldest.record);
+            }
+        }
+        if evicted > 0 {
+            budget.held.fetch_sub(evicted, Ordering::Relaxed);
+        }
+        unpooled
     }
 
     /// Appends the live records `keep` selects to `out`, holding the lock
@@ -753,6 +833,49 @@ impl Shard {
         }
         last as u16
     }
+}
+
+/// What booking lets go of, to drop once the shard's lock is released, so
+/// that spawners on the shard never wait on the allocator: abort handles
+/// (dropping one may free tokio's task), records the pool has no room for,
+/// and the old slab of a finished compaction.
+#[derive(Default)]
+struct Bin {
+    aborts: Vec<tokio::task::AbortHandle>,
+    records: Vec<Arc<Record>>,
+    retired: Vec<live::Retired>,
+}
+
+impl Bin {
+    /// Runs `f` with this thread's bin (which keeps its capacity, so that
+    /// booking allocates nothing in steady state), and empties it after `f`,
+    /// which releases the lock unless its caller still holds it.
+    fn with(f: impl FnOnce(&mut Bin)) {
+        thread_local! {
+            static BIN: std::cell::RefCell<Bin> = std::cell::RefCell::default();
+        }
+        let mut f = Some(f);
+        let _ = BIN.try_with(|bin| {
+            if let Ok(mut bin) = bin.try_borrow_mut() {
+                if let Some(f) = f.take() {
+                    f(&mut bin);
+                }
+                bin.aborts.clear();
+                bin.records.clear();
+                bin.retired.clear();
+            }
+        });
+        // During thread teardown, or re-entered from a drop above.
+        if let Some(f) = f {
+            f(&mut Bin::default());
+        }
+    }
+}
+
+/// Locks a shard's queue of ends; it is consistent at every point, so
+/// poison is ignored.
+fn lock_ends(ends: &Mutex<Vec<Finished>>) -> MutexGuard<'_, Vec<Finished>> {
+    ends.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The counters of row `index` in `rows`, created with the rows before it.
@@ -1009,6 +1132,53 @@ mod tests {
             }
         });
         assert_eq!(tracker.stats().total.completed, 3 * super::BOOK_AT as u64);
+    }
+
+    /// Ends are queued, and whoever takes the shard's lock next books them:
+    /// a reader sees every task that ended before it asked, counted once,
+    /// in history and not among the live tasks.
+    #[test]
+    fn a_reader_books_the_ends_queued_before_it() {
+        let tracker = Tracker::builder().shards(1).build();
+        let registry = &tracker.inner.registry;
+        current_thread().block_on(async {
+            let ended = super::ENDS_AT / 2;
+            for _ in 0..ended {
+                tracker
+                    .spawn("short", TaskType::GENERAL, async {})
+                    .await
+                    .expect("no task fails");
+            }
+            let _parked = tracker.spawn("parked", TaskType::GENERAL, std::future::pending::<()>());
+            assert_eq!(registry.ending(), ended, "too few to book themselves");
+            let stats = tracker.stats().total;
+            assert_eq!(registry.ending(), 0, "booked by the reader");
+            assert_eq!((stats.completed, stats.pending), (ended as u64, 1));
+            let live = tracker.tasks(&Query::new());
+            assert_eq!(live.len(), 1);
+            assert_eq!(&*live[0].name, "parked");
+            assert_eq!(tracker.finished(&Query::new()).len(), ended);
+        });
+    }
+
+    /// Ends that no reader books are booked by the thread ending them once
+    /// enough are queued, so a service nobody queries keeps no more than a
+    /// few ended tasks (and their tokio allocations) per shard.
+    #[test]
+    fn ends_nobody_reads_are_booked_by_their_thread() {
+        let tracker = Tracker::builder().shards(1).history_capacity(0).build();
+        let registry = &tracker.inner.registry;
+        current_thread().block_on(async {
+            for _ in 0..10 * super::ENDS_AT {
+                tracker
+                    .spawn("short", TaskType::GENERAL, async {})
+                    .await
+                    .expect("no task fails");
+            }
+        });
+        let queued = registry.ending();
+        assert!(queued < super::ENDS_AT, "{queued} ends left queued");
+        assert_eq!(tracker.stats().total.completed, 10 * super::ENDS_AT as u64);
     }
 
     #[test]
