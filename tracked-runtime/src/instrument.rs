@@ -159,6 +159,10 @@ impl Current {
     #[inline]
     fn begin(&self, polls: u64) -> Option<u64> {
         self.enter(polls);
+        // A tracker that times polls gives every record a `timing`: the
+        // default, untimed, reads the record's line it already has, not
+        // the tracker's flag two pointers away.
+        self.record.timing.as_ref()?;
         let inner = &self.tracker.inner;
         inner.busy_time.then(|| inner.clock.now())
     }
