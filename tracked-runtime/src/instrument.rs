@@ -427,17 +427,36 @@ fn claimed(span: &Span, record: &Record) {
 pin_project_lite::pin_project! {
     /// A tracked async task, as handed to tokio; `C` tells failures apart.
     pub(crate) struct Instrumented<F, C> {
+        // Dropped by hand, with its task current: see the drop below.
         #[pin]
-        future: F,
+        future: ManuallyDrop<F>,
         guard: Guard,
         classify: PhantomData<fn() -> C>,
+    }
+
+    impl<F, C> PinnedDrop for Instrumented<F, C> {
+        /// A task dropped before its end (aborted, or dropped with its
+        /// runtime) drops its future as the current task, so that what the
+        /// future's drop spawns (a cleanup task, say) is a child of the task
+        /// in its tracker, not a root of the global one; then the guard
+        /// records the cancellation.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let entered = this.guard.current.as_mut().map(Entered::new);
+            // SAFETY: the future is dropped in place, as pinning allows, and
+            // once: this is the wrapper's own drop, after which nothing
+            // reaches the field (`ManuallyDrop` keeps the compiler from
+            // dropping it again).
+            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
+            drop(entered);
+        }
     }
 }
 
 impl<F, C> Instrumented<F, C> {
     pub(crate) fn new(future: F, current: Current) -> Self {
         Instrumented {
-            future,
+            future: ManuallyDrop::new(future),
             guard: Guard::new(current),
             classify: PhantomData,
         }
@@ -453,7 +472,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        poll_as::<C, F>(Some(this.guard), this.future, cx)
+        // SAFETY: `ManuallyDrop<F>` is `F` with its drop left to the
+        // wrapper, which drops it in place: the pinned future is never moved.
+        let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
+        poll_as::<C, F>(Some(this.guard), future, cx)
     }
 }
 
@@ -863,5 +885,39 @@ mod tests {
             let id = handle.id();
             assert_eq!(handle.await.expect("blocking"), Some(id));
         });
+    }
+
+    /// A task aborted while parked drops its future as the current task:
+    /// what the drop spawns is its child, in its tracker (it used to be a
+    /// root of the global tracker, out of reach of this tracker's queries
+    /// and shutdown).
+    #[test]
+    fn a_spawn_from_an_aborted_tasks_drop_is_its_child() {
+        struct Cleanup;
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                assert!(task_id().is_some(), "dropped as the current task");
+                drop(crate::spawn("cleanup", TaskType::MAINTENANCE, async {}));
+            }
+        }
+        let tracker = Tracker::new();
+        runtime().block_on(async {
+            let handle = tracker.spawn("holder", TaskType::GENERAL, async {
+                let _cleanup = Cleanup;
+                std::future::pending::<()>().await;
+            });
+            tokio::task::yield_now().await;
+            let id = handle.id();
+            handle.abort();
+            assert!(handle.await.expect_err("aborted").is_cancelled());
+            assert_eq!(task_id(), None, "restored after the drop");
+            let query = crate::Query::new().name_prefix("cleanup");
+            let mut cleanup = tracker.tasks(&query);
+            cleanup.extend(tracker.finished(&query));
+            assert_eq!(cleanup.len(), 1, "spawned in the holder's tracker");
+            assert_eq!(cleanup[0].parent, Some(id));
+        });
+        let holder = tracker.finished(&crate::Query::new().name_prefix("holder"));
+        assert_eq!(holder[0].state, TaskState::Cancelled);
     }
 }
