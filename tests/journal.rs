@@ -703,6 +703,62 @@ mod sqlite {
         );
     }
 
+    /// Ends dropped by a full buffer do not leave rows `running`: once the
+    /// queue is drained, the writer reads them from the tracker's history.
+    /// Parked tasks are journaled as running, then end in a burst the buffer
+    /// has no room for; after a flush every row says how its task ended, and
+    /// the batch rows still count only the events received.
+    #[tokio::test]
+    async fn ends_dropped_by_a_full_buffer_are_read_from_history() {
+        let dir = scratch("sqlite-reconcile");
+        let tracker = Tracker::new();
+        let journal = builder(&dir)
+            .buffer(4)
+            .batch_size(1000)
+            .flush_interval(Duration::from_secs(3600))
+            .start(&tracker)
+            .await
+            .unwrap();
+        let gate = tokio_util::sync::CancellationToken::new();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let gate = gate.clone();
+            tasks.push(tracker.spawn("parked", TaskType::GENERAL, async move {
+                gate.cancelled().await;
+            }));
+            // One at a time, so each spawn and start is written.
+            tokio::task::yield_now().await;
+            journal.flush().await.unwrap();
+        }
+        let before = journal.stats().dropped;
+        gate.cancel();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        journal.flush().await.unwrap();
+        let stats = journal.stats();
+        assert!(
+            stats.dropped > before,
+            "the burst of ends overflowed: {stats:?}"
+        );
+        let rows = journal
+            .tasks(&JournalQuery::new().name_prefix("parked"))
+            .await
+            .unwrap()
+            .tasks;
+        assert_eq!(rows.len(), 20);
+        for row in &rows {
+            assert_eq!(row.state, TaskState::Completed, "{row:?}");
+            assert!(row.finished_at.is_some(), "{row:?}");
+        }
+        let summary = journal.summary(journal.instance()).await.unwrap();
+        assert_eq!(
+            summary.events + summary.dropped,
+            stats.written + stats.dropped,
+            "ends read from history are not counted as received"
+        );
+    }
+
     /// A flush writes every event sent before it, also those a full buffer
     /// left in the tracker's queue: afterwards nothing is pending, and every
     /// event is written or counted dropped, in the stats and the database.

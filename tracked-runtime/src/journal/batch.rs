@@ -17,6 +17,10 @@ use crate::{Event, EventKind, SpawnKind, TaskState};
 pub(crate) struct Entry {
     pub(crate) at: i64,
     pub(crate) event: Event,
+    /// Not received: an end the writer read from the tracker's history
+    /// because the event was dropped. It updates the task's row but is not
+    /// counted among the batch's events.
+    pub(crate) reconciled: bool,
 }
 
 /// What a batch holds, as written to `tracked_batches`.
@@ -166,11 +170,14 @@ pub(crate) fn fold(instance: &str, entries: &[Entry], dropped: u64, now: i64) ->
                 });
             }
             EventKind::Finished { state, error } => {
-                tally.finished += 1;
                 let row = rows.of(entry);
                 row.state = state.as_str();
                 row.error = error.clone();
                 row.finished_at = Some(at);
+                if entry.reconciled {
+                    continue;
+                }
+                tally.finished += 1;
             }
             // Cancel requests and watchdog warnings are live concerns; the
             // journal keeps how tasks ended.
@@ -381,6 +388,7 @@ pub(crate) mod tests {
     pub(crate) fn entry(id: u64, at: i64, kind: EventKind) -> Entry {
         Entry {
             at,
+            reconciled: false,
             event: Event {
                 at: Instant::now(),
                 id: TaskId::from_u64(id).unwrap(),

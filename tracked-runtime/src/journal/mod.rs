@@ -21,7 +21,12 @@
 //!   counted: in
 //!   [`JournalStats::dropped`], in a warning log (at most every 10 s, with
 //!   the drops since the last), and in the `dropped` column
-//!   of the next batch row written (`tracked_batches`).
+//!   of the next batch row written (`tracked_batches`). A task whose end
+//!   was among them would keep a `running` row: once the queue is drained,
+//!   the writer looks up the tasks it journaled as running and have ended,
+//!   and writes their ends from the tracker's history (not counted as
+//!   events received). One gone from history too keeps its row, with a
+//!   warning.
 //! - **Faults.** A database that is down at startup or goes away mid-run is
 //!   retried with backoff (100 ms doubling to 10 s) while events buffer. A
 //!   SQLite file deleted or replaced mid-run is created anew at its path

@@ -5,7 +5,7 @@
 //! queue fills too and the tracker counts what it cannot enqueue; those
 //! counts go into the next batch's row.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use super::schema;
 use super::store::Store;
 use super::JournalError;
 use crate::events::EventQueue;
-use crate::{Event, EventKind, TaskState, Tracker};
+use crate::{Event, EventKind, TaskId, TaskState, Tracker};
 
 /// Drops are logged at most this often, each warning with the count since
 /// the last (a journal that falls behind drops on every batch).
@@ -62,6 +62,12 @@ pub(crate) struct Writer {
 
 struct State {
     pending: VecDeque<Entry>,
+    /// Tasks whose spawn or start was taken and whose end was not: the rows
+    /// that say `running` (or `pending`) until an end is taken.
+    open: HashSet<TaskId>,
+    /// Events were dropped since open tasks were last checked: an end among
+    /// them would leave a row `running` for good (see `reconcile`).
+    reconcile: bool,
     /// Events of the batch being written, out of `pending` meanwhile.
     in_flight: usize,
     /// Dropped since the last batch written; goes into that batch's row.
@@ -83,6 +89,8 @@ impl Writer {
     pub(crate) async fn run(mut self) {
         let mut state = State {
             pending: VecDeque::new(),
+            open: HashSet::new(),
+            reconcile: false,
             in_flight: 0,
             unreported: 0,
             retry_at: None,
@@ -148,8 +156,80 @@ impl Writer {
     }
 
     fn take(&self, state: &mut State, event: Event) {
+        // One thread's events reach the queue in order, and a task's spawn
+        // is sent before it can run: no end is taken before its spawn.
+        match event.kind {
+            EventKind::Spawned { .. } | EventKind::Started | EventKind::Progress { .. } => {
+                state.open.insert(event.id);
+            }
+            EventKind::Finished { .. } => {
+                state.open.remove(&event.id);
+            }
+            EventKind::CancelRequested | EventKind::Warning(_) => {}
+        }
         let at = schema::micros_of(&self.tracker, event.at);
-        state.pending.push_back(Entry { at, event });
+        state.pending.push_back(Entry {
+            at,
+            event,
+            reconciled: false,
+        });
+        self.count_pending(state);
+    }
+
+    /// After drops, finds the open tasks that have ended (their end was
+    /// among the dropped events) and takes their ends from the tracker's
+    /// history, so their rows do not stay `running`. Run once the queue is
+    /// empty, so that no end still queued is read twice; a task gone from
+    /// history too keeps its row as it is, and is counted in a warning.
+    fn reconcile(&self, state: &mut State) {
+        state.reconcile = false;
+        if state.open.is_empty() {
+            return;
+        }
+        let inner = &self.tracker.inner;
+        let open = &state.open;
+        let live: HashSet<TaskId> = inner
+            .registry
+            .live(|record| open.contains(&record.id))
+            .iter()
+            .map(|record| record.id)
+            .collect();
+        let ended: HashSet<TaskId> = open.difference(&live).copied().collect();
+        if ended.is_empty() {
+            return;
+        }
+        let found = inner
+            .registry
+            .history(|record| ended.contains(&record.id), &inner.clock);
+        for task in found {
+            state.open.remove(&task.id);
+            let event = Event {
+                at: task.finished_at.unwrap_or_else(std::time::Instant::now),
+                id: task.id,
+                name: task.name,
+                ty: task.ty,
+                site: task.site,
+                owner: task.owner,
+                kind: EventKind::Finished {
+                    state: task.state,
+                    error: task.error,
+                },
+            };
+            let at = schema::micros_of(&self.tracker, event.at);
+            state.pending.push_back(Entry {
+                at,
+                event,
+                reconciled: true,
+            });
+        }
+        let lost = ended.iter().filter(|id| state.open.remove(id)).count();
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                "task journal: tasks ended while their events were dropped and are gone from \
+                 the tracker's history; their rows keep the last state written"
+            );
+        }
         self.count_pending(state);
     }
 
@@ -165,6 +245,7 @@ impl Writer {
     fn collect_dropped(&self, state: &mut State) {
         let dropped = self.events.take_dropped();
         if dropped > 0 {
+            state.reconcile = true;
             state.unreported += dropped;
             self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -215,6 +296,9 @@ impl Writer {
         }
         loop {
             self.collect_dropped(state);
+            if state.reconcile && self.events.is_empty() {
+                self.reconcile(state);
+            }
             if state.pending.is_empty() && state.unreported == 0 {
                 break;
             }
@@ -247,9 +331,8 @@ impl Writer {
                     state.retry_at = None;
                     state.backoff = MIN_BACKOFF;
                     let shared = &self.shared;
-                    shared
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    let received = batch.iter().filter(|entry| !entry.reconciled).count();
+                    shared.written.fetch_add(received as u64, Ordering::Relaxed);
                     shared.batches.fetch_add(1, Ordering::Relaxed);
                     self.count_pending(state);
                     if !shared.connected.swap(true, Ordering::Relaxed) {
