@@ -189,6 +189,67 @@ async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
     assert_invariant(&tracker);
 }
 
+/// A `#[tracked]` fn awaited inside a task, blocking in its poll: the task
+/// and the fn are both in that poll, and the watchdog reports it once, at
+/// the fn, which says where. (It used to warn once per level.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_inside_nested_fns_is_reported_once_at_the_innermost() {
+    #[tracked::tracked(type = "Database")]
+    async fn blocking_query() {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    #[tracked::tracked(type = "Database")]
+    async fn load() {
+        blocking_query().await;
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    let housekeeping = Heartbeat::new(Duration::from_millis(10))
+        .housekeeping(&tracker)
+        .spawn(&tracker);
+    tracker
+        .spawn("outer", TaskType::NETWORK, load())
+        .await
+        .unwrap();
+    housekeeping.stop();
+    let names = warned(&mut events, |w| {
+        matches!(w, tracked::Warning::LongPoll { .. })
+    });
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("blocking_query"), "{names:?}");
+    let counted: u64 = tracker.warnings().values().map(|c| c.long_poll).sum();
+    assert_eq!(counted, 1);
+}
+
+/// The same for a wait that never ends: a task awaiting a `#[tracked]` fn
+/// that awaits forever is idle at both levels, and reported once, at the fn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_wait_inside_a_nested_fn_is_reported_once_at_the_fn() {
+    #[tracked::tracked(type = "Network")]
+    async fn wait_for_peer() {
+        std::future::pending::<()>().await;
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().idle(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    let housekeeping = Heartbeat::new(Duration::from_millis(10))
+        .housekeeping(&tracker)
+        .spawn(&tracker);
+    let waiting = tracker.spawn("outer", TaskType::NETWORK, wait_for_peer());
+    until(|| tracker.warnings().values().any(|c| c.idle > 0)).await;
+    // Scans enough for the outer task to have been warned about, had it not
+    // been covered.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    housekeeping.stop();
+    waiting.abort();
+    let names = warned(&mut events, |w| matches!(w, tracked::Warning::Idle { .. }));
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("wait_for_peer"), "{names:?}");
+}
+
 /// The names of the tasks `events` warned about with `kind`, in order.
 fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
     let mut names = Vec::new();

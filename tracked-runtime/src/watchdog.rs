@@ -10,8 +10,13 @@
 //! is seen the same way: outside a poll, with the same poll count as at an
 //! earlier scan, it has not been polled since; unless the tracker times
 //! polls, when the record says exactly when its latest poll ended.
+//!
+//! A `#[tracked]` fn awaited inside a task is polled within the task's
+//! polls, so one blocked poll or one endless wait shows at every level of
+//! nested fns. It is reported once, at the innermost fn over its threshold
+//! (it says where); an outer level is reported only if no fn it awaits is.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -336,6 +341,13 @@ impl Tracker {
         let mut still_in_poll = HashMap::new();
         let mut still_idle = HashMap::new();
         let mut still_lost = HashMap::new();
+        // Long polls and idle waits over their threshold, warned about once
+        // every record is seen: a task (or fn) awaiting a nested `#[tracked]`
+        // fn that is in the same poll or wait is covered by the fn's warning,
+        // so one stuck await is reported once, at the innermost fn, not once
+        // per level.
+        let mut candidates = Vec::new();
+        let mut covered = HashSet::new();
         for record in self.inner.registry.live(|_| true) {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
@@ -358,19 +370,15 @@ impl Tracker {
                     still_lost.insert(record.id, polls);
                 }
             }
-            if record.in_poll.load(Ordering::Relaxed) {
-                // A blocking closure runs on tokio's blocking pool, where
-                // taking long is its purpose: it holds up no worker.
-                if record.kind == SpawnKind::Blocking {
-                    continue;
-                }
+            let in_poll = record.in_poll.load(Ordering::Relaxed);
+            // A blocking closure runs on tokio's blocking pool, where taking
+            // long is its purpose: it holds up no worker.
+            if in_poll && record.kind == SpawnKind::Blocking {
+                continue;
+            }
+            let (observed, limit, bit) = if in_poll {
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
-                if let Some(limit) = limits.long_poll {
-                    if inside >= limit && record.warn_once(WARNED_LONG_POLL) {
-                        let warning = Warning::LongPoll { threshold: limit };
-                        self.warn(&mut scan, &record, warning, inside);
-                    }
-                }
+                (inside, limits.long_poll, WARNED_LONG_POLL)
             } else if let Some(limit) = limits.idle {
                 let idle = match record.idle_since() {
                     // Timed polls say when the task went idle: no need to
@@ -378,10 +386,33 @@ impl Tracker {
                     Some(since) => now.saturating_duration_since(clock.instant(since)),
                     None => lasted(&scan.idle, &mut still_idle, &record, polls, now),
                 };
-                if idle >= limit && record.warn_once(WARNED_IDLE) {
-                    let warning = Warning::Idle { threshold: limit };
-                    self.warn(&mut scan, &record, warning, idle);
+                (idle, Some(limit), WARNED_IDLE)
+            } else {
+                continue;
+            };
+            let Some(limit) = limit else {
+                continue;
+            };
+            let over = observed >= limit;
+            if record.nested() && (over || warned.0 & bit != 0) {
+                // The `#[tracked]` fn this task (or fn) is awaiting is in
+                // the same poll or the same wait, and says more: where.
+                if let Some(parent) = record.parent {
+                    covered.insert((parent, bit));
                 }
+            }
+            if over {
+                candidates.push((record, observed, limit, bit));
+            }
+        }
+        for (record, observed, threshold, bit) in candidates {
+            if !covered.contains(&(record.id, bit)) && record.warn_once(bit) {
+                let warning = if bit == WARNED_LONG_POLL {
+                    Warning::LongPoll { threshold }
+                } else {
+                    Warning::Idle { threshold }
+                };
+                self.warn(&mut scan, &record, warning, observed);
             }
         }
         scan.in_poll = still_in_poll;
