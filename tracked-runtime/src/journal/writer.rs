@@ -68,6 +68,8 @@ struct State {
     /// Events were dropped since open tasks were last checked: an end among
     /// them would leave a row `running` for good (see `reconcile`).
     reconcile: bool,
+    /// Ends read from history by `reconcile`, for the next batch.
+    reconciled: Vec<Entry>,
     /// Events of the batch being written, out of `pending` meanwhile.
     in_flight: usize,
     /// Dropped since the last batch written; goes into that batch's row.
@@ -91,6 +93,7 @@ impl Writer {
             pending: VecDeque::new(),
             open: HashSet::new(),
             reconcile: false,
+            reconciled: Vec::new(),
             in_flight: 0,
             unreported: 0,
             retry_at: None,
@@ -216,7 +219,7 @@ impl Writer {
                 },
             };
             let at = schema::micros_of(&self.tracker, event.at);
-            state.pending.push_back(Entry {
+            state.reconciled.push(Entry {
                 at,
                 event,
                 reconciled: true,
@@ -230,7 +233,6 @@ impl Writer {
                  the tracker's history; their rows keep the last state written"
             );
         }
-        self.count_pending(state);
     }
 
     /// Publishes how many events are not written yet: queued, and in the
@@ -299,12 +301,17 @@ impl Writer {
             if state.reconcile && self.events.is_empty() {
                 self.reconcile(state);
             }
-            if state.pending.is_empty() && state.unreported == 0 {
+            if state.pending.is_empty() && state.unreported == 0 && state.reconciled.is_empty() {
                 break;
             }
             let n = state.pending.len().min(self.batch_size);
-            let batch: Vec<Entry> = state.pending.drain(..n).collect();
-            state.in_flight = batch.len();
+            let mut batch: Vec<Entry> = state.pending.drain(..n).collect();
+            // Events received, then the ends read from history, which are
+            // not events sent: not in the buffer, the pending count or the
+            // written one.
+            let received = batch.len();
+            batch.append(&mut state.reconciled);
+            state.in_flight = received;
             let reported = state.unreported;
             let rows = batch::fold(&self.instance, &batch, reported, schema::now());
             let result = {
@@ -313,7 +320,7 @@ impl Writer {
                 let write = self.store.write(rows);
                 tokio::pin!(write);
                 loop {
-                    let room = state.pending.len() + batch.len() < self.buffer;
+                    let room = state.pending.len() + received < self.buffer;
                     tokio::select! {
                         biased;
                         result = &mut write => break result,
@@ -331,7 +338,6 @@ impl Writer {
                     state.retry_at = None;
                     state.backoff = MIN_BACKOFF;
                     let shared = &self.shared;
-                    let received = batch.iter().filter(|entry| !entry.reconciled).count();
                     shared.written.fetch_add(received as u64, Ordering::Relaxed);
                     shared.batches.fetch_add(1, Ordering::Relaxed);
                     self.count_pending(state);
@@ -341,6 +347,7 @@ impl Writer {
                 }
                 Err(error) => {
                     // Put the batch back in front, in order, to retry.
+                    state.reconciled = batch.split_off(received);
                     for entry in batch.into_iter().rev() {
                         state.pending.push_front(entry);
                     }
