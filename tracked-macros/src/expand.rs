@@ -266,7 +266,12 @@ fn expand_fn(
         Shape::AsyncFn => {
             let edge = fake_return_edge(&sig.output);
             let mut sig = sig.clone();
-            let (moves, renamed) = move_arguments(&mut sig);
+            let mut used = std::collections::HashSet::new();
+            idents(block.to_token_stream(), &mut used);
+            if let Some(owner) = &args.owner {
+                idents(owner.to_token_stream(), &mut used);
+            }
+            let (moves, renamed) = move_arguments(&mut sig, &used);
             let owner = match &args.owner {
                 Some(expr) => {
                     let bindings = owner_bindings(expr, &renamed);
@@ -394,12 +399,19 @@ fn nameable(ty: &Type) -> TokenStream {
 /// A plain `name: T` argument stays as it is and is mentioned by reference
 /// once in the block, which makes the `move` block capture the whole
 /// variable without copying it into a local of its own (rustc's lowering of
-/// `async fn` does that copy, so each argument there is stored twice). Any
+/// `async fn` does that copy, so each argument there is stored twice). One
+/// that neither the body nor `owner` mentions (`used` holds their
+/// identifiers) and whose name does not start with `_` is moved into a
+/// local instead, `let name = name;` at the argument's span, so that rustc
+/// says it is unused as it would of an `async fn`'s. Any
 /// other pattern (`(a, b): (A, B)`, `_: T`, `ref x: T`) is renamed to
 /// `__tracked_arg<N>` in the signature and destructured inside the block,
 /// as rustc does for an `async fn`. Returns the statements for the block,
 /// and the arguments renamed.
-fn move_arguments(sig: &mut Signature) -> (TokenStream, Vec<Renamed>) {
+fn move_arguments(
+    sig: &mut Signature,
+    used: &std::collections::HashSet<String>,
+) -> (TokenStream, Vec<Renamed>) {
     let mut whole = Vec::new();
     let mut destructure = Vec::new();
     let mut renamed = Vec::new();
@@ -424,7 +436,14 @@ fn move_arguments(sig: &mut Signature) -> (TokenStream, Vec<Renamed>) {
                     subpat: None,
                     ident,
                     ..
-                }) => whole.push(quote!(#cfgs let _ = &#ident;)),
+                }) => {
+                    let name = ident.unraw().to_string();
+                    if used.contains(&ident.to_string()) || name.starts_with('_') {
+                        whole.push(quote!(#cfgs let _ = &#ident;));
+                    } else {
+                        whole.push(quote_spanned!(ident.span()=> #cfgs let #ident = #ident;));
+                    }
+                }
                 pat => {
                     let name = quote::format_ident!("__tracked_arg{}", index);
                     let pat = pat.clone();

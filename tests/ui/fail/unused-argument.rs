@@ -1,0 +1,13 @@
+#![deny(unused_variables)]
+
+// An argument the body never uses is reported at the argument, as rustc
+// reports an `async fn`'s; one used only in a format string, in `owner`, or
+// named with a leading `_` is not.
+#[tracked::tracked(owner = tenant.clone())]
+async fn handle(id: u64, tenant: String, _permit: u8, count: u32, label: &str) -> String {
+    format!("{label}: {count}")
+}
+
+fn main() {
+    let _ = handle(1, String::new(), 0, 2, "x");
+}
