@@ -464,11 +464,13 @@ fn print_live(tracker: &Tracker, started: Instant) {
             .progress
             .as_ref()
             .map(|p| {
-                format!(
-                    "{:>3}% {}",
-                    p.percent,
-                    p.log.last().map_or("", |m| m.message.as_str())
-                )
+                let message = p.log.last().map_or("", |m| m.message.as_str());
+                // `message()` alone reports no percentage (it reads 0).
+                if p.percent > 0 || p.log.iter().any(|m| m.percent > 0) {
+                    format!("{:>3}% {message}", p.percent)
+                } else {
+                    format!("     {message}")
+                }
             })
             .unwrap_or_default();
         println!(
