@@ -2,6 +2,10 @@
 //! adversarial cases (ignoring cancellation, blocking a worker, panicking
 //! while cancelling, spawning during shutdown, cancel racing completion).
 
+#[path = "common/polite.rs"]
+mod polite;
+use polite::polite;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,14 +24,6 @@ async fn drained(tracker: &Tracker) -> Counts {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("tasks still live: {:?}", tracker.tasks(&Query::new()));
-}
-
-async fn polite() {
-    tracked::current()
-        .unwrap()
-        .cancellation_token()
-        .cancelled()
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,10 @@
 
 #![cfg(feature = "http")]
 
+#[path = "common/polite.rs"]
+mod polite;
+use polite::polite;
+
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -116,14 +120,6 @@ fn ids(page: &Value) -> Vec<u64> {
         .iter()
         .map(|t| t["id"].as_u64().unwrap())
         .collect()
-}
-
-async fn polite() {
-    tracked::current()
-        .unwrap()
-        .cancellation_token()
-        .cancelled()
-        .await;
 }
 
 /// Waits (bounded) until `tracker` has no live task of type `ty`.

@@ -5,6 +5,10 @@
 
 #![cfg(feature = "http")]
 
+#[path = "common/polite.rs"]
+mod polite;
+use polite::polite;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -167,14 +171,6 @@ impl Client {
 #[tracked::tracked(type = "General", name = "svc::annotated")]
 async fn annotated() {
     polite().await;
-}
-
-async fn polite() {
-    tracked::current()
-        .unwrap()
-        .cancellation_token()
-        .cancelled()
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
