@@ -1136,6 +1136,53 @@ mod postgres {
     }
 }
 
+/// A task that left memory before the writer wrote it (no history, and a
+/// flush interval of an hour) is still found over HTTP: the fallback
+/// flushes the journal's pending events and asks again, rather than
+/// answering 404 until the next flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_finds_a_task_the_journal_has_not_written_yet() {
+    use tracked::http::{serve, Config};
+
+    let dir = scratch("http-unwritten");
+    let tracker = Tracker::builder().history_capacity(0).build();
+    let journal = Journal::sqlite(dir.join("journal.sqlite"))
+        .batch_size(1000)
+        .flush_interval(Duration::from_secs(3600))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let config = Config::new().token("root-token").journal(journal.clone());
+    let server = serve(tracker.clone(), config).await.unwrap();
+    let handle = tracker.spawn("just-ended", TaskType::GENERAL, async {});
+    let task_id = handle.id();
+    let id = task_id.as_u64();
+    handle.await.unwrap();
+    assert!(tracker.task(task_id).is_none(), "gone from memory");
+    assert!(journal.stats().pending > 0, "not written yet");
+    let response = reqwest::Client::new()
+        .get(format!("{}/tasks/{id}", server.url()))
+        .bearer_auth("root-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["task"]["source"], "journal");
+    assert_eq!(body["task"]["state"], "completed");
+    let response = reqwest::Client::new()
+        .get(format!("{}/tasks/{}", server.url(), id + 1_000_000))
+        .bearer_auth("root-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        404,
+        "an unknown id is still a 404"
+    );
+}
+
 /// The HTTP API serves tasks that left memory from the journal, and an
 /// owner-scoped token sees only its owner's, there as in memory.
 #[cfg(feature = "http")]

@@ -70,16 +70,28 @@ fn unavailable(e: crate::journal::JournalError) -> ApiError {
 
 /// One task from the journal, or `None` if it is not there or not the
 /// caller's to see (the same 404 as for live tasks).
+///
+/// A task can leave the in-memory history before the writer has written
+/// its end (history full of newer tasks, or past its time-to-live, within
+/// one flush interval): when the journal holds events not written yet, it
+/// is flushed and asked again, so such a task is found rather than a 404.
 pub(crate) async fn task(
     journal: &Journal,
     caller: &Caller,
     id: u64,
 ) -> Result<Option<Value>, ApiError> {
-    let Some(detail) = journal
+    let mut found = journal
         .task(journal.instance(), id)
         .await
-        .map_err(unavailable)?
-    else {
+        .map_err(unavailable)?;
+    if found.is_none() && journal.stats().pending > 0 {
+        journal.flush().await.map_err(unavailable)?;
+        found = journal
+            .task(journal.instance(), id)
+            .await
+            .map_err(unavailable)?;
+    }
+    let Some(detail) = found else {
         return Ok(None);
     };
     if !visible(caller, &detail.task) {
