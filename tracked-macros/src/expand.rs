@@ -95,6 +95,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`",
         ));
     }
+    if let (
+        Some(Shape::AsyncFn),
+        Some(Args {
+            owner: Some(owner), ..
+        }),
+    ) = (shape, &args)
+    {
+        if let Some(await_span) = first_await(owner) {
+            add(syn::Error::new(
+                await_span,
+                "`owner` is evaluated when the fn is called, before its body runs, so it cannot \
+                 `.await`; await the value before the call and pass it as an argument",
+            ));
+        }
+    }
     let spawns = spawn::rewrite(&mut block);
     match (errors, shape, args) {
         (None, Some(shape), Some(args)) => {
@@ -105,6 +120,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         (errors, _, _) => with_errors(item, errors, None),
     }
+}
+
+/// The span of the first `.await` in `expr` that is not inside an async
+/// block or closure of its own (where it would be that block's).
+fn first_await(expr: &Expr) -> Option<Span> {
+    struct Finder(Option<Span>);
+    impl syn::visit::Visit<'_> for Finder {
+        fn visit_expr_await(&mut self, expr: &syn::ExprAwait) {
+            if self.0.is_none() {
+                self.0 = Some(expr.await_token.span);
+            }
+        }
+        fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
+        fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
+    }
+    let mut finder = Finder(None);
+    syn::visit::Visit::visit_expr(&mut finder, expr);
+    finder.0
 }
 
 /// The original item followed by the errors: one error, no cascade, and the
