@@ -121,39 +121,6 @@ async fn a_spawned_annotated_fn_claims_its_task() {
     assert_eq!(stats.total.spawned, stats.total.finished());
 }
 
-#[tracked(type = "Consensus")]
-async fn fan_out(batches: Vec<u32>) -> u32 {
-    // Spawn functions passed as values are rewritten like spawn calls.
-    let handles: Vec<_> = batches
-        .into_iter()
-        .map(|n| async move { n * 2 })
-        .map(tokio::spawn)
-        .collect();
-    let blocking = Some(|| 1).map(tokio::task::spawn_blocking);
-    let mut total = blocking.unwrap().await.unwrap();
-    for handle in handles {
-        total += handle.await.unwrap();
-    }
-    total
-}
-
-#[tokio::test]
-async fn spawn_functions_passed_as_values_are_tracked() {
-    let (tracker, _) = run_in_tracker(async {
-        assert_eq!(fan_out(vec![1, 2, 3]).await, 13);
-    })
-    .await;
-    let fan_out = &finished_named(&tracker, &name("fan_out"))[0];
-    let spawned = finished_named(&tracker, &name("fan_out::task"));
-    assert_eq!(spawned.len(), 3, "one site, each task under it");
-    assert!(spawned.iter().all(|t| t.parent == Some(fan_out.id)));
-    assert!(spawned.iter().all(|t| t.kind == SpawnKind::Async));
-    let blocking = finished_named(&tracker, &name("fan_out::task#2"));
-    assert_eq!(blocking.len(), 1);
-    assert_eq!(blocking[0].kind, SpawnKind::Blocking);
-    assert_eq!(blocking[0].parent, Some(fan_out.id));
-}
-
 /// Consensus tasks spawned and claimed away so far: what the exporters
 /// report as spawned.
 fn consensus_spawns(tracker: &Tracker) -> u64 {
@@ -445,9 +412,6 @@ fn the_catalogue_holds_exactly_this_crates_sites() {
     let mut expected = vec![
         (name("cleanup"), SiteKind::Fn),
         ("failing-round".to_owned(), SiteKind::Fn),
-        (name("fan_out"), SiteKind::Fn),
-        (name("fan_out::task"), SiteKind::Spawn),
-        (name("fan_out::task#2"), SiteKind::Spawn),
         (name("hold"), SiteKind::Fn),
         (name("never_called"), SiteKind::Fn),
         (name("panicking_round"), SiteKind::Fn),

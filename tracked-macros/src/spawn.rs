@@ -215,12 +215,6 @@ impl VisitMut for Rewriter {
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         visit_mut::visit_expr_mut(self, expr);
-        // A spawn function passed as an argument: `.map(tokio::spawn)`.
-        match expr {
-            Expr::Call(call) => call.args.iter_mut().for_each(|arg| self.rewrite_value(arg)),
-            Expr::MethodCall(call) => call.args.iter_mut().for_each(|arg| self.rewrite_value(arg)),
-            _ => {}
-        }
         let Expr::Call(call) = expr else {
             return;
         };
@@ -250,7 +244,20 @@ impl VisitMut for Rewriter {
         let span = call.span();
         let argument = call.args.first().cloned().expect("one argument");
         let (name, target) = spawned_name(&argument);
-        let ident = self.site(name, target, span);
+        let count = self.names.entry(name.clone()).or_insert(0);
+        *count += 1;
+        let suffix = if *count == 1 {
+            name
+        } else {
+            format!("{name}#{count}")
+        };
+        let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
+        self.sites.push(SpawnSite {
+            ident: ident.clone(),
+            suffix,
+            target: target.unwrap_or_default(),
+            span,
+        });
         *expr = syn::parse2(spawn_call(function, &ident, &argument, span))
             .expect("generated spawn is an expression");
     }
@@ -277,45 +284,6 @@ const EXPRESSION_MACROS: [&str; 13] = [
 ];
 
 impl Rewriter {
-    /// Declares a spawn site named `name` (numbered if the fn has one of
-    /// that name already); returns its static's identifier.
-    fn site(&mut self, name: String, target: Option<String>, span: Span) -> syn::Ident {
-        let count = self.names.entry(name.clone()).or_insert(0);
-        *count += 1;
-        let suffix = if *count == 1 {
-            name
-        } else {
-            format!("{name}#{count}")
-        };
-        let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
-        self.sites.push(SpawnSite {
-            ident: ident.clone(),
-            suffix,
-            target: target.unwrap_or_default(),
-            span,
-        });
-        ident
-    }
-
-    /// Rewrites a spawn function used as a value, as a call's argument
-    /// (`futures.map(tokio::spawn)`), into a closure making the rewritten
-    /// call; the call's expected `Fn` type gives the closure its argument's.
-    /// Elsewhere (`let s = tokio::spawn;`) it is left alone, for the audit
-    /// to flag: with nothing to infer it from, the closure would not compile.
-    fn rewrite_value(&mut self, arg: &mut Expr) {
-        let Expr::Path(path) = arg else {
-            return;
-        };
-        let Some(function) = self.spawn_path(path) else {
-            return;
-        };
-        let span = path.span();
-        let ident = self.site("task".to_owned(), None, span);
-        let spawned: Expr = syn::parse_quote_spanned!(span=> __tracked_spawned);
-        let call = spawn_call(function, &ident, &spawned, span);
-        *arg = syn::parse_quote_spanned!(span=> |__tracked_spawned| #call);
-    }
-
     /// Rewrites the spawn calls in a macro's tokens: a path that resolves to
     /// a spawn function, not preceded by `.`, `::` or `fn`, followed by
     /// parentheses, is parsed as a call and rewritten as one in the body.
@@ -402,11 +370,6 @@ impl Rewriter {
         let Expr::Path(path) = &*call.func else {
             return None;
         };
-        self.spawn_path(path)
-    }
-
-    /// The spawn function a path names, if it names one.
-    fn spawn_path(&self, path: &syn::ExprPath) -> Option<SpawnFn> {
         if path.qself.is_some()
             || path
                 .path

@@ -101,9 +101,6 @@ pub(crate) struct Scanner<'a> {
     /// Macro invocations being visited whose arguments `#[tracked]` does not
     /// search for spawns (all but [`EXPRESSION_MACROS`]).
     in_opaque_macro: usize,
-    /// [`EXPRESSION_MACROS`] invocations being visited: `#[tracked]`
-    /// rewrites spawn calls in them, not spawn functions passed as values.
-    in_expression_macro: usize,
     /// The variables bound inside an expression whose value `infer` is
     /// following (an arm's pattern, a block's `let`s), innermost last: they
     /// shadow the scopes' variables there.
@@ -125,7 +122,6 @@ impl<'a> Scanner<'a> {
             statement_lines: Vec::new(),
             spawn_base: 0,
             in_opaque_macro: 0,
-            in_expression_macro: 0,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
             spawns: Vec::new(),
@@ -504,26 +500,6 @@ impl<'a> Scanner<'a> {
             help,
             fix,
         });
-    }
-
-    /// Visits a call's argument. A spawn function passed as one
-    /// (`futures.map(tokio::spawn)`) in a `#[tracked]` fn, outside macros,
-    /// is rewritten by the attribute into a closure making a tracked spawn.
-    fn visit_argument(&mut self, arg: &syn::Expr) {
-        if let syn::Expr::Path(path) = arg {
-            let plain =
-                path.qself.is_none() && path.path.segments.iter().all(|s| s.arguments.is_none());
-            if plain
-                && self.in_expression_macro == 0
-                && self.rewritten(&path.path)
-                && self
-                    .resolve_value(&path.path)
-                    .is_some_and(|p| matches!(tokio_api::item(&p), Some(TokioItem::Fn(_))))
-            {
-                return;
-            }
-        }
-        self.visit_expr(arg);
     }
 
     /// Whether `#[tracked]` rewrites this call to a spawning fn: the
@@ -1114,16 +1090,11 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
                 let spawns = self.spawns.len() > found;
                 self.in_spawn_args(spawns, |this| {
                     for arg in &call.args {
-                        this.visit_argument(arg);
+                        this.visit_expr(arg);
                     }
                 });
             }
-            func => {
-                self.visit_expr(func);
-                for arg in &call.args {
-                    self.visit_argument(arg);
-                }
-            }
+            _ => visit::visit_expr_call(self, call),
         }
     }
 
@@ -1152,17 +1123,14 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
                     self.visit_expr(&call.receiver);
                     self.in_spawn_args(true, |this| {
                         for arg in &call.args {
-                            this.visit_argument(arg);
+                            this.visit_expr(arg);
                         }
                     });
                     return;
                 }
             }
         }
-        self.visit_expr(&call.receiver);
-        for arg in &call.args {
-            self.visit_argument(arg);
-        }
+        visit::visit_expr_method_call(self, call);
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
@@ -1174,9 +1142,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             // Its tokens become a string; nothing in them runs.
             Some("stringify") => {}
             Some(name) if EXPRESSION_MACROS.contains(&name) => {
-                self.in_expression_macro += 1;
                 self.visit_tokens(mac.tokens.clone());
-                self.in_expression_macro -= 1;
             }
             _ => {
                 self.in_opaque_macro += 1;
