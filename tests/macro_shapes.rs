@@ -111,6 +111,76 @@ async fn arguments_the_body_does_not_use_live_until_the_body_ends() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
+/// An argument that logs its name when dropped.
+struct Named(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+#[allow(unused_variables)]
+async fn plain_order(a: Named, b: Named, c: Named) {
+    tokio::task::yield_now().await;
+    let _ = &b;
+}
+
+#[tracked]
+async fn tracked_order(
+    #[allow(unused_variables)] a: Named,
+    b: Named,
+    #[allow(unused_variables)] c: Named,
+) {
+    tokio::task::yield_now().await;
+    let _ = &b;
+}
+
+async fn plain_all(a: Named, b: Named, c: Named) {
+    tokio::task::yield_now().await;
+    let _ = (&a, &b, &c);
+}
+
+#[tracked]
+async fn tracked_all(a: Named, b: Named, c: Named) {
+    tokio::task::yield_now().await;
+    let _ = (&a, &b, &c);
+}
+
+/// The order `run` drops its three arguments in: run to the end, or
+/// dropped after its first poll.
+fn drop_order<F: Future<Output = ()>>(
+    run: impl Fn(Named, Named, Named) -> F,
+    to_the_end: bool,
+) -> Vec<&'static str> {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let named = |name| Named(name, Arc::clone(&log));
+    let mut future = Box::pin(run(named("a"), named("b"), named("c")));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending(), "yields once");
+    if to_the_end {
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+    }
+    drop(future);
+    let order = log.lock().unwrap().clone();
+    order
+}
+
+/// Arguments are dropped last first, as an `async fn`'s are, whether the
+/// body uses them or not, when it ends and when it is dropped part-way.
+#[test]
+fn arguments_are_dropped_in_the_order_an_async_fn_drops_them() {
+    for to_the_end in [true, false] {
+        let plain = drop_order(plain_order, to_the_end);
+        assert_eq!(plain, ["c", "b", "a"]);
+        assert_eq!(drop_order(tracked_order, to_the_end), plain);
+        assert_eq!(
+            drop_order(tracked_all, to_the_end),
+            drop_order(plain_all, to_the_end)
+        );
+    }
+}
+
 #[tracked]
 #[allow(
     elided_lifetimes_in_paths,

@@ -432,11 +432,15 @@ fn nameable(ty: &Type) -> TokenStream {
 /// A plain `name: T` argument stays as it is and is mentioned by reference
 /// once in the block, which makes the `move` block capture the whole
 /// variable without copying it into a local of its own (rustc's lowering of
-/// `async fn` does that copy, so each argument there is stored twice). One
-/// that neither the body nor `owner` mentions (`used` holds their
-/// identifiers) and whose name does not start with `_` is moved into a
-/// local instead, `let name = name;` at the argument's span, so that rustc
-/// says it is unused as it would of an `async fn`'s. Any
+/// `async fn` does that copy, so each argument there is stored twice). The
+/// mentions come last argument first: captures are dropped in the order
+/// they are made, so the arguments are dropped last first, as an `async
+/// fn`'s are when its body ends or is dropped part-way. An argument that
+/// neither the body nor `owner` mentions (`used` holds their identifiers)
+/// and whose name does not start with `_` is mentioned as `let name =
+/// &name;`, at the argument's span and with its lint attributes moved onto
+/// the `let`, so that rustc says it is unused (or not, as those attributes
+/// say) as it would of an `async fn`'s. Any
 /// other pattern (`(a, b): (A, B)`, `_: T`, `ref x: T`) is renamed to
 /// `__tracked_arg<N>` in the signature and destructured inside the block,
 /// as rustc does for an `async fn`. Returns the statements for the block,
@@ -474,7 +478,14 @@ fn move_arguments(
                     if used.contains(&ident.to_string()) || name.starts_with('_') {
                         whole.push(quote!(#cfgs let _ = &#ident;));
                     } else {
-                        whole.push(quote_spanned!(ident.span()=> #cfgs let #ident = #ident;));
+                        let (kept, lints): (Vec<Attribute>, Vec<Attribute>) = typed
+                            .attrs
+                            .drain(..)
+                            .partition(|attr| attr.path().is_ident("cfg"));
+                        typed.attrs = kept;
+                        whole.push(quote_spanned! {ident.span()=>
+                            #cfgs #(#lints)* let #ident = &#ident;
+                        });
                     }
                 }
                 pat => {
@@ -498,6 +509,7 @@ fn move_arguments(
             },
         }
     }
+    whole.reverse();
     (quote!(#(#whole)* #(#destructure)*), renamed)
 }
 
