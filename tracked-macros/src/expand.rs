@@ -123,7 +123,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The span of the first `.await` in `expr` that is not inside an async
-/// block or closure of its own (where it would be that block's).
+/// block or closure of its own (where it would be that block's); in a
+/// macro's arguments (`format!("{}", who().await)`), the first `. await`
+/// among its tokens outside an `async` block.
 fn first_await(expr: &Expr) -> Option<Span> {
     struct Finder(Option<Span>);
     impl syn::visit::Visit<'_> for Finder {
@@ -134,10 +136,38 @@ fn first_await(expr: &Expr) -> Option<Span> {
         }
         fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
         fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
+        fn visit_macro(&mut self, mac: &syn::Macro) {
+            if self.0.is_none() {
+                self.0 = await_token(mac.tokens.clone());
+            }
+        }
     }
     let mut finder = Finder(None);
     syn::visit::Visit::visit_expr(&mut finder, expr);
     finder.0
+}
+
+/// The first `await` after a `.` in `tokens`, skipping `async` blocks.
+fn await_token(tokens: TokenStream) -> Option<Span> {
+    let mut previous: Option<TokenTree> = None;
+    for token in tokens {
+        match &token {
+            TokenTree::Ident(ident)
+                if ident == "await"
+                    && matches!(&previous, Some(TokenTree::Punct(p)) if p.as_char() == '.') =>
+            {
+                return Some(ident.span());
+            }
+            TokenTree::Group(group) if !matches!(&previous, Some(TokenTree::Ident(i)) if i == "async" || i == "move") => {
+                if let Some(span) = await_token(group.stream()) {
+                    return Some(span);
+                }
+            }
+            _ => {}
+        }
+        previous = Some(token);
+    }
+    None
 }
 
 /// The original item followed by the errors: one error, no cascade, and the

@@ -7,6 +7,11 @@ async fn tenant() -> String {
 #[tracked::tracked(owner = tenant().await)]
 async fn handle() {}
 
+// Also inside a macro's arguments.
+#[tracked::tracked(owner = format!("tenant-{}", tenant().await))]
+async fn formatted() {}
+
 fn main() {
     let _ = handle();
+    let _ = formatted();
 }
