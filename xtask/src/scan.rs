@@ -505,7 +505,7 @@ impl<'a> Scanner<'a> {
     /// Whether `#[tracked]` rewrites this call to a spawning fn: the
     /// enclosing fn is annotated, the call is in no macro invocation but
     /// [`EXPRESSION_MACROS`], and the path is a full tokio path or starts
-    /// with a name imported by a `use` inside the fn body.
+    /// with a name imported from `tokio` by a `use` inside the fn body.
     fn rewritten(&self, path: &syn::Path) -> bool {
         let Some(f) = self.fns.last().filter(|f| f.tracked) else {
             return false;
@@ -517,11 +517,17 @@ impl<'a> Scanner<'a> {
         if REWRITTEN.contains(&segments.join("::").as_str()) {
             return true;
         }
+        // The attribute follows only `use` items that name tokio itself
+        // (`use tokio::task;`), not a re-export (`use crate::rt::spawn;`).
         let local_use = |name: &String| {
             self.frames[f.frame_base.min(self.frames.len())..]
                 .iter()
                 .any(|frame| {
-                    frame.scope.uses.contains_key(name)
+                    frame
+                        .scope
+                        .uses
+                        .get(name)
+                        .is_some_and(|u| u.segments.first().is_some_and(|s| s == "tokio"))
                         || frame
                             .scope
                             .globs

@@ -96,14 +96,15 @@ src/tracked_fns.rs:12:5 untracked-spawn tokio::spawn
 src/tracked_fns.rs:14:9 untracked-spawn tokio::task::JoinSet::spawn
 src/tracked_fns.rs:16:22 untracked-spawn tokio::spawn
 src/tracked_fns.rs:18:9 untracked-spawn tokio::spawn
-src/tracked_fns.rs:27:18 undeclared-task-type
-src/tracked_fns.rs:30:18 malformed-tracked-attribute
-src/tracked_fns.rs:33:11 malformed-tracked-attribute
-src/tracked_fns.rs:36:29 malformed-tracked-attribute
-src/tracked_fns.rs:39:18 malformed-tracked-attribute
-src/tracked_fns.rs:39:28 malformed-tracked-attribute
-src/tracked_fns.rs:42:18 duplicate-task-name
-src/tracked_fns.rs:55:18 duplicate-task-name
+src/tracked_fns.rs:21:5 untracked-spawn tokio::task::spawn
+src/tracked_fns.rs:29:18 undeclared-task-type
+src/tracked_fns.rs:32:18 malformed-tracked-attribute
+src/tracked_fns.rs:35:11 malformed-tracked-attribute
+src/tracked_fns.rs:38:29 malformed-tracked-attribute
+src/tracked_fns.rs:41:18 malformed-tracked-attribute
+src/tracked_fns.rs:41:28 malformed-tracked-attribute
+src/tracked_fns.rs:44:18 duplicate-task-name
+src/tracked_fns.rs:57:18 duplicate-task-name
 src/util.rs:10:20 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:16:13 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:17:13 untracked-spawn tokio_util::task::TaskTracker::spawn_blocking
