@@ -356,29 +356,34 @@ fn expand_fn(
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #wrapped.await } }
         }
+        // The sites are items of the fn's block, not of the async block:
+        // a spawn before it (`let h = tokio::spawn(..); Box::pin(async ..)`)
+        // names its site too.
         Shape::BoxPinned => {
             if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() {
                 if let Some(Expr::Async(inner)) = call.args.first_mut() {
                     let body = quote!(#inner);
-                    let wrapped = wrap(&sites, &owner, body);
+                    let wrapped = wrap(&TokenStream::new(), &owner, body);
                     let capture = inner.capture;
                     *inner = syn::parse_quote!(async #capture { #wrapped.await });
                 }
             }
-            quote! { #(#attrs)* #vis #sig #block }
+            let stmts = &block.stmts;
+            quote! { #(#attrs)* #vis #sig { #sites #(#stmts)* } }
         }
         Shape::LetBody(index) => {
             if let Stmt::Local(local) = &mut block.stmts[index] {
                 if let Some(init) = &mut local.init {
                     if let Expr::Async(inner) = &mut *init.expr {
                         let body = quote!(#inner);
-                        let wrapped = wrap(&sites, &owner, body);
+                        let wrapped = wrap(&TokenStream::new(), &owner, body);
                         let capture = inner.capture;
                         *inner = syn::parse_quote!(async #capture { #wrapped.await });
                     }
                 }
             }
-            quote! { #(#attrs)* #vis #sig #block }
+            let stmts = &block.stmts;
+            quote! { #(#attrs)* #vis #sig { #sites #(#stmts)* } }
         }
     }
 }
