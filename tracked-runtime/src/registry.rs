@@ -470,8 +470,11 @@ impl Registry {
     }
 
     /// Live records matching `keep`; each shard is locked only while its
-    /// matching records are cloned out.
+    /// matching records are cloned out. A task that ended after its shard's
+    /// queue of ends was booked is still in the live list, its state set:
+    /// it is left out, as an ended task.
     pub(crate) fn live(&self, mut keep: impl FnMut(&Record) -> bool) -> Vec<Arc<Record>> {
+        let mut keep = |record: &Record| !record.state().is_finished() && keep(record);
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             shard.0.live_into(&mut keep, &mut out);
@@ -1159,6 +1162,33 @@ mod tests {
             assert_eq!(&*live[0].name, "parked");
             assert_eq!(tracker.finished(&Query::new()).len(), ended);
         });
+    }
+
+    /// A task whose end races a listing (its state set, its end not booked
+    /// yet) is not listed as live by any reader: counts by owner and name,
+    /// groups, the watchdog and the catalogue go through the same walk.
+    #[test]
+    fn a_task_ending_during_a_walk_is_not_listed_live() {
+        let tracker = Tracker::builder().shards(1).build();
+        let registry = &tracker.inner.registry;
+        current_thread().block_on(async {
+            let parked = tracker
+                .task_builder("parked", TaskType::GENERAL)
+                .owner("alice")
+                .spawn(std::future::pending::<()>());
+            tokio::task::yield_now().await;
+            let records = registry.live(|_| true);
+            assert_eq!(records.len(), 1);
+            // What an end does before it is queued, between a reader's
+            // booking and its walk.
+            records[0].set_state(TaskState::Completed);
+            assert!(registry.live(|_| true).is_empty());
+            assert!(tracker.live_by_owner().is_empty());
+            records[0].set_state(TaskState::Running);
+            parked.abort();
+            assert!(parked.await.expect_err("aborted").is_cancelled());
+        });
+        assert_eq!(tracker.stats().total.cancelled, 1);
     }
 
     /// Ends that no reader books are booked by the thread ending them once
