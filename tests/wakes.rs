@@ -311,7 +311,10 @@ async fn wakes_across_threads_all_arrive_and_none_is_taken_for_lost() {
     };
     let scanner = watch(|tracker| {
         tracker.watchdog_scan();
-        tracker.warnings().len()
+        // Lost wakers only: a worker descheduled inside a poll for 100 ms
+        // on a loaded machine is a long poll by the default threshold.
+        let counts = tracker.warnings();
+        counts.values().map(|c| c.lost_waker as usize).sum()
     });
     let querier = watch(|tracker| {
         let query = Query::new().name_prefix("ring-").lost_waker(true);
@@ -334,7 +337,7 @@ async fn wakes_across_threads_all_arrive_and_none_is_taken_for_lost() {
     let (queries, lost) = querier.join().unwrap();
     assert_eq!(passed, TASKS * LAPS);
     assert!(scans > 0 && queries > 0);
-    assert_eq!(warned, 0, "the watchdog warned in {scans} scans");
+    assert_eq!(warned, 0, "the watchdog saw lost wakers in {scans} scans");
     assert_eq!(lost, 0, "queries found lost wakers, over {queries} queries");
     let stats = tracker.stats();
     assert_eq!(stats.total.spawned, TASKS as u64);
