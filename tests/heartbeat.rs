@@ -146,19 +146,24 @@ async fn a_shutdown_stops_the_heartbeat_cooperatively_between_phases() {
     assert_eq!(stats.spawned, stats.finished());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
-    let tracker = Tracker::builder()
-        .watchdog(
-            Watchdog::new()
-                .long_poll(None, Duration::from_millis(40))
-                .long_running(Some(TaskType::NETWORK), Duration::from_millis(50)),
-        )
-        .build();
-    let mut events = tracker.subscribe();
+/// A tracker with `watchdog`, its event stream, and a housekeeping heartbeat
+/// scanning every 10 ms on the current runtime.
+fn watched(watchdog: Watchdog) -> (Tracker, tracked::EventStream, tracked::HeartbeatHandle) {
+    let tracker = Tracker::builder().watchdog(watchdog).build();
+    let events = tracker.subscribe();
     let housekeeping = Heartbeat::new(Duration::from_millis(10))
         .housekeeping(&tracker)
         .spawn(&tracker);
+    (tracker, events, housekeeping)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_reports_long_polls_and_long_running_tasks_once() {
+    let (tracker, mut events, housekeeping) = watched(
+        Watchdog::new()
+            .long_poll(None, Duration::from_millis(40))
+            .long_running(Some(TaskType::NETWORK), Duration::from_millis(50)),
+    );
     let blocker = tracker.spawn("blocker", TaskType::DATABASE, async {
         std::thread::sleep(Duration::from_millis(250));
     });
@@ -202,13 +207,8 @@ async fn a_long_poll_inside_nested_fns_is_reported_once_at_the_innermost() {
     async fn load() {
         blocking_query().await;
     }
-    let tracker = Tracker::builder()
-        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
-        .build();
-    let mut events = tracker.subscribe();
-    let housekeeping = Heartbeat::new(Duration::from_millis(10))
-        .housekeeping(&tracker)
-        .spawn(&tracker);
+    let (tracker, mut events, housekeeping) =
+        watched(Watchdog::new().long_poll(None, Duration::from_millis(40)));
     tracker
         .spawn("outer", TaskType::NETWORK, load())
         .await
@@ -231,13 +231,8 @@ async fn an_idle_wait_inside_a_nested_fn_is_reported_once_at_the_fn() {
     async fn wait_for_peer() {
         std::future::pending::<()>().await;
     }
-    let tracker = Tracker::builder()
-        .watchdog(Watchdog::new().idle(None, Duration::from_millis(40)))
-        .build();
-    let mut events = tracker.subscribe();
-    let housekeeping = Heartbeat::new(Duration::from_millis(10))
-        .housekeeping(&tracker)
-        .spawn(&tracker);
+    let (tracker, mut events, housekeeping) =
+        watched(Watchdog::new().idle(None, Duration::from_millis(40)));
     let waiting = tracker.spawn("outer", TaskType::NETWORK, wait_for_peer());
     until(|| tracker.warnings().values().any(|c| c.idle > 0)).await;
     // Scans enough for the outer task to have been warned about, had it not
