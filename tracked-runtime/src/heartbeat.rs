@@ -411,7 +411,7 @@ async fn run_watched(
 /// way) that is expected; otherwise a cancel of its type or of the task
 /// itself has silently ended every phase, the watchdog's among them.
 fn cancelled_outside_shutdown(tracker: &Tracker, phases: &[Phase]) {
-    if tracker.shutdown_token().is_cancelled() || tracker.is_shut_down() {
+    if tracker.shutdown_requested() {
         return;
     }
     let phases: Vec<&str> = phases.iter().map(|p| p.name).collect();

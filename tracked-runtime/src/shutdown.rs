@@ -441,6 +441,12 @@ impl Tracker {
     pub fn is_shut_down(&self) -> bool {
         self.inner.shutdown.is_shut_down()
     }
+
+    /// Whether a shutdown was asked for or has started (it asks first): a
+    /// cancel of a long-lived task is then expected, not worth a warning.
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.inner.shutdown.requested.is_cancelled()
+    }
 }
 
 fn empty_report() -> ShutdownReport {

@@ -119,8 +119,7 @@ impl Writer {
                     // A shutdown stops the writer with its tier; any other
                     // cancel (of the Database type, of this task) ends the
                     // journal for the rest of the run: say so.
-                    let tracker = &self.tracker;
-                    if !tracker.shutdown_token().is_cancelled() && !tracker.is_shut_down() {
+                    if !self.tracker.shutdown_requested() {
                         tracing::warn!(
                             "task journal: its writer was cancelled outside a shutdown; \
                              nothing more will be journaled"
