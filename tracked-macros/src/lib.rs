@@ -84,7 +84,8 @@ use proc_macro::TokenStream;
 /// may mean something else, as in `stringify!`): `tokio::spawn`, `tokio::task::spawn`,
 /// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and bare or
 /// `task::`-qualified names that a `use` *inside the fn body* imports from
-/// tokio. Each becomes a tracked spawn with its own catalogue site named
+/// tokio, within the `use`'s block and where no local binding of the name
+/// hides it. Each becomes a tracked spawn with its own catalogue site named
 /// `<fn name>::<spawned fn, method or variable>` (`async_block`, `closure`
 /// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
 /// type, child of the current task. It still returns tokio's `JoinHandle`.

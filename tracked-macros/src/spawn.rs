@@ -4,7 +4,9 @@
 //! `tokio::task::spawn_blocking` and `tokio::task::spawn_local` (with or
 //! without a leading `::`), and calls through names a `use` item *inside the
 //! fn body* brings in from tokio (`use tokio::spawn;`, `use tokio::task;`,
-//! `use tokio::task::{spawn_blocking as blocking};`). Closures and async
+//! `use tokio::task::{spawn_blocking as blocking};`), in the block holding
+//! the `use` and where no local binding of the same name (a `let`, a
+//! closure's parameter, a pattern) hides it. Closures and async
 //! blocks in the body are searched, and so are the tokens of the macros in
 //! `EXPRESSION_MACROS` (`vec!`, `tokio::join!`, `tokio::select!`…), whose
 //! arguments are expressions; nested items (fns, impls, modules) and other
@@ -19,7 +21,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
-use syn::{Block, Expr, ExprCall, Item, UseTree};
+use syn::{Block, Expr, ExprCall, Item, Pat, Stmt, UseTree};
 
 /// Which tokio function a call goes to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,10 +70,8 @@ pub(crate) struct Rewritten {
 /// of arguments is reported and replaced by a block that evaluates them and
 /// diverges, so that rustc does not report it a second time.
 pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
-    let mut imports = Imports::default();
-    imports.collect_block(block);
     let mut rewriter = Rewriter {
-        imports,
+        scopes: Vec::new(),
         sites: Vec::new(),
         names: HashMap::new(),
         errors: None,
@@ -83,28 +83,65 @@ pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
     }
 }
 
-/// Local names that refer to tokio's spawn functions or `tokio::task`.
+/// The names one scope of the body brings in, as rustc looks them up: a
+/// block's `use` items (seen from the whole block) and the local bindings
+/// made so far (a `let` before the call, a closure's or match arm's
+/// pattern), which hide the items. An inner scope hides an outer one.
 #[derive(Default)]
-struct Imports {
-    /// `spawn`, `go` (from `use tokio::spawn as go`), … → the function.
-    functions: HashMap<String, SpawnFn>,
-    /// `task` (from `use tokio::task`) and the like.
-    task_modules: Vec<String>,
+struct Scope {
+    /// Names a `use` brings in: `spawn`, `go` (from `use tokio::spawn as
+    /// go`), … → the function; `None` for a name from anywhere else, which
+    /// hides an outer scope's.
+    functions: HashMap<String, Option<SpawnFn>>,
+    /// Modules a `use` brings in: `true` for `tokio::task` (`use
+    /// tokio::task;`), `false` for any other.
+    modules: HashMap<String, bool>,
+    /// `use tokio::task::*;`: below the explicit imports.
+    task_glob: bool,
+    /// Local bindings: values, so they hide functions but not modules.
+    locals: Vec<String>,
 }
 
-impl Imports {
-    fn collect_block(&mut self, block: &Block) {
-        struct Finder<'a>(&'a mut Imports);
-        impl syn::visit::Visit<'_> for Finder<'_> {
-            fn visit_item(&mut self, item: &Item) {
-                // Only `use` items of the fn's own body count; nested items
-                // have scopes of their own.
-                if let Item::Use(item) = item {
-                    self.0.collect_tree(&mut Vec::new(), &item.tree);
-                }
+impl Scope {
+    /// A block's scope: its own `use` items (a nested block's are its own).
+    fn of_block(block: &Block) -> Scope {
+        let mut scope = Scope::default();
+        for stmt in &block.stmts {
+            if let Stmt::Item(Item::Use(item)) = stmt {
+                scope.collect_tree(&mut Vec::new(), &item.tree);
             }
         }
-        syn::visit::Visit::visit_block(&mut Finder(self), block);
+        scope
+    }
+
+    /// A scope of the local bindings `patterns` make.
+    fn of_bindings<'a>(patterns: impl IntoIterator<Item = &'a Pat>) -> Scope {
+        let mut scope = Scope::default();
+        for pat in patterns {
+            scope.bind(pat);
+        }
+        scope
+    }
+
+    fn bind(&mut self, pat: &Pat) {
+        struct Bindings<'a>(&'a mut Vec<String>);
+        impl syn::visit::Visit<'_> for Bindings<'_> {
+            fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
+                self.0.push(pat.ident.to_string());
+                syn::visit::visit_pat_ident(self, pat);
+            }
+        }
+        syn::visit::Visit::visit_pat(&mut Bindings(&mut self.locals), pat);
+    }
+
+    /// Whether a `use` item brings in something of tokio's that `#[tracked]`
+    /// rewrites calls through.
+    fn imports_tokio(item: &syn::ItemUse) -> bool {
+        let mut scope = Scope::default();
+        scope.collect_tree(&mut Vec::new(), &item.tree);
+        scope.task_glob
+            || scope.functions.values().any(Option::is_some)
+            || scope.modules.values().any(|&task| task)
     }
 
     fn collect_tree(&mut self, prefix: &mut Vec<String>, tree: &UseTree) {
@@ -140,9 +177,7 @@ impl Imports {
             }
             UseTree::Glob(_) => {
                 if prefix.as_slice() == ["tokio", "task"] {
-                    for name in ["spawn", "spawn_blocking", "spawn_local"] {
-                        self.add(&full(prefix, name), name.to_owned());
-                    }
+                    self.task_glob = true;
                 }
             }
             UseTree::Group(group) => {
@@ -156,21 +191,39 @@ impl Imports {
     fn add(&mut self, path: &[String], local: String) {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         if path.as_slice() == ["tokio", "task"] {
-            self.task_modules.push(local);
+            self.modules.insert(local, true);
         } else if let Some(function) = spawn_path(&path) {
-            self.functions.insert(local, function);
+            self.functions.insert(local, Some(function));
+        } else {
+            self.functions.insert(local.clone(), None);
+            self.modules.insert(local, false);
         }
     }
+}
 
-    fn resolve(&self, path: &[String]) -> Option<SpawnFn> {
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        match path.as_slice() {
-            [single] => self.functions.get(*single).copied(),
-            [module, function] if self.task_modules.iter().any(|m| m == module) => {
-                SpawnFn::of(function)
+/// The tokio spawn function `path` names from inside `scopes` (innermost
+/// last), if any.
+fn resolve(scopes: &[Scope], path: &[String]) -> Option<SpawnFn> {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let module = |name: &str| {
+        scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.modules.get(name).copied())
+    };
+    match path.as_slice() {
+        [single] => scopes.iter().rev().find_map(|scope| {
+            if scope.locals.iter().any(|local| local == single) {
+                Some(None)
+            } else if let Some(&function) = scope.functions.get(*single) {
+                Some(function)
+            } else {
+                SpawnFn::of(single).filter(|_| scope.task_glob).map(Some)
             }
-            _ => spawn_path(&path),
-        }
+        })?,
+        [first, function] if module(first) == Some(true) => SpawnFn::of(function),
+        [first, ..] if module(first) == Some(false) => None,
+        _ => spawn_path(&path),
     }
 }
 
@@ -184,7 +237,8 @@ fn spawn_path(path: &[&str]) -> Option<SpawnFn> {
 }
 
 struct Rewriter {
-    imports: Imports,
+    /// The scopes around the expression being visited, innermost last.
+    scopes: Vec<Scope>,
     sites: Vec<SpawnSite>,
     /// How many sites of each name this fn has, to number repeats.
     names: HashMap<String, usize>,
@@ -196,12 +250,61 @@ impl VisitMut for Rewriter {
         // Nested items are not part of the annotated fn. A `use` of tokio's
         // spawn functions may have no call left once they are rewritten.
         if let Item::Use(item) = item {
-            let mut imports = Imports::default();
-            imports.collect_tree(&mut Vec::new(), &item.tree);
-            if !imports.functions.is_empty() || !imports.task_modules.is_empty() {
+            if Scope::imports_tokio(item) {
                 item.attrs.push(syn::parse_quote!(#[allow(unused_imports)]));
             }
         }
+    }
+
+    fn visit_block_mut(&mut self, block: &mut Block) {
+        self.scopes.push(Scope::of_block(block));
+        for stmt in &mut block.stmts {
+            self.visit_stmt_mut(stmt);
+            // A `let` hides what it binds from the statements after it.
+            if let Stmt::Local(local) = stmt {
+                self.scopes
+                    .last_mut()
+                    .expect("pushed above")
+                    .bind(&local.pat);
+            }
+        }
+        self.scopes.pop();
+    }
+
+    fn visit_expr_closure_mut(&mut self, closure: &mut syn::ExprClosure) {
+        let scope = Scope::of_bindings(&closure.inputs);
+        self.within(scope, |this| this.visit_expr_mut(&mut closure.body));
+    }
+
+    fn visit_expr_for_loop_mut(&mut self, each: &mut syn::ExprForLoop) {
+        self.visit_expr_mut(&mut each.expr);
+        let scope = Scope::of_bindings([&*each.pat]);
+        self.within(scope, |this| this.visit_block_mut(&mut each.body));
+    }
+
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        let scope = Scope::of_bindings([&arm.pat]);
+        self.within(scope, |this| {
+            if let Some((_, guard)) = &mut arm.guard {
+                this.visit_expr_mut(guard);
+            }
+            this.visit_expr_mut(&mut arm.body);
+        });
+    }
+
+    fn visit_expr_if_mut(&mut self, branch: &mut syn::ExprIf) {
+        self.visit_expr_mut(&mut branch.cond);
+        let scope = Scope::of_bindings(let_patterns(&branch.cond));
+        self.within(scope, |this| this.visit_block_mut(&mut branch.then_branch));
+        if let Some((_, otherwise)) = &mut branch.else_branch {
+            self.visit_expr_mut(otherwise);
+        }
+    }
+
+    fn visit_expr_while_mut(&mut self, each: &mut syn::ExprWhile) {
+        self.visit_expr_mut(&mut each.cond);
+        let scope = Scope::of_bindings(let_patterns(&each.cond));
+        self.within(scope, |this| this.visit_block_mut(&mut each.body));
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
@@ -283,7 +386,28 @@ const EXPRESSION_MACROS: [&str; 13] = [
     "matches",
 ];
 
+/// The patterns of the `let`s in an `if` or `while` condition
+/// (`if let Some(x) = a && let Ok(y) = b`), which bind in its body.
+fn let_patterns(cond: &Expr) -> Vec<&Pat> {
+    match cond {
+        Expr::Let(binding) => vec![&*binding.pat],
+        Expr::Binary(both) if matches!(both.op, syn::BinOp::And(_)) => {
+            let mut patterns = let_patterns(&both.left);
+            patterns.extend(let_patterns(&both.right));
+            patterns
+        }
+        _ => Vec::new(),
+    }
+}
+
 impl Rewriter {
+    /// Visits with `scope` innermost.
+    fn within(&mut self, scope: Scope, visit: impl FnOnce(&mut Self)) {
+        self.scopes.push(scope);
+        visit(self);
+        self.scopes.pop();
+    }
+
     /// Rewrites the spawn calls in a macro's tokens: a path that resolves to
     /// a spawn function, not preceded by `.`, `::` or `fn`, followed by
     /// parentheses, is parsed as a call and rewritten as one in the body.
@@ -357,7 +481,7 @@ impl Rewriter {
                 break;
             }
         }
-        self.imports.resolve(&segments)?;
+        resolve(&self.scopes, &segments)?;
         match tokens.get(index) {
             Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
                 Some(index)
@@ -385,7 +509,7 @@ impl Rewriter {
             .iter()
             .map(|segment| segment.ident.to_string())
             .collect();
-        self.imports.resolve(&segments)
+        resolve(&self.scopes, &segments)
     }
 }
 

@@ -1,0 +1,96 @@
+//! `#[tracked]` rewrites a call only where its name means tokio's spawn
+//! function, as rustc resolves it: a `use` counts in its own block, and a
+//! local binding of the same name hides it.
+
+use std::time::Duration;
+
+use tracked::{tracked, Query, TaskSnapshot, TaskType, Tracker};
+
+/// The crate's own spawn fn, imported at module level: calls through it
+/// are the crate's to make.
+mod rt {
+    pub(crate) fn spawn<F: std::future::Future>(_future: F) -> &'static str {
+        "own"
+    }
+}
+use rt::spawn;
+
+#[tracked]
+async fn nested_use() -> (u32, &'static str) {
+    let tracked = {
+        use tokio::spawn;
+        spawn(async { 1 })
+    };
+    // The `use` above ended with its block: this is `rt::spawn`.
+    let own = spawn(async { 2 });
+    (tracked.await.unwrap(), own)
+}
+
+#[tracked]
+async fn shadowed() -> Vec<u32> {
+    use tokio::task::*;
+    let mut out = Vec::new();
+    {
+        let spawn = |x: u32| x + 1;
+        out.push(spawn(1));
+    }
+    let call = |spawn: fn(u32) -> u32| spawn(2);
+    out.push(call(|x| x * 10));
+    match (out.len(), |x: u32| x + 3) {
+        (0, _) => {}
+        (_, spawn) => out.push(spawn(3)),
+    }
+    if let Some(spawn) = Some(|x: u32| x + 4) {
+        out.push(spawn(4));
+    }
+    for spawn in [|x: u32| x + 5, |x: u32| x * 5] {
+        out.push(spawn(5));
+    }
+    let mut pending = vec![|x: u32| x + 6];
+    while let Some(spawn) = pending.pop() {
+        out.push(spawn(6));
+    }
+    // No binding hides it here: tokio's, rewritten.
+    out.push(spawn(async { 7 }).await.unwrap());
+    out
+}
+
+/// Runs `future` in a fresh tracker and returns the children of the unit
+/// `#[tracked]` fn `unit` once all have finished.
+async fn children_of<F>(unit: &str, future: F) -> Vec<TaskSnapshot>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tracker = Tracker::new();
+    tracker
+        .spawn("root", TaskType::GENERAL, future)
+        .await
+        .unwrap();
+    while tracker.stats().total.live() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let name = format!("{}::{unit}", module_path!());
+    let finished = tracker.finished(&Query::new());
+    let unit = finished.iter().find(|t| t.name == name).expect("the unit");
+    tracker.finished(&Query::new().parent(unit.id))
+}
+
+#[tokio::test]
+async fn a_use_in_a_block_counts_in_that_block_only() {
+    let children = children_of("nested_use", async {
+        assert_eq!(nested_use().await, (1, "own"));
+    })
+    .await;
+    let names: Vec<_> = children.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["macro_scopes::nested_use::async_block"]);
+}
+
+#[tokio::test]
+async fn a_local_binding_hides_an_imported_spawn_fn() {
+    let children = children_of("shadowed", async {
+        assert_eq!(shadowed().await, [2, 20, 6, 8, 10, 25, 12, 7]);
+    })
+    .await;
+    let names: Vec<_> = children.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["macro_scopes::shadowed::async_block"]);
+}
