@@ -261,3 +261,32 @@ async fn a_trait_method_declared_to_return_a_send_future_can_be_annotated() {
     let handle = tokio::spawn(async move { echo.serve(41).await });
     assert_eq!(handle.await.unwrap(), 42);
 }
+
+// An `async fn` that does not await is what `clippy::unused_async` expects;
+// the annotated fn's expansion is not one, yet the expectation holds
+// (`cargo clippy --all-targets -- -D warnings` reports it otherwise).
+#[tracked]
+#[expect(clippy::unused_async, reason = "the trait-like signature is async")]
+async fn answers() -> u32 {
+    42
+}
+
+#[tracked]
+#[expect(clippy::unused_async, clippy::cast_possible_truncation)]
+async fn truncates(wide: u64) -> u32 {
+    wide as u32
+}
+
+#[tracked]
+#[expect(clippy::unused_async)]
+#[tracing::instrument]
+async fn instrumented_answer() -> u32 {
+    42
+}
+
+#[tokio::test]
+async fn fns_expecting_unused_async_run() {
+    assert_eq!(answers().await, 42);
+    assert_eq!(truncates(7).await, 7);
+    assert_eq!(instrumented_answer().await, 42);
+}

@@ -136,6 +136,7 @@ fn first_await(expr: &Expr) -> Option<Span> {
         }
         fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
         fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &syn::Item) {}
         fn visit_macro(&mut self, mac: &syn::Macro) {
             if self.0.is_none() {
                 self.0 = await_token(mac.tokens.clone());
@@ -320,6 +321,7 @@ fn expand_fn(
     let MaybeItemFn {
         attrs, vis, sig, ..
     } = function;
+    let attrs = &expected_unused_async(attrs, &block);
     let sites = site_items(sig, args, spawns);
     let owner = match &args.owner {
         Some(owner) => quote_spanned!(owner.span()=> ::tracked::__private::owner(#owner)),
@@ -386,6 +388,46 @@ fn expand_fn(
             quote! { #(#attrs)* #vis #sig { #sites #(#stmts)* } }
         }
     }
+}
+
+/// The fn's attributes, with `clippy::unused_async` taken out of an
+/// `#[expect(…)]` and allowed when the body does not await: clippy would
+/// have linted the `async fn`, but the expansion awaits or is not `async`,
+/// so the expectation would be reported unfulfilled. A body that awaits
+/// keeps it, unfulfilled as on the `async fn`.
+fn expected_unused_async(attrs: &[Attribute], block: &Block) -> Vec<Attribute> {
+    type Metas = syn::punctuated::Punctuated<syn::Meta, syn::Token![,]>;
+    let is_unused_async = |meta: &syn::Meta| {
+        let path = meta.path();
+        path.segments.len() == 2
+            && path.segments[0].ident == "clippy"
+            && path.segments[1].ident == "unused_async"
+    };
+    let body = Expr::Block(syn::ExprBlock {
+        attrs: Vec::new(),
+        label: None,
+        block: block.clone(),
+    });
+    let mut out = Vec::with_capacity(attrs.len());
+    for attr in attrs {
+        let expected = attr
+            .path()
+            .is_ident("expect")
+            .then(|| attr.parse_args_with(Metas::parse_terminated).ok())
+            .flatten()
+            .filter(|metas| metas.iter().any(is_unused_async));
+        let Some(metas) = expected.filter(|_| first_await(&body).is_none()) else {
+            out.push(attr.clone());
+            continue;
+        };
+        let (lint, rest): (Vec<_>, Vec<_>) = metas.into_iter().partition(is_unused_async);
+        let lint = &lint[0];
+        out.push(syn::parse_quote_spanned!(attr.span()=> #[allow(#lint)]));
+        if rest.iter().any(|meta| matches!(meta, syn::Meta::Path(_))) {
+            out.push(syn::parse_quote_spanned!(attr.span()=> #[expect(#(#rest),*)]));
+        }
+    }
+    out
 }
 
 /// The statements that build the `TrackedFn` running `inner` (an async

@@ -103,7 +103,10 @@ use proc_macro::TokenStream;
 /// of them, used or not, until the body ends. The `impl Future` captures
 /// every lifetime and type parameter in scope, as an `async fn` does. A fn
 /// declared `-> !` returns a future of `!`, though stable Rust can name `!`
-/// only as a return type.
+/// only as a return type. Lints see the expansion, with one exception:
+/// `#[expect(clippy::unused_async)]` holds when the body does not await,
+/// as it would on the `async fn` (the expansion has no `async fn` clippy
+/// could lint).
 ///
 /// # Composition
 ///
