@@ -407,6 +407,67 @@ async fn retention(make: impl Fn() -> JournalBuilder) {
     heartbeat.stop();
 }
 
+/// The error of a task whose process died without recording its end.
+const DIED: &str = "the process ended without recording how this task ended";
+
+/// The host part of an instance id (`service@host#pid.start`).
+fn host_of(instance: &str) -> String {
+    let (_, after) = instance.split_once('@').unwrap();
+    after.split_once('#').unwrap().0.to_owned()
+}
+
+/// SQL adding the running task `old-hang` of two instances whose process
+/// is gone, one of `host` (a pid above any pid_max) and one of another
+/// host (not known), each last heard from at 40 µs.
+fn dead_instances(host: &str) -> String {
+    [
+        (format!("old@{host}#4294967295.1"), 1),
+        ("old@elsewhere#4294967295.1".to_owned(), 2),
+    ]
+    .iter()
+    .map(|(instance, id)| {
+        format!(
+            "INSERT INTO tracked_tasks (instance, id, name, type, labels, site, kind, \
+                 state, spawned_at, started_at, last_at) VALUES ('{instance}', {id}, \
+                 'old-hang', 'General', '[]', 'x.rs:1:1', 'async', 'running', 10, 20, 30); \
+                 INSERT INTO tracked_batches (instance, at, events, spawned, finished, \
+                 progress, dropped) VALUES ('{instance}', 40, 2, 1, 0, 0, 0);"
+        )
+    })
+    .collect()
+}
+
+/// After [`dead_instances`] and a journal's start: this host's dead task
+/// is cancelled, finished when last heard from; the other host's and the
+/// live journal's `live-hang` still run.
+async fn check_reaped(live: &Journal, host: &str) {
+    let all = live.tasks(&JournalQuery::new()).await.unwrap().tasks;
+    let state = |name: &str, host: &str| {
+        let task = all
+            .iter()
+            .find(|t| t.name == name && t.instance.contains(&format!("@{host}#")))
+            .unwrap();
+        (
+            task.state,
+            task.error.clone(),
+            task.finished_at,
+            task.duration,
+        )
+    };
+    let at = |micros| Some(SystemTime::UNIX_EPOCH + Duration::from_micros(micros));
+    assert_eq!(
+        state("old-hang", host),
+        (
+            TaskState::Cancelled,
+            Some(DIED.to_owned()),
+            at(40),
+            Some(Duration::from_micros(30))
+        )
+    );
+    assert_eq!(state("old-hang", "elsewhere").0, TaskState::Running);
+    assert_eq!(state("live-hang", host).0, TaskState::Running);
+}
+
 mod sqlite {
     use super::*;
 
@@ -843,8 +904,67 @@ mod sqlite {
         let s = journal.summary(&instance).await.unwrap();
         assert!(s.events >= committed, "{s:?} < {committed}");
         assert_eq!(s.tasks, s.spawned, "no partial batch: {s:?}");
-        assert_eq!(s.finished, s.finished_events, "no partial batch: {s:?}");
         assert_eq!(s.progress, s.progress_events, "no partial batch: {s:?}");
+        // The child's tasks that were running when it died (the one that
+        // never ends, and those of the last batch whose ends it did not
+        // commit) are cancelled, by the journal started after it.
+        let reaped = journal
+            .tasks(
+                &JournalQuery::new()
+                    .instance(&instance)
+                    .state(TaskState::Cancelled)
+                    .limit(1000),
+            )
+            .await
+            .unwrap()
+            .tasks;
+        assert!(reaped.iter().any(|t| t.name == "crash-hang"), "{reaped:?}");
+        for task in &reaped {
+            assert_eq!(task.error.as_deref(), Some(DIED), "{task:?}");
+            assert!(task.finished_at >= task.started_at, "{task:?}");
+        }
+        let unfinished = JournalQuery::new()
+            .instance(&instance)
+            .state(TaskState::Running);
+        assert_eq!(journal.tasks(&unfinished).await.unwrap().tasks, []);
+        assert_eq!(
+            s.finished,
+            s.finished_events + reaped.len() as u64,
+            "no partial batch: {s:?}"
+        );
+    }
+
+    /// At start, a journal cancels the unfinished tasks of this host's
+    /// instances whose process is gone, and no one else's: not a live
+    /// process's (here, a journal of this process), not another host's.
+    #[test]
+    fn a_dead_process_tasks_are_cancelled_and_a_live_ones_are_not() {
+        let dir = scratch("sqlite-reap");
+        let path = dir.join("journal.sqlite");
+        let host_seen = std::cell::RefCell::new(String::new());
+        let (dir, path, host_seen_ref) = (&dir, &path, &host_seen);
+        let logs = logged(|tracker| async move {
+            let live = builder(dir).start(&tracker).await.unwrap();
+            let hang = tracker.spawn("live-hang", TaskType::GENERAL, std::future::pending::<()>());
+            live.flush().await.unwrap();
+            let host = host_of(live.instance());
+            host_seen_ref.replace(host.clone());
+            exec(path, &dead_instances(&host));
+            Journal::sqlite(path).start(&Tracker::new()).await.unwrap();
+            check_reaped(&live, &host).await;
+            hang.abort();
+        });
+        let host = host_seen.into_inner();
+        let warnings: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("marked cancelled"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{logs}");
+        assert!(
+            warnings[0].contains(&format!("old@{host}#4294967295.1")),
+            "{logs}"
+        );
+        assert!(warnings[0].contains("tasks=1"), "{logs}");
     }
 
     /// Runs only as the child of the test above.
@@ -860,6 +980,11 @@ mod sqlite {
             .await
             .unwrap();
         println!("instance {}", journal.instance());
+        let _hang = tracker.spawn(
+            "crash-hang",
+            TaskType::GENERAL,
+            std::future::pending::<()>(),
+        );
         loop {
             for i in 0..50u8 {
                 tracker
@@ -998,6 +1123,31 @@ mod postgres {
     /// A database that stalls (another session holds a lock on the journal's
     /// table) slows no task: they all finish while the events wait, and
     /// land once the lock goes.
+    /// As for SQLite: a dead process's tasks of this host are cancelled at
+    /// start, a live one's and another host's are not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_process_tasks_are_cancelled_and_a_live_ones_are_not() {
+        let Some(server) = PgServer::start("reap") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let live = builder(&server).start(&tracker).await.unwrap();
+        let hang = tracker.spawn("live-hang", TaskType::GENERAL, std::future::pending::<()>());
+        live.flush().await.unwrap();
+        let host = host_of(live.instance());
+        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        // tracked: allow(untracked-spawn) -- the test's own database client
+        let connection = tokio::spawn(connection);
+        client.batch_execute(&dead_instances(&host)).await.unwrap();
+        builder(&server).start(&Tracker::new()).await.unwrap();
+        check_reaped(&live, &host).await;
+        hang.abort();
+        drop(client);
+        connection.await.unwrap().unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stalled_database_slows_no_task() {
         let Some(server) = PgServer::start("stall") else {

@@ -44,6 +44,19 @@
 //!   with `synchronous = NORMAL`: a committed batch survives a process
 //!   crash; a power loss may take the last batches with it.
 //!
+//! # Crashes
+//!
+//! A process that dies cannot write how its running tasks ended. When a
+//! journal starts, it marks the unfinished tasks of every instance of its
+//! own host whose process is gone (no such pid, or a newer process holds
+//! it) `Cancelled`, finished when that instance was last heard from, with
+//! the error "the process ended without recording how this task ended",
+//! and logs a warning per instance. Only this host's processes can be
+//! checked, and only where `/proc` exists: others' rows stay as they were
+//! until their host starts a journal. Processes sharing a journal under
+//! one host name must share a pid namespace (two containers with the same
+//! host name would take each other for gone).
+//!
 //! # Examples
 //!
 //! ```
@@ -79,6 +92,7 @@ mod error;
 #[cfg(feature = "journal-postgres")]
 mod postgres;
 mod query;
+mod reap;
 mod schema;
 mod sqlite;
 mod store;
@@ -470,15 +484,18 @@ impl JournalBuilder {
             #[cfg(feature = "journal-postgres")]
             Backend::Postgres(url) => Arc::new(postgres::PostgresStore::new(url, tracker.clone())?),
         };
+        let instance: Arc<str> = instance_id(self.service.as_deref()).into();
         match store.connect().await {
-            Ok(()) => shared.connected.store(true, Ordering::Relaxed),
+            Ok(()) => {
+                shared.connected.store(true, Ordering::Relaxed);
+                reap::reap(&*store, &instance).await;
+            }
             Err(e) if e.is_permanent() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "task journal: database down at startup, buffering");
                 *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
         }
-        let instance: Arc<str> = instance_id(self.service.as_deref()).into();
         let queued = events.gauge();
         let (commands, receiver) = mpsc::channel(16);
         let stop = CancellationToken::new();

@@ -434,6 +434,20 @@ impl Store for PostgresStore {
                 .collect()
         })
     }
+
+    fn texts(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>> {
+        Box::pin(async move {
+            let rows = self
+                .with(async |conn: &mut Conn| conn.select(&statement).await)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    row.try_get::<_, String>(0)
+                        .map_err(|e| JournalError::Database(describe(&e)))
+                })
+                .collect()
+        })
+    }
 }
 
 /// The tests' private server (the path is relative to this file's directory).

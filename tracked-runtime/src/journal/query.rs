@@ -181,9 +181,12 @@ pub struct JournalTask {
     pub site: String,
     /// How it was spawned: `async`, `blocking`, `local` or `inline`.
     pub kind: String,
-    /// Its last known state. A task of a process that died stays as it was.
+    /// Its last known state. The unfinished tasks of a process that died
+    /// are `Cancelled` once a journal starts on the same host (see the
+    /// [module docs](super#crashes)); elsewhere they stay as they were.
     pub state: TaskState,
-    /// The `Err` text or panic message.
+    /// The `Err` text or panic message; for a task of a process that died,
+    /// that the process ended without recording how it ended.
     pub error: Option<String>,
     /// The last progress reported, in percent.
     pub progress: Option<u8>,

@@ -242,6 +242,43 @@ pub(crate) fn trim(count: i64, finished: bool, retaining: &str) -> Vec<Statement
     ]
 }
 
+/// The instances with unfinished tasks (see `reap`).
+pub(crate) fn unfinished_instances() -> Statement {
+    Statement::fixed(
+        "SELECT DISTINCT instance FROM tracked_tasks WHERE finished_at IS NULL",
+        Vec::new(),
+    )
+}
+
+/// When `instance` was last heard from: its last batch, and the last time
+/// any of its rows was written.
+pub(crate) fn last_heard(instance: &str) -> Statement {
+    Statement::fixed(
+        "SELECT (SELECT max(at) FROM tracked_batches WHERE instance = $1),
+                (SELECT max(last_at) FROM tracked_tasks WHERE instance = $1)",
+        vec![Value::Text(instance.to_owned())],
+    )
+}
+
+/// Marks `instance`'s unfinished tasks cancelled with `reason` as their
+/// error, finished at `last` (or at the row's own last write, if later).
+pub(crate) fn cancel_unfinished(instance: &str, last: i64, reason: &str) -> Statement {
+    const FINISHED: &str = "CASE WHEN last_at > $3 THEN last_at ELSE $3 END";
+    Statement::new(
+        format!(
+            "UPDATE tracked_tasks SET state = 'cancelled', error = COALESCE(error, $2),
+                finished_at = {FINISHED}, duration_us = {FINISHED} - spawned_at, last_at = $4
+             WHERE instance = $1 AND finished_at IS NULL"
+        ),
+        vec![
+            Value::Text(instance.to_owned()),
+            Value::Text(reason.to_owned()),
+            Value::Int(last),
+            Value::Int(now()),
+        ],
+    )
+}
+
 /// An event's instant as µs since the epoch, by the tracker's clock.
 pub(crate) fn micros_of(tracker: &crate::Tracker, at: std::time::Instant) -> i64 {
     micros(tracker.system_time(at))

@@ -362,6 +362,10 @@ impl Store for SqliteStore {
                 .map_err(database)
         })
     }
+
+    fn texts(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>> {
+        self.run(move |conn| select(conn, &statement, |row| row.get(0).map_err(database)))
+    }
 }
 
 #[cfg(test)]

@@ -41,4 +41,7 @@ pub(crate) trait Store: Send + Sync + 'static {
 
     /// The one row `statement` selects, every column an integer (NULL as 0).
     fn numbers(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<i64>, JournalError>>;
+
+    /// The first column of every row `statement` selects, a text.
+    fn texts(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>>;
 }
