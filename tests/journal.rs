@@ -282,7 +282,8 @@ async fn paging_and_filters(builder: JournalBuilder) {
 /// back a row without its spawn's columns. Another instance's unfinished
 /// rows (a process that died) go, after the finished ones.
 async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
-    // A run that died with a task running: its row stays `running`.
+    // A journal that stopped with a task running: its row stays `running`
+    // (its process, this one, is alive, so it is not marked cancelled).
     let dead = Tracker::new();
     let journal = make().start(&dead).await.unwrap();
     let stuck = dead.spawn("dead-run", TaskType::GENERAL, std::future::pending::<()>());
