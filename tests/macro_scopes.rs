@@ -50,6 +50,12 @@ async fn shadowed() -> Vec<u32> {
     while let Some(spawn) = pending.pop() {
         out.push(spawn(6));
     }
+    {
+        fn spawn(x: u32) -> u32 {
+            x + 7
+        }
+        out.push(spawn(7));
+    }
     // No binding hides it here: tokio's, rewritten.
     out.push(spawn(async { 7 }).await.unwrap());
     out
@@ -88,7 +94,7 @@ async fn a_use_in_a_block_counts_in_that_block_only() {
 #[tokio::test]
 async fn a_local_binding_hides_an_imported_spawn_fn() {
     let children = children_of("shadowed", async {
-        assert_eq!(shadowed().await, [2, 20, 6, 8, 10, 25, 12, 7]);
+        assert_eq!(shadowed().await, [2, 20, 6, 8, 10, 25, 12, 14, 7]);
     })
     .await;
     let names: Vec<_> = children.iter().map(|t| t.name.as_ref()).collect();

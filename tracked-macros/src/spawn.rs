@@ -103,13 +103,30 @@ struct Scope {
 }
 
 impl Scope {
-    /// A block's scope: its own `use` items (a nested block's are its own).
+    /// A block's scope: its own items (a nested block's are its own): the
+    /// names its `use` items bring in, and those its fns, constants,
+    /// statics and modules declare, which hide an outer import.
     fn of_block(block: &Block) -> Scope {
         let mut scope = Scope::default();
         for stmt in &block.stmts {
-            if let Stmt::Item(Item::Use(item)) = stmt {
-                scope.collect_tree(&mut Vec::new(), &item.tree);
-            }
+            let Stmt::Item(item) = stmt else {
+                continue;
+            };
+            let value = match item {
+                Item::Use(item) => {
+                    scope.collect_tree(&mut Vec::new(), &item.tree);
+                    continue;
+                }
+                Item::Mod(item) => {
+                    scope.modules.insert(item.ident.to_string(), false);
+                    continue;
+                }
+                Item::Fn(item) => &item.sig.ident,
+                Item::Const(item) => &item.ident,
+                Item::Static(item) => &item.ident,
+                _ => continue,
+            };
+            scope.functions.insert(value.to_string(), None);
         }
         scope
     }
