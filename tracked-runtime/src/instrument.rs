@@ -23,6 +23,35 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use tracing::Span;
 
+/// A task registered and being handed to tokio (see [`Current::launching`]).
+pub(crate) struct Launch {
+    record: Arc<Record>,
+    tracker: TrackerRef,
+    at_spawn: AtSpawn,
+}
+
+impl Launch {
+    /// The task's id.
+    pub(crate) fn id(&self) -> TaskId {
+        self.record.id
+    }
+
+    /// Finishes registering the task tokio took: records the handle that
+    /// aborts it, and applies the shutdown state the launch found.
+    pub(crate) fn launched<H: Abortable>(self, handle: H) -> H {
+        let registry = &self.tracker.inner.registry;
+        registry.set_abort(&self.record, handle.abort_handle());
+        match self.at_spawn {
+            AtSpawn::Run => {}
+            AtSpawn::Cancel => {
+                registry.request_cancel(&self.record);
+            }
+            AtSpawn::Abort => handle.abort_handle().abort(),
+        }
+        handle
+    }
+}
+
 /// The task being run on this thread, if it is tracked.
 pub(crate) struct Current {
     pub(crate) record: Arc<Record>,
@@ -227,30 +256,22 @@ impl Current {
         }
     }
 
-    /// Finishes registering a task that `spawn` hands to tokio: records the
-    /// handle that aborts it, and applies the tracker's shutdown state.
-    pub(crate) fn launch<H: Abortable>(self, spawn: impl FnOnce(Current) -> H) -> H {
-        let record = Arc::clone(&self.record);
-        let tracker = self.tracker.clone();
-        let at_spawn = tracker.inner.shutdown.at_spawn(record.ty);
+    /// Readies the launch of a task about to be handed to tokio (by the
+    /// caller itself, so that a panic of tokio's, outside a runtime, names
+    /// the caller's site): applies the tracker's shutdown state at spawn;
+    /// [`Launch::launched`] finishes once tokio has the task.
+    pub(crate) fn launching(&self) -> Launch {
+        let at_spawn = self.tracker.inner.shutdown.at_spawn(self.record.ty);
         // A blocking closure cannot be skipped (there is no output to give);
         // if a thread picks it up before the abort lands, it runs.
-        if at_spawn == AtSpawn::Abort && record.kind != crate::SpawnKind::Blocking {
-            record.doomed.store(true, Ordering::Relaxed);
+        if at_spawn == AtSpawn::Abort && self.record.kind != crate::SpawnKind::Blocking {
+            self.record.doomed.store(true, Ordering::Relaxed);
         }
-        let handle = spawn(self);
-        tracker
-            .inner
-            .registry
-            .set_abort(&record, handle.abort_handle());
-        match at_spawn {
-            AtSpawn::Run => {}
-            AtSpawn::Cancel => {
-                tracker.inner.registry.request_cancel(&record);
-            }
-            AtSpawn::Abort => handle.abort_handle().abort(),
+        Launch {
+            record: Arc::clone(&self.record),
+            tracker: self.tracker.clone(),
+            at_spawn,
         }
-        handle
     }
 
     /// Records how the task ended and logs failures; then, for a panic,

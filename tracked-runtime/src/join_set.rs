@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::{JoinError, LocalSet};
 
-use crate::instrument::{blocking, Current, Instrumented};
+use crate::instrument::{blocking, Current, Instrumented, Launch};
 use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
@@ -310,19 +310,23 @@ impl<T: 'static> JoinSet<T> {
     }
 
     /// Registers a task of `kind` described by `builder` (the set's tracker
-    /// applies unless the builder names one), has `spawn` put it into
-    /// `inner`, and keeps its tracked id.
-    fn spawn_into(
-        &mut self,
+    /// applies unless the builder names one), for the caller to put into
+    /// `inner` itself (so that a panic of tokio's names the caller's site).
+    fn register(
+        &self,
         builder: Builder<'_>,
         kind: SpawnKind,
         site: &'static Location<'static>,
-        spawn: impl FnOnce(&mut Inner<T>, Current) -> tokio::task::AbortHandle,
-    ) -> AbortHandle {
+    ) -> (Current, Launch) {
         let current = in_set(builder, self.tracker.as_ref()).register(kind, site);
-        let id = current.record.id;
-        let inner = &mut self.inner;
-        let handle = current.launch(|current| spawn(inner, current));
+        let launch = current.launching();
+        (current, launch)
+    }
+
+    /// Finishes registering a task now in the set, and keeps its tracked id.
+    fn launched(&mut self, launch: Launch, handle: tokio::task::AbortHandle) -> AbortHandle {
+        let id = launch.id();
+        let handle = launch.launched(handle);
         self.ids.insert(handle.id(), id);
         AbortHandle::new(handle, id)
     }
@@ -346,15 +350,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let site = Location::caller();
-        self.spawn_into(
-            builder,
-            SpawnKind::Async,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn(Instrumented::<_, ByOutcome>::new(future, current))
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Async, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn(Instrumented::<_, ByOutcome>::new(future, current));
+        self.launched(launch, task)
     }
 
     /// Spawns a tracked task into the set, on the runtime behind `handle`.
@@ -370,15 +370,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
-        self.spawn_into(
-            builder,
-            SpawnKind::Async,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle)
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Async, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn_on(Instrumented::<_, ByOutcome>::new(future, current), handle);
+        self.launched(launch, task)
     }
 
     /// Runs a tracked closure on the blocking pool as part of the set.
@@ -393,15 +389,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
-        self.spawn_into(
-            builder,
-            SpawnKind::Blocking,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Blocking, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        self.launched(launch, task)
     }
 
     /// Runs a tracked closure on the blocking pool of the runtime behind
@@ -434,15 +426,11 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
-        self.spawn_into(
-            builder,
-            SpawnKind::Blocking,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle)
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Blocking, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle);
+        self.launched(launch, task)
     }
 }
 
@@ -459,15 +447,11 @@ impl<T: Outcome + 'static> JoinSet<T> {
         F: Future<Output = T> + 'static,
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
-        self.spawn_into(
-            builder,
-            SpawnKind::Local,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Local, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn_local(Instrumented::<_, ByOutcome>::new(future, current));
+        self.launched(launch, task)
     }
 
     /// Spawns a tracked `!Send` task into the set, on `local_set`, which need
@@ -502,18 +486,14 @@ impl<T: Outcome + 'static> JoinSet<T> {
         F: Future<Output = T> + 'static,
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
-        self.spawn_into(
-            builder,
-            SpawnKind::Local,
-            site,
-            |set: &mut tokio::task::JoinSet<T>, current| {
-                // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-                set.spawn_local_on(
-                    Instrumented::<_, ByOutcome>::new(future, current),
-                    local_set,
-                )
-            },
-        )
+        let (current, launch) = self.register(builder, SpawnKind::Local, site);
+        let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let task = set.spawn_local_on(
+            Instrumented::<_, ByOutcome>::new(future, current),
+            local_set,
+        );
+        self.launched(launch, task)
     }
 }
 

@@ -139,6 +139,7 @@ fn builder(site: &'static StaticSite) -> Builder<'static> {
 }
 
 /// A rewritten `tokio::spawn`.
+#[track_caller]
 pub fn spawn<C, F>(
     site: &'static StaticSite,
     _: Pick<C>,
@@ -150,11 +151,13 @@ where
     C: Classify<F::Output> + 'static,
 {
     let current = builder(site).register(SpawnKind::Async, Location::caller());
+    let launch = current.launching();
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    current.launch(|current| tokio::spawn(Instrumented::<_, C>::new(future, current)))
+    launch.launched(tokio::spawn(Instrumented::<_, C>::new(future, current)))
 }
 
 /// A rewritten `tokio::task::spawn_blocking`.
+#[track_caller]
 pub fn spawn_blocking<C, G, R>(
     site: &'static StaticSite,
     _: Pick<C>,
@@ -166,11 +169,13 @@ where
     C: Classify<R> + 'static,
 {
     let current = builder(site).register(SpawnKind::Blocking, Location::caller());
+    let launch = current.launching();
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    current.launch(|current| tokio::task::spawn_blocking(blocking::<C, _, _>(f, current)))
+    launch.launched(tokio::task::spawn_blocking(blocking::<C, _, _>(f, current)))
 }
 
 /// A rewritten `tokio::task::spawn_local`.
+#[track_caller]
 pub fn spawn_local<C, F>(
     site: &'static StaticSite,
     _: Pick<C>,
@@ -182,6 +187,9 @@ where
     C: Classify<F::Output> + 'static,
 {
     let current = builder(site).register(SpawnKind::Local, Location::caller());
+    let launch = current.launching();
     // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    current.launch(|current| tokio::task::spawn_local(Instrumented::<_, C>::new(future, current)))
+    launch.launched(tokio::task::spawn_local(Instrumented::<_, C>::new(
+        future, current,
+    )))
 }

@@ -118,13 +118,11 @@ impl<'a> Builder<'a> {
         F::Output: Outcome + Send + 'static,
     {
         let current = self.register(SpawnKind::Async, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current
-                .launch(|current| tokio::spawn(Instrumented::<_, ByOutcome>::new(future, current))),
-            id,
-        )
+        let handle = tokio::spawn(Instrumented::<_, ByOutcome>::new(future, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Spawns a future whose output is classified by `C`; for code
@@ -138,12 +136,11 @@ impl<'a> Builder<'a> {
         C: Classify<F::Output> + 'static,
     {
         let current = self.register(SpawnKind::Async, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current.launch(|current| tokio::spawn(Instrumented::<_, C>::new(future, current))),
-            id,
-        )
+        let handle = tokio::spawn(Instrumented::<_, C>::new(future, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Spawns a future on the runtime behind `handle`.
@@ -154,13 +151,11 @@ impl<'a> Builder<'a> {
         F::Output: Outcome + Send + 'static,
     {
         let current = self.register(SpawnKind::Async, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current
-                .launch(|current| handle.spawn(Instrumented::<_, ByOutcome>::new(future, current))),
-            id,
-        )
+        let handle = handle.spawn(Instrumented::<_, ByOutcome>::new(future, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Runs a closure on tokio's blocking pool, like `spawn_blocking`.
@@ -173,14 +168,11 @@ impl<'a> Builder<'a> {
         R: Outcome + Send + 'static,
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current.launch(|current| {
-                tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current))
-            }),
-            id,
-        )
+        let handle = tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Runs a closure on the blocking pool of the runtime behind `handle`.
@@ -191,13 +183,11 @@ impl<'a> Builder<'a> {
         R: Outcome + Send + 'static,
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current
-                .launch(|current| handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current))),
-            id,
-        )
+        let handle = handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Spawns a `!Send` future on the current `LocalSet`, like `spawn_local`.
@@ -212,14 +202,11 @@ impl<'a> Builder<'a> {
         F::Output: Outcome + 'static,
     {
         let current = self.register(SpawnKind::Local, Location::caller());
-        let id = current.record.id;
+        let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        JoinHandle::new(
-            current.launch(|current| {
-                tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current))
-            }),
-            id,
-        )
+        let handle = tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
     }
 
     /// Registers the task and returns its `Current`, ready to run.
