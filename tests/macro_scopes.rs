@@ -61,6 +61,48 @@ async fn shadowed() -> Vec<u32> {
     out
 }
 
+#[tracked]
+async fn through_tokio_paths() -> u32 {
+    use tokio as tk;
+    use tokio::spawn;
+    let mut handles = vec![
+        tk::spawn(async { 1 }),
+        tk::task::spawn_blocking(|| 2),
+        tokio::spawn::<_>(async { 3 }),
+        r#spawn(async { 4 }),
+    ];
+    {
+        use tokio::*;
+        handles.push(task::spawn(async { 5 }));
+    }
+    let mut sum = 0;
+    for handle in handles.drain(..) {
+        sum += handle.await.unwrap();
+    }
+    sum
+}
+
+#[tracked]
+async fn bound_in_macros() -> Vec<u32> {
+    use tokio::spawn;
+    let mut out = vec![{
+        let spawn = |x: u32| x + 1;
+        spawn(1)
+    }];
+    let (joined,) = tokio::join!(async {
+        let spawn = |x: u32| x * 2;
+        spawn(2)
+    });
+    out.push(joined);
+    {
+        #[allow(non_camel_case_types)]
+        struct spawn(u32);
+        out.push(spawn(3).0);
+    }
+    out.push(spawn(async { 4 }).await.unwrap());
+    out
+}
+
 /// Runs `future` in a fresh tracker and returns the children of the unit
 /// `#[tracked]` fn `unit` once all have finished.
 async fn children_of<F>(unit: &str, future: F) -> Vec<TaskSnapshot>
@@ -99,4 +141,23 @@ async fn a_local_binding_hides_an_imported_spawn_fn() {
     .await;
     let names: Vec<_> = children.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(names, ["macro_scopes::shadowed::async_block"]);
+}
+
+#[tokio::test]
+async fn every_path_to_tokio_is_rewritten() {
+    let children = children_of("through_tokio_paths", async {
+        assert_eq!(through_tokio_paths().await, 15);
+    })
+    .await;
+    assert_eq!(children.len(), 5, "{children:?}");
+}
+
+#[tokio::test]
+async fn bindings_in_macro_arguments_and_items_hide_an_import() {
+    let children = children_of("bound_in_macros", async {
+        assert_eq!(bound_in_macros().await, [2, 4, 3, 4]);
+    })
+    .await;
+    let names: Vec<_> = children.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["macro_scopes::bound_in_macros::async_block"]);
 }

@@ -84,49 +84,72 @@ pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
 }
 
 /// The names one scope of the body brings in, as rustc looks them up: a
-/// block's `use` items (seen from the whole block) and the local bindings
-/// made so far (a `let` before the call, a closure's or match arm's
-/// pattern), which hide the items. An inner scope hides an outer one.
+/// block's items (seen from the whole block: `use` items and the names
+/// other items declare) and the local bindings made so far (a `let`
+/// before the call, a closure's or match arm's pattern), which hide the
+/// items. An inner scope hides an outer one.
 #[derive(Default)]
 struct Scope {
-    /// Names a `use` brings in: `spawn`, `go` (from `use tokio::spawn as
-    /// go`), … → the function; `None` for a name from anywhere else, which
-    /// hides an outer scope's.
+    /// Values a `use` or an item brings in: `spawn`, `go` (from `use
+    /// tokio::spawn as go`), … → the function; `None` for any other value,
+    /// which hides an outer scope's.
     functions: HashMap<String, Option<SpawnFn>>,
-    /// Modules a `use` brings in: `true` for `tokio::task` (`use
-    /// tokio::task;`), `false` for any other.
-    modules: HashMap<String, bool>,
-    /// `use tokio::task::*;`: below the explicit imports.
-    task_glob: bool,
+    /// Modules (and types) a `use` or an item brings in: the tokio path it
+    /// names (`tokio` for `use tokio;` or `use tokio as tk;`,
+    /// `tokio::task` for `use tokio::task;`), or `None` for any other.
+    modules: HashMap<String, Option<Vec<String>>>,
+    /// The tokio paths of glob imports (`use tokio::task::*;`), below the
+    /// explicit names. Other globs are not followed.
+    globs: Vec<Vec<String>>,
     /// Local bindings: values, so they hide functions but not modules.
     locals: Vec<String>,
 }
 
+/// An identifier as a name (`r#spawn` is `spawn`).
+fn name(ident: &syn::Ident) -> String {
+    ident.unraw().to_string()
+}
+
 impl Scope {
-    /// A block's scope: its own items (a nested block's are its own): the
-    /// names its `use` items bring in, and those its fns, constants,
-    /// statics and modules declare, which hide an outer import.
+    /// A block's scope: its own items (a nested block's are its own).
     fn of_block(block: &Block) -> Scope {
         let mut scope = Scope::default();
         for stmt in &block.stmts {
             let Stmt::Item(item) = stmt else {
                 continue;
             };
-            let value = match item {
+            let (value, ty) = match item {
                 Item::Use(item) => {
                     scope.collect_tree(&mut Vec::new(), &item.tree);
                     continue;
                 }
-                Item::Mod(item) => {
-                    scope.modules.insert(item.ident.to_string(), false);
+                Item::ExternCrate(item) => {
+                    let local = item.rename.as_ref().map_or(&item.ident, |(_, r)| r);
+                    let path = (item.ident == "tokio").then(|| vec!["tokio".to_owned()]);
+                    scope.modules.insert(name(local), path);
                     continue;
                 }
-                Item::Fn(item) => &item.sig.ident,
-                Item::Const(item) => &item.ident,
-                Item::Static(item) => &item.ident,
+                Item::Fn(item) => (Some(&item.sig.ident), None),
+                Item::Const(item) => (Some(&item.ident), None),
+                Item::Static(item) => (Some(&item.ident), None),
+                // A tuple or unit struct is a value too: its constructor.
+                Item::Struct(item) => match item.fields {
+                    syn::Fields::Named(_) => (None, Some(&item.ident)),
+                    _ => (Some(&item.ident), Some(&item.ident)),
+                },
+                Item::Mod(item) => (None, Some(&item.ident)),
+                Item::Enum(item) => (None, Some(&item.ident)),
+                Item::Union(item) => (None, Some(&item.ident)),
+                Item::Type(item) => (None, Some(&item.ident)),
+                Item::Trait(item) => (None, Some(&item.ident)),
                 _ => continue,
             };
-            scope.functions.insert(value.to_string(), None);
+            if let Some(value) = value {
+                scope.functions.insert(name(value), None);
+            }
+            if let Some(ty) = ty {
+                scope.modules.insert(name(ty), None);
+            }
         }
         scope
     }
@@ -144,7 +167,7 @@ impl Scope {
         struct Bindings<'a>(&'a mut Vec<String>);
         impl syn::visit::Visit<'_> for Bindings<'_> {
             fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
-                self.0.push(pat.ident.to_string());
+                self.0.push(name(&pat.ident));
                 syn::visit::visit_pat_ident(self, pat);
             }
         }
@@ -156,45 +179,39 @@ impl Scope {
     fn imports_tokio(item: &syn::ItemUse) -> bool {
         let mut scope = Scope::default();
         scope.collect_tree(&mut Vec::new(), &item.tree);
-        scope.task_glob
+        !scope.globs.is_empty()
             || scope.functions.values().any(Option::is_some)
-            || scope.modules.values().any(|&task| task)
+            || scope.modules.values().flatten().any(|path| {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                matches!(path.as_slice(), ["tokio"] | ["tokio", "task"])
+            })
     }
 
     fn collect_tree(&mut self, prefix: &mut Vec<String>, tree: &UseTree) {
-        let full = |prefix: &Vec<String>, last: &str| {
+        let full = |prefix: &Vec<String>, last: &syn::Ident| {
             let mut path = prefix.clone();
-            path.push(last.to_owned());
+            if last != "self" {
+                path.push(name(last));
+            }
             path
         };
         match tree {
             UseTree::Path(path) => {
-                prefix.push(path.ident.to_string());
+                prefix.push(name(&path.ident));
                 self.collect_tree(prefix, &path.tree);
                 prefix.pop();
             }
-            UseTree::Name(name) => {
-                let ident = name.ident.to_string();
-                let path = if ident == "self" {
-                    prefix.clone()
-                } else {
-                    full(prefix, &ident)
-                };
+            UseTree::Name(used) => {
+                let path = full(prefix, &used.ident);
                 let local = path.last().cloned().unwrap_or_default();
-                self.add(&path, local);
+                self.add(path, local);
             }
             UseTree::Rename(rename) => {
-                let ident = rename.ident.to_string();
-                let path = if ident == "self" {
-                    prefix.clone()
-                } else {
-                    full(prefix, &ident)
-                };
-                self.add(&path, rename.rename.to_string());
+                self.add(full(prefix, &rename.ident), name(&rename.rename));
             }
             UseTree::Glob(_) => {
-                if prefix.as_slice() == ["tokio", "task"] {
-                    self.task_glob = true;
+                if prefix.first().is_some_and(|first| first == "tokio") {
+                    self.globs.push(prefix.clone());
                 }
             }
             UseTree::Group(group) => {
@@ -205,42 +222,64 @@ impl Scope {
         }
     }
 
-    fn add(&mut self, path: &[String], local: String) {
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        if path.as_slice() == ["tokio", "task"] {
-            self.modules.insert(local, true);
-        } else if let Some(function) = spawn_path(&path) {
-            self.functions.insert(local, Some(function));
-        } else {
-            self.functions.insert(local.clone(), None);
-            self.modules.insert(local, false);
+    /// What `use path as local;` brings in. A name from elsewhere may be a
+    /// value or a module: it hides both.
+    fn add(&mut self, path: Vec<String>, local: String) {
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        let function = spawn_path(&parts);
+        let tokio = parts.first() == Some(&"tokio");
+        self.functions.insert(local.clone(), function);
+        if function.is_none() {
+            self.modules.insert(local, tokio.then_some(path));
         }
     }
 }
 
 /// The tokio spawn function `path` names from inside `scopes` (innermost
-/// last), if any.
-fn resolve(scopes: &[Scope], path: &[String]) -> Option<SpawnFn> {
-    let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    let module = |name: &str| {
-        scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.modules.get(name).copied())
+/// last), if any; `leading`: the path starts with `::` (a crate).
+fn resolve(scopes: &[Scope], leading: bool, path: &[String]) -> Option<SpawnFn> {
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    if leading {
+        return spawn_path(&parts);
+    }
+    let under = |prefix: &[String], rest: &[&str]| {
+        let mut full: Vec<&str> = prefix.iter().map(String::as_str).collect();
+        full.extend_from_slice(rest);
+        spawn_path(&full)
     };
-    match path.as_slice() {
+    match parts.as_slice() {
         [single] => scopes.iter().rev().find_map(|scope| {
             if scope.locals.iter().any(|local| local == single) {
                 Some(None)
             } else if let Some(&function) = scope.functions.get(*single) {
                 Some(function)
             } else {
-                SpawnFn::of(single).filter(|_| scope.task_glob).map(Some)
+                scope
+                    .globs
+                    .iter()
+                    .find_map(|glob| under(glob, &[single]).map(Some))
             }
         })?,
-        [first, function] if module(first) == Some(true) => SpawnFn::of(function),
-        [first, ..] if module(first) == Some(false) => None,
-        _ => spawn_path(&path),
+        [first, rest @ ..] => {
+            let module = scopes.iter().rev().find_map(|scope| {
+                if let Some(module) = scope.modules.get(*first) {
+                    return Some(module.clone());
+                }
+                // `task` from `use tokio::*;`.
+                let globbed = |glob: &&Vec<String>| glob.len() == 1 && *first == "task";
+                scope.globs.iter().find(globbed).map(|glob| {
+                    let mut path = glob.clone();
+                    path.push("task".to_owned());
+                    Some(path)
+                })
+            });
+            match module {
+                Some(Some(prefix)) => under(&prefix, rest),
+                Some(None) => None,
+                None => spawn_path(&parts),
+            }
+        }
+        [] => None,
     }
 }
 
@@ -303,34 +342,52 @@ impl VisitMut for Rewriter {
         let scope = Scope::of_bindings([&arm.pat]);
         self.within(scope, |this| {
             if let Some((_, guard)) = &mut arm.guard {
-                this.visit_expr_mut(guard);
+                this.visit_condition(guard);
             }
             this.visit_expr_mut(&mut arm.body);
         });
     }
 
     fn visit_expr_if_mut(&mut self, branch: &mut syn::ExprIf) {
-        self.visit_expr_mut(&mut branch.cond);
-        let scope = Scope::of_bindings(let_patterns(&branch.cond));
-        self.within(scope, |this| this.visit_block_mut(&mut branch.then_branch));
+        self.within(Scope::default(), |this| {
+            this.visit_condition(&mut branch.cond);
+            this.visit_block_mut(&mut branch.then_branch);
+        });
         if let Some((_, otherwise)) = &mut branch.else_branch {
             self.visit_expr_mut(otherwise);
         }
     }
 
     fn visit_expr_while_mut(&mut self, each: &mut syn::ExprWhile) {
-        self.visit_expr_mut(&mut each.cond);
-        let scope = Scope::of_bindings(let_patterns(&each.cond));
-        self.within(scope, |this| this.visit_block_mut(&mut each.body));
+        self.within(Scope::default(), |this| {
+            this.visit_condition(&mut each.cond);
+            this.visit_block_mut(&mut each.body);
+        });
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
         let Some(last) = mac.path.segments.last() else {
             return;
         };
-        if EXPRESSION_MACROS.contains(&last.ident.to_string().as_str()) {
-            mac.tokens = self.rewrite_tokens(mac.tokens.clone());
+        let macro_name = last.ident.to_string();
+        if !EXPRESSION_MACROS.contains(&macro_name.as_str()) {
+            return;
         }
+        // Arguments that are expressions between commas (`vec![a, b]`,
+        // `join!(a, b)`, `assert!(ok, "{}", x)`) are visited as expressions,
+        // with the bindings they make; others (`select!`'s arms, `matches!`'s
+        // pattern, `vec![x; n]`) token by token.
+        let separated = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if !["select", "matches"].contains(&macro_name.as_str()) {
+            if let Ok(mut args) = syn::parse::Parser::parse2(separated, mac.tokens.clone()) {
+                for arg in &mut args {
+                    self.visit_expr_mut(arg);
+                }
+                mac.tokens = args.to_token_stream();
+                return;
+            }
+        }
+        mac.tokens = self.rewrite_tokens(mac.tokens.clone());
     }
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
@@ -403,21 +460,23 @@ const EXPRESSION_MACROS: [&str; 13] = [
     "matches",
 ];
 
-/// The patterns of the `let`s in an `if` or `while` condition
-/// (`if let Some(x) = a && let Ok(y) = b`), which bind in its body.
-fn let_patterns(cond: &Expr) -> Vec<&Pat> {
-    match cond {
-        Expr::Let(binding) => vec![&*binding.pat],
-        Expr::Binary(both) if matches!(both.op, syn::BinOp::And(_)) => {
-            let mut patterns = let_patterns(&both.left);
-            patterns.extend(let_patterns(&both.right));
-            patterns
-        }
-        _ => Vec::new(),
-    }
-}
-
 impl Rewriter {
+    /// Visits an `if` or `while` condition or a match guard, whose `let`s
+    /// bind in the rest of the chain and the body: into the innermost scope.
+    fn visit_condition(&mut self, cond: &mut Expr) {
+        match cond {
+            Expr::Let(binding) => {
+                self.visit_expr_mut(&mut binding.expr);
+                self.scopes.last_mut().expect("a scope").bind(&binding.pat);
+            }
+            Expr::Binary(both) if matches!(both.op, syn::BinOp::And(_)) => {
+                self.visit_condition(&mut both.left);
+                self.visit_condition(&mut both.right);
+            }
+            other => self.visit_expr_mut(other),
+        }
+    }
+
     /// Visits with `scope` innermost.
     fn within(&mut self, scope: Scope, visit: impl FnOnce(&mut Self)) {
         self.scopes.push(scope);
@@ -490,7 +549,7 @@ impl Rewriter {
             let Some(TokenTree::Ident(ident)) = tokens.get(index) else {
                 return None;
             };
-            segments.push(ident.to_string());
+            segments.push(name(ident));
             index += 1;
             if is_punct(index, ':') && is_punct(index + 1, ':') {
                 index += 2;
@@ -498,7 +557,7 @@ impl Rewriter {
                 break;
             }
         }
-        resolve(&self.scopes, &segments)?;
+        resolve(&self.scopes, leading_colons, &segments)?;
         match tokens.get(index) {
             Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
                 Some(index)
@@ -511,22 +570,16 @@ impl Rewriter {
         let Expr::Path(path) = &*call.func else {
             return None;
         };
-        if path.qself.is_some()
-            || path
-                .path
-                .segments
-                .iter()
-                .any(|segment| !segment.arguments.is_none())
-        {
+        // Generic arguments on the function (`tokio::spawn::<_>`) are left
+        // to inference in the tracked spawn; on a module, it is no path of
+        // tokio's.
+        let segments = &path.path.segments;
+        let modules = segments.iter().take(segments.len().saturating_sub(1));
+        if path.qself.is_some() || modules.into_iter().any(|s| !s.arguments.is_none()) {
             return None;
         }
-        let segments: Vec<String> = path
-            .path
-            .segments
-            .iter()
-            .map(|segment| segment.ident.to_string())
-            .collect();
-        resolve(&self.scopes, &segments)
+        let names: Vec<String> = segments.iter().map(|s| name(&s.ident)).collect();
+        resolve(&self.scopes, path.path.leading_colon.is_some(), &names)
     }
 }
 

@@ -505,7 +505,8 @@ impl<'a> Scanner<'a> {
     /// Whether `#[tracked]` rewrites this call to a spawning fn: the
     /// enclosing fn is annotated, the call is in no macro invocation but
     /// [`EXPRESSION_MACROS`], and the path is a full tokio path or starts
-    /// with a name imported from `tokio` by a `use` inside the fn body.
+    /// with a name imported from `tokio` by a `use` inside the fn body
+    /// (explicit or glob).
     fn rewritten(&self, path: &syn::Path) -> bool {
         let Some(f) = self.fns.last().filter(|f| f.tracked) else {
             return false;
@@ -518,7 +519,9 @@ impl<'a> Scanner<'a> {
             return true;
         }
         // The attribute follows only `use` items that name tokio itself
-        // (`use tokio::task;`), not a re-export (`use crate::rt::spawn;`).
+        // (`use tokio::task;`, `use tokio as tk;`, `use tokio::*;`), not a
+        // re-export (`use crate::rt::spawn;`).
+        let tokio = |segments: &[String]| segments.first().is_some_and(|s| s == "tokio");
         let local_use = |name: &String| {
             self.frames[f.frame_base.min(self.frames.len())..]
                 .iter()
@@ -527,17 +530,11 @@ impl<'a> Scanner<'a> {
                         .scope
                         .uses
                         .get(name)
-                        .is_some_and(|u| u.segments.first().is_some_and(|s| s == "tokio"))
-                        || frame
-                            .scope
-                            .globs
-                            .iter()
-                            .any(|g| g.segments == ["tokio", "task"])
+                        .is_some_and(|u| tokio(&u.segments))
+                        || frame.scope.globs.iter().any(|g| tokio(&g.segments))
                 })
         };
-        path.leading_colon.is_none()
-            && segments.len() <= 2
-            && segments.first().is_some_and(local_use)
+        path.leading_colon.is_none() && segments.first().is_some_and(local_use)
     }
 
     /// The type of an expression, when the evidence in the crate shows it.
