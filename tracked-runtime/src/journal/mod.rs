@@ -47,15 +47,19 @@
 //! # Crashes
 //!
 //! A process that dies cannot write how its running tasks ended. When a
-//! journal starts, it marks the unfinished tasks of every instance of its
-//! own host whose process is gone (no such pid, or a newer process holds
-//! it) `Cancelled`, finished when that instance was last heard from, with
-//! the error "the process ended without recording how this task ended",
-//! and logs a warning per instance. Only this host's processes can be
-//! checked, and only where `/proc` exists: others' rows stay as they were
-//! until their host starts a journal. Processes sharing a journal under
-//! one host name must share a pid namespace (two containers with the same
-//! host name would take each other for gone).
+//! journal starts, it looks (in the background) for instances whose
+//! process is known to be gone and marks their unfinished tasks
+//! `Cancelled`, finished when that instance last wrote, with the error
+//! "the process ended without recording how this task ended", and logs a
+//! warning per instance. On Linux an instance id carries what tells its
+//! process from any other (start ticks, boot id, pid namespace), so this
+//! works from the same host name and pid namespace: a process missing from
+//! `/proc`, a zombie, or a pid since reused, is gone; so is every process
+//! of an earlier boot for a SQLite file. Whatever cannot be told stays as
+//! it was: other hosts and namespaces, a shared database's rows from before
+//! a reboot, a `/proc` that hides other users' processes, other systems.
+//! A process that exits without [`Journal::shutdown`] leaves at least the
+//! writer's own task running, which the next journal marks.
 //!
 //! # Examples
 //!
@@ -234,7 +238,9 @@ impl Journal {
     }
 
     /// This process run's instance id: `service@host#pid.start`, unique per
-    /// run because task ids start again at 1 in every process.
+    /// run because task ids start again at 1 in every process. On Linux it
+    /// goes on with what tells the process from any other on the host
+    /// (`.ticks.boot.pidns`: see [Crashes](self#crashes)).
     pub fn instance(&self) -> &str {
         &self.inner.instance
     }
@@ -488,7 +494,10 @@ impl JournalBuilder {
         match store.connect().await {
             Ok(()) => {
                 shared.connected.store(true, Ordering::Relaxed);
-                reap::reap(&*store, &instance).await;
+                let (store, instance) = (store.clone(), instance.clone());
+                let local = matches!(self.backend, Backend::Sqlite(_));
+                // tracked: allow(untracked-spawn) -- a one-off query of the journal's own, not a task of the service: kept out of its tracker's counts and cancels
+                tokio::spawn(async move { reap::reap(&*store, &instance, local).await });
             }
             Err(e) if e.is_permanent() => return Err(e),
             Err(e) => {
@@ -530,7 +539,8 @@ impl JournalBuilder {
     }
 }
 
-/// `service@host#pid.start-ms-hex`.
+/// `service@host#pid.start-ms-hex`, and on Linux `.ticks.boot.pidns`
+/// (see `reap`).
 fn instance_id(service: Option<&str>) -> String {
     let service = service.map(str::to_owned).unwrap_or_else(|| {
         std::env::current_exe()
@@ -548,5 +558,6 @@ fn instance_id(service: Option<&str>) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    format!("{service}@{host}#{}.{started:x}", std::process::id())
+    let pid = std::process::id();
+    format!("{service}@{host}#{pid}.{started:x}{}", reap::own_key())
 }

@@ -181,9 +181,9 @@ pub struct JournalTask {
     pub site: String,
     /// How it was spawned: `async`, `blocking`, `local` or `inline`.
     pub kind: String,
-    /// Its last known state. The unfinished tasks of a process that died
-    /// are `Cancelled` once a journal starts on the same host (see the
-    /// [module docs](super#crashes)); elsewhere they stay as they were.
+    /// Its last known state. The unfinished tasks of a process known to
+    /// have died are `Cancelled` once a journal starts where that can be
+    /// told (see the [module docs](super#crashes)).
     pub state: TaskState,
     /// The `Err` text or panic message; for a task of a process that died,
     /// that the process ended without recording how it ended.

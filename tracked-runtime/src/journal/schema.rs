@@ -250,12 +250,11 @@ pub(crate) fn unfinished_instances() -> Statement {
     )
 }
 
-/// When `instance` was last heard from: its last batch, and the last time
-/// any of its rows was written.
-pub(crate) fn last_heard(instance: &str) -> Statement {
+/// When `instance` last wrote a task's row (its `(instance, …)` index
+/// finds them).
+pub(crate) fn last_written(instance: &str) -> Statement {
     Statement::fixed(
-        "SELECT (SELECT max(at) FROM tracked_batches WHERE instance = $1),
-                (SELECT max(last_at) FROM tracked_tasks WHERE instance = $1)",
+        "SELECT max(last_at) FROM tracked_tasks WHERE instance = $1",
         vec![Value::Text(instance.to_owned())],
     )
 }
