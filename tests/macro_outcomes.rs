@@ -3,30 +3,12 @@
 //! `Completed`. The same holds for the spawns it rewrites.
 
 use std::fmt::{self, Debug, Display};
-use std::time::Duration;
 
-use tracked::{tracked, Query, TaskSnapshot, TaskState, TaskType, Tracker, ERR_WITHOUT_TEXT};
+use tracked::{tracked, Query, TaskSnapshot, TaskState, Tracker, ERR_WITHOUT_TEXT};
 
-/// Runs `future` as a root task of a fresh tracker and returns the tracker
-/// once every task in it has finished.
-async fn run_in_tracker<F>(future: F) -> Tracker
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let tracker = Tracker::new();
-    tracker
-        .spawn("root", TaskType::GENERAL, future)
-        .await
-        .unwrap();
-    // Spawned children may still be finishing on other workers.
-    for _ in 0..100 {
-        if tracker.stats().total.live() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tracker
-}
+#[path = "common/root.rs"]
+mod root;
+use root::run_in_tracker;
 
 /// The one finished task named `name`.
 fn ended(tracker: &Tracker, name: &str) -> TaskSnapshot {
@@ -102,7 +84,7 @@ async fn ok_with_opaque_err() -> Result<u32, Opaque> {
 
 #[tokio::test]
 async fn an_err_is_failed_with_display_else_debug_else_a_fixed_text() {
-    let tracker = run_in_tracker(async {
+    let (tracker, _) = run_in_tracker(async {
         assert!(display_err().await.is_err());
         assert!(debug_only_err().await.is_err());
         assert!(opaque_err().await.is_err());
@@ -141,7 +123,7 @@ async fn spawner() {
 
 #[tokio::test]
 async fn a_rewritten_spawn_ending_in_err_is_failed() {
-    let tracker = run_in_tracker(spawner()).await;
+    let (tracker, _) = run_in_tracker(spawner()).await;
 
     assert_failed(&ended(&tracker, "spawner::async_block"), "Timeout");
     assert_failed(&ended(&tracker, "spawner::async_block#2"), ERR_WITHOUT_TEXT);

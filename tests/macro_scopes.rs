@@ -2,9 +2,11 @@
 //! function, as rustc resolves it: a `use` counts in its own block, and a
 //! local binding of the same name hides it.
 
-use std::time::Duration;
+use tracked::{tracked, Query, TaskSnapshot};
 
-use tracked::{tracked, Query, TaskSnapshot, TaskType, Tracker};
+#[path = "common/root.rs"]
+mod root;
+use root::run_in_tracker;
 
 /// The crate's own spawn fn, imported at module level: calls through it
 /// are the crate's to make.
@@ -109,14 +111,7 @@ async fn children_of<F>(unit: &str, future: F) -> Vec<TaskSnapshot>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let tracker = Tracker::new();
-    tracker
-        .spawn("root", TaskType::GENERAL, future)
-        .await
-        .unwrap();
-    while tracker.stats().total.live() > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (tracker, _) = run_in_tracker(future).await;
     let name = format!("{}::{unit}", module_path!());
     let finished = tracker.finished(&Query::new());
     let unit = finished.iter().find(|t| t.name == name).expect("the unit");

@@ -8,30 +8,14 @@ use tracked::{
     Tracker,
 };
 
+#[path = "common/root.rs"]
+mod root;
+use root::run_in_tracker;
+
 const MODULE: &str = module_path!();
 
 fn name(suffix: &str) -> String {
     format!("{MODULE}::{suffix}")
-}
-
-/// Runs `future` as the root task `root` of a fresh tracker, waits for it,
-/// and returns the tracker with everything finished.
-async fn run_in_tracker<F>(future: F) -> (Tracker, tracked::TaskId)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let tracker = Tracker::new();
-    let handle = tracker.spawn("root", TaskType::GENERAL, future);
-    let id = handle.id();
-    handle.await.unwrap();
-    // Spawned children may still be finishing on other workers.
-    for _ in 0..100 {
-        if tracker.stats().total.live() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    (tracker, id)
 }
 
 fn finished_named(tracker: &Tracker, name: &str) -> Vec<TaskSnapshot> {
