@@ -4,12 +4,14 @@
 //! `tokio::task::spawn_blocking` and `tokio::task::spawn_local` (with or
 //! without a leading `::`), and calls through names a `use` item *inside the
 //! fn body* brings in from tokio (`use tokio::spawn;`, `use tokio::task;`,
-//! `use tokio::task::{spawn_blocking as blocking};`), in the block holding
-//! the `use` and where no local binding of the same name (a `let`, a
-//! closure's parameter, a pattern) hides it. Closures and async
-//! blocks in the body are searched, and so are the tokens of the macros in
-//! `EXPRESSION_MACROS` (`vec!`, `tokio::join!`, `tokio::select!`…), whose
-//! arguments are expressions; nested items (fns, impls, modules) and other
+//! `use tokio::task::{spawn_blocking as blocking};`, `use tokio as tk;`,
+//! `use tokio::*;`), in the block holding the `use` and where nothing of
+//! the same name hides it, as rustc resolves names: a local binding (a
+//! `let`, a closure's parameter, a pattern), an item or an import of an
+//! inner block. Closures and async blocks in the body are searched, and so
+//! are the macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
+//! `tokio::select!`…), whose arguments are expressions (visited as such
+//! when they are separated by commas, token by token otherwise); nested items (fns, impls, modules) and other
 //! macros are not, since their tokens may mean something else. Imports at module level are invisible to an attribute on
 //! a fn, so a bare `spawn(…)` imported there is left alone, as are method
 //! calls such as `join_set.spawn(…)` whose receiver type a macro cannot know.
