@@ -290,3 +290,36 @@ async fn fns_expecting_unused_async_run() {
     assert_eq!(truncates(7).await, 7);
     assert_eq!(instrumented_answer().await, 42);
 }
+
+/// An argument named like an item of the body: `guard` the argument is
+/// hidden there by `fn guard`, yet the future holds it until the body
+/// ends, as an `async fn`'s does.
+#[tracked]
+async fn hidden_by_an_item(guard: Named, log: Arc<std::sync::Mutex<Vec<&'static str>>>) {
+    fn guard() -> &'static str {
+        "body runs"
+    }
+    tokio::task::yield_now().await;
+    log.lock().unwrap().push(guard());
+}
+
+/// The same with a spawn fn imported in the body over an argument.
+#[tracked]
+#[allow(unused_variables)]
+async fn hidden_by_an_import(spawn: fn(u32) -> u32) -> u32 {
+    use tokio::spawn;
+    spawn(async { 1 }).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_argument_hidden_by_an_item_of_the_body_lives_until_it_ends() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let future = hidden_by_an_item(Named("guard dropped", Arc::clone(&log)), Arc::clone(&log));
+    log.lock().unwrap().push("future created");
+    future.await;
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["future created", "body runs", "guard dropped"]
+    );
+    assert_eq!(hidden_by_an_import(|x| x).await, 1);
+}

@@ -346,7 +346,12 @@ fn expand_fn(
             };
             sig.asyncness = None;
             let stmts = &block.stmts;
-            let inner = pin_never(&sig.output, quote!(async move { #edge #moves #(#stmts)* }));
+            // The body in a block of its own: its items (`fn x() {}`, `use
+            // tokio::spawn;`) must not hide the arguments the moves name.
+            let inner = pin_never(
+                &sig.output,
+                quote!(async move { #edge #moves { #(#stmts)* } }),
+            );
             sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #wrapped } }
