@@ -82,10 +82,12 @@ use proc_macro::TokenStream;
 /// `vec!`, `join!`, `try_join!`, `select!`, `pin!`, `dbg!`, `matches!` and
 /// the `assert` macros, but not nested items or other macros (whose tokens
 /// may mean something else, as in `stringify!`): `tokio::spawn`, `tokio::task::spawn`,
-/// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and bare or
-/// `task::`-qualified names that a `use` *inside the fn body* imports from
-/// tokio, within the `use`'s block and where no local binding of the name
-/// hides it. Each becomes a tracked spawn with its own catalogue site named
+/// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and calls
+/// through names that a `use` *inside the fn body* imports from tokio
+/// (`use tokio::spawn;`, `use tokio::task;`, `use tokio as tk;`,
+/// `use tokio::*;`), within the `use`'s block and where nothing of the same
+/// name hides it (a local binding, an item, an inner block's import), as
+/// rustc resolves it. Each becomes a tracked spawn with its own catalogue site named
 /// `<fn name>::<spawned fn, method or variable>` (`async_block`, `closure`
 /// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
 /// type, child of the current task. It still returns tokio's `JoinHandle`.
