@@ -127,25 +127,35 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// macro's arguments (`format!("{}", who().await)`), the first `. await`
 /// among its tokens outside an `async` block.
 fn first_await(expr: &Expr) -> Option<Span> {
-    struct Finder(Option<Span>);
-    impl syn::visit::Visit<'_> for Finder {
-        fn visit_expr_await(&mut self, expr: &syn::ExprAwait) {
-            if self.0.is_none() {
-                self.0 = Some(expr.await_token.span);
-            }
-        }
-        fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
-        fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
-        fn visit_item(&mut self, _: &syn::Item) {}
-        fn visit_macro(&mut self, mac: &syn::Macro) {
-            if self.0.is_none() {
-                self.0 = await_token(mac.tokens.clone());
-            }
-        }
-    }
-    let mut finder = Finder(None);
+    let mut finder = AwaitFinder(None);
     syn::visit::Visit::visit_expr(&mut finder, expr);
     finder.0
+}
+
+/// Whether a fn body awaits, as [`first_await`] finds awaits.
+fn awaits(body: &Block) -> bool {
+    let mut finder = AwaitFinder(None);
+    syn::visit::Visit::visit_block(&mut finder, body);
+    finder.0.is_some()
+}
+
+/// The first await's span, for [`first_await`] and [`awaits`].
+struct AwaitFinder(Option<Span>);
+
+impl syn::visit::Visit<'_> for AwaitFinder {
+    fn visit_expr_await(&mut self, expr: &syn::ExprAwait) {
+        if self.0.is_none() {
+            self.0 = Some(expr.await_token.span);
+        }
+    }
+    fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
+    fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
+    fn visit_item(&mut self, _: &syn::Item) {}
+    fn visit_macro(&mut self, mac: &syn::Macro) {
+        if self.0.is_none() {
+            self.0 = await_token(mac.tokens.clone());
+        }
+    }
 }
 
 /// The first `await` after a `.` in `tokens`, skipping `async` blocks.
@@ -408,11 +418,6 @@ fn expected_unused_async(attrs: &[Attribute], block: &Block) -> Vec<Attribute> {
             && path.segments[0].ident == "clippy"
             && path.segments[1].ident == "unused_async"
     };
-    let body = Expr::Block(syn::ExprBlock {
-        attrs: Vec::new(),
-        label: None,
-        block: block.clone(),
-    });
     let mut out = Vec::with_capacity(attrs.len());
     for attr in attrs {
         let expected = attr
@@ -421,7 +426,7 @@ fn expected_unused_async(attrs: &[Attribute], block: &Block) -> Vec<Attribute> {
             .then(|| attr.parse_args_with(Metas::parse_terminated).ok())
             .flatten()
             .filter(|metas| metas.iter().any(is_unused_async));
-        let Some(metas) = expected.filter(|_| first_await(&body).is_none()) else {
+        let Some(metas) = expected.filter(|_| !awaits(block)) else {
             out.push(attr.clone());
             continue;
         };
