@@ -1023,6 +1023,21 @@ mod postgres {
         Journal::postgres(server.url()).flush_interval(Duration::from_millis(20))
     }
 
+    /// A client of the test's own on `server`, and the task driving its
+    /// connection (it ends once the client is dropped).
+    async fn client(
+        server: &PgServer,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ) {
+        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        // tracked: allow(untracked-spawn) -- the test's own database client
+        (client, tokio::spawn(connection))
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn round_trips_every_field() {
         let Some(server) = PgServer::start("rt") else {
@@ -1134,9 +1149,6 @@ mod postgres {
         assert!(stats.connected);
     }
 
-    /// A database that stalls (another session holds a lock on the journal's
-    /// table) slows no task: they all finish while the events wait, and
-    /// land once the lock goes.
     /// As for SQLite: a dead process's tasks of this host are cancelled at
     /// start, a live one's and another host's are not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1148,11 +1160,7 @@ mod postgres {
         let live = builder(&server).start(&tracker).await.unwrap();
         let hang = tracker.spawn("live-hang", TaskType::GENERAL, std::future::pending::<()>());
         live.flush().await.unwrap();
-        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        // tracked: allow(untracked-spawn) -- the test's own database client
-        let connection = tokio::spawn(connection);
+        let (client, connection) = client(&server).await;
         client
             .batch_execute(&dead_instances(live.instance()))
             .await
@@ -1164,6 +1172,9 @@ mod postgres {
         connection.await.unwrap().unwrap();
     }
 
+    /// A database that stalls (another session holds a lock on the journal's
+    /// table) slows no task: they all finish while the events wait, and
+    /// land once the lock goes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stalled_database_slows_no_task() {
         let Some(server) = PgServer::start("stall") else {
@@ -1173,12 +1184,7 @@ mod postgres {
         let journal = builder(&server).start(&tracker).await.unwrap();
         journal.flush().await.unwrap();
         let written_before = journal.stats().written;
-        let (mut client, connection) =
-            tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        // tracked: allow(untracked-spawn) -- the test's own database client
-        let connection = tokio::spawn(connection);
+        let (mut client, connection) = client(&server).await;
         let lock = client.transaction().await.unwrap();
         lock.batch_execute("LOCK TABLE tracked_tasks IN ACCESS EXCLUSIVE MODE")
             .await
@@ -1216,10 +1222,7 @@ mod postgres {
         };
         let tracker = Tracker::new();
         // Another program's table of the same name.
-        let (client, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let connection = tokio::spawn(connection); // tracked: allow(untracked-spawn) -- the test's own database client
+        let (client, connection) = client(&server).await;
         client
             .batch_execute("CREATE TABLE tracked_tasks (x int)")
             .await
