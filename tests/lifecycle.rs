@@ -152,6 +152,30 @@ async fn abort_while_running_is_cancelled() {
     assert!(task.polls >= 1);
 }
 
+/// An accept loop or a ticker never returns: its block's output is `!`,
+/// which must be accepted as tokio accepts it (on edition 2021 a bound the
+/// output must meet trips the never-type fallback lint, an error).
+#[tokio::test]
+async fn a_task_that_never_returns_is_spawned_and_aborted() {
+    let tracker = Tracker::new();
+    let ticker = tracker.spawn("ticker", TaskType::GENERAL, async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    let global = tracked::spawn("accept", TaskType::NETWORK, async {
+        loop {
+            tokio::task::yield_now().await;
+        }
+    });
+    tokio::task::yield_now().await;
+    ticker.abort();
+    global.abort();
+    assert!(ticker.await.unwrap_err().is_cancelled());
+    assert!(global.await.unwrap_err().is_cancelled());
+    assert_eq!(only_finished(&tracker).state, TaskState::Cancelled);
+}
+
 #[test]
 fn runtime_shutdown_cancels_live_tasks() {
     let tracker = Tracker::new();

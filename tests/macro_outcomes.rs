@@ -131,3 +131,37 @@ async fn a_rewritten_spawn_ending_in_err_is_failed() {
     let spawner = ended(&tracker, "spawner");
     assert_eq!(spawner.state, TaskState::Completed);
 }
+
+#[tracked(name = "acceptor")]
+async fn acceptor() {
+    // Rewritten, as every `tokio::spawn` in an annotated fn; its output is `!`.
+    let endless = tokio::spawn(async {
+        loop {
+            tokio::task::yield_now().await;
+        }
+    });
+    tokio::task::yield_now().await;
+    endless.abort();
+    assert!(endless.await.unwrap_err().is_cancelled());
+}
+
+/// An output that borrows an argument: any reference is never a failure.
+#[tracked]
+async fn first_word(text: &str) -> &str {
+    text.split(' ').next().unwrap_or(text)
+}
+
+#[tokio::test]
+async fn a_rewritten_spawn_that_never_returns_and_a_borrowed_output_are_accepted() {
+    let (tracker, _) = run_in_tracker(async {
+        acceptor().await;
+        let text = String::from("hello world");
+        assert_eq!(first_word(&text).await, "hello");
+    })
+    .await;
+
+    let endless = ended(&tracker, "acceptor::async_block");
+    assert_eq!(endless.state, TaskState::Cancelled);
+    let word = ended(&tracker, "macro_outcomes::first_word");
+    assert_eq!((word.state, word.error), (TaskState::Completed, None));
+}

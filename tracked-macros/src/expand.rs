@@ -449,7 +449,7 @@ fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenSt
         let __tracked_body = #inner;
         #[allow(unused_imports)]
         use ::tracked::__private::{
-            PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _, PickRef as _,
+            PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _,
         };
         let __tracked_pick = (&&&&&::tracked::__private::probe(&__tracked_body)).pick();
         ::tracked::__private::TrackedFn::new(

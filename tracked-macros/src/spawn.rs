@@ -599,7 +599,7 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
         {
             #[allow(unused_imports)]
             use ::tracked::__private::{
-                PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _, PickRef as _,
+                PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _,
             };
             let __tracked_spawned = #argument;
             let __tracked_pick = (&&&&&::tracked::__private::#probe(&__tracked_spawned)).pick();

@@ -5,8 +5,8 @@ use std::fmt::{Debug, Display};
 /// Classifies a task's output: a failure is recorded as `Failed` with its
 /// text, anything else as `Completed`.
 ///
-/// Implemented for `()`, `Result<T, E: Display>` (an `Err` is a failure) and
-/// common standard types. For your own output types, implement it in one
+/// Implemented for `()`, `Result<T, E: Display>` (an `Err` is a failure),
+/// `!` (a task that never returns) and common standard types. For your own output types, implement it in one
 /// line; the default method says "not a failure":
 ///
 /// ```
@@ -78,10 +78,13 @@ never_a_failure!(
     f32,
     f64,
     String,
-    &'static str,
     std::time::Duration,
     std::convert::Infallible,
+    crate::private::Never,
 );
+
+/// Of any lifetime: an annotated fn may return a borrow of its argument.
+impl Outcome for &str {}
 
 impl<T> Outcome for Option<T> {}
 impl<T> Outcome for Vec<T> {}

@@ -2,15 +2,16 @@
 //! change in any release.
 //!
 //! The expansion picks how a task's output is classified by autoderef
-//! specialization: `(&&&&&probe(&future)).pick()` resolves to [`PickRef`]
-//! for a reference, else to [`PickOutcome`] when the output implements
-//! [`Outcome`], else to [`PickDebugErr`] for a `Result` whose error type is
+//! specialization: `(&&&&&probe(&future)).pick()` resolves to
+//! [`PickOutcome`] when the output implements [`Outcome`], else to [`PickDebugErr`] for a `Result` whose error type is
 //! `Debug`, else to [`PickErr`] for any other `Result`, else to
 //! [`PickAny`]; so annotated fns and rewritten spawns accept any output
 //! type, and an `Err` always ends as `Failed`. Each level takes one `&`
 //! less, so method resolution tries them in this order, and the bounds are
 //! checked where the macro expands: an unbounded generic `E` is neither
-//! `Display` nor `Debug` there.
+//! `Display` nor `Debug` there. An output still left to inference, as a
+//! block that never returns leaves it, gets the first level too, and so
+//! the fallback type (`()`, or `!` from edition 2024) must be `Outcome`.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -43,27 +44,13 @@ pub fn probe_fn<G: FnOnce() -> R, R>(_: &G) -> Probe<R> {
     Probe(PhantomData)
 }
 
-/// Chosen for a reference output: never a failure. It comes first because
-/// `&'static str` implements `Outcome`, and picking that impl for a borrowed
-/// `&'a str` would demand `'a: 'static`.
-pub trait PickRef {
-    /// The classifier.
-    fn pick(&self) -> Pick<NeverFails>;
-}
-
-impl<U: ?Sized> PickRef for &&&&Probe<&U> {
-    fn pick(&self) -> Pick<NeverFails> {
-        Pick(PhantomData)
-    }
-}
-
 /// Chosen when the output implements `Outcome`: an `Err` is a failure.
 pub trait PickOutcome {
     /// The classifier.
     fn pick(&self) -> Pick<ByOutcome>;
 }
 
-impl<T: Outcome> PickOutcome for &&&Probe<T> {
+impl<T: Outcome> PickOutcome for &&&&Probe<T> {
     fn pick(&self) -> Pick<ByOutcome> {
         Pick(PhantomData)
     }
@@ -122,9 +109,8 @@ impl<T> FnOutput for fn() -> T {
 pub type Never = <fn() -> ! as FnOutput>::Output;
 
 /// The body of a fn declared `-> !`, as a future of `!` itself: left to
-/// inference, the output would be a type `!` coerces into, which the
-/// classifier's pick would then choose (a reference, as [`PickRef`] comes
-/// first), so the fn would not return the future of `!` it declares.
+/// inference, the output would fall back to `()` before edition 2024, and
+/// the fn would not return the future of `!` it declares.
 pub fn never<F: Future<Output = Never>>(body: F) -> F {
     body
 }
