@@ -33,6 +33,10 @@ impl History {
         self.entries.push_back(entry);
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(crate) fn oldest(&self) -> Option<&Finished> {
         self.entries.front()
     }

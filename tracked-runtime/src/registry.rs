@@ -704,46 +704,56 @@ impl Shard {
             failure,
         };
         let cutoff = finished_at.saturating_sub(self.budget.ttl);
-        bin.records.extend(self.remember(state, entry, cutoff));
+        self.remember(state, entry, cutoff, &mut bin.records);
     }
 
     /// Pushes into history, evicting by age, then by the global count;
-    /// evicted records go back to the pool. Returns a record the pool has no
-    /// room for.
+    /// evicted records go back to the pool, or into `unpooled` when it has
+    /// no room.
+    ///
+    /// Only this shard's entries are evicted, and never the one just pushed:
+    /// a shard with no older entry (a thread ending its first tasks while
+    /// the others' history is full) keeps it, above the count by one until
+    /// a shard with older entries evicts two for one. So the newest ending
+    /// is always kept, and history holds at most one entry per shard more
+    /// than its capacity.
     fn remember(
         &self,
         state: &mut ShardState,
         entry: Finished,
         cutoff: u64,
-    ) -> Option<Arc<Record>> {
+        unpooled: &mut Vec<Arc<Record>>,
+    ) {
         let budget = &*self.budget;
         if budget.capacity == 0 {
-            return state.recycle(entry.record);
+            unpooled.extend(state.recycle(entry.record));
+            return;
         }
         let mut evicted = state.evict_older(cutoff);
         // Relaxed: the count only bounds memory; it orders nothing else.
-        if evicted == 0 && budget.held.load(Ordering::Relaxed) >= budget.capacity {
+        if evicted == 0 && budget.held.load(Ordering::Relaxed) == budget.capacity {
             // Full, the steady state under churn: replace this shard's oldest
             // entry. The total is unchanged, so the counter shared by all
             // shards is only read, not written.
             if let Some(oldest) = state.history.evict_oldest() {
                 state.history.push(entry);
-                return state.recycle(oldest.record);
+                unpooled.extend(state.recycle(oldest.record));
+                return;
             }
         }
         state.history.push(entry);
-        let held = budget.held.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
-        let mut unpooled = None;
-        if held > budget.capacity {
-            if let Some(oldest) = state.history.evict_oldest() {
-                evicted += 1;
-                unpooled = state.recycle(oldest.record);
-            }
+        let mut held = budget.held.fetch_add(1, Ordering::Relaxed) + 1 - evicted;
+        while held > budget.capacity && state.history.len() > 1 {
+            let Some(oldest) = state.history.evict_oldest() else {
+                break;
+            };
+            evicted += 1;
+            held -= 1;
+            unpooled.extend(state.recycle(oldest.record));
         }
         if evicted > 0 {
             budget.held.fetch_sub(evicted, Ordering::Relaxed);
         }
-        unpooled
     }
 
     /// Appends the live records `keep` selects to `out`, holding the lock
@@ -1322,5 +1332,47 @@ mod tests {
         assert_eq!(stats.completed, total, "every end counted, once");
         assert_eq!(stats.pending + stats.running, 0);
         assert!(tracker.tasks(&Query::new()).is_empty());
+    }
+
+    /// Runs `names` as tasks of `tracker` one after the other on a new
+    /// thread that spawns into shard `shard`.
+    fn end_in_shard(tracker: &Tracker, shard: usize, names: &[&'static str]) {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                super::SHARD_HINT.with(|hint| hint.set(shard));
+                current_thread().block_on(async {
+                    for name in names {
+                        tracker
+                            .spawn(*name, TaskType::GENERAL, async {})
+                            .await
+                            .expect("completes");
+                    }
+                });
+            });
+        });
+    }
+
+    /// History is full of one shard's entries when a task ends in a shard
+    /// with none: that ending is kept (it was evicted at once, so the
+    /// newest failure could be missing from history), and the next end in
+    /// the full shard brings the count back to the capacity.
+    #[test]
+    fn the_newest_ending_is_kept_when_its_shard_has_no_history() {
+        let tracker = Tracker::builder().shards(2).history_capacity(10).build();
+        let names = |tracker: &Tracker| -> Vec<String> {
+            let finished = tracker.finished(&Query::new());
+            finished.into_iter().map(|t| t.name.into_owned()).collect()
+        };
+        end_in_shard(&tracker, 0, &["old"; 20]);
+        assert_eq!(names(&tracker), ["old"; 10]);
+        end_in_shard(&tracker, 1, &["newest"]);
+        let held = names(&tracker);
+        assert_eq!(held.len(), 11, "one above capacity: {held:?}");
+        assert!(held.iter().any(|name| name == "newest"), "{held:?}");
+        end_in_shard(&tracker, 0, &["later"]);
+        let held = names(&tracker);
+        assert_eq!(held.len(), 10, "back to capacity: {held:?}");
+        assert!(held.iter().any(|name| name == "newest"), "{held:?}");
+        assert!(held.iter().any(|name| name == "later"), "{held:?}");
     }
 }

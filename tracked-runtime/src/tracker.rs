@@ -115,9 +115,11 @@ impl Default for TrackerBuilder {
 impl TrackerBuilder {
     /// Finished tasks kept in history, about; 0 keeps none. Default 10,000.
     ///
-    /// The bound is enforced across shards with one shared counter, so the
-    /// history may briefly hold a few entries more, and evicts the oldest
-    /// entries of the shard that is recording rather than the oldest overall.
+    /// The bound is enforced across shards with one shared counter, and a
+    /// task's end evicts the oldest entries of its own shard rather than the
+    /// oldest overall; a shard with none keeps the ending anyway, so the
+    /// newest ending is always kept and history may hold up to one entry per
+    /// shard more than this.
     pub fn history_capacity(mut self, capacity: usize) -> Self {
         self.limits.history_capacity = capacity;
         self
