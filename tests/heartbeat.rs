@@ -448,6 +448,28 @@ async fn health_is_current_without_a_scan_and_asking_often_keeps_the_window() {
     assert!(!health.is_healthy());
 }
 
+/// A report through a task's handle kept past its end is ignored, as the
+/// handle's docs say: the task's last event stays its `Finished`.
+#[tokio::test]
+async fn progress_reported_after_the_end_sends_no_event() {
+    let tracker = Tracker::new();
+    let mut events = tracker.subscribe();
+    let kept = tracker
+        .spawn("short", TaskType::GENERAL, async { tracked::current() })
+        .await
+        .unwrap()
+        .expect("a tracked task");
+    kept.progress(77, "reported after the task ended");
+    let mut kinds = Vec::new();
+    while let Some(Received::Event(event)) = events.try_recv() {
+        kinds.push(event.kind);
+    }
+    assert!(
+        matches!(kinds.last(), Some(tracked::EventKind::Finished { .. })),
+        "{kinds:?}"
+    );
+}
+
 #[tokio::test]
 async fn events_cover_the_lifecycle_and_a_slow_subscriber_is_told_what_it_missed() {
     let tracker = Tracker::new();

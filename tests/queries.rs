@@ -371,6 +371,48 @@ fn task_detail_under_churn_lists_each_child_once() {
     assert!(children_seen > 0);
 }
 
+/// An `Err`'s text and a panic message are kept up to 4 KiB, cut on a
+/// character boundary with `…`: an error that embeds a whole response body
+/// must not make history's memory grow with it.
+#[tokio::test]
+async fn failure_texts_are_kept_bounded_in_size() {
+    let tracker = Tracker::new();
+    let huge = "é".repeat(1_000_000); // 2 MB, two bytes a character
+    let body = huge.clone();
+    let failed = tracker.spawn(
+        "fetch",
+        TaskType::NETWORK,
+        async move { Err::<(), _>(body) },
+    );
+    assert_eq!(failed.await.unwrap().unwrap_err().len(), huge.len());
+    let panicked = tracker.spawn("parse", TaskType::NETWORK, async move {
+        std::panic::panic_any(huge);
+    });
+    assert!(panicked.await.unwrap_err().is_panic(), "still delivered");
+    let finished = tracker.finished(&Query::new());
+    assert_eq!(finished.len(), 2);
+    for task in finished {
+        let kept = task.error.expect("a failure text");
+        assert!(
+            kept.len() <= 4096,
+            "{}: {} bytes kept",
+            task.name,
+            kept.len()
+        );
+        assert!(
+            kept.len() > 4000,
+            "{}: {} bytes kept",
+            task.name,
+            kept.len()
+        );
+        assert!(
+            kept.starts_with("éé") && kept.ends_with('…'),
+            "{}",
+            task.name
+        );
+    }
+}
+
 /// The progress log is bounded in bytes as well as in messages: a task that
 /// logs huge messages (a whole response body, say) keeps a bounded prefix
 /// of each, cut on a character boundary, in its live record and in history.

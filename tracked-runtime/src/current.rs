@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::instrument::with_current;
 use crate::record::{Progress, Record};
 use crate::snapshot::TaskSnapshot;
+use crate::text::{cut, MAX_MESSAGE_BYTES};
 use crate::{TaskId, Tracker};
 
 /// A handle to the tracked task that obtained it, through [`current`].
@@ -55,30 +56,12 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
         .is_some()
 }
 
-/// The most a progress message keeps, in bytes: the log is bounded in
-/// messages ([`TrackerBuilder::progress_log`](crate::TrackerBuilder::progress_log))
-/// and each message in size, so a task's log, kept in history too, cannot
-/// grow with what a task chooses to log.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
-
-/// `message` cut to [`MAX_MESSAGE_BYTES`] on a character boundary, with an
-/// ellipsis saying it was cut.
-fn bounded(mut message: String) -> String {
-    if message.len() > MAX_MESSAGE_BYTES {
-        const CUT: &str = "…";
-        let mut end = MAX_MESSAGE_BYTES - CUT.len();
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push_str(CUT);
-        message.shrink_to_fit();
-    }
-    message
-}
-
 fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<String>) {
-    let message = message.map(bounded);
+    if record.state().is_finished() {
+        // Ignored, as below; checked first so that no event is sent.
+        return;
+    }
+    let message = message.map(|text| cut(text, MAX_MESSAGE_BYTES));
     if tracker.inner.events.wanted() {
         let kind = crate::EventKind::Progress {
             percent: percent.min(100),

@@ -17,6 +17,7 @@ use crate::outcome::Classify;
 use crate::record::Record;
 use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
+use crate::text::{cut, cut_copy, MAX_FAILURE_BYTES};
 use crate::wake::WakeState;
 use crate::{TaskId, Tracker};
 use std::marker::PhantomData;
@@ -619,19 +620,21 @@ where
     }
 }
 
+/// How a task returning `output` ended; an `Err`'s text is cut to
+/// [`MAX_FAILURE_BYTES`].
 fn ending_of<C: Classify<T>, T>(output: &T) -> Ending {
     match C::failure(output) {
-        Some(text) => Ending::Failed(text),
+        Some(text) => Ending::Failed(cut(text, MAX_FAILURE_BYTES)),
         None => Ending::Completed,
     }
 }
 
-/// The text of a panic payload.
+/// The text of a panic payload, cut to [`MAX_FAILURE_BYTES`].
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
+        cut_copy(text, MAX_FAILURE_BYTES)
     } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
+        cut_copy(text, MAX_FAILURE_BYTES)
     } else {
         "Box<dyn Any>".to_owned()
     }

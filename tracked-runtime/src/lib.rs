@@ -62,6 +62,7 @@ mod snapshot;
 mod spawn;
 mod stats;
 mod task_type;
+mod text;
 mod tracker;
 mod wake;
 mod watchdog;

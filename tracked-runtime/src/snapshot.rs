@@ -52,7 +52,8 @@ pub struct TaskSnapshot {
     pub wakes: Option<Box<crate::Wakes>>,
     /// Progress, if the task reported any.
     pub progress: Option<ProgressSnapshot>,
-    /// The text of an `Err` output (see [`Outcome`](crate::Outcome)), or the panic message.
+    /// The text of an `Err` output (see [`Outcome`](crate::Outcome)), or the panic message;
+    /// its first 4 KiB, cut on a character boundary and ended with `…`.
     pub error: Option<String>,
     /// Where the task panicked, as `file:line:col`, when known.
     pub panic_location: Option<String>,
