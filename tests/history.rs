@@ -27,6 +27,29 @@ async fn history_keeps_at_most_its_capacity_and_the_newest_entries() {
     assert_eq!(stats.completed, 1000, "counters are not bounded by history");
 }
 
+/// A limited listing is the start of the whole one: the newest endings,
+/// newest first, whichever shards hold them (only those are snapshotted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_listing_is_the_newest_of_the_whole() {
+    let tracker = Tracker::builder().history_capacity(1000).build();
+    let mut spawners = Vec::new();
+    for _ in 0..3 {
+        let tracker = tracker.clone();
+        // tracked: allow(untracked-spawn) -- the spawners drive a test tracker and must not count in it
+        spawners.push(tokio::spawn(async move { run_many(&tracker, 200).await }));
+    }
+    for s in spawners {
+        s.await.unwrap();
+    }
+    let all = tracker.finished(&Query::new());
+    assert_eq!(all.len(), 600);
+    let ids = |tasks: &[tracked::TaskSnapshot]| tasks.iter().map(|t| t.id).collect::<Vec<_>>();
+    for limit in [0, 1, 7, 599, 600, 601] {
+        let some = tracker.finished(&Query::new().limit(limit));
+        assert_eq!(ids(&some), ids(&all[..limit.min(600)]), "limit {limit}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_bound_holds_across_threads() {
     let tracker = Tracker::builder().history_capacity(64).build();

@@ -7,8 +7,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::record::Record;
-use crate::snapshot::Failure;
+use crate::snapshot::{Failure, TaskSnapshot};
 
 /// A finished task in history: its record, which no longer changes, and
 /// what the record does not hold. Snapshots are built only when history is
@@ -19,6 +20,18 @@ pub(crate) struct Finished {
     pub(crate) record: Arc<Record>,
     pub(crate) finished_at: u64,
     pub(crate) failure: Option<Arc<Failure>>,
+}
+
+impl Finished {
+    /// The finished task as reported; its record no longer changes.
+    pub(crate) fn snapshot(&self, clock: &Clock) -> TaskSnapshot {
+        TaskSnapshot::of_finished(
+            &self.record,
+            self.finished_at,
+            self.failure.as_deref(),
+            clock,
+        )
+    }
 }
 
 #[derive(Default)]

@@ -1,9 +1,11 @@
 //! Queries over live tasks and history: filtered lists, one task, the tree.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::history::Finished;
 use crate::record::{Record, TaskName, TaskState};
 use crate::snapshot::TaskSnapshot;
 use crate::{TaskId, TaskType, Tracker};
@@ -287,16 +289,47 @@ impl Tracker {
             // about live tasks.
             return Vec::new();
         }
+        let newest_first = |e: &Finished| Reverse((e.finished_at, e.record.id));
+        self.finished_in_order(query, |_| true, newest_first, query.limit)
+    }
+
+    /// A page of finished tasks matching `query`: the first `take` below
+    /// the id `before`, highest id first (see [`Tracker::live_page`]).
+    #[cfg(feature = "http")]
+    pub(crate) fn finished_page(
+        &self,
+        query: &Query,
+        before: Option<u64>,
+        take: usize,
+    ) -> Vec<TaskSnapshot> {
+        if query.orphaned.is_some() || query.lost_waker.is_some() {
+            return Vec::new();
+        }
+        let below = |r: &Record| before.is_none_or(|before| r.id.as_u64() < before);
+        self.finished_in_order(query, below, |e| Reverse(e.record.id), Some(take))
+    }
+
+    /// The first `take` (or all) history entries matching `query` and
+    /// `also`, in the order of `key`; only those are snapshotted.
+    fn finished_in_order<K: Ord>(
+        &self,
+        query: &Query,
+        also: impl Fn(&Record) -> bool,
+        key: impl Fn(&Finished) -> K,
+        take: Option<usize>,
+    ) -> Vec<TaskSnapshot> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let mut tasks = inner
+        let mut entries = inner
             .registry
-            .history(|r| query.matches_record(r, now), &inner.clock);
-        tasks.sort_unstable_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.id.cmp(&a.id)));
-        if let Some(limit) = query.limit {
-            tasks.truncate(limit);
+            .history_entries(|r| also(r) && query.matches_record(r, now), &inner.clock);
+        let take = take.unwrap_or(usize::MAX).min(entries.len());
+        if take < entries.len() {
+            entries.select_nth_unstable_by_key(take, &key);
+            entries.truncate(take);
         }
-        tasks
+        entries.sort_unstable_by_key(key);
+        entries.iter().map(|e| e.snapshot(&inner.clock)).collect()
     }
 
     /// One task, live or in history, with its children.

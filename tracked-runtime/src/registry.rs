@@ -482,15 +482,25 @@ impl Registry {
         out
     }
 
-    /// Snapshots of the history entries whose records match `keep`. Each
-    /// shard is locked only while its matching entries are cloned out (a
-    /// reference count each); the snapshots are built afterwards, from
-    /// records that no longer change.
+    /// Snapshots of the history entries whose records match `keep`.
     pub(crate) fn history(
+        &self,
+        keep: impl FnMut(&Record) -> bool,
+        clock: &Clock,
+    ) -> Vec<TaskSnapshot> {
+        let entries = self.history_entries(keep, clock);
+        entries.iter().map(|entry| entry.snapshot(clock)).collect()
+    }
+
+    /// The history entries whose records match `keep`, to be snapshotted
+    /// by the caller (after choosing which: a listing of a page snapshots
+    /// the page, not the whole history). Each shard is locked only while
+    /// its matching entries are cloned out (a reference count each).
+    pub(crate) fn history_entries(
         &self,
         mut keep: impl FnMut(&Record) -> bool,
         clock: &Clock,
-    ) -> Vec<TaskSnapshot> {
+    ) -> Vec<Finished> {
         // Entries past the time-to-live are evicted as later tasks end (or
         // by `cleanup`); until then they are kept, but not listed.
         let cutoff = clock.ago(self.limits.history_ttl);
@@ -515,16 +525,6 @@ impl Registry {
             }
         }
         entries
-            .iter()
-            .map(|entry| {
-                TaskSnapshot::of_finished(
-                    &entry.record,
-                    entry.finished_at,
-                    entry.failure.as_deref(),
-                    clock,
-                )
-            })
-            .collect()
     }
 
     /// Duration histograms per type, one entry per shard row.

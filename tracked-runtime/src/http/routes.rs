@@ -61,29 +61,29 @@ pub(crate) async fn list_tasks(
     }
     // Pages are ordered by id, so a cursor (the last id seen) stays valid
     // while tasks come and go: a walk over every page sees each task that
-    // was live (or in history) for the whole walk exactly once.
+    // was live (or in history) for the whole walk exactly once. Only the
+    // page and one more (to tell whether there is a next page) are turned
+    // into JSON, not every match: the same holds after merging with the
+    // journal, whose rows come in the same order.
     let finished = p.state.is_some_and(|s| s.is_finished());
-    let mut tasks = if finished {
-        let mut t = state.tracker.finished(&q);
-        t.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
-        t.retain(|t| p.cursor.is_none_or(|c| t.id.as_u64() < c));
-        t
-    } else {
-        state
-            .tracker
-            .live_page(&q, p.cursor, p.limit.saturating_add(1))
-    };
-    // Only the page and one more (to tell whether there is a next page) are
-    // turned into JSON, not every match: the same holds after merging with
-    // the journal, whose rows come in the same order.
-    tasks.truncate(p.limit.saturating_add(1));
-    let mut rows: Vec<(u64, Value)> = tasks
-        .iter()
-        .map(|t| {
-            let json = serde_json::to_value(TaskJson::new(&state.tracker, t, false));
-            (t.id.as_u64(), json.unwrap_or(Value::Null))
-        })
-        .collect();
+    let (cursor, take) = (p.cursor, p.limit.saturating_add(1));
+    let shared = Arc::clone(&state);
+    let mut rows: Vec<(u64, Value)> = off_worker(move || {
+        let tracker = &shared.tracker;
+        let tasks = if finished {
+            tracker.finished_page(&q, cursor, take)
+        } else {
+            tracker.live_page(&q, cursor, take)
+        };
+        tasks
+            .iter()
+            .map(|t| {
+                let json = serde_json::to_value(TaskJson::new(tracker, t, false));
+                (t.id.as_u64(), json.unwrap_or(Value::Null))
+            })
+            .collect()
+    })
+    .await?;
     #[allow(unused_mut)]
     let mut journal_more = false;
     #[cfg(feature = "journal")]
@@ -102,6 +102,22 @@ pub(crate) async fn list_tasks(
     Ok(page(json, next, p.limit))
 }
 
+/// Runs `work`, a walk over the tracker's tasks and the JSON of what it
+/// found, on tokio's blocking pool rather than on the runtime worker that
+/// took the request: with many tasks it takes milliseconds (a tree of
+/// 100,000 about half a second), which would hold up every task scheduled
+/// on that worker. The registry's own locks are held for microseconds.
+async fn off_worker<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> ApiResult<R> {
+    // Untracked: the API's own work stays out of the listings it answers.
+    // tracked: allow(untracked-spawn) -- not one of the service's tasks.
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed while reading the tracker: {e}"),
+        )
+    })
+}
+
 fn page(tasks: Vec<Value>, next_cursor: Option<String>, limit: usize) -> Json<Value> {
     Json(json!({ "tasks": tasks, "next_cursor": next_cursor, "limit": limit }))
 }
@@ -116,25 +132,33 @@ pub(crate) async fn get_task(
     let raw = segment(path)?;
     params::none(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
-    let Some(detail) = state.tracker.task(id).filter(|d| caller.may_see(&d.task)) else {
-        #[cfg(feature = "journal")]
-        if let Some(journal) = &state.journal {
-            if let Some(json) = super::journal::task(journal, &caller, id.as_u64()).await? {
-                return Ok(Json(json));
-            }
+    let shared = Arc::clone(&state);
+    let seen = caller.clone();
+    let found = off_worker(move || {
+        let tracker = &shared.tracker;
+        let detail = tracker.task(id).filter(|d| seen.may_see(&d.task))?;
+        let children: Vec<TaskJson> = detail
+            .children
+            .iter()
+            .filter(|c| seen.may_see(c))
+            .map(|c| TaskJson::new(tracker, c, false))
+            .collect();
+        Some(json!({
+            "task": TaskJson::new(tracker, &detail.task, true),
+            "children": children,
+        }))
+    })
+    .await?;
+    if let Some(json) = found {
+        return Ok(Json(json));
+    }
+    #[cfg(feature = "journal")]
+    if let Some(journal) = &state.journal {
+        if let Some(json) = super::journal::task(journal, &caller, id.as_u64()).await? {
+            return Ok(Json(json));
         }
-        return Err(no_task(&raw));
-    };
-    let children: Vec<TaskJson> = detail
-        .children
-        .iter()
-        .filter(|c| caller.may_see(c))
-        .map(|c| TaskJson::new(&state.tracker, c, false))
-        .collect();
-    Ok(Json(json!({
-        "task": TaskJson::new(&state.tracker, &detail.task, true),
-        "children": children,
-    })))
+    }
+    Err(no_task(&raw))
 }
 
 fn no_task(raw: &str) -> ApiError {
@@ -150,9 +174,12 @@ pub(crate) async fn tree(
 ) -> ApiResult<Json<Value>> {
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
-    let forest = state.tracker.tree();
-    let (nodes, truncated) = flatten(&state, &caller, &forest);
-    Ok(Json(json!({ "nodes": nodes, "truncated": truncated })))
+    off_worker(move || {
+        let forest = state.tracker.tree();
+        let (nodes, truncated) = flatten(&state, &caller, &forest);
+        Json(json!({ "nodes": nodes, "truncated": truncated }))
+    })
+    .await
 }
 
 /// The forest in depth-first order, each node with its depth, without
@@ -186,9 +213,12 @@ pub(crate) async fn stats(
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
     caller.require_unscoped()?;
-    let stats = state.tracker.stats();
-    let durations = state.tracker.durations();
-    Ok(Json(StatsJson::new(&stats, &durations)))
+    off_worker(move || {
+        let stats = state.tracker.stats();
+        let durations = state.tracker.durations();
+        Json(StatsJson::new(&stats, &durations))
+    })
+    .await
 }
 
 pub(crate) async fn metrics(
@@ -199,7 +229,8 @@ pub(crate) async fn metrics(
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
     caller.require_unscoped()?;
-    let text = crate::prometheus::render(&state.tracker, &state.metrics);
+    let text =
+        off_worker(move || crate::prometheus::render(&state.tracker, &state.metrics)).await?;
     Ok((
         [(header::CONTENT_TYPE, crate::prometheus::CONTENT_TYPE)],
         text,
