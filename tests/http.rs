@@ -204,6 +204,66 @@ async fn task_list_pages_with_a_cursor_past_the_max_limit() {
     api.server.shutdown().await;
 }
 
+/// Ids come in blocks per thread, so a thread that spawns little keeps low
+/// ids: its failure, the latest, sorts last by id. `order=finished` lists
+/// the newest endings first, as a "latest failures" view needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_endings_come_first_with_order_finished() {
+    let tracker = Tracker::new();
+    let api = Api::start(&tracker, Config::new()).await;
+    // Each thread fails tasks on a runtime of its own, as told: a thread
+    // takes its block of ids at its first spawn.
+    let quiet_thread = |tracker: Tracker| {
+        let (tell, told) = std::sync::mpsc::channel::<&'static str>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for name in told {
+                let failing = async { Err::<(), _>("down") };
+                let _ = runtime
+                    .block_on(async { tracker.spawn(name, TaskType::GENERAL, failing).await });
+            }
+        });
+        (tell, thread)
+    };
+    let (quiet, quiet_done) = quiet_thread(tracker.clone());
+    quiet.send("early").unwrap();
+    for _ in 0..500 {
+        if tracker.stats().total.failed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    for name in ["first", "second"] {
+        let (busy, busy_done) = quiet_thread(tracker.clone());
+        busy.send(name).unwrap();
+        drop(busy);
+        busy_done.join().unwrap();
+    }
+    // Ended last, with an id from the block its thread took first.
+    quiet.send("latest").unwrap();
+    drop(quiet);
+    quiet_done.join().unwrap();
+    let names = |page: &Value| -> Vec<String> {
+        let tasks = page["tasks"].as_array().unwrap();
+        tasks
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, page) = api.get("/tasks?state=failed&order=finished").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names(&page), ["latest", "second", "first", "early"]);
+    assert!(page["next_cursor"].is_null());
+    let (_, page) = api.get("/tasks?state=failed&order=finished&limit=1").await;
+    assert_eq!(names(&page), ["latest"]);
+    // By id, the latest ending sorts below the other threads' tasks.
+    let (_, by_id) = api.get("/tasks?state=failed").await;
+    assert_eq!(names(&by_id), ["second", "first", "latest", "early"]);
+    api.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_parameters_get_a_400_with_a_json_reason() {
     let tracker = Tracker::new();
@@ -226,6 +286,10 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         // Nor does it follow wakes.
         ("/tasks?lost_waker=true", "wakes(true)"),
         ("/tasks?colour=red", "colour"),
+        ("/tasks?order=newest", "order"),
+        ("/tasks?order=finished", "state"),
+        ("/tasks?order=finished&state=running", "state"),
+        ("/tasks?order=finished&state=failed&cursor=5", "cursor"),
         ("/tasks/abc", "abc"),
         ("/tasks/0", "0"),
         ("/tasks/99999999999999999999999", "99999999999999999999999"),

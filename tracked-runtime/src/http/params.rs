@@ -138,6 +138,10 @@ pub(crate) struct ListParams {
     pub(crate) limit: usize,
     /// The last id of the previous page.
     pub(crate) cursor: Option<u64>,
+    /// `order=finished`: the newest endings in memory, newest first, on one
+    /// page (ids are handed out in blocks per thread, so id order is not
+    /// the order tasks ended in).
+    pub(crate) by_end: bool,
 }
 
 impl ListParams {
@@ -185,11 +189,34 @@ impl ListParams {
                         ))
                     })?);
                 }
+                "order" => {
+                    params.by_end = match value.as_str() {
+                        "id" => false,
+                        "finished" => true,
+                        _ => {
+                            return Err(ApiError::bad_request(format!(
+                                "`order` must be `id` or `finished`, not `{value}`"
+                            )))
+                        }
+                    }
+                }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, lost_waker, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, lost_waker, order, limit, cursor"
                     )))
                 }
+            }
+        }
+        if params.by_end {
+            if !params.state.is_some_and(TaskState::is_finished) {
+                return Err(ApiError::bad_request(
+                    "`order=finished` lists finished tasks: give a `state` of completed, failed, panicked or cancelled",
+                ));
+            }
+            if params.cursor.is_some() {
+                return Err(ApiError::bad_request(
+                    "`order=finished` has no `cursor`: it lists the newest endings in memory, up to `limit`",
+                ));
             }
         }
         Ok(params)

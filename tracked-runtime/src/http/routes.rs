@@ -65,6 +65,20 @@ pub(crate) async fn list_tasks(
     // page and one more (to tell whether there is a next page) are turned
     // into JSON, not every match: the same holds after merging with the
     // journal, whose rows come in the same order.
+    if p.by_end {
+        // The newest endings in memory, on one page: the order a reader of
+        // "latest failures" wants, which ids do not follow.
+        let limit = p.limit;
+        let json = off_worker(move || {
+            let tracker = &state.tracker;
+            let tasks = tracker.finished(&q.limit(limit));
+            let json = tasks.iter().map(|t| TaskJson::new(tracker, t, false));
+            json.map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+                .collect()
+        })
+        .await?;
+        return Ok(page(json, None, limit));
+    }
     let finished = p.state.is_some_and(|s| s.is_finished());
     let (cursor, take) = (p.cursor, p.limit.saturating_add(1));
     let shared = Arc::clone(&state);
