@@ -408,10 +408,13 @@ async fn type_names_are_case_sensitive_and_a_near_miss_is_a_400() {
     const GOSSIP: TaskType = TaskType::new("Gossip");
     let tracker = Tracker::new();
     let gossip = tracker.spawn("gossip", GOSSIP, std::future::pending::<()>());
+    let accented = TaskType::from_name("Ünï");
+    let unicode = tracker.spawn("unicode", accented, std::future::pending::<()>());
     let api = Api::start(&tracker, Config::new()).await;
     for (path, suggests) in [
         ("/tasks?type=network", "`Network`"),
         ("/tasks?type=gossip", "`Gossip`"),
+        ("/tasks?type=%C3%BCn%C3%AF", "`Ünï`"),
     ] {
         let (status, _, reason) = api.error(Method::GET, path, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {reason}");
@@ -432,6 +435,33 @@ async fn type_names_are_case_sensitive_and_a_near_miss_is_a_400() {
     let (status, page) = api.get("/tasks?type=Gossip&state=Running").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     gossip.abort();
+    unicode.abort();
+    api.server.shutdown().await;
+}
+
+/// A tracker counts 128 types apart and the rest as `(other)`; a task of
+/// a type past those is still listed by its type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_counted_as_other_is_still_listed_by_name() {
+    let tracker = Tracker::new();
+    let parked: Vec<_> = (0..140)
+        .map(|i| {
+            let ty = TaskType::from_name(&format!("many-{i}"));
+            tracker.spawn(format!("typed-{i}"), ty, std::future::pending::<()>())
+        })
+        .collect();
+    assert!(tracker
+        .stats()
+        .by_type
+        .keys()
+        .any(|ty| ty.name() == "(other)"));
+    let api = Api::start(&tracker, Config::new()).await;
+    let (status, page) = api.get("/tasks?type=many-135").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids(&page), [parked[135].id().as_u64()], "{page}");
+    let (status, page) = api.get("/tasks?type=many-999").await;
+    assert_eq!((status, ids(&page).len()), (StatusCode::OK, 0), "{page}");
+    parked.iter().for_each(|task| task.abort());
     api.server.shutdown().await;
 }
 

@@ -309,6 +309,19 @@ impl Tracker {
         self.finished_in_order(query, below, |e| Reverse(e.record.id), Some(take))
     }
 
+    /// The type named `name` of a live or finished task, if any: how the
+    /// HTTP API finds a type past those the registry counts apart.
+    #[cfg(feature = "http")]
+    pub(crate) fn type_named(&self, name: &str) -> Option<TaskType> {
+        let inner = &self.inner;
+        let named = |r: &Record| r.ty.name() == name;
+        let live = inner.registry.live(named).first().map(|r| r.ty);
+        live.or_else(|| {
+            let finished = inner.registry.history_entries(named, &inner.clock);
+            finished.first().map(|e| e.record.ty)
+        })
+    }
+
     /// The first `take` (or all) history entries matching `query` and
     /// `also`, in the order of `key`; only those are snapshotted.
     fn finished_in_order<K: Ord>(

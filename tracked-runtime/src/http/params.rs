@@ -13,6 +13,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use crate::registry::OVERFLOW;
 use crate::{TaskState, TaskType, Tracker};
 
 /// The query string as key-value pairs, or why it is not one: each key and
@@ -265,6 +266,9 @@ fn parse_limit(value: &str) -> Result<usize, ApiError> {
 /// predefined, or `None`. Names are case-sensitive, as [`TaskType`]s are
 /// (`network` may be a type of its own), but a name that differs from a known
 /// type only in case is a 400 naming the known one, not an empty page.
+///
+/// Past the types a tracker counts apart ([`OVERFLOW`]), a type is looked
+/// for among the tasks themselves.
 fn known_type(tracker: &Tracker, name: &str) -> Result<Option<TaskType>, ApiError> {
     let known: Vec<TaskType> = TaskType::PREDEFINED
         .into_iter()
@@ -273,12 +277,16 @@ fn known_type(tracker: &Tracker, name: &str) -> Result<Option<TaskType>, ApiErro
     if let Some(ty) = known.iter().find(|ty| ty.name() == name) {
         return Ok(Some(*ty));
     }
-    match known.iter().find(|ty| ty.name().eq_ignore_ascii_case(name)) {
-        Some(ty) => Err(ApiError::bad_request(format!(
+    let lower = name.to_lowercase();
+    if let Some(ty) = known.iter().find(|ty| ty.name().to_lowercase() == lower) {
+        return Err(ApiError::bad_request(format!(
             "no type `{name}`; type names are case-sensitive: did you mean `{ty}`?"
-        ))),
-        None => Ok(None),
+        )));
     }
+    if known.contains(&OVERFLOW) {
+        return Ok(tracker.type_named(name));
+    }
+    Ok(None)
 }
 
 /// The `timeout_ms` of a cancel.
