@@ -1,5 +1,6 @@
 //! Counters: totals and per type, consistent under concurrency.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::AddAssign;
@@ -103,10 +104,11 @@ impl Stats {
 /// ```
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .by_type
-            .keys()
-            .map(|ty| ty.name().len())
+        let names: Vec<Cow<'_, str>> = self.by_type.keys().map(|ty| one_line(ty.name())).collect();
+        // In characters, as the padding below counts them.
+        let width = names
+            .iter()
+            .map(|name| name.chars().count())
             .chain([5])
             .max()
             .unwrap_or(5);
@@ -123,7 +125,7 @@ impl fmt::Display for Stats {
             "panicked",
             "cancelled"
         )?;
-        let rows = self.by_type.iter().map(|(ty, c)| (ty.name(), c));
+        let rows = names.iter().map(|name| &**name).zip(self.by_type.values());
         for (name, c) in rows.chain([("total", &self.total)]) {
             writeln!(
                 f,
@@ -139,5 +141,44 @@ impl fmt::Display for Stats {
             )?;
         }
         Ok(())
+    }
+}
+
+/// A type name as one row of the table: control characters (a newline in
+/// a name read from configuration, say) escaped as in Rust source.
+fn one_line(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        let escaped = name.chars().map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        });
+        Cow::Owned(escaped.collect())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Counts, Stats};
+    use crate::TaskType;
+
+    /// Every row is one line as wide as the header, whatever the names: a
+    /// newline is escaped, and padding counts characters, not bytes.
+    #[test]
+    fn the_table_keeps_one_aligned_row_per_type() {
+        let counts = Counts {
+            spawned: 3,
+            completed: 3,
+            ..Counts::default()
+        };
+        let names = ["Network", "A\nB", "名前名前", "Zed"];
+        let rows = names.map(|name| (TaskType::new(name), counts)).to_vec();
+        let table = Stats::from_rows(rows).to_string();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2 + names.len(), "{table}");
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "{table}");
+        assert!(lines.iter().any(|l| l.starts_with("A\\nB ")), "{table}");
     }
 }
