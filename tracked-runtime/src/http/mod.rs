@@ -40,7 +40,10 @@
 //! Every error is JSON, `{"error": "<reason>"}`: a parameter that is
 //! unknown, repeated or malformed, or a path segment that is not text, is a
 //! 400 naming it, an unknown path a 404, and a method an endpoint does not
-//! take a 405 with an `Allow` header.
+//! take a 405 with an `Allow` header. The one exception is a request
+//! whose head is too large for the HTTP parser (a query string of about
+//! 100 KB): hyper answers it (414 or 431, with no body) before any handler
+//! of ours sees it.
 
 mod auth;
 mod error;
