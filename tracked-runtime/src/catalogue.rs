@@ -288,11 +288,11 @@ impl Catalogue {
         }
         let mut finished: BTreeMap<*const StaticSite, usize> = BTreeMap::new();
         let inner = &tracker.inner;
-        for task in inner
+        let ended = inner
             .registry
-            .history(Record::has_static_site, &inner.clock)
-        {
-            for site in [task.fn_site, task.spawn_site].into_iter().flatten() {
+            .history_entries(Record::has_static_site, &inner.clock);
+        for entry in ended {
+            for site in entry.record.static_sites() {
                 *finished.entry(std::ptr::from_ref(site)).or_default() += 1;
             }
         }

@@ -260,6 +260,12 @@ pub(crate) async fn catalogue(
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
     caller.require_unscoped()?;
+    off_worker(move || catalogue_json(&state)).await
+}
+
+/// The catalogue's sites with their use by this tracker's tasks, and the
+/// lint's findings.
+fn catalogue_json(state: &AppState) -> Json<Value> {
     let catalogue = crate::catalogue();
     let status = match catalogue.status() {
         crate::CatalogueStatus::Collected(_) => "collected",
@@ -288,11 +294,11 @@ pub(crate) async fn catalogue(
         .iter()
         .map(|f| json!({ "rule": f.rule(), "message": f.to_string() }))
         .collect();
-    Ok(Json(json!({
+    Json(json!({
         "status": status,
         "sites": sites,
         "findings": findings,
-    })))
+    }))
 }
 
 pub(crate) async fn cancel_task(
