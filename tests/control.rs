@@ -350,6 +350,31 @@ fn shutdown_meets_its_deadline_whatever_the_tasks_do() {
     assert_eq!(late[0].state, TaskState::Cancelled);
 }
 
+/// A signal handler task can return the shutdown's report, and a task
+/// that cancels a group the cancel's: both are `Outcome`s, never failures.
+#[tokio::test]
+async fn a_task_can_return_a_cancel_or_shutdown_report() {
+    let tracker = Tracker::new();
+    let group = tracker.group("batch");
+    group.spawn("job", TaskType::GENERAL, polite());
+    let canceller = tracker.spawn("canceller", TaskType::GENERAL, {
+        let group = group.clone();
+        async move { group.cancel(Duration::from_secs(5)).await }
+    });
+    let cancelled = canceller.id();
+    assert_eq!(canceller.await.unwrap().stopped, 1);
+    let signals = tracker.spawn("signals", TaskType::GENERAL, {
+        let tracker = tracker.clone();
+        async move { tracker.shutdown(ShutdownPlan::new()).await }
+    });
+    let shut_down = signals.id();
+    assert!(signals.await.unwrap().is_clean());
+    drained(&tracker).await;
+    for id in [cancelled, shut_down] {
+        assert_eq!(tracker.task(id).unwrap().task.state, TaskState::Completed);
+    }
+}
+
 #[tokio::test]
 async fn a_second_shutdown_returns_at_once() {
     let tracker = Tracker::new();

@@ -68,6 +68,9 @@ impl CancelReport {
     }
 }
 
+/// Never a failure, so that a tracked task can return the report.
+impl crate::Outcome for CancelReport {}
+
 /// One line of counts, then one indented line per aborted task and per task
 /// left running.
 ///
@@ -87,7 +90,7 @@ impl fmt::Display for CancelReport {
         if !self.left_running.is_empty() {
             write!(f, ", {} left running", self.left_running.len())?;
         }
-        writeln!(f, " in {:.2}s", self.elapsed.as_secs_f64())?;
+        writeln!(f, " in {:.2?}", self.elapsed)?;
         for task in &self.aborted {
             writeln!(f, "  aborted {task}")?;
         }
@@ -120,8 +123,11 @@ pub struct StubbornTask {
 /// `#42 db::flush (Database) age 9.1s parent #7 at src/db.rs:80:5, last progress "page 3/9"`
 impl fmt::Display for StubbornTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let age = self.age.as_secs_f64();
-        write!(f, "#{} {} ({}) age {age:.1}s", self.id, self.name, self.ty)?;
+        write!(
+            f,
+            "#{} {} ({}) age {:.1?}",
+            self.id, self.name, self.ty, self.age
+        )?;
         if let Some(parent) = self.parent {
             write!(f, " parent #{parent}")?;
         }

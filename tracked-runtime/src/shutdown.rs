@@ -151,13 +151,19 @@ impl ShutdownReport {
     }
 }
 
-/// One block per tier, then the leftovers and the total time.
+/// Never a failure, so that a tracked task (a signal handler) can return
+/// the report.
+impl crate::Outcome for ShutdownReport {}
+
+/// One block per tier, then the leftovers and the total time. Durations
+/// take the unit that suits them (`2.0s`, `30.0ms`), as `Duration`'s
+/// `Debug` does.
 ///
 /// ```text
-/// tier maintenance (timeout 2.0s): 3 stopped, 0 already finished, 0 aborted in 0.01s
+/// tier maintenance (timeout 500.0ms): 3 stopped, 0 already finished, 0 aborted in 12.31ms
 /// tier state (timeout 2.0s): 1 stopped, 0 already finished, 1 aborted in 2.00s
 ///   aborted #42 db::flush (Database) age 9.1s at src/db.rs:80:5
-/// leftover: 0 stopped, 0 already finished, 0 aborted in 0.00s
+/// leftover: 0 stopped, 0 already finished, 0 aborted in 45.20µs
 /// shutdown took 2.03s, not clean
 /// ```
 impl fmt::Display for ShutdownReport {
@@ -165,17 +171,15 @@ impl fmt::Display for ShutdownReport {
         for tier in &self.tiers {
             write!(
                 f,
-                "tier {} (timeout {:.1}s): {}",
-                tier.name,
-                tier.timeout.as_secs_f64(),
-                tier.report
+                "tier {} (timeout {:.1?}): {}",
+                tier.name, tier.timeout, tier.report
             )?;
         }
         write!(f, "leftover: {}", self.leftover)?;
         writeln!(
             f,
-            "shutdown took {:.2}s, {}",
-            self.elapsed.as_secs_f64(),
+            "shutdown took {:.2?}, {}",
+            self.elapsed,
             if self.is_clean() {
                 "clean"
             } else {
@@ -454,5 +458,33 @@ fn empty_report() -> ShutdownReport {
         tiers: Vec::new(),
         leftover: CancelReport::default(),
         elapsed: Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ShutdownReport, TierReport};
+    use crate::CancelReport;
+    use std::time::Duration;
+
+    /// A timeout under a second used to print as `0.0s`.
+    #[test]
+    fn a_report_prints_short_durations_in_milliseconds() {
+        let report = ShutdownReport {
+            tiers: vec![TierReport {
+                name: "edges".into(),
+                timeout: Duration::from_millis(30),
+                report: CancelReport {
+                    elapsed: Duration::from_millis(4),
+                    ..CancelReport::default()
+                },
+            }],
+            leftover: CancelReport::default(),
+            elapsed: Duration::from_secs(2),
+        };
+        let text = report.to_string();
+        assert!(text.starts_with("tier edges (timeout 30.0ms): "), "{text}");
+        assert!(text.contains(" aborted in 4.00ms\n"), "{text}");
+        assert!(text.ends_with("shutdown took 2.00s, clean\n"), "{text}");
     }
 }
