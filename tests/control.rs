@@ -6,10 +6,11 @@
 mod polite;
 use polite::polite;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tracked::{Counts, Query, ShutdownPlan, TaskState, TaskType, Tracker};
+use tracked::{Counts, Query, ShutdownPlan, SpawnKind, TaskState, TaskType, Tracker};
 
 mod common;
 use common::assert_invariant;
@@ -373,6 +374,63 @@ async fn a_task_can_return_a_cancel_or_shutdown_report() {
     for id in [cancelled, shut_down] {
         assert_eq!(tracker.task(id).unwrap().task.state, TaskState::Completed);
     }
+}
+
+/// A task's blocking closure, spawned by a rewritten `spawn_blocking`.
+#[tracked::tracked(type = "General")]
+async fn rewritten_blocking(ran: Arc<AtomicUsize>) -> Result<(), tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || ran.fetch_add(1, Ordering::SeqCst)).await?;
+    Ok(())
+}
+
+/// A blocking closure spawned after shutdown never runs, whichever way it
+/// is spawned: its handle gives a cancelled `JoinError` and it is recorded
+/// `Cancelled` (the abort sent at spawn used to race the blocking pool,
+/// whose threads mostly ran the closure first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_closure_spawned_after_shutdown_never_runs() {
+    let tracker = Tracker::new();
+    let ran = Arc::new(AtomicUsize::new(0));
+    // The rewritten spawn, in the task that shut down (left alone by it).
+    let signals = tracker.spawn("signals", TaskType::GENERAL, {
+        let (tracker, ran) = (tracker.clone(), ran.clone());
+        async move {
+            tracker.shutdown(ShutdownPlan::new()).await;
+            rewritten_blocking(ran).await
+        }
+    });
+    assert!(signals.await.unwrap().unwrap_err().is_cancelled());
+    let closure = || {
+        let ran = ran.clone();
+        move || ran.fetch_add(1, Ordering::SeqCst)
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        handles.push(tracker.spawn_blocking("late", TaskType::GENERAL, closure()));
+        let on = tracker.task_builder("late", TaskType::GENERAL);
+        handles.push(on.spawn_blocking_on(closure(), &runtime));
+    }
+    let mut set = tracked::JoinSet::with_tracker(&tracker);
+    for _ in 0..20 {
+        set.spawn_blocking("late", TaskType::GENERAL, closure());
+        set.spawn_blocking_on("late", TaskType::GENERAL, closure(), &runtime);
+    }
+    for handle in handles {
+        assert!(handle.await.unwrap_err().is_cancelled());
+    }
+    while let Some(joined) = set.join_next().await {
+        assert!(joined.unwrap_err().is_cancelled());
+    }
+    drained(&tracker).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "closures ran after shutdown");
+    let closures: Vec<_> = tracker
+        .finished(&Query::new())
+        .into_iter()
+        .filter(|t| t.kind == SpawnKind::Blocking)
+        .collect();
+    assert_eq!(closures.len(), 81);
+    assert!(closures.iter().all(|t| t.state == TaskState::Cancelled));
 }
 
 #[tokio::test]

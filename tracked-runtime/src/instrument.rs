@@ -37,6 +37,14 @@ impl Launch {
         self.record.id
     }
 
+    /// Whether the task is spawned after shutdown, to be aborted before it
+    /// runs. A blocking closure is then not handed to tokio's blocking pool,
+    /// whose threads may start it before the abort lands: [`unrun`] stands
+    /// in for it.
+    pub(crate) fn doomed(&self) -> bool {
+        self.at_spawn == AtSpawn::Abort
+    }
+
     /// Finishes registering the task tokio took: records the handle that
     /// aborts it, and applies the shutdown state the launch found.
     pub(crate) fn launched<H: Abortable>(self, handle: H) -> H {
@@ -263,9 +271,7 @@ impl Current {
     /// [`Launch::launched`] finishes once tokio has the task.
     pub(crate) fn launching(&self) -> Launch {
         let at_spawn = self.tracker.inner.shutdown.at_spawn(self.record.ty);
-        // A blocking closure cannot be skipped (there is no output to give);
-        // if a thread picks it up before the abort lands, it runs.
-        if at_spawn == AtSpawn::Abort && self.record.kind != crate::SpawnKind::Blocking {
+        if at_spawn == AtSpawn::Abort {
             self.record.doomed.store(true, Ordering::Relaxed);
         }
         Launch {
@@ -618,6 +624,15 @@ where
             }
         }
     }
+}
+
+/// What tokio runs in place of a blocking closure spawned after shutdown
+/// (see [`Launch::doomed`]): an async task that is never ready and holds the
+/// closure, which the abort sent at spawn drops unrun; the task ends
+/// `Cancelled`, and its handle gives a cancelled `JoinError`.
+pub(crate) async fn unrun<R>(closure: impl FnOnce() -> R) -> R {
+    let _closure = closure;
+    std::future::pending().await
 }
 
 /// How a task returning `output` ended; an `Err`'s text is cut to

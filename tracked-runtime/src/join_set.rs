@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::{JoinError, LocalSet};
 
-use crate::instrument::{blocking, Current, Instrumented, Launch};
+use crate::instrument::{blocking, unrun, Current, Instrumented, Launch};
 use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
@@ -390,9 +390,15 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
         let (current, launch) = self.register(builder, SpawnKind::Blocking, site);
+        let f = blocking::<ByOutcome, _, _>(f, current);
         let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let task = set.spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        let task = if launch.doomed() {
+            // tracked: allow(untracked-spawn) -- stands in for the closure, unrun.
+            set.spawn(unrun(f))
+        } else {
+            // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+            set.spawn_blocking(f)
+        };
         self.launched(launch, task)
     }
 
@@ -427,9 +433,15 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     {
         let (builder, site) = (Builder::new(name, ty), Location::caller());
         let (current, launch) = self.register(builder, SpawnKind::Blocking, site);
+        let f = blocking::<ByOutcome, _, _>(f, current);
         let set: &mut tokio::task::JoinSet<T> = &mut self.inner;
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let task = set.spawn_blocking_on(blocking::<ByOutcome, _, _>(f, current), handle);
+        let task = if launch.doomed() {
+            // tracked: allow(untracked-spawn) -- stands in for the closure, unrun.
+            set.spawn_on(unrun(f), handle)
+        } else {
+            // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+            set.spawn_blocking_on(f, handle)
+        };
         self.launched(launch, task)
     }
 }

@@ -24,7 +24,7 @@ pub use crate::outcome::{ByDebug, ByOutcome, Classify, ErrWithoutText, NeverFail
 pub use crate::{SiteKind, StaticSite, TaskType};
 pub use inventory;
 
-use crate::instrument::{blocking, Instrumented};
+use crate::instrument::{blocking, unrun, Instrumented};
 use crate::record::SpawnKind;
 use crate::{Builder, Outcome};
 
@@ -156,8 +156,15 @@ where
 {
     let current = builder(site).register(SpawnKind::Blocking, Location::caller());
     let launch = current.launching();
-    // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-    launch.launched(tokio::task::spawn_blocking(blocking::<C, _, _>(f, current)))
+    let f = blocking::<C, _, _>(f, current);
+    let handle = if launch.doomed() {
+        // tracked: allow(untracked-spawn) -- stands in for the closure, unrun.
+        tokio::spawn(unrun(f))
+    } else {
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        tokio::task::spawn_blocking(f)
+    };
+    launch.launched(handle)
 }
 
 /// A rewritten `tokio::task::spawn_local`.

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::JoinError;
 
-use crate::instrument::{blocking, with_current, Current, Instrumented, TrackerRef};
+use crate::instrument::{blocking, unrun, with_current, Current, Instrumented, TrackerRef};
 use crate::outcome::{ByOutcome, Classify};
 use crate::record::{Label, SpawnKind, TaskName};
 use crate::{Outcome, SiteKind, StaticSite, TaskId, TaskType, Tracker};
@@ -169,8 +169,14 @@ impl<'a> Builder<'a> {
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let launch = current.launching();
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let handle = tokio::task::spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        let f = blocking::<ByOutcome, _, _>(f, current);
+        let handle = if launch.doomed() {
+            // tracked: allow(untracked-spawn) -- stands in for the closure, unrun.
+            tokio::spawn(unrun(f))
+        } else {
+            // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+            tokio::task::spawn_blocking(f)
+        };
         let id = launch.id();
         JoinHandle::new(launch.launched(handle), id)
     }
@@ -184,8 +190,14 @@ impl<'a> Builder<'a> {
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let launch = current.launching();
-        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
-        let handle = handle.spawn_blocking(blocking::<ByOutcome, _, _>(f, current));
+        let f = blocking::<ByOutcome, _, _>(f, current);
+        let handle = if launch.doomed() {
+            // tracked: allow(untracked-spawn) -- stands in for the closure, unrun.
+            handle.spawn(unrun(f))
+        } else {
+            // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+            handle.spawn_blocking(f)
+        };
         let id = launch.id();
         JoinHandle::new(launch.launched(handle), id)
     }
