@@ -598,6 +598,56 @@ async fn what_an_abort_cannot_stop_is_reported_left_running() {
     assert_invariant(&tracker);
 }
 
+/// A `#[tracked]` fn awaited in a task that the cancel aborts ends with it,
+/// and a blocking closure still waiting for a thread is ended by its abort
+/// before it starts: both are reported aborted, not left running.
+#[test]
+fn what_an_abort_did_stop_is_not_reported_left_running() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tracker = Tracker::new();
+    runtime.block_on(async {
+        let group = tracker.group("conn-8");
+        let host = group.spawn("accept", TaskType::GENERAL, async {
+            deaf_session(8).await;
+        });
+        let session = live_match(&tracker, &Query::new().parent(host.id())).await;
+        let report = group.cancel(Duration::from_millis(50)).await;
+        assert!(report.left_running.is_empty(), "{report}");
+        let mut aborted: Vec<_> = report.aborted.iter().map(|t| t.id).collect();
+        aborted.sort();
+        assert_eq!(aborted, [host.id(), session.id], "{report}");
+        assert!(host.await.unwrap_err().is_cancelled());
+
+        // The only blocking thread runs this one; the next one queues.
+        let (started, running) = std::sync::mpsc::channel();
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let busy = tracker.spawn_blocking("busy", TaskType::DATABASE, move || {
+            started.send(()).unwrap();
+            finished.recv().unwrap();
+        });
+        running.recv().unwrap();
+        let queued = tracker.spawn_blocking("queued", TaskType::DATABASE, || 7);
+        let report = tracker
+            .cancel_task(queued.id(), Duration::from_millis(50))
+            .await;
+        assert!(report.left_running.is_empty(), "{report}");
+        assert_eq!(report.aborted.len(), 1, "{report}");
+        assert_eq!(report.aborted[0].name, "queued");
+        finish.send(()).unwrap();
+        busy.await.unwrap();
+        assert!(queued.await.unwrap_err().is_cancelled(), "it never ran");
+        drained(&tracker).await;
+        let session = tracker.task(session.id).unwrap().task;
+        assert_eq!(session.state, TaskState::Cancelled);
+    });
+    assert_invariant(&tracker);
+}
+
 /// What a signal handler does: a `#[tracked]` fn, awaited in a tracked
 /// task, that shuts the service down and logs the report.
 #[tracked::tracked(type = "General")]

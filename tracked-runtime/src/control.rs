@@ -13,7 +13,8 @@
 //! 2. At the deadline, whatever still runs is aborted, if tokio can abort
 //!    it: not a `#[tracked]` fn awaited inside another task (it ends with
 //!    that task), nor a blocking closure already running. Those are left
-//!    running, and reported as such.
+//!    running, and reported as such, unless they ended once the aborts
+//!    landed (a `#[tracked]` fn awaited in a task that was aborted).
 //! 3. The report says what stopped by itself, what was aborted and what was
 //!    left running (with each stubborn task's name, type, age, parent, site
 //!    and last progress message), and what had already finished.
@@ -49,13 +50,17 @@ pub struct CancelReport {
     pub already_finished: usize,
     /// Tasks still running at the deadline, which were aborted: those that
     /// ended `Cancelled`, and those whose abort had not landed yet when the
-    /// cancel returned (a task blocking its worker thread). Tasks that
-    /// joined the selection while the aborts landed (spawned by a task being
-    /// aborted) are aborted too, and listed here.
+    /// cancel returned (a task blocking its worker thread, a blocking
+    /// closure still waiting for a thread, which its abort ends before it
+    /// starts). A `#[tracked]` fn awaited inside a task that was aborted
+    /// ended with it, and is listed here too. Tasks that joined the
+    /// selection while the aborts landed (spawned by a task being aborted)
+    /// are aborted too, and listed here.
     pub aborted: Vec<StubbornTask>,
     /// Tasks still running at the deadline that an abort cannot stop, left
-    /// running: a `#[tracked]` fn awaited inside another task, which ends
-    /// with that task, or a blocking closure already running.
+    /// running: a `#[tracked]` fn awaited inside another task that is still
+    /// running (it ends with that task), or a blocking closure that had
+    /// started.
     pub left_running: Vec<StubbornTask>,
     /// How long the cancel took.
     pub elapsed: Duration,
@@ -235,8 +240,13 @@ pub(crate) fn cancel_blocking(
     }
     for record in &abortable {
         let list = match record.state() {
-            // tokio cannot stop a blocking closure once it runs.
-            state if !state.is_finished() && record.kind == SpawnKind::Blocking => {
+            // tokio cannot stop a blocking closure once it runs; one still
+            // queued for a thread is ended by its abort before it starts.
+            state
+                if !state.is_finished()
+                    && record.kind == SpawnKind::Blocking
+                    && has_started(record) =>
+            {
                 &mut report.left_running
             }
             // The abort lands when the runtime next drops the task (not yet
@@ -248,16 +258,26 @@ pub(crate) fn cancel_blocking(
         };
         list.push(StubbornTask::of(record, tracker, now));
     }
+    // Read once the aborts landed: a `#[tracked]` fn awaited in a task that
+    // was aborted has ended with it (dropped before the task's own end).
     for record in &stuck {
-        report
-            .left_running
-            .push(StubbornTask::of(record, tracker, now));
+        let list = match record.state() {
+            TaskState::Cancelled => &mut report.aborted,
+            state if !state.is_finished() => &mut report.left_running,
+            _ => continue,
+        };
+        list.push(StubbornTask::of(record, tracker, now));
     }
     report.stopped = asked
         .len()
         .saturating_sub(report.aborted.len() + report.left_running.len() + report.already_finished);
     report.elapsed = started.elapsed();
     report
+}
+
+/// Whether a task was polled, or its blocking closure started, at least once.
+fn has_started(record: &Record) -> bool {
+    record.polls.load(std::sync::atomic::Ordering::Relaxed) > 0
 }
 
 /// Aborts each of `records` that tokio can abort, moving it to `abortable`,
