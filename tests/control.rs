@@ -224,6 +224,52 @@ async fn a_task_ending_by_itself_as_it_is_aborted_is_not_listed_aborted() {
     assert_invariant(&tracker);
 }
 
+/// A task aborted by someone else while a cancel waits for it (its
+/// `AbortHandle`, a shutdown) did not stop by itself: the report counts it
+/// as cancelled elsewhere, not as stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_cancelled_elsewhere_during_a_cancel_is_not_counted_stopped() {
+    let tracker = Tracker::new();
+    let group = tracker.group("jobs");
+    let (asked, was_asked) = tokio::sync::oneshot::channel();
+    let deaf = group.spawn("deaf", TaskType::GENERAL, async move {
+        polite().await;
+        asked.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    group.spawn("polite", TaskType::GENERAL, polite());
+    let (report, ()) = tokio::join!(group.cancel(Duration::from_secs(30)), async {
+        was_asked.await.unwrap();
+        deaf.abort();
+    });
+    assert_eq!(
+        (report.stopped, report.cancelled_elsewhere),
+        (1, 1),
+        "{report}"
+    );
+    assert!(report.is_clean(), "{report}");
+    assert!(report.to_string().contains(", 1 cancelled elsewhere in "));
+
+    // A shutdown aborts the deaf ones while the group's cancel waits.
+    for _ in 0..3 {
+        group.spawn("deaf", TaskType::GENERAL, std::future::pending::<()>());
+        group.spawn("polite", TaskType::GENERAL, polite());
+    }
+    let plan = ShutdownPlan::new().rest("all", Duration::from_millis(50));
+    let (report, shutdown) = tokio::join!(
+        group.cancel(Duration::from_secs(30)),
+        tracker.shutdown(plan)
+    );
+    assert_eq!(shutdown.tiers[0].report.aborted.len(), 3, "{shutdown}");
+    assert_eq!(
+        (report.stopped, report.cancelled_elsewhere),
+        (3, 3),
+        "{report}"
+    );
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_tiers_in_order_while_later_tiers_keep_running() {
     let tracker = Tracker::new();

@@ -24,7 +24,7 @@
 //! cancel, so it can neither wait for them nor abort them, which would lose
 //! its report.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,9 @@ const POLL: Duration = Duration::from_millis(2);
 /// How long a cancel waits, after aborting, for the aborted tasks to end.
 const ABORT_GRACE: Duration = Duration::from_millis(100);
 
-/// The outcome of a cancel.
+/// The outcome of a cancel. Each task the cancel reached is counted once:
+/// as stopped, already finished, cancelled elsewhere, aborted or left
+/// running.
 #[derive(Clone, Debug, Default)]
 pub struct CancelReport {
     /// Tasks that ended by themselves after being asked: before the
@@ -48,6 +50,11 @@ pub struct CancelReport {
     pub stopped: usize,
     /// Tasks that had already ended when the request reached them.
     pub already_finished: usize,
+    /// Tasks that ended `Cancelled` before the deadline, so not by
+    /// themselves and not by this cancel's abort: aborted by someone else
+    /// (an [`AbortHandle`](crate::AbortHandle), another cancel, a shutdown)
+    /// or dropped with their runtime.
+    pub cancelled_elsewhere: usize,
     /// Tasks still running at the deadline, which were aborted: those that
     /// ended `Cancelled`, and those whose abort had not landed yet when the
     /// cancel returned (a task blocking its worker thread, a blocking
@@ -94,6 +101,9 @@ impl fmt::Display for CancelReport {
         )?;
         if !self.left_running.is_empty() {
             write!(f, ", {} left running", self.left_running.len())?;
+        }
+        if self.cancelled_elsewhere > 0 {
+            write!(f, ", {} cancelled elsewhere", self.cancelled_elsewhere)?;
         }
         writeln!(f, " in {:.2?}", self.elapsed)?;
         for task in &self.aborted {
@@ -180,22 +190,15 @@ pub(crate) fn cancel_blocking(
     let mut report = CancelReport::default();
     // Tasks are followed by id: a `#[tracked]` claim may replace a task's
     // record while it is being cancelled.
-    let mut asked: HashSet<TaskId> = HashSet::new();
+    let mut asked = Asked::new();
     let mut remaining: Vec<Arc<Record>>;
     loop {
         remaining = tracker
             .inner
             .registry
-            .live(|r| !exempt.contains(&r.id) && (asked.contains(&r.id) || select(r)));
+            .live(|r| !exempt.contains(&r.id) && (asked.contains_key(&r.id) || select(r)));
         for record in &remaining {
-            if !record.cancel_requested() {
-                if tracker.inner.registry.request_cancel(record) {
-                    tracker.emit(record, crate::EventKind::CancelRequested);
-                } else if !asked.contains(&record.id) {
-                    report.already_finished += 1;
-                }
-            }
-            asked.insert(record.id);
+            ask(tracker, record, &mut asked);
         }
         remaining.retain(|r| !r.state().is_finished());
         let now = Instant::now();
@@ -219,14 +222,9 @@ pub(crate) fn cancel_blocking(
         remaining = tracker
             .inner
             .registry
-            .live(|r| !exempt.contains(&r.id) && !asked.contains(&r.id) && select(r));
+            .live(|r| !exempt.contains(&r.id) && !asked.contains_key(&r.id) && select(r));
         for record in &remaining {
-            if tracker.inner.registry.request_cancel(record) {
-                tracker.emit(record, crate::EventKind::CancelRequested);
-            } else {
-                report.already_finished += 1;
-            }
-            asked.insert(record.id);
+            ask(tracker, record, &mut asked);
         }
         remaining.retain(|r| !r.state().is_finished());
         let late = !remaining.is_empty();
@@ -254,7 +252,10 @@ pub(crate) fn cancel_blocking(
             state if !state.is_finished() || state == TaskState::Cancelled => &mut report.aborted,
             // It ended by itself, with an output or a panic, before the
             // abort landed: it stopped.
-            _ => continue,
+            _ => {
+                report.stopped += 1;
+                continue;
+            }
         };
         list.push(StubbornTask::of(record, tracker, now));
     }
@@ -264,15 +265,45 @@ pub(crate) fn cancel_blocking(
         let list = match record.state() {
             TaskState::Cancelled => &mut report.aborted,
             state if !state.is_finished() => &mut report.left_running,
-            _ => continue,
+            _ => {
+                report.stopped += 1;
+                continue;
+            }
         };
         list.push(StubbornTask::of(record, tracker, now));
     }
-    report.stopped = asked
-        .len()
-        .saturating_sub(report.aborted.len() + report.left_running.len() + report.already_finished);
+    // The others ended before the deadline.
+    let forced: HashSet<TaskId> = abortable.iter().chain(&stuck).map(|r| r.id).collect();
+    for (id, record) in &asked {
+        match record {
+            _ if forced.contains(id) => {}
+            None => report.already_finished += 1,
+            Some(record) if record.state() == TaskState::Cancelled => {
+                report.cancelled_elsewhere += 1;
+            }
+            Some(_) => report.stopped += 1,
+        }
+    }
     report.elapsed = started.elapsed();
     report
+}
+
+/// The tasks a cancel asked to stop, by id: each one's latest record, or
+/// `None` if it had ended before it was asked.
+type Asked = HashMap<TaskId, Option<Arc<Record>>>;
+
+/// Asks `record`'s task to stop, unless someone already did, and keeps it in
+/// `asked`.
+fn ask(tracker: &Tracker, record: &Arc<Record>, asked: &mut Asked) {
+    if !record.cancel_requested() {
+        if tracker.inner.registry.request_cancel(record) {
+            tracker.emit(record, crate::EventKind::CancelRequested);
+        } else if !asked.contains_key(&record.id) {
+            asked.insert(record.id, None);
+            return;
+        }
+    }
+    asked.insert(record.id, Some(Arc::clone(record)));
 }
 
 /// Whether a task was polled, or its blocking closure started, at least once.
@@ -428,6 +459,7 @@ impl Tracker {
         let mut report = cancel(self, Arc::new(move |r: &Record| r.id == id), timeout).await;
         let reached = report.stopped
             + report.already_finished
+            + report.cancelled_elsewhere
             + report.aborted.len()
             + report.left_running.len();
         if reached == 0 && self.task(id).is_some_and(|t| t.task.state.is_finished()) {

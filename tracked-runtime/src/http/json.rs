@@ -239,6 +239,7 @@ impl StatsJson {
 pub(crate) struct CancelJson {
     stopped: usize,
     already_finished: usize,
+    cancelled_elsewhere: usize,
     aborted: Vec<StubbornJson>,
     left_running: Vec<StubbornJson>,
     elapsed_ms: f64,
@@ -274,6 +275,7 @@ impl From<&CancelReport> for CancelJson {
         CancelJson {
             stopped: r.stopped,
             already_finished: r.already_finished,
+            cancelled_elsewhere: r.cancelled_elsewhere,
             aborted: r.aborted.iter().map(StubbornJson::from).collect(),
             left_running: r.left_running.iter().map(StubbornJson::from).collect(),
             elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
