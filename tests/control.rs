@@ -513,6 +513,40 @@ async fn a_shutdown_racing_another_waits_for_it_and_gives_its_report() {
     assert_invariant(&tracker);
 }
 
+/// A task that calls shutdown while one runs (`main` after a signal
+/// handler, say), after its own tier asked it to stop, is left alone as the
+/// first caller is: not aborted at the tier's deadline, not in the report,
+/// and it gets the report too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_joining_a_running_shutdown_is_left_alone_and_gets_the_report() {
+    let tracker = Tracker::new();
+    tracker.spawn("worker", TaskType::NETWORK, polite());
+    let plan = ShutdownPlan::new()
+        .tier("network", [TaskType::NETWORK], Duration::from_secs(5))
+        .rest("rest", Duration::from_millis(500));
+    let signals = tracker.spawn("signals", TaskType::GENERAL, {
+        let (tracker, plan) = (tracker.clone(), plan.clone());
+        async move { tracker.shutdown(plan).await }
+    });
+    let main = tracker.spawn("main", TaskType::GENERAL, {
+        let tracker = tracker.clone();
+        async move {
+            // Asked by the rest tier, which has picked this task.
+            polite().await;
+            tracker.shutdown(plan).await
+        }
+    });
+    let first = signals.await.expect("the first caller is left alone");
+    let second = main.await.expect("a later caller is left alone");
+    assert_eq!(first.to_string(), second.to_string());
+    assert!(second.is_clean(), "{second}");
+    let rest = &second.tiers[1].report;
+    assert_eq!((rest.stopped, rest.cancelled_elsewhere), (0, 0), "{second}");
+    assert_eq!(second.tiers[0].report.stopped, 1, "{second}");
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
 /// A task a tier aborted or left running may still be live when later
 /// tiers and the leftover pass look (a blocking closure that runs on, a
 /// task on a `LocalSet` not running): the report lists it once.

@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::instrument::with_current;
@@ -175,14 +175,32 @@ impl StubbornTask {
 /// What a cancel selects.
 pub(crate) type Selector = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
 
+/// The tasks a cancel leaves alone: those awaiting it (see [`callers`]).
+/// A shutdown's set grows while it runs, as later calls join it: a task in
+/// the set is never aborted, and not in the report, unless it was aborted
+/// before it joined.
+#[derive(Debug, Default)]
+pub(crate) struct Exempt(Mutex<HashSet<TaskId>>);
+
+impl Exempt {
+    /// Adds tasks to leave alone.
+    pub(crate) fn add(&self, ids: HashSet<TaskId>) {
+        self.lock().extend(ids);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashSet<TaskId>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Runs a cancel to completion on the calling thread; blocks until every
 /// selected task ended or `timeout` passed (plus the time to abort). Tasks
-/// in `exempt` are never selected (see [`callers`]); a timeout too large
-/// for a deadline waits for as long as the tasks run.
+/// in `exempt` are never selected, nor aborted if they join it meanwhile; a
+/// timeout too large for a deadline waits for as long as the tasks run.
 pub(crate) fn cancel_blocking(
     tracker: &Tracker,
     select: Selector,
-    exempt: &HashSet<TaskId>,
+    exempt: &Exempt,
     timeout: Duration,
 ) -> CancelReport {
     let started = Instant::now();
@@ -193,10 +211,11 @@ pub(crate) fn cancel_blocking(
     let mut asked = Asked::new();
     let mut remaining: Vec<Arc<Record>>;
     loop {
+        let skip = exempt.lock().clone();
         remaining = tracker
             .inner
             .registry
-            .live(|r| !exempt.contains(&r.id) && (asked.contains_key(&r.id) || select(r)));
+            .live(|r| !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r)));
         for record in &remaining {
             ask(tracker, record, &mut asked);
         }
@@ -214,21 +233,22 @@ pub(crate) fn cancel_blocking(
     // yet) are asked and aborted too, so that none outlives the cancel
     // unreported: a task seen ended has spawned all it ever will.
     let (mut abortable, mut stuck) = (Vec::new(), Vec::new());
-    abort_all(&mut remaining, &mut abortable, &mut stuck);
+    abort_all(&mut remaining, exempt, &mut abortable, &mut stuck);
     let grace = now + ABORT_GRACE;
     while !(abortable.is_empty() && stuck.is_empty()) {
         // Read before the scan, so that the scan sees all they spawned.
         let settled = abortable.iter().all(|r| r.state().is_finished());
+        let skip = exempt.lock().clone();
         remaining = tracker
             .inner
             .registry
-            .live(|r| !exempt.contains(&r.id) && !asked.contains_key(&r.id) && select(r));
+            .live(|r| !skip.contains(&r.id) && !asked.contains_key(&r.id) && select(r));
         for record in &remaining {
             ask(tracker, record, &mut asked);
         }
         remaining.retain(|r| !r.state().is_finished());
         let late = !remaining.is_empty();
-        abort_all(&mut remaining, &mut abortable, &mut stuck);
+        abort_all(&mut remaining, exempt, &mut abortable, &mut stuck);
         if (settled && !late) || Instant::now() >= grace {
             break;
         }
@@ -272,12 +292,14 @@ pub(crate) fn cancel_blocking(
         };
         list.push(StubbornTask::of(record, tracker, now));
     }
-    // The others ended before the deadline.
+    // The others ended before the deadline, or joined the exempt.
     let forced: HashSet<TaskId> = abortable.iter().chain(&stuck).map(|r| r.id).collect();
+    let exempt = exempt.lock();
     for (id, record) in &asked {
         match record {
             _ if forced.contains(id) => {}
             None => report.already_finished += 1,
+            Some(_) if exempt.contains(id) => {}
             Some(record) if record.state() == TaskState::Cancelled => {
                 report.cancelled_elsewhere += 1;
             }
@@ -312,13 +334,20 @@ fn has_started(record: &Record) -> bool {
 }
 
 /// Aborts each of `records` that tokio can abort, moving it to `abortable`,
-/// and moves the others (`#[tracked]` fns awaited inside a task) to `stuck`.
+/// and moves the others (`#[tracked]` fns awaited inside a task) to `stuck`;
+/// drops those in `exempt`, which it holds meanwhile, so that a task joining
+/// it is either aborted before or left alone.
 fn abort_all(
     records: &mut Vec<Arc<Record>>,
+    exempt: &Exempt,
     abortable: &mut Vec<Arc<Record>>,
     stuck: &mut Vec<Arc<Record>>,
 ) {
+    let exempt = exempt.lock();
     for record in records.drain(..) {
+        if exempt.contains(&record.id) {
+            continue;
+        }
         if record.kind == SpawnKind::Inline {
             stuck.push(record);
         } else {
@@ -382,7 +411,7 @@ pub(crate) async fn on_thread<T: Send + 'static>(
 
 /// Runs `cancel_blocking` on its own thread and awaits the report.
 pub(crate) async fn cancel(tracker: &Tracker, select: Selector, timeout: Duration) -> CancelReport {
-    let exempt = callers(tracker);
+    let exempt = Exempt(Mutex::new(callers(tracker)));
     let tracker = tracker.clone();
     on_thread(
         "tracked-cancel",

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::control::{callers, cancel_blocking, on_thread, CancelReport};
+use crate::control::{callers, cancel_blocking, on_thread, CancelReport, Exempt};
 use crate::record::Record;
-use crate::{TaskId, TaskType, Tracker};
+use crate::{TaskType, Tracker};
 
 /// One tier: the types it stops and how long it waits for them.
 #[derive(Clone, Debug)]
@@ -198,6 +198,9 @@ pub(crate) struct ShutdownState {
     requested: CancellationToken,
     /// The first reason given for stopping.
     cause: OnceLock<String>,
+    /// The tasks awaiting a call of the shutdown, left alone by its tiers;
+    /// each call adds its own before the shutdown begins or waits.
+    callers: Exempt,
     phase: AtomicU8,
     /// Types whose tier has begun stopping; `None` inside means "the rest".
     stopping: Mutex<Vec<Option<Vec<TaskType>>>>,
@@ -310,12 +313,16 @@ impl Tracker {
     /// handler task does: that task, and the `#[tracked]` fns in it awaiting
     /// the shutdown, are left alone (not asked to stop, not aborted, not in
     /// the report). They wait for the shutdown, so it cannot wait for them.
+    /// So is every later call's task, from the moment it calls: a tier may
+    /// have asked it to stop already, but aborts it only if its deadline
+    /// had passed before the call.
     pub async fn shutdown(&self, plan: ShutdownPlan) -> ShutdownReport {
-        let exempt = callers(self);
+        // Before anything is awaited: a tier may be about to abort the task.
+        self.inner.shutdown.callers.add(callers(self));
         let tracker = self.clone();
         on_thread(
             "tracked-shutdown",
-            move || tracker.shut_down(plan, &exempt),
+            move || tracker.shut_down(plan),
             empty_report,
         )
         .await
@@ -328,11 +335,13 @@ impl Tracker {
     /// and every tier waits out its timeout and aborts. Await
     /// [`Tracker::shutdown`] there.
     pub fn shutdown_blocking(&self, plan: ShutdownPlan) -> ShutdownReport {
-        self.shut_down(plan, &callers(self))
+        self.inner.shutdown.callers.add(callers(self));
+        self.shut_down(plan)
     }
 
-    /// Runs `plan`, leaving the tasks in `exempt` alone.
-    fn shut_down(&self, plan: ShutdownPlan, exempt: &HashSet<TaskId>) -> ShutdownReport {
+    /// Runs `plan`, leaving the callers of the shutdown alone, or waits for
+    /// the shutdown that runs already.
+    fn shut_down(&self, plan: ShutdownPlan) -> ShutdownReport {
         self.request_shutdown("shutdown started");
         let state = &self.inner.shutdown;
         if state
@@ -348,7 +357,7 @@ impl Tracker {
         *state.named.lock().unwrap_or_else(|p| p.into_inner()) = named.clone();
         // A task a tier aborted or left running may still be live when the
         // next tier, or the leftover pass, looks: it is reported once.
-        let mut reported = exempt.clone();
+        let mut reported = HashSet::new();
         let mut tiers = Vec::new();
         for tier in plan.tiers {
             state
@@ -357,14 +366,17 @@ impl Tracker {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(tier.types.clone());
             tracing::info!(tier = %tier.name, "shutdown: stopping tier");
+            let done = reported.clone();
             let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = match tier.types {
-                Some(types) => Arc::new(move |r: &Record| types.contains(&r.ty)),
+                Some(types) => {
+                    Arc::new(move |r: &Record| !done.contains(&r.id) && types.contains(&r.ty))
+                }
                 None => {
                     let named = named.clone();
-                    Arc::new(move |r: &Record| !named.contains(&r.ty))
+                    Arc::new(move |r: &Record| !done.contains(&r.id) && !named.contains(&r.ty))
                 }
             };
-            let report = cancel_blocking(self, select, &reported, tier.timeout);
+            let report = cancel_blocking(self, select, &state.callers, tier.timeout);
             let unstopped = [
                 (&report.aborted, "was aborted"),
                 (&report.left_running, "cannot be aborted: left running"),
@@ -389,8 +401,8 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let leftover =
-            cancel_blocking(self, Arc::new(|_: &Record| true), &reported, Duration::ZERO);
+        let select = Arc::new(move |r: &Record| !reported.contains(&r.id));
+        let leftover = cancel_blocking(self, select, &state.callers, Duration::ZERO);
         let report = ShutdownReport {
             tiers,
             leftover,
