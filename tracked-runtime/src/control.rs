@@ -22,7 +22,9 @@
 //! A cancel called from inside a tracked task leaves that task alone (and
 //! the `#[tracked]` fns it is awaiting the cancel in): they wait for the
 //! cancel, so it can neither wait for them nor abort them, which would lose
-//! its report.
+//! its report. So are the `#[tracked]` fns awaited at the root of the tree
+//! above it (a `#[tracked]` `main`): nothing can abort them, and they are
+//! most likely awaiting the caller.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -357,25 +359,42 @@ fn abort_all(
     }
 }
 
-/// The tasks a cancel called on this thread must leave alone: the tracked
-/// task polling the call, and the `#[tracked]` fns in it that await the
-/// call, up to the task tokio runs. They wait for the cancel, so it can
-/// neither wait for them nor abort them.
+/// The tasks a cancel called on this thread must leave alone, as they wait
+/// for it: the tracked task polling the call and the `#[tracked]` fns in it
+/// that await the call, up to the task tokio runs; and the ancestors that
+/// nothing can abort, most likely awaiting the caller: `#[tracked]` fns
+/// awaited at the root of the tree (a `#[tracked]` `main`), and those
+/// awaited inside them. Waiting for any of them could only time out.
+/// Ancestors are followed as far as they are live.
 pub(crate) fn callers(tracker: &Tracker) -> HashSet<TaskId> {
-    let mut exempt = HashSet::new();
+    // The caller, then its ancestors: each one's id and whether it is inline.
+    let mut chain = Vec::new();
+    let mut rooted = false;
     let mut next =
         with_current(|current| current.map(|c| (c.record.id, c.record.kind, c.record.parent)));
     while let Some((id, kind, parent)) = next {
-        exempt.insert(id);
-        next = match (kind, parent) {
-            (SpawnKind::Inline, Some(parent)) => {
-                let found = tracker.inner.registry.live(|r| r.id == parent);
-                found.first().map(|r| (r.id, r.kind, r.parent))
-            }
-            _ => None,
-        };
+        chain.push((id, kind == SpawnKind::Inline));
+        rooted = parent.is_none();
+        next = parent.and_then(|parent| {
+            let found = tracker.inner.registry.live(|r| r.id == parent);
+            found.first().map(|r| (r.id, r.kind, r.parent))
+        });
     }
-    exempt
+    let own = chain
+        .iter()
+        .position(|&(_, inline)| !inline)
+        .map_or(chain.len(), |task| task + 1);
+    let root = if rooted {
+        let units = chain.iter().rev().take_while(|&&(_, inline)| inline);
+        units.count()
+    } else {
+        0
+    };
+    chain[..own]
+        .iter()
+        .chain(&chain[chain.len() - root..])
+        .map(|&(id, _)| id)
+        .collect()
 }
 
 /// Runs `work` on a thread of its own, named `name`, and awaits what it

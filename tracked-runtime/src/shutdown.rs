@@ -313,6 +313,11 @@ impl Tracker {
     /// handler task does: that task, and the `#[tracked]` fns in it awaiting
     /// the shutdown, are left alone (not asked to stop, not aborted, not in
     /// the report). They wait for the shutdown, so it cannot wait for them.
+    /// So are the task's ancestors that nothing can abort, as they are most
+    /// likely waiting for it: `#[tracked]` fns awaited at the root of the
+    /// tree (a `#[tracked]` `main` awaiting its signal handler task) and
+    /// within them. Ancestors that are tasks of tokio's, and what runs in
+    /// them, are stopped as usual.
     /// So is every later call's task, from the moment it calls: a tier may
     /// have asked it to stop already, but aborts it only if its deadline
     /// had passed before the call.
