@@ -26,6 +26,7 @@
 //! above it (a `#[tracked]` `main`): nothing can abort them, and they are
 //! most likely awaiting the caller.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -319,15 +320,22 @@ type Asked = HashMap<TaskId, Option<Arc<Record>>>;
 /// Asks `record`'s task to stop, unless someone already did, and keeps it in
 /// `asked`.
 fn ask(tracker: &Tracker, record: &Arc<Record>, asked: &mut Asked) {
+    let mut ended = false;
     if !record.cancel_requested() {
         if tracker.inner.registry.request_cancel(record) {
             tracker.emit(record, crate::EventKind::CancelRequested);
-        } else if !asked.contains_key(&record.id) {
-            asked.insert(record.id, None);
-            return;
+        } else {
+            ended = true;
         }
     }
-    asked.insert(record.id, Some(Arc::clone(record)));
+    match asked.entry(record.id) {
+        Entry::Vacant(slot) => {
+            slot.insert((!ended).then(|| Arc::clone(record)));
+        }
+        Entry::Occupied(mut slot) => {
+            slot.insert(Some(Arc::clone(record)));
+        }
+    }
 }
 
 /// Whether a task was polled, or its blocking closure started, at least once.
