@@ -317,10 +317,10 @@ impl Tracker {
     /// likely waiting for it: `#[tracked]` fns awaited at the root of the
     /// tree (a `#[tracked]` `main` awaiting its signal handler task) and
     /// within them. Ancestors that are tasks of tokio's, and what runs in
-    /// them, are stopped as usual.
-    /// So is every later call's task, from the moment it calls: a tier may
-    /// have asked it to stop already, but aborts it only if its deadline
-    /// had passed before the call.
+    /// them, are stopped as usual. A call made while the shutdown runs gets
+    /// the same from the moment it is made: a tier may have asked its task
+    /// to stop already, but aborts it only if the tier's deadline had passed
+    /// before the call.
     pub async fn shutdown(&self, plan: ShutdownPlan) -> ShutdownReport {
         // Before anything is awaited: a tier may be about to abort the task.
         self.inner.shutdown.callers.add(callers(self));
