@@ -417,6 +417,51 @@ impl Tracker {
         roots.into_iter().filter_map(|r| slots[r].take()).collect()
     }
 
+    /// The live tree in depth-first order, each task with its depth, as
+    /// [`Tracker::tree`] orders it: at most `max` tasks, and whether more
+    /// were left out. A task `show` rejects is skipped and its children
+    /// move up. Only the tasks returned are snapshotted, so a page of a
+    /// large tree costs a walk over the records, not a snapshot of each.
+    #[cfg(feature = "http")]
+    pub(crate) fn tree_walk(
+        &self,
+        max: usize,
+        show: impl Fn(&Record) -> bool,
+    ) -> (Vec<(usize, TaskSnapshot)>, bool) {
+        let mut records = self.inner.registry.live(|_| true);
+        records.sort_unstable_by_key(|r| (r.spawned_at, r.id));
+        let index: HashMap<TaskId, usize> =
+            records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        let mut children = vec![Vec::new(); records.len()];
+        let mut roots = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            match record.parent.and_then(|parent| index.get(&parent)) {
+                Some(&parent) => children[parent].push(i),
+                None => roots.push(i),
+            }
+        }
+        let mut nodes = Vec::new();
+        let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&i| (i, 0)).collect();
+        while let Some((i, depth)) = stack.pop() {
+            let record = &records[i];
+            // A task that ended since the walk began is left out, as a
+            // listing leaves it out.
+            let task = show(record)
+                .then(|| self.snapshot_of(record))
+                .filter(|task| !task.state.is_finished());
+            let below = match task {
+                Some(_) if nodes.len() == max => return (nodes, true),
+                Some(task) => {
+                    nodes.push((depth, task));
+                    depth + 1
+                }
+                None => depth,
+            };
+            stack.extend(children[i].iter().rev().map(|&child| (child, below)));
+        }
+        (nodes, false)
+    }
+
     /// Live tasks per owner; tasks without an owner count under `None`.
     pub fn live_by_owner(&self) -> BTreeMap<Option<Arc<str>>, u64> {
         let mut counts = BTreeMap::new();
@@ -468,5 +513,68 @@ impl Tracker {
 
     fn snapshot_of(&self, record: &Record) -> TaskSnapshot {
         TaskSnapshot::of_live(record, &self.inner.clock)
+    }
+}
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use std::future::pending;
+
+    use crate::record::Record;
+    use crate::{Query, TaskId, TaskType, Tracker};
+
+    const ANY: TaskType = TaskType::GENERAL;
+
+    /// `tree_walk` is `Tracker::tree` flattened depth first, cut at `max`;
+    /// a hidden task's children move up to its depth.
+    #[test]
+    fn a_tree_walk_is_the_tree_flattened_and_cut() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let tracker = Tracker::new();
+        runtime.block_on(async {
+            // root ── hidden ── grandchild
+            //      └─ visible
+            // second
+            let t = tracker.clone();
+            tracker.spawn("root", ANY, async move {
+                let inner = t.clone();
+                t.spawn("hidden", ANY, async move {
+                    inner.spawn("grandchild", ANY, pending::<()>());
+                    pending::<()>().await
+                });
+                t.spawn("visible", ANY, pending::<()>());
+                pending::<()>().await
+            });
+            tracker.spawn("second", ANY, pending::<()>());
+            while tracker.stats().total.running < 5 {
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut flat: Vec<(usize, TaskId)> = Vec::new();
+        let mut stack: Vec<_> = tracker.tree().into_iter().rev().map(|t| (0, t)).collect();
+        while let Some((depth, node)) = stack.pop() {
+            flat.push((depth, node.task.id));
+            stack.extend(node.children.into_iter().rev().map(|c| (depth + 1, c)));
+        }
+        assert_eq!(flat.len(), 5);
+        let walk = |max, show: &dyn Fn(&Record) -> bool| {
+            let (nodes, cut) = tracker.tree_walk(max, show);
+            let ids: Vec<_> = nodes.into_iter().map(|(d, t)| (d, t.id)).collect();
+            (ids, cut)
+        };
+        assert_eq!(walk(usize::MAX, &|_| true), (flat.clone(), false));
+        assert_eq!(walk(5, &|_| true), (flat.clone(), false));
+        assert_eq!(walk(2, &|_| true), (flat[..2].to_vec(), true));
+        let (shown, _) = walk(usize::MAX, &|r: &Record| r.name != "hidden");
+        let depth_of = |nodes: &[(usize, TaskId)], name| {
+            let id = tracker.tasks(&Query::new().name_prefix(name))[0].id;
+            nodes.iter().find(|(_, t)| *t == id).map(|(d, _)| *d)
+        };
+        assert_eq!(depth_of(&flat, "grandchild"), Some(2));
+        assert_eq!(depth_of(&shown, "grandchild"), Some(1), "{shown:?}");
+        assert_eq!(depth_of(&shown, "hidden"), None);
+        assert_eq!(shown.len(), 4);
     }
 }

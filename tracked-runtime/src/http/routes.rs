@@ -14,7 +14,8 @@ use super::error::{ApiError, ApiResult};
 use super::json::{CancelJson, StatsJson, TaskJson};
 use super::params::{self, pairs, segment, ListParams, Pairs, Segment};
 use super::AppState;
-use crate::{Query, TaskTree};
+use crate::record::Record;
+use crate::Query;
 
 /// Nodes `GET /tree` returns at most.
 const MAX_TREE_NODES: usize = 5000;
@@ -189,34 +190,20 @@ pub(crate) async fn tree(
     let caller = state.tokens.caller(&headers)?;
     params::none(&pairs(query)?)?;
     off_worker(move || {
-        let forest = state.tracker.tree();
-        let (nodes, truncated) = flatten(&state, &caller, &forest);
+        // For a scoped caller, other owners' tasks are skipped and their
+        // visible descendants move up.
+        let visible = |r: &Record| caller.may_see_owned_by(r.owner().map(|o| &**o));
+        let (nodes, truncated) = state.tracker.tree_walk(MAX_TREE_NODES, visible);
+        let nodes: Vec<Value> = nodes
+            .iter()
+            .map(|(depth, task)| {
+                let task = TaskJson::new(&state.tracker, task, false);
+                json!({ "depth": depth, "task": task })
+            })
+            .collect();
         Json(json!({ "nodes": nodes, "truncated": truncated }))
     })
     .await
-}
-
-/// The forest in depth-first order, each node with its depth, without
-/// recursion (a chain of tasks can be deep). For a scoped caller, hidden
-/// tasks are skipped and their visible descendants move up.
-fn flatten(state: &AppState, caller: &Caller, forest: &[TaskTree]) -> (Vec<Value>, bool) {
-    let mut nodes = Vec::new();
-    let mut stack: Vec<(&TaskTree, usize)> = forest.iter().rev().map(|t| (t, 0)).collect();
-    while let Some((node, depth)) = stack.pop() {
-        let visible = caller.may_see(&node.task);
-        if visible {
-            if nodes.len() == MAX_TREE_NODES {
-                return (nodes, true);
-            }
-            nodes.push(json!({
-                "depth": depth,
-                "task": TaskJson::new(&state.tracker, &node.task, false),
-            }));
-        }
-        let below = if visible { depth + 1 } else { depth };
-        stack.extend(node.children.iter().rev().map(|c| (c, below)));
-    }
-    (nodes, false)
 }
 
 pub(crate) async fn stats(
