@@ -152,6 +152,25 @@ async fn abort_while_running_is_cancelled() {
     assert!(task.polls >= 1);
 }
 
+/// A type of the user's: one line makes it a task's output. (Had the
+/// crate implemented `Outcome` for `!`, named through a projection, every
+/// such impl would conflict with it, E0119.)
+struct Summary {
+    rows: usize,
+}
+
+impl tracked::Outcome for Summary {}
+
+#[tokio::test]
+async fn a_task_returns_a_type_of_the_users() {
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("summarise", TaskType::GENERAL, async {
+        Summary { rows: 3 }
+    });
+    assert_eq!(handle.await.unwrap().rows, 3);
+    assert_eq!(only_finished(&tracker).state, TaskState::Completed);
+}
+
 /// An accept loop or a ticker never returns: its block's output is `!`,
 /// which must be accepted as tokio accepts it (on edition 2021 a bound the
 /// output must meet trips the never-type fallback lint, an error).

@@ -14,7 +14,7 @@ use crate::instrument::{blocking, unrun, Current, Instrumented, Launch};
 use crate::outcome::ByOutcome;
 use crate::record::{SpawnKind, TaskName};
 use crate::spawn::{AbortHandle, Builder};
-use crate::{Outcome, TaskId, TaskType, Tracker};
+use crate::{TaskId, TaskOutput, TaskType, Tracker};
 
 /// Like `tokio::task::JoinSet`, but every task in it is tracked.
 ///
@@ -332,7 +332,7 @@ impl<T: 'static> JoinSet<T> {
     }
 }
 
-impl<T: Outcome + Send + 'static> JoinSet<T> {
+impl<T: TaskOutput + Send + 'static> JoinSet<T> {
     /// Spawns a tracked task into the set.
     #[track_caller]
     pub fn spawn<F>(&mut self, name: impl Into<TaskName>, ty: TaskType, future: F) -> AbortHandle
@@ -446,7 +446,7 @@ impl<T: Outcome + Send + 'static> JoinSet<T> {
     }
 }
 
-impl<T: Outcome + 'static> JoinSet<T> {
+impl<T: TaskOutput + 'static> JoinSet<T> {
     /// Spawns a tracked `!Send` task into the set, on the current `LocalSet`.
     #[track_caller]
     pub fn spawn_local<F>(
@@ -526,7 +526,7 @@ impl<T: Outcome + 'static> JoinSet<T> {
 /// ```
 impl<T, N, F> Extend<(N, TaskType, F)> for JoinSet<T>
 where
-    T: Outcome + Send + 'static,
+    T: TaskOutput + Send + 'static,
     N: Into<TaskName>,
     F: Future<Output = T> + Send + 'static,
 {
@@ -561,7 +561,7 @@ where
 /// ```
 impl<T, N, F> FromIterator<(N, TaskType, F)> for JoinSet<T>
 where
-    T: Outcome + Send + 'static,
+    T: TaskOutput + Send + 'static,
     N: Into<TaskName>,
     F: Future<Output = T> + Send + 'static,
 {

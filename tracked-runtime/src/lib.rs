@@ -80,7 +80,7 @@ pub use histogram::{
 pub use id::TaskId;
 pub use instrument::task_id;
 pub use join_set::JoinSet;
-pub use outcome::{Outcome, ERR_WITHOUT_TEXT};
+pub use outcome::{Outcome, TaskOutput, ERR_WITHOUT_TEXT};
 pub use panic::OnPanic;
 pub use query::{Query, TaskDetail, TaskTree};
 pub use record::{Label, Site, SpawnKind, TaskName, TaskState};

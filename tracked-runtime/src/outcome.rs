@@ -5,9 +5,9 @@ use std::fmt::{Debug, Display};
 /// Classifies a task's output: a failure is recorded as `Failed` with its
 /// text, anything else as `Completed`.
 ///
-/// Implemented for `()`, `Result<T, E: Display>` (an `Err` is a failure),
-/// `!` (a task that never returns) and common standard types. For your own output types, implement it in one
-/// line; the default method says "not a failure":
+/// Implemented for `()`, `Result<T, E: Display>` (an `Err` is a failure)
+/// and common standard types. For your own output types, implement it in
+/// one line; the default method says "not a failure":
 ///
 /// ```
 /// struct Summary {
@@ -80,7 +80,6 @@ never_a_failure!(
     String,
     std::time::Duration,
     std::convert::Infallible,
-    crate::private::Never,
 );
 
 /// Of any lifetime: an annotated fn may return a borrow of its argument.
@@ -95,6 +94,47 @@ impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
 impl<A, B> Outcome for (A, B) {}
 impl<A, B, C> Outcome for (A, B, C) {}
 
+/// What a tracked task may return: every [`Outcome`], and `!`, the output
+/// of a task that never returns (an accept loop, a ticker). The spawn
+/// functions take it, so that such a task needs no annotation; implement
+/// [`Outcome`] for your own types, not this.
+///
+/// ```
+/// # async fn demo(listener: tokio::net::TcpListener) {
+/// tracked_runtime::spawn("accept", tracked_runtime::TaskType::NETWORK, async move {
+///     loop {
+///         let _ = listener.accept().await;
+///     }
+/// });
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `tracked::Outcome`, so a tracked task cannot return it",
+    label = "the task's output must implement `Outcome`",
+    note = "`()` and `Result<T, E: Display>` implement it; for your own type add `impl tracked::Outcome for {Self} {{}}`"
+)]
+pub trait TaskOutput {
+    /// The failure text, if this output is a failure.
+    fn failure(&self) -> Option<String>;
+}
+
+impl<T: Outcome> TaskOutput for T {
+    fn failure(&self) -> Option<String> {
+        Outcome::failure(self)
+    }
+}
+
+/// `!` is not [`Outcome`] itself: a type stable Rust names only through a
+/// projection ([`Never`](crate::private::Never)) cannot be in an impl of a
+/// trait that other crates implement, or each of their impls would conflict
+/// with it. Not offered in errors, where the projection would only puzzle.
+#[diagnostic::do_not_recommend]
+impl TaskOutput for crate::private::Never {
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
 /// How the tracker classifies an output of type `T`; a zero-sized strategy
 /// chosen at compile time, so it costs nothing per task.
 #[doc(hidden)]
@@ -103,14 +143,14 @@ pub trait Classify<T> {
     fn failure(output: &T) -> Option<String>;
 }
 
-/// Classifies through [`Outcome`]; what the public spawn functions use.
+/// Classifies through [`TaskOutput`]; what the public spawn functions use.
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum ByOutcome {}
 
-impl<T: Outcome> Classify<T> for ByOutcome {
+impl<T: TaskOutput> Classify<T> for ByOutcome {
     fn failure(output: &T) -> Option<String> {
-        output.failure()
+        TaskOutput::failure(output)
     }
 }
 

@@ -3,15 +3,16 @@
 //!
 //! The expansion picks how a task's output is classified by autoderef
 //! specialization: `(&&&&&probe(&future)).pick()` resolves to
-//! [`PickOutcome`] when the output implements [`Outcome`], else to [`PickDebugErr`] for a `Result` whose error type is
+//! [`PickOutcome`] when the output is a [`TaskOutput`] (an [`Outcome`](crate::Outcome), or
+//! `!`), else to [`PickDebugErr`] for a `Result` whose error type is
 //! `Debug`, else to [`PickErr`] for any other `Result`, else to
 //! [`PickAny`]; so annotated fns and rewritten spawns accept any output
 //! type, and an `Err` always ends as `Failed`. Each level takes one `&`
 //! less, so method resolution tries them in this order, and the bounds are
 //! checked where the macro expands: an unbounded generic `E` is neither
 //! `Display` nor `Debug` there. An output still left to inference, as a
-//! block that never returns leaves it, gets the first level too, and so
-//! the fallback type (`()`, or `!` from edition 2024) must be `Outcome`.
+//! block that never returns leaves it, gets the first level too: its
+//! fallback type, `()` or (from edition 2024) `!`, is a `TaskOutput`.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -26,7 +27,7 @@ pub use inventory;
 
 use crate::instrument::{blocking, unrun, Instrumented};
 use crate::record::SpawnKind;
-use crate::{Builder, Outcome};
+use crate::{Builder, TaskOutput};
 
 /// The output type of a future or closure, carried to the pick.
 pub struct Probe<T>(PhantomData<fn() -> T>);
@@ -44,13 +45,13 @@ pub fn probe_fn<G: FnOnce() -> R, R>(_: &G) -> Probe<R> {
     Probe(PhantomData)
 }
 
-/// Chosen when the output implements `Outcome`: an `Err` is a failure.
+/// Chosen when the output is a [`TaskOutput`]: an `Err` is a failure.
 pub trait PickOutcome {
     /// The classifier.
     fn pick(&self) -> Pick<ByOutcome>;
 }
 
-impl<T: Outcome> PickOutcome for &&&&Probe<T> {
+impl<T: TaskOutput> PickOutcome for &&&&Probe<T> {
     fn pick(&self) -> Pick<ByOutcome> {
         Pick(PhantomData)
     }

@@ -14,7 +14,7 @@ use tokio::task::JoinError;
 use crate::instrument::{blocking, unrun, with_current, Current, Instrumented, TrackerRef};
 use crate::outcome::{ByOutcome, Classify};
 use crate::record::{Label, SpawnKind, TaskName};
-use crate::{Outcome, SiteKind, StaticSite, TaskId, TaskType, Tracker};
+use crate::{SiteKind, StaticSite, TaskId, TaskOutput, TaskType, Tracker};
 
 /// Describes a task to spawn: name, type, and optionally owner, labels and
 /// tracker.
@@ -115,7 +115,7 @@ impl<'a> Builder<'a> {
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
-        F::Output: Outcome + Send + 'static,
+        F::Output: TaskOutput + Send + 'static,
     {
         let current = self.register(SpawnKind::Async, Location::caller());
         let launch = current.launching();
@@ -148,7 +148,7 @@ impl<'a> Builder<'a> {
     pub fn spawn_on<F>(self, future: F, handle: &Handle) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
-        F::Output: Outcome + Send + 'static,
+        F::Output: TaskOutput + Send + 'static,
     {
         let current = self.register(SpawnKind::Async, Location::caller());
         let launch = current.launching();
@@ -165,7 +165,7 @@ impl<'a> Builder<'a> {
     pub fn spawn_blocking<F, R>(self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Outcome + Send + 'static,
+        R: TaskOutput + Send + 'static,
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let launch = current.launching();
@@ -186,7 +186,7 @@ impl<'a> Builder<'a> {
     pub fn spawn_blocking_on<F, R>(self, f: F, handle: &Handle) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Outcome + Send + 'static,
+        R: TaskOutput + Send + 'static,
     {
         let current = self.register(SpawnKind::Blocking, Location::caller());
         let launch = current.launching();
@@ -211,7 +211,7 @@ impl<'a> Builder<'a> {
     pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: Outcome + 'static,
+        F::Output: TaskOutput + 'static,
     {
         let current = self.register(SpawnKind::Local, Location::caller());
         let launch = current.launching();
@@ -288,7 +288,7 @@ impl<'a> Builder<'a> {
 pub fn spawn<F>(name: impl Into<TaskName>, ty: TaskType, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Outcome + Send + 'static,
+    F::Output: TaskOutput + Send + 'static,
 {
     Builder::new(name, ty).spawn(future)
 }
@@ -298,7 +298,7 @@ where
 pub fn spawn_blocking<F, R>(name: impl Into<TaskName>, ty: TaskType, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
-    R: Outcome + Send + 'static,
+    R: TaskOutput + Send + 'static,
 {
     Builder::new(name, ty).spawn_blocking(f)
 }
@@ -308,7 +308,7 @@ where
 pub fn spawn_local<F>(name: impl Into<TaskName>, ty: TaskType, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
-    F::Output: Outcome + 'static,
+    F::Output: TaskOutput + 'static,
 {
     Builder::new(name, ty).spawn_local(future)
 }
@@ -329,7 +329,7 @@ impl Tracker {
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
-        F::Output: Outcome + Send + 'static,
+        F::Output: TaskOutput + Send + 'static,
     {
         self.task_builder(name, ty).spawn(future)
     }
@@ -344,7 +344,7 @@ impl Tracker {
     ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Outcome + Send + 'static,
+        R: TaskOutput + Send + 'static,
     {
         self.task_builder(name, ty).spawn_blocking(f)
     }
@@ -359,7 +359,7 @@ impl Tracker {
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
-        F::Output: Outcome + 'static,
+        F::Output: TaskOutput + 'static,
     {
         self.task_builder(name, ty).spawn_local(future)
     }
@@ -375,7 +375,7 @@ impl Tracker {
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
-        F::Output: Outcome + Send + 'static,
+        F::Output: TaskOutput + Send + 'static,
     {
         self.task_builder(name, ty).spawn_on(future, handle)
     }
