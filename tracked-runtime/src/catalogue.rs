@@ -213,7 +213,11 @@ pub struct Catalogue {
 /// Whether the catalogue can be trusted to be complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatalogueStatus {
-    /// `inventory` collected these many sites.
+    /// `inventory` collected these many sites: those of the crates linked
+    /// into the program. A dependency the program never names (no item of
+    /// it used) may be left out by the linker, and its sites with it; `use
+    /// that_crate as _;` keeps it in. `cargo xtask audit` reads every crate
+    /// of the workspace from source.
     Collected(usize),
     /// No sites, and no task with a static site has run: the program has no
     /// `#[tracked]` code, or has not reached it yet.
