@@ -184,7 +184,7 @@ impl ListParams {
                 }
                 "limit" => params.limit = parse_limit(value)?,
                 "cursor" => {
-                    params.cursor = Some(value.parse().map_err(|_| {
+                    params.cursor = Some(whole(value).ok_or_else(|| {
                         ApiError::bad_request(format!(
                             "`cursor` must be the `next_cursor` of a previous page, not `{value}`"
                         ))
@@ -319,12 +319,17 @@ pub(crate) fn cancel_timeout(pairs: &[(String, String)]) -> Result<Duration, Api
 
 /// A task id from a path segment.
 pub(crate) fn task_id(raw: &str) -> Result<crate::TaskId, ApiError> {
-    raw.parse::<u64>()
-        .ok()
-        .and_then(crate::TaskId::from_u64)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("a task id is a positive whole number, not `{raw}`"))
-        })
+    whole(raw).and_then(crate::TaskId::from_u64).ok_or_else(|| {
+        ApiError::bad_request(format!("a task id is a positive whole number, not `{raw}`"))
+    })
+}
+
+/// A whole number written as ids and cursors are: digits only, without a
+/// sign or a leading zero, so that each number has one spelling.
+fn whole(raw: &str) -> Option<u64> {
+    let canonical =
+        raw.bytes().all(|b| b.is_ascii_digit()) && !(raw.len() > 1 && raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 /// An owner named in a path or a filter, never empty. Code may give tasks
