@@ -79,7 +79,6 @@ never_a_failure!(
     f64,
     String,
     std::time::Duration,
-    std::convert::Infallible,
 );
 
 /// Of any lifetime: an annotated fn may return a borrow of its argument.
@@ -127,7 +126,9 @@ impl<T: Outcome> TaskOutput for T {
 /// `!` is not [`Outcome`] itself: a type stable Rust names only through a
 /// projection ([`Never`](crate::private::Never)) cannot be in an impl of a
 /// trait that other crates implement, or each of their impls would conflict
-/// with it. Not offered in errors, where the projection would only puzzle.
+/// with it. (Nor is `Infallible`, which is `!` once the never type is
+/// stable: this impl then covers it.) Not offered in errors, where the
+/// projection would only puzzle.
 #[diagnostic::do_not_recommend]
 impl TaskOutput for crate::private::Never {
     fn failure(&self) -> Option<String> {
