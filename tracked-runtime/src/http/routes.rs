@@ -60,12 +60,6 @@ pub(crate) async fn list_tasks(
         (None, Some(asked)) => q = q.owner(asked.as_str()),
         (None, None) => {}
     }
-    // Pages are ordered by id, so a cursor (the last id seen) stays valid
-    // while tasks come and go: a walk over every page sees each task that
-    // was live (or in history) for the whole walk exactly once. Only the
-    // page and one more (to tell whether there is a next page) are turned
-    // into JSON, not every match: the same holds after merging with the
-    // journal, whose rows come in the same order.
     if p.by_end {
         // The newest endings in memory, on one page: the order a reader of
         // "latest failures" wants, which ids do not follow.
@@ -80,6 +74,12 @@ pub(crate) async fn list_tasks(
         .await?;
         return Ok(page(json, None, limit));
     }
+    // Pages are ordered by id, so a cursor (the last id seen) stays valid
+    // while tasks come and go: a walk over every page sees each task that
+    // was live (or in history) for the whole walk exactly once. Only the
+    // page and one more (to tell whether there is a next page) are turned
+    // into JSON, not every match: the same holds after merging with the
+    // journal, whose rows come in the same order.
     let finished = p.state.is_some_and(|s| s.is_finished());
     let (cursor, take) = (p.cursor, p.limit.saturating_add(1));
     let shared = Arc::clone(&state);
