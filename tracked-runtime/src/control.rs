@@ -552,7 +552,8 @@ impl Tracker {
 /// tokio::task::yield_now().await;
 /// assert_eq!(session.live().total, 1);
 ///
-/// let report = session.cancel(Duration::from_secs(1)).await;
+/// // Returns once the reader has stopped; 30 s is how long it may take.
+/// let report = session.cancel(Duration::from_secs(30)).await;
 /// assert!(report.is_clean());
 /// # }
 /// ```
