@@ -1,7 +1,8 @@
 //! Which files the audit reads, grouped into the crates they belong to.
 //!
 //! Packages come from `cargo metadata`; each package directory is walked for
-//! `.rs` files, skipping `target/`, `vendor/`, hidden directories, nested
+//! `.rs` files, skipping `target/`, `vendor/` and `node_modules/` at a
+//! package's root ([`build_or_vendored`]), hidden directories, nested
 //! packages (a directory with its own `Cargo.toml`) and excluded paths, and
 //! following symbolic links as rustc does, except back up the walk. Each target
 //! `cargo metadata` lists is a crate: its `src_path` is the crate root, its
@@ -609,7 +610,7 @@ fn packages_below(dir: &Path, exclude: &[String], problems: &mut Vec<String>) ->
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let skip = name.starts_with('.')
-                || matches!(name.as_str(), "target" | "vendor" | "node_modules")
+                || build_or_vendored(&here, &name, here == dir)
                 || exclude
                     .iter()
                     .any(|p| config::matches(p, &relative(dir, &path)));
@@ -630,6 +631,20 @@ fn packages_below(dir: &Path, exclude: &[String], problems: &mut Vec<String>) ->
     }
     found.sort();
     found
+}
+
+/// Whether `name`, a directory in `parent`, is Cargo's build directory or
+/// vendored sources: `target`, `vendor` or `node_modules` at the root of a
+/// walk (`top`) or next to a `Cargo.toml`, or `node_modules` next to a
+/// `package.json`. Elsewhere, as in `src/target/`, it may be a module
+/// directory, and is read.
+fn build_or_vendored(parent: &Path, name: &str, top: bool) -> bool {
+    let at_root = || top || parent.join("Cargo.toml").is_file();
+    match name {
+        "target" | "vendor" => at_root(),
+        "node_modules" => at_root() || parent.join("package.json").is_file(),
+        _ => false,
+    }
 }
 
 /// Adds to `parts` the packages in the directories `found` below `dir`,
@@ -983,7 +998,7 @@ fn package_files(
             };
             if kind.is_dir() {
                 let skip = name.starts_with('.')
-                    || matches!(name.as_str(), "target" | "vendor" | "node_modules")
+                    || build_or_vendored(&dir, &name, dir == package.dir)
                     || path.join("Cargo.toml").is_file();
                 if skip {
                     continue;

@@ -147,6 +147,53 @@ fn a_build_script_never_mounts_a_target_root() {
     assert_eq!(report.files, 2);
 }
 
+/// `target/`, `vendor/` and `node_modules/` are skipped at a package's root
+/// (Cargo's build directory, `cargo vendor`'s output, and `cargo package`'s
+/// copies in `target/package/`), and `node_modules/` next to a
+/// `package.json`; elsewhere a directory of that name is read, as the module
+/// directory `mod target;` mounts.
+#[test]
+fn build_and_vendor_directories_are_skipped_only_at_a_package_root() {
+    let spawn = "pub fn f() {\n    tokio::spawn(async {});\n}\n";
+    let root = temp_tree(
+        "skipped-dirs",
+        &[
+            ("pkg/Cargo.toml", MANIFEST),
+            (
+                "pkg/src/lib.rs",
+                "mod target;\nmod vendor;\nmod node_modules;\n",
+            ),
+            ("pkg/src/target.rs", "mod linux;\n"),
+            ("pkg/src/target/linux.rs", spawn),
+            ("pkg/src/vendor/mod.rs", spawn),
+            ("pkg/src/node_modules.rs", spawn),
+            ("pkg/target/debug/build/out.rs", spawn),
+            ("pkg/target/package/links-0.0.0/Cargo.toml", MANIFEST),
+            ("pkg/target/package/links-0.0.0/src/lib.rs", spawn),
+            ("pkg/vendor/dep/src/lib.rs", spawn),
+            ("pkg/node_modules/napi/lib.rs", spawn),
+            ("pkg/web/package.json", "{}\n"),
+            ("pkg/web/node_modules/napi/lib.rs", spawn),
+            ("target/debug/out.rs", spawn),
+            (
+                "tools/vendor/two/Cargo.toml",
+                &MANIFEST.replace("links", "two"),
+            ),
+            ("tools/vendor/two/src/lib.rs", spawn),
+        ],
+    );
+    let report = audit(&on(&root)).expect("audit runs");
+    assert_eq!(
+        spawns(&report.diagnostics),
+        [
+            "pkg/src/node_modules.rs:2:5 links::node_modules::f",
+            "pkg/src/target/linux.rs:2:5 links::target::linux::f",
+            "pkg/src/vendor/mod.rs:2:5 links::vendor::f",
+            "tools/vendor/two/src/lib.rs:2:5 two::f",
+        ]
+    );
+}
+
 /// In a directory without a `Cargo.toml`, a module file named `lib.rs` or
 /// `main.rs` below a crate root's directory is a module of that name, as the
 /// `mod` items that mount it say: `super::go` in it reaches its parent
