@@ -82,7 +82,7 @@ impl From<String> for Failure {
 
 fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Failure> {
     let mut options = Options::default();
-    let mut format = Format::Text;
+    let mut format = None;
     let mut fix = false;
     let mut args = args.iter();
     while let Some(&arg) = args.next() {
@@ -92,14 +92,14 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 .ok_or_else(|| format!("`{arg}` needs a value"))
         };
         match arg {
-            "--path" => options.path = Some(PathBuf::from(value()?)),
-            "--manifest-path" => options.manifest_path = Some(PathBuf::from(value()?)),
+            "--path" => once(&mut options.path, arg, PathBuf::from(value()?))?,
+            "--manifest-path" => once(&mut options.manifest_path, arg, PathBuf::from(value()?))?,
             "--exclude" => options.exclude.push(value()?.to_owned()),
-            "--type" => options.fix_type = Some(value()?.to_owned()),
+            "--type" => once(&mut options.fix_type, arg, value()?.to_owned())?,
             "--doctests" => options.doctests = Some(true),
             "--fix" => fix = true,
             "--format" => {
-                format = match value()? {
+                let chosen = match value()? {
                     "text" => Format::Text,
                     "json" => Format::Json,
                     "sarif" => Format::Sarif,
@@ -108,7 +108,8 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
                             "unknown format `{other}`; expected `text`, `json` or `sarif`"
                         )))
                     }
-                }
+                };
+                once(&mut format, arg, chosen)?;
             }
             "-h" | "--help" => {
                 let _ = write!(out, "{USAGE}");
@@ -117,6 +118,14 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
             other => return Err(format!("unknown option `{other}`").into()),
         }
     }
+    if options.path.is_some() && options.manifest_path.is_some() {
+        return Err(
+            "`--path` and `--manifest-path` name what to audit; give one of them"
+                .to_owned()
+                .into(),
+        );
+    }
+    let format = format.unwrap_or(Format::Text);
     if let Some(ty) = &options.fix_type {
         if ty.trim().is_empty() {
             return Err("`--type` must not be empty".to_owned().into());
@@ -153,6 +162,17 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
     print(&report, format, out, err);
     // A file left unfixed is an I/O error, as an unreadable one is.
     Ok(if failed { 2 } else { report.exit_code() })
+}
+
+/// Sets `slot` to the value of `option`, which may be given once: a second
+/// one would silently override the first (`--path a --path b` auditing only
+/// `b`).
+fn once<T>(slot: &mut Option<T>, option: &str, value: T) -> Result<(), Failure> {
+    if slot.is_some() {
+        return Err(format!("`{option}` given more than once; the audit takes one").into());
+    }
+    *slot = Some(value);
+    Ok(())
 }
 
 fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Write) {
