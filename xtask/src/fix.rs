@@ -2,7 +2,8 @@
 //! and their aliases) into tracked spawns, touching nothing else.
 //!
 //! Input: `tokio::spawn(serve(conn))` in `fn accept` of `my_app::net`.
-//! Output: `tracked::spawn("my_app::net::accept", tracked::TaskType::GENERAL, serve(conn))`.
+//! Output: `::tracked::spawn("my_app::net::accept", ::tracked::TaskType::GENERAL, serve(conn))`
+//! (from the root: a module named `tracked` in scope cannot shadow it).
 
 use crate::audit::Report;
 use crate::diagnostic::Region;

@@ -462,8 +462,10 @@ impl<'a> Scanner<'a> {
                     callee: region,
                     open_paren: self
                         .region(call.paren_token.span.open(), call.paren_token.span.open()),
-                    replacement: spawn.tracked().to_owned(),
-                    arguments: format!("{name:?}, {}, ", self.cx.fix_type),
+                    // `::tracked`: a module named `tracked` in scope would
+                    // take `tracked::` for itself.
+                    replacement: format!("::{}", spawn.tracked()),
+                    arguments: format!("{name:?}, ::{}, ", self.cx.fix_type),
                 });
                 self.push(region, tokio_api::display(&tokio_path), help, fix);
             }

@@ -53,7 +53,7 @@ fn type_flag_overrides_the_configured_type() {
     ]);
     let fixed = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     assert!(fixed.contains(
-        r#"tracked::spawn("fix_fixture::net::accept", tracked::TaskType::NETWORK, serve());"#
+        r#"::tracked::spawn("fix_fixture::net::accept", ::tracked::TaskType::NETWORK, serve());"#
     ));
     assert!(!fixed.contains("Indexer"));
     let _ = std::fs::remove_dir_all(dir);
@@ -86,12 +86,12 @@ fn a_file_reached_by_two_paths_is_rewritten_once() {
     let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
     let fixed = std::fs::read_to_string(app.join("src/a.rs")).unwrap();
     let expected = r#"fn f() {
-    tracked::spawn(
-        "app::a::f", tracked::TaskType::GENERAL,
+    ::tracked::spawn(
+        "app::a::f", ::tracked::TaskType::GENERAL,
         async {},
     );
     let _ = fooo(1);
-    tracked::spawn("app::a::f", tracked::TaskType::GENERAL, b());
+    ::tracked::spawn("app::a::f", ::tracked::TaskType::GENERAL, b());
 }
 "#;
     assert_eq!(fixed, expected);
@@ -100,6 +100,28 @@ fn a_file_reached_by_two_paths_is_rewritten_once() {
         "{err}"
     );
     assert_eq!(code, 0);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// The fix names the crate from the root, `::tracked::`: a module named
+/// `tracked` in scope would take `tracked::spawn` for its own (E0425).
+#[test]
+fn the_fix_names_tracked_from_the_root() {
+    let root = temp_tree(
+        "fix-root",
+        &[(
+            "app/src/lib.rs",
+            "mod tracked {}\nfn f() {\n    tokio::spawn(g());\n}\n",
+        )],
+    );
+    let app = root.join("app");
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 0, "{err}");
+    let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    assert!(
+        fixed.contains(r#"    ::tracked::spawn("app::f", ::tracked::TaskType::GENERAL, g());"#),
+        "{fixed}"
+    );
     let _ = std::fs::remove_dir_all(root);
 }
 
@@ -132,7 +154,7 @@ fn a_file_that_cannot_be_rewritten_is_reported_and_the_rest_fixed() {
         outcome.failed
     );
     let fixed = std::fs::read_to_string(app.join("src/b.rs")).unwrap();
-    assert!(fixed.contains(r#"tracked::spawn("app::b::f""#), "{fixed}");
+    assert!(fixed.contains(r#"::tracked::spawn("app::b::f""#), "{fixed}");
     let _ = std::fs::remove_dir_all(root);
 }
 
@@ -159,7 +181,10 @@ fn a_rewrite_keeps_links_and_permissions() {
     let link = std::fs::symlink_metadata(app.join("src/net.rs")).unwrap();
     assert!(link.file_type().is_symlink(), "the link is kept");
     let fixed = std::fs::read_to_string(&real).unwrap();
-    assert!(fixed.contains(r#"tracked::spawn("app::net::f""#), "{fixed}");
+    assert!(
+        fixed.contains(r#"::tracked::spawn("app::net::f""#),
+        "{fixed}"
+    );
     let mode = std::fs::metadata(&real).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let leftovers: Vec<_> = std::fs::read_dir(root.join("shared")).unwrap().collect();
