@@ -758,9 +758,14 @@ fn assemble(
         .iter_mut()
         .map(|state| std::mem::replace(&mut state.report, empty_report()))
         .collect();
+    let handles = names_tokio_handle(units, &prepared);
     let mut parts = Vec::new();
-    for (((unit, state), scans), mut part) in
-        units.iter().zip(&prepared.units).zip(scans).zip(reports)
+    for ((((unit, state), scans), mut part), handles) in units
+        .iter()
+        .zip(&prepared.units)
+        .zip(scans)
+        .zip(reports)
+        .zip(handles)
     {
         let mut site_files = Vec::new();
         for (text, scanned) in state.texts.iter().zip(scans) {
@@ -775,12 +780,14 @@ fn assemble(
                 part.suppressed_in
                     .push((entry.rel.clone(), scanned.suppressed));
             }
-            part.fixes.extend(
-                scanned
-                    .fixes
-                    .into_iter()
-                    .map(|(i, f)| (i + offset, entry.abs.clone(), f)),
-            );
+            part.fixes.extend(scanned.fixes.into_iter().map(|(i, mut f)| {
+                if handles && f.keeps_handle {
+                    f.blocked = Some(
+                        "its JoinHandle is kept, and the crate names tokio's `JoinHandle` type, which tracked's is not",
+                    );
+                }
+                (i + offset, entry.abs.clone(), f)
+            }));
             if !scanned.sites.is_empty() {
                 site_files.push((SourceFile::new(&entry.rel, &text.text), scanned.sites));
             }
@@ -809,6 +816,34 @@ fn assemble(
             .extend(part.fixes.into_iter().map(|(i, p, f)| (i + offset, p, f)));
     }
     report
+}
+
+/// For each crate, whether it or the library it reaches by name names
+/// tokio's `JoinHandle` type in any file (conservatively: `JoinHandle` not
+/// after `tracked::`, or tokio-util's `AbortOnDropHandle`, which takes one),
+/// so that a spawn's handle may be stored where only tokio's fits.
+fn names_tokio_handle(units: &[Unit], prepared: &Prepared) -> Vec<bool> {
+    let names = |text: &str| {
+        let tokio = |(at, _): (usize, &str)| !text[..at].ends_with("tracked::");
+        text.match_indices("JoinHandle").any(tokio) || text.contains("AbortOnDropHandle")
+    };
+    let naming: std::collections::HashSet<&std::path::Path> = units
+        .iter()
+        .zip(&prepared.units)
+        .flat_map(|(unit, state)| {
+            let texts = state.texts.iter().filter(|text| names(&text.text));
+            texts.map(|text| unit.files[text.entry].abs.as_path())
+        })
+        .collect();
+    let own: Vec<bool> = units
+        .iter()
+        .map(|unit| unit.files.iter().any(|e| naming.contains(e.abs.as_path())))
+        .collect();
+    units
+        .iter()
+        .zip(&own)
+        .map(|(unit, &own_names)| own_names || unit.lib.as_ref().is_some_and(|(_, l)| own[*l]))
+        .collect()
 }
 
 fn empty_report() -> Report {

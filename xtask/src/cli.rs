@@ -146,6 +146,9 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         for file in &outcome.files {
             let _ = writeln!(err, "fix: wrote {file}");
         }
+        for skipped in &outcome.skipped {
+            let _ = writeln!(err, "fix: not fixed: {skipped}");
+        }
         for failure in &outcome.failed {
             let _ = writeln!(err, "error: fix: cannot rewrite {failure}");
         }
@@ -155,7 +158,7 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         if left > 0 {
             let _ = writeln!(
                 err,
-                "fix: could not fix {left} untracked spawn(s) (method calls, spawns passed as values, in macro_rules! or doc comments, or with generic arguments); listed below"
+                "fix: could not fix {left} untracked spawn(s) (method calls, spawns passed as values, in macro_rules! or doc comments, with generic arguments, or whose JoinHandle may go where tokio's type is named); listed below"
             );
         }
     }

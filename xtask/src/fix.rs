@@ -21,14 +21,29 @@ pub struct FixOutcome {
     /// The files that could not be read or written, each with the reason;
     /// every other file is fixed all the same.
     pub failed: Vec<String>,
+    /// The spawns left as they were because the rewrite might not compile,
+    /// each as `file:line:column: why`.
+    pub skipped: Vec<String>,
 }
 
 /// Applies every fix the report offers; writes only files that change, each
 /// whole or not at all.
 pub fn apply(report: &Report) -> FixOutcome {
     let mut outcome = FixOutcome::default();
-    for (path, fixes) in by_file(report) {
+    for (path, mut fixes) in by_file(report) {
         let shown = crate::workspace::relative(&report.root, path);
+        fixes.retain(|fix| {
+            let Some(why) = fix.blocked else {
+                return true;
+            };
+            let at = fix.callee;
+            let skipped = format!("{shown}:{}:{}: {why}", at.line, at.column);
+            outcome.skipped.push(skipped);
+            false
+        });
+        if fixes.is_empty() {
+            continue;
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) => {

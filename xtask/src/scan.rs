@@ -64,6 +64,13 @@ pub(crate) struct Fix {
     pub(crate) open_paren: Region,
     pub(crate) replacement: String,
     pub(crate) arguments: String,
+    /// Whether the spawn's `JoinHandle` is kept: not dropped by its
+    /// statement or `let _ =`, nor awaited at once. Tracked's `JoinHandle`
+    /// is not tokio's, so where the crate names tokio's type the handle may
+    /// end up there, and the rewrite would not compile.
+    pub(crate) keeps_handle: bool,
+    /// Why `--fix` leaves this spawn as it is, when it does.
+    pub(crate) blocked: Option<&'static str>,
 }
 
 /// What the scan needs besides the tree.
@@ -101,6 +108,9 @@ pub(crate) struct Scanner<'a> {
     /// Macro invocations being visited whose arguments `#[tracked]` does not
     /// search for spawns (all but [`EXPRESSION_MACROS`]).
     in_opaque_macro: usize,
+    /// The call about to be visited whose `JoinHandle` its statement drops
+    /// or awaits at once ([`Fix::keeps_handle`]).
+    handle_dropped: Option<*const syn::ExprCall>,
     /// The variables bound inside an expression whose value `infer` is
     /// following (an arm's pattern, a block's `let`s), innermost last: they
     /// shadow the scopes' variables there.
@@ -122,6 +132,7 @@ impl<'a> Scanner<'a> {
             statement_lines: Vec::new(),
             spawn_base: 0,
             in_opaque_macro: 0,
+            handle_dropped: None,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
             spawns: Vec::new(),
@@ -466,6 +477,10 @@ impl<'a> Scanner<'a> {
                     // take `tracked::` for itself.
                     replacement: format!("::{}", spawn.tracked()),
                     arguments: format!("{name:?}, ::{}, ", self.cx.fix_type),
+                    keeps_handle: !self
+                        .handle_dropped
+                        .is_some_and(|dropped| std::ptr::eq(dropped, call)),
+                    blocked: None,
                 });
                 self.push(region, tokio_api::display(&tokio_path), help, fix);
             }
@@ -998,6 +1013,9 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             .collect();
         let depth = self.statement_lines.len();
         self.statement_lines.extend(lines);
+        if let syn::Stmt::Expr(syn::Expr::Call(call), Some(_)) = stmt {
+            self.handle_dropped = Some(call);
+        }
         visit::visit_stmt(self, stmt);
         self.statement_lines.truncate(depth);
     }
@@ -1009,6 +1027,9 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     fn visit_local(&mut self, local: &'ast syn::Local) {
         let mut ty = None;
         if let Some(init) = &local.init {
+            if let (syn::Pat::Wild(_), syn::Expr::Call(call)) = (&local.pat, &*init.expr) {
+                self.handle_dropped = Some(call);
+            }
             self.visit_expr(&init.expr);
             if let Some((_, diverge)) = &init.diverge {
                 self.visit_expr(diverge);
@@ -1085,6 +1106,13 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             }
             this.visit_expr(&c.body);
         });
+    }
+
+    fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
+        if let syn::Expr::Call(call) = &*e.base {
+            self.handle_dropped = Some(call);
+        }
+        visit::visit_expr_await(self, e);
     }
 
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {

@@ -125,6 +125,68 @@ fn the_fix_names_tracked_from_the_root() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// Tracked's `JoinHandle` is not tokio's: in a crate that names tokio's
+/// type (or whose library does), a spawn whose handle is kept may end up
+/// where only tokio's fits (a field, a return type, a typed `let`, a fn of
+/// the library), and is listed as not fixed; one whose handle is dropped or
+/// awaited at once is rewritten. A crate that never names the type is fixed
+/// in full.
+#[test]
+fn a_handle_that_may_be_stored_as_tokios_type_is_not_fixed() {
+    let lib = "\
+pub struct Holder { pub h: Option<tokio::task::JoinHandle<()>> }
+pub fn a(holder: &mut Holder) { holder.h = Some(tokio::spawn(async {})); }
+pub fn b() -> tokio::task::JoinHandle<u8> { tokio::spawn(async { 1 }) }
+pub fn c() { let hs: Vec<tokio::task::JoinHandle<u8>> = vec![tokio::spawn(async { 1 })]; drop(hs); }
+pub fn keep(_: tokio::task::JoinHandle<()>) {}
+pub async fn d() {
+    tokio::spawn(async {});
+    let _ = tokio::spawn(async {});
+    tokio::spawn(async { 1 }).await.unwrap();
+}
+";
+    let main = "fn main() {\n    let h = tokio::spawn(async {});\n    app::keep(h);\n}\n";
+    let other = "pub fn f() {\n    let h = tokio::spawn(async {});\n    drop(h);\n}\n";
+    let root = temp_tree(
+        "fix-handles",
+        &[
+            ("app/src/lib.rs", lib),
+            ("app/src/main.rs", main),
+            ("other/src/lib.rs", other),
+        ],
+    );
+    let app = root.join("app");
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("rewrote 3 of 7 untracked spawns in 1 file(s)"),
+        "{err}"
+    );
+    for at in [
+        "src/lib.rs:2:49",
+        "src/lib.rs:3:45",
+        "src/lib.rs:4:62",
+        "src/main.rs:2:13",
+    ] {
+        let line = format!("fix: not fixed: {at}: its JoinHandle is kept");
+        assert!(err.contains(&line), "{line}:\n{err}");
+    }
+    let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    let d = fixed.split("pub async fn d()").nth(1).unwrap();
+    assert_eq!(
+        d.matches("::tracked::spawn(\"app::d\"").count(),
+        3,
+        "{fixed}"
+    );
+    assert_eq!(fixed.matches("tokio::spawn(").count(), 3, "{fixed}");
+
+    let other = root.join("other");
+    let (code, _, err) = xtask(&["audit", "--path", other.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("rewrote 1 of 1"), "{err}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
 /// A file that cannot be rewritten (here, gone since the audit) is reported
 /// and the others are fixed all the same; the run ends with exit code 2.
 #[test]
