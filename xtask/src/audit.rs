@@ -221,10 +221,13 @@ fn read(entry: &Entry) -> Read {
     }
 }
 
-/// Whether a file is scanned whatever the index says: it mentions `spawn`
-/// or `tracked`.
+/// Whether a file is scanned whatever the index says: it mentions `spawn`,
+/// `tracked`, or a type that spawns when built from an iterator or extended
+/// (`JoinSet`, `JoinQueue`).
 fn mentions(text: &str) -> bool {
-    text.contains("spawn") || text.contains("tracked")
+    ["spawn", "tracked", "JoinSet", "JoinQueue"]
+        .iter()
+        .any(|word| text.contains(word))
 }
 
 /// A file read and summarised.
@@ -262,7 +265,7 @@ impl Loaded {
     }
 
     /// Summarises a file into its index fragment. A file that will be
-    /// scanned (`eager`, or it mentions `spawn` or `tracked`) is parsed in
+    /// scanned (`eager`, or it [`mentions`] `spawn`, `tracked`, …) is parsed in
     /// full once: the fragment comes from that tree, which goes to `held`.
     /// Any other file is parsed at item level only (fn bodies emptied).
     fn load(

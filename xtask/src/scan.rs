@@ -5,7 +5,7 @@ use crate::diagnostic::Region;
 use crate::index::{path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
 use crate::lint::{self, Site};
 use crate::resolve::{Env, Frame, Res, Resolver, Ty};
-use crate::tokio_api::{self, SpawnFn, TokioItem};
+use crate::tokio_api::{self, SpawnFn, TokioItem, TokioType};
 use proc_macro2::Span;
 use std::cell::RefCell;
 use syn::punctuated::Punctuated;
@@ -111,6 +111,9 @@ pub(crate) struct Scanner<'a> {
     /// The call about to be visited whose `JoinHandle` its statement drops
     /// or awaits at once ([`Fix::keeps_handle`]).
     handle_dropped: Option<*const syn::ExprCall>,
+    /// The `collect()` about to be visited, with the type its `let`
+    /// annotation gives it.
+    collect_into: Option<(*const syn::ExprMethodCall, TokioType)>,
     /// The variables bound inside an expression whose value `infer` is
     /// following (an arm's pattern, a block's `let`s), innermost last: they
     /// shadow the scopes' variables there.
@@ -133,6 +136,7 @@ impl<'a> Scanner<'a> {
             spawn_base: 0,
             in_opaque_macro: 0,
             handle_dropped: None,
+            collect_into: None,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
             spawns: Vec::new(),
@@ -438,6 +442,24 @@ impl<'a> Scanner<'a> {
             (Res::Tokio(tokio_path), used) if used == segments.len() => Some(tokio_path),
             _ => None,
         }
+    }
+
+    /// The type `collect()` builds, where its turbofish or the `let` it
+    /// initialises names one of tokio's.
+    fn collected_into(&self, call: &syn::ExprMethodCall) -> Option<TokioType> {
+        let turbofish = call.turbofish.as_ref().and_then(|t| t.args.first());
+        if let Some(syn::GenericArgument::Type(ty)) = turbofish {
+            return match self
+                .cx
+                .resolver
+                .type_of(self.env(), &TypeExpr::from_syn(ty))
+            {
+                Some(Ty::Tokio(ty)) => Some(ty),
+                _ => None,
+            };
+        }
+        let (annotated, ty) = self.collect_into?;
+        std::ptr::eq(annotated, call).then_some(ty)
     }
 
     fn check_call(&mut self, path: &syn::ExprPath, call: &syn::ExprCall) {
@@ -1030,6 +1052,12 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             if let (syn::Pat::Wild(_), syn::Expr::Call(call)) = (&local.pat, &*init.expr) {
                 self.handle_dropped = Some(call);
             }
+            if let (syn::Pat::Type(p), syn::Expr::MethodCall(call)) = (&local.pat, &*init.expr) {
+                let ty = TypeExpr::from_syn(&p.ty);
+                if let Some(Ty::Tokio(ty)) = self.cx.resolver.type_of(self.env(), &ty) {
+                    self.collect_into = Some((call, ty));
+                }
+            }
             self.visit_expr(&init.expr);
             if let Some((_, diverge)) = &init.diverge {
                 self.visit_expr(diverge);
@@ -1145,23 +1173,32 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         }
     }
 
+    /// A spawning method of a receiver of known type, or `collect()` into a
+    /// type whose `from_iter` spawns, named by its turbofish or its `let`.
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-        let method = call.method.to_string();
-        if method.starts_with("spawn") {
-            if let Some(Ty::Tokio(ty)) = self.infer(&call.receiver) {
-                if ty.spawns(&method) {
-                    let region = self.region(call.method.span(), call.method.span());
-                    let api = format!("{}::{method}", ty.path());
-                    self.push(region, api, ty.help().to_owned(), None);
-                    self.visit_expr(&call.receiver);
-                    self.in_spawn_args(true, |this| {
-                        for arg in &call.args {
-                            this.visit_expr(arg);
-                        }
-                    });
-                    return;
-                }
+        let mut method = call.method.to_string();
+        let ty = if method == "collect" {
+            method = "from_iter".to_owned();
+            self.collected_into(call)
+        } else if method.starts_with("spawn") || method == "extend" {
+            match self.infer(&call.receiver) {
+                Some(Ty::Tokio(ty)) => Some(ty),
+                _ => None,
             }
+        } else {
+            None
+        };
+        if let Some(ty) = ty.filter(|ty| ty.spawns(&method)) {
+            let region = self.region(call.method.span(), call.method.span());
+            let api = format!("{}::{method}", ty.path());
+            self.push(region, api, ty.help().to_owned(), None);
+            self.visit_expr(&call.receiver);
+            self.in_spawn_args(true, |this| {
+                for arg in &call.args {
+                    this.visit_expr(arg);
+                }
+            });
+            return;
         }
         visit::visit_expr_method_call(self, call);
     }

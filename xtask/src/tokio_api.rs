@@ -70,7 +70,8 @@ impl TokioType {
         }
     }
 
-    /// Whether `method` on this type spawns a task.
+    /// Whether `method` on this type spawns a task: `from_iter` (and so
+    /// `collect` into it) and `extend` spawn each future they are given.
     pub(crate) fn spawns(self, method: &str) -> bool {
         const ALL: &[&str] = &[
             "spawn",
@@ -81,6 +82,8 @@ impl TokioType {
             "spawn_blocking_on",
         ];
         match self {
+            TokioType::JoinSet if matches!(method, "from_iter" | "extend") => true,
+            TokioType::JoinQueue if method == "from_iter" => true,
             TokioType::JoinSet
             | TokioType::JoinSetBuilder
             | TokioType::TaskBuilder

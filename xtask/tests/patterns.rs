@@ -1,5 +1,8 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
-//! slices, `@` bindings, patterns in parameters and `vec!`.
+//! slices, `@` bindings, patterns in parameters and `vec!`; and a
+//! `JoinSet` built from an iterator or extended.
+
+mod support;
 
 use xtask::{check_source, Rule};
 
@@ -113,4 +116,51 @@ fn f(rt: Runtime) {
 }
 ";
     assert_eq!(spawn_lines(code), [8, 16]);
+}
+
+/// tokio's `JoinSet` (and tokio-util's `JoinQueue`) implements
+/// `FromIterator`, and `JoinSet` `Extend`: both spawn each future. Found
+/// where the target type is known: a turbofish, a `let` annotation, a
+/// receiver known to be a `JoinSet`; also in a file that never says
+/// `spawn`.
+#[test]
+fn a_join_set_built_from_an_iterator_or_extended_spawns() {
+    let code = "\
+use tokio::task::JoinSet;
+use tokio_util::task::JoinQueue;
+struct S { set: JoinSet<u8> }
+async fn f(s: &mut S, v: Vec<u8>) {
+    let a: JoinSet<u8> = v.iter().map(|&i| async move { i }).collect();
+    let b = v.iter().map(|&i| async move { i }).collect::<JoinSet<_>>();
+    let c = JoinSet::from_iter([async { 1u8 }]);
+    s.set.extend([async { 2u8 }]);
+    let q: JoinQueue<u8> = v.iter().map(|&i| async move { i }).collect();
+    let n: Vec<u8> = v.iter().copied().collect();
+    let mut w = Vec::new();
+    w.extend([1u8]);
+    let m = v.iter().collect::<Vec<_>>();
+}
+";
+    let root = support::temp_tree("patterns-iter", &[("src/lib.rs", code)]);
+    let options = xtask::Options {
+        path: Some(root.clone()),
+        ..xtask::Options::default()
+    };
+    let report = xtask::audit(&options).expect("audit runs");
+    let found: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "src/lib.rs:5:62 tokio::task::JoinSet::from_iter",
+            "src/lib.rs:6:49 tokio::task::JoinSet::from_iter",
+            "src/lib.rs:7:13 tokio::task::JoinSet::from_iter",
+            "src/lib.rs:8:11 tokio::task::JoinSet::extend",
+            "src/lib.rs:9:64 tokio_util::task::JoinQueue::from_iter",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(root);
 }
