@@ -181,8 +181,8 @@ fn once<T>(slot: &mut Option<T>, option: &str, value: T) -> Result<(), Failure> 
 fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Write) {
     let rendered = match format {
         Format::Text => report.diagnostics.iter().map(|d| d.render()).collect(),
-        Format::Json => json::render(&report.diagnostics),
-        Format::Sarif => sarif::render(&report.diagnostics),
+        Format::Json => json::render(report),
+        Format::Sarif => sarif::render(report),
     };
     let _ = out.write_all(rendered.as_bytes());
     for warning in &report.warnings {

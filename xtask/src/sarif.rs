@@ -1,10 +1,13 @@
 //! `--format sarif`: a SARIF 2.1.0 log for code-scanning upload.
 
-use crate::diagnostic::{Diagnostic, Rule, Severity};
+use crate::audit::Report;
+use crate::diagnostic::{Rule, Severity};
+use crate::json::split_io_error;
 use serde_json::{json, Value};
 
-/// The SARIF log of an audit.
-pub fn render(diagnostics: &[Diagnostic]) -> String {
+/// The SARIF log of an audit. Files or directories that could not be read
+/// make the run's invocation unsuccessful, each with a notification.
+pub fn render(report: &Report) -> String {
     let rules: Vec<Value> = Rule::ALL
         .iter()
         .map(|rule| {
@@ -16,7 +19,8 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = diagnostics
+    let results: Vec<Value> = report
+        .diagnostics
         .iter()
         .map(|d| {
             let mut message = d.message.clone();
@@ -46,6 +50,18 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
             })
         })
         .collect();
+    let notifications: Vec<Value> = report
+        .io_errors
+        .iter()
+        .map(|problem| {
+            let (path, why) = split_io_error(problem);
+            json!({
+                "descriptor": { "id": "io-error" },
+                "level": "error",
+                "message": { "text": format!("cannot read {path}: {why}") },
+            })
+        })
+        .collect();
     let log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -57,6 +73,10 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
                     "rules": rules,
                 },
             },
+            "invocations": [{
+                "executionSuccessful": notifications.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use support::{fixture, xtask};
+use support::{fixture, temp_tree, xtask};
 
 fn check(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -87,4 +87,43 @@ fn sarif_is_a_valid_2_1_0_log() {
         assert!(result["message"]["text"].is_string());
     }
     check("audit.sarif", &out);
+}
+
+/// A file that cannot be read (a dangling link) fails the audit with exit
+/// code 2: JSON says so in an `io-error` line, SARIF in an unsuccessful
+/// invocation with a notification, not only stderr.
+#[cfg(unix)]
+#[test]
+fn io_errors_are_in_json_and_sarif() {
+    let root = temp_tree("output-io", &[("src/lib.rs", "mod gone;\npub fn f() {}\n")]);
+    std::os::unix::fs::symlink("nowhere.rs", root.join("src/gone.rs")).expect("create link");
+    let path = root.to_str().unwrap();
+    let (code, out, _) = xtask(&["audit", "--path", path, "--format", "json"]);
+    assert_eq!(code, 2);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["rule"], "io-error");
+    assert_eq!(lines[0]["severity"], "error");
+    assert_eq!(lines[0]["file"], "src/gone.rs");
+    assert!(lines[0]["line"].is_null());
+    let message = lines[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot read src/gone.rs: link to nowhere.rs: "),
+        "{message}"
+    );
+
+    let (code, out, _) = xtask(&["audit", "--path", path, "--format", "sarif"]);
+    assert_eq!(code, 2);
+    let log: Value = serde_json::from_str(&out).expect("SARIF is JSON");
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["level"], "error");
+    assert_eq!(notes[0]["descriptor"]["id"], "io-error");
+    assert_eq!(notes[0]["message"]["text"], lines[0]["message"]);
+    let _ = std::fs::remove_dir_all(root);
 }
