@@ -94,7 +94,12 @@ impl TypeExpr {
 
 /// The identifiers of a path, without generic arguments.
 pub(crate) fn path_segments(path: &syn::Path) -> Vec<String> {
-    path.segments.iter().map(|s| s.ident.to_string()).collect()
+    path.segments.iter().map(|s| name(&s.ident)).collect()
+}
+
+/// The name an identifier stands for: `r#spawn` is `spawn`.
+pub(crate) fn name(ident: &syn::Ident) -> String {
+    syn::ext::IdentExt::unraw(ident).to_string()
 }
 
 /// A path in a `use` item, or the crate named by `extern crate`.
@@ -155,15 +160,15 @@ impl Scope {
             }
             syn::Item::ExternCrate(e) => {
                 let name = match &e.rename {
-                    Some((_, rename)) => rename.to_string(),
-                    None => e.ident.to_string(),
+                    Some((_, rename)) => name(rename),
+                    None => name(&e.ident),
                 };
                 if name == "_" {
                     return;
                 }
                 let path = UsePath {
                     leading_colon: true,
-                    segments: vec![e.ident.to_string()],
+                    segments: vec![self::name(&e.ident)],
                 };
                 self.uses.insert(name, path);
                 return;
@@ -187,17 +192,17 @@ impl Scope {
             },
             _ => return,
         };
-        self.items.insert(name.to_string(), kind);
+        self.items.insert(self::name(name), kind);
     }
 
     fn add_use_tree(&mut self, tree: &syn::UseTree, mut prefix: UsePath) {
         match tree {
             syn::UseTree::Path(p) => {
-                prefix.segments.push(p.ident.to_string());
+                prefix.segments.push(name(&p.ident));
                 self.add_use_tree(&p.tree, prefix);
             }
             syn::UseTree::Name(n) => {
-                let name = n.ident.to_string();
+                let name = name(&n.ident);
                 if name == "self" {
                     if let Some(last) = prefix.segments.last() {
                         let last = last.clone();
@@ -209,12 +214,12 @@ impl Scope {
                 }
             }
             syn::UseTree::Rename(r) => {
-                let rename = r.rename.to_string();
+                let rename = name(&r.rename);
                 if rename == "_" {
                     return;
                 }
                 if r.ident != "self" {
-                    prefix.segments.push(r.ident.to_string());
+                    prefix.segments.push(name(&r.ident));
                 }
                 self.uses.insert(rename, prefix);
             }
@@ -416,10 +421,10 @@ impl Fragment {
             match item {
                 syn::Item::Mod(m) => {
                     let mut path = module.clone();
-                    path.push(m.ident.to_string());
+                    path.push(name(&m.ident));
                     match &m.content {
                         Some((_, inner)) => {
-                            inline.push((m.ident.to_string(), path_attr(&m.attrs)));
+                            inline.push((name(&m.ident), path_attr(&m.attrs)));
                             self.add_items(inner, id, &path, inline);
                             inline.pop();
                         }
@@ -436,10 +441,7 @@ impl Fragment {
                         .iter()
                         .enumerate()
                         .map(|(i, f)| {
-                            let name = f
-                                .ident
-                                .as_ref()
-                                .map_or_else(|| i.to_string(), |n| n.to_string());
+                            let name = f.ident.as_ref().map_or_else(|| i.to_string(), name);
                             (name, TypeExpr::from_syn(&f.ty))
                         })
                         .collect();
@@ -448,8 +450,7 @@ impl Fragment {
                         resolved: fields.iter().map(|_| OnceLock::new()).collect(),
                         fields,
                     };
-                    self.structs
-                        .push(((module.clone(), s.ident.to_string()), def));
+                    self.structs.push(((module.clone(), name(&s.ident)), def));
                 }
                 syn::Item::Impl(imp) => {
                     let self_ty = TypeExpr::from_syn(&imp.self_ty);
@@ -461,7 +462,7 @@ impl Fragment {
                     };
                     for item in &imp.items {
                         if let syn::ImplItem::Fn(f) = item {
-                            let key = (type_name.clone(), f.sig.ident.to_string());
+                            let key = (type_name.clone(), name(&f.sig.ident));
                             let def = ImplFn {
                                 file: id,
                                 module: module.clone(),

@@ -2,7 +2,7 @@
 //! each call that spawns through tokio, and each `#[tracked]` site.
 
 use crate::diagnostic::Region;
-use crate::index::{path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
+use crate::index::{name, path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
 use crate::lint::{self, Site};
 use crate::resolve::{Env, Frame, Res, Resolver, Ty};
 use crate::tokio_api::{self, SpawnFn, TokioItem, TokioType};
@@ -211,7 +211,7 @@ impl<'a> Scanner<'a> {
     fn pattern_types(&self, pat: &syn::Pat, ty: Option<Ty>, out: &mut Vec<(String, Option<Ty>)>) {
         match pat {
             syn::Pat::Ident(p) => {
-                out.push((p.ident.to_string(), ty.clone()));
+                out.push((name(&p.ident), ty.clone()));
                 if let Some((_, sub)) = &p.subpat {
                     self.pattern_types(sub, ty, out);
                 }
@@ -254,7 +254,7 @@ impl<'a> Scanner<'a> {
                     .unwrap_or_default();
                 for field in &p.fields {
                     let member = match &field.member {
-                        syn::Member::Named(ident) => ident.to_string(),
+                        syn::Member::Named(ident) => name(ident),
                         syn::Member::Unnamed(index) => index.index.to_string(),
                     };
                     let ty = fields
@@ -273,7 +273,7 @@ impl<'a> Scanner<'a> {
                     match rest_binding(pat) {
                         Some(rest) => {
                             let seq = elem.clone().map(|e| Ty::Seq(Box::new(e)));
-                            out.push((rest.to_string(), seq));
+                            out.push((name(rest), seq));
                         }
                         None => self.pattern_types(pat, elem.clone(), out),
                     }
@@ -389,7 +389,7 @@ impl<'a> Scanner<'a> {
                     frame
                         .scope
                         .items
-                        .insert(param.ident.to_string(), ItemKind::Other);
+                        .insert(name(&param.ident), ItemKind::Other);
                 }
             }
             for input in &sig.inputs {
@@ -584,7 +584,7 @@ impl<'a> Scanner<'a> {
                     && p.path.segments.len() == 1
                     && p.path.leading_colon.is_none() =>
             {
-                let name = p.path.segments[0].ident.to_string();
+                let name = name(&p.path.segments[0].ident);
                 if name == "self" {
                     return self.env().self_ty.cloned();
                 }
@@ -650,7 +650,7 @@ impl<'a> Scanner<'a> {
                 },
                 Ty::Struct(module, ty) => {
                     let member = match &f.member {
-                        syn::Member::Named(ident) => ident.to_string(),
+                        syn::Member::Named(ident) => name(ident),
                         syn::Member::Unnamed(index) => index.index.to_string(),
                     };
                     self.cx.resolver.field(&module, &ty, &member)
@@ -659,7 +659,7 @@ impl<'a> Scanner<'a> {
             },
             syn::Expr::MethodCall(m) => {
                 let receiver = self.infer(&m.receiver)?;
-                let method = m.method.to_string();
+                let method = name(&m.method);
                 match (receiver, method.as_str()) {
                     (
                         Ty::Wrapped(inner),
@@ -958,7 +958,7 @@ struct PatNames(Vec<String>);
 
 impl Visit<'_> for PatNames {
     fn visit_pat_ident(&mut self, p: &syn::PatIdent) {
-        self.0.push(p.ident.to_string());
+        self.0.push(name(&p.ident));
         visit::visit_pat_ident(self, p);
     }
 }
@@ -970,7 +970,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         };
         let frames = std::mem::take(&mut self.frames);
         let self_tys = std::mem::take(&mut self.self_tys);
-        self.module.push(m.ident.to_string());
+        self.module.push(name(&m.ident));
         for item in items {
             self.visit_item(item);
         }
@@ -1176,7 +1176,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     /// A spawning method of a receiver of known type, or `collect()` into a
     /// type whose `from_iter` spawns, named by its turbofish or its `let`.
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-        let mut method = call.method.to_string();
+        let mut method = name(&call.method);
         let ty = if method == "collect" {
             method = "from_iter".to_owned();
             self.collected_into(call)

@@ -1,6 +1,6 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
-//! slices, `@` bindings, patterns in parameters and `vec!`; and a
-//! `JoinSet` built from an iterator or extended.
+//! slices, `@` bindings, patterns in parameters and `vec!`; a `JoinSet`
+//! built from an iterator or extended; raw identifiers.
 
 mod support;
 
@@ -163,4 +163,22 @@ async fn f(s: &mut S, v: Vec<u8>) {
         ]
     );
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// A raw identifier names what the plain one does: `tokio::r#spawn` is
+/// `tokio::spawn`, in paths, imports, bindings and method calls.
+#[test]
+fn raw_identifiers_name_what_the_plain_ones_do() {
+    let code = "\
+use tokio::r#task::{r#JoinSet, spawn_blocking as r#go};
+mod r#async { pub use tokio::r#spawn; }
+fn f(r#loop: JoinSet<()>, set: r#JoinSet<()>) {
+    tokio::r#spawn(async {});
+    r#go(|| ());
+    crate::r#async::spawn(async {});
+    r#loop.spawn(async {});
+    set.r#spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [4, 5, 6, 7, 8]);
 }
