@@ -175,7 +175,7 @@ fn audit_workspace(mut ws: workspace::Workspace, options: &Options) -> Result<Re
 /// Audits one source text as a lone crate root, with default settings; the
 /// text need not be valid Rust. Runs on a thread with a large stack.
 pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
-    let (path, text) = (path.to_owned(), text.to_owned());
+    let (path, text) = (path.to_owned(), unbom(text.to_owned()));
     let job = move || {
         let units = [Unit {
             roots: tokio_api::default_roots(),
@@ -216,8 +216,17 @@ enum Read {
 
 fn read(entry: &Entry) -> Read {
     match std::fs::read(&entry.abs) {
-        Ok(bytes) => String::from_utf8(bytes).map_or(Read::NotUtf8, Read::Text),
+        Ok(bytes) => String::from_utf8(bytes).map_or(Read::NotUtf8, |text| Read::Text(unbom(text))),
         Err(err) => Read::Failed(format!("{}: {err}", entry.rel)),
+    }
+}
+
+/// `text` without a byte-order mark, which rustc ignores and editors do not
+/// show: columns on the first line do not count it.
+fn unbom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
     }
 }
 

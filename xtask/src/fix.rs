@@ -51,10 +51,16 @@ pub fn apply(report: &Report) -> FixOutcome {
                 continue;
             }
         };
-        let (fixed, count) = rewrite(&text, &fixes);
-        if fixed == text {
+        // The audit's columns do not count a byte-order mark; it stays.
+        let (bom, body) = match text.strip_prefix('\u{feff}') {
+            Some(body) => ("\u{feff}", body),
+            None => ("", text.as_str()),
+        };
+        let (fixed, count) = rewrite(body, &fixes);
+        if fixed == body {
             continue;
         }
+        let fixed = format!("{bom}{fixed}");
         match replace(path, &fixed) {
             Ok(()) => {
                 outcome.fixed += count;

@@ -187,6 +187,28 @@ pub async fn d() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// A file that starts with a byte-order mark is rewritten at the right
+/// place on its first line, and keeps the mark.
+#[test]
+fn a_byte_order_mark_stays_and_moves_nothing() {
+    let root = temp_tree(
+        "fix-bom",
+        &[(
+            "app/src/lib.rs",
+            "\u{feff}fn f() { tokio::spawn(g()); }\nfn h() {\n    tokio::spawn(g());\n}\n",
+        )],
+    );
+    let app = root.join("app");
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 0, "{err}");
+    let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    let expected =
+        "\u{feff}fn f() { ::tracked::spawn(\"app::f\", ::tracked::TaskType::GENERAL, g()); }\n\
+        fn h() {\n    ::tracked::spawn(\"app::h\", ::tracked::TaskType::GENERAL, g());\n}\n";
+    assert_eq!(fixed, expected);
+    let _ = std::fs::remove_dir_all(root);
+}
+
 /// A file that cannot be rewritten (here, gone since the audit) is reported
 /// and the others are fixed all the same; the run ends with exit code 2.
 #[test]

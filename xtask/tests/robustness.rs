@@ -136,3 +136,15 @@ fn unparsable_files_are_reported_with_the_error() {
     assert_eq!(diagnostics[0].rule, Rule::ParseError);
     assert_eq!((diagnostics[0].line, diagnostics[0].column), (1, 14));
 }
+
+/// rustc ignores a byte-order mark, and editors do not show it: columns on
+/// the first line do not count it.
+#[test]
+fn a_byte_order_mark_is_not_a_column() {
+    let code = "\u{feff}pub fn f() { tokio::spawn(async {}); }\n";
+    let found: Vec<String> = check_source("bom.rs", code)
+        .iter()
+        .map(|d| d.location())
+        .collect();
+    assert_eq!(found, ["bom.rs:1:14"]);
+}
