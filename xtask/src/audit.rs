@@ -1050,6 +1050,7 @@ fn allow_list(
     report.suppressed += removed;
     retain(report, &keep);
     let source = SourceFile::new(manifest, manifest_text);
+    let table = settings_table(manifest_text);
     for (pattern, used) in config.allow.iter().zip(used) {
         let out_of_reach =
             audited.is_some_and(|files| !files.iter().any(|f| config::matches(pattern, f)));
@@ -1080,8 +1081,23 @@ fn allow_list(
             region,
             format!("`audit-allow` entry `{pattern}` matches no untracked spawn"),
         );
-        d.help = Some("remove it from `[workspace.metadata.tracked] audit-allow`".to_owned());
+        d.help = Some(format!("remove it from `{table} audit-allow`"));
         report.diagnostics.push(d);
+    }
+}
+
+/// The table of a manifest the settings come from, as [`Config`] reads
+/// them: `[workspace.metadata.tracked]` when the manifest has workspace
+/// metadata, else `[package.metadata.tracked]`.
+fn settings_table(manifest_text: &str) -> &'static str {
+    let table = manifest_text.parse::<toml::Table>().ok();
+    let metadata = table
+        .as_ref()
+        .and_then(|t| t.get("workspace")?.get("metadata"));
+    if metadata.is_some() {
+        "[workspace.metadata.tracked]"
+    } else {
+        "[package.metadata.tracked]"
     }
 }
 

@@ -1,6 +1,9 @@
 //! What a suppression marker covers: the spawns of its line and of the
 //! statement that starts below it (at its first attribute, if it has any),
-//! but not a spawn inside the arguments of a spawn it covers.
+//! but not a spawn inside the arguments of a spawn it covers; and the help
+//! of an unused `audit-allow` entry.
+
+mod support;
 
 use xtask::check_source;
 
@@ -122,4 +125,36 @@ fn f() {
 }
 ";
     assert_eq!(found(code), ["2 unused-suppression", "5 untracked-spawn"]);
+}
+
+/// An unused `audit-allow` entry's help names the table it is in: a lone
+/// package's `[package.metadata.tracked]`, or the workspace's.
+#[test]
+fn an_unused_allow_entry_names_its_own_table() {
+    for (table, extra) in [
+        ("package", ""),
+        ("workspace", "[workspace.metadata.other]\nkey = 1\n"),
+    ] {
+        let manifest = format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n{extra}\n\
+             [{table}.metadata.tracked]\naudit-allow = [\"src/gone.rs\"]\n"
+        );
+        let root = support::temp_tree(
+            &format!("suppress-allow-{table}"),
+            &[("Cargo.toml", &manifest), ("src/lib.rs", "pub fn f() {}\n")],
+        );
+        let options = xtask::Options {
+            path: Some(root.clone()),
+            ..xtask::Options::default()
+        };
+        let report = xtask::audit(&options).expect("audit runs");
+        let helps: Vec<&str> = report
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.help.as_deref())
+            .collect();
+        let help = format!("remove it from `[{table}.metadata.tracked] audit-allow`");
+        assert_eq!(helps, [help.as_str()], "{manifest}");
+        let _ = std::fs::remove_dir_all(root);
+    }
 }
