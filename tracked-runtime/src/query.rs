@@ -284,11 +284,6 @@ impl Tracker {
 
     /// Finished tasks still in history matching `query`, most recent first.
     pub fn finished(&self, query: &Query) -> Vec<TaskSnapshot> {
-        if query.orphaned.is_some() || query.lost_waker.is_some() {
-            // Whether a parent is live, or a waker lost, is a question
-            // about live tasks.
-            return Vec::new();
-        }
         let newest_first = |e: &Finished| Reverse((e.finished_at, e.record.id));
         self.finished_in_order(query, |_| true, newest_first, query.limit)
     }
@@ -302,9 +297,6 @@ impl Tracker {
         before: Option<u64>,
         take: usize,
     ) -> Vec<TaskSnapshot> {
-        if query.orphaned.is_some() || query.lost_waker.is_some() {
-            return Vec::new();
-        }
         let below = |r: &Record| before.is_none_or(|before| r.id.as_u64() < before);
         self.finished_in_order(query, below, |e| Reverse(e.record.id), Some(take))
     }
@@ -331,6 +323,11 @@ impl Tracker {
         key: impl Fn(&Finished) -> K,
         take: Option<usize>,
     ) -> Vec<TaskSnapshot> {
+        if query.orphaned.is_some() || query.lost_waker.is_some() {
+            // Whether a parent is live, or a waker lost, is a question
+            // about live tasks.
+            return Vec::new();
+        }
         let inner = &self.inner;
         let now = inner.clock.now();
         let mut entries = inner
