@@ -15,6 +15,10 @@
 //! polls, so one blocked poll or one endless wait shows at every level of
 //! nested fns. It is reported once, at the innermost fn over its threshold
 //! (it says where); an outer level is reported only if no fn it awaits is.
+//!
+//! A scan walks the tasks live when it started; one that has ended by the
+//! time the scan reaches it is not warned about, so a warning never comes
+//! long after its task's `Finished` event.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -352,7 +356,7 @@ impl Tracker {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
-                if age >= limit && record.warn_once(WARNED_LONG_RUNNING) {
+                if age >= limit && first_warning(&record, WARNED_LONG_RUNNING) {
                     let warning = Warning::LongRunning { threshold: limit };
                     self.warn(&mut scan, &record, warning, age);
                 }
@@ -363,7 +367,8 @@ impl Tracker {
                 // Seen so by two scans in a row, without a poll between: not
                 // a task caught while its dropped future let go of its
                 // wakers, an instant before its end is recorded.
-                if scan.lost.get(&record.id) == Some(&polls) && record.warn_once(WARNED_LOST_WAKER)
+                if scan.lost.get(&record.id) == Some(&polls)
+                    && first_warning(&record, WARNED_LOST_WAKER)
                 {
                     self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
                 } else {
@@ -406,7 +411,7 @@ impl Tracker {
             }
         }
         for (record, observed, threshold, bit) in candidates {
-            if !covered.contains(&(record.id, bit)) && record.warn_once(bit) {
+            if !covered.contains(&(record.id, bit)) && first_warning(&record, bit) {
                 let warning = if bit == WARNED_LONG_POLL {
                     Warning::LongPoll { threshold }
                 } else {
@@ -526,6 +531,16 @@ impl Tracker {
     }
 }
 
+/// Whether to warn about `record` for `bit` now: not before (the bit is
+/// set here, once), and the task still live. A scan walks a listing of the
+/// live tasks taken at its start, and warns about idle and long polls once
+/// it has seen them all, so a task may end before the scan reaches it: its
+/// warning would come after its `Finished` event, about a task that no
+/// longer runs.
+fn first_warning(record: &crate::record::Record, bit: u8) -> bool {
+    !record.state().is_finished() && record.warn_once(bit)
+}
+
 /// How long `record` has been as a scan now sees it (inside one poll, or
 /// idle between two) at least: since the first scan that saw it so with the
 /// same poll count, as `earlier` remembers, or zero. Remembered in `next`.
@@ -580,5 +595,136 @@ mod tests {
             .long_poll(None, ms(20));
         assert_eq!(own.for_type(db).long_poll, Some(ms(500)));
         assert_eq!(own.for_type(TaskType::GENERAL).long_poll, Some(ms(20)));
+    }
+
+    /// A tracing subscriber that calls `on_warning` with the task id of
+    /// each watchdog warning, as the warning is logged.
+    struct OnWarning<F>(F);
+
+    struct TaskIdField(Option<u64>);
+
+    impl tracing::field::Visit for TaskIdField {
+        fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+            if field.name() == "task.id" {
+                self.0 = Some(value);
+            }
+        }
+
+        fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    impl<F: Fn(u64) + Send + Sync + 'static> tracing::Subscriber for OnWarning<F> {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+        fn event(&self, event: &tracing::Event<'_>) {
+            if event.metadata().target() == "tracked_runtime::watchdog" {
+                let mut id = TaskIdField(None);
+                event.record(&mut id);
+                if let Some(id) = id.0 {
+                    (self.0)(id);
+                }
+            }
+        }
+
+        fn enter(&self, _: &tracing::span::Id) {}
+
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// A task that ends while a scan is under way (here: as the scan warns
+    /// about another task) is not warned about afterwards: its warning
+    /// would follow its `Finished` event and count a task that no longer
+    /// runs.
+    #[test]
+    fn a_task_that_ends_during_a_scan_is_not_warned_about() {
+        if cfg!(miri) {
+            return; // Threads and a runtime; the logic is plain.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let tracker = Tracker::builder()
+            .watchdog(Watchdog::new().long_running(None, Duration::ZERO))
+            .build();
+        let mut events = tracker.subscribe();
+        // Two blocking tasks, each running until told to return.
+        let mut releases = HashMap::new();
+        let mut handles = Vec::new();
+        for name in ["a", "b"] {
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let handle = tracker.spawn_blocking(name, TaskType::GENERAL, move || {
+                let _ = wait.recv();
+            });
+            releases.insert(handle.id().as_u64(), release);
+            handles.push(handle);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tracker
+            .tasks(&crate::Query::new().state(crate::TaskState::Running))
+            .len()
+            < 2
+        {
+            assert!(Instant::now() < deadline, "the blocking tasks never ran");
+            std::thread::yield_now();
+        }
+        // The first warning ends the other task before the scan goes on.
+        let ended = std::sync::Mutex::new(None);
+        let subscriber = OnWarning({
+            let tracker = tracker.clone();
+            let releases = releases.clone();
+            move |warned| {
+                let mut ended = ended.lock().unwrap();
+                if ended.is_some() {
+                    return;
+                }
+                let (&other, release) = releases.iter().find(|(id, _)| **id != warned).unwrap();
+                release.send(()).unwrap();
+                let other = crate::TaskId::from_u64(other).unwrap();
+                while !tracker
+                    .task(other)
+                    .is_some_and(|t| t.task.state.is_finished())
+                {
+                    assert!(Instant::now() < deadline, "the other task never ended");
+                    std::thread::yield_now();
+                }
+                *ended = Some(other);
+            }
+        });
+        tracing::subscriber::with_default(subscriber, || tracker.watchdog_scan());
+        assert_eq!(tracker.warnings()[&TaskType::GENERAL].long_running, 1);
+        let mut finished = HashSet::new();
+        while let Some(received) = events.try_recv() {
+            let crate::Received::Event(event) = received else {
+                panic!("no event missed");
+            };
+            match event.kind {
+                EventKind::Finished { .. } => {
+                    finished.insert(event.id);
+                }
+                kind => assert!(
+                    !finished.contains(&event.id),
+                    "{kind:?} after the task's end"
+                ),
+            }
+        }
+        assert_eq!(finished.len(), 1);
+        for release in releases.values() {
+            let _ = release.send(());
+        }
+        for handle in handles {
+            runtime.block_on(handle).unwrap();
+        }
     }
 }
