@@ -52,23 +52,22 @@ pub fn current() -> Option<CurrentTask> {
 /// A shortcut for `current().map(|t| t.progress(percent, message))`.
 pub fn progress(percent: u8, message: impl Into<String>) -> bool {
     let message = message.into();
-    with_current(|current| current.map(|c| report(&c.record, &c.tracker, percent, Some(message))))
-        .is_some()
+    with_current(|current| {
+        current.map(|c| report(&c.record, &c.tracker, Some(percent), Some(message)))
+    })
+    .is_some()
 }
 
-fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<String>) {
+/// Sets the percentage (`None`: keeps the one reported last) and logs the
+/// message, if any. The event is sent while the record's progress is held,
+/// so that reports from several threads reach subscribers in the order the
+/// record took them: the last `Progress` event says what a snapshot says.
+fn report(record: &Record, tracker: &Tracker, percent: Option<u8>, message: Option<String>) {
     if record.state().is_finished() {
-        // Ignored, as below; checked first so that no event is sent.
+        // Ignored, as below; checked first so that nothing is cut or locked.
         return;
     }
     let message = message.map(|text| cut(text, MAX_MESSAGE_BYTES));
-    if tracker.inner.events.wanted() {
-        let kind = crate::EventKind::Progress {
-            percent: percent.min(100),
-            message: message.clone(),
-        };
-        tracker.emit(record, kind);
-    }
     let inner = &tracker.inner;
     let now = inner.clock.now();
     let mut progress = record.progress();
@@ -85,6 +84,14 @@ fn report(record: &Record, tracker: &Tracker, percent: u8, message: Option<Strin
             ..Progress::default()
         })
     });
+    let percent = percent.unwrap_or(progress.percent).min(100);
+    if inner.events.wanted() {
+        let kind = crate::EventKind::Progress {
+            percent,
+            message: message.clone(),
+        };
+        tracker.emit(record, kind);
+    }
     progress.report(now, percent, message, inner.progress_log);
 }
 
@@ -103,18 +110,23 @@ impl CurrentTask {
     /// (its first 1 KiB, cut on a character boundary and ended with `…`,
     /// if it is longer).
     pub fn progress(&self, percent: u8, message: impl Into<String>) {
-        report(&self.record, &self.tracker, percent, Some(message.into()));
+        report(
+            &self.record,
+            &self.tracker,
+            Some(percent),
+            Some(message.into()),
+        );
     }
 
     /// Sets the progress percentage without a message.
     pub fn set_percent(&self, percent: u8) {
-        report(&self.record, &self.tracker, percent, None);
+        report(&self.record, &self.tracker, Some(percent), None);
     }
 
-    /// Logs a message, keeping the current percentage.
+    /// Logs a message, keeping the current percentage (the one reported
+    /// last, also when another thread reports at the same time).
     pub fn message(&self, message: impl Into<String>) {
-        let percent = self.record.progress().as_ref().map_or(0, |p| p.percent);
-        report(&self.record, &self.tracker, percent, Some(message.into()));
+        report(&self.record, &self.tracker, None, Some(message.into()));
     }
 
     /// The task's cancellation token: cancelled when a cancel of its group,
@@ -146,5 +158,95 @@ impl fmt::Debug for CurrentTask {
             .field("id", &self.record.id)
             .field("name", &self.record.name)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+    use crate::{EventKind, Received, TaskType};
+
+    /// A live task's handle, from a task that waits until `stop` is
+    /// dropped, on `runtime`.
+    fn live_task(
+        runtime: &tokio::runtime::Runtime,
+        tracker: &Tracker,
+    ) -> (CurrentTask, tokio::sync::oneshot::Sender<()>) {
+        let (handle, taken) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let _entered = runtime.enter();
+        tracker.spawn("import", TaskType::DATABASE, async move {
+            handle.send(current().expect("tracked")).unwrap();
+            let _ = stopped.await;
+        });
+        (taken.recv().unwrap(), stop)
+    }
+
+    /// Reports from several threads at once reach subscribers in the order
+    /// the task's record took them: the last `Progress` event says what a
+    /// snapshot then says, and a message keeps the percentage set last,
+    /// whoever set it.
+    #[test]
+    fn concurrent_reports_agree_with_the_events_they_send() {
+        if cfg!(miri) {
+            return; // Many rounds of threads; the logic is plain.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let tracker = Tracker::new();
+        let (task, stop) = live_task(&runtime, &tracker);
+        let mut events = tracker.subscribe();
+        let rounds = 20_000;
+        let start = Arc::new(Barrier::new(3));
+        let done = Arc::new(Barrier::new(3));
+        let reporters: Vec<_> = (0..2u8)
+            .map(|which| {
+                let (task, start, done) = (task.clone(), start.clone(), done.clone());
+                std::thread::spawn(move || {
+                    for round in 0..rounds {
+                        start.wait();
+                        if which == 0 {
+                            task.set_percent((round % 100) as u8);
+                        } else {
+                            task.message(format!("round {round}"));
+                        }
+                        done.wait();
+                    }
+                })
+            })
+            .collect();
+        for round in 0..rounds {
+            start.wait();
+            done.wait();
+            let mut last = None;
+            while let Some(received) = events.try_recv() {
+                let Received::Event(event) = received else {
+                    panic!("no event missed");
+                };
+                if let EventKind::Progress { percent, message } = event.kind {
+                    last = Some((percent, message));
+                }
+            }
+            let progress = task.snapshot().progress.expect("reported");
+            let (percent, message) = last.expect("two reports");
+            assert_eq!(percent, progress.percent, "round {round}");
+            assert_eq!(
+                progress.log.last().map(|m| &m.message),
+                Some(&format!("round {round}")),
+                "round {round}"
+            );
+            if message.is_some() {
+                // The message came last: it kept this round's percentage.
+                assert_eq!(percent, (round % 100) as u8, "round {round}");
+            }
+        }
+        for reporter in reporters {
+            reporter.join().unwrap();
+        }
+        drop(stop);
     }
 }
