@@ -145,10 +145,17 @@ impl CurrentTask {
         self.record.cancel_requested()
     }
 
-    /// A snapshot of the task as it is now.
+    /// A snapshot of the task as it is now; once it has ended, as it ended,
+    /// without an estimated completion (as in history).
     pub fn snapshot(&self) -> TaskSnapshot {
         let inner = &self.tracker.inner;
-        TaskSnapshot::of_live(&self.record, &inner.clock)
+        let mut snapshot = TaskSnapshot::of_live(&self.record, &inner.clock);
+        if snapshot.state.is_finished() {
+            if let Some(progress) = &mut snapshot.progress {
+                progress.estimated_completion = None;
+            }
+        }
+        snapshot
     }
 }
 
@@ -248,5 +255,33 @@ mod tests {
             reporter.join().unwrap();
         }
         drop(stop);
+    }
+
+    /// A handle kept past its task's end snapshots the task as it ended:
+    /// no forecast of a completion that will never come.
+    #[test]
+    fn an_ended_tasks_snapshot_has_no_estimated_completion() {
+        if cfg!(miri) {
+            return; // Quanta's clock; see `clock.rs`.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let tracker = Tracker::new();
+        let (task, stop) = live_task(&runtime, &tracker);
+        // Some time since the first poll, so that there is a rate.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        task.progress(50, "half");
+        let live = task.snapshot().progress.expect("reported");
+        assert!(live.estimated_completion.is_some());
+        drop(stop);
+        while !task.snapshot().state.is_finished() {
+            std::thread::yield_now();
+        }
+        let ended = task.snapshot();
+        let progress = ended.progress.expect("kept");
+        assert_eq!(progress.percent, 50);
+        assert_eq!(progress.estimated_completion, None);
     }
 }
