@@ -284,4 +284,96 @@ mod tests {
         assert_eq!(progress.percent, 50);
         assert_eq!(progress.estimated_completion, None);
     }
+
+    /// Progress reported from another thread while the task ends comes
+    /// before the task's `Finished` event, or not at all: a subscriber that
+    /// forgets a task at its end never sees it again.
+    #[test]
+    fn no_progress_event_follows_the_end() {
+        if cfg!(miri) {
+            return; // Many rounds of threads; the logic is plain.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let tracker = Tracker::new();
+        let mut events = tracker.subscribe();
+        for round in 0..300 {
+            let (task, stop) = live_task(&runtime, &tracker);
+            let start = Arc::new(Barrier::new(2));
+            let reporter = std::thread::spawn({
+                let (task, start) = (task.clone(), start.clone());
+                move || {
+                    start.wait();
+                    for percent in 0..2000 {
+                        if task.snapshot().state.is_finished() {
+                            break;
+                        }
+                        task.set_percent((percent % 100) as u8);
+                    }
+                }
+            });
+            start.wait();
+            drop(stop);
+            reporter.join().unwrap();
+            while !task.snapshot().state.is_finished() {
+                std::thread::yield_now();
+            }
+            let mut ended = false;
+            while let Some(received) = events.try_recv() {
+                let Received::Event(event) = received else {
+                    panic!("no event missed");
+                };
+                match event.kind {
+                    EventKind::Finished { .. } => ended = true,
+                    kind => assert!(!ended, "round {round}: {kind:?} after the end"),
+                }
+            }
+        }
+    }
+
+    /// A cancel racing the task's end: its `CancelRequested` event comes
+    /// before the task's `Finished`, or not at all.
+    #[test]
+    fn no_cancel_event_follows_the_end() {
+        if cfg!(miri) {
+            return; // Many rounds of threads; the logic is plain.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let tracker = Tracker::new();
+        let mut events = tracker.subscribe();
+        for round in 0..1000 {
+            let (task, stop) = live_task(&runtime, &tracker);
+            let start = Arc::new(Barrier::new(2));
+            let ender = std::thread::spawn({
+                let start = start.clone();
+                move || {
+                    start.wait();
+                    drop(stop);
+                }
+            });
+            start.wait();
+            let timeout = std::time::Duration::from_secs(60);
+            runtime.block_on(tracker.cancel_task(task.id(), timeout));
+            ender.join().unwrap();
+            while !task.snapshot().state.is_finished() {
+                std::thread::yield_now();
+            }
+            let mut ended = false;
+            while let Some(received) = events.try_recv() {
+                let Received::Event(event) = received else {
+                    panic!("no event missed");
+                };
+                match event.kind {
+                    EventKind::Finished { .. } => ended = true,
+                    kind => assert!(!ended, "round {round}: {kind:?} after the end"),
+                }
+            }
+        }
+    }
 }

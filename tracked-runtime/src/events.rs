@@ -4,6 +4,12 @@
 //! subscriber pays one relaxed load per would-be event; with subscribers, a
 //! slow one never slows tasks down: it loses the oldest events and is told
 //! how many on its next receive.
+//!
+//! A task's `Finished` event is its last: a progress report, a cancel
+//! request or a watchdog warning racing the end is sent before it or not
+//! at all (each checks the task's state while holding the record's
+//! progress, which the end holds while it sets the state and sends
+//! `Finished`), so a subscriber can forget a task at its end.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};

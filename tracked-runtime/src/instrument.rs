@@ -327,6 +327,13 @@ impl Current {
                 Ending::Panicked { message, .. } => (ending.state(), Some(message.clone())),
                 _ => (ending.state(), None),
             };
+            // The state first, while the record's progress is held: a
+            // progress report or a watchdog warning, which check the state
+            // under that lock before sending their event, then comes before
+            // this event or not at all. Only when someone listens: the end
+            // of a task nobody follows takes no lock for it.
+            let _reports = record.progress();
+            record.set_state(state);
             self.tracker
                 .emit(&self.record, EventKind::Finished { state, error });
         }

@@ -356,7 +356,7 @@ impl Tracker {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
-                if age >= limit && first_warning(&record, WARNED_LONG_RUNNING) {
+                if age >= limit && !warned_before(&record, WARNED_LONG_RUNNING) {
                     let warning = Warning::LongRunning { threshold: limit };
                     self.warn(&mut scan, &record, warning, age);
                 }
@@ -367,9 +367,7 @@ impl Tracker {
                 // Seen so by two scans in a row, without a poll between: not
                 // a task caught while its dropped future let go of its
                 // wakers, an instant before its end is recorded.
-                if scan.lost.get(&record.id) == Some(&polls)
-                    && first_warning(&record, WARNED_LOST_WAKER)
-                {
+                if scan.lost.get(&record.id) == Some(&polls) {
                     self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
                 } else {
                     still_lost.insert(record.id, polls);
@@ -411,7 +409,7 @@ impl Tracker {
             }
         }
         for (record, observed, threshold, bit) in candidates {
-            if !covered.contains(&(record.id, bit)) && first_warning(&record, bit) {
+            if !covered.contains(&(record.id, bit)) && !warned_before(&record, bit) {
                 let warning = if bit == WARNED_LONG_POLL {
                     Warning::LongPoll { threshold }
                 } else {
@@ -426,6 +424,13 @@ impl Tracker {
         self.update_health(&mut scan);
     }
 
+    /// Gives `warning` about `record`, unless it was given before or the
+    /// task has ended. A scan walks a listing of the live tasks taken at its
+    /// start, and warns about idle tasks and long polls once it has seen
+    /// them all, so a task may end before its warning; the check and the
+    /// event are made while the record's progress is held, which the task's
+    /// end takes too before its `Finished` event (when anyone listens), so
+    /// a warning is never sent after that event.
     fn warn(
         &self,
         scan: &mut ScanState,
@@ -433,6 +438,20 @@ impl Tracker {
         warning: Warning,
         observed: Duration,
     ) {
+        let bit = match warning {
+            Warning::LongRunning { .. } => WARNED_LONG_RUNNING,
+            Warning::LongPoll { .. } => WARNED_LONG_POLL,
+            Warning::Idle { .. } => WARNED_IDLE,
+            Warning::LostWaker => WARNED_LOST_WAKER,
+        };
+        {
+            let _ended = record.progress();
+            if record.state().is_finished() || !record.warn_once(bit) {
+                return;
+            }
+            self.emit(record, EventKind::Warning(warning.clone()));
+        }
+        // Logged with the lock let go: a subscriber may look at the task.
         let counts = scan.warnings.entry(record.ty).or_default();
         match warning {
             Warning::LongRunning { .. } => counts.long_running += 1,
@@ -478,7 +497,6 @@ impl Tracker {
                 "tracked task has lost its waker: nothing holds a way to wake it, so it will never be polled again (a leak)"
             ),
         }
-        self.emit(record, EventKind::Warning(warning));
     }
 
     fn update_health(&self, scan: &mut ScanState) {
@@ -531,14 +549,10 @@ impl Tracker {
     }
 }
 
-/// Whether to warn about `record` for `bit` now: not before (the bit is
-/// set here, once), and the task still live. A scan walks a listing of the
-/// live tasks taken at its start, and warns about idle and long polls once
-/// it has seen them all, so a task may end before the scan reaches it: its
-/// warning would come after its `Finished` event, about a task that no
-/// longer runs.
-fn first_warning(record: &crate::record::Record, bit: u8) -> bool {
-    !record.state().is_finished() && record.warn_once(bit)
+/// Whether the watchdog gave `record` the warning `bit` already: a load, so
+/// that a task warned about is not locked again by every scan.
+fn warned_before(record: &crate::record::Record, bit: u8) -> bool {
+    record.warned.load(Ordering::Relaxed) & bit != 0
 }
 
 /// How long `record` has been as a scan now sees it (inside one poll, or
