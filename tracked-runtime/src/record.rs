@@ -345,6 +345,12 @@ impl Record {
         Some(state.report(clock, idle_polled, same_poll))
     }
 
+    /// Whether the task was woken and waits for a poll; `false` if its
+    /// tracker does not follow wakes.
+    pub(crate) fn woken(&self) -> bool {
+        self.wake_state().is_some_and(|state| state.woken())
+    }
+
     /// Whether the task has lost its waker; `None` if its tracker does not
     /// follow wakes.
     pub(crate) fn lost_waker(&self) -> Option<bool> {

@@ -141,6 +141,12 @@ impl WakeState {
         self.inner.wake();
     }
 
+    /// Whether the task was woken and not polled since: it is ready to run
+    /// and waits for a worker. Relaxed: a report, stale as soon as read.
+    pub(crate) fn woken(&self) -> bool {
+        self.woken_at.load(Ordering::Relaxed) != 0
+    }
+
     /// Whether the waker is lost, given what the record says of the task:
     /// `idle_polled` is "live, polled, outside a poll", read by the caller
     /// before this, and `same_poll` confirms after it that no poll began.

@@ -38,7 +38,9 @@ pub struct Thresholds {
     pub long_poll: Option<Duration>,
     /// Warn about a task not polled for longer than this: it waits for
     /// something that may never come (a leaked sender, a lost waker), or
-    /// was never started.
+    /// was never started. On a tracker that follows wakes, a task woken and
+    /// not polled yet is not idle: it waits for a worker, which long polls
+    /// elsewhere explain.
     pub idle: Option<Duration>,
 }
 
@@ -383,6 +385,12 @@ impl Tracker {
                 let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
                 (inside, limits.long_poll, WARNED_LONG_POLL)
             } else if let Some(limit) = limits.idle {
+                if record.woken() {
+                    // Ready to run, waiting for a worker (held up by long
+                    // polls, reported as such): not waiting for something
+                    // that may never come. Its one idle warning is kept.
+                    continue;
+                }
                 let idle = match record.idle_since() {
                     // Timed polls say when the task went idle: no need to
                     // wait for a second scan to see it.
@@ -740,5 +748,41 @@ mod tests {
         for handle in handles {
             runtime.block_on(handle).unwrap();
         }
+    }
+
+    /// A task woken but not polled yet waits for a worker, not for
+    /// something that may never come: while its runtime's workers are busy
+    /// (here: not driven at all), it is not reported idle, and its one idle
+    /// warning is kept for a wait that deserves it.
+    #[test]
+    fn a_woken_task_waiting_for_a_worker_is_not_idle() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let tracker = Tracker::builder()
+            .wakes(true)
+            .watchdog(Watchdog::new().idle(None, Duration::ZERO))
+            .build();
+        let _entered = runtime.enter();
+        let (wake, woken) = tokio::sync::oneshot::channel::<()>();
+        let (_never, waits) = tokio::sync::oneshot::channel::<()>();
+        let ready = tracker.spawn("ready", TaskType::GENERAL, async move {
+            let _ = woken.await;
+        });
+        let stuck = tracker.spawn("stuck", TaskType::GENERAL, async move {
+            let _ = waits.await;
+        });
+        // Both polled once, then woken: `ready` only.
+        runtime.block_on(tokio::task::yield_now());
+        wake.send(()).unwrap();
+        tracker.watchdog_scan();
+        let idle: Vec<_> = tracker
+            .tasks(&crate::Query::new().warned(true))
+            .into_iter()
+            .map(|t| (t.name, t.warned.idle()))
+            .collect();
+        assert_eq!(idle, [("stuck".into(), true)]);
+        runtime.block_on(ready).unwrap();
+        stuck.abort();
     }
 }
