@@ -102,6 +102,37 @@ async fn a_task_that_wakes_itself_inside_its_poll_counts_self_wakes() {
     assert_eq!(task(&tracker, "spinner").polls, 5);
 }
 
+/// Spins four times: wakes its task from inside its poll, as a busy loop
+/// or an exhausted cooperative budget does.
+#[tracked::tracked(type = "General")]
+async fn spin() {
+    let mut left = 4;
+    poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+/// A `#[tracked]` fn's poll is inside its task's: a wake from it wakes
+/// the task from inside the task's poll too, and counts as a self-wake of
+/// both, so a task busy-looping in the fns it awaits shows as one.
+#[tokio::test]
+async fn a_self_wake_inside_an_awaited_fn_is_its_tasks_too() {
+    let tracker = Tracker::builder().wakes(true).build();
+    tracker
+        .spawn("outer", TaskType::GENERAL, spin())
+        .await
+        .unwrap();
+    let (outer, inner) = (wakes(&tracker, "outer"), wakes(&tracker, "wakes::spin"));
+    assert_eq!((inner.wakes, inner.self_wakes), (4, 4));
+    assert_eq!((outer.wakes, outer.self_wakes), (4, 4));
+}
+
 #[tokio::test]
 async fn only_a_task_nothing_can_wake_has_lost_its_waker() {
     let tracker = Tracker::builder().wakes(true).build();

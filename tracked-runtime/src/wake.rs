@@ -10,6 +10,7 @@
 //! tokio-console lint of that name): a leak for certain, where idle time
 //! only makes one likely.
 
+use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -29,8 +30,9 @@ use crate::handoff::sync::{AtomicU64, AtomicUsize, Ordering};
 pub struct Wakes {
     /// Times the task was woken.
     pub wakes: u64,
-    /// Of those, from inside the task's own poll: a future that wakes its
-    /// task before returning `Pending`, as a busy loop or tokio's exhausted
+    /// Of those, from inside the task's own poll (the polls of the
+    /// `#[tracked]` fns it awaits included): a future that wakes its task
+    /// before returning `Pending`, as a busy loop or tokio's exhausted
     /// cooperative budget does. (`tokio::task::yield_now` hands its wake to
     /// the scheduler, which wakes the task after the poll: not counted.)
     pub self_wakes: u64,
@@ -118,13 +120,14 @@ impl WakeState {
 
     fn wake_by_ref(&self) {
         self.wakes.fetch_add(1, Ordering::Relaxed);
-        let own = crate::instrument::with_current(|current| {
-            current.is_some_and(|c| {
-                c.record
-                    .wake_state()
-                    .is_some_and(|s| std::ptr::eq(&**s, self))
-            })
-        });
+        let own = FORWARDING_SELF_WAKE.get()
+            || crate::instrument::with_current(|current| {
+                current.is_some_and(|c| {
+                    c.record
+                        .wake_state()
+                        .is_some_and(|s| std::ptr::eq(&**s, self))
+                })
+            });
         if own {
             // From inside the task's poll: the polling thread again.
             bump(&self.self_wakes, 1);
@@ -138,7 +141,15 @@ impl WakeState {
                 Ordering::Relaxed,
             );
         }
-        self.inner.wake();
+        if own {
+            // A `#[tracked]` fn forwards to the waker it was polled with:
+            // its task's (or the fn's awaiting it), whose poll this one is
+            // inside, so the wake is from inside that poll too.
+            let _restore = Forwarding(FORWARDING_SELF_WAKE.replace(true));
+            self.inner.wake();
+        } else {
+            self.inner.wake();
+        }
     }
 
     /// Whether the task was woken and not polled since: it is ready to run
@@ -182,6 +193,23 @@ impl WakeState {
             woken_at: (woken_at != 0).then(|| clock.instant(woken_at)),
             lost_waker,
         }
+    }
+}
+
+thread_local! {
+    /// Set while a self-wake is forwarded to the waker a `#[tracked]` fn
+    /// was polled with, so that the task (or fn) awaiting it, in whose poll
+    /// the wake came, counts it as a self-wake too.
+    static FORWARDING_SELF_WAKE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Puts back the flag a forwarded self-wake found, even if the waker it
+/// forwards to panics.
+struct Forwarding(bool);
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        FORWARDING_SELF_WAKE.set(self.0);
     }
 }
 
