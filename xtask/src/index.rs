@@ -46,6 +46,9 @@ pub(crate) enum TypeExpr {
     },
     /// `(A, B, …)`, at least one element.
     Tuple(Vec<TypeExpr>),
+    /// A type already resolved: a type alias's argument, substituted for its
+    /// parameter (see `Resolver::type_of`).
+    Known(Box<Ty>),
     Unknown,
 }
 
@@ -115,8 +118,13 @@ pub(crate) enum ItemKind {
     Module,
     Struct,
     Fn(Option<TypeExpr>),
-    /// Anything else (enum, trait, const, type alias, macro, generic
-    /// parameter): it shadows, and the audit follows it no further.
+    /// A `static` or `const` item (or a `static ref` of `lazy_static!`), of
+    /// this type.
+    Static(TypeExpr),
+    /// A type alias: its generic type parameters and the type it stands for.
+    Alias(Vec<String>, TypeExpr),
+    /// Anything else (enum, trait, macro, generic parameter): it shadows, and
+    /// the audit follows it no further.
     Other,
 }
 
@@ -183,12 +191,22 @@ impl Scope {
             syn::Item::Union(u) => (&u.ident, ItemKind::Other),
             syn::Item::Trait(t) => (&t.ident, ItemKind::Other),
             syn::Item::TraitAlias(t) => (&t.ident, ItemKind::Other),
-            syn::Item::Type(t) => (&t.ident, ItemKind::Other),
-            syn::Item::Const(c) => (&c.ident, ItemKind::Other),
-            syn::Item::Static(s) => (&s.ident, ItemKind::Other),
+            syn::Item::Type(t) => {
+                let params = t.generics.type_params().map(|p| name(&p.ident));
+                let kind = ItemKind::Alias(params.collect(), TypeExpr::from_syn(&t.ty));
+                (&t.ident, kind)
+            }
+            syn::Item::Const(c) => (&c.ident, ItemKind::Static(TypeExpr::from_syn(&c.ty))),
+            syn::Item::Static(s) => (&s.ident, ItemKind::Static(TypeExpr::from_syn(&s.ty))),
             syn::Item::Macro(m) => match &m.ident {
                 Some(ident) => (ident, ItemKind::Other),
-                None => return,
+                None => {
+                    for (ident, ty) in lazy_statics(&m.mac) {
+                        let kind = ItemKind::Static(TypeExpr::from_syn(&ty));
+                        self.items.insert(self::name(&ident), kind);
+                    }
+                    return;
+                }
             },
             _ => return,
         };
@@ -231,6 +249,37 @@ impl Scope {
             }
         }
     }
+}
+
+/// The `static ref NAME: Type = init;` items of a `lazy_static!` invocation
+/// (none if it is another macro, or does not parse as one).
+fn lazy_statics(mac: &syn::Macro) -> Vec<(syn::Ident, syn::Type)> {
+    if mac
+        .path
+        .segments
+        .last()
+        .is_none_or(|s| s.ident != "lazy_static")
+    {
+        return Vec::new();
+    }
+    let items = |input: syn::parse::ParseStream<'_>| {
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            input.call(syn::Attribute::parse_outer)?;
+            input.parse::<syn::Visibility>()?;
+            input.parse::<syn::Token![static]>()?;
+            input.parse::<syn::Token![ref]>()?;
+            let ident = input.parse()?;
+            input.parse::<syn::Token![:]>()?;
+            let ty = input.parse()?;
+            input.parse::<syn::Token![=]>()?;
+            input.parse::<syn::Expr>()?;
+            input.parse::<syn::Token![;]>()?;
+            out.push((ident, ty));
+        }
+        Ok(out)
+    };
+    mac.parse_body_with(items).unwrap_or_default()
 }
 
 /// A fn inside an `impl` block.

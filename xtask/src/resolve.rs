@@ -23,6 +23,20 @@ pub(crate) enum Res {
         module: ModPath,
         file: FileId,
     },
+    /// A `static` or `const` item, of the type `ty` as written in `module`.
+    Static {
+        ty: TypeExpr,
+        module: ModPath,
+        file: FileId,
+    },
+    /// A type alias: its type parameters and the type it stands for, as
+    /// written in `module`.
+    Alias {
+        params: Vec<String>,
+        ty: TypeExpr,
+        module: ModPath,
+        file: FileId,
+    },
     /// A local item or variable that shadows whatever else the name means.
     Local,
     /// Another crate, std, or something the audit cannot see.
@@ -178,6 +192,10 @@ pub(crate) struct Resolver<'a> {
     /// name. Block scopes are not memoised, so a cycle among them is caught
     /// here.
     active_frames: RefCell<Vec<(usize, String)>>,
+    /// The type aliases being expanded, one inside the other (by module and
+    /// written type): one that meets itself again (a cycle, which rustc
+    /// rejects) names nothing.
+    expanding: RefCell<Vec<(ModPath, TypeExpr)>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -188,6 +206,7 @@ impl<'a> Resolver<'a> {
             cycle_at: Cell::new(usize::MAX),
             pending: RefCell::default(),
             active_frames: RefCell::default(),
+            expanding: RefCell::default(),
         }
     }
 
@@ -470,7 +489,10 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The type a written type names, from `env`.
+    /// The type a written type names, from `env`: a tokio type or a struct
+    /// of the crate (also through type aliases), or one of the std and
+    /// common wrappers the audit follows, named by its last segment unless
+    /// the crate defines that name itself.
     pub(crate) fn type_of(&self, env: Env<'_>, ty: &TypeExpr) -> Option<Ty> {
         let (leading_colon, segments, args) = match ty {
             TypeExpr::Path {
@@ -482,32 +504,79 @@ impl<'a> Resolver<'a> {
                 let elems = elems.iter().map(|e| self.type_of(env, e)).collect();
                 return Ty::tuple(elems);
             }
+            TypeExpr::Known(ty) => return Some((**ty).clone()),
             TypeExpr::Unknown => return None,
         };
         let last = segments.last()?.as_str();
-        match last {
-            "Result" | "Option" => {
-                return Some(Ty::Wrapped(Box::new(self.type_of(env, args.first()?)?)));
-            }
-            "Arc" | "Rc" | "Box" => return self.type_of(env, args.first()?),
-            "Vec" | "VecDeque" | "LinkedList" => {
-                return Some(Ty::Seq(Box::new(self.type_of(env, args.first()?)?)));
-            }
-            _ => {}
-        }
         if segments.len() == 1 && last == "Self" {
             return env.self_ty.cloned();
         }
+        let inner = || self.type_of(env, args.first()?);
         match self.resolve(env, *leading_colon, segments) {
-            (Res::Tokio(path), used) if used == segments.len() => match tokio_api::item(&path)? {
-                TokioItem::Type(ty) => Some(Ty::Tokio(ty)),
-                _ => None,
+            (Res::Tokio(path), used) if used == segments.len() => match tokio_api::item(&path) {
+                Some(TokioItem::Type(ty)) => return Some(Ty::Tokio(ty)),
+                Some(_) => return None,
+                // `tokio::sync::Mutex`: a wrapper, by its name.
+                None => {}
             },
             (Res::Struct(module, name), used) if used == segments.len() => {
-                Some(Ty::Struct(module, name))
+                return Some(Ty::Struct(module, name));
             }
+            (alias @ Res::Alias { .. }, used) if used == segments.len() => {
+                let args = args.iter().map(|arg| self.type_of(env, arg)).collect();
+                return self.expand_alias(alias, args);
+            }
+            (Res::Local | Res::Fn { .. } | Res::Static { .. } | Res::Alias { .. }, _) => {
+                return None
+            }
+            _ => {}
+        }
+        match last {
+            "Result" | "Option" => Some(Ty::Wrapped(Box::new(inner()?))),
+            "Arc" | "Rc" | "Box" | "LazyLock" | "LazyCell" | "Lazy" => inner(),
+            "Vec" | "VecDeque" | "LinkedList" => Some(Ty::Seq(Box::new(inner()?))),
             _ => None,
         }
+    }
+
+    /// The type the alias `alias` stands for, its parameters given `args`
+    /// (resolved where the alias is used).
+    fn expand_alias(&self, alias: Res, args: Vec<Option<Ty>>) -> Option<Ty> {
+        let Res::Alias {
+            params,
+            ty,
+            module,
+            file,
+        } = alias
+        else {
+            return None;
+        };
+        let key = (module.clone(), ty.clone());
+        if self.expanding.borrow().contains(&key) {
+            return None;
+        }
+        let mut args = args.into_iter();
+        let bound: Vec<(String, TypeExpr)> = params
+            .into_iter()
+            .map(|param| {
+                let arg = args.next().flatten();
+                (
+                    param,
+                    arg.map_or(TypeExpr::Unknown, |t| TypeExpr::Known(Box::new(t))),
+                )
+            })
+            .collect();
+        let ty = substitute(ty, &bound);
+        self.expanding.borrow_mut().push(key);
+        let expanded = self.type_in(Some(&ty), &module, file);
+        self.expanding.borrow_mut().pop();
+        expanded
+    }
+
+    /// The type `alias` stands for, used without arguments: `Set::new()`
+    /// with `type Set = JoinSet<()>;`.
+    pub(crate) fn alias_type(&self, alias: Res) -> Option<Ty> {
+        self.expand_alias(alias, Vec::new())
     }
 
     /// The type of the field `name` of the struct `module::ty`.
@@ -562,8 +631,9 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    /// What a crate fn returns, resolved where the fn is defined.
-    pub(crate) fn fn_returns(
+    /// A type written in `module` (a fn's return type, a static's type),
+    /// resolved there.
+    pub(crate) fn type_in(
         &self,
         ret: Option<&TypeExpr>,
         module: &ModPath,
@@ -591,6 +661,17 @@ fn item_res(scope: &Scope, name: &str, kind: &ItemKind, module_level: bool) -> R
         (ItemKind::Struct, true) => Res::Struct(scope.module.clone(), name.to_owned()),
         (ItemKind::Fn(ret), _) => Res::Fn {
             ret: ret.clone(),
+            module: scope.module.clone(),
+            file: scope.file,
+        },
+        (ItemKind::Static(ty), _) => Res::Static {
+            ty: ty.clone(),
+            module: scope.module.clone(),
+            file: scope.file,
+        },
+        (ItemKind::Alias(params, ty), _) => Res::Alias {
+            params: params.clone(),
+            ty: ty.clone(),
             module: scope.module.clone(),
             file: scope.file,
         },
@@ -623,4 +704,37 @@ fn parent(module: &ModPath) -> ModPath {
     let mut parent = module.clone();
     parent.pop();
     parent
+}
+
+/// `ty` with each of the type parameters in `bound` replaced by its value.
+fn substitute(ty: TypeExpr, bound: &[(String, TypeExpr)]) -> TypeExpr {
+    match ty {
+        TypeExpr::Path {
+            leading_colon: false,
+            segments,
+            args,
+        } if segments.len() == 1 && args.is_empty() => {
+            match bound.iter().find(|(param, _)| *param == segments[0]) {
+                Some((_, value)) => value.clone(),
+                None => TypeExpr::Path {
+                    leading_colon: false,
+                    segments,
+                    args,
+                },
+            }
+        }
+        TypeExpr::Path {
+            leading_colon,
+            segments,
+            args,
+        } => TypeExpr::Path {
+            leading_colon,
+            segments,
+            args: args.into_iter().map(|a| substitute(a, bound)).collect(),
+        },
+        TypeExpr::Tuple(elems) => {
+            TypeExpr::Tuple(elems.into_iter().map(|e| substitute(e, bound)).collect())
+        }
+        other => other,
+    }
 }

@@ -579,25 +579,34 @@ impl<'a> Scanner<'a> {
     /// The type of an expression, when the evidence in the crate shows it.
     fn infer(&self, expr: &syn::Expr) -> Option<Ty> {
         match expr {
-            syn::Expr::Path(p)
-                if p.qself.is_none()
-                    && p.path.segments.len() == 1
-                    && p.path.leading_colon.is_none() =>
-            {
-                let name = name(&p.path.segments[0].ident);
-                if name == "self" {
-                    return self.env().self_ty.cloned();
+            syn::Expr::Path(p) if p.qself.is_none() => {
+                if p.path.segments.len() == 1 && p.path.leading_colon.is_none() {
+                    let name = name(&p.path.segments[0].ident);
+                    if name == "self" {
+                        return self.env().self_ty.cloned();
+                    }
+                    let inner = self.inner_vars.borrow();
+                    if let Some((_, ty)) = inner.iter().rev().find(|(n, _)| *n == name) {
+                        return ty.clone();
+                    }
+                    let var = self.frames.iter().rev().find_map(|f| f.vars.get(&name));
+                    if let Some(ty) = var {
+                        return ty.clone();
+                    }
                 }
-                let inner = self.inner_vars.borrow();
-                if let Some((_, ty)) = inner.iter().rev().find(|(n, _)| *n == name) {
-                    return ty.clone();
+                // Not a variable: a `static` or `const` item.
+                let segments = path_segments(&p.path);
+                let leading_colon = p.path.leading_colon.is_some();
+                match self
+                    .cx
+                    .resolver
+                    .resolve(self.env(), leading_colon, &segments)
+                {
+                    (Res::Static { ty, module, file }, used) if used == segments.len() => {
+                        self.cx.resolver.type_in(Some(&ty), &module, file)
+                    }
+                    _ => None,
                 }
-                self.frames
-                    .iter()
-                    .rev()
-                    .find_map(|f| f.vars.get(&name))
-                    .cloned()
-                    .flatten()
             }
             syn::Expr::Reference(r) => self.infer(&r.expr),
             syn::Expr::Paren(p) => self.infer(&p.expr),
@@ -803,10 +812,20 @@ impl<'a> Scanner<'a> {
                 }
             }
             Res::Fn { ret, module, file } if used == segments.len() => {
-                self.cx.resolver.fn_returns(ret.as_ref(), &module, file)
+                self.cx.resolver.type_in(ret.as_ref(), &module, file)
             }
             Res::Struct(module, ty) if used + 1 == segments.len() => {
                 self.cx.resolver.method(&module, &ty, &segments[used])
+            }
+            // `Set::new()`, with `type Set = JoinSet<()>;`.
+            alias @ Res::Alias { .. } if used + 1 == segments.len() => {
+                match self.cx.resolver.alias_type(alias)? {
+                    Ty::Tokio(ty) => Ty::from_table(ty.assoc_returns(&segments[used])),
+                    Ty::Struct(module, ty) => {
+                        self.cx.resolver.method(&module, &ty, &segments[used])
+                    }
+                    _ => None,
+                }
             }
             // A tuple struct's constructor.
             Res::Struct(module, ty) if used == segments.len() => Some(Ty::Struct(module, ty)),
@@ -998,7 +1017,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         let ty = self.cx.resolver.type_of(self.env(), &written);
         let name = match &written {
             TypeExpr::Path { segments, .. } => segments.last().cloned(),
-            TypeExpr::Tuple(_) | TypeExpr::Unknown => None,
+            _ => None,
         };
         self.self_tys.push((ty, name));
         for item in &i.items {

@@ -1,6 +1,7 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
 //! slices, `@` bindings, patterns in parameters and `vec!`; a `JoinSet`
-//! built from an iterator or extended; raw identifiers.
+//! built from an iterator or extended; raw identifiers; statics, consts
+//! and type aliases.
 
 mod support;
 
@@ -181,4 +182,160 @@ fn f(r#loop: JoinSet<()>, set: r#JoinSet<()>) {
 }
 ";
     assert_eq!(spawn_lines(code), [4, 5, 6, 7, 8]);
+}
+
+/// `static` and `const` items have the type they are declared with, through
+/// `LazyLock`, once_cell's `Lazy` and `lazy_static!`; a static in another
+/// module is found by its path or import. A local binding shadows one.
+#[test]
+fn statics_and_consts_have_their_declared_type() {
+    let code = "\
+use std::sync::LazyLock;
+use tokio::runtime::Runtime;
+static RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+static LAZY: once_cell::sync::Lazy<Runtime> = once_cell::sync::Lazy::new(|| Runtime::new().unwrap());
+lazy_static::lazy_static! {
+    /// The runtime.
+    pub static ref LEGACY: Runtime = Runtime::new().unwrap();
+}
+mod rt {
+    pub const HANDLE: std::sync::LazyLock<tokio::runtime::Handle> =
+        std::sync::LazyLock::new(tokio::runtime::Handle::current);
+}
+use rt::HANDLE as H;
+async fn f() {
+    RT.spawn(async {});
+    LAZY.spawn_blocking(|| ());
+    LEGACY.spawn(async {});
+    crate::rt::HANDLE.spawn(async {});
+    H.spawn(async {});
+    static LOCAL: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+    LOCAL.spawn(async {});
+    let h = RT.handle().clone();
+    h.spawn(async {});
+    RT.handle().spawn_blocking(|| ());
+    let RT = Exec;
+    RT.spawn(1);
+}
+struct Exec;
+";
+    assert_eq!(spawn_lines(code), [15, 16, 17, 18, 19, 21, 23, 24]);
+}
+
+/// A static of the crate's own type, whatever its methods are called, is
+/// no tokio type; nor is a static whose type the audit cannot see.
+#[test]
+fn statics_of_other_types_are_not_flagged() {
+    let code = "\
+use std::sync::LazyLock;
+struct Pool;
+impl Pool { fn spawn(&self, _: u8) {} }
+static POOL: Pool = Pool;
+static LAZY_POOL: LazyLock<Pool> = LazyLock::new(|| Pool);
+static OTHER: LazyLock<rayon::ThreadPool> = LazyLock::new(|| todo!());
+fn f() {
+    POOL.spawn(1);
+    LAZY_POOL.spawn(1);
+    OTHER.spawn(|| ());
+}
+";
+    assert_eq!(spawn_lines(code), Vec::<usize>::new());
+}
+
+/// Type aliases stand for the type they name, generic ones with their
+/// arguments, defined in the same module or another.
+#[test]
+fn type_aliases_stand_for_their_type() {
+    let code = "\
+use tokio::task::JoinSet;
+type Set = JoinSet<()>;
+mod types {
+    pub type Rt = std::sync::Arc<tokio::runtime::Runtime>;
+    pub type Shared<T> = std::sync::Arc<T>;
+    pub type Pair<A, B> = (A, B);
+}
+use types::Shared;
+struct S { set: Set, rt: types::Rt, shared: Shared<JoinSet<()>>, pair: types::Pair<u8, Set> }
+impl S {
+    fn go(&mut self) {
+        self.set.spawn(async {});
+        self.rt.spawn(async {});
+        self.shared.spawn(async {});
+        self.pair.1.spawn(async {});
+        let mut local = Set::new();
+        local.spawn(async {});
+        type Inner = Set;
+        let mut inner: Inner = JoinSet::new();
+        inner.spawn(async {});
+        self.pair.0.spawn(1);
+    }
+}
+";
+    assert_eq!(spawn_lines(code), [12, 13, 14, 15, 17, 20]);
+}
+
+/// An alias of a type the audit does not follow, or of the crate's own
+/// type, is not a tokio type.
+#[test]
+fn aliases_of_other_types_are_not_flagged() {
+    let code = "\
+struct JoinSet<T>(T);
+impl<T> JoinSet<T> { fn spawn(&mut self, _: u8) {} }
+type Set = JoinSet<()>;
+type Threads = Vec<std::thread::JoinHandle<()>>;
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+fn f(mut set: Set, threads: Threads, shared: Shared<Set>, other: Shared<Vec<u8>>) {
+    set.spawn(1);
+    shared.lock().unwrap().spawn(1);
+    other.lock().unwrap().push(1);
+    drop(threads);
+}
+";
+    assert_eq!(spawn_lines(code), Vec::<usize>::new());
+}
+
+/// A static or alias defined in a file that never says `spawn` (read at
+/// item level only) types the spawns of the files that use it.
+#[test]
+fn statics_and_aliases_of_other_files_type_their_uses() {
+    let rt = "\
+use std::sync::LazyLock;
+use tokio::runtime::Runtime;
+pub static RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+lazy_static::lazy_static! { pub static ref OLD: Runtime = Runtime::new().unwrap(); }
+pub type Tasks = std::sync::Arc<tokio::task::JoinSet<()>>;
+";
+    let lib = "\
+mod rt;
+use rt::OLD;
+pub struct S { tasks: rt::Tasks }
+pub fn f(s: &S) {
+    crate::rt::RT.spawn(async {});
+    OLD.spawn(async {});
+    s.tasks.spawn(async {});
+}
+";
+    let root = support::temp_tree(
+        "patterns-statics",
+        &[("src/rt.rs", rt), ("src/lib.rs", lib)],
+    );
+    let options = xtask::Options {
+        path: Some(root.clone()),
+        ..xtask::Options::default()
+    };
+    let report = xtask::audit(&options).expect("audit runs");
+    let found: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "src/lib.rs:5:19 tokio::runtime::Runtime::spawn",
+            "src/lib.rs:6:9 tokio::runtime::Runtime::spawn",
+            "src/lib.rs:7:13 tokio::task::JoinSet::spawn",
+        ]
+    );
+    let _ = std::fs::remove_dir_all(root);
 }

@@ -130,3 +130,34 @@ fn g() {
         [(7, "tokio::task::spawn"), (13, "tokio::task::spawn_local")]
     );
 }
+
+/// Type aliases that stand for each other (which rustc rejects) name no
+/// type, and neither hang nor overflow; a long chain of them is followed.
+#[test]
+fn type_aliases_in_a_cycle_name_nothing_and_a_chain_is_followed() {
+    let mut code = String::from(
+        "\
+type A = B;
+type B = Vec<A>;
+type Grow<T> = Grow<(T, T)>;
+type Chain0 = tokio::runtime::Handle;
+",
+    );
+    for i in 1..=20 {
+        code.push_str(&format!("type Chain{i} = Chain{};\n", i - 1));
+    }
+    code.push_str(
+        "\
+fn f(a: A, grow: Grow<tokio::runtime::Handle>, chain: Chain20) {
+    a.spawn(async {});
+    grow.spawn(async {});
+    chain.spawn(async {});
+}
+",
+    );
+    let diagnostics = check_source("alias_cycle.rs", &code);
+    assert_eq!(
+        spawns(&diagnostics),
+        [(28, "tokio::runtime::Handle::spawn")]
+    );
+}
