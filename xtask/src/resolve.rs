@@ -11,6 +11,18 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+/// The names of the locks and cells [`Ty::Lock`] stands for: std's, tokio's
+/// and parking_lot's.
+pub(crate) const LOCKS: &[&str] = &[
+    "Mutex",
+    "RwLock",
+    "ReentrantMutex",
+    "FairMutex",
+    "RefCell",
+    "OnceLock",
+    "OnceCell",
+];
+
 /// What a path resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Res {
@@ -55,6 +67,14 @@ pub(crate) enum Ty {
     /// A sequence of values of the inner type: a `Vec`, `VecDeque`,
     /// `LinkedList`, an array or an iterator over one, as `for` takes it.
     Seq(Box<Ty>),
+    /// A lock or cell holding a value of the inner type: a `Mutex` or
+    /// `RwLock` (std's, tokio's, parking_lot's), a `RefCell`, a `OnceLock`
+    /// or `OnceCell`.
+    Lock(Box<Ty>),
+    /// What locking, borrowing or initialising a [`Ty::Lock`] gives: a guard
+    /// that derefs to the inner type, or a `Result`, `Option` or future of
+    /// one, which `unwrap`, `expect`, `?` or `.await` turn into the guard.
+    Locked(Box<Ty>),
 }
 
 impl Ty {
@@ -72,6 +92,14 @@ impl Ty {
             .iter()
             .any(Option::is_some)
             .then_some(Ty::Tuple(elems))
+    }
+
+    /// The type a value derefs to: a guard's inner type, else itself.
+    pub(crate) fn unguarded(self) -> Ty {
+        match self {
+            Ty::Locked(inner) => inner.unguarded(),
+            ty => ty,
+        }
     }
 
     /// Converts `(type, wrapped)` pairs from the tokio tables.
@@ -534,6 +562,7 @@ impl<'a> Resolver<'a> {
         match last {
             "Result" | "Option" => Some(Ty::Wrapped(Box::new(inner()?))),
             "Arc" | "Rc" | "Box" | "LazyLock" | "LazyCell" | "Lazy" => inner(),
+            name if LOCKS.contains(&name) => Some(Ty::Lock(Box::new(inner()?))),
             "Vec" | "VecDeque" | "LinkedList" => Some(Ty::Seq(Box::new(inner()?))),
             _ => None,
         }

@@ -4,7 +4,7 @@
 use crate::diagnostic::Region;
 use crate::index::{name, path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
 use crate::lint::{self, Site};
-use crate::resolve::{Env, Frame, Res, Resolver, Ty};
+use crate::resolve::{Env, Frame, Res, Resolver, Ty, LOCKS};
 use crate::tokio_api::{self, SpawnFn, TokioItem, TokioType};
 use proc_macro2::Span;
 use std::cell::RefCell;
@@ -233,7 +233,8 @@ impl<'a> Scanner<'a> {
                 let fields = match wrapper_variant(p) {
                     // `Some(x)` of an `Option<T>`, `Ok(x)` of a `Result<T, _>`.
                     Some(true) => match ty {
-                        Some(Ty::Wrapped(inner)) => vec![Some(*inner)],
+                        // `Ok(guard)` of `lock()`, `Some(value)` of `get_mut()`.
+                        Some(Ty::Wrapped(inner) | Ty::Locked(inner)) => vec![Some(*inner)],
                         _ => Vec::new(),
                     },
                     // `Err(e)`: the audit does not follow error types.
@@ -613,7 +614,13 @@ impl<'a> Scanner<'a> {
             syn::Expr::Group(g) => self.infer(&g.expr),
             syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.infer(&u.expr),
             syn::Expr::Try(t) => match self.infer(&t.expr)? {
-                Ty::Wrapped(inner) => Some(*inner),
+                Ty::Wrapped(inner) | Ty::Locked(inner) => Some(*inner),
+                _ => None,
+            },
+            // A lock's future (tokio's `lock()`, `get_or_init(..)`) gives its
+            // guard.
+            syn::Expr::Await(a) => match self.infer(&a.base)? {
+                Ty::Locked(inner) => Some(*inner),
                 _ => None,
             },
             syn::Expr::Tuple(t) => Ty::tuple(t.elems.iter().map(|e| self.infer(e)).collect()),
@@ -641,7 +648,7 @@ impl<'a> Scanner<'a> {
                 let elem = elems.iter().find_map(|e| self.infer(e))?;
                 Some(Ty::Seq(Box::new(elem)))
             }
-            syn::Expr::Index(i) => match self.infer(&i.expr)? {
+            syn::Expr::Index(i) => match self.infer(&i.expr)?.unguarded() {
                 Ty::Seq(elem) if matches!(*i.index, syn::Expr::Range(_)) => Some(Ty::Seq(elem)),
                 Ty::Seq(elem) => Some(*elem),
                 _ => None,
@@ -650,7 +657,7 @@ impl<'a> Scanner<'a> {
                 let (module, name) = self.struct_named(s.qself.as_ref(), &s.path)?;
                 Some(Ty::Struct(module, name))
             }
-            syn::Expr::Field(f) => match self.infer(&f.base)? {
+            syn::Expr::Field(f) => match self.infer(&f.base)?.unguarded() {
                 Ty::Tuple(mut elems) => match &f.member {
                     syn::Member::Unnamed(index) if (index.index as usize) < elems.len() => {
                         elems.swap_remove(index.index as usize)
@@ -668,37 +675,7 @@ impl<'a> Scanner<'a> {
             },
             syn::Expr::MethodCall(m) => {
                 let receiver = self.infer(&m.receiver)?;
-                let method = name(&m.method);
-                match (receiver, method.as_str()) {
-                    (
-                        Ty::Wrapped(inner),
-                        "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked",
-                    ) => Some(*inner),
-                    (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
-                    (
-                        Ty::Seq(elem),
-                        "iter" | "iter_mut" | "into_iter" | "drain" | "rev" | "skip" | "take"
-                        | "cloned" | "copied",
-                    ) => Some(Ty::Seq(elem)),
-                    (Ty::Seq(elem), "enumerate") => {
-                        Some(Ty::Seq(Box::new(Ty::Tuple(vec![None, Some(*elem)]))))
-                    }
-                    (
-                        Ty::Seq(elem),
-                        "first" | "last" | "get" | "get_mut" | "first_mut" | "last_mut" | "pop"
-                        | "pop_front" | "pop_back" | "front" | "back" | "front_mut" | "back_mut"
-                        | "next" | "next_back",
-                    ) => Some(Ty::Wrapped(elem)),
-                    (Ty::Wrapped(inner), "iter" | "iter_mut" | "into_iter") => Some(Ty::Seq(inner)),
-                    (Ty::Wrapped(inner), "take" | "as_deref" | "as_deref_mut" | "cloned") => {
-                        Some(Ty::Wrapped(inner))
-                    }
-                    (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
-                    (Ty::Struct(module, ty), method) => {
-                        self.cx.resolver.method(&module, &ty, method)
-                    }
-                    _ => None,
-                }
+                self.method_returns(receiver, &name(&m.method))
             }
             syn::Expr::Call(c) => self.infer_call(c),
             // The value of a branch: the first that names a type (the arms
@@ -722,6 +699,55 @@ impl<'a> Scanner<'a> {
                     self.infer_with(bound, |this| this.infer(&arm.body))
                 })
             }
+            _ => None,
+        }
+    }
+
+    /// What calling `method` on a value of type `receiver` returns.
+    fn method_returns(&self, receiver: Ty, method: &str) -> Option<Ty> {
+        match (receiver, method) {
+            // Locking gives a guard, or a `Result` or future of one.
+            (
+                Ty::Lock(inner),
+                "lock" | "read" | "write" | "try_lock" | "try_read" | "try_write" | "blocking_lock"
+                | "blocking_read" | "blocking_write" | "lock_owned" | "read_owned" | "write_owned"
+                | "try_lock_owned" | "upgradable_read" | "borrow" | "borrow_mut" | "try_borrow"
+                | "try_borrow_mut" | "get_or_init" | "get_or_try_init" | "wait" | "get_mut"
+                | "into_inner",
+            ) => Some(Ty::Locked(inner)),
+            // A `OnceLock`'s or `OnceCell`'s value, if set.
+            (Ty::Lock(inner), "get") => Some(Ty::Wrapped(inner)),
+            (Ty::Locked(inner), "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked") => {
+                Some(*inner)
+            }
+            // A `Result` of a guard as an `Option` of it.
+            (Ty::Locked(inner), "ok") => Some(Ty::Locked(inner)),
+            // Any other method is the guarded value's, through `Deref`.
+            (Ty::Locked(inner), method) => self.method_returns(*inner, method),
+            (Ty::Wrapped(inner), "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked") => {
+                Some(*inner)
+            }
+            (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
+            (
+                Ty::Seq(elem),
+                "iter" | "iter_mut" | "into_iter" | "drain" | "rev" | "skip" | "take" | "cloned"
+                | "copied",
+            ) => Some(Ty::Seq(elem)),
+            (Ty::Seq(elem), "enumerate") => {
+                Some(Ty::Seq(Box::new(Ty::Tuple(vec![None, Some(*elem)]))))
+            }
+            (
+                Ty::Seq(elem),
+                "first" | "last" | "get" | "get_mut" | "first_mut" | "last_mut" | "pop"
+                | "pop_front" | "pop_back" | "front" | "back" | "front_mut" | "back_mut" | "next"
+                | "next_back",
+            ) => Some(Ty::Wrapped(elem)),
+            (Ty::Wrapped(inner), "iter" | "iter_mut" | "into_iter") => Some(Ty::Seq(inner)),
+            (Ty::Wrapped(inner), "take" | "as_deref" | "as_deref_mut" | "cloned") => {
+                Some(Ty::Wrapped(inner))
+            }
+            (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
+            (Ty::Struct(module, ty), method) => self.cx.resolver.method(&module, &ty, method),
             _ => None,
         }
     }
@@ -804,6 +830,10 @@ impl<'a> Scanner<'a> {
                 .resolver
                 .resolve(self.env(), path.path.leading_colon.is_some(), &segments);
         match res {
+            // `Mutex::new(value)`, not of the crate's own `Mutex`.
+            Res::External | Res::Tokio(_) if matches!(names.as_slice(), [.., lock, "new"] if LOCKS.contains(lock)) => {
+                Some(Ty::Lock(Box::new(first_arg()?)))
+            }
             Res::Tokio(tokio_path) if used == segments.len() => {
                 let (name, ty_path) = tokio_path.split_last()?;
                 match tokio_api::item(ty_path)? {
@@ -1200,7 +1230,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             method = "from_iter".to_owned();
             self.collected_into(call)
         } else if method.starts_with("spawn") || method == "extend" {
-            match self.infer(&call.receiver) {
+            match self.infer(&call.receiver).map(Ty::unguarded) {
                 Some(Ty::Tokio(ty)) => Some(ty),
                 _ => None,
             }

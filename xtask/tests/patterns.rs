@@ -1,7 +1,7 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
 //! slices, `@` bindings, patterns in parameters and `vec!`; a `JoinSet`
 //! built from an iterator or extended; raw identifiers; statics, consts
-//! and type aliases.
+//! and type aliases; locks, cells and smart pointers.
 
 mod support;
 
@@ -185,15 +185,19 @@ fn f(r#loop: JoinSet<()>, set: r#JoinSet<()>) {
 }
 
 /// `static` and `const` items have the type they are declared with, through
-/// `LazyLock`, once_cell's `Lazy` and `lazy_static!`; a static in another
+/// `LazyLock`, once_cell's `Lazy`, `lazy_static!` and, by `get`,
+/// `get_or_init` or `wait`, a `OnceLock` or `OnceCell`; a static in another
 /// module is found by its path or import. A local binding shadows one.
 #[test]
 fn statics_and_consts_have_their_declared_type() {
     let code = "\
-use std::sync::LazyLock;
-use tokio::runtime::Runtime;
+use std::sync::{LazyLock, OnceLock};
+use tokio::runtime::{Handle, Runtime};
 static RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
 static LAZY: once_cell::sync::Lazy<Runtime> = once_cell::sync::Lazy::new(|| Runtime::new().unwrap());
+static ONCE: OnceLock<Handle> = OnceLock::new();
+static CELL: once_cell::sync::OnceCell<Runtime> = once_cell::sync::OnceCell::new();
+static ASYNC: tokio::sync::OnceCell<Runtime> = tokio::sync::OnceCell::const_new();
 lazy_static::lazy_static! {
     /// The runtime.
     pub static ref LEGACY: Runtime = Runtime::new().unwrap();
@@ -206,6 +210,15 @@ use rt::HANDLE as H;
 async fn f() {
     RT.spawn(async {});
     LAZY.spawn_blocking(|| ());
+    ONCE.get().unwrap().spawn(async {});
+    ONCE.get().expect(\"set\").spawn(async {});
+    ONCE.get_or_init(Handle::current).spawn(async {});
+    ONCE.wait().spawn(async {});
+    if let Some(h) = ONCE.get() {
+        h.spawn(async {});
+    }
+    CELL.get_or_init(|| Runtime::new().unwrap()).spawn(async {});
+    ASYNC.get_or_init(|| async { Runtime::new().unwrap() }).await.spawn(async {});
     LEGACY.spawn(async {});
     crate::rt::HANDLE.spawn(async {});
     H.spawn(async {});
@@ -219,7 +232,10 @@ async fn f() {
 }
 struct Exec;
 ";
-    assert_eq!(spawn_lines(code), [15, 16, 17, 18, 19, 21, 23, 24]);
+    assert_eq!(
+        spawn_lines(code),
+        [18, 19, 20, 21, 22, 23, 25, 27, 28, 29, 30, 31, 33, 35, 36]
+    );
 }
 
 /// A static of the crate's own type, whatever its methods are called, is
@@ -227,15 +243,19 @@ struct Exec;
 #[test]
 fn statics_of_other_types_are_not_flagged() {
     let code = "\
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, OnceLock};
 struct Pool;
 impl Pool { fn spawn(&self, _: u8) {} }
 static POOL: Pool = Pool;
 static LAZY_POOL: LazyLock<Pool> = LazyLock::new(|| Pool);
+static ONCE: OnceLock<Pool> = OnceLock::new();
+static THREADS: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
 static OTHER: LazyLock<rayon::ThreadPool> = LazyLock::new(|| todo!());
 fn f() {
     POOL.spawn(1);
     LAZY_POOL.spawn(1);
+    ONCE.get().unwrap().spawn(1);
+    THREADS.lock().unwrap().push(std::thread::spawn(|| ()));
     OTHER.spawn(|| ());
 }
 ";
@@ -247,11 +267,12 @@ fn f() {
 #[test]
 fn type_aliases_stand_for_their_type() {
     let code = "\
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 type Set = JoinSet<()>;
 mod types {
     pub type Rt = std::sync::Arc<tokio::runtime::Runtime>;
-    pub type Shared<T> = std::sync::Arc<T>;
+    pub type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
     pub type Pair<A, B> = (A, B);
 }
 use types::Shared;
@@ -260,7 +281,7 @@ impl S {
     fn go(&mut self) {
         self.set.spawn(async {});
         self.rt.spawn(async {});
-        self.shared.spawn(async {});
+        self.shared.lock().unwrap().spawn(async {});
         self.pair.1.spawn(async {});
         let mut local = Set::new();
         local.spawn(async {});
@@ -271,7 +292,7 @@ impl S {
     }
 }
 ";
-    assert_eq!(spawn_lines(code), [12, 13, 14, 15, 17, 20]);
+    assert_eq!(spawn_lines(code), [13, 14, 15, 16, 18, 21]);
 }
 
 /// An alias of a type the audit does not follow, or of the crate's own
@@ -294,6 +315,93 @@ fn f(mut set: Set, threads: Threads, shared: Shared<Set>, other: Shared<Vec<u8>>
     assert_eq!(spawn_lines(code), Vec::<usize>::new());
 }
 
+/// `Arc`, `Rc` and `Box` deref to what they hold; a `Mutex` or `RwLock`
+/// (std's, tokio's, parking_lot's) or `RefCell` gives it through its guard,
+/// however it is reached (`unwrap`, `expect`, `?`, `.await`, directly, or
+/// `if let Ok(..)`); an `Option` field through `as_mut` or `if let Some`.
+#[test]
+fn locks_cells_and_smart_pointers_give_what_they_hold() {
+    let code = "\
+use std::{cell::RefCell, rc::Rc, sync::{Arc, Mutex, RwLock}};
+use tokio::{runtime::Handle, task::JoinSet};
+struct S {
+    std: Mutex<JoinSet<()>>,
+    rw: Arc<RwLock<JoinSet<()>>>,
+    tokio: tokio::sync::Mutex<JoinSet<()>>,
+    pl: parking_lot::Mutex<JoinSet<()>>,
+    cell: Rc<RefCell<JoinSet<()>>>,
+    boxed: Box<Handle>,
+    opt: Option<JoinSet<()>>,
+    locked_opt: Mutex<Option<JoinSet<()>>>,
+}
+impl S {
+    async fn go(&mut self) -> std::io::Result<()> {
+        self.std.lock().unwrap().spawn(async {});
+        self.std.lock().expect(\"poisoned\").spawn(async {});
+        self.rw.write().unwrap().spawn(async {});
+        self.tokio.lock().await.spawn(async {});
+        self.pl.lock().spawn(async {});
+        self.cell.borrow_mut().spawn(async {});
+        self.boxed.spawn(async {});
+        self.opt.as_mut().unwrap().spawn(async {});
+        if let Some(set) = &mut self.opt {
+            set.spawn(async {});
+        }
+        self.locked_opt.lock().unwrap().as_mut().unwrap().spawn(async {});
+        if let Ok(mut guard) = self.std.try_lock() {
+            guard.spawn(async {});
+        }
+        let rw = self.rw.clone();
+        let mut guard = rw.write().unwrap();
+        guard.spawn(async {});
+        self.tokio.try_lock().ok().unwrap().spawn(async {});
+        let local = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
+        local.lock().await.spawn(async {});
+        let cell = RefCell::new(JoinSet::new());
+        cell.borrow_mut().spawn(async {});
+        if let Some(mut set) = self.locked_opt.lock().unwrap().take() {
+            set.spawn(async {});
+        }
+        Ok(())
+    }
+}
+";
+    assert_eq!(
+        spawn_lines(code),
+        [15, 16, 17, 18, 19, 20, 21, 22, 24, 26, 28, 32, 33, 35, 37, 39]
+    );
+}
+
+/// A lock of something else is not a tokio type, nor is the crate's own
+/// `Mutex` (whatever `lock` returns there) or a lock of the crate's own
+/// `JoinSet`.
+#[test]
+fn locks_of_other_types_are_not_flagged() {
+    let code = "\
+use std::sync::Mutex as StdMutex;
+struct Mutex<T>(T);
+impl<T> Mutex<T> { fn lock(&self) -> Pool { Pool } }
+struct Pool;
+impl Pool { fn spawn(&self, _: u8) {} }
+struct JoinSet;
+impl JoinSet { fn spawn(&mut self, _: u8) {} }
+fn f(
+    mine: Mutex<tokio::task::JoinSet<()>>,
+    list: StdMutex<Vec<u8>>,
+    pool: StdMutex<Pool>,
+    set: StdMutex<JoinSet>,
+) {
+    mine.lock().spawn(1);
+    Mutex::new(tokio::task::JoinSet::<()>::new()).lock().spawn(1);
+    list.lock().unwrap().push(1);
+    pool.lock().unwrap().spawn(1);
+    set.lock().unwrap().spawn(1);
+    std::thread::spawn(|| ());
+}
+";
+    assert_eq!(spawn_lines(code), Vec::<usize>::new());
+}
+
 /// A static or alias defined in a file that never says `spawn` (read at
 /// item level only) types the spawns of the files that use it.
 #[test]
@@ -303,7 +411,7 @@ use std::sync::LazyLock;
 use tokio::runtime::Runtime;
 pub static RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
 lazy_static::lazy_static! { pub static ref OLD: Runtime = Runtime::new().unwrap(); }
-pub type Tasks = std::sync::Arc<tokio::task::JoinSet<()>>;
+pub type Tasks = std::sync::Mutex<tokio::task::JoinSet<()>>;
 ";
     let lib = "\
 mod rt;
@@ -312,7 +420,7 @@ pub struct S { tasks: rt::Tasks }
 pub fn f(s: &S) {
     crate::rt::RT.spawn(async {});
     OLD.spawn(async {});
-    s.tasks.spawn(async {});
+    s.tasks.lock().unwrap().spawn(async {});
 }
 ";
     let root = support::temp_tree(
@@ -334,7 +442,7 @@ pub fn f(s: &S) {
         [
             "src/lib.rs:5:19 tokio::runtime::Runtime::spawn",
             "src/lib.rs:6:9 tokio::runtime::Runtime::spawn",
-            "src/lib.rs:7:13 tokio::task::JoinSet::spawn",
+            "src/lib.rs:7:29 tokio::task::JoinSet::spawn",
         ]
     );
     let _ = std::fs::remove_dir_all(root);
