@@ -569,8 +569,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// The type the alias `alias` stands for, its parameters given `args`
-    /// (resolved where the alias is used).
-    fn expand_alias(&self, alias: Res, args: Vec<Option<Ty>>) -> Option<Ty> {
+    /// (resolved where the alias is used; `Set::new()` gives none).
+    pub(crate) fn expand_alias(&self, alias: Res, args: Vec<Option<Ty>>) -> Option<Ty> {
         let Res::Alias {
             params,
             ty,
@@ -600,12 +600,6 @@ impl<'a> Resolver<'a> {
         let expanded = self.type_in(Some(&ty), &module, file);
         self.expanding.borrow_mut().pop();
         expanded
-    }
-
-    /// The type `alias` stands for, used without arguments: `Set::new()`
-    /// with `type Set = JoinSet<()>;`.
-    pub(crate) fn alias_type(&self, alias: Res) -> Option<Ty> {
-        self.expand_alias(alias, Vec::new())
     }
 
     /// The type of the field `name` of the struct `module::ty`.

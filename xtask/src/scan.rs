@@ -829,11 +829,10 @@ impl<'a> Scanner<'a> {
             self.cx
                 .resolver
                 .resolve(self.env(), path.path.leading_colon.is_some(), &segments);
+        let lock_new = matches!(names.as_slice(), [.., lock, "new"] if LOCKS.contains(lock));
         match res {
             // `Mutex::new(value)`, not of the crate's own `Mutex`.
-            Res::External | Res::Tokio(_) if matches!(names.as_slice(), [.., lock, "new"] if LOCKS.contains(lock)) => {
-                Some(Ty::Lock(Box::new(first_arg()?)))
-            }
+            Res::External | Res::Tokio(_) if lock_new => Some(Ty::Lock(Box::new(first_arg()?))),
             Res::Tokio(tokio_path) if used == segments.len() => {
                 let (name, ty_path) = tokio_path.split_last()?;
                 match tokio_api::item(ty_path)? {
@@ -849,7 +848,7 @@ impl<'a> Scanner<'a> {
             }
             // `Set::new()`, with `type Set = JoinSet<()>;`.
             alias @ Res::Alias { .. } if used + 1 == segments.len() => {
-                match self.cx.resolver.alias_type(alias)? {
+                match self.cx.resolver.expand_alias(alias, Vec::new())? {
                     Ty::Tokio(ty) => Ty::from_table(ty.assoc_returns(&segments[used])),
                     Ty::Struct(module, ty) => {
                         self.cx.resolver.method(&module, &ty, &segments[used])
