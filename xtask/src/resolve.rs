@@ -23,6 +23,19 @@ pub(crate) const LOCKS: &[&str] = &[
     "OnceCell",
 ];
 
+/// The names of the guards of [`LOCKS`], which deref to what they guard.
+const GUARDS: &[&str] = &[
+    "MutexGuard",
+    "RwLockReadGuard",
+    "RwLockWriteGuard",
+    "ReentrantMutexGuard",
+    "Ref",
+    "RefMut",
+    "OwnedMutexGuard",
+    "OwnedRwLockReadGuard",
+    "OwnedRwLockWriteGuard",
+];
+
 /// What a path resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Res {
@@ -562,6 +575,8 @@ impl<'a> Resolver<'a> {
         match last {
             "Result" | "Option" => Some(Ty::Wrapped(Box::new(inner()?))),
             "Arc" | "Rc" | "Box" | "LazyLock" | "LazyCell" | "Lazy" => inner(),
+            // A guard, named as a fn's return type.
+            name if GUARDS.contains(&name) => Some(Ty::Locked(Box::new(inner()?))),
             name if LOCKS.contains(&name) => Some(Ty::Lock(Box::new(inner()?))),
             "Vec" | "VecDeque" | "LinkedList" => Some(Ty::Seq(Box::new(inner()?))),
             _ => None,

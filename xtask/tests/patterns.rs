@@ -362,13 +362,21 @@ impl S {
         if let Some(mut set) = self.locked_opt.lock().unwrap().take() {
             set.spawn(async {});
         }
+        self.guard().spawn(async {});
+        self.tokio_guard().await.spawn(async {});
         Ok(())
+    }
+    fn guard(&self) -> std::sync::MutexGuard<'_, JoinSet<()>> {
+        self.std.lock().unwrap()
+    }
+    async fn tokio_guard(&self) -> tokio::sync::MutexGuard<'_, JoinSet<()>> {
+        self.tokio.lock().await
     }
 }
 ";
     assert_eq!(
         spawn_lines(code),
-        [15, 16, 17, 18, 19, 20, 21, 22, 24, 26, 28, 32, 33, 35, 37, 39]
+        [15, 16, 17, 18, 19, 20, 21, 22, 24, 26, 28, 32, 33, 35, 37, 39, 41, 42]
     );
 }
 
