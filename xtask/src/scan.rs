@@ -618,10 +618,10 @@ impl<'a> Scanner<'a> {
                 _ => None,
             },
             // A lock's future (tokio's `lock()`, `get_or_init(..)`) gives its
-            // guard.
+            // guard; a call of an async fn is typed as what it returns.
             syn::Expr::Await(a) => match self.infer(&a.base)? {
                 Ty::Locked(inner) => Some(*inner),
-                _ => None,
+                ty => Some(ty),
             },
             syn::Expr::Tuple(t) => Ty::tuple(t.elems.iter().map(|e| self.infer(e)).collect()),
             // The elements of an array all have one type: the first that

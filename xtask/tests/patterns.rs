@@ -455,3 +455,24 @@ pub fn f(s: &S) {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// Awaiting an async fn gives what it returns.
+#[test]
+fn awaiting_an_async_fn_gives_what_it_returns() {
+    let code = "\
+use tokio::{runtime::Handle, task::JoinSet};
+struct S;
+impl S {
+    async fn handle(&self) -> Handle { Handle::current() }
+}
+async fn set() -> JoinSet<()> { JoinSet::new() }
+async fn f(s: S) {
+    s.handle().await.spawn(async {});
+    let mut tasks = set().await;
+    tasks.spawn(async {});
+    let n = async { 1u8 }.await;
+    n.spawn(1);
+}
+";
+    assert_eq!(spawn_lines(code), [8, 10]);
+}
