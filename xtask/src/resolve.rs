@@ -107,6 +107,17 @@ impl Ty {
             .then_some(Ty::Tuple(elems))
     }
 
+    /// How many types this one is made of.
+    fn size(&self) -> usize {
+        match self {
+            Ty::Tokio(_) | Ty::Struct(..) => 1,
+            Ty::Wrapped(inner) | Ty::Seq(inner) | Ty::Lock(inner) | Ty::Locked(inner) => {
+                1 + inner.size()
+            }
+            Ty::Tuple(elems) => 1 + elems.iter().flatten().map(Ty::size).sum::<usize>(),
+        }
+    }
+
     /// The type a value derefs to: a guard's inner type, else itself.
     pub(crate) fn unguarded(self) -> Ty {
         match self {
@@ -237,7 +248,19 @@ pub(crate) struct Resolver<'a> {
     /// written type): one that meets itself again (a cycle, which rustc
     /// rejects) names nothing.
     expanding: RefCell<Vec<(ModPath, TypeExpr)>>,
+    /// How many aliases the outermost expansion in progress has expanded:
+    /// aliases that each use the one before twice double the work at each
+    /// step (and square the size of the type), so one type stops at
+    /// [`ALIAS_EXPANSIONS`], and an argument larger than [`ALIAS_ARG_SIZE`]
+    /// is left unknown.
+    expansions: Cell<usize>,
 }
+
+/// The most alias expansions one written type may take.
+const ALIAS_EXPANSIONS: usize = 256;
+
+/// The largest type (in [`Ty::size`]) an alias's argument may be.
+const ALIAS_ARG_SIZE: usize = 64;
 
 impl<'a> Resolver<'a> {
     pub(crate) fn new(index: &'a CrateIndex) -> Self {
@@ -248,6 +271,7 @@ impl<'a> Resolver<'a> {
             pending: RefCell::default(),
             active_frames: RefCell::default(),
             expanding: RefCell::default(),
+            expansions: Cell::new(0),
         }
     }
 
@@ -596,14 +620,19 @@ impl<'a> Resolver<'a> {
             return None;
         };
         let key = (module.clone(), ty.clone());
-        if self.expanding.borrow().contains(&key) {
+        if self.expanding.borrow().is_empty() {
+            self.expansions.set(0);
+        }
+        if self.expanding.borrow().contains(&key) || self.expansions.get() >= ALIAS_EXPANSIONS {
             return None;
         }
+        self.expansions.set(self.expansions.get() + 1);
         let mut args = args.into_iter();
         let bound: Vec<(String, TypeExpr)> = params
             .into_iter()
             .map(|param| {
                 let arg = args.next().flatten();
+                let arg = arg.filter(|arg| arg.size() <= ALIAS_ARG_SIZE);
                 (
                     param,
                     arg.map_or(TypeExpr::Unknown, |t| TypeExpr::Known(Box::new(t))),

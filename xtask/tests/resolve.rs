@@ -161,3 +161,22 @@ fn f(a: A, grow: Grow<tokio::runtime::Handle>, chain: Chain20) {
         [(28, "tokio::runtime::Handle::spawn")]
     );
 }
+
+/// Aliases that each use the one before twice would take twice the work
+/// (and square the type's size) at each step: a type stops after a bounded
+/// number of expansions, and a large argument is unknown.
+#[test]
+fn aliases_that_double_at_each_step_end_quickly() {
+    let mut code = String::from("type A0<T> = (T, T);\n");
+    for i in 1..=40 {
+        code.push_str(&format!("type A{i}<T> = A{}<A{}<T>>;\n", i - 1, i - 1));
+    }
+    code.push_str("type Small = A1<tokio::runtime::Handle>;\n");
+    code.push_str("fn f(big: A40<tokio::runtime::Handle>, small: Small) {\n");
+    code.push_str("    big.0.spawn(async {});\n    small.0.1.spawn(async {});\n}\n");
+    let diagnostics = check_source("alias_doubling.rs", &code);
+    assert_eq!(
+        spawns(&diagnostics),
+        [(45, "tokio::runtime::Handle::spawn")]
+    );
+}
