@@ -49,7 +49,7 @@ fn the_default_run_falls_back_when_cargo_cannot_read_the_workspace() {
             ),
         ],
     );
-    for dir in [root.clone(), root.join("crates/a/src")] {
+    for dir in [root.to_path_buf(), root.join("crates/a/src")] {
         let (code, out, err) = audit_in(&dir);
         assert_eq!(code, 0, "{}: {out}{err}", dir.display());
         assert!(
@@ -68,7 +68,6 @@ fn the_default_run_falls_back_when_cargo_cannot_read_the_workspace() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("--> crates/a/src/lib.rs:2:14"), "{out}");
     assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// On a workspace Cargo cannot read, `--path .` and `--manifest-path
@@ -99,7 +98,6 @@ fn a_path_to_the_workspace_cargo_cannot_read_is_the_default_run() {
             assert_eq!(audit_with(&root, &args), default, "{args:?}");
         }
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A member whose `package.workspace` names its root, past a workspace of
@@ -146,7 +144,6 @@ fn the_default_run_follows_package_workspace_to_the_root() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("--> nested/a/src/lib.rs:2:14"), "{out}");
     assert!(out.contains("\"a::f\""), "the member's crate name: {out}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A package the workspace above excludes is a workspace of its own, as in
@@ -182,7 +179,6 @@ fn the_default_run_in_an_excluded_package_audits_it_alone() {
         "{err}"
     );
     assert!(out.contains("audit: 1 file, 0 untracked spawns"), "{out}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Outside any package there is no workspace to fall back to.
@@ -196,5 +192,4 @@ fn the_default_run_outside_any_package_is_an_error() {
     let (code, _, err) = audit_in(&root);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("error: `cargo metadata` failed"), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
 }

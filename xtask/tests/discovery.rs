@@ -63,7 +63,6 @@ fn a_directory_without_a_manifest_audits_each_package_below_it() {
         ]
     );
     assert!(err.contains("audit: 3 files"), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -74,7 +73,6 @@ fn an_audit_that_read_no_file_is_not_clean() {
     assert_eq!(found, [format!("{}:null io-error", root.display())]);
     let error = format!("error: cannot read {}: nothing audited", root.display());
     assert!(err.contains(&error), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A pre-commit hook audits the files it is given, each with its package's
@@ -121,7 +119,6 @@ fn a_path_inside_a_package_is_audited_in_the_package() {
         (1, vec!["src/a.rs:2 untracked-spawn".to_owned()]),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A workspace that renames tokio: a member's `src/` reaches it by the new
@@ -162,7 +159,6 @@ fn a_member_keeps_its_workspace_and_its_manifest_is_that_member() {
             "{path}: {err}"
         );
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A package copied out of its workspace: Cargo cannot read its manifest,
@@ -181,7 +177,7 @@ fn a_package_cargo_cannot_read_is_still_audited() {
         ],
     );
     for path in [
-        root.clone(),
+        root.to_path_buf(),
         root.join("Cargo.toml"),
         root.join("src/lib.rs"),
     ] {
@@ -207,11 +203,10 @@ fn a_package_cargo_cannot_read_is_still_audited() {
         "{err}"
     );
     std::fs::write(root.join("src/lib.rs"), "pub fn f() {}\n").expect("write");
-    for path in [root.clone(), root.join("src/lib.rs")] {
+    for path in [root.to_path_buf(), root.join("src/lib.rs")] {
         let (code, found, err) = audit(&path);
         assert_eq!((code, found), (0, Vec::new()), "{}: {err}", path.display());
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// The summary of a path inside a package counts the suppressions in that
@@ -257,7 +252,6 @@ fn a_path_inside_a_package_counts_its_own_suppressions() {
         );
         assert!(err.contains(&summary), "{path}: {err}");
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// When Cargo cannot read the manifest, its settings are still read from it
@@ -295,7 +289,6 @@ fn a_package_cargo_cannot_read_keeps_its_settings() {
     );
     let (_, found, err) = audit(&root.join("src/rt.rs"));
     assert_eq!(found, Vec::<String>::new(), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A workspace with a member that is gone: Cargo reads none of it, so the
@@ -368,7 +361,6 @@ fn a_workspace_cargo_cannot_read_keeps_its_settings_for_its_members() {
         (1, vec!["crates/a/src/lib.rs:2 untracked-spawn".to_owned()]),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A per-file pre-commit hook passes every file it is given: one the
@@ -458,7 +450,6 @@ fn a_path_the_configuration_excludes_passes_with_a_note() {
         err.contains("error: cannot read src/empty: nothing audited"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// `--path` to one member of a workspace whose `audit-allow` names another
@@ -501,7 +492,6 @@ fn a_member_audit_does_not_call_other_members_allow_entries_unused() {
         let (code, found, err) = audit(&root.join("b"));
         assert_eq!((code, found), (0, Vec::new()), "{case}: {err}");
         assert!(err.contains("1 suppressed"), "{case}: {err}");
-        let _ = std::fs::remove_dir_all(&root);
     }
 }
 
@@ -540,7 +530,6 @@ fn a_folder_of_members_audits_each_member_once() {
         "{err}"
     );
     assert!(err.contains("3 files, 3 untracked spawns"), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// An unused `audit-allow` entry is shown at its line, not where the same
@@ -569,5 +558,4 @@ fn an_unused_allow_entry_is_shown_at_its_line() {
         (1, vec!["Cargo.toml:5 unused-suppression".to_owned()]),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&root);
 }

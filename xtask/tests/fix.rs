@@ -37,7 +37,6 @@ fn rewrites_direct_spawns_only() {
         expected,
         "idempotent"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -56,7 +55,6 @@ fn type_flag_overrides_the_configured_type() {
         r#"::tracked::spawn("fix_fixture::net::accept", ::tracked::TaskType::NETWORK, serve());"#
     ));
     assert!(!fixed.contains("Indexer"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A file reached by two paths (`src/b.rs`, a link to `src/a.rs`) is
@@ -100,7 +98,6 @@ fn a_file_reached_by_two_paths_is_rewritten_once() {
         "{err}"
     );
     assert_eq!(code, 0);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The fix names the crate from the root, `::tracked::`: a module named
@@ -122,7 +119,6 @@ fn the_fix_names_tracked_from_the_root() {
         fixed.contains(r#"    ::tracked::spawn("app::f", ::tracked::TaskType::GENERAL, g());"#),
         "{fixed}"
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// Tracked's `JoinHandle` is not tokio's: in a crate that names tokio's
@@ -184,7 +180,6 @@ pub async fn d() {
     let (code, _, err) = xtask(&["audit", "--path", other.to_str().unwrap(), "--fix"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("rewrote 1 of 1"), "{err}");
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A file that starts with a byte-order mark is rewritten at the right
@@ -206,7 +201,6 @@ fn a_byte_order_mark_stays_and_moves_nothing() {
         "\u{feff}fn f() { ::tracked::spawn(\"app::f\", ::tracked::TaskType::GENERAL, g()); }\n\
         fn h() {\n    ::tracked::spawn(\"app::h\", ::tracked::TaskType::GENERAL, g());\n}\n";
     assert_eq!(fixed, expected);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A file that cannot be rewritten (here, gone since the audit) is reported
@@ -239,7 +233,6 @@ fn a_file_that_cannot_be_rewritten_is_reported_and_the_rest_fixed() {
     );
     let fixed = std::fs::read_to_string(app.join("src/b.rs")).unwrap();
     assert!(fixed.contains(r#"::tracked::spawn("app::b::f""#), "{fixed}");
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A rewrite replaces the file's text and nothing else about it: a module
@@ -273,5 +266,4 @@ fn a_rewrite_keeps_links_and_permissions() {
     assert_eq!(mode & 0o777, 0o600);
     let leftovers: Vec<_> = std::fs::read_dir(root.join("shared")).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left");
-    let _ = std::fs::remove_dir_all(root);
 }

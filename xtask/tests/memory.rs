@@ -65,7 +65,7 @@ const ITEMS: usize = 300;
 
 /// A package whose library is large and each of whose `tests` test files
 /// spawns on the library's `Handle` once.
-fn package(tests: usize) -> std::path::PathBuf {
+fn package(tests: usize) -> support::TempTree {
     let mut files = vec![(
         "Cargo.toml".to_owned(),
         "[package]\nname = \"big-lib\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
@@ -134,8 +134,6 @@ fn test_crates_share_the_library_index() {
         spawns, 80,
         "each test's spawn on the library's Handle is found"
     );
-    let _ = std::fs::remove_dir_all(&alone);
-    let _ = std::fs::remove_dir_all(&linked);
     assert!(
         peak < 2 * base,
         "80 test crates raised the peak from {base} to {peak} bytes"

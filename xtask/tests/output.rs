@@ -125,5 +125,4 @@ fn io_errors_are_in_json_and_sarif() {
     assert_eq!(notes[0]["level"], "error");
     assert_eq!(notes[0]["descriptor"]["id"], "io-error");
     assert_eq!(notes[0]["message"]["text"], lines[0]["message"]);
-    let _ = std::fs::remove_dir_all(root);
 }

@@ -144,7 +144,7 @@ async fn f(s: &mut S, v: Vec<u8>) {
 ";
     let root = support::temp_tree("patterns-iter", &[("src/lib.rs", code)]);
     let options = xtask::Options {
-        path: Some(root.clone()),
+        path: Some(root.to_path_buf()),
         ..xtask::Options::default()
     };
     let report = xtask::audit(&options).expect("audit runs");
@@ -163,7 +163,6 @@ async fn f(s: &mut S, v: Vec<u8>) {
             "src/lib.rs:9:64 tokio_util::task::JoinQueue::from_iter",
         ]
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A raw identifier names what the plain one does: `tokio::r#spawn` is
@@ -436,7 +435,7 @@ pub fn f(s: &S) {
         &[("src/rt.rs", rt), ("src/lib.rs", lib)],
     );
     let options = xtask::Options {
-        path: Some(root.clone()),
+        path: Some(root.to_path_buf()),
         ..xtask::Options::default()
     };
     let report = xtask::audit(&options).expect("audit runs");
@@ -453,7 +452,6 @@ pub fn f(s: &S) {
             "src/lib.rs:7:29 tokio::task::JoinSet::spawn",
         ]
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// Awaiting an async fn gives what it returns.

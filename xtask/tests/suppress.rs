@@ -144,7 +144,7 @@ fn an_unused_allow_entry_names_its_own_table() {
             &[("Cargo.toml", &manifest), ("src/lib.rs", "pub fn f() {}\n")],
         );
         let options = xtask::Options {
-            path: Some(root.clone()),
+            path: Some(root.to_path_buf()),
             ..xtask::Options::default()
         };
         let report = xtask::audit(&options).expect("audit runs");
@@ -155,6 +155,5 @@ fn an_unused_allow_entry_names_its_own_table() {
             .collect();
         let help = format!("remove it from `[{table}.metadata.tracked] audit-allow`");
         assert_eq!(helps, [help.as_str()], "{manifest}");
-        let _ = std::fs::remove_dir_all(root);
     }
 }

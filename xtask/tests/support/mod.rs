@@ -20,10 +20,11 @@ pub(crate) fn xtask(args: &[&str]) -> (u8, String, String) {
 }
 
 /// Copies a fixture package (its `Cargo.toml` and `src/`) to a fresh
-/// temporary directory.
-pub(crate) fn copy_fixture(name: &str, tag: &str) -> PathBuf {
+/// temporary directory, removed when dropped.
+pub(crate) fn copy_fixture(name: &str, tag: &str) -> TempTree {
     let to = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&to);
+    let to = TempTree(to);
     std::fs::create_dir_all(to.join("src")).expect("create temp dir");
     let from = fixture(name);
     std::fs::copy(from.join("Cargo.toml"), to.join("Cargo.toml")).expect("copy manifest");
@@ -35,14 +36,38 @@ pub(crate) fn copy_fixture(name: &str, tag: &str) -> PathBuf {
 }
 
 /// A fresh temporary directory holding `files`, each a path below it and its
-/// text.
-pub(crate) fn temp_tree(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+/// text; removed when dropped, so a test leaves nothing behind, failing or not.
+pub(crate) fn temp_tree(tag: &str, files: &[(&str, &str)]) -> TempTree {
     let root = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    let root = TempTree(root);
     for (path, text) in files {
         let path = root.join(path);
         std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create dir");
         std::fs::write(path, text).expect("write fixture file");
     }
     root
+}
+
+/// A temporary directory, removed with everything in it when dropped.
+pub(crate) struct TempTree(PathBuf);
+
+impl std::ops::Deref for TempTree {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempTree {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
