@@ -75,8 +75,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             "`#[tracked]` cannot be applied to an `extern` fn; it needs an `async fn`",
         ));
     }
-    let mut block: Block = match syn::parse2(function.body.clone()) {
-        Ok(block) => block,
+    let (inner_attrs, mut block) = match parse_body(function.body.clone()) {
+        Ok(body) => body,
         // rustc reports the body's own error on the unchanged fn.
         Err(_) => return with_errors(item, errors, None),
     };
@@ -113,13 +113,36 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let spawns = spawn::rewrite(&mut block);
     match (errors, shape, args) {
         (None, Some(shape), Some(args)) => {
-            let expanded = expand_fn(&function, &args, shape, block, &spawns.sites);
+            let body = Body { inner_attrs, block };
+            let expanded = expand_fn(&function, &args, shape, body, &spawns.sites);
             // A bad spawn call was replaced by a diverging block, so its
             // error is the only one, and the rest of the fn still expands.
             with_errors(expanded, spawns.errors, None)
         }
         (errors, _, _) => with_errors(item, errors, None),
     }
+}
+
+/// An annotated fn's body: its inner attributes and its statements.
+struct Body {
+    /// `#![allow(…)]` and the like, written first in the body: kept first
+    /// in the expanded fn's body, where they apply to the whole fn as
+    /// they did.
+    inner_attrs: Vec<Attribute>,
+    block: Block,
+}
+
+/// Parses a fn body, inner attributes included: `Block`'s parser takes
+/// none, and a body with one must still be tracked.
+fn parse_body(tokens: TokenStream) -> syn::Result<(Vec<Attribute>, Block)> {
+    let parser = |input: ParseStream<'_>| {
+        let content;
+        let brace_token = syn::braced!(content in input);
+        let inner_attrs = content.call(Attribute::parse_inner)?;
+        let stmts = content.call(Block::parse_within)?;
+        Ok((inner_attrs, Block { brace_token, stmts }))
+    };
+    syn::parse::Parser::parse2(parser, tokens)
 }
 
 /// The span of the first `.await` in `expr` that is not inside an async
@@ -325,12 +348,16 @@ fn expand_fn(
     function: &MaybeItemFn,
     args: &Args,
     shape: Shape,
-    mut block: Block,
+    body: Body,
     spawns: &[SpawnSite],
 ) -> TokenStream {
     let MaybeItemFn {
         attrs, vis, sig, ..
     } = function;
+    let Body {
+        inner_attrs,
+        mut block,
+    } = body;
     let attrs = &expected_unused_async(attrs, &block);
     let sites = site_items(sig, args, spawns);
     let owner = match &args.owner {
@@ -364,14 +391,14 @@ fn expand_fn(
             );
             sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
-            quote! { #(#attrs)* #vis #sig { #wrapped } }
+            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped } }
         }
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let stmts = &block.stmts;
             let inner = pin_never(&sig.output, quote!(async move { #edge #(#stmts)* }));
             let wrapped = wrap(&sites, &owner, inner);
-            quote! { #(#attrs)* #vis #sig { #wrapped.await } }
+            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped.await } }
         }
         // The sites are items of the fn's block, not of the async block:
         // a spawn before it (`let h = tokio::spawn(..); Box::pin(async ..)`)
@@ -386,7 +413,7 @@ fn expand_fn(
                 }
             }
             let stmts = &block.stmts;
-            quote! { #(#attrs)* #vis #sig { #sites #(#stmts)* } }
+            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }
         }
         Shape::LetBody(index) => {
             if let Stmt::Local(local) = &mut block.stmts[index] {
@@ -400,7 +427,7 @@ fn expand_fn(
                 }
             }
             let stmts = &block.stmts;
-            quote! { #(#attrs)* #vis #sig { #sites #(#stmts)* } }
+            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }
         }
     }
 }
