@@ -1,5 +1,9 @@
 //! Bodies as services write them: each annotated fn here is tracked, with
-//! its spawns rewritten, whatever its body starts with or returns.
+//! its spawns rewritten, whatever its body starts with or returns. What the
+//! expansion adds is checked by clippy as the user's code
+//! (`cargo clippy --all-targets -- -D warnings`): it must add no lint the
+//! `async fn` would not have.
+#![deny(clippy::used_underscore_binding)]
 
 use tracked::{tracked, Query, SiteKind, SpawnKind, TaskState, Tracker};
 
@@ -58,4 +62,63 @@ async fn a_body_with_an_inner_attribute_is_tracked_and_its_spawns_rewritten() {
             (name("with_inner_attribute::async_block"), SiteKind::Spawn),
         ]
     );
+}
+
+/// Starts a worker and returns its handle: the body's value is a future,
+/// which clippy denies (`async_yields_async`) as an async block's last
+/// expression, not as an `async fn`'s.
+#[tracked(type = "Network")]
+async fn start_worker(jobs: u32) -> tokio::task::JoinHandle<u32> {
+    tokio::task::yield_now().await;
+    tokio::spawn(async move { jobs + 1 })
+}
+
+/// A permit held until the body ends, named with a leading `_` as unused.
+#[tracked]
+async fn with_permit(_permit: tokio::sync::OwnedSemaphorePermit, job: u32) -> u32 {
+    tokio::task::yield_now().await;
+    job
+}
+
+/// A stub whose body is a single diverging call.
+#[tracked]
+async fn not_yet(job: u32) -> u32 {
+    unimplemented!("job {job}")
+}
+
+#[tokio::test]
+async fn a_fn_returning_a_future_or_holding_a_permit_is_tracked() {
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let held = std::sync::Arc::clone(&semaphore);
+    let (tracker, root) = run_in_tracker(async move {
+        let worker = start_worker(1).await;
+        assert_eq!(worker.await.unwrap(), 2);
+        let permit = held.clone().acquire_owned().await.unwrap();
+        assert_eq!(with_permit(permit, 3).await, 3);
+        assert_eq!(held.available_permits(), 1, "the permit ends with the body");
+    })
+    .await;
+
+    let starts = finished_named(&tracker, &name("start_worker"));
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].parent, Some(root));
+    assert_eq!(starts[0].state, TaskState::Completed);
+    let workers = finished_named(&tracker, &name("start_worker::async_block"));
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0].parent, Some(starts[0].id));
+    let permits = finished_named(&tracker, &name("with_permit"));
+    assert_eq!(permits.len(), 1);
+    assert_eq!(permits[0].state, TaskState::Completed);
+}
+
+#[tokio::test]
+async fn a_stub_that_panics_is_panicked() {
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("stub", tracked::TaskType::GENERAL, async {
+        let _ = not_yet(7).await;
+    });
+    assert!(handle.await.unwrap_err().is_panic());
+    let stubs = finished_named(&tracker, &name("not_yet"));
+    assert_eq!(stubs.len(), 1);
+    assert_eq!(stubs[0].state, TaskState::Panicked);
 }

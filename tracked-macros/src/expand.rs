@@ -385,10 +385,8 @@ fn expand_fn(
             let stmts = &block.stmts;
             // The body in a block of its own: its items (`fn x() {}`, `use
             // tokio::spawn;`) must not hide the arguments the moves name.
-            let inner = pin_never(
-                &sig.output,
-                quote!(async move { #edge #moves { #(#stmts)* } }),
-            );
+            let body = returned(&edge, &moves, quote!({ #(#stmts)* }));
+            let inner = pin_never(&sig.output, quote!(async move { #body }));
             sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped } }
@@ -396,7 +394,8 @@ fn expand_fn(
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let stmts = &block.stmts;
-            let inner = pin_never(&sig.output, quote!(async move { #edge #(#stmts)* }));
+            let body = returned(&edge, &TokenStream::new(), quote!(#(#stmts)*));
+            let inner = pin_never(&sig.output, quote!(async move { #body }));
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped.await } }
         }
@@ -429,6 +428,29 @@ fn expand_fn(
             let stmts = &block.stmts;
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }
         }
+    }
+}
+
+/// The async block's statements: the fake return edge, `prelude` and the
+/// body, in a block whose value the async block returns (`let
+/// __tracked_output = { edge; prelude; body }; return __tracked_output;`).
+///
+/// An async block ending in an expression whose type is a future (a fn
+/// returning a `JoinHandle`, a `BoxFuture`) is what
+/// `clippy::async_yields_async` denies, though an `async fn`'s body is not
+/// linted so; an `#[allow]` on the block would hide the lint from the
+/// body's own async blocks too, so the async block ends in a `return`
+/// statement instead. That `return` is unreachable when the body diverges
+/// (`loop {}`, a `panic!` or a `return` last), which only it, holding none
+/// of the user's code, is allowed to be. The edge comes first in the
+/// `let`'s block: `clippy::diverging_sub_expression` looks into a `let`'s
+/// block only when nothing but items comes before its last statement, and
+/// a body that is one `panic!()` or `return x;` is no sub-expression.
+fn returned(edge: &TokenStream, prelude: &TokenStream, body: TokenStream) -> TokenStream {
+    quote! {
+        let __tracked_output = { #edge #prelude #body };
+        #[allow(unreachable_code, clippy::needless_return)]
+        return __tracked_output;
     }
 }
 
@@ -590,7 +612,14 @@ fn move_arguments(
                 }) => {
                     let name = ident.unraw().to_string();
                     if used.contains(&ident.to_string()) || name.starts_with('_') {
-                        whole.push(quote!(#cfgs let _ = &#ident;));
+                        // `_permit` is the user's name, mentioned here
+                        // only to be held: no use clippy's pedantic
+                        // `used_underscore_binding` should see.
+                        whole.push(quote! {
+                            #cfgs
+                            #[allow(clippy::used_underscore_binding)]
+                            let _ = &#ident;
+                        });
                     } else {
                         let (kept, lints): (Vec<Attribute>, Vec<Attribute>) = typed
                             .attrs
