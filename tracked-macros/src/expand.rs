@@ -385,7 +385,7 @@ fn expand_fn(
             let stmts = &block.stmts;
             // The body in a block of its own: its items (`fn x() {}`, `use
             // tokio::spawn;`) must not hide the arguments the moves name.
-            let body = returned(&edge, &moves, quote!({ #(#stmts)* }));
+            let body = returned(&sig.output, &edge, &moves, quote!({ #(#stmts)* }));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
             sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
@@ -394,7 +394,7 @@ fn expand_fn(
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let stmts = &block.stmts;
-            let body = returned(&edge, &TokenStream::new(), quote!(#(#stmts)*));
+            let body = returned(&sig.output, &edge, &TokenStream::new(), quote!(#(#stmts)*));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped.await } }
@@ -446,9 +446,22 @@ fn expand_fn(
 /// `let`'s block: `clippy::diverging_sub_expression` looks into a `let`'s
 /// block only when nothing but items comes before its last statement, and
 /// a body that is one `panic!()` or `return x;` is no sub-expression.
-fn returned(edge: &TokenStream, prelude: &TokenStream, body: TokenStream) -> TokenStream {
+fn returned(
+    output: &ReturnType,
+    edge: &TokenStream,
+    prelude: &TokenStream,
+    body: TokenStream,
+) -> TokenStream {
+    // Typed as declared, so that a body of the wrong type is reported at
+    // its last expression, as in an `async fn`, not at the `return`. A
+    // plain `impl Trait` is left untyped: `let x: _` is a clippy lint.
+    let (ty, _) = writable_output(output);
+    let ty = match output {
+        ReturnType::Type(_, declared) if matches!(**declared, Type::ImplTrait(_)) => None,
+        _ => Some(quote!(: #ty)),
+    };
     quote! {
-        let __tracked_output = { #edge #prelude #body };
+        let __tracked_output #ty = { #edge #prelude #body };
         #[allow(unreachable_code, clippy::needless_return)]
         return __tracked_output;
     }
@@ -805,15 +818,7 @@ fn static_site(
 /// type errors inside the wrapped body follow the fn's signature, as in an
 /// `async fn`. `impl Trait` cannot name a `let`, so it is erased to `_`.
 fn fake_return_edge(output: &ReturnType) -> TokenStream {
-    let (ty, span) = match output {
-        ReturnType::Default => (quote!(()), Span::call_site()),
-        ReturnType::Type(_, ty) => {
-            let mut ty = (**ty).clone();
-            ImplTraitEraser.visit_type_mut(&mut ty);
-            let span = ty.span();
-            (nameable(&ty), span)
-        }
-    };
+    let (ty, span) = writable_output(output);
     quote_spanned! {span=>
         #[allow(
             unknown_lints,
@@ -828,6 +833,20 @@ fn fake_return_edge(output: &ReturnType) -> TokenStream {
         if false {
             let __tracked_fake_return: #ty = loop {};
             return __tracked_fake_return;
+        }
+    }
+}
+
+/// The declared output as a `let` can be typed (`impl Trait` erased to
+/// `_`, `!` named), and the span of the declared type.
+fn writable_output(output: &ReturnType) -> (TokenStream, Span) {
+    match output {
+        ReturnType::Default => (quote!(()), Span::call_site()),
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            ImplTraitEraser.visit_type_mut(&mut ty);
+            let span = ty.span();
+            (nameable(&ty), span)
         }
     }
 }
