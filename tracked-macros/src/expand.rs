@@ -285,7 +285,8 @@ impl Shape {
 /// Whether an attribute left on the fn is one rustc itself reads (lints,
 /// docs, `cfg`, codegen hints), so no macro after `#[tracked]` needs to see
 /// an `async fn`. Any other attribute may be a macro that does: the fn then
-/// keeps its `async` (`Shape::KeptAsync`).
+/// keeps its `async` (`Shape::KeptAsync`). So does a `#[must_use]` fn, for
+/// rustc to report its output unused when awaited.
 fn is_inert(attr: &Attribute) -> bool {
     let path = attr.path();
     if let Some(first) = path.segments.first() {
@@ -294,7 +295,9 @@ fn is_inert(attr: &Attribute) -> bool {
             return true;
         }
     }
-    const INERT: [&str; 11] = [
+    // Not `must_use`: rustc reports an unused `f().await` of a `#[must_use]`
+    // fn only when the fn is an `async fn`.
+    const INERT: [&str; 10] = [
         "doc",
         "allow",
         "warn",
@@ -302,7 +305,6 @@ fn is_inert(attr: &Attribute) -> bool {
         "forbid",
         "expect",
         "deprecated",
-        "must_use",
         "inline",
         "cold",
         "cfg",

@@ -116,9 +116,10 @@ use proc_macro::TokenStream;
 /// `#[tracing::instrument]` compose in either order. Applied after them
 /// (written below them), the attribute wraps the async block they produce.
 /// Applied before an attribute other than lint, doc, `cfg`, `inline`,
-/// `cold`, `must_use` and `deprecated` (which may be a macro that needs an
-/// `async fn`, as these do), the fn stays an `async fn` awaiting the
-/// tracked future: the same behaviour, one state machine more. A fake
+/// `cold` and `deprecated` (which may be a macro that needs an `async fn`,
+/// as these do), the fn stays an `async fn` awaiting the tracked future:
+/// the same behaviour, one state machine more. So does a `#[must_use]` fn,
+/// whose output rustc reports unused when awaited only from an `async fn`. A fake
 /// return edge keeps inference and type errors on the body, as in the
 /// unannotated fn.
 #[proc_macro_attribute]
