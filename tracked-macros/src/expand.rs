@@ -63,6 +63,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(errors) => errors.combine(error),
         None => errors = Some(error),
     };
+    if let Some(again) = function.attrs.iter().find(|attr| is_tracked(attr)) {
+        add(syn::Error::new_spanned(
+            again,
+            "`#[tracked]` is applied twice to this fn, which would track each call as two \
+             units; keep one",
+        ));
+    }
     if let Some(constness) = &function.sig.constness {
         add(syn::Error::new(
             constness.span,
@@ -310,6 +317,17 @@ fn is_inert(attr: &Attribute) -> bool {
         "cfg",
     ];
     INERT.iter().any(|name| path.is_ident(name))
+}
+
+/// Whether an attribute is `#[tracked]` itself, by the paths it is used
+/// through: `tracked`, `tracked::tracked`, `::tracked::tracked`.
+fn is_tracked(attr: &Attribute) -> bool {
+    let mut names = attr.path().segments.iter().map(|s| &s.ident);
+    match (names.next(), names.next(), names.next()) {
+        (Some(only), None, None) => only == "tracked",
+        (Some(krate), Some(name), None) => krate == "tracked" && name == "tracked",
+        _ => false,
+    }
 }
 
 fn is_box_pin(func: &Expr) -> bool {
