@@ -720,13 +720,24 @@ fn owner_bindings(owner: &Expr, renamed: &[Renamed]) -> TokenStream {
     quote!(#(#lets)*)
 }
 
-/// Every identifier in `tokens`, groups included, and every word of their
-/// literals: `format!("{tenant}")` uses `tenant`.
+/// Every identifier in `tokens` that may name a variable, groups included,
+/// and every word of their literals: `format!("{tenant}")` uses `tenant`.
+/// A field or method name (`self.id`, `v.len()`) or a path's later segment
+/// (`Self::id`) names no variable, so an argument `id` that only such
+/// names match is still reported unused, as in an `async fn`; `0..n` uses
+/// `n`.
 fn idents(tokens: TokenStream, out: &mut std::collections::HashSet<String>) {
-    for token in tokens {
+    let is = |token: Option<&TokenTree>, ch: char| matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == ch);
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    for (index, token) in tokens.iter().enumerate() {
+        let before = |back: usize| index.checked_sub(back).map(|at| &tokens[at]);
         match token {
             TokenTree::Ident(ident) => {
-                out.insert(ident.to_string());
+                let field = is(before(1), '.') && !is(before(2), '.');
+                let segment = is(before(1), ':') && is(before(2), ':');
+                if !(field || segment) {
+                    out.insert(ident.to_string());
+                }
             }
             TokenTree::Group(group) => idents(group.stream(), out),
             TokenTree::Literal(literal) => out.extend(
