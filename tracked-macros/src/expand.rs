@@ -97,10 +97,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Shape::find(&block)
     };
     if shape.is_none() && function.sig.constness.is_none() && function.sig.abi.is_none() {
-        add(syn::Error::new(
-            function.sig.fn_token.span,
-            "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`",
-        ));
+        let message = if returns_future(&function.sig, &block) {
+            "`#[tracked]` can only be applied to an `async fn`; write this fn returning a future \
+             as an `async fn` returning the future's output"
+        } else {
+            "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`"
+        };
+        add(syn::Error::new(function.sig.fn_token.span, message));
     }
     if let (
         Some(Shape::AsyncFn),
@@ -128,6 +131,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         (errors, _, _) => with_errors(item, errors, None),
     }
+}
+
+/// Whether a fn that is not `async` returns a future all the same: `->
+/// impl Future<…>` (by any path), or a body ending in an async block.
+fn returns_future(sig: &Signature, block: &Block) -> bool {
+    let declared = match &sig.output {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::ImplTrait(bounds) => bounds.bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(t)
+                    if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
+            }),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    };
+    declared || matches!(block.stmts.last(), Some(Stmt::Expr(Expr::Async(_), None)))
 }
 
 /// An annotated fn's body: its inner attributes and its statements.
