@@ -78,3 +78,67 @@ async fn a_wrapped_spawned_fn_claims_its_task() {
         "root, wrapped_spawns, 4 votes: {tasks:#?}"
     );
 }
+
+/// A service's two fns named `run`: the worker's, not annotated, awaits the
+/// database's, annotated.
+mod db {
+    #[tracked::tracked(type = "Database")]
+    pub(crate) async fn run(job: u32) -> u32 {
+        tokio::task::yield_now().await;
+        job + 1
+    }
+}
+
+mod worker {
+    pub(crate) async fn run(job: u32) -> u32 {
+        super::db::run(job).await
+    }
+}
+
+#[tracked(type = "Consensus")]
+async fn supervise() -> u32 {
+    let direct = tokio::spawn(worker::run(1));
+    let in_block = tokio::spawn(async move { db::run(10).await });
+    direct.await.unwrap() + in_block.await.unwrap()
+}
+
+/// `spawn(worker::run(..))` targets a fn named `run`, and the worker's
+/// `run` awaits `db::run` in the task's first poll: that fn is a unit in
+/// the task, not the task, which keeps the spawn's name and type. An
+/// annotated fn made in the task's first poll by the spawned block itself
+/// (`async move { db::run(..).await }`) still claims its task.
+#[tokio::test]
+async fn a_fn_called_by_the_spawned_one_does_not_claim_the_task() {
+    let tracker = finished(async {
+        assert_eq!(supervise().await, 2 + 11);
+    })
+    .await;
+    let tasks: Vec<TaskSnapshot> = tracker.finished(&Query::new());
+    let named = |name: &str| -> Vec<&TaskSnapshot> {
+        let name = format!("{MODULE}::{name}");
+        tasks.iter().filter(|t| t.name == name).collect()
+    };
+    let spawned = named("supervise::run");
+    assert_eq!(spawned.len(), 1, "{tasks:#?}");
+    let spawned = spawned[0];
+    assert_eq!(spawned.kind, SpawnKind::Async);
+    assert_eq!(spawned.ty, TaskType::CONSENSUS, "the spawning fn's type");
+    assert!(spawned.fn_site.is_none(), "not claimed: {spawned:#?}");
+    let runs = named("db::run");
+    assert_eq!(runs.len(), 2, "{tasks:#?}");
+    let unit = runs
+        .iter()
+        .find(|t| t.parent == Some(spawned.id))
+        .expect("db::run is a unit in the worker's task");
+    assert_eq!(unit.kind, SpawnKind::Inline);
+    assert_eq!(unit.ty, TaskType::DATABASE);
+    let claimed = runs
+        .iter()
+        .find(|t| t.kind == SpawnKind::Async)
+        .expect("the block's db::run claimed its task");
+    assert_eq!(claimed.ty, TaskType::DATABASE);
+    let site = claimed.spawn_site.expect("spawned by a rewritten spawn");
+    assert_eq!(site.name(), format!("{MODULE}::supervise::run#2"));
+    // root, supervise, the worker's task and its unit, the claimed task.
+    assert_eq!(tasks.len(), 5, "{tasks:#?}");
+}

@@ -810,7 +810,7 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
         &ty,
         quote!(Fn),
         &tier,
-        &fn_name,
+        (&fn_name, false),
         ident.span(),
     );
     let spawn_sites = spawns.iter().map(|spawn| {
@@ -825,20 +825,23 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
             &ty,
             quote!(Spawn),
             &quote!(::core::option::Option::None),
-            &spawn.target,
+            (&spawn.target, spawn.target_in_task),
             spawn.span,
         )
     });
     quote! { #fn_site #(#spawn_sites)* }
 }
 
+/// A site's static and its `inventory` entry; `target` is the fn's name, or
+/// the spawned call's and whether the task makes that call (see
+/// `SpawnSite`).
 fn static_site(
     ident: &syn::Ident,
     name: &TokenStream,
     ty: &TokenStream,
     kind: TokenStream,
     tier: &TokenStream,
-    target: &str,
+    (target, target_in_task): (&str, bool),
     span: Span,
 ) -> TokenStream {
     // `line!()` and `column!()` carry the user's span, so they give the
@@ -857,6 +860,7 @@ fn static_site(
             #column,
             #tier,
             #target,
+            #target_in_task,
         );
         ::tracked::__private::inventory::submit! {
             ::tracked::__private::Entry(&#ident)

@@ -59,6 +59,9 @@ pub(crate) struct SpawnSite {
     pub(crate) suffix: String,
     /// The spawned call's fn or method name, for claiming; may be empty.
     pub(crate) target: String,
+    /// Whether the target is called inside the task (`async move { f(x).await }`)
+    /// rather than before the spawn (`f(x)`).
+    pub(crate) target_in_task: bool,
     pub(crate) span: Span,
 }
 
@@ -435,6 +438,7 @@ impl VisitMut for Rewriter {
             ident: ident.clone(),
             suffix,
             target: target.unwrap_or_default(),
+            target_in_task: is_async_block(&argument),
             span,
         });
         *expr = syn::parse2(spawn_call(function, &ident, &argument, span))
@@ -660,6 +664,16 @@ fn spawned_name(expr: &Expr) -> (String, Option<String>) {
             _ => ("closure".to_owned(), None),
         },
         _ => ("task".to_owned(), None),
+    }
+}
+
+/// Whether a spawned expression is an async block (in parentheses or not),
+/// whose calls are made inside the task, in its first poll.
+fn is_async_block(expr: &Expr) -> bool {
+    match expr {
+        Expr::Paren(inner) => is_async_block(&inner.expr),
+        Expr::Group(inner) => is_async_block(&inner.expr),
+        expr => matches!(expr, Expr::Async(_)),
     }
 }
 

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::instrument::{claim_current, poll_as, Guard};
+use crate::instrument::{claim_current, poll_as, with_current, Guard};
 use crate::outcome::Classify;
 use crate::record::SpawnKind;
 use crate::{Builder, StaticSite};
@@ -56,6 +56,11 @@ impl<F, C> TrackedFn<F, C> {
         _classify: crate::private::Pick<C>,
         future: F,
     ) -> Self {
+        with_current(|current| {
+            if let Some(current) = current {
+                current.record.fn_made(site);
+            }
+        });
         TrackedFn {
             future,
             state: State::Fresh { site, owner },

@@ -159,7 +159,7 @@ impl Current {
     #[cold]
     #[inline(never)]
     fn doomed(&self) -> bool {
-        self.record.doomed.load(Ordering::Relaxed)
+        self.record.doomed()
     }
 
     /// Book-keeping at the start of each poll, `polls` being the count so far.
@@ -272,7 +272,7 @@ impl Current {
     pub(crate) fn launching(&self) -> Launch {
         let at_spawn = self.tracker.inner.shutdown.at_spawn(self.record.ty);
         if at_spawn == AtSpawn::Abort {
-            self.record.doomed.store(true, Ordering::Relaxed);
+            self.record.doom();
         }
         Launch {
             record: Arc::clone(&self.record),
@@ -741,6 +741,7 @@ mod tests {
             1,
             None,
             target,
+            false,
         )
     }
 

@@ -208,6 +208,13 @@ pub(crate) struct Timing {
     pub(crate) wake: Option<Arc<WakeState>>,
 }
 
+/// A [`Record`]'s `start` bit: the task was spawned after shutdown and
+/// must not run its body.
+const DOOMED: u8 = 1;
+/// A [`Record`]'s `start` bit: no fn may claim the task (see
+/// [`Record::fn_made`]).
+const NO_CLAIM: u8 = 2;
+
 /// The mutable, shared part of a live task. Records are pooled per shard and
 /// reused, so steady-state spawning allocates nothing beyond tokio's task.
 ///
@@ -248,8 +255,8 @@ pub(crate) struct Record {
     pub(crate) in_poll: AtomicBool,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// The task must not run its body: it was spawned after shutdown.
-    pub(crate) doomed: AtomicBool,
+    /// How the task may start: [`DOOMED`], [`NO_CLAIM`].
+    start: AtomicU8,
     /// Cancel requested, record superseded: the flags of the hand-offs in
     /// `handoff`, two bytes that sit with the one-byte fields above.
     flags: Flags,
@@ -281,7 +288,7 @@ impl Record {
             progress: Mutex::new(None),
             in_poll: AtomicBool::new(false),
             warned: AtomicU8::new(0),
-            doomed: AtomicBool::new(false),
+            start: AtomicU8::new(0),
             flags: Flags::default(),
             control: Control::default(),
         }
@@ -303,7 +310,7 @@ impl Record {
         drop(self.take_progress());
         *self.in_poll.get_mut() = false;
         *self.warned.get_mut() = 0;
-        *self.doomed.get_mut() = false;
+        *self.start.get_mut() = 0;
         self.flags = Flags::default();
         self.control = Control::default();
     }
@@ -466,7 +473,7 @@ impl Record {
     pub(crate) fn supersede(&self, fresh: &mut Record) {
         self.handoff()
             .supersede(&mut fresh.flags, &mut fresh.control);
-        fresh.doomed = AtomicBool::new(self.doomed.load(Ordering::Relaxed));
+        fresh.start = AtomicU8::new(self.start.load(Ordering::Relaxed));
         fresh.in_poll = AtomicBool::new(self.in_poll.load(Ordering::Relaxed));
         fresh.warned = AtomicU8::new(self.warned.load(Ordering::Relaxed));
     }
@@ -496,15 +503,44 @@ impl Record {
 
     /// Whether an annotated fn starting to run in this task may claim it:
     /// the task came from a rewritten spawn of a call to a fn of that name,
-    /// is in its first poll, and was not claimed yet.
+    /// is in its first poll, was not claimed yet, and is not known to run
+    /// another fn of that name (see [`Record::fn_made`]).
     pub(crate) fn claimable_by(&self, site: &StaticSite) -> bool {
         self.fn_site.is_none()
             && self.kind != SpawnKind::Inline
             // Only the polling thread writes `polls`; Relaxed is enough.
             && self.polls.load(Ordering::Relaxed) == 1
+            && self.start.load(Ordering::Relaxed) & NO_CLAIM == 0
             && self
                 .spawn_site
                 .is_some_and(|spawn| !spawn.target().is_empty() && spawn.target() == site.target())
+    }
+
+    /// Notes that the annotated fn `site` is being called (its future made)
+    /// while this task is current. A task spawned to run a fn of that name
+    /// made before the spawn (`spawn(worker.run())`, not `spawn(async move
+    /// { f(x).await })`), yet still unclaimed in its first poll, runs
+    /// another fn of that name, not annotated, which calls this one: no fn
+    /// claims the task then (this one is a unit in it), so the task keeps
+    /// the spawn's name and type.
+    #[inline]
+    pub(crate) fn fn_made(&self, site: &StaticSite) {
+        if self.claimable_by(site) && self.spawn_site.is_some_and(|s| !s.target_in_task()) {
+            // Only the polling thread reads it; Relaxed.
+            self.start.fetch_or(NO_CLAIM, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the task, spawned after shutdown, must not run its body.
+    #[inline]
+    pub(crate) fn doomed(&self) -> bool {
+        self.start.load(Ordering::Relaxed) & DOOMED != 0
+    }
+
+    /// Marks the task, about to be handed to tokio, as one that must not
+    /// run its body: the abort sent at spawn ends it.
+    pub(crate) fn doom(&self) {
+        self.start.fetch_or(DOOMED, Ordering::Relaxed);
     }
 
     pub(crate) fn state(&self) -> TaskState {
