@@ -219,8 +219,11 @@ pub struct ProgressSnapshot {
     pub percent: u8,
     /// When progress was last reported.
     pub updated_at: Instant,
-    /// When the task should reach 100 % at the rate seen since its first poll;
-    /// `None` until it has made some progress, and once it has ended.
+    /// When the task should reach 100 % at the rate seen from its first poll
+    /// to its last report, or, once that time has passed without reaching
+    /// 100 %, at the rate seen up to now (so a stalled task's estimate moves
+    /// on instead of staying in the past); `None` until it has made some
+    /// progress, and once it has ended.
     pub estimated_completion: Option<Instant>,
     /// The most recent messages, oldest first (bounded per task).
     pub log: Vec<ProgressMessage>,
@@ -241,9 +244,20 @@ impl ProgressSnapshot {
     fn new(progress: &Progress, clock: &Clock) -> Self {
         let elapsed = progress.last_at.saturating_sub(progress.since);
         let estimated_completion = (progress.percent > 0 && elapsed > 0).then(|| {
-            let total = elapsed as f64 * 100.0 / f64::from(progress.percent);
-            let remaining = (total - elapsed as f64).max(0.0);
-            clock.instant(progress.last_at) + Duration::from_nanos(remaining as u64)
+            // At the rate seen from `since` to `to`, when 100 % comes.
+            let at_rate_until = |to: u64| {
+                let total =
+                    to.saturating_sub(progress.since) as f64 * 100.0 / f64::from(progress.percent);
+                progress.since.saturating_add(total as u64).max(to)
+            };
+            let mut done = at_rate_until(progress.last_at);
+            if progress.percent < 100 {
+                let now = clock.now();
+                if done < now {
+                    done = at_rate_until(now);
+                }
+            }
+            clock.instant(done)
         });
         ProgressSnapshot {
             percent: progress.percent,
@@ -259,5 +273,56 @@ impl ProgressSnapshot {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(percent: u8, since: u64, last_at: u64) -> Progress {
+        Progress {
+            percent,
+            since,
+            last_at,
+            log: Default::default(),
+        }
+    }
+
+    /// Half done one second in: done two seconds in, while that is ahead.
+    /// Once it has passed without a report, the estimate is at the rate
+    /// seen up to now, never in the past.
+    #[test]
+    fn a_stalled_tasks_estimate_moves_on() {
+        if cfg!(miri) {
+            return; // Quanta's clock; see `clock.rs`.
+        }
+        let second = 1_000_000_000;
+        let clock = Clock::new();
+        let start = clock.now();
+        let ahead = progress(50, start, start + second);
+        let snapshot = ProgressSnapshot::new(&ahead, &clock);
+        assert_eq!(
+            snapshot.estimated_completion,
+            Some(clock.instant(ahead.since + 2 * second))
+        );
+
+        let stalled = progress(50, 1, 2);
+        while clock.now() < 1_000 {
+            std::hint::spin_loop();
+        }
+        let before = clock.now();
+        let estimate = ProgressSnapshot::new(&stalled, &clock)
+            .estimated_completion
+            .expect("some progress");
+        assert!(
+            estimate >= clock.instant(2 * (before - 1)),
+            "{estimate:?} is before {:?}",
+            clock.instant(before)
+        );
+
+        let done = progress(100, 1, 2);
+        let snapshot = ProgressSnapshot::new(&done, &clock);
+        assert_eq!(snapshot.estimated_completion, Some(clock.instant(2)));
     }
 }
