@@ -75,23 +75,25 @@ async fn each_wake_is_counted_and_the_poll_it_leads_to_takes_it() {
     assert_eq!(delays[&TaskType::GENERAL].sum(), done.scheduled);
 }
 
+/// Returns `Pending` four times, each time after waking its task from
+/// inside the poll, as a busy loop or an exhausted cooperative budget does.
+fn spin_four_times() -> impl std::future::Future<Output = ()> {
+    let mut left = 4;
+    poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
 #[tokio::test]
 async fn a_task_that_wakes_itself_inside_its_poll_counts_self_wakes() {
     let tracker = Tracker::builder().wakes(true).build();
-    let mut left = 4;
     tracker
-        .spawn(
-            "spinner",
-            TaskType::GENERAL,
-            poll_fn(move |cx| {
-                if left == 0 {
-                    return Poll::Ready(());
-                }
-                left -= 1;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }),
-        )
+        .spawn("spinner", TaskType::GENERAL, spin_four_times())
         .await
         .unwrap();
     let done = wakes(&tracker, "spinner");
@@ -102,20 +104,10 @@ async fn a_task_that_wakes_itself_inside_its_poll_counts_self_wakes() {
     assert_eq!(task(&tracker, "spinner").polls, 5);
 }
 
-/// Spins four times: wakes its task from inside its poll, as a busy loop
-/// or an exhausted cooperative budget does.
+/// Spins four times, as `spin_four_times` does, as a `#[tracked]` fn.
 #[tracked::tracked(type = "General")]
 async fn spin() {
-    let mut left = 4;
-    poll_fn(move |cx| {
-        if left == 0 {
-            return Poll::Ready(());
-        }
-        left -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
+    spin_four_times().await;
 }
 
 /// A `#[tracked]` fn's poll is inside its task's: a wake from it wakes

@@ -175,6 +175,15 @@ mod tests {
     use super::*;
     use crate::{EventKind, Received, TaskType};
 
+    /// A runtime with one worker thread, and timers.
+    fn one_worker() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
     /// A live task's handle, from a task that waits until `stop` is
     /// dropped, on `runtime`.
     fn live_task(
@@ -200,10 +209,7 @@ mod tests {
         if cfg!(miri) {
             return; // Many rounds of threads; the logic is plain.
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+        let runtime = one_worker();
         let tracker = Tracker::new();
         let (task, stop) = live_task(&runtime, &tracker);
         let mut events = tracker.subscribe();
@@ -264,10 +270,7 @@ mod tests {
         if cfg!(miri) {
             return; // Quanta's clock; see `clock.rs`.
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+        let runtime = one_worker();
         let tracker = Tracker::new();
         let (task, stop) = live_task(&runtime, &tracker);
         // Some time since the first poll, so that there is a rate.
@@ -285,6 +288,24 @@ mod tests {
         assert_eq!(progress.estimated_completion, None);
     }
 
+    /// Waits for `task` to end, then checks that no event of the ones
+    /// received so far came after its `Finished`.
+    fn nothing_after_the_end(task: &CurrentTask, events: &mut crate::EventStream, round: usize) {
+        while !task.snapshot().state.is_finished() {
+            std::thread::yield_now();
+        }
+        let mut ended = false;
+        while let Some(received) = events.try_recv() {
+            let Received::Event(event) = received else {
+                panic!("no event missed");
+            };
+            match event.kind {
+                EventKind::Finished { .. } => ended = true,
+                kind => assert!(!ended, "round {round}: {kind:?} after the end"),
+            }
+        }
+    }
+
     /// Progress reported from another thread while the task ends comes
     /// before the task's `Finished` event, or not at all: a subscriber that
     /// forgets a task at its end never sees it again.
@@ -293,10 +314,7 @@ mod tests {
         if cfg!(miri) {
             return; // Many rounds of threads; the logic is plain.
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+        let runtime = one_worker();
         let tracker = Tracker::new();
         let mut events = tracker.subscribe();
         for round in 0..300 {
@@ -317,19 +335,7 @@ mod tests {
             start.wait();
             drop(stop);
             reporter.join().unwrap();
-            while !task.snapshot().state.is_finished() {
-                std::thread::yield_now();
-            }
-            let mut ended = false;
-            while let Some(received) = events.try_recv() {
-                let Received::Event(event) = received else {
-                    panic!("no event missed");
-                };
-                match event.kind {
-                    EventKind::Finished { .. } => ended = true,
-                    kind => assert!(!ended, "round {round}: {kind:?} after the end"),
-                }
-            }
+            nothing_after_the_end(&task, &mut events, round);
         }
     }
 
@@ -340,11 +346,7 @@ mod tests {
         if cfg!(miri) {
             return; // Many rounds of threads; the logic is plain.
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = one_worker();
         let tracker = Tracker::new();
         let mut events = tracker.subscribe();
         for round in 0..1000 {
@@ -361,19 +363,7 @@ mod tests {
             let timeout = std::time::Duration::from_secs(60);
             runtime.block_on(tracker.cancel_task(task.id(), timeout));
             ender.join().unwrap();
-            while !task.snapshot().state.is_finished() {
-                std::thread::yield_now();
-            }
-            let mut ended = false;
-            while let Some(received) = events.try_recv() {
-                let Received::Event(event) = received else {
-                    panic!("no event missed");
-                };
-                match event.kind {
-                    EventKind::Finished { .. } => ended = true,
-                    kind => assert!(!ended, "round {round}: {kind:?} after the end"),
-                }
-            }
+            nothing_after_the_end(&task, &mut events, round);
         }
     }
 }

@@ -143,16 +143,7 @@ async fn f(s: &mut S, v: Vec<u8>) {
 }
 ";
     let root = support::temp_tree("patterns-iter", &[("src/lib.rs", code)]);
-    let options = xtask::Options {
-        path: Some(root.to_path_buf()),
-        ..xtask::Options::default()
-    };
-    let report = xtask::audit(&options).expect("audit runs");
-    let found: Vec<String> = report
-        .diagnostics
-        .iter()
-        .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
-        .collect();
+    let found = found_apis(&root);
     assert_eq!(
         found,
         [
@@ -434,16 +425,7 @@ pub fn f(s: &S) {
         "patterns-statics",
         &[("src/rt.rs", rt), ("src/lib.rs", lib)],
     );
-    let options = xtask::Options {
-        path: Some(root.to_path_buf()),
-        ..xtask::Options::default()
-    };
-    let report = xtask::audit(&options).expect("audit runs");
-    let found: Vec<String> = report
-        .diagnostics
-        .iter()
-        .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
-        .collect();
+    let found = found_apis(&root);
     assert_eq!(
         found,
         [
@@ -473,4 +455,18 @@ async fn f(s: S) {
 }
 ";
     assert_eq!(spawn_lines(code), [8, 10]);
+}
+
+/// Each finding of an audit of `root`: its location and the API it calls.
+fn found_apis(root: &std::path::Path) -> Vec<String> {
+    let options = xtask::Options {
+        path: Some(root.to_path_buf()),
+        ..xtask::Options::default()
+    };
+    let report = xtask::audit(&options).expect("audit runs");
+    report
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
+        .collect()
 }
