@@ -171,6 +171,30 @@ async fn a_task_returns_a_type_of_the_users() {
     assert_eq!(only_finished(&tracker).state, TaskState::Completed);
 }
 
+/// A task that starts others hands back their handles: tracked's, or
+/// tokio's (a user cannot implement `Outcome` for either).
+#[tokio::test]
+async fn a_task_returns_the_handles_of_the_tasks_it_started() {
+    let tracker = Tracker::new();
+    let starter = tracker.clone();
+    let handles = tracker.spawn("starter", TaskType::GENERAL, async move {
+        let tracked = starter.spawn("one", TaskType::GENERAL, async { 1 });
+        // tracked: allow(untracked-spawn) -- tokio's handle is the point
+        let plain = tokio::spawn(async { 2 });
+        (tracked, plain)
+    });
+    let set = tracker.spawn("set", TaskType::GENERAL, async {
+        let mut set = tokio::task::JoinSet::new();
+        // tracked: allow(untracked-spawn) -- tokio's set is the point
+        set.spawn(async { 3 });
+        set
+    });
+    let (tracked, plain) = handles.await.unwrap();
+    let mut set = set.await.unwrap();
+    assert_eq!(tracked.await.unwrap() + plain.await.unwrap(), 3);
+    assert_eq!(set.join_next().await.unwrap().unwrap(), 3);
+}
+
 /// An accept loop or a ticker never returns: its block's output is `!`,
 /// which must be accepted as tokio accepts it (on edition 2021 a bound the
 /// output must meet trips the never-type fallback lint, an error).

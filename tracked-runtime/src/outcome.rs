@@ -93,6 +93,15 @@ impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
 impl<A, B> Outcome for (A, B) {}
 impl<A, B, C> Outcome for (A, B, C) {}
 
+/// A task that starts others may hand back their handles (and the caller
+/// cannot implement a trait of this crate for them).
+impl<T> Outcome for crate::JoinHandle<T> {}
+impl Outcome for crate::AbortHandle {}
+impl<T> Outcome for crate::JoinSet<T> {}
+impl<T> Outcome for tokio::task::JoinHandle<T> {}
+impl Outcome for tokio::task::AbortHandle {}
+impl<T> Outcome for tokio::task::JoinSet<T> {}
+
 /// What a tracked task may return: every [`Outcome`], and `!`, the output
 /// of a task that never returns (an accept loop, a ticker). The spawn
 /// functions take it, so that such a task needs no annotation; implement
