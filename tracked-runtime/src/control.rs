@@ -379,7 +379,8 @@ fn abort_all(
 /// nothing can abort, most likely awaiting the caller: `#[tracked]` fns
 /// awaited at the root of the tree (a `#[tracked]` `main`), and those
 /// awaited inside them. Waiting for any of them could only time out.
-/// Ancestors are followed as far as they are live.
+/// Ancestors are followed as far as they are live or in history (a task
+/// that spawned the caller and ended still leads to the root).
 pub(crate) fn callers(tracker: &Tracker) -> HashSet<TaskId> {
     // The caller, then its ancestors: each one's id and whether it is inline.
     let mut chain = Vec::new();
@@ -390,8 +391,13 @@ pub(crate) fn callers(tracker: &Tracker) -> HashSet<TaskId> {
         chain.push((id, kind == SpawnKind::Inline));
         rooted = parent.is_none();
         next = parent.and_then(|parent| {
-            let found = tracker.inner.registry.live(|r| r.id == parent);
-            found.first().map(|r| (r.id, r.kind, r.parent))
+            let inner = &tracker.inner;
+            let live = inner.registry.live(|r| r.id == parent);
+            let found = live.first().map(|r| (r.id, r.kind, r.parent));
+            found.or_else(|| {
+                let ended = inner.registry.history(|r| r.id == parent, &inner.clock);
+                ended.first().map(|t| (t.id, t.kind, t.parent))
+            })
         });
     }
     let own = chain
