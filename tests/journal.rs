@@ -186,6 +186,60 @@ async fn round_trip(builder: JournalBuilder) {
     assert!(writer[0].finished_at.is_some());
 }
 
+/// Texts holding NUL (a C string's tail, binary data in an error) are
+/// written with U+FFFD in its place, the same in either database: the
+/// batch holding them is not refused (PostgreSQL rejects NUL in text) and
+/// retried for good, stalling every later event.
+async fn nul_in_texts(builder: JournalBuilder) {
+    let tracker = Tracker::new();
+    let journal = builder.service("nul\0svc").start(&tracker).await.unwrap();
+    tracker
+        .task_builder(String::from("name\0tail"), TaskType::DATABASE)
+        .owner("owner\0x")
+        .label("k\0", "v\0")
+        .spawn(async {
+            tracked::progress(50, "half\0way");
+            Err::<(), _>("bad\0bytes")
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    tracker
+        .spawn("after", TaskType::GENERAL, async {})
+        .await
+        .unwrap();
+    // A hang guard: without the fix the flush fails (or is retried) forever.
+    tokio::time::timeout(Duration::from_secs(60), journal.flush())
+        .await
+        .expect("flush hung")
+        .expect("a text with NUL makes the batch fail");
+    // The instance id as written, so that asking by it finds its rows.
+    assert_eq!(
+        journal.instance().find('\0'),
+        None,
+        "{:?}",
+        journal.instance()
+    );
+    let query = JournalQuery::new().instance(journal.instance());
+    let page = journal.tasks(&query).await.unwrap();
+    let by = |name: &str| page.tasks.iter().find(|t| t.name == name).cloned();
+    assert!(by("after").is_some(), "{page:?}");
+    let task = by("name\u{fffd}tail").expect("the NUL task");
+    assert_eq!(task.owner.as_deref(), Some("owner\u{fffd}x"));
+    assert_eq!(task.error.as_deref(), Some("bad\u{fffd}bytes"));
+    assert_eq!(task.labels, [("k\0".to_owned(), "v\0".to_owned())]);
+    let detail = journal.task(journal.instance(), task.id).await.unwrap();
+    let detail = detail.expect("the task's detail");
+    assert_eq!(
+        detail.progress[0].message.as_deref(),
+        Some("half\u{fffd}way")
+    );
+    let owned = JournalQuery::new().owner("owner\u{fffd}x");
+    assert_eq!(journal.tasks(&owned).await.unwrap().tasks.len(), 1);
+    assert_eq!(journal.stats().dropped, 0);
+    journal.shutdown().await;
+}
+
 /// Pages walk every task once, newest first; filters narrow them.
 async fn paging_and_filters(builder: JournalBuilder) {
     let tracker = Tracker::new();
@@ -516,6 +570,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pages_and_filters() {
         paging_and_filters(builder(&scratch("sqlite-paging"))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_texts_holding_nul() {
+        nul_in_texts(builder(&scratch("sqlite-nul"))).await;
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -1061,6 +1120,14 @@ mod postgres {
             return;
         };
         paging_and_filters(builder(&server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_texts_holding_nul() {
+        let Some(server) = PgServer::start("nul") else {
+            return;
+        };
+        nul_in_texts(builder(&server)).await;
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -66,9 +66,9 @@ impl TaskRow {
             id: event.id.as_u64() as i64,
             spawned: false,
             parent: None,
-            name: event.name.to_string(),
-            ty: event.ty.name().to_owned(),
-            owner: event.owner.as_deref().map(str::to_owned),
+            name: text(&event.name),
+            ty: text(event.ty.name()),
+            owner: event.owner.as_deref().map(text),
             labels: "[]".to_owned(),
             site: event.site.to_string(),
             kind: kind_str(SpawnKind::Async),
@@ -90,13 +90,13 @@ impl TaskRow {
     /// Takes the name, type and owner `event` gives the task.
     fn name_as(&mut self, event: &Event) {
         if self.name != *event.name {
-            self.name = event.name.to_string();
+            self.name = text(&event.name);
         }
         if self.ty != event.ty.name() {
-            self.ty = event.ty.name().to_owned();
+            self.ty = text(event.ty.name());
         }
         if self.owner.as_deref() != event.owner.as_deref() {
-            self.owner = event.owner.as_deref().map(str::to_owned);
+            self.owner = event.owner.as_deref().map(text);
         }
     }
 
@@ -166,13 +166,13 @@ pub(crate) fn fold(instance: &str, entries: &[Entry], dropped: u64, now: i64) ->
                     id: row.id,
                     at,
                     percent: i64::from(*percent),
-                    message: message.clone(),
+                    message: message.as_deref().map(text),
                 });
             }
             EventKind::Finished { state, error } => {
                 let row = rows.of(entry);
                 row.state = state.as_str();
-                row.error = error.clone();
+                row.error = error.as_deref().map(text);
                 row.finished_at = Some(at);
                 if entry.reconciled {
                     continue;
@@ -231,6 +231,17 @@ impl Rows {
         }
         row.last_at = row.last_at.max(entry.at);
         row
+    }
+}
+
+/// `s` as a column's text: NUL, which PostgreSQL refuses in text (failing
+/// the whole batch, for good), becomes U+FFFD in either database. Labels
+/// need not: their JSON escapes it.
+pub(crate) fn text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.to_owned()
     }
 }
 

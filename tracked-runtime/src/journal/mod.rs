@@ -37,6 +37,10 @@
 //!   writer is a `Database` task: a cancel of that type (or of its task)
 //!   outside a shutdown stops it too, after it writes what it holds, with
 //!   a warning.
+//! - **Texts.** A NUL character in a name, owner, error, progress message
+//!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,
+//!   which would fail the batch holding it at every retry); ask for such an
+//!   owner with U+FFFD too. Labels keep it (their JSON escapes it).
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most
@@ -559,5 +563,7 @@ fn instance_id(service: Option<&str>) -> String {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     let pid = std::process::id();
-    format!("{service}@{host}#{pid}.{started:x}{}", reap::own_key())
+    let id = format!("{service}@{host}#{pid}.{started:x}{}", reap::own_key());
+    // As written into the database, so that queries by it find its rows.
+    batch::text(&id)
 }
