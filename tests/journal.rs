@@ -664,6 +664,46 @@ mod sqlite {
         assert_eq!(journal.stats().dropped, 0);
     }
 
+    /// A shutdown while the database is unreachable returns at once; the
+    /// events it could not write are in `pending` and named in a warning,
+    /// not only in the "retrying" one logged when the database went away.
+    #[test]
+    fn a_shutdown_with_the_database_gone_says_what_it_lost() {
+        let dir = scratch("sqlite-shutdown-down");
+        let stats = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let logs = logged({
+            let (dir, stats) = (dir.clone(), stats.clone());
+            move |tracker| async move {
+                let journal = builder(&dir).start(&tracker).await.unwrap();
+                std::fs::remove_dir_all(&dir).unwrap();
+                for _ in 0..3 {
+                    tracker
+                        .spawn("unwritten", TaskType::GENERAL, async {})
+                        .await
+                        .unwrap();
+                }
+                assert!(journal.flush().await.is_err());
+                let stopped = tokio::time::timeout(Duration::from_secs(60), journal.shutdown())
+                    .await
+                    .expect("the shutdown hung");
+                *stats.lock().unwrap() = Some(stopped);
+            }
+        });
+        let stats = stats.lock().unwrap().take().unwrap();
+        assert!(stats.stopped, "{stats:?}");
+        // Three tasks' spawn, start and end, and the writer's own end.
+        assert!(stats.pending >= 10, "{stats:?}");
+        let lost: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("stopped without writing"))
+            .collect();
+        assert_eq!(lost.len(), 1, "{logs}");
+        let n = lost[0].split("unwritten=").nth(1).unwrap();
+        let n: String = n.chars().take_while(char::is_ascii_digit).collect();
+        let n: usize = n.parse().unwrap();
+        assert!(n >= 10 && n <= stats.pending, "{n} {stats:?}");
+    }
+
     /// A journal that falls behind drops on every batch: the warnings come
     /// at most every 10 s (plus the first and the last), each with the
     /// drops since the one before, adding up to all of them.

@@ -398,6 +398,10 @@ impl Journal {
 
     /// Writes what is buffered and stops the writer. Other clones can still
     /// query; their [`flush`](Self::flush) fails with [`JournalError::Closed`].
+    ///
+    /// The write is tried once, without waiting for a database that is
+    /// down: what it could not write is lost, counted in the returned
+    /// [`JournalStats::pending`] and in a warning.
     pub async fn shutdown(&self) -> JournalStats {
         self.inner.stop.cancel();
         let writer = self

@@ -152,7 +152,15 @@ impl Writer {
         if let Some(end) = own_end(&self.tracker) {
             self.take(&mut state, end);
         }
-        let _ = self.write_queued(&mut state).await;
+        if let Err(error) = self.write_queued(&mut state).await {
+            // No retry follows: unlike the warning when the database went
+            // away, this one says the events are lost.
+            tracing::warn!(
+                unwritten = state.pending.len() + self.events.len(),
+                %error,
+                "task journal: stopped without writing the events it held; they are lost"
+            );
+        }
         self.log_drops(&mut state, true);
         self.shared.stopped.store(true, Ordering::Release);
     }
