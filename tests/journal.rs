@@ -1195,6 +1195,39 @@ mod postgres {
         assert!(matches!(err, JournalError::Config(_)), "{err}");
     }
 
+    /// Cancelling the Database tier (a tiered shutdown's last) stops the
+    /// writer and the connection it writes on: the writer's last batch is
+    /// written, and the connection's task ends with it rather than being
+    /// waited for until the deadline and aborted as a stubborn task.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_cancel_stops_the_connection_with_the_writer() {
+        let Some(server) = PgServer::start("cancel") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let journal = builder(&server).start(&tracker).await.unwrap();
+        journal.flush().await.unwrap();
+        tracker
+            .spawn("last", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+        tracker.request_shutdown("SIGTERM");
+        let report = tracker
+            .cancel_type(TaskType::DATABASE, Duration::from_secs(30))
+            .await;
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.stopped, 2, "writer and connection: {report:?}");
+        let stats = journal.stats();
+        assert!(stats.stopped, "{stats:?}");
+        assert_eq!(stats.pending, 0, "{stats:?}");
+        let reader = builder(&server).start(&Tracker::new()).await.unwrap();
+        let q = JournalQuery::new()
+            .instance(journal.instance())
+            .name_prefix("last");
+        assert_eq!(reader.tasks(&q).await.unwrap().tasks.len(), 1);
+        reader.shutdown().await;
+    }
+
     /// Down at startup, then down mid-run: tasks run on, events buffer,
     /// and everything lands once the server is back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

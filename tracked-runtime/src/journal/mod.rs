@@ -36,7 +36,10 @@
 //!   [`JournalStats::last_error`] while the writer stops writing. The
 //!   writer is a `Database` task: a cancel of that type (or of its task)
 //!   outside a shutdown stops it too, after it writes what it holds, with
-//!   a warning.
+//!   a warning. The task running a PostgreSQL connection
+//!   (`tracked::journal::postgres`, a `Database` task too) ends on such a
+//!   cancel once the writer has stopped, so that a tiered shutdown neither
+//!   fails the last batch nor waits out its deadline.
 //! - **Texts.** A NUL character in a name, owner, error, progress message
 //!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,
 //!   which would fail the batch holding it at every retry); ask for such an
@@ -496,7 +499,11 @@ impl JournalBuilder {
             // Opening and migrating a local file takes milliseconds.
             Backend::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
             #[cfg(feature = "journal-postgres")]
-            Backend::Postgres(url) => Arc::new(postgres::PostgresStore::new(url, tracker.clone())?),
+            Backend::Postgres(url) => Arc::new(postgres::PostgresStore::new(
+                url,
+                tracker.clone(),
+                shared.done.clone(),
+            )?),
         };
         let instance: Arc<str> = instance_id(self.service.as_deref()).into();
         match store.connect().await {

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use tokio::sync::Mutex;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
 
 use super::batch::{Batch, TaskRow};
 use super::query::{JournalPage, JournalQuery, JournalTask, JournalTaskDetail};
@@ -27,6 +28,8 @@ const MIGRATION_LOCK: i64 = 0x0074_7261_636b_6564; // "tracked"
 pub(crate) struct PostgresStore {
     config: tokio_postgres::Config,
     tracker: Tracker,
+    /// Cancelled when the journal's writer has stopped (see `ensure`).
+    writer_done: CancellationToken,
     conn: Mutex<Option<Conn>>,
 }
 
@@ -38,7 +41,11 @@ struct Conn {
 impl PostgresStore {
     /// Parses `url` (`postgres://user@host:port/db` or `host=… user=…`).
     /// Connects lazily: see [`Store::connect`].
-    pub(crate) fn new(url: &str, tracker: Tracker) -> Result<PostgresStore, JournalError> {
+    pub(crate) fn new(
+        url: &str,
+        tracker: Tracker,
+        writer_done: CancellationToken,
+    ) -> Result<PostgresStore, JournalError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| JournalError::Config(format!("bad PostgreSQL connection string: {e}")))?;
@@ -49,6 +56,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             config,
             tracker,
+            writer_done,
             conn: Mutex::new(None),
         })
     }
@@ -60,10 +68,29 @@ impl PostgresStore {
         }
         if slot.is_none() {
             let (client, connection) = self.config.connect(NoTls).await.map_err(unavailable)?;
-            // The connection's I/O runs as a tracked task of its own.
+            // The connection's I/O runs as a tracked task of its own. A
+            // cancel of it (the Database tier of a shutdown, which cancels
+            // the writer too) ends it once the writer has stopped, after
+            // its last write: not at once, which would fail that write,
+            // nor never, which would make the cancel wait out its
+            // deadline and abort it. A later query connects again.
+            let writer_done = self.writer_done.clone();
             self.tracker
                 .task_builder("tracked::journal::postgres", TaskType::DATABASE)
-                .spawn(connection);
+                .spawn(async move {
+                    let cancelled = crate::current().map(|t| t.cancellation_token());
+                    let stop = async {
+                        match cancelled {
+                            Some(token) => token.cancelled().await,
+                            None => std::future::pending().await,
+                        }
+                        writer_done.cancelled().await;
+                    };
+                    tokio::select! {
+                        result = connection => result,
+                        () = stop => Ok(()),
+                    }
+                });
             let mut conn = Conn {
                 client,
                 prepared: HashMap::new(),
@@ -467,7 +494,8 @@ mod tests {
         let Some(server) = pg_server::PgServer::start("merge") else {
             return;
         };
-        let store = PostgresStore::new(&server.url(), Tracker::new()).unwrap();
+        let store =
+            PostgresStore::new(&server.url(), Tracker::new(), CancellationToken::new()).unwrap();
         let mut written = Vec::new();
         for (instance, batches) in events::splits() {
             for batch in batches {

@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) connected: AtomicBool,
     pub(crate) stopped: AtomicBool,
     pub(crate) last_error: Mutex<Option<JournalError>>,
+    /// Cancelled once the writer has stopped, after its last write: a
+    /// PostgreSQL connection's task that was cancelled waits for it.
+    pub(crate) done: tokio_util::sync::CancellationToken,
 }
 
 /// A request from a handle.
@@ -163,6 +166,7 @@ impl Writer {
         }
         self.log_drops(&mut state, true);
         self.shared.stopped.store(true, Ordering::Release);
+        self.shared.done.cancel();
     }
 
     fn take(&self, state: &mut State, event: Event) {
