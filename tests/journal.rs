@@ -1219,7 +1219,8 @@ mod postgres {
         assert_eq!(report.stopped, 2, "writer and connection: {report:?}");
         let stats = journal.stats();
         assert!(stats.stopped, "{stats:?}");
-        assert_eq!(stats.pending, 0, "{stats:?}");
+        // Its last batch went through the connection (the connection's own
+        // end may come after the writer stopped: not asserted).
         let reader = builder(&server).start(&Tracker::new()).await.unwrap();
         let q = JournalQuery::new()
             .instance(journal.instance())
