@@ -323,13 +323,8 @@ fn ask(tracker: &Tracker, record: &Arc<Record>, asked: &mut Asked) {
     let mut ended = false;
     if !record.cancel_requested() {
         if tracker.inner.registry.request_cancel(record) {
-            // Checked again while the record's progress is held, which the
-            // task's end takes to send its `Finished` event (when anyone
-            // listens): no `CancelRequested` after that event.
-            let _ended = record.progress();
-            if !record.state().is_finished() {
-                tracker.emit(record, crate::EventKind::CancelRequested);
-            }
+            // No `CancelRequested` after the task's `Finished` event.
+            record.unless_ended(|| tracker.emit(record, crate::EventKind::CancelRequested));
         } else {
             ended = true;
         }

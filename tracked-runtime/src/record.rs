@@ -560,6 +560,15 @@ impl Record {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs `f` while holding the record's progress, unless the task has
+    /// ended: its end holds the progress while it sets the state and sends
+    /// `Finished` (when anyone listens), so an event `f` sends comes before
+    /// that one or not at all.
+    pub(crate) fn unless_ended<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let _held = self.progress();
+        (!self.state().is_finished()).then(f)
+    }
+
     pub(crate) fn take_progress(&mut self) -> Option<Box<Progress>> {
         self.progress
             .get_mut()

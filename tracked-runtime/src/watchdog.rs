@@ -435,10 +435,8 @@ impl Tracker {
     /// Gives `warning` about `record`, unless it was given before or the
     /// task has ended. A scan walks a listing of the live tasks taken at its
     /// start, and warns about idle tasks and long polls once it has seen
-    /// them all, so a task may end before its warning; the check and the
-    /// event are made while the record's progress is held, which the task's
-    /// end takes too before its `Finished` event (when anyone listens), so
-    /// a warning is never sent after that event.
+    /// them all, so a task may end before its warning, which then is not
+    /// sent ([`Record::unless_ended`](crate::record::Record::unless_ended)).
     fn warn(
         &self,
         scan: &mut ScanState,
@@ -452,12 +450,15 @@ impl Tracker {
             Warning::Idle { .. } => WARNED_IDLE,
             Warning::LostWaker => WARNED_LOST_WAKER,
         };
-        {
-            let _ended = record.progress();
-            if record.state().is_finished() || !record.warn_once(bit) {
-                return;
+        let given = record.unless_ended(|| {
+            let first = record.warn_once(bit);
+            if first {
+                self.emit(record, EventKind::Warning(warning.clone()));
             }
-            self.emit(record, EventKind::Warning(warning.clone()));
+            first
+        });
+        if given != Some(true) {
+            return;
         }
         // Logged with the lock let go: a subscriber may look at the task.
         let counts = scan.warnings.entry(record.ty).or_default();
