@@ -426,6 +426,56 @@ async fn health_turns_bad_when_too_many_tasks_of_a_type_fail() {
     assert!(tracker.health().is_healthy());
 }
 
+/// A readiness probe or a metrics scrape asking while a scan is under way
+/// (here held up by the subscriber writing its warning, as a slow log sink
+/// or a scan of 20,000 tasks would) gets its answer without waiting for it.
+#[test]
+fn health_and_warnings_do_not_wait_for_a_scan() {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    logs::second_dispatch();
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_running(None, Duration::ZERO))
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let _stuck = tracker.spawn("stuck", TaskType::NETWORK, std::future::pending::<()>());
+    let (writing, scan_writes) = mpsc::channel();
+    let (answered, go_on) = mpsc::channel::<()>();
+    let hold = Mutex::new(Some((writing, go_on)));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || {
+            if let Some((writing, go_on)) = hold.lock().unwrap().take() {
+                writing.send(()).unwrap();
+                // Bounded, so that a failing test ends.
+                let _ = go_on.recv_timeout(Duration::from_secs(60));
+            }
+            std::io::sink()
+        })
+        .finish();
+    let scanner = std::thread::spawn({
+        let tracker = tracker.clone();
+        move || tracing::subscriber::with_default(subscriber, || tracker.watchdog_scan())
+    });
+    scan_writes
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scan warns about the stuck task");
+    let (answer, answers) = mpsc::channel();
+    std::thread::spawn({
+        let tracker = tracker.clone();
+        move || answer.send((tracker.health(), tracker.warnings())).unwrap()
+    });
+    let during_scan = answers.recv_timeout(Duration::from_secs(30));
+    answered.send(()).unwrap();
+    scanner.join().unwrap();
+    let (health, warnings) = during_scan.expect("health() and warnings() waited for the scan");
+    assert!(health.is_healthy());
+    assert_eq!(warnings[&TaskType::NETWORK].long_running, 1);
+}
+
 #[tokio::test]
 async fn health_is_current_without_a_scan_and_asking_often_keeps_the_window() {
     let tracker = Tracker::builder()

@@ -51,7 +51,7 @@ pub(crate) fn logged<F: std::future::Future<Output = ()>>(
 /// that reaches it first (tokio-rs/tracing#3611): another test's thread,
 /// with no subscriber, would cache "never" and silence this test's warnings
 /// for good. With two, it asks every registered dispatch.
-fn second_dispatch() {
+pub(crate) fn second_dispatch() {
     static SECOND: OnceLock<tracing::Dispatch> = OnceLock::new();
     SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
 }

@@ -1,7 +1,7 @@
 //! The tracker: a cheap, cloneable handle over one registry.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::Clock;
@@ -53,17 +53,11 @@ pub(crate) struct Inner {
     pub(crate) shutdown: ShutdownState,
     pub(crate) watchdog: Watchdog,
     pub(crate) on_panic: PanicPolicy,
-    scan: Mutex<ScanState>,
+    pub(crate) scan: ScanState,
     /// This tracker as a `&'static`, once it lives for the rest of the
     /// process (the global one, or one given to [`Tracker::leak`]): its tasks
     /// then hold that, not a counted `Arc`.
     pub(crate) forever: OnceLock<&'static Tracker>,
-}
-
-impl Inner {
-    pub(crate) fn scan(&self) -> MutexGuard<'_, ScanState> {
-        self.scan.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Configures a [`Tracker`].
@@ -242,7 +236,7 @@ impl TrackerBuilder {
                 shutdown: ShutdownState::default(),
                 watchdog: self.watchdog,
                 on_panic: self.on_panic,
-                scan: Mutex::new(ScanState::default()),
+                scan: ScanState::default(),
                 forever: OnceLock::new(),
             }),
         }

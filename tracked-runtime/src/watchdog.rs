@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::events::{EventKind, Warning};
@@ -258,9 +259,29 @@ impl WarningCounts {
     }
 }
 
-/// What the watchdog remembers between scans.
+/// What the watchdog remembers between scans, in two parts: what the
+/// scans saw, held through a scan's walk of every live task, and the counts
+/// and health, held only to read or update them. So `health()` and
+/// `warnings()` (a readiness probe, a metrics scrape) never wait for a scan.
 #[derive(Debug, Default)]
 pub(crate) struct ScanState {
+    seen: Mutex<Seen>,
+    tally: Mutex<Tally>,
+}
+
+impl ScanState {
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the latest scan saw, for the next one to compare with.
+#[derive(Debug, Default)]
+struct Seen {
     /// Tasks seen inside a poll: (poll count then, first seen then).
     in_poll: HashMap<TaskId, (u64, Instant)>,
     /// Tasks with an idle threshold seen outside a poll: (poll count then,
@@ -268,6 +289,11 @@ pub(crate) struct ScanState {
     idle: HashMap<TaskId, (u64, Instant)>,
     /// Tasks seen without a waker, not warned about yet: poll count then.
     lost: HashMap<TaskId, u64>,
+}
+
+/// Warnings given and failure-rate health.
+#[derive(Debug, Default)]
+struct Tally {
     /// Per health update that saw endings, newest first, per type: (endings,
     /// failures) since the previous update.
     deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
@@ -296,8 +322,8 @@ const KINDS: [(u8, &str); 4] = [
 
 impl Tracker {
     /// Failure-rate health per type, from the endings counted up to now: it
-    /// needs no watchdog scan or heartbeat, so a readiness check can ask at
-    /// any time.
+    /// needs no watchdog scan or heartbeat and does not wait for one under
+    /// way, so a readiness check can ask at any time.
     ///
     /// # Examples
     ///
@@ -317,9 +343,9 @@ impl Tracker {
     /// # }
     /// ```
     pub fn health(&self) -> Health {
-        let mut scan = self.inner.scan();
-        self.update_health(&mut scan);
-        scan.health.clone()
+        let mut tally = self.inner.scan.tally();
+        self.update_health(&mut tally);
+        tally.health.clone()
     }
 
     /// How many tasks the watchdog has warned about, per type and threshold,
@@ -335,7 +361,7 @@ impl Tracker {
     /// assert!(tracker.warnings().is_empty());
     /// ```
     pub fn warnings(&self) -> BTreeMap<TaskType, WarningCounts> {
-        self.inner.scan().warnings.clone()
+        self.inner.scan.tally().warnings.clone()
     }
 
     /// Runs one watchdog scan now; housekeeping heartbeats call this.
@@ -343,7 +369,7 @@ impl Tracker {
         let config = &self.inner.watchdog;
         let now = Instant::now();
         let clock = &self.inner.clock;
-        let mut scan = self.inner.scan();
+        let mut seen = self.inner.scan.seen();
         let mut still_in_poll = HashMap::new();
         let mut still_idle = HashMap::new();
         let mut still_lost = HashMap::new();
@@ -360,7 +386,7 @@ impl Tracker {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
                 if age >= limit && !warned_before(&record, WARNED_LONG_RUNNING) {
                     let warning = Warning::LongRunning { threshold: limit };
-                    self.warn(&mut scan, &record, warning, age);
+                    self.warn(&record, warning, age);
                 }
             }
             let polls = record.polls.load(Ordering::Relaxed);
@@ -369,8 +395,8 @@ impl Tracker {
                 // Seen so by two scans in a row, without a poll between: not
                 // a task caught while its dropped future let go of its
                 // wakers, an instant before its end is recorded.
-                if scan.lost.get(&record.id) == Some(&polls) {
-                    self.warn(&mut scan, &record, Warning::LostWaker, Duration::ZERO);
+                if seen.lost.get(&record.id) == Some(&polls) {
+                    self.warn(&record, Warning::LostWaker, Duration::ZERO);
                 } else {
                     still_lost.insert(record.id, polls);
                 }
@@ -382,7 +408,7 @@ impl Tracker {
                 continue;
             }
             let (observed, limit, bit) = if in_poll {
-                let inside = lasted(&scan.in_poll, &mut still_in_poll, &record, polls, now);
+                let inside = lasted(&seen.in_poll, &mut still_in_poll, &record, polls, now);
                 (inside, limits.long_poll, WARNED_LONG_POLL)
             } else if let Some(limit) = limits.idle {
                 if record.woken() {
@@ -395,7 +421,7 @@ impl Tracker {
                     // Timed polls say when the task went idle: no need to
                     // wait for a second scan to see it.
                     Some(since) => now.saturating_duration_since(clock.instant(since)),
-                    None => lasted(&scan.idle, &mut still_idle, &record, polls, now),
+                    None => lasted(&seen.idle, &mut still_idle, &record, polls, now),
                 };
                 (idle, Some(limit), WARNED_IDLE)
             } else {
@@ -423,13 +449,14 @@ impl Tracker {
                 } else {
                     Warning::Idle { threshold }
                 };
-                self.warn(&mut scan, &record, warning, observed);
+                self.warn(&record, warning, observed);
             }
         }
-        scan.in_poll = still_in_poll;
-        scan.idle = still_idle;
-        scan.lost = still_lost;
-        self.update_health(&mut scan);
+        seen.in_poll = still_in_poll;
+        seen.idle = still_idle;
+        seen.lost = still_lost;
+        drop(seen);
+        self.update_health(&mut self.inner.scan.tally());
     }
 
     /// Gives `warning` about `record`, unless it was given before or the
@@ -437,13 +464,7 @@ impl Tracker {
     /// start, and warns about idle tasks and long polls once it has seen
     /// them all, so a task may end before its warning, which then is not
     /// sent ([`Record::unless_ended`](crate::record::Record::unless_ended)).
-    fn warn(
-        &self,
-        scan: &mut ScanState,
-        record: &crate::record::Record,
-        warning: Warning,
-        observed: Duration,
-    ) {
+    fn warn(&self, record: &crate::record::Record, warning: Warning, observed: Duration) {
         let bit = match warning {
             Warning::LongRunning { .. } => WARNED_LONG_RUNNING,
             Warning::LongPoll { .. } => WARNED_LONG_POLL,
@@ -460,14 +481,18 @@ impl Tracker {
         if given != Some(true) {
             return;
         }
-        // Logged with the lock let go: a subscriber may look at the task.
-        let counts = scan.warnings.entry(record.ty).or_default();
-        match warning {
-            Warning::LongRunning { .. } => counts.long_running += 1,
-            Warning::LongPoll { .. } => counts.long_poll += 1,
-            Warning::Idle { .. } => counts.idle += 1,
-            Warning::LostWaker => counts.lost_waker += 1,
+        {
+            let mut tally = self.inner.scan.tally();
+            let counts = tally.warnings.entry(record.ty).or_default();
+            match warning {
+                Warning::LongRunning { .. } => counts.long_running += 1,
+                Warning::LongPoll { .. } => counts.long_poll += 1,
+                Warning::Idle { .. } => counts.idle += 1,
+                Warning::LostWaker => counts.lost_waker += 1,
+            }
         }
+        // Logged with the locks let go: a subscriber may look at the task,
+        // or at the tracker's health and warnings.
         match warning {
             Warning::LongRunning { threshold } => tracing::warn!(
                 task.id = record.id.as_u64(),
@@ -508,7 +533,7 @@ impl Tracker {
         }
     }
 
-    fn update_health(&self, scan: &mut ScanState) {
+    fn update_health(&self, scan: &mut Tally) {
         let config = &self.inner.watchdog;
         let stats = self.stats();
         let mut delta = Vec::new();
