@@ -245,6 +245,56 @@ async fn an_idle_wait_inside_a_nested_fn_is_reported_once_at_the_fn() {
     assert!(names[0].ends_with("wait_for_peer"), "{names:?}");
 }
 
+/// A task calling a `#[tracked]` fn in a loop, each call waiting longer
+/// than the idle threshold (a worker waiting for its next job): the task is
+/// warned about once, at the first call, as a task waiting in its own body
+/// is, not once per call; and a listing shows the task itself as warned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fn_awaited_in_a_loop_is_warned_about_once_per_task() {
+    #[tracked::tracked(type = "Network")]
+    async fn next_job(jobs: &tokio::sync::Notify) {
+        jobs.notified().await;
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().idle(None, Duration::from_millis(30)))
+        .build();
+    let mut events = tracker.subscribe();
+    let jobs = Arc::new(tokio::sync::Notify::new());
+    let worker = tracker.spawn("worker", TaskType::NETWORK, {
+        let jobs = jobs.clone();
+        async move {
+            loop {
+                next_job(&jobs).await;
+            }
+        }
+    });
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        // The next call, polled and waiting for its job.
+        let mut call = None;
+        until(|| {
+            call = tracker.tasks(&Query::new()).into_iter().find(|task| {
+                task.name.ends_with("next_job") && task.polls > 0 && !calls.contains(&task.id)
+            });
+            call.is_some()
+        })
+        .await;
+        calls.push(call.unwrap().id);
+        // Seen idle by two scans further apart than the threshold.
+        tracker.watchdog_scan();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        tracker.watchdog_scan();
+        jobs.notify_one();
+    }
+    let names = warned(&mut events, |w| matches!(w, tracked::Warning::Idle { .. }));
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("next_job"), "{names:?}");
+    assert_eq!(tracker.warnings()[&TaskType::NETWORK].idle, 1);
+    let listed = tracker.tasks(&Query::new().name_prefix("worker"));
+    assert!(listed[0].warned.idle(), "{listed:?}");
+    worker.abort();
+}
+
 /// The names of the tasks `events` warned about with `kind`, in order.
 fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
     let mut names = Vec::new();

@@ -15,6 +15,9 @@
 //! polls, so one blocked poll or one endless wait shows at every level of
 //! nested fns. It is reported once, at the innermost fn over its threshold
 //! (it says where); an outer level is reported only if no fn it awaits is.
+//! The levels above take the warning too, so a task is warned about an idle
+//! wait or a long poll once, whichever of its fns shows it: a fn it awaits
+//! in a loop is not warned about again at every call.
 //!
 //! A scan walks the tasks live when it started; one that has ended by the
 //! time the scan reaches it is not warned about, so a warning never comes
@@ -26,6 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::events::{EventKind, Warning};
+use crate::record::Record;
 use crate::{SpawnKind, TaskId, TaskType, Tracker};
 
 /// Thresholds for one type (or the default).
@@ -380,13 +384,14 @@ impl Tracker {
         // per level.
         let mut candidates = Vec::new();
         let mut covered = HashSet::new();
-        for record in self.inner.registry.live(|_| true) {
+        let records = self.inner.registry.live(|_| true);
+        for record in &records {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
-                if age >= limit && !warned_before(&record, WARNED_LONG_RUNNING) {
+                if age >= limit && !warned_before(record, WARNED_LONG_RUNNING) {
                     let warning = Warning::LongRunning { threshold: limit };
-                    self.warn(&record, warning, age);
+                    self.warn(record, warning, age);
                 }
             }
             let polls = record.polls.load(Ordering::Relaxed);
@@ -396,7 +401,7 @@ impl Tracker {
                 // a task caught while its dropped future let go of its
                 // wakers, an instant before its end is recorded.
                 if seen.lost.get(&record.id) == Some(&polls) {
-                    self.warn(&record, Warning::LostWaker, Duration::ZERO);
+                    self.warn(record, Warning::LostWaker, Duration::ZERO);
                 } else {
                     still_lost.insert(record.id, polls);
                 }
@@ -408,7 +413,7 @@ impl Tracker {
                 continue;
             }
             let (observed, limit, bit) = if in_poll {
-                let inside = lasted(&seen.in_poll, &mut still_in_poll, &record, polls, now);
+                let inside = lasted(&seen.in_poll, &mut still_in_poll, record, polls, now);
                 (inside, limits.long_poll, WARNED_LONG_POLL)
             } else if let Some(limit) = limits.idle {
                 if record.woken() {
@@ -421,7 +426,7 @@ impl Tracker {
                     // Timed polls say when the task went idle: no need to
                     // wait for a second scan to see it.
                     Some(since) => now.saturating_duration_since(clock.instant(since)),
-                    None => lasted(&seen.idle, &mut still_idle, &record, polls, now),
+                    None => lasted(&seen.idle, &mut still_idle, record, polls, now),
                 };
                 (idle, Some(limit), WARNED_IDLE)
             } else {
@@ -442,14 +447,38 @@ impl Tracker {
                 candidates.push((record, observed, limit, bit));
             }
         }
+        // A task is warned about an idle wait or a long poll once, at
+        // whichever of its fns shows it first: a fn it calls in a loop is not
+        // warned about again at every call. The task and the fns it is in
+        // take the fn's warning, as listings show.
+        let mut by_id = None;
         for (record, observed, threshold, bit) in candidates {
-            if !covered.contains(&(record.id, bit)) && !warned_before(&record, bit) {
-                let warning = if bit == WARNED_LONG_POLL {
-                    Warning::LongPoll { threshold }
-                } else {
-                    Warning::Idle { threshold }
-                };
-                self.warn(&record, warning, observed);
+            if covered.contains(&(record.id, bit)) || warned_before(record, bit) {
+                continue;
+            }
+            let ancestors = if record.nested() {
+                let by_id = by_id.get_or_insert_with(|| {
+                    records
+                        .iter()
+                        .map(|r| (r.id, &**r))
+                        .collect::<HashMap<_, _>>()
+                });
+                ancestors(record, by_id)
+            } else {
+                Vec::new()
+            };
+            if ancestors.iter().any(|outer| warned_before(outer, bit)) {
+                continue;
+            }
+            let warning = if bit == WARNED_LONG_POLL {
+                Warning::LongPoll { threshold }
+            } else {
+                Warning::Idle { threshold }
+            };
+            if self.warn(record, warning, observed) {
+                for outer in ancestors {
+                    outer.warn_once(bit);
+                }
             }
         }
         seen.in_poll = still_in_poll;
@@ -463,8 +492,8 @@ impl Tracker {
     /// task has ended. A scan walks a listing of the live tasks taken at its
     /// start, and warns about idle tasks and long polls once it has seen
     /// them all, so a task may end before its warning, which then is not
-    /// sent ([`Record::unless_ended`](crate::record::Record::unless_ended)).
-    fn warn(&self, record: &crate::record::Record, warning: Warning, observed: Duration) {
+    /// sent ([`Record::unless_ended`](Record::unless_ended)).
+    fn warn(&self, record: &Record, warning: Warning, observed: Duration) -> bool {
         let bit = match warning {
             Warning::LongRunning { .. } => WARNED_LONG_RUNNING,
             Warning::LongPoll { .. } => WARNED_LONG_POLL,
@@ -479,7 +508,7 @@ impl Tracker {
             first
         });
         if given != Some(true) {
-            return;
+            return false;
         }
         {
             let mut tally = self.inner.scan.tally();
@@ -531,6 +560,7 @@ impl Tracker {
                 "tracked task has lost its waker: nothing holds a way to wake it, so it will never be polled again (a leak)"
             ),
         }
+        true
     }
 
     fn update_health(&self, scan: &mut Tally) {
@@ -585,8 +615,20 @@ impl Tracker {
 
 /// Whether the watchdog gave `record` the warning `bit` already: a load, so
 /// that a task warned about is not locked again by every scan.
-fn warned_before(record: &crate::record::Record, bit: u8) -> bool {
+fn warned_before(record: &Record, bit: u8) -> bool {
     record.warned.load(Ordering::Relaxed) & bit != 0
+}
+
+/// The records a nested `#[tracked]` fn's `record` is awaited in, innermost
+/// first, up to its task, as far as the live listing `by_id` has them.
+fn ancestors<'a>(record: &Record, by_id: &HashMap<TaskId, &'a Record>) -> Vec<&'a Record> {
+    let mut out = Vec::new();
+    let mut next = record.parent.filter(|_| record.nested());
+    while let Some(&outer) = next.and_then(|id| by_id.get(&id)) {
+        out.push(outer);
+        next = outer.parent.filter(|_| outer.nested());
+    }
+    out
 }
 
 /// How long `record` has been as a scan now sees it (inside one poll, or
@@ -595,7 +637,7 @@ fn warned_before(record: &crate::record::Record, bit: u8) -> bool {
 fn lasted(
     earlier: &HashMap<TaskId, (u64, Instant)>,
     next: &mut HashMap<TaskId, (u64, Instant)>,
-    record: &crate::record::Record,
+    record: &Record,
     polls: u64,
     now: Instant,
 ) -> Duration {
