@@ -295,6 +295,40 @@ async fn a_fn_awaited_in_a_loop_is_warned_about_once_per_task() {
     worker.abort();
 }
 
+/// A task whose whole body is a `#[tracked]` fn runs as long as the fn: one
+/// long-running warning, at the fn, not one per level. A fn of a type with
+/// no long-running threshold does not cover its task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_inside_a_nested_fn_is_reported_once_at_the_fn() {
+    #[tracked::tracked(type = "Network")]
+    async fn wait_for_peer() {
+        std::future::pending::<()>().await;
+    }
+    #[tracked::tracked(type = "Database")]
+    async fn wait_for_row() {
+        std::future::pending::<()>().await;
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_running(Some(TaskType::NETWORK), Duration::from_millis(30)))
+        .build();
+    let mut events = tracker.subscribe();
+    let peer = tracker.spawn("peer", TaskType::NETWORK, wait_for_peer());
+    let row = tracker.spawn("row", TaskType::NETWORK, wait_for_row());
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    tracker.watchdog_scan();
+    tracker.watchdog_scan();
+    let mut names = warned(&mut events, |w| {
+        matches!(w, tracked::Warning::LongRunning { .. })
+    });
+    names.sort();
+    assert_eq!(names, ["heartbeat::wait_for_peer", "row"]);
+    assert_eq!(tracker.warnings()[&TaskType::NETWORK].long_running, 2);
+    let listed = tracker.tasks(&Query::new().name_prefix("peer"));
+    assert!(listed[0].warned.long_running(), "{listed:?}");
+    peer.abort();
+    row.abort();
+}
+
 /// The names of the tasks `events` warned about with `kind`, in order.
 fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
     let mut names = Vec::new();

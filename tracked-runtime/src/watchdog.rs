@@ -12,12 +12,12 @@
 //! polls, when the record says exactly when its latest poll ended.
 //!
 //! A `#[tracked]` fn awaited inside a task is polled within the task's
-//! polls, so one blocked poll or one endless wait shows at every level of
-//! nested fns. It is reported once, at the innermost fn over its threshold
-//! (it says where); an outer level is reported only if no fn it awaits is.
-//! The levels above take the warning too, so a task is warned about an idle
-//! wait or a long poll once, whichever of its fns shows it: a fn it awaits
-//! in a loop is not warned about again at every call.
+//! polls, so one blocked poll, one endless wait or one long run shows at
+//! every level of nested fns. It is reported once, at the innermost fn over
+//! its threshold (it says where); an outer level is reported only if no fn
+//! it awaits is. The levels above take the warning too, so a task is warned
+//! about each kind once, whichever of its fns shows it: a fn it awaits in a
+//! loop is not warned about again at every call.
 //!
 //! A scan walks the tasks live when it started; one that has ended by the
 //! time the scan reaches it is not warned about, so a warning never comes
@@ -377,26 +377,16 @@ impl Tracker {
         let mut still_in_poll = HashMap::new();
         let mut still_idle = HashMap::new();
         let mut still_lost = HashMap::new();
-        // Long polls and idle waits over their threshold, warned about once
-        // every record is seen: a task (or fn) awaiting a nested `#[tracked]`
-        // fn that is in the same poll or wait is covered by the fn's warning,
-        // so one stuck await is reported once, at the innermost fn, not once
-        // per level.
-        let mut candidates = Vec::new();
-        let mut covered = HashSet::new();
+        let mut found = Found::default();
         let records = self.inner.registry.live(|_| true);
         for record in &records {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
-                if age >= limit && !warned_before(record, WARNED_LONG_RUNNING) {
-                    let warning = Warning::LongRunning { threshold: limit };
-                    self.warn(record, warning, age);
-                }
+                consider(&mut found, record, age, limit, WARNED_LONG_RUNNING);
             }
             let polls = record.polls.load(Ordering::Relaxed);
-            let warned = Warned::from_bits(record.warned.load(Ordering::Relaxed));
-            if !warned.lost_waker() && record.lost_waker() == Some(true) {
+            if !warned_before(record, WARNED_LOST_WAKER) && record.lost_waker() == Some(true) {
                 // Seen so by two scans in a row, without a poll between: not
                 // a task caught while its dropped future let go of its
                 // wakers, an instant before its end is recorded.
@@ -432,28 +422,17 @@ impl Tracker {
             } else {
                 continue;
             };
-            let Some(limit) = limit else {
-                continue;
-            };
-            let over = observed >= limit;
-            if record.nested() && (over || warned.0 & bit != 0) {
-                // The `#[tracked]` fn this task (or fn) is awaiting is in
-                // the same poll or the same wait, and says more: where.
-                if let Some(parent) = record.parent {
-                    covered.insert((parent, bit));
-                }
-            }
-            if over {
-                candidates.push((record, observed, limit, bit));
+            if let Some(limit) = limit {
+                consider(&mut found, record, observed, limit, bit);
             }
         }
-        // A task is warned about an idle wait or a long poll once, at
-        // whichever of its fns shows it first: a fn it calls in a loop is not
-        // warned about again at every call. The task and the fns it is in
-        // take the fn's warning, as listings show.
+        // A task is warned about each kind once, at whichever of its fns
+        // shows it first: a fn it calls in a loop is not warned about again
+        // at every call. The task and the fns it is in take the fn's
+        // warning, as listings show.
         let mut by_id = None;
-        for (record, observed, threshold, bit) in candidates {
-            if covered.contains(&(record.id, bit)) || warned_before(record, bit) {
+        for (record, observed, threshold, bit) in found.over {
+            if found.covered.contains(&(record.id, bit)) || warned_before(record, bit) {
                 continue;
             }
             let ancestors = if record.nested() {
@@ -470,10 +449,10 @@ impl Tracker {
             if ancestors.iter().any(|outer| warned_before(outer, bit)) {
                 continue;
             }
-            let warning = if bit == WARNED_LONG_POLL {
-                Warning::LongPoll { threshold }
-            } else {
-                Warning::Idle { threshold }
+            let warning = match bit {
+                WARNED_LONG_RUNNING => Warning::LongRunning { threshold },
+                WARNED_LONG_POLL => Warning::LongPoll { threshold },
+                _ => Warning::Idle { threshold },
             };
             if self.warn(record, warning, observed) {
                 for outer in ancestors {
@@ -610,6 +589,41 @@ impl Tracker {
         // Scans older than any type's window are no longer needed.
         scan.deltas.truncate(deepest.clamp(1, MAX_SCANS));
         scan.health = health;
+    }
+}
+
+/// Tasks over a threshold in one scan, warned about once every record is
+/// seen: a task (or fn) awaiting a nested `#[tracked]` fn that is in the
+/// same run, poll or wait is covered by the fn's warning, so one stuck await
+/// is reported once, at the innermost fn, not once per level.
+#[derive(Default)]
+struct Found<'a> {
+    /// Each: the record, how long it was seen so, the threshold, its bit.
+    over: Vec<(&'a Record, Duration, Duration, u8)>,
+    /// (task or fn, bit) that a fn awaited in it covers.
+    covered: HashSet<(TaskId, u8)>,
+}
+
+/// Notes `record` seen in a state `bit` names (long-running, in a poll, or
+/// idle) for `observed`, against its threshold `limit`.
+fn consider<'a>(
+    found: &mut Found<'a>,
+    record: &'a Record,
+    observed: Duration,
+    limit: Duration,
+    bit: u8,
+) {
+    let over = observed >= limit;
+    // A nested fn over its threshold, or warned before, covers the task or
+    // fn it is awaited in: it is in the same run, poll or wait, and says
+    // more: where.
+    if record.nested() && (over || warned_before(record, bit)) {
+        if let Some(parent) = record.parent {
+            found.covered.insert((parent, bit));
+        }
+    }
+    if over {
+        found.over.push((record, observed, limit, bit));
     }
 }
 
