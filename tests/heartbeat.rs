@@ -329,6 +329,57 @@ async fn a_long_run_inside_a_nested_fn_is_reported_once_at_the_fn() {
     row.abort();
 }
 
+/// A task blocking through `tracked::block_in_place` means its long poll
+/// (tokio moves its worker's other tasks to another thread): not warned
+/// about, at any level of the fns it is in. Through tokio's own the
+/// watchdog cannot tell, and warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_blocking_in_place_is_not_a_long_poll() {
+    #[tracked::tracked(type = "Database")]
+    async fn read_file(ours: bool) {
+        let read = || std::thread::sleep(Duration::from_millis(250));
+        if ours {
+            tracked::block_in_place(read);
+        } else {
+            tokio::task::block_in_place(read);
+        }
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    // Scans from a thread of their own, whatever the runtime's workers do.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scanner = std::thread::spawn({
+        let (tracker, stop) = (tracker.clone(), stop.clone());
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                tracker.watchdog_scan();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let in_place = async {
+        tracked::block_in_place(|| std::thread::sleep(Duration::from_millis(250)));
+    };
+    let tasks = [
+        tracker.spawn("in place", TaskType::DATABASE, in_place),
+        tracker.spawn("fn in place", TaskType::DATABASE, read_file(true)),
+    ];
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let tokio_s = tracker.spawn("tokio's", TaskType::DATABASE, read_file(false));
+    tokio_s.await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    scanner.join().unwrap();
+    let names = warned(&mut events, |w| {
+        matches!(w, tracked::Warning::LongPoll { .. })
+    });
+    assert_eq!(names, ["heartbeat::read_file"]);
+    assert_eq!(tracker.warnings()[&TaskType::DATABASE].long_poll, 1);
+}
+
 /// The names of the tasks `events` warned about with `kind`, in order.
 fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
     let mut names = Vec::new();

@@ -58,6 +58,53 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
     .is_some()
 }
 
+/// Runs `f`, which blocks, on this worker thread through tokio's
+/// [`block_in_place`](tokio::task::block_in_place), and tells the watchdog
+/// that the current tracked task's long poll is meant: tokio moves the
+/// worker's other tasks to another thread meanwhile, so the poll holds up
+/// no worker and is not warned about as a long poll. Outside a tracked task
+/// it is tokio's `block_in_place`.
+///
+/// # Panics
+///
+/// As tokio's: on a current-thread runtime, where there is no other worker
+/// to hand the tasks to.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// use tracked_runtime::{TaskType, Tracker};
+///
+/// # fn read_rows_synchronously() -> usize { 3 }
+/// let tracker = Tracker::new();
+/// let rows = tracker.spawn("import", TaskType::DATABASE, async {
+///     tracked_runtime::block_in_place(read_rows_synchronously)
+/// });
+/// assert_eq!(rows.await.unwrap(), 3);
+/// # }
+/// ```
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    /// Unmarks the task when `f` returns or unwinds.
+    struct InPlace(Option<(Arc<Record>, bool)>);
+    impl Drop for InPlace {
+        fn drop(&mut self) {
+            if let Some((record, was)) = &self.0 {
+                record.set_in_place(*was);
+            }
+        }
+    }
+    let _in_place = InPlace(with_current(|current| {
+        let record = &current?.record;
+        Some((Arc::clone(record), record.set_in_place(true)))
+    }));
+    tokio::task::block_in_place(f)
+}
+
 /// Sets the percentage (`None`: keeps the one reported last) and logs the
 /// message, if any. The event is sent while the record's progress is held,
 /// so that reports from several threads reach subscribers in the order the

@@ -169,7 +169,7 @@ impl Current {
         // The flag, then the count with Release: a reader that sees the new
         // count sees the task in its poll (see `Record::idle_polled`; the
         // loom model in `wake.rs`). Both plain stores on x86.
-        record.in_poll.store(true, Ordering::Relaxed);
+        record.enter_poll();
         record.polls.store(polls + 1, Ordering::Release);
         if polls == 0 {
             self.first_poll();
@@ -237,7 +237,7 @@ impl Current {
         if !ended {
             // Release: a reader that sees the poll over sees what it did,
             // the wakers it cloned included (see `Record::lost_waker`).
-            self.record.in_poll.store(false, Ordering::Release);
+            self.record.leave_poll();
         }
         if let Some(from) = busy_from {
             self.count_busy(from, is_poll);

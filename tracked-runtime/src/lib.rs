@@ -71,7 +71,7 @@ pub use catalogue::{
     catalogue, Catalogue, CatalogueStatus, Finding, SiteKind, SiteUsage, StaticSite,
 };
 pub use control::{CancelReport, Group, GroupCount, StubbornTask};
-pub use current::{current, progress, CurrentTask};
+pub use current::{block_in_place, current, progress, CurrentTask};
 pub use events::{Event, EventKind, EventStream, Received, Warning};
 pub use heartbeat::{Heartbeat, HeartbeatHandle, PhaseStats};
 pub use histogram::{

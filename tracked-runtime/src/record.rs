@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::task::AbortHandle;
@@ -215,6 +215,12 @@ const DOOMED: u8 = 1;
 /// [`Record::fn_made`]).
 const NO_CLAIM: u8 = 2;
 
+/// A [`Record`]'s `in_poll` bit: the task is inside a poll.
+const POLLING: u8 = 1;
+/// A [`Record`]'s `in_poll` bit: the poll runs a closure through
+/// [`block_in_place`](crate::block_in_place), a long poll it means.
+const IN_PLACE: u8 = 2;
+
 /// The mutable, shared part of a live task. Records are pooled per shard and
 /// reused, so steady-state spawning allocates nothing beyond tokio's task.
 ///
@@ -251,8 +257,10 @@ pub(crate) struct Record {
     /// Present exactly when the task's tracker times polls.
     pub(crate) timing: Option<Box<Timing>>,
     progress: Mutex<Option<Box<Progress>>>,
-    /// Set while the task is inside a poll, for the watchdog.
-    pub(crate) in_poll: AtomicBool,
+    /// [`POLLING`] while the task is inside a poll, and [`IN_PLACE`] while
+    /// that poll blocks in place; for the watchdog. Only the polling thread
+    /// writes it.
+    in_poll: AtomicU8,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
     /// How the task may start: [`DOOMED`], [`NO_CLAIM`].
@@ -286,7 +294,7 @@ impl Record {
             first_poll_at: AtomicU64::new(0),
             timing: None,
             progress: Mutex::new(None),
-            in_poll: AtomicBool::new(false),
+            in_poll: AtomicU8::new(0),
             warned: AtomicU8::new(0),
             start: AtomicU8::new(0),
             flags: Flags::default(),
@@ -308,7 +316,7 @@ impl Record {
             *timing.last_poll_end.get_mut() = 0;
         }
         drop(self.take_progress());
-        *self.in_poll.get_mut() = false;
+        *self.in_poll.get_mut() = 0;
         *self.warned.get_mut() = 0;
         *self.start.get_mut() = 0;
         self.flags = Flags::default();
@@ -378,10 +386,9 @@ impl Record {
     fn idle_polled(&self) -> (bool, impl FnOnce() -> bool + '_) {
         let polls = self.polls.load(Ordering::Acquire);
         let idle_polled =
-            polls > 0 && !self.in_poll.load(Ordering::Acquire) && !self.state().is_finished();
-        let same_poll = move || {
-            !self.in_poll.load(Ordering::Acquire) && self.polls.load(Ordering::Relaxed) == polls
-        };
+            polls > 0 && !self.in_poll(Ordering::Acquire) && !self.state().is_finished();
+        let same_poll =
+            move || !self.in_poll(Ordering::Acquire) && self.polls.load(Ordering::Relaxed) == polls;
         (idle_polled, same_poll)
     }
 
@@ -395,7 +402,7 @@ impl Record {
     pub(crate) fn idle_since(&self) -> Option<u64> {
         let timing = self.timing.as_ref()?;
         // Relaxed: a report; a poll starting meanwhile only makes it stale.
-        if self.in_poll.load(Ordering::Relaxed) || self.state().is_finished() {
+        if self.in_poll(Ordering::Relaxed) || self.state().is_finished() {
             return None;
         }
         match timing.last_poll_end.load(Ordering::Relaxed) {
@@ -474,8 +481,42 @@ impl Record {
         self.handoff()
             .supersede(&mut fresh.flags, &mut fresh.control);
         fresh.start = AtomicU8::new(self.start.load(Ordering::Relaxed));
-        fresh.in_poll = AtomicBool::new(self.in_poll.load(Ordering::Relaxed));
+        fresh.in_poll = AtomicU8::new(self.in_poll.load(Ordering::Relaxed));
         fresh.warned = AtomicU8::new(self.warned.load(Ordering::Relaxed));
+    }
+
+    /// Marks the task inside a poll: a plain store (see `idle_polled`).
+    #[inline]
+    pub(crate) fn enter_poll(&self) {
+        self.in_poll.store(POLLING, Ordering::Relaxed);
+    }
+
+    /// Marks the task out of its poll, with Release (see `idle_polled`).
+    #[inline]
+    pub(crate) fn leave_poll(&self) {
+        self.in_poll.store(0, Ordering::Release);
+    }
+
+    /// Whether the task is inside a poll.
+    #[inline]
+    pub(crate) fn in_poll(&self, order: Ordering) -> bool {
+        self.in_poll.load(order) != 0
+    }
+
+    /// Whether the task's poll is blocking in place, as it means to.
+    pub(crate) fn in_place(&self) -> bool {
+        self.in_poll.load(Ordering::Relaxed) & IN_PLACE != 0
+    }
+
+    /// Marks the poll under way as blocking in place, or no longer; returns
+    /// whether it was (a `block_in_place` inside another).
+    pub(crate) fn set_in_place(&self, in_place: bool) -> bool {
+        let now = if in_place {
+            POLLING | IN_PLACE
+        } else {
+            POLLING
+        };
+        self.in_poll.swap(now, Ordering::Relaxed) & IN_PLACE != 0
     }
 
     /// Sets a watchdog warning bit; `true` the first time only.
@@ -603,7 +644,7 @@ mod tests {
         timing.last_poll_end.store(9, Ordering::Relaxed);
         record.set_state(TaskState::Running);
         assert_eq!((record.busy_ns(), record.idle_since()), (Some(7), Some(9)));
-        record.in_poll.store(true, Ordering::Relaxed);
+        record.enter_poll();
         assert_eq!(record.idle_since(), None, "not idle inside a poll");
         // Reused by a timed tracker: the box is kept, its values cleared.
         let kept: *const Timing = record.timing.as_deref().unwrap();

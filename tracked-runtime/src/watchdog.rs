@@ -396,10 +396,16 @@ impl Tracker {
                     still_lost.insert(record.id, polls);
                 }
             }
-            let in_poll = record.in_poll.load(Ordering::Relaxed);
-            // A blocking closure runs on tokio's blocking pool, where taking
-            // long is its purpose: it holds up no worker.
-            if in_poll && record.kind == SpawnKind::Blocking {
+            let in_poll = record.in_poll(Ordering::Relaxed);
+            // A blocking closure runs on tokio's blocking pool, or in place
+            // (`block_in_place`, its worker's other tasks moved to another
+            // thread), where taking long is its purpose: it holds up no
+            // worker. The levels a fn blocking in place is awaited in are
+            // in the same poll, and covered by it.
+            if in_poll && (record.kind == SpawnKind::Blocking || record.in_place()) {
+                if let Some(parent) = record.parent.filter(|_| record.nested()) {
+                    found.covered.insert((parent, WARNED_LONG_POLL));
+                }
                 continue;
             }
             let (observed, limit, bit) = if in_poll {
