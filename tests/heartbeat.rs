@@ -223,6 +223,50 @@ async fn a_long_poll_inside_nested_fns_is_reported_once_at_the_innermost() {
     assert_eq!(counted, 1);
 }
 
+/// A scan that looks at a task just before the fn it awaits enters their
+/// poll sees the fn in it a scan later than the task: the task crosses the
+/// threshold first. The fn still gets the warning, one scan later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() {
+    use std::sync::mpsc;
+    #[tracked::tracked(type = "Database")]
+    async fn blocking_query(entered: mpsc::Sender<()>, done: mpsc::Receiver<()>) {
+        entered.send(()).unwrap();
+        done.recv().unwrap();
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    let (entered, in_poll) = mpsc::channel();
+    let (go, went) = mpsc::channel::<()>();
+    let (done, finish) = mpsc::channel();
+    let task = tracker.spawn("outer", TaskType::NETWORK, async move {
+        entered.send(()).unwrap();
+        went.recv().unwrap();
+        blocking_query(entered, finish).await;
+    });
+    let wait = |what: &str| {
+        in_poll
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{what} never entered its poll"))
+    };
+    wait("the task");
+    tracker.watchdog_scan(); // the task in its poll, the fn not yet
+    go.send(()).unwrap();
+    wait("the fn");
+    std::thread::sleep(Duration::from_millis(50));
+    tracker.watchdog_scan(); // the task over its threshold, the fn just seen
+    std::thread::sleep(Duration::from_millis(50));
+    tracker.watchdog_scan(); // the fn over
+    done.send(()).unwrap();
+    task.await.unwrap();
+    let names = warned(&mut events, |w| {
+        matches!(w, tracked::Warning::LongPoll { .. })
+    });
+    assert_eq!(names, ["heartbeat::blocking_query"]);
+}
+
 /// The same for a wait that never ends: a task awaiting a `#[tracked]` fn
 /// that awaits forever is idle at both levels, and reported once, at the fn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

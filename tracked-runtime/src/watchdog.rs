@@ -293,6 +293,8 @@ struct Seen {
     idle: HashMap<TaskId, (u64, Instant)>,
     /// Tasks seen without a waker, not warned about yet: poll count then.
     lost: HashMap<TaskId, u64>,
+    /// When the latest scan began.
+    at: Option<Instant>,
 }
 
 /// Warnings given and failure-rate health.
@@ -377,7 +379,12 @@ impl Tracker {
         let mut still_in_poll = HashMap::new();
         let mut still_idle = HashMap::new();
         let mut still_lost = HashMap::new();
-        let mut found = Found::default();
+        let mut found = Found {
+            lag: seen
+                .at
+                .map_or(Duration::ZERO, |at| now.saturating_duration_since(at)),
+            ..Found::default()
+        };
         let records = self.inner.registry.live(|_| true);
         for record in &records {
             let limits = config.for_type(record.ty);
@@ -469,6 +476,7 @@ impl Tracker {
         seen.in_poll = still_in_poll;
         seen.idle = still_idle;
         seen.lost = still_lost;
+        seen.at = Some(now);
         drop(seen);
         self.update_health(&mut self.inner.scan.tally());
     }
@@ -608,6 +616,9 @@ struct Found<'a> {
     over: Vec<(&'a Record, Duration, Duration, u8)>,
     /// (task or fn, bit) that a fn awaited in it covers.
     covered: HashSet<(TaskId, u8)>,
+    /// The time since the previous scan: how much later than its task a fn
+    /// may have been first seen in a poll or wait they began together.
+    lag: Duration,
 }
 
 /// Notes `record` seen in a state `bit` names (long-running, in a poll, or
@@ -622,8 +633,11 @@ fn consider<'a>(
     let over = observed >= limit;
     // A nested fn over its threshold, or warned before, covers the task or
     // fn it is awaited in: it is in the same run, poll or wait, and says
-    // more: where.
-    if record.nested() && (over || warned_before(record, bit)) {
+    // more: where. So does one that would be over had it been seen one scan
+    // earlier: a scan that looked at the task just before the fn entered
+    // their poll first saw the fn a scan later.
+    let nearly = observed + found.lag >= limit;
+    if record.nested() && (nearly || warned_before(record, bit)) {
         if let Some(parent) = record.parent {
             found.covered.insert((parent, bit));
         }
