@@ -528,3 +528,71 @@ fn a_bad_configuration_is_an_error() {
         }
     }
 }
+
+/// Task spans exported as OpenTelemetry spans through the
+/// `tracing-opentelemetry` layer, as the `otel` module's docs show: one per
+/// task, with its identity, a child of the span current at its spawn (a
+/// request's, or its parent task's).
+#[test]
+fn task_spans_become_opentelemetry_spans_under_the_spawning_span() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry::Value;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("checkout")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let tracker = Tracker::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let request = tracing::info_span!("request");
+    let charge = request.in_scope(|| {
+        let inner = tracker.clone();
+        tracker.spawn("checkout::charge", TaskType::NETWORK, async move {
+            let receipt = inner.spawn("checkout::receipt", TaskType::DATABASE, async {});
+            receipt.await.unwrap();
+            tracked::task_id().unwrap().as_u64()
+        })
+    });
+    let charge_id = runtime.block_on(charge).unwrap();
+    drop(request);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let attribute = |span: &opentelemetry_sdk::trace::SpanData, key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|span| attribute(span, "task.name") == Some(Value::from(name.to_string())))
+            .unwrap_or_else(|| panic!("no span of task {name}: {spans:#?}"))
+    };
+    let request = spans.iter().find(|span| span.name == "request").unwrap();
+    let charge = named("checkout::charge");
+    let receipt = named("checkout::receipt");
+    assert_eq!(charge.name, "task");
+    assert_eq!(charge.parent_span_id, request.span_context.span_id());
+    assert_eq!(receipt.parent_span_id, charge.span_context.span_id());
+    assert_eq!(
+        charge.span_context.trace_id(),
+        receipt.span_context.trace_id()
+    );
+    assert_eq!(
+        attribute(charge, "task.type"),
+        Some(Value::from("Network".to_string()))
+    );
+    assert_eq!(
+        attribute(receipt, "task.parent"),
+        Some(Value::from(charge_id.to_string()))
+    );
+}

@@ -45,16 +45,24 @@
 //! as OpenTelemetry spans, add the `tracing-opentelemetry` layer to your
 //! subscriber, next to your `fmt` layer:
 //!
-//! ```text
+//! ```ignore
+//! // tracing-opentelemetry 0.34, opentelemetry_sdk 0.33
+//! use opentelemetry::trace::TracerProvider as _;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+//!     .with_batch_exporter(span_exporter) // opentelemetry-otlp's, say
+//!     .build();
 //! tracing_subscriber::registry()
 //!     .with(tracing_subscriber::fmt::layer())
-//!     .with(tracing_opentelemetry::layer().with_tracer(tracer)) // an opentelemetry_sdk tracer
+//!     .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("checkout")))
 //!     .init();
 //! ```
 //!
 //! Each task span (`task.id`, `task.name`, `task.type`, `task.parent`) then
 //! becomes an OpenTelemetry span, a child of the span current where the task
-//! was spawned. That costs a span per task, so this crate leaves it to you.
+//! was spawned (`tests/otel.rs` checks it with an in-memory exporter). That
+//! costs a span per task, so this crate leaves it to you.
 //!
 //! # Examples
 //!
