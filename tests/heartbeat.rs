@@ -230,7 +230,7 @@ async fn a_long_poll_inside_nested_fns_is_reported_once_at_the_innermost() {
 async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() {
     use std::sync::mpsc;
     #[tracked::tracked(type = "Database")]
-    async fn blocking_query(entered: mpsc::Sender<()>, done: mpsc::Receiver<()>) {
+    async fn query_seen_late(entered: mpsc::Sender<()>, done: mpsc::Receiver<()>) {
         entered.send(()).unwrap();
         done.recv().unwrap();
     }
@@ -244,7 +244,7 @@ async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() 
     let task = tracker.spawn("outer", TaskType::NETWORK, async move {
         entered.send(()).unwrap();
         went.recv().unwrap();
-        blocking_query(entered, finish).await;
+        query_seen_late(entered, finish).await;
     });
     let wait = |what: &str| {
         in_poll
@@ -264,7 +264,7 @@ async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() 
     let names = warned(&mut events, |w| {
         matches!(w, tracked::Warning::LongPoll { .. })
     });
-    assert_eq!(names, ["heartbeat::blocking_query"]);
+    assert_eq!(names, ["heartbeat::query_seen_late"]);
 }
 
 /// The same for a wait that never ends: a task awaiting a `#[tracked]` fn
@@ -345,7 +345,7 @@ async fn a_fn_awaited_in_a_loop_is_warned_about_once_per_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_run_inside_a_nested_fn_is_reported_once_at_the_fn() {
     #[tracked::tracked(type = "Network")]
-    async fn wait_for_peer() {
+    async fn wait_for_leader() {
         std::future::pending::<()>().await;
     }
     #[tracked::tracked(type = "Database")]
@@ -356,7 +356,7 @@ async fn a_long_run_inside_a_nested_fn_is_reported_once_at_the_fn() {
         .watchdog(Watchdog::new().long_running(Some(TaskType::NETWORK), Duration::from_millis(30)))
         .build();
     let mut events = tracker.subscribe();
-    let peer = tracker.spawn("peer", TaskType::NETWORK, wait_for_peer());
+    let peer = tracker.spawn("peer", TaskType::NETWORK, wait_for_leader());
     let row = tracker.spawn("row", TaskType::NETWORK, wait_for_row());
     tokio::time::sleep(Duration::from_millis(40)).await;
     tracker.watchdog_scan();
@@ -365,7 +365,7 @@ async fn a_long_run_inside_a_nested_fn_is_reported_once_at_the_fn() {
         matches!(w, tracked::Warning::LongRunning { .. })
     });
     names.sort();
-    assert_eq!(names, ["heartbeat::wait_for_peer", "row"]);
+    assert_eq!(names, ["heartbeat::wait_for_leader", "row"]);
     assert_eq!(tracker.warnings()[&TaskType::NETWORK].long_running, 2);
     let listed = tracker.tasks(&Query::new().name_prefix("peer"));
     assert!(listed[0].warned.long_running(), "{listed:?}");
