@@ -225,9 +225,20 @@ async fn a_long_poll_inside_nested_fns_is_reported_once_at_the_innermost() {
 
 /// A scan that looks at a task just before the fn it awaits enters their
 /// poll sees the fn in it a scan later than the task: the task crosses the
-/// threshold first. The fn still gets the warning, one scan later.
+/// threshold first. The fn still gets the warning, one scan later; if the
+/// poll ends before that scan, the task gets it then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() {
+    assert_eq!(
+        seen_a_scan_late(false).await,
+        ["heartbeat::query_seen_late"]
+    );
+    assert_eq!(seen_a_scan_late(true).await, ["outer"]);
+}
+
+/// Runs the scenario above, the fn's poll ending before the third scan if
+/// `ends_early`; the tasks warned about a long poll.
+async fn seen_a_scan_late(ends_early: bool) -> Vec<String> {
     use std::sync::mpsc;
     #[tracked::tracked(type = "Database")]
     async fn query_seen_late(entered: mpsc::Sender<()>, done: mpsc::Receiver<()>) {
@@ -245,6 +256,8 @@ async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() 
         entered.send(()).unwrap();
         went.recv().unwrap();
         query_seen_late(entered, finish).await;
+        // Live, out of its poll.
+        std::future::pending::<()>().await;
     });
     let wait = |what: &str| {
         in_poll
@@ -257,14 +270,26 @@ async fn a_fn_seen_in_its_task_s_long_poll_a_scan_late_still_gets_the_warning() 
     wait("the fn");
     std::thread::sleep(Duration::from_millis(50));
     tracker.watchdog_scan(); // the task over its threshold, the fn just seen
-    std::thread::sleep(Duration::from_millis(50));
-    tracker.watchdog_scan(); // the fn over
-    done.send(()).unwrap();
-    task.await.unwrap();
-    let names = warned(&mut events, |w| {
+    let fn_ended = || {
+        tracker
+            .tasks(&Query::new().name_prefix("heartbeat::"))
+            .is_empty()
+    };
+    if ends_early {
+        done.send(()).unwrap();
+        until(fn_ended).await;
+    } else {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracker.watchdog_scan(); // the fn over, or ended
+    if !ends_early {
+        done.send(()).unwrap();
+        until(fn_ended).await;
+    }
+    task.abort();
+    warned(&mut events, |w| {
         matches!(w, tracked::Warning::LongPoll { .. })
-    });
-    assert_eq!(names, ["heartbeat::query_seen_late"]);
+    })
 }
 
 /// The same for a wait that never ends: a task awaiting a `#[tracked]` fn

@@ -23,7 +23,7 @@
 //! time the scan reaches it is not warned about, so a warning never comes
 //! long after its task's `Finished` event.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -295,6 +295,9 @@ struct Seen {
     lost: HashMap<TaskId, u64>,
     /// When the latest scan began.
     at: Option<Instant>,
+    /// Tasks over a threshold whose warning waits for a scan (see
+    /// [`Cover::Nearly`]): (task, bit, seen so for, threshold).
+    deferred: Vec<(TaskId, u8, Duration, Duration)>,
 }
 
 /// Warnings given and failure-rate health.
@@ -411,7 +414,9 @@ impl Tracker {
             // in the same poll, and covered by it.
             if in_poll && (record.kind == SpawnKind::Blocking || record.in_place()) {
                 if let Some(parent) = record.parent.filter(|_| record.nested()) {
-                    found.covered.insert((parent, WARNED_LONG_POLL));
+                    found
+                        .covered
+                        .insert((parent, WARNED_LONG_POLL), Cover::Over);
                 }
                 continue;
             }
@@ -443,34 +448,33 @@ impl Tracker {
         // shows it first: a fn it calls in a loop is not warned about again
         // at every call. The task and the fns it is in take the fn's
         // warning, as listings show.
-        let mut by_id = None;
+        let index = std::cell::OnceCell::new();
+        let by_id = || -> &HashMap<TaskId, &Record> {
+            index.get_or_init(|| records.iter().map(|r| (r.id, &**r)).collect())
+        };
+        let earlier = std::mem::take(&mut seen.deferred);
+        let was_deferred = |id, bit| earlier.iter().any(|d| (d.0, d.1) == (id, bit));
         for (record, observed, threshold, bit) in found.over {
-            if found.covered.contains(&(record.id, bit)) || warned_before(record, bit) {
-                continue;
-            }
-            let ancestors = if record.nested() {
-                let by_id = by_id.get_or_insert_with(|| {
-                    records
-                        .iter()
-                        .map(|r| (r.id, &**r))
-                        .collect::<HashMap<_, _>>()
-                });
-                ancestors(record, by_id)
-            } else {
-                Vec::new()
-            };
-            if ancestors.iter().any(|outer| warned_before(outer, bit)) {
-                continue;
-            }
-            let warning = match bit {
-                WARNED_LONG_RUNNING => Warning::LongRunning { threshold },
-                WARNED_LONG_POLL => Warning::LongPoll { threshold },
-                _ => Warning::Idle { threshold },
-            };
-            if self.warn(record, warning, observed) {
-                for outer in ancestors {
-                    outer.warn_once(bit);
+            match found.covered.get(&(record.id, bit)) {
+                Some(Cover::Over) => continue,
+                // Its fn may have entered their poll or wait just after a
+                // scan looked at the task: the next scan says where.
+                Some(Cover::Nearly) if !was_deferred(record.id, bit) => {
+                    seen.deferred.push((record.id, bit, observed, threshold));
+                    continue;
                 }
+                _ => self.warn_level(record, by_id(), bit, observed, threshold),
+            }
+        }
+        // A task deferred by the last scan whose fn has not taken the
+        // warning since (its poll or wait ended first) is warned about as
+        // that scan saw it.
+        for &(id, bit, observed, threshold) in &earlier {
+            let Some(&record) = by_id().get(&id) else {
+                continue;
+            };
+            if found.covered.get(&(id, bit)) != Some(&Cover::Over) {
+                self.warn_level(record, by_id(), bit, observed, threshold);
             }
         }
         seen.in_poll = still_in_poll;
@@ -479,6 +483,36 @@ impl Tracker {
         seen.at = Some(now);
         drop(seen);
         self.update_health(&mut self.inner.scan.tally());
+    }
+
+    /// Warns about `record`, a task or a nested fn, over the threshold of
+    /// `bit`, unless it or a level it is awaited in was warned so before;
+    /// those levels take the warning too.
+    fn warn_level(
+        &self,
+        record: &Record,
+        by_id: &HashMap<TaskId, &Record>,
+        bit: u8,
+        observed: Duration,
+        threshold: Duration,
+    ) {
+        if warned_before(record, bit) {
+            return;
+        }
+        let ancestors = ancestors(record, by_id);
+        if ancestors.iter().any(|outer| warned_before(outer, bit)) {
+            return;
+        }
+        let warning = match bit {
+            WARNED_LONG_RUNNING => Warning::LongRunning { threshold },
+            WARNED_LONG_POLL => Warning::LongPoll { threshold },
+            _ => Warning::Idle { threshold },
+        };
+        if self.warn(record, warning, observed) {
+            for outer in ancestors {
+                outer.warn_once(bit);
+            }
+        }
     }
 
     /// Gives `warning` about `record`, unless it was given before or the
@@ -614,11 +648,22 @@ impl Tracker {
 struct Found<'a> {
     /// Each: the record, how long it was seen so, the threshold, its bit.
     over: Vec<(&'a Record, Duration, Duration, u8)>,
-    /// (task or fn, bit) that a fn awaited in it covers.
-    covered: HashSet<(TaskId, u8)>,
+    /// (task or fn, bit) that a fn awaited in it covers, and how.
+    covered: HashMap<(TaskId, u8), Cover>,
     /// The time since the previous scan: how much later than its task a fn
     /// may have been first seen in a poll or wait they began together.
     lag: Duration,
+}
+
+/// How a nested fn covers the task or fn it is awaited in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cover {
+    /// The fn is over its threshold, or was warned: it takes the warning.
+    Over,
+    /// The fn would be over had it been seen one scan earlier: a scan that
+    /// looked at the task just before the fn entered their poll or wait
+    /// first saw the fn a scan later. Its task's warning waits a scan.
+    Nearly,
 }
 
 /// Notes `record` seen in a state `bit` names (long-running, in a poll, or
@@ -631,15 +676,13 @@ fn consider<'a>(
     bit: u8,
 ) {
     let over = observed >= limit;
-    // A nested fn over its threshold, or warned before, covers the task or
-    // fn it is awaited in: it is in the same run, poll or wait, and says
-    // more: where. So does one that would be over had it been seen one scan
-    // earlier: a scan that looked at the task just before the fn entered
-    // their poll first saw the fn a scan later.
-    let nearly = observed + found.lag >= limit;
-    if record.nested() && (nearly || warned_before(record, bit)) {
-        if let Some(parent) = record.parent {
-            found.covered.insert((parent, bit));
+    // A nested fn is in the same run, poll or wait as the task or fn it is
+    // awaited in, and says more: where.
+    if let Some(parent) = record.parent.filter(|_| record.nested()) {
+        if over || warned_before(record, bit) {
+            found.covered.insert((parent, bit), Cover::Over);
+        } else if observed + found.lag >= limit {
+            found.covered.entry((parent, bit)).or_insert(Cover::Nearly);
         }
     }
     if over {
@@ -686,6 +729,7 @@ fn lasted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     /// A type given one threshold takes the others from the default, also
     /// when the default is set after it.
