@@ -250,16 +250,24 @@ async fn a_task_cancelled_elsewhere_during_a_cancel_is_not_counted_stopped() {
     assert!(report.is_clean(), "{report}");
     assert!(report.to_string().contains(", 1 cancelled elsewhere in "));
 
-    // A shutdown aborts the deaf ones while the group's cancel waits.
+    // A shutdown aborts the deaf ones while the group's cancel waits. It
+    // starts once the group's request has stopped the polite ones: had it
+    // asked them first, they would have ended before the group's cancel
+    // (on a thread of its own) listed its tasks, and not be in its report.
     for _ in 0..3 {
         group.spawn("deaf", TaskType::GENERAL, std::future::pending::<()>());
         group.spawn("polite", TaskType::GENERAL, polite());
     }
     let plan = ShutdownPlan::new().rest("all", Duration::from_millis(50));
-    let (report, shutdown) = tokio::join!(
-        group.cancel(Duration::from_secs(30)),
-        tracker.shutdown(plan)
-    );
+    let (report, shutdown) = tokio::join!(group.cancel(Duration::from_secs(30)), async {
+        for _ in 0..3000 {
+            if group.live().total == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracker.shutdown(plan).await
+    });
     assert_eq!(shutdown.tiers[0].report.aborted.len(), 3, "{shutdown}");
     assert_eq!(
         (report.stopped, report.cancelled_elsewhere),
