@@ -142,3 +142,61 @@ async fn a_fn_called_by_the_spawned_one_does_not_claim_the_task() {
     // root, supervise, the worker's task and its unit, the claimed task.
     assert_eq!(tasks.len(), 5, "{tasks:#?}");
 }
+
+/// A plain method of the same name as the annotated fn it awaits.
+struct Worker(u32);
+
+impl Worker {
+    async fn run(&self) -> u32 {
+        db::run(self.0).await
+    }
+}
+
+#[tracked(type = "Consensus")]
+async fn supervise_in_blocks() -> u32 {
+    let worker = Worker(20);
+    let method = tokio::spawn(async move { worker.run().await });
+    let function = tokio::spawn(async move { worker::run(30).await });
+    let boxed = tokio::spawn(async move { Box::pin(worker::run(40)).await });
+    method.await.unwrap() + function.await.unwrap() + boxed.await.unwrap()
+}
+
+/// `spawn(async move { worker.run().await })`: the block calls the plain
+/// `run`, whose body awaits the annotated `db::run` in the task's first
+/// poll. That fn is a unit in the task, not the task, which keeps the
+/// spawn's name and type, whether the block calls a method, a fn, or a fn
+/// through a wrapper.
+#[tokio::test]
+async fn a_fn_called_by_the_fn_a_spawned_block_calls_does_not_claim_the_task() {
+    let tracker = finished(async {
+        assert_eq!(supervise_in_blocks().await, 21 + 31 + 41);
+    })
+    .await;
+    let tasks: Vec<TaskSnapshot> = tracker.finished(&Query::new());
+    let prefix = format!("{MODULE}::supervise_in_blocks::run");
+    let mut spawned: Vec<&TaskSnapshot> = tasks
+        .iter()
+        .filter(|t| t.name.starts_with(&prefix))
+        .collect();
+    spawned.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<String> = spawned.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(
+        names,
+        [prefix.clone(), format!("{prefix}#2"), format!("{prefix}#3")],
+        "{tasks:#?}"
+    );
+    for task in &spawned {
+        assert_eq!(task.kind, SpawnKind::Async);
+        assert_eq!(task.ty, TaskType::CONSENSUS, "the spawning fn's type");
+        assert!(task.fn_site.is_none(), "not claimed: {task:#?}");
+        let unit = tasks
+            .iter()
+            .find(|t| t.parent == Some(task.id))
+            .expect("db::run is a unit in the task");
+        assert_eq!(unit.name, format!("{MODULE}::db::run"));
+        assert_eq!(unit.kind, SpawnKind::Inline);
+        assert_eq!(unit.ty, TaskType::DATABASE);
+    }
+    // root, supervise_in_blocks, three tasks and their three units.
+    assert_eq!(tasks.len(), 8, "{tasks:#?}");
+}

@@ -810,7 +810,7 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
         &ty,
         quote!(Fn),
         &tier,
-        (&fn_name, false),
+        &fn_name,
         ident.span(),
     );
     let spawn_sites = spawns.iter().map(|spawn| {
@@ -825,7 +825,7 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
             &ty,
             quote!(Spawn),
             &quote!(::core::option::Option::None),
-            (&spawn.target, spawn.target_in_task),
+            &spawn.target,
             spawn.span,
         )
     });
@@ -833,15 +833,14 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
 }
 
 /// A site's static and its `inventory` entry; `target` is the fn's name, or
-/// the spawned call's and whether the task makes that call (see
-/// `SpawnSite`).
+/// the spawned call's (see `SpawnSite`).
 fn static_site(
     ident: &syn::Ident,
     name: &TokenStream,
     ty: &TokenStream,
     kind: TokenStream,
     tier: &TokenStream,
-    (target, target_in_task): (&str, bool),
+    target: &str,
     span: Span,
 ) -> TokenStream {
     // `line!()` and `column!()` carry the user's span, so they give the
@@ -860,7 +859,6 @@ fn static_site(
             #column,
             #tier,
             #target,
-            #target_in_task,
         );
         ::tracked::__private::inventory::submit! {
             ::tracked::__private::Entry(&#ident)

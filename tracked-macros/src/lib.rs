@@ -46,14 +46,20 @@ use proc_macro::TokenStream;
 ///   tasks it spawns are its children, ending `Completed`, `Failed` (an
 ///   `Err` output, see below), `Panicked` or `Cancelled` (dropped before
 ///   the end).
-/// - Spawned by a rewritten spawn (`tokio::spawn(run_round(s))` inside an
-///   annotated fn), the fn *is* the task: when the spawned call's fn or
-///   method name matches the annotated fn's and the fn starts in the task's
-///   first poll, it claims the task, which takes the fn's name, type, owner
-///   and site. One record, no double registration; the spawn site stays
-///   linked. Wrappers that keep the output are looked through:
-///   `Box::pin(run_round(s))`, `run_round(s).instrument(span)`,
-///   `.in_current_span()`, `.with_subscriber(…)`, `.boxed()`.
+/// - Spawned by a rewritten spawn (`tokio::spawn(run_round(s))` or
+///   `tokio::spawn(async move { run_round(s).await })` inside an annotated
+///   fn), the fn *is* the task: when the spawned call's fn or method name
+///   matches the annotated fn's, that call made the fn, and the fn starts
+///   in the task's first poll, it claims the task, which takes the fn's
+///   name, type, owner and site. One record, no double registration; the
+///   spawn site stays linked. Wrappers that keep the output are looked
+///   through: `Box::pin(run_round(s))`, `run_round(s).instrument(span)`,
+///   `.in_current_span()`, `.with_subscriber(…)`, `.boxed()`. An annotated
+///   fn of the same name that the spawned one calls (`worker.run()`, not
+///   annotated, awaiting an annotated `db.run()`) is a unit in the task,
+///   which keeps the spawn's name and type. So is a fn that stays an `async
+///   fn` (see Composition): its future is made only when the spawned
+///   call's future first runs, as a fn it calls would be.
 /// - Spawned any other way (`tracked::spawn("x", ty, run_round(s))`, a
 ///   plain `tokio::spawn` outside annotated code), the fn is an inline unit
 ///   inside that task (or a root, when the task is untracked).
@@ -118,7 +124,8 @@ use proc_macro::TokenStream;
 /// Applied before an attribute other than lint, doc, `cfg`, `inline`,
 /// `cold` and `deprecated` (which may be a macro that needs an `async fn`,
 /// as these do), the fn stays an `async fn` awaiting the tracked future:
-/// the same behaviour, one state machine more. So does a `#[must_use]` fn,
+/// the same behaviour, one state machine more, except that it never claims
+/// a spawned task (see above). So does a `#[must_use]` fn,
 /// whose output rustc reports unused when awaited only from an `async fn`. A fake
 /// return edge keeps inference and type errors on the body, as in the
 /// unannotated fn.

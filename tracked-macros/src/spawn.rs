@@ -59,9 +59,6 @@ pub(crate) struct SpawnSite {
     pub(crate) suffix: String,
     /// The spawned call's fn or method name, for claiming; may be empty.
     pub(crate) target: String,
-    /// Whether the target is called inside the task (`async move { f(x).await }`)
-    /// rather than before the spawn (`f(x)`).
-    pub(crate) target_in_task: bool,
     pub(crate) span: Span,
 }
 
@@ -424,8 +421,11 @@ impl VisitMut for Rewriter {
             return;
         }
         let span = call.span();
-        let argument = call.args.first().cloned().expect("one argument");
+        let mut argument = call.args.first().cloned().expect("one argument");
         let (name, target) = spawned_name(&argument);
+        if target.is_some() {
+            mark_target_call(&mut argument);
+        }
         let count = self.names.entry(name.clone()).or_insert(0);
         *count += 1;
         let suffix = if *count == 1 {
@@ -438,7 +438,6 @@ impl VisitMut for Rewriter {
             ident: ident.clone(),
             suffix,
             target: target.unwrap_or_default(),
-            target_in_task: is_async_block(&argument),
             span,
         });
         *expr = syn::parse2(spawn_call(function, &ident, &argument, span))
@@ -667,14 +666,47 @@ fn spawned_name(expr: &Expr) -> (String, Option<String>) {
     }
 }
 
-/// Whether a spawned expression is an async block (in parentheses or not),
-/// whose calls are made inside the task, in its first poll.
-fn is_async_block(expr: &Expr) -> bool {
-    match expr {
-        Expr::Paren(inner) => is_async_block(&inner.expr),
-        Expr::Group(inner) => is_async_block(&inner.expr),
-        expr => matches!(expr, Expr::Async(_)),
+/// In a spawned async block, marks the call that `spawned_name` takes as
+/// the target, so that the runtime knows an annotated fn made in it from
+/// one made later in the task's first poll by a plain fn of the same name
+/// (`worker.run()` awaiting an annotated `db.run()`). A call made before
+/// the spawn (`spawn(f(x))`) needs no mark: the task is not running yet.
+//
+// Input: `async move { Box::pin(f(x)).await }`
+// Output: `async move { Box::pin(__private::target_call(TargetCall::open(), f(x))).await }`
+fn mark_target_call(expr: &mut Expr) {
+    fn mark(expr: &mut Expr, in_block: bool) {
+        match expr {
+            Expr::Call(call) if is_box_pin(&call.func) && call.args.len() == 1 => {
+                mark(&mut call.args[0], in_block);
+            }
+            Expr::MethodCall(call)
+                if TRANSPARENT_METHODS.contains(&call.method.to_string().as_str()) =>
+            {
+                mark(&mut call.receiver, in_block);
+            }
+            Expr::Call(_) | Expr::MethodCall(_) if in_block => {
+                let span = expr.span();
+                *expr = syn::parse_quote_spanned! {span=>
+                    ::tracked::__private::target_call(
+                        ::tracked::__private::TargetCall::open(),
+                        #expr,
+                    )
+                };
+            }
+            Expr::Paren(inner) => mark(&mut inner.expr, in_block),
+            Expr::Group(inner) => mark(&mut inner.expr, in_block),
+            Expr::Await(inner) => mark(&mut inner.base, in_block),
+            Expr::Async(block) => {
+                if let [Stmt::Expr(inner @ Expr::Await(_), None)] = block.block.stmts.as_mut_slice()
+                {
+                    mark(inner, true);
+                }
+            }
+            _ => {}
+        }
     }
+    mark(expr, false);
 }
 
 /// Methods that wrap a future in one with the same output, polling it from

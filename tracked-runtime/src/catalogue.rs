@@ -52,9 +52,6 @@ pub struct StaticSite {
     /// of the spawned call (`vote_processor` in `spawn(vote_processor(s))`),
     /// or `""`. A spawned annotated fn claims its task when they match.
     target: &'static str,
-    /// For a spawn site, whether its target is called inside the task
-    /// (`spawn(async move { f(x).await })`) rather than before the spawn.
-    target_in_task: bool,
     ran: AtomicBool,
 }
 
@@ -79,7 +76,6 @@ impl StaticSite {
         column: u32,
         tier: Option<u8>,
         target: &'static str,
-        target_in_task: bool,
     ) -> Self {
         StaticSite {
             name,
@@ -91,7 +87,6 @@ impl StaticSite {
             column,
             tier,
             target,
-            target_in_task,
             ran: AtomicBool::new(false),
         }
     }
@@ -139,10 +134,6 @@ impl StaticSite {
 
     pub(crate) fn target(&self) -> &'static str {
         self.target
-    }
-
-    pub(crate) fn target_in_task(&self) -> bool {
-        self.target_in_task
     }
 
     /// Notes that a task ran from this site. Reads first, so that in steady

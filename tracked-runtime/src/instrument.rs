@@ -741,7 +741,6 @@ mod tests {
             1,
             None,
             target,
-            false,
         )
     }
 

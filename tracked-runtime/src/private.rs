@@ -25,7 +25,7 @@ pub use crate::outcome::{ByDebug, ByOutcome, Classify, ErrWithoutText, NeverFail
 pub use crate::{SiteKind, StaticSite, TaskType};
 pub use inventory;
 
-use crate::instrument::{blocking, unrun, Instrumented};
+use crate::instrument::{blocking, unrun, with_current, Instrumented};
 use crate::record::SpawnKind;
 use crate::{Builder, TaskOutput};
 
@@ -114,6 +114,40 @@ pub type Never = <fn() -> ! as FnOutput>::Output;
 /// the fn would not return the future of `!` it declares.
 pub fn never<F: Future<Output = Never>>(body: F) -> F {
     body
+}
+
+/// Open while a spawned async block makes the call its spawn site names
+/// (`f(x)` in `tokio::spawn(async move { f(x).await })`): an annotated fn
+/// made in that call may claim the task; one made later in the task's
+/// first poll, by a plain fn of the same name, may not.
+pub struct TargetCall(());
+
+impl TargetCall {
+    /// Opens the call in the current task; closed when dropped.
+    pub fn open() -> Self {
+        with_current(|current| {
+            if let Some(current) = current {
+                current.record.target_call(true);
+            }
+        });
+        TargetCall(())
+    }
+}
+
+impl Drop for TargetCall {
+    fn drop(&mut self) {
+        with_current(|current| {
+            if let Some(current) = current {
+                current.record.target_call(false);
+            }
+        });
+    }
+}
+
+/// `made`, the spawned block's target call, made while `call` was open.
+pub fn target_call<T>(call: TargetCall, made: T) -> T {
+    drop(call);
+    made
 }
 
 /// The `owner = …` argument, converted.

@@ -214,6 +214,9 @@ const DOOMED: u8 = 1;
 /// A [`Record`]'s `start` bit: no fn may claim the task (see
 /// [`Record::fn_made`]).
 const NO_CLAIM: u8 = 2;
+/// A [`Record`]'s `start` bit: the task's spawned async block is making the
+/// call its spawn names as the target (see [`Record::fn_made`]).
+const TARGET_CALL: u8 = 4;
 
 /// A [`Record`]'s `in_poll` bit: the task is inside a poll.
 const POLLING: u8 = 1;
@@ -263,7 +266,7 @@ pub(crate) struct Record {
     in_poll: AtomicU8,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// How the task may start: [`DOOMED`], [`NO_CLAIM`].
+    /// How the task may start: [`DOOMED`], [`NO_CLAIM`], [`TARGET_CALL`].
     start: AtomicU8,
     /// Cancel requested, record superseded: the flags of the hand-offs in
     /// `handoff`, two bytes that sit with the one-byte fields above.
@@ -558,17 +561,31 @@ impl Record {
     }
 
     /// Notes that the annotated fn `site` is being called (its future made)
-    /// while this task is current. A task spawned to run a fn of that name
-    /// made before the spawn (`spawn(worker.run())`, not `spawn(async move
-    /// { f(x).await })`), yet still unclaimed in its first poll, runs
-    /// another fn of that name, not annotated, which calls this one: no fn
-    /// claims the task then (this one is a unit in it), so the task keeps
-    /// the spawn's name and type.
+    /// while this task is current. The fn the spawn names is made either
+    /// before the spawn (`spawn(f(x))`) or, in a spawned async block, by the
+    /// call the macro marks as the target (`spawn(async move { f(x).await
+    /// })`, see [`Record::target_call`]). A fn of that name made otherwise
+    /// while the task is still claimable is called by the spawned one, which
+    /// is another fn of that name, not annotated (`spawn(worker.run())`
+    /// awaiting an annotated `db.run()`): no fn claims the task then (this
+    /// one is a unit in it), so the task keeps the spawn's name and type.
     #[inline]
     pub(crate) fn fn_made(&self, site: &StaticSite) {
-        if self.claimable_by(site) && self.spawn_site.is_some_and(|s| !s.target_in_task()) {
-            // Only the polling thread reads it; Relaxed.
+        // Only the polling thread reads and writes the bits; Relaxed.
+        if self.claimable_by(site) && self.start.load(Ordering::Relaxed) & TARGET_CALL == 0 {
             self.start.fetch_or(NO_CLAIM, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the start (`open`) or the end of the target call of the
+    /// task's spawned async block: an annotated fn made during it may claim
+    /// the task.
+    pub(crate) fn target_call(&self, open: bool) {
+        // The polling thread's own bit, as in `fn_made`; Relaxed.
+        if open {
+            self.start.fetch_or(TARGET_CALL, Ordering::Relaxed);
+        } else {
+            self.start.fetch_and(!TARGET_CALL, Ordering::Relaxed);
         }
     }
 
