@@ -421,10 +421,9 @@ fn expand_fn(
                 None => owner,
             };
             sig.asyncness = None;
-            let stmts = &block.stmts;
             // The body in a block of its own: its items (`fn x() {}`, `use
             // tokio::spawn;`) must not hide the arguments the moves name.
-            let body = returned(&sig.output, &edge, &moves, quote!({ #(#stmts)* }));
+            let body = returned(&sig.output, &edge, &moves, user_block(&block));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
             sig.output = future_output(&sig.output, sig.ident.span());
             let wrapped = wrap(&sites, &owner, inner);
@@ -432,8 +431,7 @@ fn expand_fn(
         }
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
-            let stmts = &block.stmts;
-            let body = returned(&sig.output, &edge, &TokenStream::new(), quote!(#(#stmts)*));
+            let body = returned(&sig.output, &edge, &TokenStream::new(), user_block(&block));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
             let wrapped = wrap(&sites, &owner, inner);
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped.await } }
@@ -468,6 +466,22 @@ fn expand_fn(
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }
         }
     }
+}
+
+/// The body's statements in a block with the body's own braces: rustc
+/// gives a block the rules of its span's edition, and the user crate's may
+/// not be this crate's 2024 (before 2024, the temporaries of a block's tail
+/// expression are dropped after its locals, which a borrow may not allow).
+/// The block is labelled so that `unused_braces` does not take it, now at
+/// the user's span, for needless braces around a one-line body's value; a
+/// label starting with `'_` is exempt from `unused_labels`. The label has
+/// the body's span too, as a labelled block's span starts at its label.
+fn user_block(body: &Block) -> TokenStream {
+    let label = syn::Lifetime::new("'__tracked_body", body.brace_token.span.open());
+    let stmts = &body.stmts;
+    let mut block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#stmts)*));
+    block.set_span(body.brace_token.span.join());
+    quote!(#label: #block)
 }
 
 /// The async block's statements: the fake return edge, `prelude` and the

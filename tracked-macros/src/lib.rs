@@ -111,7 +111,10 @@ use proc_macro::TokenStream;
 /// of them, used or not, until the body ends. The `impl Future` captures
 /// every lifetime and type parameter in scope, as an `async fn` does. A fn
 /// declared `-> !` returns a future of `!`, though stable Rust can name `!`
-/// only as a return type. Lints see the expansion, with one exception:
+/// only as a return type. The body keeps its braces, and with them the
+/// rules of your crate's edition: before 2024, the temporaries of its tail
+/// expression are dropped after its locals, as in the `async fn`. Lints see
+/// the expansion, with one exception:
 /// `#[expect(clippy::unused_async)]` holds when the body does not await,
 /// as it would on the `async fn` (the expansion has no `async fn` clippy
 /// could lint).
