@@ -425,16 +425,18 @@ fn expand_fn(
             // tokio::spawn;`) must not hide the arguments the moves name.
             let body = returned(&sig.output, &edge, &moves, user_block(&block));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
-            sig.output = future_output(&sig.output, sig.ident.span());
+            sig.output = future_output(&sig);
             let wrapped = wrap(&sites, &owner, inner);
-            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped } }
+            let body = braced(&block, quote!(#(#inner_attrs)* #wrapped));
+            quote! { #(#attrs)* #vis #sig #body }
         }
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let body = returned(&sig.output, &edge, &TokenStream::new(), user_block(&block));
             let inner = pin_never(&sig.output, quote!(async move { #body }));
             let wrapped = wrap(&sites, &owner, inner);
-            quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #wrapped.await } }
+            let body = braced(&block, quote!(#(#inner_attrs)* #wrapped.await));
+            quote! { #(#attrs)* #vis #sig #body }
         }
         // The sites are items of the fn's block, not of the async block:
         // a spawn before it (`let h = tokio::spawn(..); Box::pin(async ..)`)
@@ -479,9 +481,18 @@ fn expand_fn(
 fn user_block(body: &Block) -> TokenStream {
     let label = syn::Lifetime::new("'__tracked_body", body.brace_token.span.open());
     let stmts = &body.stmts;
-    let mut block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#stmts)*));
-    block.set_span(body.brace_token.span.join());
+    let block = braced(body, quote!(#(#stmts)*));
     quote!(#label: #block)
+}
+
+/// `tokens` in braces with the span of the body's own. The fn's body has
+/// them too: an item whose span (first token to last) ends in a token of
+/// this macro's is taken as made by an external macro, where lints such as
+/// `dead_code` and clippy's doc lints are not reported.
+fn braced(body: &Block, tokens: TokenStream) -> TokenStream {
+    let mut block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, tokens);
+    block.set_span(body.brace_token.span.join());
+    TokenTree::Group(block).into_token_stream()
 }
 
 /// The async block's statements: the fake return edge, `prelude` and the
@@ -587,20 +598,40 @@ fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenSt
 /// name, and arguments such as `&str` or `Cow<str>` (whose lifetime cannot
 /// even be named here) would not compile. Type parameters are captured in
 /// every edition.
-fn future_output(output: &ReturnType, fn_name: Span) -> ReturnType {
-    let (arrow, ty, at) = match output {
+///
+/// The closing `>` has the user's span, at the end of the declared return
+/// type (of the arguments, when there is none): rustc spans the fn's
+/// signature from its first token to its last, and a signature ending in a
+/// token of this macro's would be taken as made by an external macro,
+/// where lints such as `dead_code` are not reported. The `impl` type keeps
+/// the edition of its first token.
+fn future_output(sig: &Signature) -> ReturnType {
+    let fn_name = sig.ident.span();
+    let (arrow, ty, at, end) = match &sig.output {
         ReturnType::Default => (
             syn::Token![->](fn_name),
             quote_spanned!(fn_name=> ()),
             fn_name,
+            sig.paren_token.span.close(),
         ),
-        ReturnType::Type(arrow, ty) => (*arrow, nameable(ty), ty.span()),
+        ReturnType::Type(arrow, ty) => (*arrow, nameable(ty), ty.span(), last_span(ty)),
     };
     let span = Span::call_site().located_at(at);
+    let mut close = proc_macro2::Punct::new('>', proc_macro2::Spacing::Alone);
+    close.set_span(end);
     let future: Type = syn::parse_quote_spanned! {span=>
-        impl ::core::future::Future<Output = #ty>
+        impl ::core::future::Future<Output = #ty #close
     };
     ReturnType::Type(arrow, Box::new(future))
+}
+
+/// The span of the last token of `ty`.
+fn last_span(ty: &Type) -> Span {
+    match ty.to_token_stream().into_iter().last() {
+        Some(TokenTree::Group(group)) => group.span_close(),
+        Some(token) => token.span(),
+        None => ty.span(),
+    }
 }
 
 /// For a fn declared `-> !`, the body's future with its output fixed to

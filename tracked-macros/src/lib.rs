@@ -113,11 +113,16 @@ use proc_macro::TokenStream;
 /// declared `-> !` returns a future of `!`, though stable Rust can name `!`
 /// only as a return type. The body keeps its braces, and with them the
 /// rules of your crate's edition: before 2024, the temporaries of its tail
-/// expression are dropped after its locals, as in the `async fn`. Lints see
-/// the expansion, with one exception:
+/// expression are dropped after its locals, as in the `async fn`.
+///
+/// Lints see the expansion at your fn's spans, so they report it as the
+/// `async fn` (`dead_code`, `missing_docs`, `unused_variables`,
+/// `clippy::missing_panics_doc`, …), with two exceptions, as it is no
+/// `async fn` and returns no `Result` itself:
+/// `clippy::unused_async` does not lint it, though
 /// `#[expect(clippy::unused_async)]` holds when the body does not await,
-/// as it would on the `async fn` (the expansion has no `async fn` clippy
-/// could lint).
+/// as it would on the `async fn`; and `clippy::missing_errors_doc` does not
+/// see the `Result` the fn's future gives.
 ///
 /// # Composition
 ///
