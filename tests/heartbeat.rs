@@ -680,6 +680,50 @@ fn health_and_warnings_do_not_wait_for_a_scan() {
     assert_eq!(warnings[&TaskType::NETWORK].long_running, 1);
 }
 
+/// A rare type's endings stay in its window however many updates a busy
+/// type's endings make meanwhile: the window is its last endings, not the
+/// last few thousand health updates.
+#[tokio::test]
+async fn a_rare_type_keeps_its_window_while_a_busy_type_ends_tasks() {
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().health(10, 0.2))
+        .build();
+    let nightly = tracker.spawn("vacuum", TaskType::MAINTENANCE, async {
+        Err::<(), _>("disk full")
+    });
+    nightly.await.unwrap().unwrap_err();
+    for _ in 0..5000 {
+        tracker
+            .spawn("ping", TaskType::NETWORK, async {})
+            .await
+            .unwrap();
+        tracker.health();
+    }
+    let health = tracker.health();
+    let rare = &health.by_type[&TaskType::MAINTENANCE];
+    assert_eq!((rare.endings, rare.failures, rare.healthy), (1, 1, false));
+    assert_eq!(health.by_type[&TaskType::NETWORK].endings, 10);
+
+    // A window longer than the updates kept per type still counts every
+    // ending in it: the oldest updates are merged, not dropped.
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().health(1000, 0.5))
+        .build();
+    for i in 0..300 {
+        let task = tracker.spawn("dial", TaskType::NETWORK, async move {
+            if i % 3 == 0 {
+                Err("refused")
+            } else {
+                Ok(())
+            }
+        });
+        task.await.unwrap().ok();
+        tracker.health();
+    }
+    let network = &tracker.health().by_type[&TaskType::NETWORK];
+    assert_eq!((network.endings, network.failures), (300, 100));
+}
+
 #[tokio::test]
 async fn health_is_current_without_a_scan_and_asking_often_keeps_the_window() {
     let tracker = Tracker::builder()

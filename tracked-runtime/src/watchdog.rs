@@ -303,17 +303,20 @@ struct Seen {
 /// Warnings given and failure-rate health.
 #[derive(Debug, Default)]
 struct Tally {
-    /// Per health update that saw endings, newest first, per type: (endings,
-    /// failures) since the previous update.
-    deltas: VecDeque<Vec<(TaskType, u64, u64)>>,
+    /// Per type, its (endings, failures) at each health update that saw
+    /// some, newest first: as many as its window needs, at most
+    /// [`MAX_UPDATES`].
+    recent: HashMap<TaskType, VecDeque<(u64, u64)>>,
     /// Totals at the previous health update: (endings, failures) per type.
     last_totals: HashMap<TaskType, (u64, u64)>,
     health: Health,
     warnings: BTreeMap<TaskType, WarningCounts>,
 }
 
-/// Scans of history kept for the health window, at most.
-const MAX_SCANS: usize = 4096;
+/// Health updates kept per type, at most: past it, the two oldest are
+/// merged, so a type's window keeps its count of endings exactly, and only
+/// its oldest are split less finely where the window cuts them.
+const MAX_UPDATES: usize = 256;
 
 /// Bits in a record's `warned` field.
 pub(crate) const WARNED_LONG_RUNNING: u8 = 1;
@@ -593,35 +596,34 @@ impl Tracker {
     fn update_health(&self, scan: &mut Tally) {
         let config = &self.inner.watchdog;
         let stats = self.stats();
-        let mut delta = Vec::new();
+        let mut health = Health::default();
         for (ty, counts) in &stats.by_type {
             let totals = (counts.finished(), counts.failed + counts.panicked);
             let last = scan.last_totals.insert(*ty, totals).unwrap_or((0, 0));
+            // Each type keeps its own updates, so a busy type's endings do
+            // not push a rare type's out of its window.
+            let recent = scan.recent.entry(*ty).or_default();
             if totals.0 > last.0 {
-                delta.push((*ty, totals.0 - last.0, totals.1 - last.1));
+                recent.push_front((totals.0 - last.0, totals.1 - last.1));
             }
-        }
-        // Only updates that saw endings take a place in the window, so
-        // frequent updates do not push a rare type's endings out of it.
-        if !delta.is_empty() {
-            scan.deltas.push_front(delta);
-        }
-        let mut health = Health::default();
-        let mut deepest = 0;
-        for ty in stats.by_type.keys() {
-            let (mut endings, mut failures) = (0u64, 0u64);
-            for (depth, scan_delta) in scan.deltas.iter().enumerate() {
+            if recent.len() > MAX_UPDATES {
+                let (e, f) = recent.pop_back().unwrap_or_default();
+                if let Some(older) = recent.back_mut() {
+                    *older = (older.0 + e, older.1 + f);
+                }
+            }
+            let (mut endings, mut failures, mut needed) = (0u64, 0u64, 0);
+            for &(e, f) in recent.iter() {
                 if endings >= config.window {
                     break;
                 }
-                if let Some(&(_, e, f)) = scan_delta.iter().find(|(t, _, _)| t == ty) {
-                    // Take only what fits in the window, scaling failures.
-                    let take = e.min(config.window - endings);
-                    failures += f * take / e;
-                    endings += take;
-                }
-                deepest = deepest.max(depth + 1);
+                // Take only what fits in the window, scaling failures.
+                let take = e.min(config.window - endings);
+                failures += f * take / e;
+                endings += take;
+                needed += 1;
             }
+            recent.truncate(needed);
             if endings > 0 {
                 let healthy = failures as f64 <= config.max_failure_ratio * endings as f64;
                 health.by_type.insert(
@@ -634,8 +636,6 @@ impl Tracker {
                 );
             }
         }
-        // Scans older than any type's window are no longer needed.
-        scan.deltas.truncate(deepest.clamp(1, MAX_SCANS));
         scan.health = health;
     }
 }
