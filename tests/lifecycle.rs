@@ -171,6 +171,40 @@ async fn a_task_returns_a_type_of_the_users() {
     assert_eq!(only_finished(&tracker).state, TaskState::Completed);
 }
 
+/// A task returns a standard type or one of this crate's reports: the
+/// caller cannot implement `Outcome` for them, so this crate does.
+#[tokio::test]
+async fn a_task_returns_standard_types_and_this_crate_s_reports() {
+    use std::collections::{BTreeSet, HashSet, VecDeque};
+    use std::path::PathBuf;
+    let tracker = Tracker::new();
+    let found = tracker.spawn("scan", TaskType::MAINTENANCE, async {
+        let dirs: HashSet<PathBuf> = [PathBuf::from("/var/lib")].into();
+        (dirs, BTreeSet::from([1]), VecDeque::from([2]), [0u8; 4])
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel::<u32>(1);
+    let channel = tracker.spawn("wire", TaskType::GENERAL, async move { (tx, rx) });
+    let addr = tracker.spawn("bind", TaskType::NETWORK, async {
+        std::borrow::Cow::<str>::Borrowed("127.0.0.1:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+    });
+    let inner = tracker.clone();
+    let report = tracker.spawn("stop jobs", TaskType::GENERAL, async move {
+        inner.group("jobs").cancel(Duration::from_secs(1)).await
+    });
+    let inner = tracker.clone();
+    let stats = tracker.spawn("count", TaskType::GENERAL, async move { inner.stats() });
+    assert_eq!(found.await.unwrap().0.len(), 1);
+    channel.await.unwrap().0.send(7).await.unwrap();
+    assert!(addr.await.unwrap().ip().is_loopback());
+    assert!(report.await.unwrap().is_clean());
+    assert!(stats.await.unwrap().total.spawned >= 4);
+    for task in tracker.finished(&Query::new()) {
+        assert_eq!(task.state, TaskState::Completed, "{}", task.name);
+    }
+}
+
 /// A task that starts others hands back their handles: tracked's, or
 /// tokio's (a user cannot implement `Outcome` for either).
 #[tokio::test]

@@ -83,9 +83,6 @@ impl CancelReport {
     }
 }
 
-/// Never a failure, so that a tracked task can return the report.
-impl crate::Outcome for CancelReport {}
-
 /// One line of counts, then one indented line per aborted task and per task
 /// left running.
 ///

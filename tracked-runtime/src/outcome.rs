@@ -79,19 +79,55 @@ never_a_failure!(
     f64,
     String,
     std::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    std::path::PathBuf,
+    std::ffi::OsString,
+    std::net::SocketAddr,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+    std::process::ExitStatus,
+    std::process::Output,
+    std::fs::File,
+    tokio_util::sync::CancellationToken,
+    // This crate's reports: a supervisor task (a signal handler) may hand
+    // them back.
+    crate::TaskId,
+    crate::TaskState,
+    crate::TaskSnapshot,
+    crate::TaskDetail,
+    crate::Stats,
+    crate::Counts,
+    crate::Health,
+    crate::CancelReport,
+    crate::ShutdownReport,
 );
 
 /// Of any lifetime: an annotated fn may return a borrow of its argument.
+/// Not `&T` for every `T`: the compiler would then suggest borrowing an
+/// output whose error type lacks `Display`, instead of saying so.
 impl Outcome for &str {}
 
+// Standard containers and wrappers: the caller cannot implement a trait of
+// this crate for them.
 impl<T> Outcome for Option<T> {}
+impl<T, const N: usize> Outcome for [T; N] {}
 impl<T> Outcome for Vec<T> {}
-impl<T: ?Sized> Outcome for Box<T> {}
-impl<T: ?Sized> Outcome for std::sync::Arc<T> {}
+impl<T> Outcome for std::collections::VecDeque<T> {}
+impl<T> Outcome for std::collections::BinaryHeap<T> {}
+impl<T, S> Outcome for std::collections::HashSet<T, S> {}
+impl<T> Outcome for std::collections::BTreeSet<T> {}
 impl<K, V, S> Outcome for std::collections::HashMap<K, V, S> {}
 impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
+impl<T: ?Sized> Outcome for Box<T> {}
+impl<T: ?Sized> Outcome for std::sync::Arc<T> {}
+impl<T: ?Sized> Outcome for std::rc::Rc<T> {}
+impl<B: ?Sized + ToOwned> Outcome for std::borrow::Cow<'_, B> {}
 impl<A, B> Outcome for (A, B) {}
 impl<A, B, C> Outcome for (A, B, C) {}
+impl<A, B, C, D> Outcome for (A, B, C, D) {}
+impl<A, B, C, D, E> Outcome for (A, B, C, D, E) {}
 
 /// A task that starts others may hand back their handles (and the caller
 /// cannot implement a trait of this crate for them).
@@ -101,6 +137,19 @@ impl<T> Outcome for crate::JoinSet<T> {}
 impl<T> Outcome for tokio::task::JoinHandle<T> {}
 impl Outcome for tokio::task::AbortHandle {}
 impl<T> Outcome for tokio::task::JoinSet<T> {}
+impl<T> Outcome for std::thread::JoinHandle<T> {}
+
+/// A set-up task may hand back the ends of the channels it made.
+impl<T> Outcome for tokio::sync::mpsc::Sender<T> {}
+impl<T> Outcome for tokio::sync::mpsc::Receiver<T> {}
+impl<T> Outcome for tokio::sync::mpsc::UnboundedSender<T> {}
+impl<T> Outcome for tokio::sync::mpsc::UnboundedReceiver<T> {}
+impl<T> Outcome for tokio::sync::oneshot::Sender<T> {}
+impl<T> Outcome for tokio::sync::oneshot::Receiver<T> {}
+impl<T> Outcome for tokio::sync::watch::Sender<T> {}
+impl<T> Outcome for tokio::sync::watch::Receiver<T> {}
+impl<T> Outcome for tokio::sync::broadcast::Sender<T> {}
+impl<T> Outcome for tokio::sync::broadcast::Receiver<T> {}
 
 /// What a tracked task may return: every [`Outcome`], and `!`, the output
 /// of a task that never returns (an accept loop, a ticker). The spawn

@@ -151,10 +151,6 @@ impl ShutdownReport {
     }
 }
 
-/// Never a failure, so that a tracked task (a signal handler) can return
-/// the report.
-impl crate::Outcome for ShutdownReport {}
-
 /// One block per tier, then the leftovers and the total time. Durations
 /// take the unit that suits them (`2.0s`, `30.0ms`), as `Duration`'s
 /// `Debug` does.
