@@ -187,6 +187,7 @@ pub fn check_source(path: &str, text: &str) -> Vec<Diagnostic> {
                 index_only: false,
             }],
             lib: None,
+            deps: Vec::new(),
         }];
         let source = |_: &Entry| Read::Text(text.clone());
         let mut report = match run(&units, &Config::default(), 1, true, &source) {
@@ -637,17 +638,23 @@ fn path_mounts(
 /// error inside one of their fn bodies is left to rustc. An `index_only` file
 /// adds a copy of the fragment of the crate that audits it, mounted at its
 /// own module path, and nothing else: that crate reports it; so does a file
-/// a `#[path]` attribute mounts (see [`mount`]). A crate that reaches the
-/// library by name shares one index of it ([`library_index`]).
+/// a `#[path]` attribute mounts (see [`mount`]). A crate that reaches a
+/// library by name (its package's, or another member's it depends on) shares
+/// one index of it ([`library_index`]).
 fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
     let mounts = mount(shared, &mut slots);
-    let mut libraries: HashMap<usize, Arc<CrateIndex>> = HashMap::new();
-    for (name, l) in shared.units.iter().filter_map(|unit| unit.lib.as_ref()) {
-        if !libraries.contains_key(l) {
-            let index = library_index(shared, &slots, &mounts[*l], *l, name);
-            libraries.insert(*l, Arc::new(index));
+    let mut libraries = Libraries {
+        built: HashMap::new(),
+        building: Vec::new(),
+        next_mounted: shared.flat.len(),
+    };
+    for unit in shared.units {
+        let own = unit.lib.iter().map(|(name, l)| (name, l));
+        for (name, l) in own.chain(unit.deps.iter().map(|(_, name, l)| (name, l))) {
+            libraries.build(shared, &slots, &mounts, *l, name);
         }
     }
+    let libraries = libraries.built;
     let mut per_unit: Vec<Vec<(usize, usize, Loaded)>> =
         shared.units.iter().map(|_| Vec::new()).collect();
     for (slot, (&(u, id, _), loaded)) in shared.flat.iter().zip(slots).enumerate() {
@@ -701,6 +708,11 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
         if let Some(library) = unit.lib.as_ref().and_then(|(_, l)| libraries.get(l)) {
             index = index.linking(Arc::clone(library));
         }
+        for (name, _, l) in &unit.deps {
+            if let Some(library) = libraries.get(l) {
+                index.depending(name, library);
+            }
+        }
         for (pos, text) in texts.iter_mut().enumerate() {
             text.wanted =
                 text.parsed && (shared.scan_all || index.renames_spawn || mentions(&text.text));
@@ -717,16 +729,60 @@ fn prepare(shared: &Shared<'_>, mut slots: Vec<Loaded>) -> Prepared {
     prepared
 }
 
+/// The libraries' indexes, by the library's position among the units.
+struct Libraries {
+    built: HashMap<usize, Arc<CrateIndex>>,
+    /// The libraries being built, one inside the other.
+    building: Vec<usize>,
+    /// The next id for a file a library's `#[path]` attributes mount.
+    next_mounted: FileId,
+}
+
+impl Libraries {
+    /// Builds the index of the library `l`, named `name`, once, after those
+    /// of the members its package depends on, which it links. A library met
+    /// again while its own dependencies are built (a cycle, which Cargo
+    /// rejects) is linked by none of them.
+    fn build(
+        &mut self,
+        shared: &Shared<'_>,
+        slots: &[Loaded],
+        mounts: &[Vec<Fragment>],
+        l: usize,
+        name: &str,
+    ) {
+        if self.built.contains_key(&l) || self.building.contains(&l) {
+            return;
+        }
+        self.building.push(l);
+        for (_, dep, d) in &shared.units[l].deps {
+            self.build(shared, slots, mounts, *d, dep);
+        }
+        self.building.pop();
+        let mut index = library_index(shared, slots, &mounts[l], l, name, self.next_mounted);
+        self.next_mounted += mounts[l].len();
+        for (dep, _, d) in &shared.units[l].deps {
+            if let Some(library) = self.built.get(d) {
+                index.depending(dep, library);
+            }
+        }
+        self.built.insert(l, Arc::new(index));
+    }
+}
+
 /// The index of the library crate `l`, named `name`, as the crates that
 /// reach it by name see it: its files' fragments and the files its `#[path]`
-/// attributes mount (`mounted`), under [`lib_root`], each file's id marked
-/// with [`LIBRARY_FILE`] so that none is taken for a file of such a crate.
+/// attributes mount (`mounted`), under [`lib_root`]. Each file's id is
+/// marked with [`LIBRARY_FILE`] so that none is taken for a file of such a
+/// crate, and is its position in `shared.flat` (a mounted file's: from
+/// `mounted_ids` on), so that no two libraries share one.
 fn library_index(
     shared: &Shared<'_>,
     slots: &[Loaded],
     mounted: &[Fragment],
     l: usize,
     name: &str,
+    mounted_ids: FileId,
 ) -> CrateIndex {
     let root = lib_root(name);
     let unit = &shared.units[l];
@@ -734,15 +790,15 @@ fn library_index(
         .flat
         .iter()
         .zip(slots)
-        .filter(|((u, _, _), _)| *u == l);
-    let own = files.filter_map(|(&(_, id, entry), loaded)| {
+        .enumerate()
+        .filter(|(_, ((u, _, _), _))| *u == l);
+    let own = files.filter_map(|(slot, (&(_, _, entry), loaded))| {
         let fragment = loaded.fragment.as_ref()?;
         let module = [root.as_slice(), &entry.module].concat();
-        Some(fragment.relocated(LIBRARY_FILE | id, &entry.module, &module))
+        Some(fragment.relocated(LIBRARY_FILE | slot, &entry.module, &module))
     });
-    // A mounted file's id follows the crate's files (see `path_mounts`).
     let mounted = mounted.iter().enumerate().map(|(i, fragment)| {
-        let id = LIBRARY_FILE | (unit.files.len() + i);
+        let id = LIBRARY_FILE | (mounted_ids + i);
         fragment.relocated(id, &Vec::new(), &root)
     });
     let fragments = own.chain(mounted).collect();
@@ -1173,6 +1229,7 @@ mod tests {
             roots: tokio_api::default_roots(),
             files: files.collect(),
             lib: None,
+            deps: Vec::new(),
         }];
         for unreadable in [None, Some("a.rs")] {
             let source = |entry: &Entry| match sources.iter().find(|(rel, _)| *rel == entry.rel) {

@@ -32,8 +32,8 @@ pub(crate) fn crate_root(module: &ModPath) -> ModPath {
 /// Index of a file within the audit.
 pub(crate) type FileId = usize;
 
-/// The ids of the library's files in the index crates that link it share
-/// ([`CrateIndex::library`]), this bit set: no file of such a crate has one.
+/// The ids of the libraries' files in the index crates that link them share
+/// ([`CrateIndex::linking`]), this bit set: no file of such a crate has one.
 pub(crate) const LIBRARY_FILE: FileId = 1 << (FileId::BITS - 1);
 
 /// A type as written, reduced to what inference needs.
@@ -364,10 +364,15 @@ pub(crate) struct CrateIndex {
     pub(crate) roots: Vec<Root>,
     /// The crate name of the package's library, mounted under [`lib_root`].
     pub(crate) lib: Option<String>,
-    /// The library's own index, its modules under [`lib_root`]: built once
-    /// and shared by every crate that reaches the library by name, which
-    /// looks a module under `::name` up there (see [`CrateIndex::layer`]).
-    pub(crate) library: Option<Arc<CrateIndex>>,
+    /// The other members' libraries this crate depends on: the name it
+    /// reaches each by, and the library's crate name.
+    pub(crate) externs: HashMap<String, String>,
+    /// The indexes of the libraries this crate reaches, directly or through
+    /// another library (the package's, then the other members'), each with
+    /// its modules under [`lib_root`]: built once and shared by every crate
+    /// that reaches the library, which looks a module under `::name` up there
+    /// (see [`CrateIndex::layer`]).
+    libraries: Vec<Arc<CrateIndex>>,
     modules: HashMap<ModPath, Module>,
     structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
@@ -587,19 +592,41 @@ impl CrateIndex {
                 self.roots.push(root.clone());
             }
         }
-        self.renames_spawn |= library.renames_spawn;
-        self.library = Some(library);
+        self.link(&library);
         self
     }
 
-    /// The index that holds `module`: the shared library's for a module
-    /// under [`lib_root`], else this one. Lookups that start in the library
-    /// stay in it, so its answers do not depend on the crate asking.
-    pub(crate) fn layer(&self, module: &ModPath) -> &CrateIndex {
-        match &self.library {
-            Some(library) if module.first().is_some_and(|m| m.starts_with("::")) => library,
-            _ => self,
+    /// Makes this crate reach another member's library by `name`, and the
+    /// libraries that one reaches, so that its re-exports can be followed.
+    pub(crate) fn depending(&mut self, name: &str, library: &Arc<CrateIndex>) {
+        if let Some(lib) = &library.lib {
+            self.externs.insert(name.to_owned(), lib.clone());
+            self.link(library);
         }
+    }
+
+    fn link(&mut self, library: &Arc<CrateIndex>) {
+        for lib in std::iter::once(library).chain(&library.libraries) {
+            if !self.libraries.iter().any(|l| l.lib == lib.lib) {
+                self.libraries.push(Arc::clone(lib));
+            }
+        }
+        self.renames_spawn |= library.renames_spawn;
+    }
+
+    /// The index that holds `module`: for a module under [`lib_root`], that
+    /// library's, else this one. Lookups that start in a library stay in it
+    /// and the libraries it reaches, so their answers do not depend on the
+    /// crate asking.
+    pub(crate) fn layer(&self, module: &ModPath) -> &CrateIndex {
+        let Some(name) = module.first().and_then(|m| m.strip_prefix("::")) else {
+            return self;
+        };
+        let library = self
+            .libraries
+            .iter()
+            .find(|l| l.lib.as_deref() == Some(name));
+        library.map_or(self, |l| l)
     }
 
     /// The module at `path`, with the path as the index holds it.
@@ -614,11 +641,14 @@ impl CrateIndex {
     }
 
     /// The fns `name` of the impls of types whose path ends in `ty`: this
-    /// crate's, then the library's.
+    /// crate's, then the libraries'.
     pub(crate) fn impl_fns(&self, ty: &str, name: &str) -> impl Iterator<Item = &ImplFn> {
         let key = (ty.to_owned(), name.to_owned());
-        let library = self.library.as_deref().and_then(|l| l.impl_fns.get(&key));
-        let own = self.impl_fns.get(&key);
-        own.into_iter().chain(library).flatten()
+        let libraries = self
+            .libraries
+            .iter()
+            .filter_map(move |l| l.impl_fns.get(&key));
+        let own = self.impl_fns.get(&(ty.to_owned(), name.to_owned()));
+        own.into_iter().chain(libraries).flatten()
     }
 }

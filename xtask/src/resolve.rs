@@ -323,14 +323,17 @@ impl<'a> Resolver<'a> {
     }
 
     /// The crate `name` of the extern prelude of the crate `module` is in:
-    /// tokio or tokio-util, the package's library, or one the audit cannot
-    /// see.
+    /// tokio or tokio-util, the package's library, another member's library
+    /// it depends on, or one the audit cannot see.
     fn extern_crate(&self, module: &ModPath, name: &str) -> Res {
         let index = self.index.layer(module);
         match index.roots.iter().find(|(n, _)| n == name) {
             Some((_, krate)) => Res::Tokio(vec![(*krate).to_owned()]),
             None if index.lib.as_deref() == Some(name) => Res::Module(lib_root(name)),
-            None => Res::External,
+            None => match index.externs.get(name) {
+                Some(lib) => Res::Module(lib_root(lib)),
+                None => Res::External,
+            },
         }
     }
 

@@ -65,8 +65,12 @@ pub(crate) struct Unit {
     /// The package's library, when this crate reaches it by name (a binary,
     /// test, example or bench): its crate name and its position among the
     /// units. Its index, mounted under `index::lib_root`, is built once and shared
-    /// by every such crate (`index::CrateIndex::library`).
+    /// by every such crate (`index::CrateIndex::linking`).
     pub(crate) lib: Option<(String, usize)>,
+    /// The libraries of the other packages of the workspace this crate
+    /// depends on: the name it reaches each by, the library's crate name and
+    /// its position among the units (`index::CrateIndex::depending`).
+    pub(crate) deps: Vec<(String, String, usize)>,
 }
 
 /// What to audit.
@@ -139,6 +143,11 @@ struct Package {
     /// Its targets, from `cargo metadata`; none for a directory without a
     /// `Cargo.toml`, whose crates the layout implies.
     targets: Vec<Target>,
+    /// Its dependencies, from `cargo metadata`: the name the code reaches
+    /// each by (its `rename`, else its package name, `-` read as `_`), its
+    /// package name (likewise) and whether the library depends on it too
+    /// (not a dev- or build-dependency).
+    deps: Vec<(String, String, bool)>,
 }
 
 /// A target of a package: a crate.
@@ -280,6 +289,7 @@ fn plan(path: Option<&Path>, manifest: Option<&Path>, exclude: &[String]) -> Res
                     index_only: false,
                 }],
                 lib: None,
+                deps: Vec::new(),
             }],
             problems: Vec::new(),
             warnings: Vec::new(),
@@ -557,6 +567,7 @@ impl Package {
             name: dir_name(dir),
             roots: tokio_api::default_roots(),
             targets: Vec::new(),
+            deps: Vec::new(),
         }
     }
 }
@@ -762,11 +773,21 @@ fn from_metadata(
             .unwrap_or("crate")
             .replace('-', "_");
         let targets = Target::of_package(package);
+        let deps = deps
+            .iter()
+            .filter_map(|d| {
+                let package = d["name"].as_str()?.replace('-', "_");
+                let name = d["rename"].as_str().map(|r| r.replace('-', "_"));
+                let normal = d["kind"].is_null();
+                Some((name.unwrap_or_else(|| package.clone()), package, normal))
+            })
+            .collect();
         found.push(Package {
             dir,
             name,
             roots,
             targets,
+            deps,
         });
     }
     let excludes = std::mem::take(&mut config.exclude);
@@ -945,10 +966,30 @@ fn walk(
     };
     let mut units = Vec::new();
     let mut problems = Vec::new();
+    // Each package's crates (their positions) and its library's.
+    let mut placed = Vec::new();
     for package in packages {
         let files = package_files(root, package, &excluded, &mut problems);
-        let crates = package_units(package, files, units.len());
+        let first = units.len();
+        let (crates, lib) = package_units(package, files, first);
         units.extend(crates);
+        placed.push((first..units.len(), lib));
+    }
+    for (package, (crates, own)) in packages.iter().zip(&placed) {
+        for (name, dep, normal) in &package.deps {
+            let found = packages.iter().position(|p| p.name == *dep);
+            let Some((_, Some(lib))) = found.map(|p| &placed[p]) else {
+                continue;
+            };
+            if Some(lib) == own.as_ref() {
+                continue;
+            }
+            for u in crates.clone() {
+                if *normal || own.as_ref().is_none_or(|(_, l)| *l != u) {
+                    units[u].deps.push((name.clone(), lib.0.clone(), lib.1));
+                }
+            }
+        }
     }
     (units, problems)
 }
@@ -1101,12 +1142,18 @@ enum Key {
 /// first crate among all. Each target whose root is among `files` is a
 /// crate; the other files in and below its root's directory are its modules
 /// (in the deepest such directory, of every target rooted there). The files
-/// no target claims are placed by the layout ([`place`]).
-fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usize) -> Vec<Unit> {
+/// no target claims are placed by the layout ([`place`]). Also returns the
+/// library's crate name and position, if the package has one.
+fn package_units(
+    package: &Package,
+    files: Vec<(Entry, Vec<String>)>,
+    base: usize,
+) -> (Vec<Unit>, Option<(String, usize)>) {
     let unit = |file: Entry| Unit {
         roots: package.roots.clone(),
         files: vec![file],
         lib: None,
+        deps: Vec::new(),
     };
     let mut units: Vec<(Key, Unit)> = Vec::new();
     // The directories of the targets' roots, each with its crate's position.
@@ -1205,16 +1252,20 @@ fn package_units(package: &Package, files: Vec<(Entry, Vec<String>)>, base: usiz
         Key::Layout(k) if links_lib(k) => Kind::Links,
         Key::Layout(_) => Kind::Other,
     };
-    if let Some(l) = units.iter().position(|(key, _)| kind(key) == Kind::Lib) {
+    let lib = units.iter().position(|(key, _)| kind(key) == Kind::Lib);
+    let lib = lib.map(|l| {
         let name = match &units[l].0 {
             Key::Target(t) => package.targets[*t].name.clone(),
             Key::Layout(_) => package.name.clone(),
         };
+        (name, base + l)
+    });
+    if let Some(lib) = &lib {
         for (_, unit) in units.iter_mut().filter(|(key, _)| kind(key) == Kind::Links) {
-            unit.lib = Some((name.clone(), base + l));
+            unit.lib = Some(lib.clone());
         }
     }
-    units.into_iter().map(|(_, unit)| unit).collect()
+    (units.into_iter().map(|(_, unit)| unit).collect(), lib)
 }
 
 /// Adds to each crate of `top`, rooted in the package directory itself (the
