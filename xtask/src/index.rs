@@ -201,9 +201,8 @@ impl Scope {
             syn::Item::Macro(m) => match &m.ident {
                 Some(ident) => (ident, ItemKind::Other),
                 None => {
-                    for (ident, ty) in lazy_statics(&m.mac) {
-                        let kind = ItemKind::Static(TypeExpr::from_syn(&ty));
-                        self.items.insert(self::name(&ident), kind);
+                    for (ident, ty) in macro_statics(&m.mac) {
+                        self.items.insert(self::name(&ident), ItemKind::Static(ty));
                     }
                     return;
                 }
@@ -251,30 +250,42 @@ impl Scope {
     }
 }
 
-/// The `static ref NAME: Type = init;` items of a `lazy_static!` invocation
-/// (none if it is another macro, or does not parse as one).
-fn lazy_statics(mac: &syn::Macro) -> Vec<(syn::Ident, syn::Type)> {
-    if mac
-        .path
-        .segments
-        .last()
-        .is_none_or(|s| s.ident != "lazy_static")
-    {
-        return Vec::new();
-    }
+/// The statics a `lazy_static!` invocation (`static ref NAME: T = init;`,
+/// of type `T`) or a `thread_local!` one (`static NAME: T = init;`, of type
+/// `LocalKey<T>`) defines; none if it is another macro, or does not parse as
+/// one.
+fn macro_statics(mac: &syn::Macro) -> Vec<(syn::Ident, TypeExpr)> {
+    let thread_local = match mac.path.segments.last() {
+        Some(s) if s.ident == "lazy_static" => false,
+        Some(s) if s.ident == "thread_local" => true,
+        _ => return Vec::new(),
+    };
     let items = |input: syn::parse::ParseStream<'_>| {
         let mut out = Vec::new();
         while !input.is_empty() {
             input.call(syn::Attribute::parse_outer)?;
             input.parse::<syn::Visibility>()?;
             input.parse::<syn::Token![static]>()?;
-            input.parse::<syn::Token![ref]>()?;
+            if !thread_local {
+                input.parse::<syn::Token![ref]>()?;
+            }
             let ident = input.parse()?;
             input.parse::<syn::Token![:]>()?;
-            let ty = input.parse()?;
+            let ty = TypeExpr::from_syn(&input.parse()?);
             input.parse::<syn::Token![=]>()?;
             input.parse::<syn::Expr>()?;
-            input.parse::<syn::Token![;]>()?;
+            // `thread_local!` may leave out the last `;`.
+            if !(thread_local && input.is_empty()) {
+                input.parse::<syn::Token![;]>()?;
+            }
+            let ty = match thread_local {
+                true => TypeExpr::Path {
+                    leading_colon: true,
+                    segments: ["std", "thread", "LocalKey"].map(String::from).to_vec(),
+                    args: vec![ty],
+                },
+                false => ty,
+            };
             out.push((ident, ty));
         }
         Ok(out)

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 /// The names of the locks and cells [`Ty::Lock`] stands for: std's, tokio's
-/// and parking_lot's.
+/// and parking_lot's, and std's `LocalKey` (a `thread_local!` static).
 pub(crate) const LOCKS: &[&str] = &[
     "Mutex",
     "RwLock",
@@ -21,6 +21,7 @@ pub(crate) const LOCKS: &[&str] = &[
     "RefCell",
     "OnceLock",
     "OnceCell",
+    "LocalKey",
 ];
 
 /// The names of the guards of [`LOCKS`], which deref to what they guard.
@@ -82,7 +83,7 @@ pub(crate) enum Ty {
     Seq(Box<Ty>),
     /// A lock or cell holding a value of the inner type: a `Mutex` or
     /// `RwLock` (std's, tokio's, parking_lot's), a `RefCell`, a `OnceLock`
-    /// or `OnceCell`.
+    /// or `OnceCell`, or a `thread_local!` static's `LocalKey`.
     Lock(Box<Ty>),
     /// What locking, borrowing or initialising a [`Ty::Lock`] gives: a guard
     /// that derefs to the inner type, or a `Result`, `Option` or future of

@@ -357,6 +357,38 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Visits a closure, its first parameter of type `first` unless its
+    /// pattern names one.
+    fn visit_closure(&mut self, c: &syn::ExprClosure, first: Option<Ty>) {
+        self.with_frame([], |this| {
+            for (i, input) in c.inputs.iter().enumerate() {
+                match (i, input, &first) {
+                    (0, syn::Pat::Ident(_), Some(ty)) => this.bind(input, Some(ty.clone())),
+                    _ => this.bind_typed(input),
+                }
+            }
+            this.visit_expr(&c.body);
+        });
+    }
+
+    /// The type of what a thread-local's `with` (or a `RefCell` one's
+    /// `with_borrow`, `with_borrow_mut`) passes its closure: `rt` in
+    /// `RT.with(|rt| ..)`.
+    fn with_param(&self, call: &syn::ExprMethodCall) -> Option<Ty> {
+        let method = name(&call.method);
+        if !matches!(method.as_str(), "with" | "with_borrow" | "with_borrow_mut") {
+            return None;
+        }
+        let Ty::Lock(inner) = self.infer(&call.receiver)? else {
+            return None;
+        };
+        match (method.as_str(), *inner) {
+            ("with", ty) => Some(ty),
+            (_, Ty::Lock(inner)) => Some(*inner),
+            _ => None,
+        }
+    }
+
     fn bind_typed(&mut self, pat: &syn::Pat) {
         let ty = match pat {
             syn::Pat::Type(p) => self
@@ -1176,12 +1208,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     }
 
     fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
-        self.with_frame([], |this| {
-            for input in &c.inputs {
-                this.bind_typed(input);
-            }
-            this.visit_expr(&c.body);
-        });
+        self.visit_closure(c, None);
     }
 
     fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
@@ -1223,7 +1250,18 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
 
     /// A spawning method of a receiver of known type, or `collect()` into a
     /// type whose `from_iter` spawns, named by its turbofish or its `let`.
+    /// A thread-local's `with` closure gets its value's type.
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        if let Some(ty) = self.with_param(call) {
+            self.visit_expr(&call.receiver);
+            for arg in &call.args {
+                match arg {
+                    syn::Expr::Closure(c) => self.visit_closure(c, Some(ty.clone())),
+                    arg => self.visit_expr(arg),
+                }
+            }
+            return;
+        }
         let mut method = name(&call.method);
         let ty = if method == "collect" {
             method = "from_iter".to_owned();

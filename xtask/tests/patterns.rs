@@ -470,3 +470,40 @@ fn found_apis(root: &std::path::Path) -> Vec<String> {
         .map(|d| format!("{} {}", d.location(), d.api.as_deref().unwrap_or("")))
         .collect()
 }
+
+/// A `thread_local!` static is reached through `with` (or `with_borrow`,
+/// `with_borrow_mut` of a `RefCell`): its closure's parameter has the
+/// static's type. A thread-local of another type, and `with` on anything
+/// else, are not taken for one.
+#[test]
+fn a_thread_local_runtime_is_typed_in_its_with_closure() {
+    let code = "\
+use std::cell::RefCell;
+use tokio::runtime::{Handle, Runtime};
+thread_local! {
+    static RT: Runtime = Runtime::new().unwrap();
+    pub static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static POOL: Pool = Pool
+}
+mod inner {
+    std::thread_local!(pub static RT: tokio::runtime::Runtime = tokio::runtime::Runtime::new().unwrap());
+}
+struct Pool;
+impl Pool {
+    fn spawn(&self, _: u8) {}
+    fn with(&self, f: impl FnOnce(&Pool)) { f(self) }
+}
+fn f() {
+    RT.with(|rt| rt.spawn(async {}));
+    RT.with(|rt| {
+        rt.handle().spawn(async {});
+    });
+    HANDLE.with_borrow(|h| h.as_ref().unwrap().spawn(async {}));
+    HANDLE.with(|h| h.borrow().as_ref().unwrap().spawn(async {}));
+    inner::RT.with(|rt| rt.spawn_blocking(|| ()));
+    POOL.with(|p| p.spawn(1));
+    Pool.with(|p| p.spawn(2));
+}
+";
+    assert_eq!(spawn_lines(code), [17, 19, 21, 22, 23]);
+}
