@@ -293,12 +293,13 @@ fn macro_statics(mac: &syn::Macro) -> Vec<(syn::Ident, TypeExpr)> {
     mac.parse_body_with(items).unwrap_or_default()
 }
 
-/// A fn inside an `impl` block.
+/// A fn (or an associated const) inside an `impl` block.
 #[derive(Clone, Debug)]
 pub(crate) struct ImplFn {
     pub(crate) file: FileId,
     pub(crate) module: ModPath,
     pub(crate) self_ty: TypeExpr,
+    /// What the fn returns, or the const's type.
     pub(crate) ret: Option<TypeExpr>,
     /// `self_ty` resolved where the impl is, filled in by the first lookup
     /// that needs it (the answer depends on the index alone).
@@ -388,6 +389,8 @@ pub(crate) struct CrateIndex {
     structs: HashMap<(ModPath, String), StructDef>,
     /// Keyed by the last identifier of the impl's self type and the fn name.
     impl_fns: HashMap<(String, String), Vec<ImplFn>>,
+    /// The associated consts of impls, keyed likewise.
+    impl_consts: HashMap<(String, String), Vec<ImplFn>>,
     /// Whether some import renames a spawning function (`use tokio::spawn as
     /// go;`), so that files without the word "spawn" may still spawn.
     pub(crate) renames_spawn: bool,
@@ -434,6 +437,7 @@ pub(crate) struct Fragment {
     scopes: Vec<Scope>,
     structs: Vec<((ModPath, String), StructDef)>,
     impl_fns: Vec<((String, String), ImplFn)>,
+    impl_consts: Vec<((String, String), ImplFn)>,
     /// The file's `mod name;` declarations.
     pub(crate) mods: Vec<ModDecl>,
 }
@@ -462,7 +466,7 @@ impl Fragment {
             *module = moved(module);
             def.file = id;
         }
-        for (_, def) in &mut out.impl_fns {
+        for (_, def) in out.impl_fns.iter_mut().chain(&mut out.impl_consts) {
             def.module = moved(&def.module);
             def.file = id;
         }
@@ -526,18 +530,28 @@ impl Fragment {
                         continue;
                     };
                     for item in &imp.items {
-                        if let syn::ImplItem::Fn(f) = item {
-                            let key = (type_name.clone(), name(&f.sig.ident));
-                            let def = ImplFn {
-                                file: id,
-                                module: module.clone(),
-                                self_ty: self_ty.clone(),
-                                ret: TypeExpr::from_return(&f.sig.output),
-                                resolved_self: OnceLock::new(),
-                                resolved_ret: OnceLock::new(),
-                            };
-                            self.impl_fns.push((key, def));
-                        }
+                        let (ident, ret, to) = match item {
+                            syn::ImplItem::Fn(f) => (
+                                &f.sig.ident,
+                                TypeExpr::from_return(&f.sig.output),
+                                &mut self.impl_fns,
+                            ),
+                            syn::ImplItem::Const(c) => (
+                                &c.ident,
+                                Some(TypeExpr::from_syn(&c.ty)),
+                                &mut self.impl_consts,
+                            ),
+                            _ => continue,
+                        };
+                        let def = ImplFn {
+                            file: id,
+                            module: module.clone(),
+                            self_ty: self_ty.clone(),
+                            ret,
+                            resolved_self: OnceLock::new(),
+                            resolved_ret: OnceLock::new(),
+                        };
+                        to.push(((type_name.clone(), name(ident)), def));
                     }
                 }
                 _ => {}
@@ -589,6 +603,9 @@ impl CrateIndex {
             }
             for (key, def) in fragment.impl_fns {
                 index.impl_fns.entry(key).or_default().push(def);
+            }
+            for (key, def) in fragment.impl_consts {
+                index.impl_consts.entry(key).or_default().push(def);
             }
         }
         index
@@ -651,15 +668,25 @@ impl CrateIndex {
         self.layer(module).structs.get(&key)
     }
 
-    /// The fns `name` of the impls of types whose path ends in `ty`: this
-    /// crate's, then the libraries'.
-    pub(crate) fn impl_fns(&self, ty: &str, name: &str) -> impl Iterator<Item = &ImplFn> {
+    /// The fns (or with `consts`, the associated consts) `name` of the impls
+    /// of types whose path ends in `ty`: this crate's, then the libraries'.
+    pub(crate) fn impl_items(
+        &self,
+        consts: bool,
+        ty: &str,
+        name: &str,
+    ) -> impl Iterator<Item = &ImplFn> {
         let key = (ty.to_owned(), name.to_owned());
-        let libraries = self
-            .libraries
-            .iter()
-            .filter_map(move |l| l.impl_fns.get(&key));
-        let own = self.impl_fns.get(&(ty.to_owned(), name.to_owned()));
+        let own = self.impl_map(consts).get(&key);
+        let libraries = self.libraries.iter();
+        let libraries = libraries.filter_map(move |l| l.impl_map(consts).get(&key));
         own.into_iter().chain(libraries).flatten()
+    }
+
+    fn impl_map(&self, consts: bool) -> &HashMap<(String, String), Vec<ImplFn>> {
+        match consts {
+            true => &self.impl_consts,
+            false => &self.impl_fns,
+        }
     }
 }

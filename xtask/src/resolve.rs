@@ -676,8 +676,19 @@ impl<'a> Resolver<'a> {
 
     /// What the fn or method `name` of the struct `module::ty` returns.
     pub(crate) fn method(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
+        self.impl_item(false, module, ty, name)
+    }
+
+    /// The type of the associated const `name` of the struct `module::ty`.
+    pub(crate) fn assoc_const(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
+        self.impl_item(true, module, ty, name)
+    }
+
+    /// What the fn `name` (or with `consts`, the const) of an impl of the
+    /// struct `module::ty` returns (is).
+    fn impl_item(&self, consts: bool, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
         let self_ty = Ty::Struct(module.clone(), ty.to_owned());
-        self.index.impl_fns(ty, name).find_map(|f| {
+        self.index.impl_items(consts, ty, name).find_map(|f| {
             let env = Env {
                 module: &f.module,
                 file: f.file,

@@ -638,6 +638,10 @@ impl<'a> Scanner<'a> {
                     (Res::Static { ty, module, file }, used) if used == segments.len() => {
                         self.cx.resolver.type_in(Some(&ty), &module, file)
                     }
+                    // An associated const: `Self::RT`, `Svc::RT`.
+                    (Res::Struct(module, ty), used) if used + 1 == segments.len() => {
+                        self.cx.resolver.assoc_const(&module, &ty, &segments[used])
+                    }
                     _ => None,
                 }
             }

@@ -507,3 +507,42 @@ fn f() {
 ";
     assert_eq!(spawn_lines(code), [17, 19, 21, 22, 23]);
 }
+
+/// An associated const (of an inherent or a trait impl) has its declared
+/// type, by `Self::` or by its type's path, as an associated fn has its
+/// return type; one of the crate's own type is no tokio type.
+#[test]
+fn associated_consts_and_fns_have_their_declared_types() {
+    let code = "\
+use std::sync::LazyLock;
+use tokio::runtime::{Handle, Runtime};
+pub struct Svc;
+impl Svc {
+    const RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+    const LIMIT: usize = 4;
+    fn handle() -> Handle { Handle::current() }
+    pub fn go(&self) {
+        Self::handle().spawn(async {});
+        Self::RT.spawn(async {});
+        Svc::RT.spawn(async {});
+        let _ = Self::LIMIT;
+    }
+}
+pub trait HasRt { const RT: LazyLock<Runtime>; }
+pub struct W;
+impl HasRt for W {
+    const RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+}
+pub struct Pool;
+impl Pool {
+    pub const P: Pool = Pool;
+    pub fn spawn(&self, _: u8) {}
+}
+pub fn f() {
+    W::RT.spawn(async {});
+    Pool::P.spawn(1);
+    crate::Svc::RT.spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [9, 10, 11, 26, 28]);
+}
