@@ -46,6 +46,8 @@ pub(crate) enum TypeExpr {
     },
     /// `(A, B, …)`, at least one element.
     Tuple(Vec<TypeExpr>),
+    /// `[T; N]` or `[T]`.
+    Seq(Box<TypeExpr>),
     /// A type already resolved: a type alias's argument, substituted for its
     /// parameter (see `Resolver::type_of`).
     Known(Box<Ty>),
@@ -79,6 +81,8 @@ impl TypeExpr {
                     args,
                 }
             }
+            syn::Type::Array(a) => TypeExpr::Seq(Box::new(TypeExpr::from_syn(&a.elem))),
+            syn::Type::Slice(s) => TypeExpr::Seq(Box::new(TypeExpr::from_syn(&s.elem))),
             syn::Type::Tuple(t) if !t.elems.is_empty() => {
                 TypeExpr::Tuple(t.elems.iter().map(TypeExpr::from_syn).collect())
             }

@@ -573,6 +573,7 @@ impl<'a> Resolver<'a> {
                 let elems = elems.iter().map(|e| self.type_of(env, e)).collect();
                 return Ty::tuple(elems);
             }
+            TypeExpr::Seq(elem) => return Some(Ty::Seq(Box::new(self.type_of(env, elem)?))),
             TypeExpr::Known(ty) => return Some((**ty).clone()),
             TypeExpr::Unknown => return None,
         };
@@ -817,6 +818,7 @@ fn substitute(ty: TypeExpr, bound: &[(String, TypeExpr)]) -> TypeExpr {
         TypeExpr::Tuple(elems) => {
             TypeExpr::Tuple(elems.into_iter().map(|e| substitute(e, bound)).collect())
         }
+        TypeExpr::Seq(elem) => TypeExpr::Seq(Box::new(substitute(*elem, bound))),
         other => other,
     }
 }

@@ -767,8 +767,14 @@ impl<'a> Scanner<'a> {
             (
                 Ty::Seq(elem),
                 "iter" | "iter_mut" | "into_iter" | "drain" | "rev" | "skip" | "take" | "cloned"
-                | "copied",
+                | "copied" | "filter" | "skip_while" | "take_while" | "step_by" | "fuse"
+                | "peekable" | "by_ref" | "inspect" | "as_slice" | "as_mut_slice",
             ) => Some(Ty::Seq(elem)),
+            // The values of `Option`s or `Result`s, or of inner sequences.
+            (Ty::Seq(elem), "flatten") => match *elem {
+                Ty::Wrapped(inner) | Ty::Seq(inner) => Some(Ty::Seq(inner)),
+                _ => None,
+            },
             (Ty::Seq(elem), "enumerate") => {
                 Some(Ty::Seq(Box::new(Ty::Tuple(vec![None, Some(*elem)]))))
             }

@@ -546,3 +546,38 @@ pub fn f() {
 ";
     assert_eq!(spawn_lines(code), [9, 10, 11, 26, 28]);
 }
+
+/// `for` over a locked sequence, through the iterator adaptors that keep
+/// its items (`filter`, `flatten` of `Option`s, …) or a slice of it.
+#[test]
+fn a_for_over_a_guard_or_an_adaptor_types_its_items() {
+    let code = "\
+use std::sync::Mutex;
+use tokio::task::JoinSet;
+fn f(sets: &Mutex<Vec<JoinSet<()>>>, opts: &Mutex<[Option<JoinSet<()>>; 2]>, n: &[Option<Pool>]) {
+    for set in sets.lock().unwrap().iter_mut() {
+        set.spawn(async {});
+    }
+    for set in sets.lock().unwrap().iter_mut().filter(|s| s.is_empty()) {
+        set.spawn(async {});
+    }
+    for set in sets.lock().unwrap().as_mut_slice() {
+        set.spawn(async {});
+    }
+    for set in opts.lock().unwrap().iter_mut().flatten() {
+        set.spawn(async {});
+    }
+    for set in opts.lock().unwrap().iter_mut().step_by(2).flatten() {
+        set.spawn(async {});
+    }
+    for pool in n.iter().flatten() {
+        pool.spawn(1);
+    }
+}
+struct Pool;
+impl Pool {
+    fn spawn(&self, _: u8) {}
+}
+";
+    assert_eq!(spawn_lines(code), [5, 8, 11, 14, 17]);
+}
