@@ -138,6 +138,10 @@ pub(crate) struct Scope {
     pub(crate) file: FileId,
     pub(crate) module: ModPath,
     pub(crate) items: HashMap<String, ItemKind>,
+    /// A `static`, `const` or fn that shares its name with a module or type
+    /// of `items` (`struct RT {}` and `static RT: …`): it lives in the value
+    /// namespace, they in the type namespace.
+    pub(crate) values: HashMap<String, ItemKind>,
     pub(crate) uses: HashMap<String, UsePath>,
     pub(crate) globs: Vec<UsePath>,
 }
@@ -206,14 +210,39 @@ impl Scope {
                 Some(ident) => (ident, ItemKind::Other),
                 None => {
                     for (ident, ty) in macro_statics(&m.mac) {
-                        self.items.insert(self::name(&ident), ItemKind::Static(ty));
+                        self.define(self::name(&ident), ItemKind::Static(ty));
                     }
                     return;
                 }
             },
             _ => return,
         };
-        self.items.insert(self::name(name), kind);
+        self.define(self::name(name), kind);
+    }
+
+    /// Adds the item `name`; a value and a module or type of one name both
+    /// stay (see `values`).
+    fn define(&mut self, name: String, kind: ItemKind) {
+        let value = |kind: &ItemKind| matches!(kind, ItemKind::Fn(_) | ItemKind::Static(_));
+        let ty = |kind: &ItemKind| {
+            matches!(
+                kind,
+                ItemKind::Module | ItemKind::Struct | ItemKind::Alias(..)
+            )
+        };
+        match self.items.get(&name) {
+            Some(old) if value(&kind) && ty(old) => {
+                self.values.insert(name, kind);
+            }
+            Some(old) if ty(&kind) && value(old) => {
+                if let Some(old) = self.items.insert(name.clone(), kind) {
+                    self.values.insert(name, old);
+                }
+            }
+            _ => {
+                self.items.insert(name, kind);
+            }
+        }
     }
 
     fn add_use_tree(&mut self, tree: &syn::UseTree, mut prefix: UsePath) {

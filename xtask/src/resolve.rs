@@ -323,6 +323,49 @@ impl<'a> Resolver<'a> {
         (res, used)
     }
 
+    /// The `static`, `const` or fn a path names where a module or type of
+    /// that name hides it from [`Resolver::resolve`] (`static RT` next to
+    /// `struct RT {}`; see `Scope::values`): defined in the block or module
+    /// the path leads to, not imported.
+    pub(crate) fn value(
+        &self,
+        env: Env<'_>,
+        leading_colon: bool,
+        segments: &[String],
+    ) -> Option<Res> {
+        let (last, prefix) = segments.split_last()?;
+        let module = if prefix.is_empty() {
+            if leading_colon {
+                return None;
+            }
+            for frame in env.frames.iter().rev() {
+                let scope = &frame.scope;
+                if let Some(kind) = scope.values.get(last) {
+                    return Some(item_res(scope, last, kind, false));
+                }
+                if scope.items.contains_key(last) || scope.uses.contains_key(last) {
+                    return None;
+                }
+            }
+            env.module.clone()
+        } else {
+            match self.resolve(env, leading_colon, prefix) {
+                (Res::Module(module), used) if used == prefix.len() => module,
+                _ => return None,
+            }
+        };
+        let (_, module) = self.index.module(&module)?;
+        let scopes = module.explicit.get(last)?;
+        let ranked = module.ranks_by(env.file);
+        let first = scopes
+            .iter()
+            .find(|&&s| ranked && module.scopes[s].file == env.file)
+            .unwrap_or(&scopes[0]);
+        let scope = &module.scopes[*first];
+        let kind = scope.values.get(last)?;
+        Some(item_res(scope, last, kind, true))
+    }
+
     /// The crate `name` of the extern prelude of the crate `module` is in:
     /// tokio or tokio-util, the package's library, another member's library
     /// it depends on, or one the audit cannot see.

@@ -630,6 +630,12 @@ impl<'a> Scanner<'a> {
                 // Not a variable: a `static` or `const` item.
                 let segments = path_segments(&p.path);
                 let leading_colon = p.path.leading_colon.is_some();
+                let resolver = &self.cx.resolver;
+                if let Some(Res::Static { ty, module, file }) =
+                    resolver.value(self.env(), leading_colon, &segments)
+                {
+                    return resolver.type_in(Some(&ty), &module, file);
+                }
                 match self
                     .cx
                     .resolver

@@ -581,3 +581,37 @@ impl Pool {
 ";
     assert_eq!(spawn_lines(code), [5, 8, 11, 14, 17]);
 }
+
+/// A braced struct and a static may share a name (the one is a type, the
+/// other a value): the static is found as a value in either order, by its
+/// name or path, and the struct stays a type.
+#[test]
+fn a_static_and_a_struct_of_one_name_are_both_known() {
+    let code = "\
+use std::sync::LazyLock;
+use tokio::runtime::Runtime;
+static RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+struct RT {}
+mod inner {
+    pub struct Pool {}
+    pub static Pool: std::sync::LazyLock<tokio::runtime::Runtime> =
+        std::sync::LazyLock::new(|| tokio::runtime::Runtime::new().unwrap());
+}
+mod plain {
+    pub mod H {}
+    pub static H: super::Exec = super::Exec;
+}
+struct Exec;
+impl Exec {
+    fn spawn(&self, _: u8) {}
+}
+fn f(_: RT) {
+    RT.spawn(async {});
+    inner::Pool.spawn(async {});
+    crate::inner::Pool.spawn_blocking(|| ());
+    plain::H.spawn(1);
+    let _ = RT {};
+}
+";
+    assert_eq!(spawn_lines(code), [19, 20, 21]);
+}
