@@ -143,10 +143,10 @@ struct Package {
     /// Its targets, from `cargo metadata`; none for a directory without a
     /// `Cargo.toml`, whose crates the layout implies.
     targets: Vec<Target>,
-    /// Its dependencies, from `cargo metadata`: the name the code reaches
-    /// each by (its `rename`, else its package name, `-` read as `_`), its
-    /// package name (likewise) and whether the library depends on it too
-    /// (not a dev- or build-dependency).
+    /// Its path dependencies, from `cargo metadata`: the name the code
+    /// reaches each by (its `rename`, else its package name, `-` read as
+    /// `_`), its package name (likewise) and whether the library depends on
+    /// it too (not a dev- or build-dependency).
     deps: Vec<(String, String, bool)>,
 }
 
@@ -775,6 +775,7 @@ fn from_metadata(
         let targets = Target::of_package(package);
         let deps = deps
             .iter()
+            .filter(|d| d["path"].is_string())
             .filter_map(|d| {
                 let package = d["name"].as_str()?.replace('-', "_");
                 let name = d["rename"].as_str().map(|r| r.replace('-', "_"));

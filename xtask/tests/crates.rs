@@ -23,12 +23,15 @@ fn manifest(name: &str, deps: &str) -> String {
 /// re-exports one of them again under another name. `mid` reaches `common-rt`
 /// by its crate name (`-` read as `_`), `app` by the `rename` its
 /// `Cargo.toml` gives it.
-/// `plain` defines look-alikes of the same names that spawn nothing.
+/// `plain` defines look-alikes of the same names that spawn nothing, and
+/// `other` depends on a `common-rt` from the registry, which the audit
+/// cannot see.
 #[test]
 fn a_spawn_another_member_re_exports_is_found() {
     let common = manifest("common-rt", "tokio = \"1\"\n");
     let mid = manifest("mid", "common-rt = { path = \"../common\" }\n");
     let plain = manifest("plain", "");
+    let other = manifest("other", "common-rt = \"1\"\n");
     let app = manifest(
         "app",
         "rt = { package = \"common-rt\", path = \"../common\" }\nmid = { path = \"../mid\" }\nplain = { path = \"../plain\" }\n",
@@ -38,7 +41,7 @@ fn a_spawn_another_member_re_exports_is_found() {
         &[
             (
                 "Cargo.toml",
-                "[workspace]\nmembers = [\"common\", \"mid\", \"plain\", \"app\"]\nresolver = \"2\"\n",
+                "[workspace]\nmembers = [\"common\", \"mid\", \"plain\", \"app\", \"other\"]\nresolver = \"2\"\n",
             ),
             ("common/Cargo.toml", &common),
             (
@@ -66,6 +69,11 @@ fn a_spawn_another_member_re_exports_is_found() {
                  pub fn look_alikes(h: plain::Handle) {\n    plain::spawn(1);\n    h.spawn(2);\n}\n",
             ),
             ("app/src/quiet.rs", "pub fn f() {\n    mid::go(|| {});\n}\n"),
+            ("other/Cargo.toml", &other),
+            (
+                "other/src/lib.rs",
+                "pub fn f() {\n    common_rt::spawn(async {});\n}\n",
+            ),
         ],
     );
     let report = audit(&Options {
