@@ -209,15 +209,21 @@ impl Scope {
             syn::Item::Macro(m) => match &m.ident {
                 Some(ident) => (ident, ItemKind::Other),
                 None => {
-                    for (ident, ty) in macro_statics(&m.mac) {
-                        self.define(self::name(&ident), ItemKind::Static(ty));
-                    }
+                    self.add_statics(&m.mac);
                     return;
                 }
             },
             _ => return,
         };
         self.define(self::name(name), kind);
+    }
+
+    /// Adds the statics a `lazy_static!` or `thread_local!` invocation
+    /// defines (see [`macro_statics`]).
+    pub(crate) fn add_statics(&mut self, mac: &syn::Macro) {
+        for (ident, ty) in macro_statics(mac) {
+            self.define(name(&ident), ItemKind::Static(ty));
+        }
     }
 
     /// Adds the item `name`; a value and a module or type of one name both

@@ -188,6 +188,12 @@ impl<'a> Scanner<'a> {
             _ => None,
         });
         self.with_frame(items, |this| {
+            // `thread_local!` and `lazy_static!` in a block are statements.
+            for stmt in stmts {
+                if let (syn::Stmt::Macro(m), Some(frame)) = (stmt, this.frames.last_mut()) {
+                    frame.scope.add_statics(&m.mac);
+                }
+            }
             for stmt in stmts {
                 this.visit_stmt(stmt);
             }

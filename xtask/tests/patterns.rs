@@ -504,8 +504,12 @@ fn f() {
     POOL.with(|p| p.spawn(1));
     Pool.with(|p| p.spawn(2));
 }
+fn local() {
+    thread_local!(static LOCAL: Runtime = Runtime::new().unwrap());
+    LOCAL.with(|rt| rt.spawn(async {}));
+}
 ";
-    assert_eq!(spawn_lines(code), [17, 19, 21, 22, 23]);
+    assert_eq!(spawn_lines(code), [17, 19, 21, 22, 23, 29]);
 }
 
 /// An associated const (of an inherent or a trait impl) has its declared
