@@ -240,6 +240,67 @@ async fn nul_in_texts(builder: JournalBuilder) {
     journal.shutdown().await;
 }
 
+/// A row the database refuses (here it is made to refuse the name
+/// `poison`, as it refuses a value too long for an index) costs only the
+/// events that carry it: the rest of the batch is written, each refused
+/// event is counted dropped, on record as drops, and the writer goes on.
+/// Before, the batch failed at every retry and every later event waited
+/// behind it. See [`assert_refusals_logged`] for the warnings.
+async fn refused_rows(tracker: &Tracker, journal: &Journal) {
+    for name in ["before", "poison", "after"] {
+        tracker
+            .spawn(name, TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), journal.flush())
+        .await
+        .expect("flush hung")
+        .expect("the refused row fails its batch for good");
+    let names = || async {
+        let query = JournalQuery::new().instance(journal.instance());
+        let page = journal.tasks(&query).await.unwrap();
+        page.tasks
+            .into_iter()
+            .map(|t| t.name)
+            .collect::<HashSet<_>>()
+    };
+    let written = names().await;
+    assert!(written.contains("before"), "{written:?}");
+    assert!(written.contains("after"), "{written:?}");
+    assert!(!written.contains("poison"), "{written:?}");
+    let stats = journal.stats();
+    assert_eq!(stats.dropped, 3, "its spawn, start and end: {stats:?}");
+    let summary = journal.summary(journal.instance()).await.unwrap();
+    assert_eq!(summary.dropped, 3, "{summary:?}");
+    assert_eq!(
+        summary.events + summary.dropped,
+        stats.written + stats.dropped
+    );
+    tracker
+        .spawn("later", TaskType::GENERAL, async {})
+        .await
+        .unwrap();
+    journal.flush().await.unwrap();
+    assert!(names().await.contains("later"));
+    journal.shutdown().await;
+}
+
+/// Each event [`refused_rows`] dropped is named in a warning: its task's id
+/// and name, and the database's `reason`.
+fn assert_refusals_logged(logs: &str, reason: &str) {
+    let refused: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("refused an event"))
+        .collect();
+    assert_eq!(refused.len(), 3, "{logs}");
+    for line in refused {
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("task=") && line.contains("poison"), "{line}");
+        assert!(line.contains(reason), "{line}");
+    }
+}
+
 /// Pages walk every task once, newest first; filters narrow them.
 async fn paging_and_filters(builder: JournalBuilder) {
     let tracker = Tracker::new();
@@ -575,6 +636,24 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_texts_holding_nul() {
         nul_in_texts(builder(&scratch("sqlite-nul"))).await;
+    }
+
+    /// SQLite made to refuse a row by a trigger (a constraint error, as
+    /// for a text over SQLite's length limit).
+    #[test]
+    fn a_refused_row_costs_only_its_events() {
+        let dir = scratch("sqlite-refused");
+        let logs = logged(move |tracker| async move {
+            let journal = builder(&dir).start(&tracker).await.unwrap();
+            journal.flush().await.unwrap();
+            exec(
+                &dir.join("journal.sqlite"),
+                "CREATE TRIGGER poison BEFORE INSERT ON tracked_tasks WHEN NEW.name = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            );
+            refused_rows(&tracker, &journal).await;
+        });
+        assert_refusals_logged(&logs, "refused by the test");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -1168,6 +1247,79 @@ mod postgres {
             return;
         };
         nul_in_texts(builder(&server)).await;
+    }
+
+    /// PostgreSQL made to refuse a row by a check constraint (SQLSTATE
+    /// 23514; a value too long for an index is 54000).
+    #[test]
+    fn a_refused_row_costs_only_its_events() {
+        let Some(server) = PgServer::start("refused") else {
+            return;
+        };
+        let server = &server;
+        let logs = logged(|tracker| async move {
+            let journal = builder(server).start(&tracker).await.unwrap();
+            journal.flush().await.unwrap();
+            let (client, connection) = client(server).await;
+            client
+                .batch_execute(
+                    "ALTER TABLE tracked_tasks ADD CONSTRAINT poison CHECK (name <> 'poison')",
+                )
+                .await
+                .unwrap();
+            refused_rows(&tracker, &journal).await;
+            drop(client);
+            let _ = connection.await;
+        });
+        assert_refusals_logged(&logs, "23514");
+    }
+
+    /// A failure that is not about a row's values (here a trigger raising
+    /// `disk_full`, SQLSTATE 53100) is retried as a lost connection is:
+    /// nothing is dropped, and everything is written once it clears.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_not_about_a_value_is_retried_not_dropped() {
+        let Some(server) = PgServer::start("disk-full") else {
+            return;
+        };
+        let tracker = Tracker::new();
+        let journal = builder(&server).start(&tracker).await.unwrap();
+        journal.flush().await.unwrap();
+        let (client, connection) = client(&server).await;
+        client
+            .batch_execute(
+                "CREATE FUNCTION journal_full() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$;
+                 CREATE TRIGGER journal_full BEFORE INSERT ON tracked_tasks
+                 FOR EACH ROW EXECUTE FUNCTION journal_full();",
+            )
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            tracker
+                .spawn("held", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        let err = journal.flush().await.unwrap_err();
+        assert!(
+            matches!(&err, JournalError::Database(m) if m.contains("53100")),
+            "{err}"
+        );
+        assert_eq!(journal.stats().dropped, 0);
+        client
+            .batch_execute("DROP TRIGGER journal_full ON tracked_tasks")
+            .await
+            .unwrap();
+        flush_until_ok(&journal).await;
+        let q = JournalQuery::new()
+            .instance(journal.instance())
+            .name_prefix("held")
+            .finished();
+        assert_eq!(journal.tasks(&q).await.unwrap().tasks.len(), 3);
+        assert_eq!(journal.stats().dropped, 0);
+        drop(client);
+        let _ = connection.await;
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -40,6 +40,14 @@
 //!   (`tracked::journal::postgres`, a `Database` task too) ends on such a
 //!   cancel once the writer has stopped, so that a tiered shutdown neither
 //!   fails the last batch nor waits out its deadline.
+//! - **Refused rows.** A value the database refuses (SQLite: a constraint,
+//!   a text over its length limit; PostgreSQL: SQLSTATE classes 22, 23 and
+//!   54, as for an index entry too large) would fail its batch at every
+//!   retry. The batch is written by halves instead, down to the events
+//!   that fail alone: those are dropped, counted as the drops above, and
+//!   each named in a warning with its task's id and name and the
+//!   database's reason; the rest is written. Any other error (a lost
+//!   connection, a lock timeout, a full disk) is retried with backoff.
 //! - **Texts.** A NUL character in a name, owner, error, progress message
 //!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,
 //!   which would fail the batch holding it at every retry); ask for such an
@@ -183,8 +191,8 @@ pub struct JournalStats {
     /// Events written; from a shutdown on, also the writer's own end, which
     /// it writes itself as it stops (no task sends it).
     pub written: u64,
-    /// Events dropped because the buffer was full or the writer fell behind
-    /// the event stream.
+    /// Events dropped because the buffer was full, the writer fell behind
+    /// the event stream, or the database refused their rows.
     pub dropped: u64,
     /// Batches committed.
     pub batches: u64,

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::TryFutureExt;
 use tokio::sync::Mutex;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::batch::{Batch, TaskRow};
 use super::query::{JournalPage, JournalQuery, JournalTask, JournalTaskDetail};
 use super::schema::{self, Statement, Value};
-use super::store::{BoxFuture, Store};
+use super::store::{BoxFuture, Store, WriteError};
 use super::JournalError;
 use crate::{TaskType, Tracker};
 
@@ -162,6 +163,14 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Whether PostgreSQL refused a row's value: SQLSTATE class 22 (data
+/// exception), 23 (integrity constraint) or 54 (program limit exceeded, as
+/// by an index row too large).
+fn refused(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23" | "54")))
+}
+
 fn unavailable(e: tokio_postgres::Error) -> JournalError {
     JournalError::Unavailable(describe(&e))
 }
@@ -229,8 +238,10 @@ impl Conn {
     }
 
     /// Writes `batch` in one transaction: the task rows with and without
-    /// their spawn events, the progress log and the batch row.
-    async fn write(&mut self, batch: &Batch) -> Result<(), tokio_postgres::Error> {
+    /// their spawn events, the progress log and the batch row. A task or
+    /// progress row's value the database refused is the inner error: its
+    /// reason.
+    async fn write(&mut self, batch: &Batch) -> Result<Result<(), String>, tokio_postgres::Error> {
         let (spawned, late): (Vec<&TaskRow>, Vec<&TaskRow>) =
             batch.tasks.iter().partition(|t| t.spawned);
         let spawned = TaskColumns::new(&spawned);
@@ -250,11 +261,18 @@ impl Conn {
         }
         writes.push((self.prepared(&row.sql).await?, params(&row.params)));
         let tx = self.client.transaction().await?;
-        let all = writes
-            .iter()
-            .map(|(statement, params)| tx.execute(statement, params));
-        futures_util::future::try_join_all(all).await?;
-        tx.commit().await
+        let rows = writes.len() - 1;
+        let all = writes.iter().enumerate().map(|(i, (statement, params))| {
+            // The answers come in order: the first error is the statement
+            // that failed, not one of those the aborted transaction ignored.
+            tx.execute(statement, params)
+                .map_err(move |e| (i < rows, e))
+        });
+        match futures_util::future::try_join_all(all).await {
+            Ok(_) => tx.commit().await.map(Ok),
+            Err((true, e)) if refused(&e) => Ok(Err(describe(&e))),
+            Err((_, e)) => Err(e),
+        }
     }
 }
 
@@ -379,8 +397,16 @@ impl Store for PostgresStore {
         })
     }
 
-    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>> {
-        Box::pin(self.with(async move |conn: &mut Conn| conn.write(&batch).await))
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), WriteError>> {
+        Box::pin(async move {
+            let written = self
+                .with(async move |conn: &mut Conn| conn.write(&batch).await)
+                .await?;
+            written.map_err(|reason| WriteError {
+                error: JournalError::Database(reason),
+                refused: true,
+            })
+        })
     }
 
     fn transaction(

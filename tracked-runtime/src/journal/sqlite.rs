@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::batch::Batch;
 use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
 use super::schema::{self, Statement, Value};
-use super::store::{BoxFuture, Store};
+use super::store::{BoxFuture, Store, WriteError};
 use super::JournalError;
 
 type Job = Box<dyn FnOnce(Result<&mut Connection, JournalError>) + Send>;
@@ -192,9 +192,28 @@ fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> 
     prepared.execute(rusqlite::params_from_iter(statement.params.iter()))
 }
 
+/// Writes `batch`'s rows, then its batch row.
+fn write(conn: &Connection, batch: &Batch) -> Result<(), WriteError> {
+    rows(conn, batch).map_err(|e| WriteError {
+        refused: refused(&e),
+        error: database(e),
+    })?;
+    execute(conn, &schema::batch_row(batch)).map_err(database)?;
+    Ok(())
+}
+
+/// Whether SQLite refused a row's value: a text over its length limit, or
+/// a constraint (a trigger's `RAISE(ABORT, …)` included).
+fn refused(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::TooBig | ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch)
+    )
+}
+
 /// One cached statement per kind of row, run once per row: SQLite is in
 /// the process, so a statement costs no round trip.
-fn write(conn: &Connection, batch: &Batch) -> rusqlite::Result<()> {
+fn rows(conn: &Connection, batch: &Batch) -> rusqlite::Result<()> {
     let values = format!("VALUES ({})", placeholders(17));
     for spawned in [true, false] {
         let mut upsert = conn.prepare_cached(&schema::upsert_tasks(&values, spawned))?;
@@ -231,7 +250,6 @@ fn write(conn: &Connection, batch: &Batch) -> rusqlite::Result<()> {
             l.message
         ])?;
     }
-    execute(conn, &schema::batch_row(batch))?;
     Ok(())
 }
 
@@ -295,12 +313,15 @@ impl Store for SqliteStore {
         self.run(|_| Ok(()))
     }
 
-    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>> {
-        self.run(move |conn| {
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), WriteError>> {
+        let written = self.run(move |conn| {
             let tx = conn.transaction().map_err(database)?;
-            write(&tx, &batch).map_err(database)?;
-            tx.commit().map_err(database)
-        })
+            if let Err(e) = write(&tx, &batch) {
+                return Ok(Err(e));
+            }
+            tx.commit().map_err(database).map(Ok)
+        });
+        Box::pin(async move { written.await? })
     }
 
     fn transaction(

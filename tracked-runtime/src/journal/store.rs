@@ -10,6 +10,26 @@ use super::JournalError;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Why a batch was not written.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    pub(crate) error: JournalError,
+    /// The database refused a value of a task or progress row (a text too
+    /// long for an index, a constraint): the same rows fail the same way at
+    /// every retry, unlike after a lost connection, a lock timeout or a
+    /// full disk.
+    pub(crate) refused: bool,
+}
+
+impl From<JournalError> for WriteError {
+    fn from(error: JournalError) -> Self {
+        WriteError {
+            error,
+            refused: false,
+        }
+    }
+}
+
 /// A database holding the journal's schema.
 ///
 /// Every method connects first if the store is not connected (migrating the
@@ -20,7 +40,7 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>>;
 
     /// Writes `batch` in one transaction: all of it or nothing.
-    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), JournalError>>;
+    fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), WriteError>>;
 
     /// Runs `statements` in one transaction: all of them or none. Returns
     /// the rows each one changed.

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::batch::{self, Entry};
 use super::schema;
-use super::store::Store;
+use super::store::{Store, WriteError};
 use super::JournalError;
 use crate::events::EventQueue;
 use crate::{Event, EventKind, TaskId, TaskState, Tracker};
@@ -297,6 +297,12 @@ impl Writer {
 
     /// Writes batches until nothing is pending. `now` ignores the backoff
     /// (a flush asked for it); a failure stops at once either way.
+    ///
+    /// A batch holding a value the database refuses (a text too long for
+    /// an index, say) would fail the same way at every retry, with every
+    /// later event waiting behind it: it is written by halves instead,
+    /// down to the events that fail alone, which are dropped (see
+    /// [`refuse`](Self::refuse)).
     async fn write_all(&mut self, state: &mut State, now: bool) -> Result<(), JournalError> {
         // Counted even when nothing can be written: a writer that gave up,
         // or waits out its backoff, still says what it drops.
@@ -320,57 +326,103 @@ impl Writer {
             // Events received, then the ends read from history, which are
             // not events sent: not in the buffer, the pending count or the
             // written one.
-            let received = batch.len();
             batch.append(&mut state.reconciled);
-            state.in_flight = received;
-            let reported = state.unreported;
-            let rows = batch::fold(&self.instance, &batch, reported, schema::now());
-            let result = {
-                // Keep draining the queue while the database works, so a
-                // slow write does not make the queue overflow.
-                let write = self.store.write(rows);
-                tokio::pin!(write);
-                loop {
-                    let room = state.pending.len() + received < self.buffer;
-                    tokio::select! {
-                        biased;
-                        result = &mut write => break result,
-                        Some(event) = self.events.recv(), if room => self.take(state, event),
-                    }
-                }
-            };
-            state.in_flight = 0;
-            match result {
-                Ok(_) => {
-                    state.unlogged += reported;
-                    self.log_drops(state, false);
-                    // Drops counted during the write go into the next batch.
-                    state.unreported -= reported;
-                    state.retry_at = None;
-                    state.backoff = MIN_BACKOFF;
-                    let shared = &self.shared;
-                    shared.written.fetch_add(received as u64, Ordering::Relaxed);
-                    shared.batches.fetch_add(1, Ordering::Relaxed);
-                    self.count_pending(state);
-                    if !shared.connected.swap(true, Ordering::Relaxed) {
-                        tracing::info!("task journal: connected");
-                    }
-                }
-                Err(error) => {
-                    // Put the batch back in front, in order, to retry.
-                    state.reconciled = batch.split_off(received);
-                    for entry in batch.into_iter().rev() {
+            state.in_flight = n;
+            // The parts left to write, the next one last.
+            let mut parts = vec![batch];
+            while let Some(mut part) = parts.pop() {
+                let error = match self.write_part(state, &part).await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                };
+                if error.refused && part.len() > 1 {
+                    let second = part.split_off(part.len() / 2);
+                    parts.push(second);
+                    parts.push(part);
+                } else if error.refused && part.len() == 1 {
+                    self.refuse(state, &part[0], &error.error);
+                } else {
+                    // Put what is left back in front, in order, to retry.
+                    let left: Vec<Entry> = parts.into_iter().rev().flatten().collect();
+                    let (received, reconciled): (Vec<Entry>, Vec<Entry>) =
+                        part.into_iter().chain(left).partition(|e| !e.reconciled);
+                    state.reconciled = reconciled;
+                    for entry in received.into_iter().rev() {
                         state.pending.push_front(entry);
                     }
+                    state.in_flight = 0;
                     // Events taken during the write were counted without
                     // the batch; it is back in the queue now.
                     self.count_pending(state);
-                    self.fail(state, &error);
-                    return Err(error);
+                    self.fail(state, &error.error);
+                    return Err(error.error);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Writes `part` of the batch in flight in one transaction, with the
+    /// drops not on record yet.
+    async fn write_part(&mut self, state: &mut State, part: &[Entry]) -> Result<(), WriteError> {
+        let received = part.iter().filter(|e| !e.reconciled).count();
+        let reported = state.unreported;
+        let rows = batch::fold(&self.instance, part, reported, schema::now());
+        let result = {
+            // Keep draining the queue while the database works, so a
+            // slow write does not make the queue overflow.
+            let write = self.store.write(rows);
+            tokio::pin!(write);
+            loop {
+                let room = state.pending.len() + state.in_flight < self.buffer;
+                tokio::select! {
+                    biased;
+                    result = &mut write => break result,
+                    Some(event) = self.events.recv(), if room => self.take(state, event),
+                }
+            }
+        };
+        result?;
+        state.in_flight -= received;
+        state.unlogged += reported;
+        self.log_drops(state, false);
+        // Drops counted during the write go into the next batch.
+        state.unreported -= reported;
+        state.retry_at = None;
+        state.backoff = MIN_BACKOFF;
+        let shared = &self.shared;
+        shared.written.fetch_add(received as u64, Ordering::Relaxed);
+        shared.batches.fetch_add(1, Ordering::Relaxed);
+        self.count_pending(state);
+        if !shared.connected.swap(true, Ordering::Relaxed) {
+            tracing::info!("task journal: connected");
+        }
+        Ok(())
+    }
+
+    /// Drops `entry`, whose rows the database refused on their own: counted
+    /// with the events a full buffer drops (an end read from history is
+    /// not an event received: only logged), and named in a warning.
+    fn refuse(&self, state: &mut State, entry: &Entry, error: &JournalError) {
+        let event = &entry.event;
+        tracing::warn!(
+            task = event.id.as_u64(),
+            name = %batch::text(&event.name),
+            event = kind_name(&event.kind),
+            %error,
+            "task journal: the database refused an event; it is dropped"
+        );
+        if !entry.reconciled {
+            state.in_flight -= 1;
+            state.unreported += 1;
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.count_pending(state);
+        }
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
     }
 
     /// Logs the drops written since the last warning: at once the first
@@ -389,7 +441,7 @@ impl Writer {
         tracing::warn!(
             dropped = state.unlogged,
             total = self.shared.dropped.load(Ordering::Relaxed),
-            "task journal: events were dropped (buffer full or writer behind)"
+            "task journal: events were dropped (buffer full, writer behind, or refused by the database)"
         );
         state.unlogged = 0;
         state.logged_at = Some(Instant::now());
@@ -420,6 +472,18 @@ impl Writer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// What kind of event `kind` is, for a log line.
+fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Spawned { .. } => "spawned",
+        EventKind::Started => "started",
+        EventKind::Progress { .. } => "progress",
+        EventKind::CancelRequested => "cancel requested",
+        EventKind::Finished { .. } => "finished",
+        EventKind::Warning(_) => "warning",
     }
 }
 
