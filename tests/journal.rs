@@ -240,6 +240,75 @@ async fn nul_in_texts(builder: JournalBuilder) {
     journal.shutdown().await;
 }
 
+/// `bytes` letters and digits that do not compress, so that PostgreSQL
+/// cannot shrink them into an index entry.
+fn noise(bytes: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(CHARS[(x % CHARS.len() as u64) as usize])
+        })
+        .collect()
+}
+
+/// `written` is `full` cut to at most `bound` bytes, ending with an
+/// ellipsis to say so.
+fn assert_cut(written: &str, full: &str, bound: usize) {
+    assert!(written.len() <= bound, "{} > {bound}", written.len());
+    let kept = written.strip_suffix('…').expect("ends with an ellipsis");
+    assert!(full.starts_with(kept), "not a prefix of the text");
+    assert!(kept.len() + 3 == bound, "cut short: {}", kept.len());
+}
+
+/// A name, owner or service name over 1 KiB is cut to 1 KiB, saying so,
+/// the same in either database. An owner of 2.7 KB that does not compress
+/// is more than PostgreSQL's index entries hold (2704 bytes): its batch
+/// failed at every retry, and every later event waited behind it until
+/// dropped; a service name as long failed every batch.
+async fn long_texts(builder: JournalBuilder) {
+    let tracker = Tracker::new();
+    let service = noise(3000);
+    let journal = builder.service(&service).start(&tracker).await.unwrap();
+    let (written_service, _) = journal.instance().split_once('@').unwrap();
+    assert_cut(written_service, &service, 1024);
+    let name = format!("long-{}", noise(3000));
+    let owner = noise(2700);
+    tracker
+        .task_builder(name.clone(), TaskType::DATABASE)
+        .owner(owner.clone())
+        .spawn(async {})
+        .await
+        .unwrap();
+    tracker
+        .spawn("after", TaskType::GENERAL, async {})
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), journal.flush())
+        .await
+        .expect("flush hung")
+        .expect("a long owner makes the batch fail");
+    let query = JournalQuery::new().instance(journal.instance());
+    let page = journal.tasks(&query).await.unwrap();
+    assert!(page.tasks.iter().any(|t| t.name == "after"), "{page:?}");
+    let task = page
+        .tasks
+        .iter()
+        .find(|t| t.name.starts_with("long-"))
+        .expect("the long task, written");
+    assert_cut(&task.name, &name, 1024);
+    let written = task.owner.clone().unwrap();
+    assert_cut(&written, &owner, 1024);
+    // Asked by the owner as written, the task is found.
+    let owned = JournalQuery::new().owner(written);
+    assert_eq!(journal.tasks(&owned).await.unwrap().tasks.len(), 1);
+    assert_eq!(journal.stats().dropped, 0);
+    journal.shutdown().await;
+}
+
 /// A row the database refuses (here it is made to refuse the name
 /// `poison`, as it refuses a value too long for an index) costs only the
 /// events that carry it: the rest of the batch is written, each refused
@@ -636,6 +705,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_texts_holding_nul() {
         nul_in_texts(builder(&scratch("sqlite-nul"))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cuts_long_texts() {
+        long_texts(builder(&scratch("sqlite-long"))).await;
     }
 
     /// SQLite made to refuse a row by a trigger (a constraint error, as
@@ -1247,6 +1321,15 @@ mod postgres {
             return;
         };
         nul_in_texts(builder(&server)).await;
+    }
+
+    /// An owner of 2.7 KB was more than the owner index takes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cuts_long_texts() {
+        let Some(server) = PgServer::start("long") else {
+            return;
+        };
+        long_texts(builder(&server)).await;
     }
 
     /// PostgreSQL made to refuse a row by a check constraint (SQLSTATE

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use crate::text::cut;
 use crate::{Event, EventKind, SpawnKind, TaskState};
 
 /// One event waiting to be written, with its wall-clock time (µs since the
@@ -66,9 +67,9 @@ impl TaskRow {
             id: event.id.as_u64() as i64,
             spawned: false,
             parent: None,
-            name: text(&event.name),
-            ty: text(event.ty.name()),
-            owner: event.owner.as_deref().map(text),
+            name: name(&event.name),
+            ty: name(event.ty.name()),
+            owner: event.owner.as_deref().map(name),
             labels: "[]".to_owned(),
             site: event.site.to_string(),
             kind: kind_str(SpawnKind::Async),
@@ -90,13 +91,13 @@ impl TaskRow {
     /// Takes the name, type and owner `event` gives the task.
     fn name_as(&mut self, event: &Event) {
         if self.name != *event.name {
-            self.name = text(&event.name);
+            self.name = name(&event.name);
         }
         if self.ty != event.ty.name() {
-            self.ty = text(event.ty.name());
+            self.ty = name(event.ty.name());
         }
         if self.owner.as_deref() != event.owner.as_deref() {
-            self.owner = event.owner.as_deref().map(text);
+            self.owner = event.owner.as_deref().map(name);
         }
     }
 
@@ -232,6 +233,19 @@ impl Rows {
         row.last_at = row.last_at.max(entry.at);
         row
     }
+}
+
+/// Bytes kept of a task's name, type and owner, and of the service name in
+/// the instance id. PostgreSQL's index entries hold at most 2704 bytes
+/// (the owner, type and instance are indexed), and a text that does not
+/// compress takes its whole length there. Errors and progress messages
+/// need no bound of the journal's: the tracker cuts them (4 KiB, 1 KiB).
+pub(crate) const NAME_BYTES: usize = 1024;
+
+/// `s` as a name, type or owner column: [`text`], cut as the tracker cuts
+/// an error, to [`NAME_BYTES`] ending with an ellipsis.
+pub(crate) fn name(s: &str) -> String {
+    cut(text(s), NAME_BYTES)
 }
 
 /// `s` as a column's text: NUL, which PostgreSQL refuses in text (failing
@@ -445,6 +459,16 @@ pub(crate) mod tests {
             state,
             error: error.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn a_long_name_is_cut_after_nul_is_replaced() {
+        let long = format!("a\0{}", "é".repeat(600));
+        let cut = name(&long);
+        assert!(cut.len() <= NAME_BYTES, "{}", cut.len());
+        assert!(cut.starts_with("a\u{fffd}é"), "{cut}");
+        assert!(cut.ends_with("é…"), "{cut}");
+        assert_eq!(name("short\0"), "short\u{fffd}");
     }
 
     #[test]

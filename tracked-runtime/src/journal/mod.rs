@@ -50,8 +50,12 @@
 //!   connection, a lock timeout, a full disk) is retried with backoff.
 //! - **Texts.** A NUL character in a name, owner, error, progress message
 //!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,
-//!   which would fail the batch holding it at every retry); ask for such an
-//!   owner with U+FFFD too. Labels keep it (their JSON escapes it).
+//!   which would fail the batch holding it at every retry). A name, type,
+//!   owner or service name over 1 KiB is cut to 1 KiB ending with `…`, as
+//!   the tracker cuts errors (4 KiB) and progress messages (1 KiB), in
+//!   either database: PostgreSQL refuses an index entry over 2704 bytes.
+//!   Ask for such an owner as written. Labels are kept whole, NUL too
+//!   (their JSON escapes it).
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most
@@ -565,7 +569,7 @@ impl JournalBuilder {
 /// `service@host#pid.start-ms-hex`, and on Linux `.ticks.boot.pidns`
 /// (see `reap`).
 fn instance_id(service: Option<&str>) -> String {
-    let service = service.map(str::to_owned).unwrap_or_else(|| {
+    let service = service.map(batch::name).unwrap_or_else(|| {
         std::env::current_exe()
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

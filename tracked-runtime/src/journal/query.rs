@@ -49,7 +49,8 @@ impl JournalQuery {
         Self::default()
     }
 
-    /// Tasks of this owner only.
+    /// Tasks of this owner only, as written: an owner holding NUL or over
+    /// 1 KiB is written changed (see [how it writes](super#how-it-writes)).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
         self

@@ -407,7 +407,7 @@ impl Writer {
         let event = &entry.event;
         tracing::warn!(
             task = event.id.as_u64(),
-            name = %batch::text(&event.name),
+            name = %batch::name(&event.name),
             event = kind_name(&event.kind),
             %error,
             "task journal: the database refused an event; it is dropped"
