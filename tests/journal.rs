@@ -1035,6 +1035,69 @@ mod sqlite {
         );
     }
 
+    /// What the journal holds while the database is down is bounded in
+    /// bytes too: events with large texts (4 KiB errors, as the tracker
+    /// cuts them) fill `buffer_bytes` long before `buffer` events, and the
+    /// rest are dropped and counted as a full buffer's are. Once it is
+    /// back, the ends dropped are read from the tracker's history: every
+    /// row written says how its task ended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_events_are_bounded_in_bytes() {
+        let dir = scratch("sqlite-bytes");
+        let tracker = Tracker::new();
+        let journal = builder(&dir)
+            .buffer_bytes(64 << 10)
+            .start(&tracker)
+            .await
+            .unwrap();
+        journal.flush().await.unwrap();
+        // Down: the file cannot be created anew while its directory is gone.
+        std::fs::remove_dir_all(&dir).unwrap();
+        for i in 0..40 {
+            let failed = tracker
+                .spawn(format!("large-{i}"), TaskType::GENERAL, async {
+                    Err::<(), _>("e".repeat(10_000))
+                })
+                .await
+                .unwrap();
+            assert!(failed.is_err());
+        }
+        // It fails, and counts the drops.
+        assert!(journal.flush().await.is_err());
+        let stats = journal.stats();
+        // 40 errors of 4 KiB are 160 KiB; 64 KiB hold at most 15 of them.
+        assert!(stats.dropped >= 25, "{stats:?}");
+        std::fs::create_dir_all(&dir).unwrap();
+        flush_until_ok(&journal).await;
+        let rows = journal
+            .tasks(&JournalQuery::new().name_prefix("large-"))
+            .await
+            .unwrap()
+            .tasks;
+        // The tasks none of whose events got in have no row.
+        assert!(rows.len() >= 10, "{}", rows.len());
+        for row in &rows {
+            assert_eq!(row.state, TaskState::Failed, "{row:?}");
+            assert_eq!(row.error.as_ref().map(String::len), Some(4096));
+        }
+        let stats = journal.stats();
+        let summary = journal.summary(journal.instance()).await.unwrap();
+        assert_eq!(summary.dropped, stats.dropped, "every drop is on record");
+        // What is written gives its bytes back: as many again, each
+        // written before the next, drop nothing.
+        for i in 0..40 {
+            tracker
+                .spawn(format!("later-{i}"), TaskType::GENERAL, async {
+                    Err::<(), _>("e".repeat(10_000))
+                })
+                .await
+                .unwrap()
+                .unwrap_err();
+            journal.flush().await.unwrap();
+        }
+        assert_eq!(journal.stats().dropped, stats.dropped);
+    }
+
     /// Ends dropped by a full buffer do not leave rows `running`: once the
     /// queue is drained, the writer reads them from the tracker's history.
     /// Parked tasks are journaled as running, then end in a burst the buffer

@@ -149,7 +149,9 @@ impl Drop for EventStream {
 
 /// A bounded queue of every event for one consumer that must not lose
 /// events to a ring buffer's overwriting (the journal's writer): when it is
-/// full, new events are counted as dropped instead.
+/// full, in events or in bytes, new events are counted as dropped instead.
+/// Its bytes count the events the consumer received and holds still, so
+/// that one bound covers both.
 #[cfg_attr(not(feature = "journal"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct EventQueue {
@@ -163,15 +165,41 @@ pub(crate) struct EventQueue {
 struct Sink {
     sender: tokio::sync::mpsc::Sender<Event>,
     dropped: AtomicU64,
+    /// The [`weight`] of the events queued and of those the consumer holds
+    /// still (it [releases](EventQueue::release) them when done).
+    bytes: AtomicUsize,
+    max_bytes: usize,
 }
 
 impl Sink {
-    /// Queues `event`, or counts it dropped if the queue is full.
+    /// Queues `event`, or counts it dropped if the queue is full in events
+    /// or in bytes.
     fn offer(&self, event: Event) {
-        if self.sender.try_send(event).is_err() {
+        let weight = weight(&event);
+        // Relaxed: the count is its own only synchronisation; added before
+        // the check, so that senders racing for the last bytes cannot all
+        // take them.
+        let held = self.bytes.fetch_add(weight, Ordering::Relaxed) + weight;
+        if held > self.max_bytes || self.sender.try_send(event).is_err() {
+            self.bytes.fetch_sub(weight, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Roughly the memory `event` holds: its own size and its texts' lengths.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+pub(crate) fn weight(event: &Event) -> usize {
+    let texts = match &event.kind {
+        EventKind::Spawned { labels, .. } => labels.iter().map(|(k, v)| k.len() + v.len()).sum(),
+        EventKind::Progress { message, .. } => message.as_ref().map_or(0, String::len),
+        EventKind::Finished { error, .. } => error.as_ref().map_or(0, String::len),
+        EventKind::Started | EventKind::CancelRequested | EventKind::Warning(_) => 0,
+    };
+    std::mem::size_of::<Event>()
+        + event.name.len()
+        + event.owner.as_ref().map_or(0, |o| o.len())
+        + texts
 }
 
 /// How many events an [`EventQueue`] holds, read from anywhere.
@@ -217,6 +245,12 @@ impl EventQueue {
     /// Events dropped because the queue was full, since the last call.
     pub(crate) fn take_dropped(&self) -> u64 {
         self.sink.dropped.swap(0, Ordering::Relaxed)
+    }
+
+    /// Gives back the [`weight`] of events received and now done with:
+    /// until then they count against the queue's bytes.
+    pub(crate) fn release(&self, bytes: usize) {
+        self.sink.bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -282,13 +316,17 @@ impl Events {
         let _ = self.sender.send(event);
     }
 
-    /// A queue of every event from now on, holding at most `capacity`.
+    /// A queue of every event from now on, holding at most `capacity`
+    /// events, and events of at most `max_bytes` (see [`weight`]) queued or
+    /// not yet [released](EventQueue::release).
     #[cfg_attr(not(feature = "journal"), allow(dead_code))]
-    pub(crate) fn queue(&self, capacity: usize) -> EventQueue {
+    pub(crate) fn queue(&self, capacity: usize, max_bytes: usize) -> EventQueue {
         let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
         let sink = Arc::new(Sink {
             sender,
             dropped: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
         });
         self.sinks
             .write()

@@ -321,8 +321,12 @@ impl Tracker {
 
     /// A bounded queue of every event (see [`EventQueue`](crate::events::EventQueue)).
     #[cfg(feature = "journal")]
-    pub(crate) fn event_queue(&self, capacity: usize) -> crate::events::EventQueue {
-        self.inner.events.queue(capacity)
+    pub(crate) fn event_queue(
+        &self,
+        capacity: usize,
+        max_bytes: usize,
+    ) -> crate::events::EventQueue {
+        self.inner.events.queue(capacity, max_bytes)
     }
 
     /// Sends an event about `record`'s task, if anyone listens. The check

@@ -22,6 +22,9 @@ pub(crate) struct Entry {
     /// because the event was dropped. It updates the task's row but is not
     /// counted among the batch's events.
     pub(crate) reconciled: bool,
+    /// The bytes of the event queue's bound it holds until written or
+    /// dropped (0 if it did not come through the queue).
+    pub(crate) held: usize,
 }
 
 /// What a batch holds, as written to `tracked_batches`.
@@ -414,6 +417,7 @@ pub(crate) mod tests {
         Entry {
             at,
             reconciled: false,
+            held: 0,
             event: Event {
                 at: Instant::now(),
                 id: TaskId::from_u64(id).unwrap(),

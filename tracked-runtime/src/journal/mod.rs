@@ -16,9 +16,11 @@
 //! into the row earlier batches wrote; PostgreSQL takes each kind of row
 //! in one statement.
 //!
-//! - **Never silent loss.** If the queue and the buffer are full (the
-//!   database is down or slower than the tasks), new events are dropped and
-//!   counted: in
+//! - **Never silent loss.** If the queue and the buffer are full, in events
+//!   or in bytes (the database is down or slower than the tasks; see
+//!   [`buffer`](JournalBuilder::buffer) and
+//!   [`buffer_bytes`](JournalBuilder::buffer_bytes)), new events are
+//!   dropped and counted: in
 //!   [`JournalStats::dropped`], in a warning log (at most every 10 s, with
 //!   the drops since the last), and in the `dropped` column
 //!   of the next batch row written (`tracked_batches`). A task whose end
@@ -59,7 +61,8 @@
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most
-//!   twice [`buffer`](JournalBuilder::buffer) events). SQLite runs in WAL mode
+//!   twice [`buffer`](JournalBuilder::buffer) events, and
+//!   [`buffer_bytes`](JournalBuilder::buffer_bytes) in all). SQLite runs in WAL mode
 //!   with `synchronous = NORMAL`: a committed batch survives a process
 //!   crash; a power loss may take the last batches with it.
 //!
@@ -158,6 +161,7 @@ pub struct JournalBuilder {
     service: Option<String>,
     batch_size: usize,
     buffer: usize,
+    buffer_bytes: usize,
     interval: Duration,
     ttl: Duration,
     max_tasks: Option<u64>,
@@ -448,6 +452,7 @@ impl JournalBuilder {
             service: None,
             batch_size: 512,
             buffer: 65_536,
+            buffer_bytes: 64 << 20,
             interval: Duration::from_millis(200),
             ttl: Duration::from_secs(30 * 24 * 3600),
             max_tasks: None,
@@ -472,6 +477,16 @@ impl JournalBuilder {
     /// that, events are dropped and counted. Default 65 536.
     pub fn buffer(mut self, events: usize) -> Self {
         self.buffer = events.max(1);
+        self
+    }
+
+    /// Bytes of events held while the database is slow or down, in the
+    /// tracker's queue and the writer's buffer together: an event counts
+    /// its own size and its texts' lengths (name, owner, labels, error or
+    /// progress message). Beyond that, events are dropped and counted as
+    /// [`buffer`](Self::buffer)'s are. Default 64 MiB.
+    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
+        self.buffer_bytes = bytes;
         self
     }
 
@@ -505,7 +520,7 @@ impl JournalBuilder {
     /// down is not an error: the writer buffers and retries.
     pub async fn start(self, tracker: &Tracker) -> Result<Journal, JournalError> {
         // Subscribe first: nothing spawned after `start` returns is missed.
-        let events = tracker.event_queue(self.buffer);
+        let events = tracker.event_queue(self.buffer, self.buffer_bytes);
         let shared = Arc::new(Shared::default());
         let store: Arc<dyn Store> = match &self.backend {
             // Opening and migrating a local file takes milliseconds.

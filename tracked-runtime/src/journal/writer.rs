@@ -17,7 +17,7 @@ use super::batch::{self, Entry};
 use super::schema;
 use super::store::{Store, WriteError};
 use super::JournalError;
-use crate::events::EventQueue;
+use crate::events::{self, EventQueue};
 use crate::{Event, EventKind, TaskId, TaskState, Tracker};
 
 /// Drops are logged at most this often, each warning with the count since
@@ -140,7 +140,7 @@ impl Writer {
                 },
                 received = self.events.recv(), if state.pending.len() < self.buffer => match received {
                     Some(event) => {
-                        self.take(&mut state, event);
+                        self.take(&mut state, event, true);
                         if state.pending.len() >= self.batch_size {
                             let _ = self.write_all(&mut state, false).await;
                         }
@@ -153,7 +153,7 @@ impl Writer {
             }
         }
         if let Some(end) = own_end(&self.tracker) {
-            self.take(&mut state, end);
+            self.take(&mut state, end, false);
         }
         if let Err(error) = self.write_queued(&mut state).await {
             // No retry follows: unlike the warning when the database went
@@ -169,7 +169,9 @@ impl Writer {
         self.shared.done.cancel();
     }
 
-    fn take(&self, state: &mut State, event: Event) {
+    /// Takes `event` into the buffer; `queued`: it came through the event
+    /// queue, and holds its bytes until written.
+    fn take(&self, state: &mut State, event: Event, queued: bool) {
         // One thread's events reach the queue in order, and a task's spawn
         // is sent before it can run: no end is taken before its spawn.
         match event.kind {
@@ -182,10 +184,12 @@ impl Writer {
             EventKind::CancelRequested | EventKind::Warning(_) => {}
         }
         let at = schema::micros_of(&self.tracker, event.at);
+        let held = if queued { events::weight(&event) } else { 0 };
         state.pending.push_back(Entry {
             at,
             event,
             reconciled: false,
+            held,
         });
         self.count_pending(state);
     }
@@ -234,6 +238,7 @@ impl Writer {
                 at,
                 event,
                 reconciled: true,
+                held: 0,
             });
         }
         let lost = ended.iter().filter(|id| state.open.remove(id)).count();
@@ -272,7 +277,7 @@ impl Writer {
             let Some(event) = self.events.try_recv() else {
                 break;
             };
-            self.take(state, event);
+            self.take(state, event, true);
             taken += 1;
         }
         self.collect_dropped(state);
@@ -378,11 +383,12 @@ impl Writer {
                 tokio::select! {
                     biased;
                     result = &mut write => break result,
-                    Some(event) = self.events.recv(), if room => self.take(state, event),
+                    Some(event) = self.events.recv(), if room => self.take(state, event, true),
                 }
             }
         };
         result?;
+        self.events.release(part.iter().map(|e| e.held).sum());
         state.in_flight -= received;
         state.unlogged += reported;
         self.log_drops(state, false);
@@ -412,6 +418,7 @@ impl Writer {
             %error,
             "task journal: the database refused an event; it is dropped"
         );
+        self.events.release(entry.held);
         if !entry.reconciled {
             state.in_flight -= 1;
             state.unreported += 1;
