@@ -857,6 +857,60 @@ mod sqlite {
         assert!(n >= 10 && n <= stats.pending, "{n} {stats:?}");
     }
 
+    /// A runtime that ends before `Journal::shutdown` (a `main` that
+    /// returns) drops the writer with the events it had not written yet:
+    /// they are lost, and a warning says how many. Before, nothing did.
+    #[test]
+    fn a_runtime_ended_without_a_shutdown_says_what_it_lost() {
+        let dir = scratch("sqlite-no-shutdown");
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let logs = logged({
+            let (dir, sent) = (dir.clone(), sent.clone());
+            move |tracker| async move {
+                let mut events = tracker.subscribe();
+                // Nothing is written unless asked.
+                let journal = builder(&dir)
+                    .batch_size(1000)
+                    .flush_interval(Duration::from_secs(3600))
+                    .start(&tracker)
+                    .await
+                    .unwrap();
+                for _ in 0..3 {
+                    tracker
+                        .spawn("unwritten", TaskType::GENERAL, async {})
+                        .await
+                        .unwrap();
+                }
+                let mut n = 0;
+                while events.try_recv().is_some() {
+                    n += 1;
+                }
+                // Its first tick may have written the writer's own events.
+                let unwritten = n - journal.stats().written as usize;
+                sent.store(unwritten, std::sync::atomic::Ordering::Relaxed);
+                drop(journal);
+            }
+        });
+        let lost: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("without Journal::shutdown"))
+            .collect();
+        assert_eq!(lost.len(), 1, "{logs}");
+        let n = lost[0].split("unwritten=").nth(1).unwrap();
+        let n: String = n.chars().take_while(char::is_ascii_digit).collect();
+        // At least three tasks' spawn, start and end.
+        let unwritten = sent.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(unwritten >= 9, "{unwritten}");
+        assert_eq!(n.parse::<usize>().unwrap(), unwritten, "{logs}");
+        // Indeed none is in the file.
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let journal = builder(&dir).start(&Tracker::new()).await.unwrap();
+            let q = JournalQuery::new().name_prefix("unwritten");
+            assert!(journal.tasks(&q).await.unwrap().tasks.is_empty());
+            journal.shutdown().await;
+        });
+    }
+
     /// A journal that falls behind drops on every batch: the warnings come
     /// at most every 10 s (plus the first and the last), each with the
     /// drops since the one before, adding up to all of them.

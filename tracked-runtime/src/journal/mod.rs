@@ -83,6 +83,15 @@
 //! A process that exits without [`Journal::shutdown`] leaves at least the
 //! writer's own task running, which the next journal marks.
 //!
+//! # Shutting down
+//!
+//! Await [`Journal::shutdown`] before the runtime ends (at the end of
+//! `main`, say). A runtime that ends first drops the writer as it drops
+//! every task, with the events it has not written yet: the last batch
+//! interval's at least, everything while the database was down. Those
+//! events are lost, and a warning says how many (`unwritten`): nothing can
+//! be written from a task being dropped without blocking a runtime thread.
+//!
 //! # Examples
 //!
 //! ```
@@ -168,7 +177,8 @@ pub struct JournalBuilder {
 }
 
 /// A running journal. Cheap to clone; the writer stops (after writing what
-/// it holds) when the last clone is dropped, or at [`shutdown`](Self::shutdown).
+/// it holds) when the last clone is dropped, or at [`shutdown`](Self::shutdown),
+/// if its runtime still runs (see [Shutting down](self#shutting-down)).
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Inner>,
@@ -417,6 +427,8 @@ impl Journal {
 
     /// Writes what is buffered and stops the writer. Other clones can still
     /// query; their [`flush`](Self::flush) fails with [`JournalError::Closed`].
+    /// Call it before the runtime ends: one that ends first loses what the
+    /// writer holds (see [Shutting down](self#shutting-down)).
     ///
     /// The write is tried once, without waiting for a database that is
     /// down: what it could not write is lost, counted in the returned

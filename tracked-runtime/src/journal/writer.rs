@@ -482,6 +482,25 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    /// Dropped before it stopped: its runtime ended (or dropped its task)
+    /// without [`Journal::shutdown`](super::Journal::shutdown). What it
+    /// held and what is still queued is lost, as nothing can be written
+    /// from here without blocking a runtime thread: say how much.
+    fn drop(&mut self) {
+        if self.shared.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let unwritten = self.shared.pending.load(Ordering::Relaxed) + self.events.len();
+        tracing::warn!(
+            unwritten,
+            "task journal: the writer was dropped without Journal::shutdown (the runtime \
+             ended?); the events it had not written are lost"
+        );
+        self.shared.done.cancel();
+    }
+}
+
 /// What kind of event `kind` is, for a log line.
 fn kind_name(kind: &EventKind) -> &'static str {
     match kind {
