@@ -184,6 +184,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = scratch();
+    #[cfg_attr(not(feature = "journal-postgres"), allow(unused_mut))]
     let mut backends: Vec<(&str, Make)> = vec![("SQLite", sqlite(dir.clone()))];
     #[cfg(feature = "journal-postgres")]
     let server = pg_server::PgServer::start("bench");

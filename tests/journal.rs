@@ -1802,6 +1802,7 @@ mod postgres {
 /// flush interval of an hour) is still found over HTTP: the fallback
 /// flushes the journal's pending events and asks again, rather than
 /// answering 404 until the next flush.
+#[cfg(feature = "http")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_finds_a_task_the_journal_has_not_written_yet() {
     use tracked::http::{serve, Config};
