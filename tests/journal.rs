@@ -730,6 +730,39 @@ mod sqlite {
         assert_refusals_logged(&logs, "refused by the test");
     }
 
+    /// A schema refusing every row of a kind names ten refused events in
+    /// warnings, then only counts them: not a log line per event.
+    #[test]
+    fn refusals_are_named_ten_at_a_time() {
+        let dir = scratch("sqlite-refused-many");
+        let logs = logged(move |tracker| async move {
+            let journal = builder(&dir).start(&tracker).await.unwrap();
+            journal.flush().await.unwrap();
+            exec(
+                &dir.join("journal.sqlite"),
+                "CREATE TRIGGER poison BEFORE INSERT ON tracked_tasks WHEN NEW.name LIKE 'poison%'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            );
+            for i in 0..12 {
+                let name = format!("poison-{i}");
+                tracker
+                    .spawn(name, TaskType::GENERAL, async {})
+                    .await
+                    .unwrap();
+            }
+            journal.flush().await.unwrap();
+            assert_eq!(journal.stats().dropped, 36);
+            journal.shutdown().await;
+        });
+        let named: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("refused an event"))
+            .collect();
+        assert_eq!(named.len(), 10, "{logs}");
+        assert!(named[9].contains("only counted as dropped"), "{}", named[9]);
+        assert!(logs.contains("events were dropped"), "{logs}");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn retention_by_ttl_and_cap() {
         let dir = scratch("sqlite-retention");

@@ -24,6 +24,11 @@ use crate::{Event, EventKind, TaskId, TaskState, Tracker};
 /// the last (a journal that falls behind drops on every batch).
 const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
+/// Refused events named in a warning each per [`DROP_WARNING_EVERY`], at
+/// most: a schema that refuses every row would otherwise log a line per
+/// event. The others are counted with the dropped events.
+const REFUSALS_NAMED: u32 = 10;
+
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -86,6 +91,9 @@ struct State {
     /// last logged.
     unlogged: u64,
     logged_at: Option<Instant>,
+    /// Refused events named since `refusals_since` (see [`REFUSALS_NAMED`]).
+    refusals_named: u32,
+    refusals_since: Option<Instant>,
 }
 
 impl Writer {
@@ -104,6 +112,8 @@ impl Writer {
             broken: false,
             unlogged: 0,
             logged_at: None,
+            refusals_named: 0,
+            refusals_since: None,
         };
         let cancelled = crate::current().map(|t| t.cancellation_token());
         let cancelled = async {
@@ -411,13 +421,29 @@ impl Writer {
     /// not an event received: only logged), and named in a warning.
     fn refuse(&self, state: &mut State, entry: &Entry, error: &JournalError) {
         let event = &entry.event;
-        tracing::warn!(
-            task = event.id.as_u64(),
-            name = %batch::name(&event.name),
-            event = kind_name(&event.kind),
-            %error,
-            "task journal: the database refused an event; it is dropped"
-        );
+        let now = Instant::now();
+        if state
+            .refusals_since
+            .is_none_or(|at| now.duration_since(at) >= DROP_WARNING_EVERY)
+        {
+            state.refusals_since = Some(now);
+            state.refusals_named = 0;
+        }
+        if state.refusals_named < REFUSALS_NAMED {
+            state.refusals_named += 1;
+            let more = if state.refusals_named == REFUSALS_NAMED {
+                "; more refusals in the next 10 s are only counted as dropped"
+            } else {
+                ""
+            };
+            tracing::warn!(
+                task = event.id.as_u64(),
+                name = %batch::name(&event.name),
+                event = kind_name(&event.kind),
+                %error,
+                "task journal: the database refused an event; it is dropped{more}"
+            );
+        }
         self.events.release(entry.held);
         if !entry.reconciled {
             state.in_flight -= 1;
