@@ -105,6 +105,50 @@ async fn bound_in_macros() -> Vec<u32> {
     out
 }
 
+/// A test double for tokio's spawn, as a service swaps it in under
+/// `#[cfg(test)]`: its calls are not `#[tracked]`'s to rewrite.
+mod mock {
+    pub(crate) fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(future)
+    }
+}
+
+// Integration tests build with `cfg(test)`: below, the `cfg(not(test))`
+// statements are absent.
+#[tracked]
+async fn chosen_by_cfg() -> u32 {
+    // Tokio's under `test`: rewritten.
+    let a = {
+        #[cfg(not(test))]
+        use mock::spawn;
+        #[cfg(test)]
+        use tokio::spawn;
+        spawn(async { 1 })
+    };
+    // The mock's under `test`: left alone, whatever the order.
+    let b = {
+        #[cfg(test)]
+        use mock::spawn;
+        #[cfg(not(test))]
+        use tokio::spawn;
+        spawn(async { 2 })
+    };
+    use tokio::spawn;
+    // A binding that only exists without `test` does not hide tokio's.
+    #[cfg(not(test))]
+    let spawn = mock::spawn;
+    let c = spawn(async { 3 });
+    // One that exists under `test` does.
+    #[cfg(test)]
+    let spawn = mock::spawn;
+    let d = spawn(async { 4 });
+    a.await.unwrap() + b.await.unwrap() + c.await.unwrap() + d.await.unwrap()
+}
+
 /// Runs `future` in a fresh tracker and returns the names of the children
 /// of the unit `#[tracked]` fn `unit` once all have finished.
 async fn children_of<F>(unit: &str, future: F) -> Vec<String>
@@ -153,4 +197,27 @@ async fn bindings_in_macro_arguments_and_items_hide_an_import() {
     })
     .await;
     assert_eq!(children, ["macro_scopes::bound_in_macros::async_block"]);
+}
+
+#[tokio::test]
+async fn a_cfg_on_a_use_or_let_counts_under_that_cfg_only() {
+    let mut children = children_of("chosen_by_cfg", async {
+        assert_eq!(chosen_by_cfg().await, 10);
+    })
+    .await;
+    children.sort();
+    // A spawn is numbered whether or not it is tokio's under this cfg, so
+    // each keeps its name under every cfg: `b` is `#2`.
+    assert_eq!(
+        children,
+        [
+            "macro_scopes::chosen_by_cfg::async_block",
+            "macro_scopes::chosen_by_cfg::async_block#3"
+        ]
+    );
+    let sites = tracked::catalogue().in_module(module_path!());
+    let spawns = sites
+        .iter()
+        .filter(|site| site.name().contains("chosen_by_cfg::"));
+    assert_eq!(spawns.count(), 2, "a site only where it is tokio's spawn");
 }

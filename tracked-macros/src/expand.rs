@@ -864,7 +864,8 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
             Some(name) => quote!(::core::concat!(#name, #suffix)),
             None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name, #suffix)),
         };
-        static_site(
+        let cfg = &spawn.cfg;
+        let site = static_site(
             &spawn.ident,
             &name,
             &ty,
@@ -872,7 +873,17 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
             &quote!(::core::option::Option::None),
             &spawn.target,
             spawn.span,
-        )
+        );
+        // A spawn rewritten under some cfgs only has its site under those.
+        if cfg.is_empty() {
+            site
+        } else {
+            let items = syn::parse2::<syn::File>(site)
+                .expect("a site is items")
+                .items;
+            let cfg = crate::spawn::cfg_attr(cfg);
+            quote!(#(#cfg #items)*)
+        }
     });
     quote! { #fn_site #(#spawn_sites)* }
 }

@@ -93,7 +93,10 @@ use proc_macro::TokenStream;
 /// (`use tokio::spawn;`, `use tokio::task;`, `use tokio as tk;`,
 /// `use tokio::*;`), within the `use`'s block and where nothing of the same
 /// name hides it (a local binding, an item, an inner block's import), as
-/// rustc resolves it. Each becomes a tracked spawn with its own catalogue site named
+/// rustc resolves it. A `#[cfg]` on such a `use`, item or `let` is
+/// followed: under the cfgs where the call names tokio's function it is
+/// rewritten, under the others it stays as written (`#[cfg(test)] use
+/// mock::spawn;`); `#[cfg_attr(…, cfg(…))]` is not. Each becomes a tracked spawn with its own catalogue site named
 /// `<fn name>::<spawned fn, method or variable>` (`async_block`, `closure`
 /// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
 /// type, child of the current task. It still returns tokio's `JoinHandle`.

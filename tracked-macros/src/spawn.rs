@@ -8,7 +8,7 @@
 //! `use tokio::*;`), in the block holding the `use` and where nothing of
 //! the same name hides it, as rustc resolves names: a local binding (a
 //! `let`, a closure's parameter, a pattern), an item or an import of an
-//! inner block. Closures and async blocks in the body are searched, and so
+//! inner block, each under its `#[cfg]`. Closures and async blocks in the body are searched, and so
 //! are the macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
 //! `tokio::select!`…), whose arguments are expressions (visited as such
 //! when they are separated by commas, token by token otherwise); nested items (fns, impls, modules) and other
@@ -60,6 +60,8 @@ pub(crate) struct SpawnSite {
     /// The spawned call's fn or method name, for claiming; may be empty.
     pub(crate) target: String,
     pub(crate) span: Span,
+    /// The cfg under which the site exists (see `Cfg`).
+    pub(crate) cfg: Cfg,
 }
 
 /// The spawns rewritten in a body, and the calls that could not be.
@@ -90,21 +92,43 @@ pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
 /// other items declare) and the local bindings made so far (a `let`
 /// before the call, a closure's or match arm's pattern), which hide the
 /// items. An inner scope hides an outer one.
+///
+/// Each name comes with the `#[cfg]` of the `use`, item or `let` that
+/// makes it: under another cfg it is absent, and the name means what it
+/// means without it (see [`Rewriter::resolve`]).
 #[derive(Default)]
 struct Scope {
     /// Values a `use` or an item brings in: `spawn`, `go` (from `use
     /// tokio::spawn as go`), … → the function; `None` for any other value,
     /// which hides an outer scope's.
-    functions: HashMap<String, Option<SpawnFn>>,
+    functions: HashMap<String, Entries<Option<SpawnFn>>>,
     /// Modules (and types) a `use` or an item brings in: the tokio path it
     /// names (`tokio` for `use tokio;` or `use tokio as tk;`,
     /// `tokio::task` for `use tokio::task;`), or `None` for any other.
-    modules: HashMap<String, Option<Vec<String>>>,
+    modules: HashMap<String, Entries<Option<Vec<String>>>>,
     /// The tokio paths of glob imports (`use tokio::task::*;`), below the
     /// explicit names. Other globs are not followed.
-    globs: Vec<Vec<String>>,
+    globs: Entries<Vec<String>>,
     /// Local bindings: values, so they hide functions but not modules.
-    locals: Vec<String>,
+    locals: Entries<String>,
+}
+
+/// The predicates of the `#[cfg(…)]` attributes on a statement, which
+/// must all hold for it to exist; empty for one that always does.
+pub(crate) type Cfg = Vec<TokenStream>;
+
+/// What a scope brings in, each under its cfg.
+type Entries<T> = Vec<(Cfg, T)>;
+
+fn cfg_of(attrs: &[syn::Attribute]) -> Cfg {
+    let cfgs = attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+    cfgs.filter_map(|attr| Some(attr.meta.require_list().ok()?.tokens.clone()))
+        .collect()
+}
+
+/// A `#[cfg(…)]` that holds when all of `cfg` does.
+pub(crate) fn cfg_attr(cfg: &[TokenStream]) -> TokenStream {
+    quote!(#[cfg(all(#(#cfg),*))])
 }
 
 /// An identifier as a name (`r#spawn` is `spawn`).
@@ -120,37 +144,41 @@ impl Scope {
             let Stmt::Item(item) = stmt else {
                 continue;
             };
-            let (value, ty) = match item {
+            let (attrs, value, ty) = match item {
                 Item::Use(item) => {
-                    scope.collect_tree(&mut Vec::new(), &item.tree);
+                    scope.collect_tree(&cfg_of(&item.attrs), &mut Vec::new(), &item.tree);
                     continue;
                 }
                 Item::ExternCrate(item) => {
                     let local = item.rename.as_ref().map_or(&item.ident, |(_, r)| r);
                     let path = (item.ident == "tokio").then(|| vec!["tokio".to_owned()]);
-                    scope.modules.insert(name(local), path);
+                    let entries = scope.modules.entry(name(local)).or_default();
+                    entries.push((cfg_of(&item.attrs), path));
                     continue;
                 }
-                Item::Fn(item) => (Some(&item.sig.ident), None),
-                Item::Const(item) => (Some(&item.ident), None),
-                Item::Static(item) => (Some(&item.ident), None),
+                Item::Fn(item) => (&item.attrs, Some(&item.sig.ident), None),
+                Item::Const(item) => (&item.attrs, Some(&item.ident), None),
+                Item::Static(item) => (&item.attrs, Some(&item.ident), None),
                 // A tuple or unit struct is a value too: its constructor.
                 Item::Struct(item) => match item.fields {
-                    syn::Fields::Named(_) => (None, Some(&item.ident)),
-                    _ => (Some(&item.ident), Some(&item.ident)),
+                    syn::Fields::Named(_) => (&item.attrs, None, Some(&item.ident)),
+                    _ => (&item.attrs, Some(&item.ident), Some(&item.ident)),
                 },
-                Item::Mod(item) => (None, Some(&item.ident)),
-                Item::Enum(item) => (None, Some(&item.ident)),
-                Item::Union(item) => (None, Some(&item.ident)),
-                Item::Type(item) => (None, Some(&item.ident)),
-                Item::Trait(item) => (None, Some(&item.ident)),
+                Item::Mod(item) => (&item.attrs, None, Some(&item.ident)),
+                Item::Enum(item) => (&item.attrs, None, Some(&item.ident)),
+                Item::Union(item) => (&item.attrs, None, Some(&item.ident)),
+                Item::Type(item) => (&item.attrs, None, Some(&item.ident)),
+                Item::Trait(item) => (&item.attrs, None, Some(&item.ident)),
                 _ => continue,
             };
+            let cfg = cfg_of(attrs);
             if let Some(value) = value {
-                scope.functions.insert(name(value), None);
+                let entries = scope.functions.entry(name(value)).or_default();
+                entries.push((cfg.clone(), None));
             }
             if let Some(ty) = ty {
-                scope.modules.insert(name(ty), None);
+                let entries = scope.modules.entry(name(ty)).or_default();
+                entries.push((cfg, None));
             }
         }
         scope
@@ -160,36 +188,37 @@ impl Scope {
     fn of_bindings<'a>(patterns: impl IntoIterator<Item = &'a Pat>) -> Scope {
         let mut scope = Scope::default();
         for pat in patterns {
-            scope.bind(pat);
+            scope.bind(pat, &Cfg::new());
         }
         scope
     }
 
-    fn bind(&mut self, pat: &Pat) {
-        struct Bindings<'a>(&'a mut Vec<String>);
+    /// Adds the bindings of `pat`, which exist under `cfg`.
+    fn bind(&mut self, pat: &Pat, cfg: &Cfg) {
+        struct Bindings<'a>(&'a mut Vec<(Cfg, String)>, &'a Cfg);
         impl syn::visit::Visit<'_> for Bindings<'_> {
             fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
-                self.0.push(name(&pat.ident));
+                self.0.push((self.1.clone(), name(&pat.ident)));
                 syn::visit::visit_pat_ident(self, pat);
             }
         }
-        syn::visit::Visit::visit_pat(&mut Bindings(&mut self.locals), pat);
+        syn::visit::Visit::visit_pat(&mut Bindings(&mut self.locals, cfg), pat);
     }
 
     /// Whether a `use` item brings in something of tokio's that `#[tracked]`
     /// rewrites calls through.
     fn imports_tokio(item: &syn::ItemUse) -> bool {
         let mut scope = Scope::default();
-        scope.collect_tree(&mut Vec::new(), &item.tree);
+        scope.collect_tree(&Cfg::new(), &mut Vec::new(), &item.tree);
         !scope.globs.is_empty()
-            || scope.functions.values().any(Option::is_some)
-            || scope.modules.values().flatten().any(|path| {
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            || scope.functions.values().flatten().any(|(_, f)| f.is_some())
+            || scope.modules.values().flatten().any(|(_, path)| {
+                let path: Vec<&str> = path.iter().flatten().map(String::as_str).collect();
                 matches!(path.as_slice(), ["tokio"] | ["tokio", "task"])
             })
     }
 
-    fn collect_tree(&mut self, prefix: &mut Vec<String>, tree: &UseTree) {
+    fn collect_tree(&mut self, cfg: &Cfg, prefix: &mut Vec<String>, tree: &UseTree) {
         let full = |prefix: &Vec<String>, last: &syn::Ident| {
             let mut path = prefix.clone();
             if last != "self" {
@@ -200,25 +229,25 @@ impl Scope {
         match tree {
             UseTree::Path(path) => {
                 prefix.push(name(&path.ident));
-                self.collect_tree(prefix, &path.tree);
+                self.collect_tree(cfg, prefix, &path.tree);
                 prefix.pop();
             }
             UseTree::Name(used) => {
                 let path = full(prefix, &used.ident);
                 let local = path.last().cloned().unwrap_or_default();
-                self.add(path, local);
+                self.add(cfg, path, local);
             }
             UseTree::Rename(rename) => {
-                self.add(full(prefix, &rename.ident), name(&rename.rename));
+                self.add(cfg, full(prefix, &rename.ident), name(&rename.rename));
             }
             UseTree::Glob(_) => {
                 if prefix.first().is_some_and(|first| first == "tokio") {
-                    self.globs.push(prefix.clone());
+                    self.globs.push((cfg.clone(), prefix.clone()));
                 }
             }
             UseTree::Group(group) => {
                 for tree in &group.items {
-                    self.collect_tree(prefix, tree);
+                    self.collect_tree(cfg, prefix, tree);
                 }
             }
         }
@@ -226,23 +255,31 @@ impl Scope {
 
     /// What `use path as local;` brings in. A name from elsewhere may be a
     /// value or a module: it hides both.
-    fn add(&mut self, path: Vec<String>, local: String) {
+    fn add(&mut self, cfg: &Cfg, path: Vec<String>, local: String) {
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let function = spawn_path(&parts);
         let tokio = parts.first() == Some(&"tokio");
-        self.functions.insert(local.clone(), function);
+        let functions = self.functions.entry(local.clone()).or_default();
+        functions.push((cfg.clone(), function));
         if function.is_none() {
-            self.modules.insert(local, tokio.then_some(path));
+            let modules = self.modules.entry(local).or_default();
+            modules.push((cfg.clone(), tokio.then_some(path)));
         }
     }
 }
 
+/// What a path means under each cfg: `(cfg, function)` pairs whose cfgs
+/// are disjoint and together always hold; a single pair with an empty cfg
+/// when no `#[cfg]` decides it.
+type Meanings = Vec<(Cfg, Option<SpawnFn>)>;
+
 /// The tokio spawn function `path` names from inside `scopes` (innermost
-/// last), if any; `leading`: the path starts with `::` (a crate).
-fn resolve(scopes: &[Scope], leading: bool, path: &[String]) -> Option<SpawnFn> {
+/// last), if any, under each cfg; `leading`: the path starts with `::` (a
+/// crate).
+fn resolve(scopes: &[Scope], leading: bool, path: &[String]) -> Meanings {
     let parts: Vec<&str> = path.iter().map(String::as_str).collect();
     if leading {
-        return spawn_path(&parts);
+        return vec![(Cfg::new(), spawn_path(&parts))];
     }
     let under = |prefix: &[String], rest: &[&str]| {
         let mut full: Vec<&str> = prefix.iter().map(String::as_str).collect();
@@ -250,39 +287,62 @@ fn resolve(scopes: &[Scope], leading: bool, path: &[String]) -> Option<SpawnFn> 
         spawn_path(&full)
     };
     match parts.as_slice() {
-        [single] => scopes.iter().rev().find_map(|scope| {
-            if scope.locals.iter().any(|local| local == single) {
-                Some(None)
-            } else if let Some(&function) = scope.functions.get(*single) {
-                Some(function)
-            } else {
-                scope
-                    .globs
-                    .iter()
-                    .find_map(|glob| under(glob, &[single]).map(Some))
-            }
-        })?,
+        [single] => {
+            let candidates = scopes.iter().rev().flat_map(|scope| {
+                let locals = scope.locals.iter().filter(|(_, local)| local == single);
+                let functions = scope.functions.get(*single).into_iter().flatten();
+                let globs = scope.globs.iter().filter_map(|(cfg, glob)| {
+                    under(glob, &[single]).map(|function| (cfg.clone(), Some(function)))
+                });
+                locals
+                    .map(|(cfg, _)| (cfg.clone(), None))
+                    .chain(functions.cloned())
+                    .chain(globs)
+            });
+            first_of(candidates, None)
+        }
         [first, rest @ ..] => {
-            let module = scopes.iter().rev().find_map(|scope| {
-                if let Some(module) = scope.modules.get(*first) {
-                    return Some(module.clone());
-                }
+            let candidates = scopes.iter().rev().flat_map(|scope| {
+                let modules = scope.modules.get(*first).into_iter().flatten();
                 // `task` from `use tokio::*;`.
-                let globbed = |glob: &&Vec<String>| glob.len() == 1 && *first == "task";
-                scope.globs.iter().find(globbed).map(|glob| {
+                let globs = scope.globs.iter().filter(|(_, glob)| glob.len() == 1);
+                let globs = globs.filter(|_| *first == "task").map(|(cfg, glob)| {
                     let mut path = glob.clone();
                     path.push("task".to_owned());
-                    Some(path)
-                })
+                    (cfg.clone(), under(&path, rest))
+                });
+                modules
+                    .map(|(cfg, module)| {
+                        (cfg.clone(), module.as_ref().and_then(|m| under(m, rest)))
+                    })
+                    .chain(globs)
             });
-            match module {
-                Some(Some(prefix)) => under(&prefix, rest),
-                Some(None) => None,
-                None => spawn_path(&parts),
-            }
+            first_of(candidates, spawn_path(&parts))
         }
-        [] => None,
+        [] => vec![(Cfg::new(), None)],
     }
+}
+
+/// The meaning of the first of `candidates` (innermost first) that exists
+/// under each cfg, and `otherwise` under the cfgs where none does.
+fn first_of(
+    candidates: impl IntoIterator<Item = (Cfg, Option<SpawnFn>)>,
+    otherwise: Option<SpawnFn>,
+) -> Meanings {
+    let mut meanings = Vec::new();
+    // Where no candidate so far exists.
+    let mut rest = Cfg::new();
+    for (cfg, function) in candidates {
+        let mut when = rest.clone();
+        when.extend(cfg.iter().cloned());
+        meanings.push((when, function));
+        if cfg.is_empty() {
+            return meanings;
+        }
+        rest.push(quote!(not(all(#(#cfg),*))));
+    }
+    meanings.push((rest, otherwise));
+    meanings
 }
 
 /// A spawn function named by its full path.
@@ -323,7 +383,7 @@ impl VisitMut for Rewriter {
                 self.scopes
                     .last_mut()
                     .expect("pushed above")
-                    .bind(&local.pat);
+                    .bind(&local.pat, &cfg_of(&local.attrs));
             }
         }
         self.scopes.pop();
@@ -397,8 +457,18 @@ impl VisitMut for Rewriter {
         let Expr::Call(call) = expr else {
             return;
         };
-        let Some(function) = self.spawn_fn(call) else {
-            return;
+        let meanings = self.spawn_fn(call);
+        let function = match meanings.as_slice() {
+            [(cfg, Some(function))] if cfg.is_empty() => *function,
+            _ if meanings.iter().any(|(_, function)| function.is_some()) => {
+                // Rewritten under the cfgs where it is tokio's; where it is
+                // not, rustc checks the arguments.
+                if call.args.len() == 1 {
+                    *expr = self.rewrite_under_cfgs(call, &meanings);
+                }
+                return;
+            }
+            _ => return,
         };
         if call.args.len() != 1 {
             let message = format!(
@@ -420,28 +490,11 @@ impl VisitMut for Rewriter {
             };
             return;
         }
-        let span = call.span();
-        let mut argument = call.args.first().cloned().expect("one argument");
-        let (name, target) = spawned_name(&argument);
-        if target.is_some() {
-            mark_target_call(&mut argument);
-        }
-        let count = self.names.entry(name.clone()).or_insert(0);
-        *count += 1;
-        let suffix = if *count == 1 {
-            name
-        } else {
-            format!("{name}#{count}")
-        };
-        let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
-        self.sites.push(SpawnSite {
-            ident: ident.clone(),
-            suffix,
-            target: target.unwrap_or_default(),
-            span,
+        let (argument, name, target) = self.spawned(call);
+        let spawn = self.site(call.span(), Cfg::new(), name, target, |site| {
+            spawn_call(function, site, &argument, call.span())
         });
-        *expr = syn::parse2(spawn_call(function, &ident, &argument, span))
-            .expect("generated spawn is an expression");
+        *expr = syn::parse2(spawn).expect("generated spawn is an expression");
     }
 }
 
@@ -466,13 +519,88 @@ const EXPRESSION_MACROS: [&str; 13] = [
 ];
 
 impl Rewriter {
+    /// A one-argument spawn call's argument, with its target call marked,
+    /// and its site's name suffix (numbered when repeated) and target.
+    fn spawned(&mut self, call: &ExprCall) -> (Expr, String, String) {
+        let mut argument = call.args.first().cloned().expect("one argument");
+        let (name, target) = spawned_name(&argument);
+        if target.is_some() {
+            mark_target_call(&mut argument);
+        }
+        let count = self.names.entry(name.clone()).or_insert(0);
+        *count += 1;
+        let suffix = if *count == 1 {
+            name
+        } else {
+            format!("{name}#{count}")
+        };
+        (argument, suffix, target.unwrap_or_default())
+    }
+
+    /// Declares a spawn site that exists under `cfg` and returns the
+    /// tracked spawn `spawn` makes with it.
+    fn site(
+        &mut self,
+        span: Span,
+        cfg: Cfg,
+        suffix: String,
+        target: String,
+        spawn: impl FnOnce(&syn::Ident) -> TokenStream,
+    ) -> TokenStream {
+        let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
+        let tokens = spawn(&ident);
+        self.sites.push(SpawnSite {
+            ident,
+            suffix,
+            target,
+            span,
+            cfg,
+        });
+        tokens
+    }
+
+    /// A call whose path means a tokio spawn function under some cfgs only
+    /// (a `#[cfg]` on the `use`, item or `let` it resolves to), as one
+    /// argument per meaning, each under its cfg, of `identity`: the tracked
+    /// spawn where it is tokio's, the call as written where it is not.
+    //
+    // Input: `spawn(f(x))` after `#[cfg(not(test))] use tokio::spawn;`
+    // Output: `::core::convert::identity(#[cfg(all(not(test)))] { …tracked spawn… },
+    //     #[cfg(not(any(all(not(test)))))] spawn(f(x)))`
+    fn rewrite_under_cfgs(&mut self, call: &ExprCall, meanings: &Meanings) -> Expr {
+        let span = call.span();
+        let (argument, suffix, target) = self.spawned(call);
+        let mut arguments = Vec::new();
+        let mut tokio = Vec::new();
+        for (cfg, function) in meanings {
+            let Some(function) = *function else {
+                continue;
+            };
+            let spawn = self.site(span, cfg.clone(), suffix.clone(), target.clone(), |site| {
+                spawn_call(function, site, &argument, span)
+            });
+            let attr = cfg_attr(cfg);
+            arguments.push(quote!(#attr #spawn));
+            tokio.push(quote!(all(#(#cfg),*)));
+        }
+        syn::parse_quote_spanned! {span=>
+            ::core::convert::identity(
+                #(#arguments,)*
+                #[cfg(not(any(#(#tokio),*)))] #call
+            )
+        }
+    }
+
     /// Visits an `if` or `while` condition or a match guard, whose `let`s
     /// bind in the rest of the chain and the body: into the innermost scope.
     fn visit_condition(&mut self, cond: &mut Expr) {
         match cond {
             Expr::Let(binding) => {
                 self.visit_expr_mut(&mut binding.expr);
-                self.scopes.last_mut().expect("a scope").bind(&binding.pat);
+                self.scopes
+                    .last_mut()
+                    .expect("a scope")
+                    .bind(&binding.pat, &Cfg::new());
             }
             Expr::Binary(both) if matches!(both.op, syn::BinOp::And(_)) => {
                 self.visit_condition(&mut both.left);
@@ -562,7 +690,10 @@ impl Rewriter {
                 break;
             }
         }
-        resolve(&self.scopes, leading_colons, &segments)?;
+        let meanings = resolve(&self.scopes, leading_colons, &segments);
+        if meanings.iter().all(|(_, function)| function.is_none()) {
+            return None;
+        }
         match tokens.get(index) {
             Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
                 Some(index)
@@ -571,9 +702,9 @@ impl Rewriter {
         }
     }
 
-    fn spawn_fn(&self, call: &ExprCall) -> Option<SpawnFn> {
+    fn spawn_fn(&self, call: &ExprCall) -> Meanings {
         let Expr::Path(path) = &*call.func else {
-            return None;
+            return Meanings::new();
         };
         // Generic arguments on the function (`tokio::spawn::<_>`) are left
         // to inference in the tracked spawn; on a module, it is no path of
@@ -581,7 +712,7 @@ impl Rewriter {
         let segments = &path.path.segments;
         let modules = segments.iter().take(segments.len().saturating_sub(1));
         if path.qself.is_some() || modules.into_iter().any(|s| !s.arguments.is_none()) {
-            return None;
+            return Meanings::new();
         }
         let names: Vec<String> = segments.iter().map(|s| name(&s.ident)).collect();
         resolve(&self.scopes, path.path.leading_colon.is_some(), &names)
