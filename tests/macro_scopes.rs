@@ -149,6 +149,40 @@ async fn chosen_by_cfg() -> u32 {
     a.await.unwrap() + b.await.unwrap() + c.await.unwrap() + d.await.unwrap()
 }
 
+type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
+/// A spawn function passed around as a value, as a scheduler might.
+type Spawner = fn(Boxed) -> tokio::task::JoinHandle<u32>;
+
+#[tracked]
+async fn bound_in_macro_patterns() -> u32 {
+    use tokio::spawn;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Spawner>();
+    tx.send(mock::spawn).unwrap();
+    let mut handles = Vec::new();
+    // A pattern's binding hides tokio's in its handler...
+    tokio::select! {
+        Some(spawn) = rx.recv() => handles.push(spawn(Box::pin(async { 1 }))),
+        else => {}
+    }
+    let spawner: Option<Spawner> = Some(mock::spawn);
+    // ...and in `matches!`'s guard.
+    let spawned = matches!(spawner, Some(spawn) if {
+        handles.push(spawn(Box::pin(async { 2 })));
+        true
+    });
+    assert!(spawned);
+    let mut sum = 0;
+    // Elsewhere, it is tokio's.
+    tokio::select! {
+        biased;
+        Ok(three) = spawn(async { 3 }), if handles.len() == 2 => sum += three,
+    }
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    sum
+}
+
 /// Runs `future` in a fresh tracker and returns the names of the children
 /// of the unit `#[tracked]` fn `unit` once all have finished.
 async fn children_of<F>(unit: &str, future: F) -> Vec<String>
@@ -220,4 +254,16 @@ async fn a_cfg_on_a_use_or_let_counts_under_that_cfg_only() {
         .iter()
         .filter(|site| site.name().contains("chosen_by_cfg::"));
     assert_eq!(spawns.count(), 2, "a site only where it is tokio's spawn");
+}
+
+#[tokio::test]
+async fn bindings_in_select_and_matches_patterns_hide_an_import() {
+    let children = children_of("bound_in_macro_patterns", async {
+        assert_eq!(bound_in_macro_patterns().await, 6);
+    })
+    .await;
+    assert_eq!(
+        children,
+        ["macro_scopes::bound_in_macro_patterns::async_block"]
+    );
 }

@@ -92,7 +92,9 @@ use proc_macro::TokenStream;
 /// through names that a `use` *inside the fn body* imports from tokio
 /// (`use tokio::spawn;`, `use tokio::task;`, `use tokio as tk;`,
 /// `use tokio::*;`), within the `use`'s block and where nothing of the same
-/// name hides it (a local binding, an item, an inner block's import), as
+/// name hides it (a local binding, including one a `select!` branch's or
+/// `matches!`'s pattern makes for its handler or guard, an item, an inner
+/// block's import), as
 /// rustc resolves it. A `#[cfg]` on such a `use`, item or `let` is
 /// followed: under the cfgs where the call names tokio's function it is
 /// rewritten, under the others it stays as written (`#[cfg(test)] use

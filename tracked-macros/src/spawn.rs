@@ -11,7 +11,9 @@
 //! inner block, each under its `#[cfg]`. Closures and async blocks in the body are searched, and so
 //! are the macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
 //! `tokio::select!`…), whose arguments are expressions (visited as such
-//! when they are separated by commas, token by token otherwise); nested items (fns, impls, modules) and other
+//! when they are separated by commas or form `select!`'s branches or
+//! `matches!`'s pattern and guard, whose bindings hide names in their arm;
+//! token by token otherwise); nested items (fns, impls, modules) and other
 //! macros are not, since their tokens may mean something else. Imports at module level are invisible to an attribute on
 //! a fn, so a bare `spawn(…)` imported there is left alone, as are method
 //! calls such as `join_set.spawn(…)` whose receiver type a macro cannot know.
@@ -436,18 +438,30 @@ impl VisitMut for Rewriter {
             return;
         }
         // Arguments that are expressions between commas (`vec![a, b]`,
-        // `join!(a, b)`, `assert!(ok, "{}", x)`) are visited as expressions,
-        // with the bindings they make; others (`select!`'s arms, `matches!`'s
-        // pattern, `vec![x; n]`) token by token.
-        let separated = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
-        if !["select", "matches"].contains(&macro_name.as_str()) {
-            if let Ok(mut args) = syn::parse::Parser::parse2(separated, mac.tokens.clone()) {
-                for arg in &mut args {
-                    self.visit_expr_mut(arg);
+        // `join!(a, b)`, `assert!(ok, "{}", x)`), and `select!`'s and
+        // `matches!`'s, whose patterns bind names in their arm, are visited
+        // as expressions, with the bindings they make; others (`vec![x;
+        // n]`, a `select!` this parser does not know) token by token.
+        let parser = match macro_name.as_str() {
+            "select" => parse_select,
+            "matches" => parse_matches,
+            _ => parse_separated,
+        };
+        if let Ok(mut parts) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+            let mut pattern = None;
+            for part in &mut parts {
+                match part {
+                    Part::Tokens(_) => {}
+                    Part::Pattern(pat) => pattern = Some(pat.clone()),
+                    Part::Expr(expr) => self.visit_expr_mut(expr),
+                    Part::Arm(expr) => {
+                        let scope = Scope::of_bindings(&pattern);
+                        self.within(scope, |this| this.visit_expr_mut(expr));
+                    }
                 }
-                mac.tokens = args.to_token_stream();
-                return;
             }
+            mac.tokens = parts.iter().map(Part::to_token_stream).collect();
+            return;
         }
         mac.tokens = self.rewrite_tokens(mac.tokens.clone());
     }
@@ -496,6 +510,112 @@ impl VisitMut for Rewriter {
         });
         *expr = syn::parse2(spawn).expect("generated spawn is an expression");
     }
+}
+
+/// A piece of an expression macro's arguments.
+enum Part {
+    Tokens(TokenStream),
+    /// A pattern, binding names in the next `Arm`.
+    Pattern(Pat),
+    Expr(Expr),
+    /// An expression that sees the last pattern's bindings: `matches!`'s
+    /// guard, a `select!` branch's handler.
+    Arm(Expr),
+}
+
+impl Part {
+    fn to_token_stream(&self) -> TokenStream {
+        match self {
+            Part::Tokens(tokens) => tokens.clone(),
+            Part::Pattern(pat) => pat.to_token_stream(),
+            Part::Expr(expr) | Part::Arm(expr) => expr.to_token_stream(),
+        }
+    }
+}
+
+/// `a, b, c`.
+fn parse_separated(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
+    let args = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated(input)?;
+    let pairs = args.into_pairs().map(|pair| {
+        let (expr, comma) = pair.into_tuple();
+        [Part::Expr(expr), Part::Tokens(comma.to_token_stream())]
+    });
+    Ok(pairs.flatten().collect())
+}
+
+/// `matches!(expr, pattern if guard)`.
+fn parse_matches(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
+    let mut parts = vec![Part::Expr(input.parse()?)];
+    parts.push(Part::Tokens(
+        input.parse::<syn::Token![,]>()?.to_token_stream(),
+    ));
+    parts.push(Part::Pattern(Pat::parse_multi_with_leading_vert(input)?));
+    if input.peek(syn::Token![if]) {
+        parts.push(Part::Tokens(
+            input.parse::<syn::Token![if]>()?.to_token_stream(),
+        ));
+        parts.push(Part::Arm(input.parse()?));
+    }
+    let comma: Option<syn::Token![,]> = input.parse()?;
+    parts.push(Part::Tokens(comma.to_token_stream()));
+    Ok(parts)
+}
+
+/// `tokio::select!`'s branches: `biased;` first, then `pattern = future,
+/// if condition => handler,` (the condition is optional, the comma after a
+/// block handler too) and `else => handler`.
+fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
+    use syn::Token;
+    let mut parts = Vec::new();
+    if input.peek(syn::Ident) && input.peek2(Token![;]) {
+        let biased: syn::Ident = input.parse()?;
+        if biased != "biased" {
+            return Err(syn::Error::new(biased.span(), "expected `biased`"));
+        }
+        let semi: Token![;] = input.parse()?;
+        parts.push(Part::Tokens(quote!(#biased #semi)));
+    }
+    while !input.is_empty() {
+        let otherwise = input.peek(Token![else]);
+        if otherwise {
+            parts.push(Part::Tokens(
+                input.parse::<Token![else]>()?.to_token_stream(),
+            ));
+        } else {
+            parts.push(Part::Pattern(Pat::parse_multi_with_leading_vert(input)?));
+            parts.push(Part::Tokens(input.parse::<Token![=]>()?.to_token_stream()));
+            parts.push(Part::Expr(input.parse()?));
+            if input.peek(Token![,]) {
+                let comma: Token![,] = input.parse()?;
+                let condition: Token![if] = input.parse()?;
+                parts.push(Part::Tokens(quote!(#comma #condition)));
+                parts.push(Part::Expr(input.parse()?));
+            }
+        }
+        parts.push(Part::Tokens(input.parse::<Token![=>]>()?.to_token_stream()));
+        let block = input.peek(syn::token::Brace);
+        let handler = if block {
+            Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block: input.parse()?,
+            })
+        } else {
+            input.parse()?
+        };
+        // `else`'s handler sees no pattern.
+        parts.push(if otherwise {
+            Part::Expr(handler)
+        } else {
+            Part::Arm(handler)
+        });
+        let comma: Option<Token![,]> = input.parse()?;
+        if comma.is_none() && !block && !input.is_empty() {
+            return Err(input.error("expected `,`"));
+        }
+        parts.push(Part::Tokens(comma.to_token_stream()));
+    }
+    Ok(parts)
 }
 
 /// Macros whose arguments are Rust expressions (among other tokens), so a
