@@ -183,6 +183,17 @@ async fn bound_in_macro_patterns() -> u32 {
     sum
 }
 
+#[tracked]
+async fn hidden_by_glob() -> u32 {
+    use tokio::spawn;
+    let own = {
+        // May bring in a `spawn` of its own, which hides tokio's: it does.
+        use mock::*;
+        spawn(async { 1 })
+    };
+    own.await.unwrap() + spawn(async { 2 }).await.unwrap()
+}
+
 /// Runs `future` in a fresh tracker and returns the names of the children
 /// of the unit `#[tracked]` fn `unit` once all have finished.
 async fn children_of<F>(unit: &str, future: F) -> Vec<String>
@@ -266,4 +277,13 @@ async fn bindings_in_select_and_matches_patterns_hide_an_import() {
         children,
         ["macro_scopes::bound_in_macro_patterns::async_block"]
     );
+}
+
+#[tokio::test]
+async fn a_glob_import_of_an_inner_block_hides_an_outer_import() {
+    let children = children_of("hidden_by_glob", async {
+        assert_eq!(hidden_by_glob().await, 3);
+    })
+    .await;
+    assert_eq!(children, ["macro_scopes::hidden_by_glob::async_block"]);
 }

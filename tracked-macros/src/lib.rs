@@ -87,24 +87,28 @@ use proc_macro::TokenStream;
 /// In the body, including closures, async blocks and the arguments of
 /// `vec!`, `join!`, `try_join!`, `select!`, `pin!`, `dbg!`, `matches!` and
 /// the `assert` macros, but not nested items or other macros (whose tokens
-/// may mean something else, as in `stringify!`): `tokio::spawn`, `tokio::task::spawn`,
-/// `tokio::task::spawn_blocking`, `tokio::task::spawn_local`, and calls
-/// through names that a `use` *inside the fn body* imports from tokio
-/// (`use tokio::spawn;`, `use tokio::task;`, `use tokio as tk;`,
-/// `use tokio::*;`), within the `use`'s block and where nothing of the same
-/// name hides it (a local binding, including one a `select!` branch's or
-/// `matches!`'s pattern makes for its handler or guard, an item, an inner
-/// block's import), as
-/// rustc resolves it. A `#[cfg]` on such a `use`, item or `let` is
-/// followed: under the cfgs where the call names tokio's function it is
-/// rewritten, under the others it stays as written (`#[cfg(test)] use
-/// mock::spawn;`); `#[cfg_attr(…, cfg(…))]` is not. Each becomes a tracked spawn with its own catalogue site named
-/// `<fn name>::<spawned fn, method or variable>` (`async_block`, `closure`
-/// or `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's
-/// type, child of the current task. It still returns tokio's `JoinHandle`.
-/// Not rewritten: module-level imports (invisible to the attribute), method
-/// calls such as `join_set.spawn(…)`, and spawns inside other macros; the
-/// audit covers those.
+/// may mean something else, as in `stringify!`): `tokio::spawn`,
+/// `tokio::task::spawn`, `tokio::task::spawn_blocking`,
+/// `tokio::task::spawn_local`, and calls through names that a `use`
+/// *inside the fn body* imports from tokio (`use tokio::spawn;`, `use
+/// tokio::task;`, `use tokio as tk;`, `use tokio::*;`), within the `use`'s
+/// block and where nothing of the same name hides it, as rustc resolves
+/// it: a local binding (including one that a `select!` branch's or
+/// `matches!`'s pattern makes for its handler or guard), an item, an inner
+/// block's import, or an inner block's glob import of anything but tokio
+/// (`use crate::pool::*;`, which may bring in the name). A `#[cfg]` on such
+/// a `use`, item or `let` is followed: under the cfgs where the call names
+/// tokio's function it is rewritten, under the others it stays as written
+/// (`#[cfg(test)] use mock::spawn;`); `#[cfg_attr(…, cfg(…))]` is not.
+///
+/// Each becomes a tracked spawn with its own catalogue site named `<fn
+/// name>::<spawned fn, method or variable>` (`async_block`, `closure` or
+/// `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's type,
+/// child of the current task. It still returns tokio's `JoinHandle`. Not
+/// rewritten: module-level imports (invisible to the attribute), method
+/// calls such as `join_set.spawn(…)`, and spawns inside other macros,
+/// `macro_rules!` defined in the body included (its rules are an item, and
+/// the tokens passed to it are its own); the audit covers those.
 ///
 /// # Expansion
 ///

@@ -8,15 +8,19 @@
 //! `use tokio::*;`), in the block holding the `use` and where nothing of
 //! the same name hides it, as rustc resolves names: a local binding (a
 //! `let`, a closure's parameter, a pattern), an item or an import of an
-//! inner block, each under its `#[cfg]`. Closures and async blocks in the body are searched, and so
-//! are the macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
-//! `tokio::select!`…), whose arguments are expressions (visited as such
-//! when they are separated by commas or form `select!`'s branches or
-//! `matches!`'s pattern and guard, whose bindings hide names in their arm;
-//! token by token otherwise); nested items (fns, impls, modules) and other
-//! macros are not, since their tokens may mean something else. Imports at module level are invisible to an attribute on
-//! a fn, so a bare `spawn(…)` imported there is left alone, as are method
-//! calls such as `join_set.spawn(…)` whose receiver type a macro cannot know.
+//! inner block (a glob import of anything but tokio may bring in any name:
+//! it hides them all), each under its `#[cfg]`.
+//!
+//! Closures and async blocks in the body are searched, and so are the
+//! macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
+//! `tokio::select!`…), whose arguments are expressions: visited as such when
+//! they are separated by commas or form `select!`'s branches or `matches!`'s
+//! pattern and guard (whose bindings hide names in their arm), token by
+//! token otherwise. Nested items (fns, impls, modules, `macro_rules!`) and
+//! other macros are not, since their tokens may mean something else.
+//! Imports at module level are invisible to an attribute on a fn, so a bare
+//! `spawn(…)` imported there is left alone, as are method calls such as
+//! `join_set.spawn(…)` whose receiver type a macro cannot know.
 
 use std::collections::HashMap;
 
@@ -109,8 +113,11 @@ struct Scope {
     /// `tokio::task` for `use tokio::task;`), or `None` for any other.
     modules: HashMap<String, Entries<Option<Vec<String>>>>,
     /// The tokio paths of glob imports (`use tokio::task::*;`), below the
-    /// explicit names. Other globs are not followed.
+    /// explicit names.
     globs: Entries<Vec<String>>,
+    /// Other glob imports (`use crate::pool::*;`), which may bring in any
+    /// value: below the explicit names, they hide an outer scope's.
+    other_globs: Entries<()>,
     /// Local bindings: values, so they hide functions but not modules.
     locals: Entries<String>,
 }
@@ -245,6 +252,8 @@ impl Scope {
             UseTree::Glob(_) => {
                 if prefix.first().is_some_and(|first| first == "tokio") {
                     self.globs.push((cfg.clone(), prefix.clone()));
+                } else {
+                    self.other_globs.push((cfg.clone(), ()));
                 }
             }
             UseTree::Group(group) => {
@@ -296,10 +305,15 @@ fn resolve(scopes: &[Scope], leading: bool, path: &[String]) -> Meanings {
                 let globs = scope.globs.iter().filter_map(|(cfg, glob)| {
                     under(glob, &[single]).map(|function| (cfg.clone(), Some(function)))
                 });
+                let other_globs = scope
+                    .other_globs
+                    .iter()
+                    .map(|(cfg, ())| (cfg.clone(), None));
                 locals
                     .map(|(cfg, _)| (cfg.clone(), None))
                     .chain(functions.cloned())
                     .chain(globs)
+                    .chain(other_globs)
             });
             first_of(candidates, None)
         }
