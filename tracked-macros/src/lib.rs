@@ -104,7 +104,9 @@ use proc_macro::TokenStream;
 /// Each becomes a tracked spawn with its own catalogue site named `<fn
 /// name>::<spawned fn, method or variable>` (`async_block`, `closure` or
 /// `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's type,
-/// child of the current task. It still returns tokio's `JoinHandle`. Not
+/// child of the current task. It still returns tokio's `JoinHandle`, and
+/// `dbg!` (std's, by the name `dbg`) prints it as written, not as
+/// rewritten. Not
 /// rewritten: module-level imports (invisible to the attribute), method
 /// calls such as `join_set.spawn(…)`, and spawns inside other macros,
 /// `macro_rules!` defined in the body included (its rules are an item, and

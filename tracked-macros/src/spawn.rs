@@ -480,7 +480,28 @@ impl VisitMut for Rewriter {
         mac.tokens = self.rewrite_tokens(mac.tokens.clone());
     }
 
+    fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        if let Stmt::Macro(mac) = stmt
+            && mac.attrs.is_empty()
+            && is_std_dbg(&mac.mac.path)
+        {
+            if let Some(dbg) = self.visit_dbg(&mut mac.mac) {
+                *stmt = Stmt::Expr(dbg, mac.semi_token);
+            }
+            return;
+        }
+        visit_mut::visit_stmt_mut(self, stmt);
+    }
+
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Macro(mac) = expr
+            && is_std_dbg(&mac.mac.path)
+        {
+            if let Some(dbg) = self.visit_dbg(&mut mac.mac) {
+                *expr = dbg;
+            }
+            return;
+        }
         visit_mut::visit_expr_mut(self, expr);
         let Expr::Call(call) = expr else {
             return;
@@ -653,6 +674,59 @@ const EXPRESSION_MACROS: [&str; 13] = [
 ];
 
 impl Rewriter {
+    /// Visits a `dbg!` and, when spawns in it were rewritten, returns what
+    /// it does, printing each argument as the user wrote it: `dbg!` itself
+    /// prints the tokens it gets, the rewritten ones.
+    //
+    // Input: `dbg!(tokio::spawn(f()))`
+    // Output: `match { …tracked spawn… } { v => { eprintln!("[{}:{}:{}] {} = {:#?}", file!(),
+    //     line!(), column!(), stringify!(tokio::spawn(f())), &v); v } }`
+    fn visit_dbg(&mut self, mac: &mut syn::Macro) -> Option<Expr> {
+        let written = mac.tokens.clone();
+        let sites = self.sites.len();
+        self.visit_macro_mut(mac);
+        if self.sites.len() == sites {
+            return None;
+        }
+        let separated = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let values = syn::parse::Parser::parse2(separated, mac.tokens.clone()).ok()?;
+        let texts = syn::parse::Parser::parse2(separated, written).ok()?;
+        // `line!()` and `column!()` at the `dbg`, as `dbg!` gives them.
+        let span = mac.path.segments.first()?.ident.span();
+        let printed = values.iter().zip(&texts).map(|(value, text)| {
+            quote_spanned! {span=>
+                match #value {
+                    __tracked_value => {
+                        ::std::eprintln!(
+                            "[{}:{}:{}] {} = {:#?}",
+                            ::core::file!(),
+                            ::core::line!(),
+                            ::core::column!(),
+                            ::core::stringify!(#text),
+                            &__tracked_value,
+                        );
+                        __tracked_value
+                    }
+                }
+            }
+        });
+        let printed: Vec<TokenStream> = printed.collect();
+        let printed = match printed.as_slice() {
+            [one] => one.clone(),
+            _ => quote_spanned!(span=> (#(#printed,)*)),
+        };
+        // A `dbg!` that never runs, for `clippy::dbg_macro` to see.
+        let bang = mac.bang_token;
+        let path = &mac.path;
+        syn::parse2(quote_spanned! {span=>
+            {
+                let _ = || #path #bang ();
+                #printed
+            }
+        })
+        .ok()
+    }
+
     /// A one-argument spawn call's argument, with its target call marked,
     /// and its site's name suffix (numbered when repeated) and target.
     fn spawned(&mut self, call: &ExprCall) -> (Expr, String, String) {
@@ -985,6 +1059,16 @@ const TRANSPARENT_METHODS: [&str; 6] = [
     "boxed",
     "boxed_local",
 ];
+
+/// `dbg!`, `std::dbg!` or `::std::dbg!`: std's.
+fn is_std_dbg(path: &syn::Path) -> bool {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    match names.as_slice() {
+        [dbg] => path.leading_colon.is_none() && dbg == "dbg",
+        [std, dbg] => std == "std" && dbg == "dbg",
+        _ => false,
+    }
+}
 
 /// `Box::pin`, by any path ending in it.
 fn is_box_pin(func: &Expr) -> bool {
