@@ -449,6 +449,52 @@ async fn a_poll_blocking_in_place_is_not_a_long_poll() {
     assert_eq!(tracker.warnings()[&TaskType::DATABASE].long_poll, 1);
 }
 
+/// The time a fn spends blocking in place does not count towards the long
+/// poll of the task it is awaited in: scans that come after the fn's
+/// `block_in_place` has returned, its poll not yet over, warn about
+/// nothing (they warned about the task, in its poll for 150 ms by then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_blocked_in_place_does_not_count_for_the_task() {
+    use std::sync::mpsc;
+    #[tracked::tracked(type = "Database")]
+    async fn read_in_place(in_place: mpsc::Sender<()>, out: mpsc::Receiver<()>) {
+        tracked::block_in_place(|| {
+            in_place.send(()).unwrap();
+            out.recv().unwrap();
+        });
+        // Still in the poll, no longer in place.
+        in_place.send(()).unwrap();
+        out.recv().unwrap();
+    }
+    let tracker = Tracker::builder()
+        .watchdog(Watchdog::new().long_poll(None, Duration::from_millis(40)))
+        .build();
+    let mut events = tracker.subscribe();
+    let (in_place, reached) = mpsc::channel();
+    let (go_on, out) = mpsc::channel();
+    let task = tracker.spawn("outer", TaskType::DATABASE, read_in_place(in_place, out));
+    let reach = || {
+        reached
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the fn goes on")
+    };
+    reach();
+    for _ in 0..3 {
+        tracker.watchdog_scan();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    go_on.send(()).unwrap();
+    reach(); // out of `block_in_place`, in the same poll
+    tracker.watchdog_scan();
+    tracker.watchdog_scan();
+    go_on.send(()).unwrap();
+    task.await.unwrap();
+    let names = warned(&mut events, |w| {
+        matches!(w, tracked::Warning::LongPoll { .. })
+    });
+    assert_eq!(names, Vec::<String>::new());
+}
+
 /// The names of the tasks `events` warned about with `kind`, in order.
 fn warned(events: &mut tracked::EventStream, kind: fn(&tracked::Warning) -> bool) -> Vec<String> {
     let mut names = Vec::new();

@@ -392,6 +392,11 @@ impl Tracker {
             ..Found::default()
         };
         let records = self.inner.registry.live(|_| true);
+        let index = std::cell::OnceCell::new();
+        let by_id = || -> &HashMap<TaskId, &Record> {
+            index.get_or_init(|| records.iter().map(|r| (r.id, &**r)).collect())
+        };
+        let mut in_place = Vec::new();
         for record in &records {
             let limits = config.for_type(record.ty);
             if let Some(limit) = limits.long_running {
@@ -416,10 +421,8 @@ impl Tracker {
             // worker. The levels a fn blocking in place is awaited in are
             // in the same poll, and covered by it.
             if in_poll && (record.kind == SpawnKind::Blocking || record.in_place()) {
-                if let Some(parent) = record.parent.filter(|_| record.nested()) {
-                    found
-                        .covered
-                        .insert((parent, WARNED_LONG_POLL), Cover::Over);
+                if record.nested() {
+                    in_place.push(&**record);
                 }
                 continue;
             }
@@ -451,10 +454,17 @@ impl Tracker {
         // shows it first: a fn it calls in a loop is not warned about again
         // at every call. The task and the fns it is in take the fn's
         // warning, as listings show.
-        let index = std::cell::OnceCell::new();
-        let by_id = || -> &HashMap<TaskId, &Record> {
-            index.get_or_init(|| records.iter().map(|r| (r.id, &**r)).collect())
-        };
+        // A fn blocking in place holds up no worker, nor do the levels it is
+        // awaited in, in the same poll: the time counts for none of them,
+        // which are seen in a poll afresh once it is over.
+        for record in in_place {
+            for outer in ancestors(record, by_id()) {
+                found
+                    .covered
+                    .insert((outer.id, WARNED_LONG_POLL), Cover::Over);
+                still_in_poll.remove(&outer.id);
+            }
+        }
         let earlier = std::mem::take(&mut seen.deferred);
         let was_deferred = |id, bit| earlier.iter().any(|d| (d.0, d.1) == (id, bit));
         for (record, observed, threshold, bit) in found.over {
