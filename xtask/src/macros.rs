@@ -1,18 +1,21 @@
 //! Looking inside macro invocations: whatever parses as Rust is scanned.
 //!
-//! An argument list is tried as comma-separated expressions, then as
-//! statements; failing both, it is split at `,`, `;`, `=>` and `=` and each
-//! piece is tried on its own (which covers `select!` branches), and pieces that
-//! still do not parse are searched group by group. `macro_rules!`
+//! `select!`'s branches and `matches!`'s arguments are parsed as such, each
+//! pattern binding its names in its handler or guard only. Another argument
+//! list (or one of those that does not parse) is tried as comma-separated
+//! expressions, then as statements; failing both, it is split at `,`, `;`,
+//! `=>` and `=` and each piece is tried on its own, and pieces that still do
+//! not parse are searched group by group. `macro_rules!`
 //! transcribers are scanned with each `$var` read as an identifier and each
 //! `$(...)*` repetition read once.
 
 use crate::parse;
 use crate::scan::Scanner;
 use proc_macro2::{Group, Spacing, TokenStream, TokenTree};
-use syn::parse::Parser;
+use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::visit::Visit;
+use syn::Token;
 
 impl Scanner<'_> {
     /// Scans the tokens of a macro invocation.
@@ -34,6 +37,46 @@ impl Scanner<'_> {
         for piece in split(tokens) {
             self.visit_piece(piece);
         }
+    }
+
+    /// Scans `select!`'s branches, each pattern binding its names in its
+    /// handler only, if the tokens parse as them.
+    pub(crate) fn visit_select(&mut self, tokens: TokenStream) -> bool {
+        let Ok(branches) = parse_select.parse2(tokens) else {
+            return false;
+        };
+        for branch in &branches {
+            if let Some((_, future)) = &branch.pattern {
+                self.visit_expr(future);
+            }
+            if let Some(precondition) = &branch.precondition {
+                self.visit_expr(precondition);
+            }
+            self.with_frame([], |this| {
+                if let Some((pat, _)) = &branch.pattern {
+                    this.bind(pat, None);
+                }
+                this.visit_expr(&branch.handler);
+            });
+        }
+        true
+    }
+
+    /// Scans `matches!(expr, pattern if guard)`, the pattern binding its
+    /// names in the guard only, if the tokens parse as that.
+    pub(crate) fn visit_matches(&mut self, tokens: TokenStream) -> bool {
+        let Ok((expr, pat, guard)) = parse_matches.parse2(tokens) else {
+            return false;
+        };
+        self.visit_expr(&expr);
+        let ty = self.infer(&expr);
+        self.with_frame([], |this| {
+            this.bind(&pat, ty);
+            if let Some(guard) = &guard {
+                this.visit_expr(guard);
+            }
+        });
+        true
     }
 
     fn visit_piece(&mut self, piece: Vec<TokenTree>) {
@@ -80,6 +123,72 @@ impl Scanner<'_> {
         }
         self.in_macro_rules -= 1;
     }
+}
+
+/// A `select!` branch: `pattern = future, if precondition => handler`, or
+/// `else => handler` (no pattern).
+struct Branch {
+    pattern: Option<(syn::Pat, syn::Expr)>,
+    precondition: Option<syn::Expr>,
+    handler: syn::Expr,
+}
+
+/// `tokio::select!`'s arguments: `biased;` first, then branches separated
+/// by commas (optional after a block handler).
+fn parse_select(input: ParseStream<'_>) -> syn::Result<Vec<Branch>> {
+    if input.peek(syn::Ident) && input.peek2(Token![;]) {
+        let biased: syn::Ident = input.parse()?;
+        if biased != "biased" {
+            return Err(syn::Error::new(biased.span(), "expected `biased`"));
+        }
+        input.parse::<Token![;]>()?;
+    }
+    let mut branches = Vec::new();
+    while !input.is_empty() {
+        let mut branch = Branch {
+            pattern: None,
+            precondition: None,
+            handler: syn::Expr::PLACEHOLDER,
+        };
+        if input.parse::<Option<Token![else]>>()?.is_none() {
+            let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
+            input.parse::<Token![=]>()?;
+            branch.pattern = Some((pat, input.parse()?));
+            if input.parse::<Option<Token![,]>>()?.is_some() {
+                input.parse::<Token![if]>()?;
+                branch.precondition = Some(input.parse()?);
+            }
+        }
+        input.parse::<Token![=>]>()?;
+        let block = input.peek(syn::token::Brace);
+        branch.handler = if block {
+            syn::Expr::Block(syn::ExprBlock {
+                attrs: Vec::new(),
+                label: None,
+                block: input.parse()?,
+            })
+        } else {
+            input.parse()?
+        };
+        branches.push(branch);
+        if input.parse::<Option<Token![,]>>()?.is_none() && !block && !input.is_empty() {
+            return Err(input.error("expected `,`"));
+        }
+    }
+    Ok(branches)
+}
+
+/// `matches!(expr, pattern if guard)`, with an optional trailing comma.
+fn parse_matches(input: ParseStream<'_>) -> syn::Result<(syn::Expr, syn::Pat, Option<syn::Expr>)> {
+    let expr = input.parse()?;
+    input.parse::<Token![,]>()?;
+    let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
+    let guard = match input.parse::<Option<Token![if]>>()? {
+        Some(_) => Some(input.parse()?),
+        None => None,
+    };
+    input.parse::<Option<Token![,]>>()?;
+    Ok((expr, pat, guard))
 }
 
 /// Splits a token stream at top-level `,`, `;`, `=>` and lone `=`.

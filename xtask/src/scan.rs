@@ -204,7 +204,7 @@ impl<'a> Scanner<'a> {
     /// shadows any outer variable of that name: with its type where `ty` (the
     /// type of the value matched) or the crate's struct definitions show it,
     /// else as unknown.
-    fn bind(&mut self, pat: &syn::Pat, ty: Option<Ty>) {
+    pub(crate) fn bind(&mut self, pat: &syn::Pat, ty: Option<Ty>) {
         let mut bound = Vec::new();
         self.pattern_types(pat, ty, &mut bound);
         if let Some(frame) = self.frames.last_mut() {
@@ -616,7 +616,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The type of an expression, when the evidence in the crate shows it.
-    fn infer(&self, expr: &syn::Expr) -> Option<Ty> {
+    pub(crate) fn infer(&self, expr: &syn::Expr) -> Option<Ty> {
         match expr {
             syn::Expr::Path(p) if p.qself.is_none() => {
                 if p.path.segments.len() == 1 && p.path.leading_colon.is_none() {
@@ -1319,6 +1319,9 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             }
             // Its tokens become a string; nothing in them runs.
             Some("stringify") => {}
+            // Their patterns bind names in the branch's handler or the guard.
+            Some("select") if self.visit_select(mac.tokens.clone()) => {}
+            Some("matches") if self.visit_matches(mac.tokens.clone()) => {}
             Some(name) if EXPRESSION_MACROS.contains(&name) => {
                 self.visit_tokens(mac.tokens.clone());
             }

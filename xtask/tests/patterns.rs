@@ -619,3 +619,54 @@ fn f(_: RT) {
 ";
     assert_eq!(spawn_lines(code), [19, 20, 21]);
 }
+
+#[test]
+fn a_select_branch_pattern_binds_in_its_handler_only() {
+    let code = "\
+use tokio::spawn;
+use tokio::task::JoinSet;
+async fn f(mut rx: tokio::sync::mpsc::Receiver<fn(u8)>, mut sets: tokio::sync::mpsc::Receiver<u8>) {
+    let set = JoinSet::new();
+    tokio::select! {
+        biased;
+        Some(spawn) = rx.recv(), if spawn(async {}).is_finished() => spawn(1),
+        Some(set) = sets.recv() => { set.spawn(2); spawn(async {}); }
+        else => { spawn(async {}); set.spawn(async {}); }
+    }
+    tokio::select! {
+        Some(spawn) = rx.recv() => { spawn(1); tokio::spawn(async {}); },
+    }
+    spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [7, 8, 9, 9, 12, 14]);
+}
+
+#[test]
+fn a_matches_pattern_binds_in_its_guard_only() {
+    let code = "\
+use tokio::spawn;
+use tokio::runtime::Handle;
+fn f(x: Option<fn(u8) -> bool>, h: Option<Handle>) -> bool {
+    matches!(x, Some(spawn) if spawn(1)
+        && tokio::spawn(async {}).is_finished())
+        && matches!(h, Some(rt) if rt.spawn(async {}).is_finished(),)
+        && matches!(spawn(async {}), _ if true)
+}
+";
+    assert_eq!(spawn_lines(code), [5, 6, 7]);
+}
+
+#[test]
+fn if_let_while_let_and_match_patterns_bind_in_their_branch() {
+    let code = "\
+use tokio::spawn;
+fn f(x: Option<fn(u8)>) {
+    if let Some(spawn) = x { spawn(1); } else { spawn(async {}); }
+    while let Some(spawn) = x { spawn(1); }
+    match x { Some(spawn) if { spawn(1); true } => spawn(2), _ => { spawn(async {}); } }
+    spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [3, 5, 6]);
+}
