@@ -162,13 +162,11 @@ async fn bound_in_macro_patterns() -> u32 {
     let mut handles = Vec::new();
     // A pattern's binding hides tokio's in its handler...
     tokio::select! {
-        // tracked: allow(untracked-spawn) -- the audit takes this binding for tokio's spawn
         Some(spawn) = rx.recv() => handles.push(spawn(Box::pin(async { 1 }))),
         else => {}
     }
     let spawner: Option<Spawner> = Some(mock::spawn);
     // ...and in `matches!`'s guard.
-    // tracked: allow(untracked-spawn) -- the audit takes this binding for tokio's spawn
     let spawned = matches!(spawner, Some(spawn) if {
         handles.push(spawn(Box::pin(async { 2 })));
         true
