@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::AddAssign;
 
+use unicode_width::UnicodeWidthStr;
+
 use crate::TaskType;
 
 /// Lifecycle counters for a set of tasks.
@@ -105,17 +107,18 @@ impl Stats {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<Cow<'_, str>> = self.by_type.keys().map(|ty| one_line(ty.name())).collect();
-        // In characters, as the padding below counts them.
+        // In terminal columns: a CJK letter takes two.
         let width = names
             .iter()
-            .map(|name| name.chars().count())
+            .map(|name| name.width())
             .chain([5])
             .max()
             .unwrap_or(5);
+        let pad = |name: &str| " ".repeat(width - name.width());
         writeln!(
             f,
-            "{:<width$}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
-            "type",
+            "type{}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
+            pad("type"),
             "spawned",
             "live",
             "pending",
@@ -129,7 +132,8 @@ impl fmt::Display for Stats {
         for (name, c) in rows.chain([("total", &self.total)]) {
             writeln!(
                 f,
-                "{name:<width$}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
+                "{name}{}  {:>9} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>10}",
+                pad(name),
                 c.spawned,
                 c.live(),
                 c.pending,
@@ -162,9 +166,11 @@ fn one_line(name: &str) -> Cow<'_, str> {
 mod tests {
     use super::{Counts, Stats};
     use crate::TaskType;
+    use unicode_width::UnicodeWidthStr;
 
-    /// Every row is one line as wide as the header, whatever the names: a
-    /// newline is escaped, and padding counts characters, not bytes.
+    /// Every row is one line as wide as the header on a terminal, whatever
+    /// the names: a newline is escaped, and padding counts columns (a CJK
+    /// letter takes two), not bytes or characters.
     #[test]
     fn the_table_keeps_one_aligned_row_per_type() {
         let counts = Counts {
@@ -177,8 +183,8 @@ mod tests {
         let table = Stats::from_rows(rows).to_string();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2 + names.len(), "{table}");
-        let width = lines[0].chars().count();
-        assert!(lines.iter().all(|l| l.chars().count() == width), "{table}");
+        let width = lines[0].width();
+        assert!(lines.iter().all(|l| l.width() == width), "{table}");
         assert!(lines.iter().any(|l| l.starts_with("A\\nB ")), "{table}");
     }
 }
