@@ -155,15 +155,25 @@ impl Drop for EventStream {
 #[cfg_attr(not(feature = "journal"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct EventQueue {
-    receiver: tokio::sync::mpsc::Receiver<Event>,
+    receiver: tokio::sync::mpsc::Receiver<Queued>,
     sink: Arc<Sink>,
     sinks: Arc<RwLock<Vec<Arc<Sink>>>>,
     subscribers: Arc<AtomicUsize>,
 }
 
+/// An event in an [`EventQueue`], with the [`weight`] it holds of the
+/// queue's bytes: weighed once, when queued, and given back as it was
+/// weighed. Only the queue carries it; the broadcast event stays as it is.
+#[cfg_attr(not(feature = "journal"), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) event: Event,
+    pub(crate) weight: usize,
+}
+
 #[derive(Debug)]
 struct Sink {
-    sender: tokio::sync::mpsc::Sender<Event>,
+    sender: tokio::sync::mpsc::Sender<Queued>,
     dropped: AtomicU64,
     /// The [`weight`] of the events queued and of those the consumer holds
     /// still (it [releases](EventQueue::release) them when done).
@@ -180,7 +190,7 @@ impl Sink {
         // the check, so that senders racing for the last bytes cannot all
         // take them.
         let held = self.bytes.fetch_add(weight, Ordering::Relaxed) + weight;
-        if held > self.max_bytes || self.sender.try_send(event).is_err() {
+        if held > self.max_bytes || self.sender.try_send(Queued { event, weight }).is_err() {
             self.bytes.fetch_sub(weight, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -218,12 +228,12 @@ impl QueueGauge {
 #[cfg_attr(not(feature = "journal"), allow(dead_code))]
 impl EventQueue {
     /// The next event, or `None` once the tracker is gone.
-    pub(crate) async fn recv(&mut self) -> Option<Event> {
+    pub(crate) async fn recv(&mut self) -> Option<Queued> {
         self.receiver.recv().await
     }
 
     /// The next event if one is queued.
-    pub(crate) fn try_recv(&mut self) -> Option<Event> {
+    pub(crate) fn try_recv(&mut self) -> Option<Queued> {
         self.receiver.try_recv().ok()
     }
 
@@ -247,10 +257,18 @@ impl EventQueue {
         self.sink.dropped.swap(0, Ordering::Relaxed)
     }
 
-    /// Gives back the [`weight`] of events received and now done with:
-    /// until then they count against the queue's bytes.
+    /// Gives back the [`weight`] of events received and now done with
+    /// (the sum of their [`Queued::weight`]): until then they count
+    /// against the queue's bytes.
     pub(crate) fn release(&self, bytes: usize) {
         self.sink.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// The bytes the queue's bound counts now: events queued, and those
+    /// received and not released.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.sink.bytes.load(Ordering::Relaxed)
     }
 }
 

@@ -17,7 +17,7 @@ use super::batch::{self, Entry};
 use super::schema;
 use super::store::{Store, WriteError};
 use super::JournalError;
-use crate::events::{self, EventQueue};
+use crate::events::{EventQueue, Queued};
 use crate::{Event, EventKind, TaskId, TaskState, Tracker};
 
 /// Drops are logged at most this often, each warning with the count since
@@ -96,11 +96,9 @@ struct State {
     refusals_since: Option<Instant>,
 }
 
-impl Writer {
-    /// Runs until every handle is dropped or the task is cancelled, then
-    /// writes what it holds (if the database lets it) and returns.
-    pub(crate) async fn run(mut self) {
-        let mut state = State {
+impl State {
+    fn new() -> State {
+        State {
             pending: VecDeque::new(),
             open: HashSet::new(),
             reconcile: false,
@@ -114,7 +112,15 @@ impl Writer {
             logged_at: None,
             refusals_named: 0,
             refusals_since: None,
-        };
+        }
+    }
+}
+
+impl Writer {
+    /// Runs until every handle is dropped or the task is cancelled, then
+    /// writes what it holds (if the database lets it) and returns.
+    pub(crate) async fn run(mut self) {
+        let mut state = State::new();
         let cancelled = crate::current().map(|t| t.cancellation_token());
         let cancelled = async {
             match cancelled {
@@ -149,8 +155,8 @@ impl Writer {
                     None => break,
                 },
                 received = self.events.recv(), if state.pending.len() < self.buffer => match received {
-                    Some(event) => {
-                        self.take(&mut state, event, true);
+                    Some(queued) => {
+                        self.take(&mut state, queued);
                         if state.pending.len() >= self.batch_size {
                             let _ = self.write_all(&mut state, false).await;
                         }
@@ -163,7 +169,14 @@ impl Writer {
             }
         }
         if let Some(end) = own_end(&self.tracker) {
-            self.take(&mut state, end, false);
+            // Not through the queue: it holds none of its bytes.
+            self.take(
+                &mut state,
+                Queued {
+                    event: end,
+                    weight: 0,
+                },
+            );
         }
         if let Err(error) = self.write_queued(&mut state).await {
             // No retry follows: unlike the warning when the database went
@@ -179,9 +192,10 @@ impl Writer {
         self.shared.done.cancel();
     }
 
-    /// Takes `event` into the buffer; `queued`: it came through the event
-    /// queue, and holds its bytes until written.
-    fn take(&self, state: &mut State, event: Event, queued: bool) {
+    /// Takes an event into the buffer, holding the bytes it was weighed at
+    /// when queued until it is written or dropped.
+    fn take(&self, state: &mut State, queued: Queued) {
+        let Queued { event, weight } = queued;
         // One thread's events reach the queue in order, and a task's spawn
         // is sent before it can run: no end is taken before its spawn.
         match event.kind {
@@ -194,12 +208,11 @@ impl Writer {
             EventKind::CancelRequested | EventKind::Warning(_) => {}
         }
         let at = schema::micros_of(&self.tracker, event.at);
-        let held = if queued { events::weight(&event) } else { 0 };
         state.pending.push_back(Entry {
             at,
             event,
             reconciled: false,
-            held,
+            held: weight,
         });
         self.count_pending(state);
     }
@@ -284,10 +297,10 @@ impl Writer {
     fn drain_ready(&mut self, state: &mut State, max: usize) -> usize {
         let mut taken = 0;
         while taken < max && state.pending.len() < self.buffer {
-            let Some(event) = self.events.try_recv() else {
+            let Some(queued) = self.events.try_recv() else {
                 break;
             };
-            self.take(state, event, true);
+            self.take(state, queued);
             taken += 1;
         }
         self.collect_dropped(state);
@@ -393,7 +406,7 @@ impl Writer {
                 tokio::select! {
                     biased;
                     result = &mut write => break result,
-                    Some(event) = self.events.recv(), if room => self.take(state, event, true),
+                    Some(queued) = self.events.recv(), if room => self.take(state, queued),
                 }
             }
         };
@@ -558,4 +571,136 @@ fn own_end(tracker: &Tracker) -> Option<Event> {
             error: None,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::events::weight;
+    use crate::journal::batch::Batch;
+    use crate::journal::query::{JournalPage, JournalQuery, JournalTaskDetail};
+    use crate::journal::schema::Statement;
+    use crate::journal::store::BoxFuture;
+    use crate::TaskType;
+
+    /// A database in memory that counts the batches it is asked to write:
+    /// down (every write fails as a lost connection does) while `down`,
+    /// and refusing, as a constraint would, every batch holding a task
+    /// whose name starts with `poison`.
+    #[derive(Default)]
+    struct Counting {
+        writes: AtomicUsize,
+        down: AtomicBool,
+    }
+
+    impl Store for Counting {
+        fn connect(&self) -> BoxFuture<'_, Result<(), JournalError>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), WriteError>> {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            let result = if self.down.load(Ordering::Relaxed) {
+                Err(JournalError::Unavailable("down".into()).into())
+            } else if batch.tasks.iter().any(|t| t.name.starts_with("poison")) {
+                Err(WriteError {
+                    error: JournalError::Database("refused".into()),
+                    refused: true,
+                })
+            } else {
+                Ok(())
+            };
+            Box::pin(async move { result })
+        }
+
+        fn transaction(&self, _: Vec<Statement>) -> BoxFuture<'_, Result<Vec<u64>, JournalError>> {
+            Box::pin(async { Err(JournalError::Closed) })
+        }
+
+        fn tasks(&self, _: JournalQuery) -> BoxFuture<'_, Result<JournalPage, JournalError>> {
+            Box::pin(async { Err(JournalError::Closed) })
+        }
+
+        fn task(
+            &self,
+            _: String,
+            _: u64,
+        ) -> BoxFuture<'_, Result<Option<JournalTaskDetail>, JournalError>> {
+            Box::pin(async { Err(JournalError::Closed) })
+        }
+
+        fn numbers(&self, _: Statement) -> BoxFuture<'_, Result<Vec<i64>, JournalError>> {
+            Box::pin(async { Err(JournalError::Closed) })
+        }
+
+        fn texts(&self, _: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>> {
+            Box::pin(async { Err(JournalError::Closed) })
+        }
+    }
+
+    /// A writer of `tracker`'s events into `store`, not running: the tests
+    /// drive it a step at a time.
+    fn writer(tracker: &Tracker, store: Arc<Counting>, batch_size: usize) -> Writer {
+        let (_, commands) = mpsc::channel(1);
+        Writer {
+            store,
+            instance: "test".into(),
+            tracker: tracker.clone(),
+            events: tracker.event_queue(1000, 64 << 20),
+            commands,
+            shared: Arc::default(),
+            batch_size,
+            buffer: 1000,
+            interval: Duration::from_secs(3600),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Each event holds, until written or refused, the bytes it was weighed
+    /// at when queued, and gives back just those: the queue's byte count
+    /// is what the writer holds, through a failed write, and nothing once
+    /// all is written.
+    #[tokio::test]
+    async fn the_queue_bytes_are_what_the_writer_holds() {
+        let tracker = Tracker::new();
+        let store = Arc::new(Counting::default());
+        let mut writer = writer(&tracker, store.clone(), 1000);
+        for name in ["plain", "poison"] {
+            tracker
+                .task_builder(name, TaskType::GENERAL)
+                .owner("tenant")
+                .label("key", "x".repeat(300))
+                .spawn(async {
+                    crate::progress(50, "y".repeat(200));
+                    Err::<(), _>("z".repeat(500))
+                })
+                .await
+                .unwrap()
+                .unwrap_err();
+        }
+        let mut state = State::new();
+        assert_eq!(writer.drain_ready(&mut state, usize::MAX), 8);
+        let mut held = 0;
+        for entry in &state.pending {
+            assert_eq!(entry.held, weight(&entry.event), "{entry:?}");
+            held += entry.held;
+        }
+        assert!(held > 2 * 1000, "the texts are weighed: {held}");
+        assert_eq!(writer.events.bytes(), held);
+        store.down.store(true, Ordering::Relaxed);
+        writer.write_all(&mut state, true).await.unwrap_err();
+        assert_eq!(writer.events.bytes(), held, "a failed write keeps them");
+        store.down.store(false, Ordering::Relaxed);
+        writer.write_all(&mut state, true).await.unwrap();
+        let shared = &writer.shared;
+        assert_eq!(shared.written.load(Ordering::Relaxed), 4);
+        assert_eq!(shared.dropped.load(Ordering::Relaxed), 4, "poison's");
+        assert_eq!(
+            writer.events.bytes(),
+            0,
+            "written or refused, all given back"
+        );
+    }
 }
