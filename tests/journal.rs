@@ -272,8 +272,8 @@ fn assert_cut(written: &str, full: &str, bound: usize) {
     assert!(kept.len() + 3 == bound, "cut short: {}", kept.len());
 }
 
-/// A name, owner or service name over 1 KiB is cut to 1 KiB, saying so,
-/// the same in either database. An owner of 2.7 KB that does not compress
+/// A name, owner, label key or value, or service name over 1 KiB is cut
+/// to 1 KiB, saying so, the same in either database. An owner of 2.7 KB that does not compress
 /// is more than PostgreSQL's index entries hold (2704 bytes): its batch
 /// failed at every retry, and every later event waited behind it until
 /// dropped; a service name as long failed every batch.
@@ -285,9 +285,11 @@ async fn long_texts(builder: JournalBuilder) {
     assert_cut(written_service, &service, 1024);
     let name = format!("long-{}", noise(3000));
     let owner = noise(2700);
+    let (key, value) = (format!("key-{}", noise(2000)), noise(3000));
     tracker
         .task_builder(name.clone(), TaskType::DATABASE)
         .owner(owner.clone())
+        .label(key.clone(), value.clone())
         .spawn(async {})
         .await
         .unwrap();
@@ -303,6 +305,11 @@ async fn long_texts(builder: JournalBuilder) {
     assert_cut(&task.name, &name, 1024);
     let written = task.owner.clone().unwrap();
     assert_cut(&written, &owner, 1024);
+    let [(written_key, written_value)] = &task.labels[..] else {
+        panic!("one label: {:?}", task.labels);
+    };
+    assert_cut(written_key, &key, 1024);
+    assert_cut(written_value, &value, 1024);
     // Asked by the owner as written, the task is found.
     let owned = JournalQuery::new().owner(written);
     assert_eq!(journal.tasks(&owned).await.unwrap().tasks.len(), 1);

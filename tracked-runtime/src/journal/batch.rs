@@ -7,9 +7,10 @@
 //! says what the batch knows, and the database merges it into what earlier
 //! batches wrote (see `schema::upsert_tasks`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::text::cut;
+use crate::text::{cut, cut_copy};
 use crate::{Event, EventKind, SpawnKind, TaskState};
 
 /// One event waiting to be written, with its wall-clock time (µs since the
@@ -148,7 +149,8 @@ pub(crate) fn fold(instance: &str, entries: &[Entry], dropped: u64, now: i64) ->
                 labels,
             } => {
                 tally.spawned += 1;
-                let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+                let labels: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                    labels.iter().map(|(k, v)| (label(k), label(v))).collect();
                 let row = rows.of(entry);
                 row.spawned = true;
                 row.parent = parent.map(|p| p.as_u64() as i64);
@@ -238,17 +240,30 @@ impl Rows {
     }
 }
 
-/// Bytes kept of a task's name, type and owner, and of the service name in
-/// the instance id. PostgreSQL's index entries hold at most 2704 bytes
-/// (the owner, type and instance are indexed), and a text that does not
-/// compress takes its whole length there. Errors and progress messages
-/// need no bound of the journal's: the tracker cuts them (4 KiB, 1 KiB).
+/// Bytes kept of a task's name, type and owner, of its labels' keys and
+/// values, and of the service name in the instance id. PostgreSQL's index
+/// entries hold at most 2704 bytes (the owner, type and instance are
+/// indexed), and a text that does not compress takes its whole length
+/// there; labels are not indexed, but cut alike so that no text a task
+/// chooses grows its row without bound. Errors and progress messages need
+/// no bound of the journal's: the tracker cuts them (4 KiB, 1 KiB).
 pub(crate) const NAME_BYTES: usize = 1024;
 
 /// `s` as a name, type or owner column: [`text`], cut as the tracker cuts
 /// an error, to [`NAME_BYTES`] ending with an ellipsis.
 pub(crate) fn name(s: &str) -> String {
     cut(text(s), NAME_BYTES)
+}
+
+/// A label's key or value as written: cut as [`name`] cuts, to
+/// [`NAME_BYTES`] ending with an ellipsis, but keeping NUL (the labels'
+/// JSON escapes it). Borrowed when whole.
+pub(crate) fn label(s: &str) -> Cow<'_, str> {
+    if s.len() <= NAME_BYTES {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(cut_copy(s, NAME_BYTES))
+    }
 }
 
 /// `s` as a column's text: NUL, which PostgreSQL refuses in text (failing
@@ -473,6 +488,28 @@ pub(crate) mod tests {
         assert!(cut.starts_with("a\u{fffd}é"), "{cut}");
         assert!(cut.ends_with("é…"), "{cut}");
         assert_eq!(name("short\0"), "short\u{fffd}");
+    }
+
+    #[test]
+    fn long_label_keys_and_values_are_cut_keeping_nul() {
+        let key = format!("k\0{}", "é".repeat(600));
+        let value = "v".repeat(NAME_BYTES + 1);
+        let mut spawn = entry(1, 100, spawned(None));
+        let EventKind::Spawned { labels, .. } = &mut spawn.event.kind else {
+            unreachable!()
+        };
+        *labels = vec![
+            (Cow::Owned(key.clone()), Cow::Owned(value.clone())),
+            (Cow::Borrowed("short\0"), Cow::Owned("v".repeat(NAME_BYTES))),
+        ]
+        .into();
+        let row = &fold("svc", &[spawn], 0, 0).tasks[0];
+        let written: Vec<(String, String)> = serde_json::from_str(&row.labels).unwrap();
+        let (k, v) = &written[0];
+        assert!(k.len() <= NAME_BYTES && k.starts_with("k\0é") && k.ends_with("é…"));
+        assert_eq!(*v, format!("{}…", &value[..NAME_BYTES - 3]));
+        // Up to the bound, kept whole, NUL and all.
+        assert_eq!(written[1], ("short\0".into(), "v".repeat(NAME_BYTES)));
     }
 
     #[test]

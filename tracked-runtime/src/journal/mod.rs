@@ -53,11 +53,11 @@
 //! - **Texts.** A NUL character in a name, owner, error, progress message
 //!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,
 //!   which would fail the batch holding it at every retry). A name, type,
-//!   owner or service name over 1 KiB is cut to 1 KiB ending with `…`, as
-//!   the tracker cuts errors (4 KiB) and progress messages (1 KiB), in
-//!   either database: PostgreSQL refuses an index entry over 2704 bytes.
-//!   Ask for such an owner as written. Labels are kept whole, NUL too
-//!   (their JSON escapes it).
+//!   owner, label key or value, or service name over 1 KiB is cut to
+//!   1 KiB ending with `…`, as the tracker cuts errors (4 KiB) and
+//!   progress messages (1 KiB), in either database: PostgreSQL refuses an
+//!   index entry over 2704 bytes. Ask for such an owner as written.
+//!   Labels keep NUL (their JSON escapes it).
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
 //!   batch in flight or of the events still buffered (at most
