@@ -310,9 +310,14 @@ async fn long_texts(builder: JournalBuilder) {
     };
     assert_cut(written_key, &key, 1024);
     assert_cut(written_value, &value, 1024);
-    // Asked by the owner as written, the task is found.
+    // Asked by the owner as written, or by the owner it was given (cut
+    // the same way before it is compared), the task is found.
     let owned = JournalQuery::new().owner(written);
     assert_eq!(journal.tasks(&owned).await.unwrap().tasks.len(), 1);
+    let given = JournalQuery::new().owner(owner.clone());
+    assert_eq!(journal.tasks(&given).await.unwrap().tasks.len(), 1);
+    let other = JournalQuery::new().owner(format!("x{}", &owner[1..]));
+    assert!(journal.tasks(&other).await.unwrap().tasks.is_empty());
     assert_eq!(journal.stats().dropped, 0);
     journal.shutdown().await;
 }
@@ -1973,5 +1978,72 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
     assert_eq!(seen, ids["alice"]);
     let (status, body) = get("/tasks?state=completed&limit=nope".into(), "alice-token").await;
     assert_eq!(status, 400, "{body}");
+    server.shutdown().await;
+}
+
+/// A token scoped to an owner over 1 KiB finds that owner's tasks in the
+/// journal, where the owner is written cut: the journal's rows are
+/// compared with the token's owner cut the same way. Before, such a
+/// token got a 404 for its own task and an empty list.
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_finds_the_journaled_tasks_of_a_long_owner() {
+    use serde_json::Value;
+    use tracked::http::{serve, Config};
+
+    let dir = scratch("http-long-owner");
+    // No in-memory history: every finished task is only in the journal.
+    let tracker = Tracker::builder().history_capacity(0).build();
+    let journal = Journal::sqlite(dir.join("journal.sqlite"))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let owner = noise(2700);
+    let mine = tracker
+        .task_builder("long-owned", TaskType::GENERAL)
+        .owner(owner.clone())
+        .spawn(async {});
+    let mine_id = mine.id().as_u64();
+    mine.await.unwrap();
+    // Another long owner, differing in its first byte: not seen.
+    let other = format!("x{}", &owner[1..]);
+    let theirs = tracker
+        .task_builder("other-owned", TaskType::GENERAL)
+        .owner(other)
+        .spawn(async {});
+    let theirs_id = theirs.id().as_u64();
+    theirs.await.unwrap();
+    journal.flush().await.unwrap();
+    let config = Config::new()
+        .owner_token("long-token", owner.clone())
+        .journal(journal.clone());
+    let server = serve(tracker.clone(), config).await.unwrap();
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", server.url()))
+            .bearer_auth("long-token");
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+    let (status, body) = get(format!("/tasks/{mine_id}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["task"]["source"], "journal");
+    assert_eq!(body["task"]["name"], "long-owned");
+    let (status, body) = get(format!("/tasks/{theirs_id}")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get("/tasks?state=completed".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["long-owned"], "{body}");
     server.shutdown().await;
 }

@@ -55,10 +55,13 @@ pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Val
     })
 }
 
+/// Whether `caller` may see `t`: a journaled owner holding NUL or over
+/// 1 KiB was written changed, so a scoped caller's owner is compared as
+/// the journal writes it.
 fn visible(caller: &Caller, t: &JournalTask) -> bool {
     caller
         .owner()
-        .is_none_or(|owner| t.owner.as_deref() == Some(&**owner))
+        .is_none_or(|owner| t.owner.as_deref() == Some(&*crate::journal::owner_as_written(owner)))
 }
 
 fn unavailable(e: crate::journal::JournalError) -> ApiError {

@@ -49,8 +49,10 @@ impl JournalQuery {
         Self::default()
     }
 
-    /// Tasks of this owner only, as written: an owner holding NUL or over
-    /// 1 KiB is written changed (see [how it writes](super#how-it-writes)).
+    /// Tasks of this owner only. An owner holding NUL or over 1 KiB is
+    /// written changed (see [how it writes](super#how-it-writes)), and
+    /// `owner` is changed the same way before it is compared: such a task
+    /// is found by the owner it was given, or by the owner as written.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
         self

@@ -324,7 +324,8 @@ impl Statement {
 pub(crate) fn select(q: &JournalQuery) -> Statement {
     let mut w = Where::default();
     if let Some(owner) = &q.owner {
-        w.bind("owner = ?", Value::Text(owner.clone()));
+        // As written: a long owner is stored cut, and found by its whole.
+        w.bind("owner = ?", Value::Text(super::owner_as_written(owner)));
     }
     if let Some(ty) = &q.ty {
         w.bind("type = ?", Value::Text(ty.clone()));
