@@ -48,7 +48,9 @@
 //!   retry. The batch is written by halves instead, down to the events
 //!   that fail alone: those are dropped, counted as the drops above, and
 //!   each named in a warning with its task's id and name and the
-//!   database's reason; the rest is written. Any other error (a lost
+//!   database's reason; the rest is written. A schema refusing every row
+//!   costs about a write per event (each is tried alone), one refused
+//!   event about a write per halving. Any other error (a lost
 //!   connection, a lock timeout, a full disk) is retried with backoff.
 //! - **Texts.** A NUL character in a name, owner, error, progress message
 //!   or service name is written as U+FFFD (PostgreSQL refuses NUL in text,

@@ -330,7 +330,16 @@ impl Writer {
     /// an index, say) would fail the same way at every retry, with every
     /// later event waiting behind it: it is written by halves instead,
     /// down to the events that fail alone, which are dropped (see
-    /// [`refuse`](Self::refuse)).
+    /// [`refuse`](Self::refuse)). Two writes are skipped, as their
+    /// outcome is known (see [`Half`]): the second half of a refused part
+    /// whose first half was written holds a refused value, so it is split
+    /// unwritten; and when the first half was refused event by event (a
+    /// schema refusing every row), the second half is written an event at
+    /// a time. Either way an event is dropped only once it failed alone,
+    /// and a batch of `n` events costs at most `2n - 1` writes as before;
+    /// for `n` a power of two, `n + log2 n` when every event is refused
+    /// (was `2n - 1`), and `log2 n + 2` for one refused event at its end
+    /// (was `2 log2 n + 1`).
     async fn write_all(&mut self, state: &mut State, now: bool) -> Result<(), JournalError> {
         // Counted even when nothing can be written: a writer that gave up,
         // or waits out its backoff, still says what it drops.
@@ -357,34 +366,68 @@ impl Writer {
             batch.append(&mut state.reconciled);
             state.in_flight = n;
             // The parts left to write, the next one last.
-            let mut parts = vec![batch];
-            while let Some(mut part) = parts.pop() {
-                let error = match self.write_part(state, &part).await {
-                    Ok(()) => continue,
-                    Err(e) => e,
-                };
-                if error.refused && part.len() > 1 {
-                    let second = part.split_off(part.len() / 2);
-                    parts.push(second);
-                    parts.push(part);
-                } else if error.refused && part.len() == 1 {
-                    self.refuse(state, &part[0], &error.error);
-                } else {
-                    // Put what is left back in front, in order, to retry.
-                    let left: Vec<Entry> = parts.into_iter().rev().flatten().collect();
-                    let (received, reconciled): (Vec<Entry>, Vec<Entry>) =
-                        part.into_iter().chain(left).partition(|e| !e.reconciled);
-                    state.reconciled = reconciled;
-                    for entry in received.into_iter().rev() {
-                        state.pending.push_front(entry);
+            let mut parts = vec![(batch, Half::Whole)];
+            // Events dropped as refused so far, for `Half::Second`.
+            let mut refused = 0;
+            while let Some((mut part, half)) = parts.pop() {
+                match half {
+                    Half::Second {
+                        first,
+                        refused_before,
+                    } if part.len() > 1 && refused - refused_before == first => {
+                        // Its first half was refused event by event.
+                        let ones = part.into_iter().rev().map(|e| (vec![e], Half::Whole));
+                        parts.extend(ones);
+                        continue;
                     }
-                    state.in_flight = 0;
-                    // Events taken during the write were counted without
-                    // the batch; it is back in the queue now.
-                    self.count_pending(state);
-                    self.fail(state, &error.error);
-                    return Err(error.error);
+                    // Known to be refused: split without writing it.
+                    Half::Refused if part.len() > 1 => {}
+                    _ => match self.write_part(state, &part).await {
+                        Ok(()) => {
+                            if let (Half::First, Some((_, next))) = (half, parts.last_mut()) {
+                                // Next on the stack is the rest of the
+                                // refused part: the refused value is there.
+                                *next = Half::Refused;
+                            }
+                            continue;
+                        }
+                        Err(error) if error.refused && part.len() > 1 => {}
+                        Err(error) if error.refused && part.len() == 1 => {
+                            self.refuse(state, &part[0], &error.error);
+                            refused += 1;
+                            continue;
+                        }
+                        Err(error) => {
+                            // Put what is left back in front, in order, to
+                            // retry.
+                            let left = parts.into_iter().rev().flat_map(|(p, _)| p);
+                            let (received, reconciled): (Vec<Entry>, Vec<Entry>) =
+                                part.into_iter().chain(left).partition(|e| !e.reconciled);
+                            state.reconciled = reconciled;
+                            for entry in received.into_iter().rev() {
+                                state.pending.push_front(entry);
+                            }
+                            state.in_flight = 0;
+                            // Events taken during the write were counted
+                            // without the batch; it is back in the queue now.
+                            self.count_pending(state);
+                            self.fail(state, &error.error);
+                            return Err(error.error);
+                        }
+                    },
                 }
+                // Refused, or known to be, and more than one event: by halves.
+                let second = part.split_off(part.len() / 2);
+                let first = part.len();
+                let refused_before = refused;
+                parts.push((
+                    second,
+                    Half::Second {
+                        first,
+                        refused_before,
+                    },
+                ));
+                parts.push((part, Half::First));
             }
         }
         Ok(())
@@ -540,6 +583,24 @@ impl Drop for Writer {
     }
 }
 
+/// Where a part of a batch being written by halves came from, which may
+/// tell how its write would end (see [`Writer::write_all`]).
+#[derive(Clone, Copy, Debug)]
+enum Half {
+    /// A whole batch, or one event of a part written an event at a time.
+    Whole,
+    /// The first half of a refused part.
+    First,
+    /// The second half of a refused part whose first half holds `first`
+    /// events; `refused_before` events of the batch had been refused when
+    /// it was split. If all of the first half is refused too, so likely is
+    /// this half: it is written an event at a time.
+    Second { first: usize, refused_before: usize },
+    /// The second half of a refused part whose first half was written:
+    /// the refused value is in it.
+    Refused,
+}
+
 /// What kind of event `kind` is, for a log line.
 fn kind_name(kind: &EventKind) -> &'static str {
     match kind {
@@ -579,6 +640,9 @@ mod tests {
 
     use super::*;
     use crate::events::weight;
+    use std::borrow::Cow;
+
+    use crate::journal::batch::tests::entry;
     use crate::journal::batch::Batch;
     use crate::journal::query::{JournalPage, JournalQuery, JournalTaskDetail};
     use crate::journal::schema::Statement;
@@ -588,7 +652,8 @@ mod tests {
     /// A database in memory that counts the batches it is asked to write:
     /// down (every write fails as a lost connection does) while `down`,
     /// and refusing, as a constraint would, every batch holding a task
-    /// whose name starts with `poison`.
+    /// whose name starts with `poison`, or both tasks `pair-a` and `pair-b`
+    /// (a refusal no one event causes).
     #[derive(Default)]
     struct Counting {
         writes: AtomicUsize,
@@ -604,7 +669,11 @@ mod tests {
             self.writes.fetch_add(1, Ordering::Relaxed);
             let result = if self.down.load(Ordering::Relaxed) {
                 Err(JournalError::Unavailable("down".into()).into())
-            } else if batch.tasks.iter().any(|t| t.name.starts_with("poison")) {
+            } else if batch.tasks.iter().any(|t| t.name.starts_with("poison"))
+                || ["pair-a", "pair-b"]
+                    .iter()
+                    .all(|name| batch.tasks.iter().any(|t| t.name == *name))
+            {
                 Err(WriteError {
                     error: JournalError::Database("refused".into()),
                     refused: true,
@@ -702,5 +771,94 @@ mod tests {
             0,
             "written or refused, all given back"
         );
+    }
+
+    /// Writes one batch of `names.len()` events, each of a task of its own
+    /// named so; returns how many writes it took, and the events written
+    /// and dropped.
+    async fn write_batch(names: &[String]) -> (usize, u64, u64) {
+        let tracker = Tracker::new();
+        let store = Arc::new(Counting::default());
+        let mut writer = writer(&tracker, store.clone(), names.len());
+        let mut state = State::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut entry = entry(i as u64 + 1, i as i64, EventKind::Started);
+            entry.event.name = Cow::Owned(name.clone());
+            state.pending.push_back(entry);
+        }
+        writer.write_all(&mut state, true).await.unwrap();
+        assert!(state.pending.is_empty() && state.in_flight == 0);
+        let shared = &writer.shared;
+        (
+            store.writes.load(Ordering::Relaxed),
+            shared.written.load(Ordering::Relaxed),
+            shared.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// 64 names, those at `refused` positions starting with `poison`.
+    fn names(refused: impl Fn(usize) -> bool) -> Vec<String> {
+        (0..64)
+            .map(|i| match refused(i) {
+                true => format!("poison-{i}"),
+                false => format!("fine-{i}"),
+            })
+            .collect()
+    }
+
+    /// A schema refusing every row costs a write per event and one per
+    /// halving (each event must be seen to fail alone), not the `2n - 1`
+    /// of halving down to every event: once a first half was refused
+    /// event by event, its second half is written an event at a time.
+    #[tokio::test]
+    async fn refusing_every_row_costs_a_write_per_event_and_per_halving() {
+        let (writes, written, dropped) = write_batch(&names(|_| true)).await;
+        assert_eq!((written, dropped), (0, 64));
+        // And one more for the batch row putting the drops on record.
+        assert_eq!(writes, 64 + 6 + 1, "was 127 + 1");
+    }
+
+    /// One refused event costs a write per halving, not two: the second
+    /// half of a refused part whose first half was written must hold the
+    /// refused value, so it is split without being written.
+    #[tokio::test]
+    async fn one_refused_row_costs_a_write_per_halving() {
+        let (writes, written, dropped) = write_batch(&names(|i| i == 63)).await;
+        assert_eq!((written, dropped), (63, 1));
+        // The last write refused it: one more puts the drop on record.
+        assert_eq!(writes, 1 + 6 + 1 + 1, "was 13 + 1");
+        // First, it is found as before, every first half refused (the
+        // writes after it put its drop on record).
+        let (writes, written, dropped) = write_batch(&names(|i| i == 0)).await;
+        assert_eq!((written, dropped), (63, 1));
+        assert_eq!(writes, 1 + 2 * 6);
+    }
+
+    /// However refusals fall, exactly the events refused alone are dropped,
+    /// in at most `2n - 1` writes as before; a refusal of two events
+    /// together (whose halves are split unwritten, as known refused, and
+    /// then written) drops neither.
+    #[tokio::test]
+    async fn only_events_refused_alone_are_dropped() {
+        type Refused = fn(usize) -> bool;
+        let patterns: [(&str, Refused); 5] = [
+            ("first half", |i| i < 32),
+            ("second half", |i| i >= 32),
+            ("every third", |i| i % 3 == 0),
+            ("all but one", |i| i != 40),
+            ("a run", |i| (20..29).contains(&i)),
+        ];
+        for (pattern, refused) in patterns {
+            let count = (0..64).filter(|&i| refused(i)).count() as u64;
+            let (writes, written, dropped) = write_batch(&names(refused)).await;
+            assert_eq!((written, dropped), (64 - count, count), "{pattern}");
+            // And perhaps one to put the drops on record.
+            assert!(writes <= 2 * 64 - 1 + 1, "{pattern}: {writes}");
+        }
+        let mut names = names(|_| false);
+        names[3] = "pair-a".into();
+        names[60] = "pair-b".into();
+        let (writes, written, dropped) = write_batch(&names).await;
+        assert_eq!((written, dropped), (64, 0), "in {writes} writes");
     }
 }
