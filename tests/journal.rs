@@ -272,8 +272,9 @@ fn assert_cut(written: &str, full: &str, bound: usize) {
     assert!(kept.len() + 3 == bound, "cut short: {}", kept.len());
 }
 
-/// A name, owner, label key or value, or service name over 1 KiB is cut
-/// to 1 KiB, saying so, the same in either database. An owner of 2.7 KB that does not compress
+/// A name, type, owner, label key or value, or service name over 1 KiB is
+/// cut to 1 KiB, saying so, the same in either database, and a task is
+/// found by the owner or type it was given. An owner of 2.7 KB that does not compress
 /// is more than PostgreSQL's index entries hold (2704 bytes): its batch
 /// failed at every retry, and every later event waited behind it until
 /// dropped; a service name as long failed every batch.
@@ -286,8 +287,9 @@ async fn long_texts(builder: JournalBuilder) {
     let name = format!("long-{}", noise(3000));
     let owner = noise(2700);
     let (key, value) = (format!("key-{}", noise(2000)), noise(3000));
+    let ty = TaskType::from_name(&format!("Type-{}", noise(1500)));
     tracker
-        .task_builder(name.clone(), TaskType::DATABASE)
+        .task_builder(name.clone(), ty)
         .owner(owner.clone())
         .label(key.clone(), value.clone())
         .spawn(async {})
@@ -318,6 +320,10 @@ async fn long_texts(builder: JournalBuilder) {
     assert_eq!(journal.tasks(&given).await.unwrap().tasks.len(), 1);
     let other = JournalQuery::new().owner(format!("x{}", &owner[1..]));
     assert!(journal.tasks(&other).await.unwrap().tasks.is_empty());
+    // So is a type over 1 KiB, written cut, by the type it was given.
+    assert_cut(&task.ty, ty.name(), 1024);
+    let typed = JournalQuery::new().ty(ty.name());
+    assert_eq!(journal.tasks(&typed).await.unwrap().tasks.len(), 1);
     assert_eq!(journal.stats().dropped, 0);
     journal.shutdown().await;
 }

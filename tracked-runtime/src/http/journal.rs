@@ -61,7 +61,7 @@ pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Val
 fn visible(caller: &Caller, t: &JournalTask) -> bool {
     caller
         .owner()
-        .is_none_or(|owner| t.owner.as_deref() == Some(&*crate::journal::owner_as_written(owner)))
+        .is_none_or(|owner| t.owner.as_deref() == Some(&*crate::journal::as_written(owner)))
 }
 
 fn unavailable(e: crate::journal::JournalError) -> ApiError {

@@ -58,9 +58,10 @@
 //!   owner, label key or value, or service name over 1 KiB is cut to
 //!   1 KiB ending with `…`, as the tracker cuts errors (4 KiB) and
 //!   progress messages (1 KiB), in either database: PostgreSQL refuses an
-//!   index entry over 2704 bytes. A filter by owner changes the owner it
-//!   asks for the same way, so such a task is found by the owner it was
-//!   given (an HTTP token scoped to it included), or by the owner written.
+//!   index entry over 2704 bytes. A filter by owner or type changes what
+//!   it asks for the same way, so such a task is found by the owner or
+//!   type it was given (an HTTP token scoped to it included), or by the
+//!   one written.
 //!   Labels keep NUL (their JSON escapes it).
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the
@@ -597,10 +598,10 @@ impl JournalBuilder {
     }
 }
 
-/// `owner` as the journal writes it (NUL as U+FFFD, cut to 1 KiB ending
-/// with `…`): what a task's owner is compared with after it was written.
-pub(crate) fn owner_as_written(owner: &str) -> String {
-    batch::name(owner)
+/// A task's owner or type as the journal writes it (NUL as U+FFFD, cut to
+/// 1 KiB ending with `…`): what a filter by either compares with.
+pub(crate) fn as_written(owner_or_type: &str) -> String {
+    batch::name(owner_or_type)
 }
 
 /// `service@host#pid.start-ms-hex`, and on Linux `.ticks.boot.pidns`

@@ -58,7 +58,9 @@ impl JournalQuery {
         self
     }
 
-    /// Tasks of this type only (by name, e.g. `"Consensus"`).
+    /// Tasks of this type only (by name, e.g. `"Consensus"`). A type name
+    /// over 1 KiB is written cut, and `ty` is cut the same way before it is
+    /// compared (see [how it writes](super#how-it-writes)).
     pub fn ty(mut self, ty: impl AsRef<str>) -> Self {
         self.ty = Some(ty.as_ref().to_owned());
         self

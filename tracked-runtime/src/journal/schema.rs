@@ -325,10 +325,10 @@ pub(crate) fn select(q: &JournalQuery) -> Statement {
     let mut w = Where::default();
     if let Some(owner) = &q.owner {
         // As written: a long owner is stored cut, and found by its whole.
-        w.bind("owner = ?", Value::Text(super::owner_as_written(owner)));
+        w.bind("owner = ?", Value::Text(super::as_written(owner)));
     }
     if let Some(ty) = &q.ty {
-        w.bind("type = ?", Value::Text(ty.clone()));
+        w.bind("type = ?", Value::Text(super::as_written(ty)));
     }
     if let Some(state) = q.state {
         w.bind("state = ?", Value::Text(state.as_str().into()));
