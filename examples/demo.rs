@@ -412,7 +412,7 @@ fn otel_exporter(_: &Tracker) -> Option<()> {
 fn finish_otel(exporter: Option<tracked::otel::OtelExporter>) {
     if let Some(exporter) = exporter {
         // The last export waits for the collector: off the async workers.
-        match tokio::task::block_in_place(|| exporter.shutdown()) {
+        match tracked::block_in_place(|| exporter.shutdown()) {
             Ok(()) => println!("\notel: last export sent"),
             Err(e) => println!("\notel: last export failed: {e}"),
         }

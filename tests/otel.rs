@@ -91,6 +91,7 @@ async fn accept(
 /// Exports now; `force_flush` blocks, so the test's worker steps aside for
 /// the receiver meanwhile.
 fn flush(exporter: &OtelExporter) -> Result<(), OtelError> {
+    // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
     tokio::task::block_in_place(|| exporter.force_flush())
 }
 
@@ -349,6 +350,7 @@ async fn the_receiver_gets_counters_gauges_and_histograms_by_type_and_state() {
     // Shutting down exports once more, then the exporter is gone.
     waiting.abort();
     until(&tracker, |s| s.total.live() == 0).await;
+    // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
     tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
     let requests = receiver.requests();
     assert_eq!(requests.len(), 3);
@@ -407,6 +409,7 @@ async fn scheduling_delays_are_exported_when_wakes_are_followed() {
         histograms(&first["tracked.task.poll.duration"])["GameLogic"].count,
         2
     );
+    // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
     tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
 }
 
@@ -511,6 +514,7 @@ async fn exports_fail_while_the_receiver_is_down_and_resume_when_it_is_up() {
     );
     // No poll histogram without busy time.
     assert!(!scheduled.contains_key("tracked.task.poll.duration"));
+    // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
     tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
 }
 

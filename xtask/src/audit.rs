@@ -56,7 +56,8 @@ pub struct Report {
     pub files: usize,
     /// Findings, sorted by file, line and column.
     pub diagnostics: Vec<Diagnostic>,
-    /// How many untracked spawns markers or the allow-list suppressed.
+    /// How many untracked spawns (and tokio `block_in_place` calls)
+    /// markers or the allow-list suppressed.
     pub suppressed: usize,
     /// Files and directories that could not be read, each as `path: why`.
     pub io_errors: Vec<String>,
@@ -232,10 +233,10 @@ fn unbom(text: String) -> String {
 }
 
 /// Whether a file is scanned whatever the index says: it mentions `spawn`,
-/// `tracked`, or a type that spawns when built from an iterator or extended
-/// (`JoinSet`, `JoinQueue`).
+/// `tracked`, `block_in_place`, or a type that spawns when built from an
+/// iterator or extended (`JoinSet`, `JoinQueue`).
 fn mentions(text: &str) -> bool {
-    ["spawn", "tracked", "JoinSet", "JoinQueue"]
+    ["spawn", "tracked", "JoinSet", "JoinQueue", "block_in_place"]
         .iter()
         .any(|word| text.contains(word))
 }
@@ -1030,9 +1031,9 @@ fn scan_tree(
         .filter(|(_, lit)| !lit)
         .map(|(m, _)| m)
         .collect();
-    let lines: Vec<(usize, Vec<usize>)> = spawns
+    let lines: Vec<(Rule, usize, Vec<usize>)> = spawns
         .iter()
-        .map(|s| (s.region.line, s.statement_lines.clone()))
+        .map(|s| (s.rule, s.region.line, s.statement_lines.clone()))
         .collect();
     let (suppressed, marker_diagnostics) = suppress::apply(&source, &markers, &lines);
     for (spawn, suppressed) in spawns.into_iter().zip(suppressed) {
@@ -1040,11 +1041,14 @@ fn scan_tree(
             out.suppressed += 1;
             continue;
         }
-        let mut d = source.diagnostic(
-            Rule::UntrackedSpawn,
-            spawn.region,
-            format!("`{}` spawns a task the tracker never sees", spawn.api),
-        );
+        let message = match spawn.rule {
+            Rule::UntrackedBlockInPlace => format!(
+                "`{}` blocks without telling the tracker, whose watchdog takes it for a long poll",
+                spawn.api
+            ),
+            _ => format!("`{}` spawns a task the tracker never sees", spawn.api),
+        };
+        let mut d = source.diagnostic(spawn.rule, spawn.region, message);
         d.api = Some(spawn.api);
         d.help = Some(spawn.help);
         if let Some(fix) = spawn.fix {
@@ -1073,7 +1077,8 @@ fn parse_error(source: &SourceFile<'_>, err: &ParseError) -> Diagnostic {
     d
 }
 
-/// Applies `audit-allow`: spawns in those files are suppressed, and a pattern
+/// Applies `audit-allow`: spawns (and tokio `block_in_place` calls) in
+/// those files are suppressed, and a pattern
 /// that matches no spawn is itself reported, unless `audited` (the files of
 /// a partial audit) says its files were not audited.
 fn allow_list(
@@ -1089,7 +1094,7 @@ fn allow_list(
     let mut used = vec![false; config.allow.len()];
     let mut keep = vec![true; report.diagnostics.len()];
     for (d, keep) in report.diagnostics.iter().zip(&mut keep) {
-        if d.rule != Rule::UntrackedSpawn {
+        if !matches!(d.rule, Rule::UntrackedSpawn | Rule::UntrackedBlockInPlace) {
             continue;
         }
         for (pattern, used) in config.allow.iter().zip(&mut used) {
@@ -1135,7 +1140,7 @@ fn allow_list(
         let mut d = source.diagnostic(
             Rule::UnusedSuppression,
             region,
-            format!("`audit-allow` entry `{pattern}` matches no untracked spawn"),
+            format!("`audit-allow` entry `{pattern}` matches no untracked spawn or block_in_place"),
         );
         d.help = Some(format!("remove it from `{table} audit-allow`"));
         report.diagnostics.push(d);

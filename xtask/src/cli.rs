@@ -136,6 +136,7 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let mut failed = false;
     if fix {
         let before = report.spawns();
+        let before_in_place = blocks_in_place(&report);
         let outcome = fix::apply(&report);
         let _ = writeln!(
             err,
@@ -143,6 +144,13 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
             outcome.fixed,
             outcome.files.len()
         );
+        if before_in_place > 0 {
+            let _ = writeln!(
+                err,
+                "fix: rewrote {} of {before_in_place} calls of tokio's block_in_place into tracked::block_in_place",
+                outcome.fixed_block_in_place
+            );
+        }
         for file in &outcome.files {
             let _ = writeln!(err, "fix: wrote {file}");
         }
@@ -159,6 +167,13 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
             let _ = writeln!(
                 err,
                 "fix: could not fix {left} untracked spawn(s) (method calls, spawns passed as values, in macro_rules! or doc comments, with generic arguments, or whose JoinHandle may go where tokio's type is named); listed below"
+            );
+        }
+        let left = blocks_in_place(&report);
+        if left > 0 {
+            let _ = writeln!(
+                err,
+                "fix: could not fix {left} call(s) of tokio's block_in_place (passed as values, in macro_rules! or doc comments, or with generic arguments); listed below"
             );
         }
     }
@@ -207,9 +222,24 @@ fn print(report: &Report, format: Format, out: &mut dyn Write, err: &mut dyn Wri
                 "note: to allow a spawn, add `// tracked: allow(untracked-spawn) -- <reason>` on its line or the line above"
             );
         }
+        if blocks_in_place(report) > 0 {
+            let _ = writeln!(
+                out,
+                "note: to allow tokio's block_in_place, add `// tracked: allow(untracked-block-in-place) -- <reason>` on its line or the line above"
+            );
+        }
     } else {
         let _ = writeln!(err, "{summary}");
     }
+}
+
+/// How many calls of tokio's `block_in_place` the report finds.
+fn blocks_in_place(report: &Report) -> usize {
+    report
+        .diagnostics
+        .iter()
+        .filter(|d| d.rule == Rule::UntrackedBlockInPlace)
+        .count()
 }
 
 /// Entry point of the binary.

@@ -22,11 +22,14 @@ pub enum Rule {
     MalformedTrackedAttribute,
     /// A `#[tracked(type = "...")]` whose type is not declared in the config.
     UndeclaredTaskType,
+    /// A worker blocked through tokio's `block_in_place` instead of
+    /// `tracked::block_in_place`, so the watchdog takes it for a long poll.
+    UntrackedBlockInPlace,
 }
 
 impl Rule {
     /// Every rule, in the order SARIF lists them.
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::UntrackedSpawn,
         Rule::ParseError,
         Rule::SuppressionWithoutReason,
@@ -35,6 +38,7 @@ impl Rule {
         Rule::DuplicateTaskName,
         Rule::MalformedTrackedAttribute,
         Rule::UndeclaredTaskType,
+        Rule::UntrackedBlockInPlace,
     ];
 
     /// The stable kebab-case id used in output and suppression markers.
@@ -48,6 +52,7 @@ impl Rule {
             Rule::DuplicateTaskName => "duplicate-task-name",
             Rule::MalformedTrackedAttribute => "malformed-tracked-attribute",
             Rule::UndeclaredTaskType => "undeclared-task-type",
+            Rule::UntrackedBlockInPlace => "untracked-block-in-place",
         }
     }
 
@@ -62,6 +67,7 @@ impl Rule {
             Rule::DuplicateTaskName => "Two `#[tracked]` sites share a task name.",
             Rule::MalformedTrackedAttribute => "A `#[tracked(...)]` attribute has unknown, duplicate or ill-typed arguments.",
             Rule::UndeclaredTaskType => "A `#[tracked]` task type is not in `[workspace.metadata.tracked] types`.",
+            Rule::UntrackedBlockInPlace => "A task blocks through tokio's `block_in_place`, so the tracker's watchdog takes the blocking for a long poll; `tracked::block_in_place` marks it meant.",
         }
     }
 }
@@ -102,7 +108,8 @@ pub struct Diagnostic {
     pub end_line: usize,
     /// 1-based column just past the end, in characters.
     pub end_column: usize,
-    /// For `untracked-spawn`: the tokio API called, as `tokio::task::JoinSet::spawn`.
+    /// For `untracked-spawn` and `untracked-block-in-place`: the tokio API
+    /// called, as `tokio::task::JoinSet::spawn`.
     pub api: Option<String>,
     /// What is wrong, one line.
     pub message: String,

@@ -1,12 +1,14 @@
 //! `--fix`: rewrites direct spawns (`tokio::spawn(f)`, `tokio::task::spawn*(f)`
-//! and their aliases) into tracked spawns, touching nothing else.
+//! and their aliases) into tracked spawns, and direct calls of tokio's
+//! `block_in_place(f)` into `::tracked::block_in_place(f)` (the same
+//! signature), touching nothing else.
 //!
 //! Input: `tokio::spawn(serve(conn))` in `fn accept` of `my_app::net`.
 //! Output: `::tracked::spawn("my_app::net::accept", ::tracked::TaskType::GENERAL, serve(conn))`
 //! (from the root: a module named `tracked` in scope cannot shadow it).
 
 use crate::audit::Report;
-use crate::diagnostic::Region;
+use crate::diagnostic::{Region, Rule};
 use crate::scan::Fix;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct FixOutcome {
     /// How many spawns were rewritten.
     pub fixed: usize,
+    /// How many calls of tokio's `block_in_place` were rewritten.
+    pub fixed_block_in_place: usize,
     /// The files written, relative to the root.
     pub files: Vec<String>,
     /// The files that could not be read or written, each with the reason;
@@ -56,14 +60,15 @@ pub fn apply(report: &Report) -> FixOutcome {
             Some(body) => ("\u{feff}", body),
             None => ("", text.as_str()),
         };
-        let (fixed, count) = rewrite(body, &fixes);
+        let (fixed, (spawns, in_place)) = rewrite(body, &fixes);
         if fixed == body {
             continue;
         }
         let fixed = format!("{bom}{fixed}");
         match replace(path, &fixed) {
             Ok(()) => {
-                outcome.fixed += count;
+                outcome.fixed += spawns;
+                outcome.fixed_block_in_place += in_place;
                 outcome.files.push(shown);
             }
             Err(e) => outcome.failed.push(format!("{shown}: {e}")),
@@ -72,10 +77,11 @@ pub fn apply(report: &Report) -> FixOutcome {
     outcome
 }
 
-/// `text` with `fixes` applied, and how many were.
-fn rewrite(text: &str, fixes: &[&Fix]) -> (String, usize) {
+/// `text` with `fixes` applied, and how many were: spawns, and calls of
+/// `block_in_place`.
+fn rewrite(text: &str, fixes: &[&Fix]) -> (String, (usize, usize)) {
     let mut edits = Vec::new();
-    let mut count = 0;
+    let mut count = (0, 0);
     for fix in fixes {
         let (Some(callee), Some(paren)) = (span(text, fix.callee), span(text, fix.open_paren))
         else {
@@ -84,13 +90,20 @@ fn rewrite(text: &str, fixes: &[&Fix]) -> (String, usize) {
         if text.get(paren.clone()) != Some("(") {
             continue;
         }
-        edits.push((
-            paren.end,
-            paren.end,
-            arguments(text, paren.end, &fix.arguments),
-        ));
+        // Nothing to insert (`block_in_place`): not even the line break
+        // `arguments` puts before arguments that start on the next line.
+        if !fix.arguments.is_empty() {
+            edits.push((
+                paren.end,
+                paren.end,
+                arguments(text, paren.end, &fix.arguments),
+            ));
+        }
         edits.push((callee.start, callee.end, fix.replacement.clone()));
-        count += 1;
+        match fix.rule {
+            Rule::UntrackedBlockInPlace => count.1 += 1,
+            _ => count.0 += 1,
+        }
     }
     edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
     let mut fixed = text.to_owned();

@@ -431,7 +431,8 @@ pub(crate) struct CrateIndex {
     /// The associated consts of impls, keyed likewise.
     impl_consts: HashMap<(String, String), Vec<ImplFn>>,
     /// Whether some import renames a spawning function (`use tokio::spawn as
-    /// go;`), so that files without the word "spawn" may still spawn.
+    /// go;`) or `block_in_place`, so that files without the word "spawn"
+    /// (or "block_in_place") may still spawn (or block in place).
     pub(crate) renames_spawn: bool,
 }
 
@@ -615,7 +616,8 @@ impl CrateIndex {
             for scope in fragment.scopes {
                 for (name, path) in &scope.uses {
                     let target = path.segments.last().map_or("", String::as_str);
-                    if target.starts_with("spawn") && !name.contains("spawn") {
+                    let renamed = |word: &str| target.starts_with(word) && !name.contains(word);
+                    if renamed("spawn") || renamed("block_in_place") {
                         index.renames_spawn = true;
                     }
                     // `use ::tokio as tk;` at a crate root (the library's too).

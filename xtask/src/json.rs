@@ -13,7 +13,7 @@
 //! | `column`     | integer        | 1-based column of the start, in characters (`io-error`: null) |
 //! | `end_line`   | integer        | 1-based line of the end (`io-error`: null)                 |
 //! | `end_column` | integer        | 1-based column just past the end, in characters (`io-error`: null) |
-//! | `api`        | string or null | for `untracked-spawn`: the tokio API, e.g. `tokio::task::JoinSet::spawn` |
+//! | `api`        | string or null | for `untracked-spawn` and `untracked-block-in-place`: the tokio API, e.g. `tokio::task::JoinSet::spawn` |
 //! | `message`    | string         | what is wrong                                              |
 //! | `help`       | string or null | how to fix it (the tracked replacement)                    |
 //!

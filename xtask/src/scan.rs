@@ -1,7 +1,7 @@
 //! The scan of one file: walks the syntax tree with its scopes and reports
 //! each call that spawns through tokio, and each `#[tracked]` site.
 
-use crate::diagnostic::Region;
+use crate::diagnostic::{Region, Rule};
 use crate::index::{name, path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
 use crate::lint::{self, Site};
 use crate::resolve::{Env, Frame, Res, Resolver, Ty, LOCKS};
@@ -22,9 +22,12 @@ const REWRITTEN: &[&str] = &[
     "tokio::task::spawn_local",
 ];
 
-/// A call that spawns through tokio.
+/// A call that spawns through tokio, or (of its own rule) that blocks in
+/// place through tokio.
 #[derive(Debug)]
 pub(crate) struct Spawn {
+    /// [`Rule::UntrackedSpawn`] or [`Rule::UntrackedBlockInPlace`].
+    pub(crate) rule: Rule,
     pub(crate) region: Region,
     /// The lines where the statements holding the call start (and where
     /// their first attributes are), up to the nearest spawn whose arguments
@@ -60,6 +63,9 @@ pub(crate) const EXPRESSION_MACROS: [&str; 13] = [
 /// name and type after the opening parenthesis.
 #[derive(Debug, Clone)]
 pub(crate) struct Fix {
+    /// What it fixes: an untracked spawn, or a tokio `block_in_place`
+    /// (whose callee alone is replaced: `arguments` is empty).
+    pub(crate) rule: Rule,
     pub(crate) callee: Region,
     pub(crate) open_paren: Region,
     pub(crate) replacement: String,
@@ -531,6 +537,7 @@ impl<'a> Scanner<'a> {
                     && !generic
                     && !call.args.is_empty();
                 let fix = fixable.then(|| Fix {
+                    rule: Rule::UntrackedSpawn,
                     callee: region,
                     open_paren: self
                         .region(call.paren_token.span.open(), call.paren_token.span.open()),
@@ -544,6 +551,32 @@ impl<'a> Scanner<'a> {
                     blocked: None,
                 });
                 self.push(region, tokio_api::display(&tokio_path), help, fix);
+            }
+            // Not rewritten by `#[tracked]`: flagged in annotated fns too.
+            Some(TokioItem::BlockInPlace) => {
+                let tracked = tokio_api::TRACKED_BLOCK_IN_PLACE;
+                let help = format!(
+                    "use `{tracked}(f)`: it blocks in place the same way and tells the watchdog the long poll is meant"
+                );
+                let generic = path.path.segments.iter().any(|s| !s.arguments.is_empty());
+                let fixable = self.in_macro_rules == 0
+                    && self.cx.line_map.is_none()
+                    && !generic
+                    && !call.args.is_empty();
+                // Same signature (`F: FnOnce() -> R`, returning `R`): only
+                // the callee changes.
+                let fix = fixable.then(|| Fix {
+                    rule: Rule::UntrackedBlockInPlace,
+                    callee: region,
+                    open_paren: self
+                        .region(call.paren_token.span.open(), call.paren_token.span.open()),
+                    replacement: format!("::{tracked}"),
+                    arguments: String::new(),
+                    keeps_handle: false,
+                    blocked: None,
+                });
+                let api = tokio_api::display(&tokio_path);
+                self.push_rule(Rule::UntrackedBlockInPlace, region, api, help, fix);
             }
             _ => {
                 if let Some((method, ty_path)) = tokio_path.split_last() {
@@ -571,7 +604,19 @@ impl<'a> Scanner<'a> {
     }
 
     fn push(&mut self, region: Region, api: String, help: String, fix: Option<Fix>) {
+        self.push_rule(Rule::UntrackedSpawn, region, api, help, fix);
+    }
+
+    fn push_rule(
+        &mut self,
+        rule: Rule,
+        region: Region,
+        api: String,
+        help: String,
+        fix: Option<Fix>,
+    ) {
         self.spawns.push(Spawn {
+            rule,
             region,
             statement_lines: self.statement_lines[self.spawn_base..].to_vec(),
             api,
@@ -1263,10 +1308,18 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         let Some(tokio_path) = self.resolve_value(&path.path) else {
             return;
         };
-        if let Some(TokioItem::Fn(spawn)) = tokio_api::item(&tokio_path) {
-            let region = self.region(path.path.span(), path.path.span());
-            let help = format!("pass a closure that calls `{}` instead", spawn.tracked());
-            self.push(region, tokio_api::display(&tokio_path), help, None);
+        let region = self.region(path.path.span(), path.path.span());
+        match tokio_api::item(&tokio_path) {
+            Some(TokioItem::Fn(spawn)) => {
+                let help = format!("pass a closure that calls `{}` instead", spawn.tracked());
+                self.push(region, tokio_api::display(&tokio_path), help, None);
+            }
+            Some(TokioItem::BlockInPlace) => {
+                let help = format!("pass `{}` instead", tokio_api::TRACKED_BLOCK_IN_PLACE);
+                let api = tokio_api::display(&tokio_path);
+                self.push_rule(Rule::UntrackedBlockInPlace, region, api, help, None);
+            }
+            _ => {}
         }
     }
 

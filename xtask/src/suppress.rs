@@ -1,6 +1,8 @@
 //! Inline suppression markers:
-//! `// tracked: allow(untracked-spawn) -- <reason>`, after code on the line
-//! of the call, or alone on the line directly above it. The line a marker
+//! `// tracked: allow(untracked-spawn) -- <reason>` (or
+//! `allow(untracked-block-in-place)`, or both rules separated by a comma),
+//! after code on the line of the call, or alone on the line directly above
+//! it; a marker suppresses the findings of the rules it names. The line a marker
 //! covers may also be the first line of a statement that holds the call, or
 //! that of its first attribute, so a marker above `JoinHandle::new(` covers a
 //! `tokio::spawn` in its arguments. It reaches through statements no further
@@ -13,7 +15,7 @@ use crate::diagnostic::{Diagnostic, Region, Rule, SourceFile};
 use proc_macro2::LineColumn;
 
 /// The rules a marker may name.
-const SUPPRESSIBLE: &[&str] = &["untracked-spawn"];
+const SUPPRESSIBLE: &[Rule] = &[Rule::UntrackedSpawn, Rule::UntrackedBlockInPlace];
 
 /// A `// tracked:` comment found in the text.
 #[derive(Debug)]
@@ -60,13 +62,14 @@ pub(crate) fn candidates(text: &str) -> Vec<Marker> {
     out
 }
 
-/// Applies the markers to the file's findings, given as the line of each and
-/// the lines where the statements holding it start: returns which findings
-/// are suppressed, and diagnostics about the markers themselves.
+/// Applies the markers to the file's findings, given as the rule of each,
+/// its line and the lines where the statements holding it start: returns
+/// which findings are suppressed, and diagnostics about the markers
+/// themselves. A marker suppresses only the findings of the rules it names.
 pub(crate) fn apply(
     file: &SourceFile<'_>,
     markers: &[Marker],
-    lines: &[(usize, Vec<usize>)],
+    lines: &[(Rule, usize, Vec<usize>)],
 ) -> (Vec<bool>, Vec<Diagnostic>) {
     let mut suppressed = vec![false; lines.len()];
     let mut out = Vec::new();
@@ -91,13 +94,17 @@ pub(crate) fn apply(
                 continue;
             }
         };
-        if let Some(unknown) = rules.iter().find(|r| !SUPPRESSIBLE.contains(&r.as_str())) {
+        let known = |r: &String| SUPPRESSIBLE.iter().any(|rule| rule.id() == r);
+        if let Some(unknown) = rules.iter().find(|r| !known(r)) {
             let mut d = file.diagnostic(
                 Rule::MalformedSuppression,
                 region,
                 format!("unknown rule `{unknown}` in suppression"),
             );
-            d.help = Some("the only suppressible rule is `untracked-spawn`".to_owned());
+            d.help = Some(
+                "the suppressible rules are `untracked-spawn` and `untracked-block-in-place`"
+                    .to_owned(),
+            );
             out.push(d);
             continue;
         }
@@ -111,8 +118,9 @@ pub(crate) fn apply(
             out.push(d);
         }
         let mut used = false;
-        for ((line, statement), flag) in lines.iter().zip(&mut suppressed) {
-            if *line == marker.target || statement.contains(&marker.target) {
+        for ((rule, line, statement), flag) in lines.iter().zip(&mut suppressed) {
+            let named = rules.iter().any(|r| r == rule.id());
+            if named && (*line == marker.target || statement.contains(&marker.target)) {
                 *flag = true;
                 used = true;
             }

@@ -183,7 +183,15 @@ pub(crate) enum TokioItem {
     Module,
     Fn(SpawnFn),
     Type(TokioType),
+    /// `tokio::task::block_in_place`: spawns nothing, but blocks a worker
+    /// without telling the tracker, whose watchdog then calls the poll a
+    /// long one; `tracked::block_in_place` marks it meant.
+    BlockInPlace,
 }
+
+/// The tracked replacement for [`BLOCK_IN_PLACE`]: the same signature
+/// (`F: FnOnce() -> R`), with the current tracked task marked.
+pub(crate) const TRACKED_BLOCK_IN_PLACE: &str = "tracked::block_in_place";
 
 /// Looks up a path that starts with its crate (`["tokio", "task", "spawn"]`).
 pub(crate) fn item(path: &[String]) -> Option<TokioItem> {
@@ -195,6 +203,7 @@ pub(crate) fn item(path: &[String]) -> Option<TokioItem> {
         ["tokio", "spawn"] | ["tokio", "task", "spawn"] => TokioItem::Fn(SpawnFn::Spawn),
         ["tokio", "task", "spawn_blocking"] => TokioItem::Fn(SpawnFn::SpawnBlocking),
         ["tokio", "task", "spawn_local"] => TokioItem::Fn(SpawnFn::SpawnLocal),
+        ["tokio", "task", "block_in_place"] => TokioItem::BlockInPlace,
         ["tokio", "task", "JoinSet"] | ["tokio", "task", "join_set", "JoinSet"] => {
             TokioItem::Type(TokioType::JoinSet)
         }

@@ -267,3 +267,61 @@ fn a_rewrite_keeps_links_and_permissions() {
     let leftovers: Vec<_> = std::fs::read_dir(root.join("shared")).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left");
 }
+
+/// A direct call of tokio's `block_in_place` becomes tracked's (the same
+/// signature: only the callee changes, whatever follows the parenthesis),
+/// even where the crate names tokio's `JoinHandle`; one passed as a value
+/// or with generic arguments is listed as not fixed.
+#[test]
+fn block_in_place_becomes_tracked_s() {
+    let lib = "\
+use tokio::task::{block_in_place, JoinHandle};
+pub fn keep(_: JoinHandle<()>) {}
+pub fn f() -> u8 {
+    let n = block_in_place(|| 1);
+    tokio::task::block_in_place(
+        || n,
+    )
+}
+pub fn g() {
+    let h = tokio::task::block_in_place::<fn() -> u8, u8>;
+    drop(h);
+    tokio::task::block_in_place::<_, ()>(|| ());
+}
+";
+    let root = temp_tree("fix-block-in-place", &[("app/src/lib.rs", lib)]);
+    let app = root.join("app");
+    let (code, out, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("rewrote 0 of 0 untracked spawns in 1 file(s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rewrote 2 of 4 calls of tokio's block_in_place into tracked::block_in_place"),
+        "{err}"
+    );
+    assert!(
+        err.contains("could not fix 2 call(s) of tokio's block_in_place"),
+        "{err}"
+    );
+    let expected = lib
+        .replace(
+            "let n = block_in_place(",
+            "let n = ::tracked::block_in_place(",
+        )
+        .replace(
+            "    tokio::task::block_in_place(\n",
+            "    ::tracked::block_in_place(\n",
+        );
+    let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    assert_eq!(fixed, expected);
+    for left in ["src/lib.rs:10:13", "src/lib.rs:12:5"] {
+        assert!(out.contains(left), "{left} is not fixed:\n{out}");
+    }
+
+    let (_, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert!(err.contains("rewrote 0 of 2 calls"), "{err}");
+    let again = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    assert_eq!(again, expected, "idempotent");
+}

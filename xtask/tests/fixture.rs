@@ -27,6 +27,16 @@ fn on(name: &str) -> Options {
 /// Every `P` line of the fixture, and nothing from an `N` line.
 const EXPECTED: &str = "\
 Cargo.toml:17:34 unused-suppression
+src/blocking.rs:14:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:18:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:19:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:20:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:21:13 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:23:16 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:28:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:34:5 unused-suppression
+src/blocking.rs:35:5 untracked-block-in-place tokio::task::block_in_place
+src/blocking.rs:41:5 untracked-spawn tokio::task::spawn_blocking
 src/broken.rs:1:14 parse-error
 src/imports.rs:7:5 untracked-spawn tokio::spawn
 src/imports.rs:8:5 untracked-spawn tokio::task::spawn
@@ -128,8 +138,8 @@ fn every_p_line_of_the_fixture_is_found() {
     assert_marks("audit");
 }
 
-/// Each line of the fixture's `src/` marked `// P` has a spawn found, and
-/// none marked `// N` has one.
+/// Each line of the fixture's `src/` marked `// P` has a spawn (or a tokio
+/// `block_in_place`) found, and none marked `// N` has one.
 fn assert_marks(name: &str) {
     let found = findings(&on(name));
     for entry in std::fs::read_dir(fixture(name).join("src")).unwrap() {
@@ -138,9 +148,10 @@ fn assert_marks(name: &str) {
         let text = std::fs::read_to_string(&path).unwrap();
         for (i, line) in text.lines().enumerate() {
             let at = format!("{name}:{}:", i + 1);
-            let hit = found
-                .iter()
-                .any(|f| f.starts_with(&at) && f.contains("untracked-spawn"));
+            let hit = found.iter().any(|f| {
+                f.starts_with(&at)
+                    && (f.contains("untracked-spawn") || f.contains("untracked-block-in-place"))
+            });
             if line.contains("// P") {
                 assert!(hit, "{at} is marked P but not found");
             }
