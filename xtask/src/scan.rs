@@ -767,6 +767,14 @@ impl<'a> Scanner<'a> {
                 _ => None,
             },
             syn::Expr::MethodCall(m) => {
+                // A thread-local's `with` (`with_borrow`, `with_borrow_mut`)
+                // returns what its closure does, the parameter typed as there.
+                if let Some(param) = self.with_param(m) {
+                    let Some(syn::Expr::Closure(c)) = m.args.first() else {
+                        return None;
+                    };
+                    return self.closure_value(c, param);
+                }
                 let receiver = self.infer(&m.receiver)?;
                 self.method_returns(receiver, &name(&m.method))
             }
@@ -794,6 +802,17 @@ impl<'a> Scanner<'a> {
             }
             _ => None,
         }
+    }
+
+    /// The type of the value a closure returns when its first parameter
+    /// has the type `first` (the others unknown, shadowing outer names).
+    fn closure_value(&self, c: &syn::ExprClosure, first: Ty) -> Option<Ty> {
+        let mut bound = Vec::new();
+        for (i, input) in c.inputs.iter().enumerate() {
+            let ty = (i == 0).then(|| first.clone());
+            self.pattern_types(input, ty, &mut bound);
+        }
+        self.infer_with(bound, |this| this.infer(&c.body))
     }
 
     /// What calling `method` on a value of type `receiver` returns.

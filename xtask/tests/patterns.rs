@@ -670,3 +670,37 @@ fn f(x: Option<fn(u8)>) {
 ";
     assert_eq!(spawn_lines(code), [3, 5, 6]);
 }
+
+/// What a thread-local's `with` (or `with_borrow`, `with_borrow_mut`)
+/// returns is what its closure returns, the parameter typed as in the
+/// closure: a handle read out of a thread-local runtime spawns. A closure
+/// whose value is of another type (a number, an outer variable) gives none.
+#[test]
+fn a_thread_local_s_with_returns_its_closure_s_value() {
+    let code = "\
+use std::cell::RefCell;
+use tokio::runtime::{Handle, Runtime};
+thread_local! {
+    static RT: Runtime = Runtime::new().unwrap();
+    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+fn f() {
+    let h = RT.with(|rt| rt.handle().clone());
+    h.spawn(async {});
+    let h = RT.with(|rt: &Runtime| {
+        let handle = rt.handle();
+        handle.clone()
+    });
+    h.spawn(async {});
+    let h = HANDLE.with_borrow(|h| h.clone().unwrap());
+    h.spawn(async {});
+    RT.with(|rt| rt.handle().clone()).spawn(async {});
+    let n = RT.with(|_| 1);
+    n.spawn(async {});
+    let rt = 2;
+    let other = RT.with(|_| rt);
+    other.spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [9, 14, 16, 17]);
+}
