@@ -89,6 +89,12 @@ pub(crate) enum Ty {
     /// that derefs to the inner type, or a `Result`, `Option` or future of
     /// one, which `unwrap`, `expect`, `?` or `.await` turn into the guard.
     Locked(Box<Ty>),
+    /// A map (`HashMap`, `BTreeMap`, indexmap's `IndexMap`) whose values
+    /// have the inner type; the keys are not followed.
+    Map(Box<Ty>),
+    /// A map's `entry(key)`, whose `or_insert*` and `or_default` give a
+    /// value of the inner type.
+    Entry(Box<Ty>),
 }
 
 impl Ty {
@@ -112,9 +118,12 @@ impl Ty {
     fn size(&self) -> usize {
         match self {
             Ty::Tokio(_) | Ty::Struct(..) => 1,
-            Ty::Wrapped(inner) | Ty::Seq(inner) | Ty::Lock(inner) | Ty::Locked(inner) => {
-                1 + inner.size()
-            }
+            Ty::Wrapped(inner)
+            | Ty::Seq(inner)
+            | Ty::Lock(inner)
+            | Ty::Locked(inner)
+            | Ty::Map(inner)
+            | Ty::Entry(inner) => 1 + inner.size(),
             Ty::Tuple(elems) => 1 + elems.iter().flatten().map(Ty::size).sum::<usize>(),
         }
     }
@@ -651,6 +660,10 @@ impl<'a> Resolver<'a> {
             name if GUARDS.contains(&name) => Some(Ty::Locked(Box::new(inner()?))),
             name if LOCKS.contains(&name) => Some(Ty::Lock(Box::new(inner()?))),
             "Vec" | "VecDeque" | "LinkedList" => Some(Ty::Seq(Box::new(inner()?))),
+            // `HashMap<K, V>` (and a hasher after them): the values.
+            "HashMap" | "BTreeMap" | "IndexMap" => {
+                Some(Ty::Map(Box::new(self.type_of(env, args.get(1)?)?)))
+            }
             _ => None,
         }
     }

@@ -361,10 +361,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The type of the items `for` takes from `expr`.
+    /// The type of the items `for` takes from `expr`: a map's are (key,
+    /// value) pairs.
     fn element_of(&self, expr: &syn::Expr) -> Option<Ty> {
         match self.infer(expr)? {
             Ty::Seq(elem) | Ty::Wrapped(elem) => Some(*elem),
+            Ty::Map(value) => Some(Ty::Tuple(vec![None, Some(*value)])),
             _ => None,
         }
     }
@@ -743,7 +745,7 @@ impl<'a> Scanner<'a> {
             }
             syn::Expr::Index(i) => match self.infer(&i.expr)?.unguarded() {
                 Ty::Seq(elem) if matches!(*i.index, syn::Expr::Range(_)) => Some(Ty::Seq(elem)),
-                Ty::Seq(elem) => Some(*elem),
+                Ty::Seq(elem) | Ty::Map(elem) => Some(*elem),
                 _ => None,
             },
             syn::Expr::Struct(s) => {
@@ -864,6 +866,22 @@ impl<'a> Scanner<'a> {
             (Ty::Wrapped(inner), "take" | "as_deref" | "as_deref_mut" | "cloned") => {
                 Some(Ty::Wrapped(inner))
             }
+            // A map's values, or (key, value) pairs.
+            (Ty::Map(value), "values" | "values_mut" | "into_values") => Some(Ty::Seq(value)),
+            (Ty::Map(value), "iter" | "iter_mut" | "into_iter" | "drain") => {
+                Some(Ty::Seq(Box::new(Ty::Tuple(vec![None, Some(*value)]))))
+            }
+            (Ty::Map(value), "get" | "get_mut" | "remove") => Some(Ty::Wrapped(value)),
+            (
+                Ty::Map(value),
+                "remove_entry" | "pop_first" | "pop_last" | "first_key_value" | "last_key_value",
+            ) => Some(Ty::Wrapped(Box::new(Ty::Tuple(vec![None, Some(*value)])))),
+            (Ty::Map(value), "entry") => Some(Ty::Entry(value)),
+            (
+                Ty::Entry(value),
+                "or_default" | "or_insert" | "or_insert_with" | "or_insert_with_key",
+            ) => Some(*value),
+            (Ty::Entry(value), "and_modify") => Some(Ty::Entry(value)),
             (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
             (Ty::Struct(module, ty), method) => self.cx.resolver.method(&module, &ty, method),
             _ => None,

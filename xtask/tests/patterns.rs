@@ -704,3 +704,39 @@ fn f() {
 ";
     assert_eq!(spawn_lines(code), [9, 14, 16, 17]);
 }
+
+/// A map's values (`HashMap`, `BTreeMap`): through `values`, `values_mut`,
+/// `get_mut`, indexing, `entry(..).or_insert_with(..)`, its (key, value)
+/// pairs in a `for`, also behind a lock. Its keys are not values.
+#[test]
+fn a_map_of_join_sets_gives_join_sets() {
+    let code = "\
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use tokio::task::JoinSet;
+struct Pools { sets: Mutex<HashMap<u8, JoinSet<()>>> }
+fn f(mut map: HashMap<String, JoinSet<()>>, tree: &mut BTreeMap<u8, JoinSet<()>>, pools: &Pools) {
+    for set in map.values_mut() {
+        set.spawn(async {});
+    }
+    map.get_mut(\"a\").unwrap().spawn(async {});
+    if let Some(set) = tree.get_mut(&1) {
+        set.spawn(async {});
+    }
+    map[\"b\"].spawn(async {});
+    tree.entry(2).or_insert_with(JoinSet::new).spawn(async {});
+    for (key, set) in &mut map {
+        set.spawn(async {});
+        key.spawn(async {});
+    }
+    for set in pools.sets.lock().unwrap().values_mut() {
+        set.spawn(async {});
+    }
+    let keys: HashMap<JoinSet<()>, u8> = HashMap::new();
+    for k in keys.values() {
+        k.spawn(async {});
+    }
+}
+";
+    assert_eq!(spawn_lines(code), [7, 9, 11, 13, 14, 16, 20]);
+}
