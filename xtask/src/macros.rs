@@ -1,7 +1,8 @@
 //! Looking inside macro invocations: whatever parses as Rust is scanned.
 //!
 //! `select!`'s branches and `matches!`'s arguments are parsed as such, each
-//! pattern binding its names in its handler or guard only. Another argument
+//! pattern binding its names in its handler or guard only (a branch's
+//! typed as what its future gives when awaited). Another argument
 //! list (or one of those that does not parse) is tried as comma-separated
 //! expressions, then as statements; failing both, it is split at `,`, `;`,
 //! `=>` and `=` and each piece is tried on its own, and pieces that still do
@@ -52,9 +53,14 @@ impl Scanner<'_> {
             if let Some(precondition) = &branch.precondition {
                 self.visit_expr(precondition);
             }
+            // The pattern matches what the future gives when awaited.
+            let ty = branch
+                .pattern
+                .as_ref()
+                .and_then(|(_, future)| self.awaited(self.infer(future)?));
             self.with_frame([], |this| {
                 if let Some((pat, _)) = &branch.pattern {
-                    this.bind(pat, None);
+                    this.bind(pat, ty);
                 }
                 this.visit_expr(&branch.handler);
             });

@@ -95,6 +95,10 @@ pub(crate) enum Ty {
     /// A map's `entry(key)`, whose `or_insert*` and `or_default` give a
     /// value of the inner type.
     Entry(Box<Ty>),
+    /// A channel's receiving end (`Receiver`, `UnboundedReceiver`: tokio's
+    /// `mpsc`, `broadcast`, `oneshot` and `watch`, std's and the common
+    /// crates'), by its name, of values of the inner type.
+    Receiver(Box<Ty>),
 }
 
 impl Ty {
@@ -123,7 +127,8 @@ impl Ty {
             | Ty::Lock(inner)
             | Ty::Locked(inner)
             | Ty::Map(inner)
-            | Ty::Entry(inner) => 1 + inner.size(),
+            | Ty::Entry(inner)
+            | Ty::Receiver(inner) => 1 + inner.size(),
             Ty::Tuple(elems) => 1 + elems.iter().flatten().map(Ty::size).sum::<usize>(),
         }
     }
@@ -660,6 +665,7 @@ impl<'a> Resolver<'a> {
             name if GUARDS.contains(&name) => Some(Ty::Locked(Box::new(inner()?))),
             name if LOCKS.contains(&name) => Some(Ty::Lock(Box::new(inner()?))),
             "Vec" | "VecDeque" | "LinkedList" => Some(Ty::Seq(Box::new(inner()?))),
+            "Receiver" | "UnboundedReceiver" => Some(Ty::Receiver(Box::new(inner()?))),
             // `HashMap<K, V>` (and a hasher after them): the values.
             "HashMap" | "BTreeMap" | "IndexMap" => {
                 Some(Ty::Map(Box::new(self.type_of(env, args.get(1)?)?)))

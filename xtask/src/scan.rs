@@ -367,6 +367,8 @@ impl<'a> Scanner<'a> {
         match self.infer(expr)? {
             Ty::Seq(elem) | Ty::Wrapped(elem) => Some(*elem),
             Ty::Map(value) => Some(Ty::Tuple(vec![None, Some(*value)])),
+            // std's `Receiver` iterates over what it receives.
+            Ty::Receiver(value) => Some(*value),
             _ => None,
         }
     }
@@ -714,10 +716,7 @@ impl<'a> Scanner<'a> {
             },
             // A lock's future (tokio's `lock()`, `get_or_init(..)`) gives its
             // guard; a call of an async fn is typed as what it returns.
-            syn::Expr::Await(a) => match self.infer(&a.base)? {
-                Ty::Locked(inner) => Some(*inner),
-                ty => Some(ty),
-            },
+            syn::Expr::Await(a) => self.awaited(self.infer(&a.base)?),
             syn::Expr::Tuple(t) => Ty::tuple(t.elems.iter().map(|e| self.infer(e)).collect()),
             // The elements of an array all have one type: the first that
             // names it.
@@ -806,6 +805,17 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// What awaiting a value of type `ty` gives: a lock's future its guard,
+    /// a (oneshot) receiver the `Result` of what it receives; a call of an
+    /// async fn is typed as what it returns.
+    pub(crate) fn awaited(&self, ty: Ty) -> Option<Ty> {
+        match ty {
+            Ty::Locked(inner) => Some(*inner),
+            Ty::Receiver(value) => Some(Ty::Wrapped(value)),
+            ty => Some(ty),
+        }
+    }
+
     /// The type of the value a closure returns when its first parameter
     /// has the type `first` (the others unknown, shadowing outer names).
     fn closure_value(&self, c: &syn::ExprClosure, first: Ty) -> Option<Ty> {
@@ -841,6 +851,8 @@ impl<'a> Scanner<'a> {
             (Ty::Wrapped(inner), "unwrap" | "expect" | "unwrap_or_else" | "unwrap_unchecked") => {
                 Some(*inner)
             }
+            // `watch`'s current value, behind a guard.
+            (Ty::Receiver(value), "borrow" | "borrow_and_update") => Some(Ty::Locked(value)),
             (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
             (
                 Ty::Seq(elem),
@@ -882,6 +894,14 @@ impl<'a> Scanner<'a> {
                 "or_default" | "or_insert" | "or_insert_with" | "or_insert_with_key",
             ) => Some(*value),
             (Ty::Entry(value), "and_modify") => Some(Ty::Entry(value)),
+            // What a receiver receives: in an `Option` or a `Result` (or a
+            // future of one), or one after the other.
+            (
+                Ty::Receiver(value),
+                "recv" | "try_recv" | "blocking_recv" | "recv_timeout" | "recv_deadline"
+                | "recv_async",
+            ) => Some(Ty::Wrapped(value)),
+            (Ty::Receiver(value), "iter" | "try_iter" | "into_iter") => Some(Ty::Seq(value)),
             (Ty::Tokio(ty), method) => Ty::from_table(ty.method_returns(method)),
             (Ty::Struct(module, ty), method) => self.cx.resolver.method(&module, &ty, method),
             _ => None,

@@ -740,3 +740,41 @@ fn f(mut map: HashMap<String, JoinSet<()>>, tree: &mut BTreeMap<u8, JoinSet<()>>
 ";
     assert_eq!(spawn_lines(code), [7, 9, 11, 13, 14, 16, 20]);
 }
+
+/// A `select!` branch's pattern matches what its future gives when
+/// awaited: `Some(h)` of a receiver's `recv()` is what the receiver
+/// receives (tokio's `mpsc`, `oneshot` awaited itself, `broadcast`'s
+/// `Result`). Receivers elsewhere: `while let`, std's `iter()`, `watch`'s
+/// `borrow()`. A receiver of another type gives none.
+#[test]
+fn a_select_binding_has_its_future_s_output_type() {
+    let code = "\
+use tokio::runtime::Handle;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+async fn f(
+    mut rx: mpsc::Receiver<Handle>,
+    mut un: mpsc::UnboundedReceiver<Handle>,
+    once: oneshot::Receiver<Handle>,
+    mut all: broadcast::Receiver<Handle>,
+    now: watch::Receiver<Handle>,
+    std_rx: std::sync::mpsc::Receiver<Handle>,
+    mut nums: mpsc::Receiver<u8>,
+) {
+    tokio::select! {
+        Some(h) = rx.recv() => h.spawn(async {}),
+        Some(h) = un.recv() => { h.spawn(async {}); }
+        Ok(h) = once => h.spawn(async {}),
+        Ok(h) = all.recv() => h.spawn(async {}),
+        Some(n) = nums.recv() => n.spawn(async {}),
+    };
+    while let Some(h) = rx.recv().await {
+        h.spawn(async {});
+    }
+    for h in std_rx.iter() {
+        h.spawn(async {});
+    }
+    now.borrow().spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [13, 14, 15, 16, 20, 23, 25]);
+}
