@@ -156,7 +156,16 @@ fn parse_select(input: ParseStream<'_>) -> syn::Result<Vec<Branch>> {
             precondition: None,
             handler: syn::Expr::PLACEHOLDER,
         };
-        if input.parse::<Option<Token![else]>>()?.is_none() {
+        // tokio's `else =>`, futures' `default =>` and `complete =>`: no
+        // pattern, no future.
+        let keyword = input.peek(syn::Ident) && input.peek2(Token![=>]) && {
+            let fork = input.fork();
+            let ident: syn::Ident = fork.parse()?;
+            ident == "default" || ident == "complete"
+        };
+        if keyword {
+            input.parse::<syn::Ident>()?;
+        } else if input.parse::<Option<Token![else]>>()?.is_none() {
             let pat = syn::Pat::parse_multi_with_leading_vert(input)?;
             input.parse::<Token![=]>()?;
             branch.pattern = Some((pat, input.parse()?));

@@ -853,12 +853,13 @@ impl<'a> Scanner<'a> {
             }
             // `watch`'s current value, behind a guard.
             (Ty::Receiver(value), "borrow" | "borrow_and_update") => Some(Ty::Locked(value)),
-            (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref") => Some(ty),
+            // `fuse()` of a future (or stream) keeps what it gives.
+            (ty, "clone" | "as_ref" | "as_mut" | "borrow" | "deref" | "fuse") => Some(ty),
             (
                 Ty::Seq(elem),
                 "iter" | "iter_mut" | "into_iter" | "drain" | "rev" | "skip" | "take" | "cloned"
-                | "copied" | "filter" | "skip_while" | "take_while" | "step_by" | "fuse"
-                | "peekable" | "by_ref" | "inspect" | "as_slice" | "as_mut_slice",
+                | "copied" | "filter" | "skip_while" | "take_while" | "step_by" | "peekable"
+                | "by_ref" | "inspect" | "as_slice" | "as_mut_slice",
             ) => Some(Ty::Seq(elem)),
             // The values of `Option`s or `Result`s, or of inner sequences.
             (Ty::Seq(elem), "flatten") => match *elem {

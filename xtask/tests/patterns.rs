@@ -778,3 +778,31 @@ async fn f(
 ";
     assert_eq!(spawn_lines(code), [13, 14, 15, 16, 20, 23, 25]);
 }
+
+/// `futures::select!`'s `default =>` and `complete =>` arms take no
+/// pattern: the other branches still bind theirs, typed by their future
+/// (through `fuse()`), and shadow outer names in their handlers.
+#[test]
+fn futures_select_default_and_complete_arms_keep_the_branches_parsed() {
+    let code = "\
+use futures::FutureExt;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::Receiver;
+async fn f(mut rx: Receiver<Handle>, mut nums: Receiver<u8>, h: Handle, n: u8) {
+    loop {
+        futures::select! {
+            x = rx.recv().fuse() => x.unwrap().spawn(async {}),
+            h = nums.recv().fuse() => h.spawn(async {}),
+            default => tokio::spawn(async {}),
+            complete => break,
+        };
+    }
+    futures::select! {
+        n = rx.recv().fuse() => { n.unwrap().spawn(async {}); }
+        complete => h.spawn(async {}),
+        default => n.spawn(async {}),
+    }
+}
+";
+    assert_eq!(spawn_lines(code), [7, 9, 14, 15]);
+}
