@@ -127,6 +127,8 @@ pub(crate) enum ItemKind {
     Static(TypeExpr),
     /// A type alias: its generic type parameters and the type it stands for.
     Alias(Vec<String>, TypeExpr),
+    /// A trait: its associated consts are found through it.
+    Trait,
     /// Anything else (enum, trait, macro, generic parameter): it shadows, and
     /// the audit follows it no further.
     Other,
@@ -197,7 +199,7 @@ impl Scope {
             ),
             syn::Item::Enum(e) => (&e.ident, ItemKind::Other),
             syn::Item::Union(u) => (&u.ident, ItemKind::Other),
-            syn::Item::Trait(t) => (&t.ident, ItemKind::Other),
+            syn::Item::Trait(t) => (&t.ident, ItemKind::Trait),
             syn::Item::TraitAlias(t) => (&t.ident, ItemKind::Other),
             syn::Item::Type(t) => {
                 let params = t.generics.type_params().map(|p| name(&p.ident));
@@ -233,7 +235,7 @@ impl Scope {
         let ty = |kind: &ItemKind| {
             matches!(
                 kind,
-                ItemKind::Module | ItemKind::Struct | ItemKind::Alias(..)
+                ItemKind::Module | ItemKind::Struct | ItemKind::Alias(..) | ItemKind::Trait
             )
         };
         match self.items.get(&name) {
@@ -430,6 +432,13 @@ pub(crate) struct CrateIndex {
     impl_fns: HashMap<(String, String), Vec<ImplFn>>,
     /// The associated consts of impls, keyed likewise.
     impl_consts: HashMap<(String, String), Vec<ImplFn>>,
+    /// The associated consts that traits declare, keyed by the trait's and
+    /// the const's names (the trait's module in [`ImplFn::module`], the
+    /// const's type in `ret`).
+    trait_consts: HashMap<(String, String), Vec<ImplFn>>,
+    /// The trait impls, keyed by the last identifier of the self type (the
+    /// trait's path, as written, in `ret`).
+    trait_impls: HashMap<String, Vec<ImplFn>>,
     /// Whether some import renames a spawning function (`use tokio::spawn as
     /// go;`) or `block_in_place`, so that files without the word "spawn"
     /// (or "block_in_place") may still spawn (or block in place).
@@ -478,6 +487,8 @@ pub(crate) struct Fragment {
     structs: Vec<((ModPath, String), StructDef)>,
     impl_fns: Vec<((String, String), ImplFn)>,
     impl_consts: Vec<((String, String), ImplFn)>,
+    trait_consts: Vec<((String, String), ImplFn)>,
+    trait_impls: Vec<(String, ImplFn)>,
     /// The file's `mod name;` declarations.
     pub(crate) mods: Vec<ModDecl>,
 }
@@ -506,7 +517,9 @@ impl Fragment {
             *module = moved(module);
             def.file = id;
         }
-        for (_, def) in out.impl_fns.iter_mut().chain(&mut out.impl_consts) {
+        let defs = out.impl_fns.iter_mut().chain(&mut out.impl_consts);
+        let defs = defs.chain(&mut out.trait_consts).map(|(_, def)| def);
+        for def in defs.chain(out.trait_impls.iter_mut().map(|(_, def)| def)) {
             def.module = moved(&def.module);
             def.file = id;
         }
@@ -561,6 +574,23 @@ impl Fragment {
                     };
                     self.structs.push(((module.clone(), name(&s.ident)), def));
                 }
+                syn::Item::Trait(t) => {
+                    for item in &t.items {
+                        let syn::TraitItem::Const(c) = item else {
+                            continue;
+                        };
+                        let def = ImplFn {
+                            file: id,
+                            module: module.clone(),
+                            self_ty: TypeExpr::Unknown,
+                            ret: Some(TypeExpr::from_syn(&c.ty)),
+                            resolved_self: OnceLock::new(),
+                            resolved_ret: OnceLock::new(),
+                        };
+                        self.trait_consts
+                            .push(((name(&t.ident), name(&c.ident)), def));
+                    }
+                }
                 syn::Item::Impl(imp) => {
                     let self_ty = TypeExpr::from_syn(&imp.self_ty);
                     let TypeExpr::Path { segments, .. } = &self_ty else {
@@ -569,6 +599,21 @@ impl Fragment {
                     let Some(type_name) = segments.last() else {
                         continue;
                     };
+                    if let Some((_, trait_path, _)) = &imp.trait_ {
+                        let def = ImplFn {
+                            file: id,
+                            module: module.clone(),
+                            self_ty: self_ty.clone(),
+                            ret: Some(TypeExpr::Path {
+                                leading_colon: trait_path.leading_colon.is_some(),
+                                segments: path_segments(trait_path),
+                                args: Vec::new(),
+                            }),
+                            resolved_self: OnceLock::new(),
+                            resolved_ret: OnceLock::new(),
+                        };
+                        self.trait_impls.push((type_name.clone(), def));
+                    }
                     for item in &imp.items {
                         let (ident, ret, to) = match item {
                             syn::ImplItem::Fn(f) => (
@@ -648,6 +693,12 @@ impl CrateIndex {
             for (key, def) in fragment.impl_consts {
                 index.impl_consts.entry(key).or_default().push(def);
             }
+            for (key, def) in fragment.trait_consts {
+                index.trait_consts.entry(key).or_default().push(def);
+            }
+            for (key, def) in fragment.trait_impls {
+                index.trait_impls.entry(key).or_default().push(def);
+            }
         }
         index
     }
@@ -721,6 +772,26 @@ impl CrateIndex {
         let own = self.impl_map(consts).get(&key);
         let libraries = self.libraries.iter();
         let libraries = libraries.filter_map(move |l| l.impl_map(consts).get(&key));
+        own.into_iter().chain(libraries).flatten()
+    }
+
+    /// The consts `name` that traits named `tr` declare: this crate's, then
+    /// the libraries'.
+    pub(crate) fn trait_consts(&self, tr: &str, name: &str) -> impl Iterator<Item = &ImplFn> {
+        let key = (tr.to_owned(), name.to_owned());
+        let own = self.trait_consts.get(&key);
+        let libraries = self.libraries.iter();
+        let libraries = libraries.filter_map(move |l| l.trait_consts.get(&key));
+        own.into_iter().chain(libraries).flatten()
+    }
+
+    /// The trait impls of types whose path ends in `ty`: this crate's, then
+    /// the libraries'.
+    pub(crate) fn trait_impls(&self, ty: &str) -> impl Iterator<Item = &ImplFn> {
+        let ty = ty.to_owned();
+        let own = self.trait_impls.get(&ty);
+        let libraries = self.libraries.iter();
+        let libraries = libraries.filter_map(move |l| l.trait_impls.get(&ty));
         own.into_iter().chain(libraries).flatten()
     }
 

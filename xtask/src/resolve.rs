@@ -44,6 +44,8 @@ pub(crate) enum Res {
     Tokio(Vec<String>),
     Module(ModPath),
     Struct(ModPath, String),
+    /// A trait defined at module level.
+    Trait(ModPath, String),
     Fn {
         ret: Option<TypeExpr>,
         module: ModPath,
@@ -653,9 +655,14 @@ impl<'a> Resolver<'a> {
                 let args = args.iter().map(|arg| self.type_of(env, arg)).collect();
                 return self.expand_alias(alias, args);
             }
-            (Res::Local | Res::Fn { .. } | Res::Static { .. } | Res::Alias { .. }, _) => {
-                return None
-            }
+            (
+                Res::Local
+                | Res::Fn { .. }
+                | Res::Static { .. }
+                | Res::Alias { .. }
+                | Res::Trait(..),
+                _,
+            ) => return None,
             _ => {}
         }
         match last {
@@ -742,9 +749,59 @@ impl<'a> Resolver<'a> {
         self.impl_item(false, module, ty, name)
     }
 
-    /// The type of the associated const `name` of the struct `module::ty`.
+    /// The type of the associated const `name` of the struct `module::ty`:
+    /// one of its impls defines it, else a trait it implements declares it
+    /// (with a default, or the impl would define it).
     pub(crate) fn assoc_const(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
         self.impl_item(true, module, ty, name)
+            .or_else(|| self.trait_default(module, ty, name))
+    }
+
+    /// The type of the const `name` that a trait the struct `module::ty`
+    /// implements declares: the impl's self type must resolve to the struct.
+    fn trait_default(&self, module: &ModPath, ty: &str, name: &str) -> Option<Ty> {
+        let self_ty = Ty::Struct(module.clone(), ty.to_owned());
+        self.index.trait_impls(ty).find_map(|imp| {
+            let env = Env {
+                module: &imp.module,
+                file: imp.file,
+                frames: &[],
+                self_ty: None,
+            };
+            let this = imp
+                .resolved_self
+                .get_or_init(|| self.type_of(env, &imp.self_ty));
+            if this.as_ref() != Some(&self_ty) {
+                return None;
+            }
+            let Some(TypeExpr::Path {
+                leading_colon,
+                segments,
+                ..
+            }) = &imp.ret
+            else {
+                return None;
+            };
+            match self.resolve(env, *leading_colon, segments) {
+                (Res::Trait(module, tr), used) if used == segments.len() => {
+                    self.trait_const(&module, &tr, name)
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// The type of the associated const `name` the trait `module::tr`
+    /// declares. Every impl's must be that type, so it holds for
+    /// `<T as Trait>::NAME` whatever `T` is.
+    pub(crate) fn trait_const(&self, module: &ModPath, tr: &str, name: &str) -> Option<Ty> {
+        let def = self
+            .index
+            .trait_consts(tr, name)
+            .find(|def| def.module == *module)?;
+        def.resolved_ret
+            .get_or_init(|| self.type_in(def.ret.as_ref(), &def.module, def.file))
+            .clone()
     }
 
     /// What the fn `name` (or with `consts`, the const) of an impl of the
@@ -804,6 +861,7 @@ fn item_res(scope: &Scope, name: &str, kind: &ItemKind, module_level: bool) -> R
             Res::Module(path)
         }
         (ItemKind::Struct, true) => Res::Struct(scope.module.clone(), name.to_owned()),
+        (ItemKind::Trait, true) => Res::Trait(scope.module.clone(), name.to_owned()),
         (ItemKind::Fn(ret), _) => Res::Fn {
             ret: ret.clone(),
             module: scope.module.clone(),

@@ -104,6 +104,9 @@ pub(crate) struct Scanner<'a> {
     module: ModPath,
     frames: Vec<Frame>,
     self_tys: Vec<(Option<Ty>, Option<String>)>,
+    /// The module-level trait whose body is being visited (innermost last;
+    /// `None` for an impl inside it), where `Self::NAME` is its const.
+    traits: Vec<Option<(ModPath, String)>>,
     fns: Vec<FnCtx>,
     /// The lines of the statements being visited, outermost first; see
     /// [`Spawn::statement_lines`].
@@ -137,6 +140,7 @@ impl<'a> Scanner<'a> {
             module,
             frames: Vec::new(),
             self_tys: Vec::new(),
+            traits: Vec::new(),
             fns: Vec::new(),
             statement_lines: Vec::new(),
             spawn_base: 0,
@@ -685,6 +689,14 @@ impl<'a> Scanner<'a> {
                 // Not a variable: a `static` or `const` item.
                 let segments = path_segments(&p.path);
                 let leading_colon = p.path.leading_colon.is_some();
+                // `Self::RT` in a trait's body: the trait's const.
+                if let ([this, name], None, Some(Some((module, tr)))) =
+                    (&segments[..], self.env().self_ty, self.traits.last())
+                {
+                    if this == "Self" {
+                        return self.cx.resolver.trait_const(module, tr, name);
+                    }
+                }
                 let resolver = &self.cx.resolver;
                 if let Some(Res::Static { ty, module, file }) =
                     resolver.value(self.env(), leading_colon, &segments)
@@ -706,6 +718,7 @@ impl<'a> Scanner<'a> {
                     _ => None,
                 }
             }
+            syn::Expr::Path(p) => self.infer_qualified(p),
             syn::Expr::Reference(r) => self.infer(&r.expr),
             syn::Expr::Paren(p) => self.infer(&p.expr),
             syn::Expr::Group(g) => self.infer(&g.expr),
@@ -800,6 +813,34 @@ impl<'a> Scanner<'a> {
                     self.pattern_types(&arm.pat, scrutinee.clone(), &mut bound);
                     self.infer_with(bound, |this| this.infer(&arm.body))
                 })
+            }
+            _ => None,
+        }
+    }
+
+    /// The type of a qualified path's associated const: `<W as Trait>::RT`
+    /// is the trait's (of the type it declares), `<W>::RT` the type's.
+    fn infer_qualified(&self, p: &syn::ExprPath) -> Option<Ty> {
+        let qself = p.qself.as_ref()?;
+        let segments = path_segments(&p.path);
+        let (name, trait_path) = segments.split_last()?;
+        let resolver = &self.cx.resolver;
+        if qself.position == 0 {
+            if !trait_path.is_empty() {
+                return None;
+            }
+            return match resolver.type_of(self.env(), &TypeExpr::from_syn(&qself.ty))? {
+                Ty::Struct(module, ty) => resolver.assoc_const(&module, &ty, name),
+                _ => None,
+            };
+        }
+        if qself.position != trait_path.len() {
+            return None;
+        }
+        let leading_colon = p.path.leading_colon.is_some();
+        match resolver.resolve(self.env(), leading_colon, trait_path) {
+            (Res::Trait(module, tr), used) if used == trait_path.len() => {
+                resolver.trait_const(&module, &tr, name)
             }
             _ => None,
         }
@@ -1175,6 +1216,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         };
         let frames = std::mem::take(&mut self.frames);
         let self_tys = std::mem::take(&mut self.self_tys);
+        let traits = std::mem::take(&mut self.traits);
         self.module.push(name(&m.ident));
         for item in items {
             self.visit_item(item);
@@ -1182,6 +1224,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         self.module.pop();
         self.frames = frames;
         self.self_tys = self_tys;
+        self.traits = traits;
     }
 
     fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
@@ -1206,15 +1249,22 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             _ => None,
         };
         self.self_tys.push((ty, name));
+        self.traits.push(None);
         for item in &i.items {
             self.visit_impl_item(item);
         }
+        self.traits.pop();
         self.self_tys.pop();
     }
 
     fn visit_item_trait(&mut self, t: &'ast syn::ItemTrait) {
         self.self_tys.push((None, Some(t.ident.to_string())));
+        // A trait in a block is not one the index knows.
+        let module_level = self.frames.is_empty();
+        self.traits
+            .push(module_level.then(|| (self.module.clone(), name(&t.ident))));
         visit::visit_item_trait(self, t);
+        self.traits.pop();
         self.self_tys.pop();
     }
 

@@ -806,3 +806,43 @@ async fn f(mut rx: Receiver<Handle>, mut nums: Receiver<u8>, h: Handle, n: u8) {
 ";
     assert_eq!(spawn_lines(code), [7, 9, 14, 15]);
 }
+
+/// A trait's associated const has the type the trait declares: as
+/// `<W as Trait>::RT` (whatever `W` is), as `Self::RT` in the trait's own
+/// default fns, and as `W::RT` or `<W>::RT` when `W` takes the trait's
+/// default. Another trait's const of the same name, or an impl's own const
+/// of another type, is not taken for it.
+#[test]
+fn trait_consts_and_their_defaults_have_the_trait_s_type() {
+    let code = "\
+use std::sync::LazyLock;
+use tokio::runtime::Runtime;
+pub trait Svc {
+    const RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+    const N: u8 = 1;
+    fn go(&self) {
+        Self::RT.spawn(async {});
+        Self::N.spawn(1);
+    }
+}
+mod other {
+    pub trait Svc {
+        const RT: u8 = 0;
+    }
+}
+pub struct W;
+impl Svc for W {}
+pub struct V;
+impl other::Svc for V {}
+fn f<T: Svc>() {
+    <W as Svc>::RT.spawn(async {});
+    <T as Svc>::RT.spawn(async {});
+    W::RT.spawn(async {});
+    <W>::RT.spawn(async {});
+    <W as other::Svc>::RT.spawn(1);
+    V::RT.spawn(1);
+    <W as Svc>::N.spawn(1);
+}
+";
+    assert_eq!(spawn_lines(code), [7, 21, 22, 23, 24]);
+}
