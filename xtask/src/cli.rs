@@ -11,7 +11,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  audit [options]       find tokio spawns that bypass the tracker
+  audit [options]       find tokio spawns (and block_in_place) that bypass the tracker
   bench [spawn]         run the spawn benchmark (`cargo bench --bench spawn`)
   bench audit [options] time the audit next to `grep -rn spawn`
 
@@ -19,7 +19,7 @@ audit options:
   --path <DIR|Cargo.toml|FILE>  audit this directory, package or file
   --manifest-path <Cargo.toml>  audit this workspace
   --format <text|json|sarif>    output format (default: text)
-  --fix                         rewrite direct tokio spawns into tracked spawns
+  --fix                         rewrite direct tokio spawns (and block_in_place) into tracked ones
   --type <NAME>                 task type --fix writes (default: fix-type, else General)
   --exclude <PATTERN>           skip paths matching PATTERN (repeatable)
   --doctests                    also scan code blocks in doc comments
