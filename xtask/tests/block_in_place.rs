@@ -111,3 +111,30 @@ fn audit_allow_covers_block_in_place_and_the_note_names_its_rule() {
     );
     assert!(!out.contains("note: to allow a spawn"), "{out}");
 }
+
+/// Through a glob import of `tokio::task` (block-local too), unless a local
+/// fn of that name shadows it.
+#[test]
+fn a_glob_import_reaches_it_and_a_local_fn_shadows_it() {
+    let code = "\
+use tokio::task::*;
+fn f() {
+    block_in_place(|| ());
+}
+mod own {
+    use tokio::task::*;
+    fn block_in_place(f: impl FnOnce()) { f() }
+    fn g() {
+        block_in_place(|| ());
+    }
+}
+fn h() {
+    use tokio::task::*;
+    block_in_place(|| ());
+}
+";
+    assert_eq!(
+        found(code),
+        ["3 untracked-block-in-place", "14 untracked-block-in-place"]
+    );
+}
