@@ -138,17 +138,21 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
         let before = report.spawns();
         let before_in_place = blocks_in_place(&report);
         let outcome = fix::apply(&report);
-        let _ = writeln!(
-            err,
-            "fix: rewrote {} of {before} untracked spawns in {} file(s)",
-            outcome.fixed,
-            outcome.files.len()
-        );
+        let files = outcome.files.len();
+        // Each kind of finding says what it had, and the files written once.
+        if before > 0 || before_in_place == 0 {
+            let _ = writeln!(
+                err,
+                "fix: rewrote {} of {before} untracked spawns in {files} file(s)",
+                outcome.fixed,
+            );
+        }
         if before_in_place > 0 {
             let _ = writeln!(
                 err,
-                "fix: rewrote {} of {before_in_place} calls of tokio's block_in_place into tracked::block_in_place",
-                outcome.fixed_block_in_place
+                "fix: rewrote {} of {before_in_place} calls of tokio's block_in_place into tracked::block_in_place{}",
+                outcome.fixed_block_in_place,
+                if before > 0 { String::new() } else { format!(" in {files} file(s)") }
             );
         }
         for file in &outcome.files {
