@@ -2,8 +2,8 @@
 //! its spawns rewritten, whatever its body starts with or returns. What the
 //! expansion adds is checked by clippy as the user's code
 //! (`cargo clippy --all-targets -- -D warnings`): it must add no lint the
-//! `async fn` would not have.
-#![deny(clippy::used_underscore_binding)]
+//! `async fn` would not have; rustc's `unused_braces` fails the build.
+#![deny(clippy::used_underscore_binding, unused_braces)]
 
 use tracked::{tracked, Query, SiteKind, SpawnKind, TaskState, Tracker};
 
@@ -121,4 +121,40 @@ async fn a_stub_that_panics_is_panicked() {
     let stubs = finished_named(&tracker, &name("not_yet"));
     assert_eq!(stubs.len(), 1);
     assert_eq!(stubs[0].state, TaskState::Panicked);
+}
+
+/// A body whose own labels have the name of the block the macro wraps it in.
+#[tracked]
+async fn own_labels(n: u32) -> u32 {
+    let mut total = 0;
+    '__tracked_body: for i in 0..n {
+        if i == 2 {
+            continue '__tracked_body;
+        }
+        total += i;
+    }
+    let capped = '__tracked_body: {
+        if total > 5 {
+            break '__tracked_body 5;
+        }
+        total
+    };
+    capped * 10
+}
+
+/// A one-line body: its braces are needed, as the `async fn`'s are.
+#[tracked]
+#[rustfmt::skip]
+async fn one_line(n: u32) -> u32 { n + 1 }
+
+#[tokio::test]
+async fn a_body_may_use_the_label_name_the_macro_uses() {
+    // 0 + 1 + 3, then capped at 5 from 0 + 1 + 3 + 4 + 5 = 13.
+    assert_eq!(own_labels(4).await, 40);
+    assert_eq!(own_labels(6).await, 50);
+}
+
+#[tokio::test]
+async fn a_one_line_body_runs() {
+    assert_eq!(one_line(1).await, 2);
 }

@@ -474,15 +474,29 @@ fn expand_fn(
 /// gives a block the rules of its span's edition, and the user crate's may
 /// not be this crate's 2024 (before 2024, the temporaries of a block's tail
 /// expression are dropped after its locals, which a borrow may not allow).
-/// The block is labelled so that `unused_braces` does not take it, now at
-/// the user's span, for needless braces around a one-line body's value; a
-/// label starting with `'_` is exempt from `unused_labels`. The label has
-/// the body's span too, as a labelled block's span starts at its label.
+///
+/// The block is a match arm's body, where `unused_braces` does not take it,
+/// now at the user's span, for needless braces around a one-line body's
+/// value (as it would as a `let`'s value or a block's tail). The arm's body
+/// is a scope of its own, so the tail's temporaries still drop after the
+/// body's locals and before the arguments. A label would hide the block
+/// from the lint too, but it could not be both unnameable from the body
+/// and of the user's edition: a labelled block's span starts at its label,
+/// so rustc takes its edition from the label's span, and a label with the
+/// user's span is one `break '…` in the body can name. The `match` is this
+/// macro's, so clippy does not take it for the user's
+/// `match_single_binding`, but located at the body's closing brace: the
+/// arm's span is its pattern's, and rustc says the tail's temporaries are
+/// dropped at the end of it, as it says they are at that brace in the
+/// `async fn`.
+//
+// Input: `{ stmts }`
+// Output: `match () { () => { stmts } }`, the inner braces the user's.
 fn user_block(body: &Block) -> TokenStream {
-    let label = syn::Lifetime::new("'__tracked_body", body.brace_token.span.open());
     let stmts = &body.stmts;
     let block = braced(body, quote!(#(#stmts)*));
-    quote!(#label: #block)
+    let end = Span::call_site().located_at(body.brace_token.span.close());
+    quote_spanned!(end=> match () { () => #block })
 }
 
 /// `tokens` in braces with the span of the body's own. The fn's body has
