@@ -154,6 +154,38 @@ type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
 /// A spawn function passed around as a value, as a scheduler might.
 type Spawner = fn(Boxed) -> tokio::task::JoinHandle<u32>;
 
+// A `cfg` that a `cfg_attr` applies, and a `#[cfg]` on a closure's
+// parameter, count as a `#[cfg]` on the statement does: below, those that
+// leave a statement or parameter out under `test` (`cfg_attr(test, …)`),
+// and those that keep it in (`cfg_attr(not(test), …)` does nothing then).
+#[tracked]
+async fn chosen_by_cfg_attr() -> u32 {
+    // Tokio's under `test`: rewritten.
+    let a = {
+        #[cfg_attr(test, cfg(not(test)))]
+        use mock::spawn;
+        #[cfg_attr(not(test), cfg(any()))]
+        use tokio::spawn;
+        spawn(async { 1 })
+    };
+    use tokio::spawn;
+    // A binding left out under `test` does not hide tokio's...
+    #[cfg_attr(test, cfg(not(test)))]
+    let spawn = mock::spawn;
+    let b = spawn(async { 2 });
+    // ...nor does a closure's parameter.
+    let spawn_three = |#[cfg(not(test))] spawn: Spawner| spawn(Box::pin(async { 3 }));
+    let c = spawn_three(
+        #[cfg(not(test))]
+        mock::spawn,
+    );
+    // One kept in does.
+    #[cfg_attr(not(test), cfg(any()))]
+    let spawn = mock::spawn;
+    let d = spawn(async { 4 });
+    a.await.unwrap() + b.await.unwrap() + c.await.unwrap() + d.await.unwrap()
+}
+
 #[tracked]
 async fn bound_in_macro_patterns() -> u32 {
     use tokio::spawn;
@@ -266,6 +298,23 @@ async fn a_cfg_on_a_use_or_let_counts_under_that_cfg_only() {
         .iter()
         .filter(|site| site.name().contains("chosen_by_cfg::"));
     assert_eq!(spawns.count(), 2, "a site only where it is tokio's spawn");
+}
+
+#[tokio::test]
+async fn a_cfg_applied_by_cfg_attr_or_on_a_closure_parameter_counts_under_that_cfg_only() {
+    let mut children = children_of("chosen_by_cfg_attr", async {
+        assert_eq!(chosen_by_cfg_attr().await, 10);
+    })
+    .await;
+    children.sort();
+    assert_eq!(
+        children,
+        [
+            "macro_scopes::chosen_by_cfg_attr::async_block",
+            "macro_scopes::chosen_by_cfg_attr::async_block#2",
+            "macro_scopes::chosen_by_cfg_attr::async_block#3"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@
 //! the same name hides it, as rustc resolves names: a local binding (a
 //! `let`, a closure's parameter, a pattern), an item or an import of an
 //! inner block (a glob import of anything but tokio may bring in any name:
-//! it hides them all), each under its `#[cfg]`.
+//! it hides them all), each under its `#[cfg]` (one written, one a
+//! `#[cfg_attr]` applies, one on a closure's parameter).
 //!
 //! Closures and async blocks in the body are searched, and so are the
 //! macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
@@ -129,10 +130,76 @@ pub(crate) type Cfg = Vec<TokenStream>;
 /// What a scope brings in, each under its cfg.
 type Entries<T> = Vec<(Cfg, T)>;
 
+/// The cfg of a statement, closure parameter or item with `attrs`: each
+/// `#[cfg(p)]`'s `p`, and `any(not(q), p)` for a `cfg(p)` that
+/// `#[cfg_attr(q, …)]` applies (nested `cfg_attr`s alike), which rustc
+/// expands before it strips the statement.
 fn cfg_of(attrs: &[syn::Attribute]) -> Cfg {
-    let cfgs = attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
-    cfgs.filter_map(|attr| Some(attr.meta.require_list().ok()?.tokens.clone()))
-        .collect()
+    let mut cfg = Cfg::new();
+    for attr in attrs {
+        collect_cfg(&attr.meta, &mut cfg);
+    }
+    cfg
+}
+
+/// Adds the predicates of `meta`, if it is a `cfg` or a `cfg_attr`
+/// applying one, to `out`. A malformed `cfg_attr` adds none: rustc reports
+/// it.
+//
+// Input: `cfg_attr(feature = "mock", cfg(not(test)), allow(dead_code))`
+// Output: `any(not(feature = "mock"), not(test))`
+fn collect_cfg(meta: &syn::Meta, out: &mut Cfg) {
+    let syn::Meta::List(list) = meta else {
+        return;
+    };
+    if list.path.is_ident("cfg") {
+        out.push(list.tokens.clone());
+        return;
+    }
+    if !list.path.is_ident("cfg_attr") {
+        return;
+    }
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    let Ok(args) = list.parse_args_with(parser) else {
+        return;
+    };
+    let mut args = args.into_iter();
+    let Some(predicate) = args.next() else {
+        return;
+    };
+    let mut applied = Cfg::new();
+    for attr in args {
+        collect_cfg(&attr, &mut applied);
+    }
+    out.extend(
+        applied
+            .into_iter()
+            .map(|cfg| quote!(any(not(#predicate), #cfg))),
+    );
+}
+
+/// The attributes written before a pattern: a closure parameter's
+/// (`|#[cfg(test)] spawn: Spawner| …`).
+fn pat_attrs(pat: &Pat) -> &[syn::Attribute] {
+    match pat {
+        Pat::Const(pat) => &pat.attrs,
+        Pat::Ident(pat) => &pat.attrs,
+        Pat::Lit(pat) => &pat.attrs,
+        Pat::Macro(pat) => &pat.attrs,
+        Pat::Or(pat) => &pat.attrs,
+        Pat::Paren(pat) => &pat.attrs,
+        Pat::Path(pat) => &pat.attrs,
+        Pat::Range(pat) => &pat.attrs,
+        Pat::Reference(pat) => &pat.attrs,
+        Pat::Rest(pat) => &pat.attrs,
+        Pat::Slice(pat) => &pat.attrs,
+        Pat::Struct(pat) => &pat.attrs,
+        Pat::Tuple(pat) => &pat.attrs,
+        Pat::TupleStruct(pat) => &pat.attrs,
+        Pat::Type(pat) => &pat.attrs,
+        Pat::Wild(pat) => &pat.attrs,
+        _ => &[],
+    }
 }
 
 /// A `#[cfg(…)]` that holds when all of `cfg` does.
@@ -406,7 +473,11 @@ impl VisitMut for Rewriter {
     }
 
     fn visit_expr_closure_mut(&mut self, closure: &mut syn::ExprClosure) {
-        let scope = Scope::of_bindings(&closure.inputs);
+        // A parameter under `#[cfg]` binds under that cfg only.
+        let mut scope = Scope::default();
+        for input in &closure.inputs {
+            scope.bind(input, &cfg_of(pat_attrs(input)));
+        }
         self.within(scope, |this| this.visit_expr_mut(&mut closure.body));
     }
 
