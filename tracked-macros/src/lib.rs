@@ -97,9 +97,10 @@ use proc_macro::TokenStream;
 /// `matches!`'s pattern makes for its handler or guard), an item, an inner
 /// block's import, or an inner block's glob import of anything but tokio
 /// (`use crate::pool::*;`, which may bring in the name). A `#[cfg]` on such
-/// a `use`, item or `let` is followed: under the cfgs where the call names
-/// tokio's function it is rewritten, under the others it stays as written
-/// (`#[cfg(test)] use mock::spawn;`); `#[cfg_attr(…, cfg(…))]` is not.
+/// a `use`, item, `let` or closure parameter, written or applied by a
+/// `#[cfg_attr(…, cfg(…))]`, is followed: under the cfgs where the call
+/// names tokio's function it is rewritten, under the others it stays as
+/// written (`#[cfg(test)] use mock::spawn;`).
 ///
 /// Each becomes a tracked spawn with its own catalogue site named `<fn
 /// name>::<spawned fn, method or variable>` (`async_block`, `closure` or
