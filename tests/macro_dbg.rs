@@ -67,3 +67,42 @@ async fn dbg_prints_a_rewritten_spawn_as_written() {
         assert!(printed.starts_with(&expected), "{printed} / {expected}");
     }
 }
+
+/// A `dbg!` of the crate's own, which tags its value rather than printing.
+macro_rules! tagged {
+    ($value:expr) => {
+        ($value, "tagged")
+    };
+}
+pub(crate) use tagged;
+
+/// `dbg!`s that are not std's: the body's own `macro_rules!`, and one
+/// imported under that name. Each is called as written, its spawn still
+/// rewritten.
+#[tracked]
+async fn own_dbg() -> (u32, &'static str, u32, &'static str) {
+    let imported = {
+        use crate::tagged as dbg;
+        dbg!(tokio::spawn(async { 1 }))
+    };
+    macro_rules! dbg {
+        ($value:expr) => {
+            ($value, "own")
+        };
+    }
+    let (own, which) = dbg!(tokio::spawn(async { 2 }));
+    (
+        imported.0.await.unwrap(),
+        imported.1,
+        own.await.unwrap(),
+        which,
+    )
+}
+
+#[tokio::test]
+async fn a_dbg_of_the_body_s_own_is_not_taken_for_std_s() {
+    assert_eq!(own_dbg().await, (1, "tagged", 2, "own"));
+    let sites = tracked::catalogue().in_module(module_path!());
+    let spawns = sites.iter().filter(|s| s.name().contains("own_dbg::"));
+    assert_eq!(spawns.count(), 2, "the spawns in them are rewritten");
+}

@@ -106,9 +106,11 @@ use proc_macro::TokenStream;
 /// name>::<spawned fn, method or variable>` (`async_block`, `closure` or
 /// `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's type,
 /// child of the current task. It still returns tokio's `JoinHandle`, and
-/// `dbg!` (std's, by the name `dbg`) prints it as written, not as
-/// rewritten. Not
-/// rewritten: module-level imports (invisible to the attribute), method
+/// std's `dbg!` prints it as written, not as rewritten. A `dbg!` the body
+/// may bring in itself (`macro_rules! dbg`, `use … as dbg`, `use
+/// some::dbg`, a glob import of anything but tokio) is called as written,
+/// the spawns in its arguments rewritten as in any macro of these names.
+/// Not rewritten: module-level imports (invisible to the attribute), method
 /// calls such as `join_set.spawn(…)`, and spawns inside other macros,
 /// `macro_rules!` defined in the body included (its rules are an item, and
 /// the tokens passed to it are its own); the audit covers those.

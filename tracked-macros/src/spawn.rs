@@ -121,6 +121,10 @@ struct Scope {
     other_globs: Entries<()>,
     /// Local bindings: values, so they hide functions but not modules.
     locals: Entries<String>,
+    /// Macros a `use` brings in (any name it imports may be one) or a
+    /// `macro_rules!` of the body declares, from where it is declared on:
+    /// whether it is std's (`use std::dbg;`). Only `dbg!` is looked up.
+    macros: HashMap<String, Entries<bool>>,
 }
 
 /// The predicates of the `#[cfg(…)]` attributes on a statement, which
@@ -337,6 +341,8 @@ impl Scope {
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let function = spawn_path(&parts);
         let tokio = parts.first() == Some(&"tokio");
+        let macros = self.macros.entry(local.clone()).or_default();
+        macros.push((cfg.clone(), parts == ["std", "dbg"]));
         let functions = self.functions.entry(local.clone()).or_default();
         functions.push((cfg.clone(), function));
         if function.is_none() {
@@ -461,12 +467,18 @@ impl VisitMut for Rewriter {
         self.scopes.push(Scope::of_block(block));
         for stmt in &mut block.stmts {
             self.visit_stmt_mut(stmt);
-            // A `let` hides what it binds from the statements after it.
-            if let Stmt::Local(local) = stmt {
-                self.scopes
-                    .last_mut()
-                    .expect("pushed above")
-                    .bind(&local.pat, &cfg_of(&local.attrs));
+            let scope = self.scopes.last_mut().expect("pushed above");
+            match stmt {
+                // A `let` hides what it binds from the statements after it.
+                Stmt::Local(local) => scope.bind(&local.pat, &cfg_of(&local.attrs)),
+                // So does a `macro_rules!` the macro it declares.
+                Stmt::Item(Item::Macro(item)) if item.mac.path.is_ident("macro_rules") => {
+                    if let Some(ident) = &item.ident {
+                        let macros = scope.macros.entry(name(ident)).or_default();
+                        macros.push((cfg_of(&item.attrs), false));
+                    }
+                }
+                _ => {}
             }
         }
         self.scopes.pop();
@@ -554,7 +566,7 @@ impl VisitMut for Rewriter {
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
         if let Stmt::Macro(mac) = stmt
             && mac.attrs.is_empty()
-            && is_std_dbg(&mac.mac.path)
+            && is_std_dbg(&self.scopes, &mac.mac.path)
         {
             if let Some(dbg) = self.visit_dbg(&mut mac.mac) {
                 *stmt = Stmt::Expr(dbg, mac.semi_token);
@@ -566,7 +578,7 @@ impl VisitMut for Rewriter {
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         if let Expr::Macro(mac) = expr
-            && is_std_dbg(&mac.mac.path)
+            && is_std_dbg(&self.scopes, &mac.mac.path)
         {
             if let Some(dbg) = self.visit_dbg(&mut mac.mac) {
                 *expr = dbg;
@@ -1131,12 +1143,21 @@ const TRANSPARENT_METHODS: [&str; 6] = [
     "boxed_local",
 ];
 
-/// `dbg!`, `std::dbg!` or `::std::dbg!`: std's.
-fn is_std_dbg(path: &syn::Path) -> bool {
+/// Whether a macro called through `path` from inside `scopes` is std's
+/// `dbg!`: `::std::dbg!`, `std::dbg!` where the body brings in no `std` of
+/// its own, or `dbg!` where no `macro_rules! dbg`, `use … as dbg`, `use
+/// some::dbg` or glob import (but tokio's) of the body may bring in another,
+/// under any cfg. Whatever else `dbg!` may be, the user's macro is kept.
+fn is_std_dbg(scopes: &[Scope], path: &syn::Path) -> bool {
     let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     match names.as_slice() {
-        [dbg] => path.leading_colon.is_none() && dbg == "dbg",
-        [std, dbg] => std == "std" && dbg == "dbg",
+        [dbg] if path.leading_colon.is_none() && dbg == "dbg" => scopes.iter().all(|scope| {
+            let mut imported = scope.macros.get("dbg").into_iter().flatten();
+            imported.all(|(_, std)| *std) && scope.other_globs.is_empty()
+        }),
+        [std, dbg] if std == "std" && dbg == "dbg" => {
+            path.leading_colon.is_some() || scopes.iter().all(|s| !s.modules.contains_key("std"))
+        }
         _ => false,
     }
 }
