@@ -106,3 +106,18 @@ async fn a_dbg_of_the_body_s_own_is_not_taken_for_std_s() {
     let spawns = sites.iter().filter(|s| s.name().contains("own_dbg::"));
     assert_eq!(spawns.count(), 2, "the spawns in them are rewritten");
 }
+
+/// A `dbg!` of a spawn under `#[cfg]`, gone under `test`.
+#[tracked]
+async fn dbg_under_cfg() -> usize {
+    let handles: Vec<tokio::task::JoinHandle<u32>> = vec![
+        #[cfg(not(test))]
+        dbg!(tokio::spawn(async { 1 })),
+    ];
+    handles.len()
+}
+
+#[tokio::test]
+async fn a_cfg_on_a_rewritten_dbg_stays_on_it() {
+    assert_eq!(dbg_under_cfg().await, 0);
+}

@@ -150,6 +150,14 @@ async fn chosen_by_cfg() -> u32 {
     a.await.unwrap() + b.await.unwrap() + c.await.unwrap() + d.await.unwrap()
 }
 
+/// A spawn statement under `#[cfg]`, gone under `test`.
+#[tracked]
+async fn spawn_statement_under_cfg() -> u32 {
+    #[cfg(not(test))]
+    tokio::spawn(async { 1 });
+    2
+}
+
 type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
 /// A spawn function passed around as a value, as a scheduler might.
 type Spawner = fn(Boxed) -> tokio::task::JoinHandle<u32>;
@@ -298,6 +306,15 @@ async fn a_cfg_on_a_use_or_let_counts_under_that_cfg_only() {
         .iter()
         .filter(|site| site.name().contains("chosen_by_cfg::"));
     assert_eq!(spawns.count(), 2, "a site only where it is tokio's spawn");
+}
+
+#[tokio::test]
+async fn a_cfg_on_a_spawn_statement_stays_on_it() {
+    let children = children_of("spawn_statement_under_cfg", async {
+        assert_eq!(spawn_statement_under_cfg().await, 2);
+    })
+    .await;
+    assert!(children.is_empty(), "{children:?}");
 }
 
 #[tokio::test]

@@ -580,12 +580,33 @@ impl VisitMut for Rewriter {
         if let Expr::Macro(mac) = expr
             && is_std_dbg(&self.scopes, &mac.mac.path)
         {
-            if let Some(dbg) = self.visit_dbg(&mut mac.mac) {
+            if let Some(mut dbg) = self.visit_dbg(&mut mac.mac) {
+                if let Expr::Block(block) = &mut dbg {
+                    block.attrs = std::mem::take(&mut mac.attrs);
+                }
                 *expr = dbg;
             }
             return;
         }
         visit_mut::visit_expr_mut(self, expr);
+        let Expr::Call(call) = expr else {
+            return;
+        };
+        // The call's attributes (`#[cfg(…)]` on a statement `tokio::spawn(…);`)
+        // stay on what replaces it, a call or a block.
+        let attrs = std::mem::take(&mut call.attrs);
+        self.rewrite_spawn(expr);
+        match expr {
+            Expr::Call(call) => call.attrs = attrs,
+            Expr::Block(block) => block.attrs = attrs,
+            _ => {}
+        }
+    }
+}
+
+impl Rewriter {
+    /// Rewrites `expr`, a call, if it calls a tokio spawn function.
+    fn rewrite_spawn(&mut self, expr: &mut Expr) {
         let Expr::Call(call) = expr else {
             return;
         };
