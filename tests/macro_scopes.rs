@@ -158,6 +158,54 @@ async fn spawn_statement_under_cfg() -> u32 {
     2
 }
 
+/// Spawns of one name, those before the last one cfg'd out, on their
+/// statement: written, or applied by a `cfg_attr`.
+#[tracked]
+async fn numbered_past_cfg_out() -> u32 {
+    #[cfg(any())]
+    tokio::spawn(async { 100 });
+    #[cfg_attr(test, cfg(any()))]
+    let gone = tokio::spawn(async { 200 });
+    let kept = tokio::spawn(async { 1 });
+    #[cfg_attr(test, cfg(any()))]
+    gone.await.unwrap();
+    kept.await.unwrap()
+}
+
+/// Two handles, one of them only without `any()` (never).
+struct Held {
+    #[cfg(any())]
+    gone: tokio::task::JoinHandle<u32>,
+    kept: tokio::task::JoinHandle<u32>,
+}
+
+/// Spawns of one name in a match arm, an array element, a call argument
+/// and a struct field, every other one cfg'd out.
+#[tracked]
+async fn numbered_past_cfg_out_parts(n: u32) -> u32 {
+    let arm = match n {
+        #[cfg(any())]
+        0 => tokio::spawn(async { 100 }),
+        _ => tokio::spawn(async { 1 }),
+    };
+    let [element] = [
+        #[cfg(any())]
+        tokio::spawn(async { 200 }),
+        tokio::spawn(async { 2 }),
+    ];
+    let argument = std::convert::identity(
+        #[cfg(any())]
+        tokio::spawn(async { 300 }),
+        tokio::spawn(async { 3 }),
+    );
+    let held = Held {
+        #[cfg(any())]
+        gone: tokio::spawn(async { 400 }),
+        kept: tokio::spawn(async { 4 }),
+    };
+    arm.await.unwrap() + element.await.unwrap() + argument.await.unwrap() + held.kept.await.unwrap()
+}
+
 type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
 /// A spawn function passed around as a value, as a scheduler might.
 type Spawner = fn(Boxed) -> tokio::task::JoinHandle<u32>;
@@ -315,6 +363,48 @@ async fn a_cfg_on_a_spawn_statement_stays_on_it() {
     })
     .await;
     assert!(children.is_empty(), "{children:?}");
+}
+
+/// The names of the catalogue's spawn sites of the `#[tracked]` fn `unit`.
+fn spawn_sites_of(unit: &str) -> Vec<&'static str> {
+    let sites = tracked::catalogue().in_module(module_path!());
+    let prefix = format!("{}::{unit}::", module_path!());
+    let mut names: Vec<&'static str> = sites
+        .iter()
+        .map(|site| site.name())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[tokio::test]
+async fn a_cfg_d_out_spawn_statement_has_no_site_and_moves_no_number() {
+    let children = children_of("numbered_past_cfg_out", async {
+        assert_eq!(numbered_past_cfg_out().await, 1);
+    })
+    .await;
+    // The third spawn of its name is `#3` in every build.
+    let kept = ["macro_scopes::numbered_past_cfg_out::async_block#3"];
+    assert_eq!(children, kept);
+    assert_eq!(spawn_sites_of("numbered_past_cfg_out"), kept);
+}
+
+#[tokio::test]
+async fn a_cfg_d_out_arm_element_argument_or_field_spawn_has_no_site() {
+    let mut children = children_of("numbered_past_cfg_out_parts", async {
+        assert_eq!(numbered_past_cfg_out_parts(0).await, 10);
+    })
+    .await;
+    children.sort();
+    let kept = [
+        "macro_scopes::numbered_past_cfg_out_parts::async_block#2",
+        "macro_scopes::numbered_past_cfg_out_parts::async_block#4",
+        "macro_scopes::numbered_past_cfg_out_parts::async_block#6",
+        "macro_scopes::numbered_past_cfg_out_parts::async_block#8",
+    ];
+    assert_eq!(children, kept);
+    assert_eq!(spawn_sites_of("numbered_past_cfg_out_parts"), kept);
 }
 
 #[tokio::test]

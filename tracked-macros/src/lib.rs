@@ -105,7 +105,13 @@ use proc_macro::TokenStream;
 /// Each becomes a tracked spawn with its own catalogue site named `<fn
 /// name>::<spawned fn, method or variable>` (`async_block`, `closure` or
 /// `task` otherwise, numbered `#2`, `#3`… when repeated), of the fn's type,
-/// child of the current task. It still returns tokio's `JoinHandle`, and
+/// child of the current task. The site is declared only in builds that
+/// keep the spawn: under the `#[cfg]`s (written or applied by a
+/// `cfg_attr`) of the statements, expressions, match arms and struct fields
+/// around it, and the cfgs where its path names tokio's function. A spawn's
+/// number counts every spawn of that name written before it, cfg'd out or
+/// not, so it is the same in every build (`f#3` stays `f#3` when `f#2` is
+/// cfg'd out). It still returns tokio's `JoinHandle`, and
 /// std's `dbg!` prints it as written, not as rewritten. A `dbg!` the body
 /// may bring in itself (`macro_rules! dbg`, `use … as dbg`, `use
 /// some::dbg`, a glob import of anything but tokio) is called as written,

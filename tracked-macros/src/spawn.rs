@@ -67,7 +67,10 @@ pub(crate) struct SpawnSite {
     /// The spawned call's fn or method name, for claiming; may be empty.
     pub(crate) target: String,
     pub(crate) span: Span,
-    /// The cfg under which the site exists (see `Cfg`).
+    /// The cfg under which the site exists (see `Cfg`): that of the
+    /// statements, expressions, match arms and struct fields around the
+    /// call, and the one under which its path names tokio's spawn function,
+    /// so the site is declared exactly where the spawn is.
     pub(crate) cfg: Cfg,
 }
 
@@ -84,6 +87,7 @@ pub(crate) fn rewrite(block: &mut Block) -> Rewritten {
     let mut rewriter = Rewriter {
         scopes: Vec::new(),
         sites: Vec::new(),
+        context: Cfg::new(),
         names: HashMap::new(),
         errors: None,
     };
@@ -180,6 +184,53 @@ fn collect_cfg(meta: &syn::Meta, out: &mut Cfg) {
             .into_iter()
             .map(|cfg| quote!(any(not(#predicate), #cfg))),
     );
+}
+
+/// An expression's outer attributes (`#[cfg(…)]` on an expression
+/// statement's, an argument's, an array or tuple element's).
+fn expr_attrs(expr: &Expr) -> &[syn::Attribute] {
+    match expr {
+        Expr::Array(e) => &e.attrs,
+        Expr::Assign(e) => &e.attrs,
+        Expr::Async(e) => &e.attrs,
+        Expr::Await(e) => &e.attrs,
+        Expr::Binary(e) => &e.attrs,
+        Expr::Block(e) => &e.attrs,
+        Expr::Break(e) => &e.attrs,
+        Expr::Call(e) => &e.attrs,
+        Expr::Cast(e) => &e.attrs,
+        Expr::Closure(e) => &e.attrs,
+        Expr::Const(e) => &e.attrs,
+        Expr::Continue(e) => &e.attrs,
+        Expr::Field(e) => &e.attrs,
+        Expr::ForLoop(e) => &e.attrs,
+        Expr::Group(e) => &e.attrs,
+        Expr::If(e) => &e.attrs,
+        Expr::Index(e) => &e.attrs,
+        Expr::Infer(e) => &e.attrs,
+        Expr::Let(e) => &e.attrs,
+        Expr::Lit(e) => &e.attrs,
+        Expr::Loop(e) => &e.attrs,
+        Expr::Macro(e) => &e.attrs,
+        Expr::Match(e) => &e.attrs,
+        Expr::MethodCall(e) => &e.attrs,
+        Expr::Paren(e) => &e.attrs,
+        Expr::Path(e) => &e.attrs,
+        Expr::Range(e) => &e.attrs,
+        Expr::RawAddr(e) => &e.attrs,
+        Expr::Reference(e) => &e.attrs,
+        Expr::Repeat(e) => &e.attrs,
+        Expr::Return(e) => &e.attrs,
+        Expr::Struct(e) => &e.attrs,
+        Expr::Try(e) => &e.attrs,
+        Expr::TryBlock(e) => &e.attrs,
+        Expr::Tuple(e) => &e.attrs,
+        Expr::Unary(e) => &e.attrs,
+        Expr::Unsafe(e) => &e.attrs,
+        Expr::While(e) => &e.attrs,
+        Expr::Yield(e) => &e.attrs,
+        _ => &[],
+    }
 }
 
 /// The attributes written before a pattern: a closure parameter's
@@ -447,7 +498,13 @@ struct Rewriter {
     /// The scopes around the expression being visited, innermost last.
     scopes: Vec<Scope>,
     sites: Vec<SpawnSite>,
-    /// How many sites of each name this fn has, to number repeats.
+    /// The cfg of the statements, expressions, match arms and struct
+    /// fields around the one being visited (`#[cfg(…)] let h = …;`): where
+    /// it is false they are gone, and so is a spawn in them and its site.
+    context: Cfg,
+    /// How many spawns of each name this fn has, to number repeats: every
+    /// spawn written counts, whatever its cfg, so its number is the same
+    /// in every build.
     names: HashMap<String, usize>,
     errors: Option<syn::Error>,
 }
@@ -501,11 +558,19 @@ impl VisitMut for Rewriter {
 
     fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
         let scope = Scope::of_bindings([&arm.pat]);
-        self.within(scope, |this| {
-            if let Some((_, guard)) = &mut arm.guard {
-                this.visit_condition(guard);
-            }
-            this.visit_expr_mut(&mut arm.body);
+        self.under(cfg_of(&arm.attrs), |this| {
+            this.within(scope, |this| {
+                if let Some((_, guard)) = &mut arm.guard {
+                    this.visit_condition(guard);
+                }
+                this.visit_expr_mut(&mut arm.body);
+            });
+        });
+    }
+
+    fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+        self.under(cfg_of(&field.attrs), |this| {
+            this.visit_expr_mut(&mut field.expr);
         });
     }
 
@@ -564,6 +629,33 @@ impl VisitMut for Rewriter {
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        // An expression statement's attributes are its expression's, seen
+        // by `visit_expr_mut`; a nested item is not visited.
+        let attrs = match &*stmt {
+            Stmt::Local(local) => &local.attrs[..],
+            Stmt::Macro(mac) => &mac.attrs,
+            Stmt::Item(_) | Stmt::Expr(..) => &[],
+        };
+        let cfg = cfg_of(attrs);
+        self.under(cfg, |this| this.visit_stmt_under_cfg(stmt));
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        let cfg = cfg_of(expr_attrs(expr));
+        self.under(cfg, |this| this.visit_expr_under_cfg(expr));
+    }
+}
+
+impl Rewriter {
+    /// Visits with `cfg` added to the context.
+    fn under(&mut self, cfg: Cfg, visit: impl FnOnce(&mut Self)) {
+        let outer = self.context.len();
+        self.context.extend(cfg);
+        visit(self);
+        self.context.truncate(outer);
+    }
+
+    fn visit_stmt_under_cfg(&mut self, stmt: &mut Stmt) {
         if let Stmt::Macro(mac) = stmt
             && mac.attrs.is_empty()
             && is_std_dbg(&self.scopes, &mac.mac.path)
@@ -576,7 +668,7 @@ impl VisitMut for Rewriter {
         visit_mut::visit_stmt_mut(self, stmt);
     }
 
-    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+    fn visit_expr_under_cfg(&mut self, expr: &mut Expr) {
         if let Expr::Macro(mac) = expr
             && is_std_dbg(&self.scopes, &mac.mac.path)
         {
@@ -602,9 +694,7 @@ impl VisitMut for Rewriter {
             _ => {}
         }
     }
-}
 
-impl Rewriter {
     /// Rewrites `expr`, a call, if it calls a tokio spawn function.
     fn rewrite_spawn(&mut self, expr: &mut Expr) {
         let Expr::Call(call) = expr else {
@@ -849,8 +939,9 @@ impl Rewriter {
         (argument, suffix, target.unwrap_or_default())
     }
 
-    /// Declares a spawn site that exists under `cfg` and returns the
-    /// tracked spawn `spawn` makes with it.
+    /// Declares a spawn site that exists under `cfg` where the code around
+    /// the call is there, and returns the tracked spawn `spawn` makes with
+    /// it.
     fn site(
         &mut self,
         span: Span,
@@ -861,12 +952,15 @@ impl Rewriter {
     ) -> TokenStream {
         let ident = format_ident!("__TRACKED_SPAWN_{}", self.sites.len());
         let tokens = spawn(&ident);
+        // No site for a spawn that a `#[cfg]` around it removes.
+        let mut site_cfg = self.context.clone();
+        site_cfg.extend(cfg);
         self.sites.push(SpawnSite {
             ident,
             suffix,
             target,
             span,
-            cfg,
+            cfg: site_cfg,
         });
         tokens
     }
