@@ -169,6 +169,15 @@ async fn numbered_past_cfg_out() -> u32 {
     let kept = tokio::spawn(async { 1 });
     #[cfg_attr(test, cfg(any()))]
     gone.await.unwrap();
+    // Tokio's under `test`, in a statement that is never there.
+    #[cfg(any())]
+    let _never = {
+        #[cfg(not(test))]
+        use mock::spawn;
+        #[cfg(test)]
+        use tokio::spawn;
+        spawn(async { 300 })
+    };
     kept.await.unwrap()
 }
 
@@ -179,8 +188,8 @@ struct Held {
     kept: tokio::task::JoinHandle<u32>,
 }
 
-/// Spawns of one name in a match arm, an array element, a call argument
-/// and a struct field, every other one cfg'd out.
+/// Spawns of one name in a match arm, an array element, a call argument,
+/// a `vec!` element and a struct field, every other one cfg'd out.
 #[tracked]
 async fn numbered_past_cfg_out_parts(n: u32) -> u32 {
     let arm = match n {
@@ -198,12 +207,23 @@ async fn numbered_past_cfg_out_parts(n: u32) -> u32 {
         tokio::spawn(async { 300 }),
         tokio::spawn(async { 3 }),
     );
+    let listed = vec![
+        #[cfg(any())]
+        tokio::spawn(async { 400 }),
+        tokio::spawn(async { 4 }),
+    ];
     let held = Held {
         #[cfg(any())]
-        gone: tokio::spawn(async { 400 }),
-        kept: tokio::spawn(async { 4 }),
+        gone: tokio::spawn(async { 500 }),
+        kept: tokio::spawn(async { 5 }),
     };
-    arm.await.unwrap() + element.await.unwrap() + argument.await.unwrap() + held.kept.await.unwrap()
+    let [listed] = <[_; 1]>::try_from(listed).expect("one handle");
+    let handles = [arm, element, argument, listed, held.kept];
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    sum
 }
 
 type Boxed = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
@@ -391,18 +411,20 @@ async fn a_cfg_d_out_spawn_statement_has_no_site_and_moves_no_number() {
 }
 
 #[tokio::test]
-async fn a_cfg_d_out_arm_element_argument_or_field_spawn_has_no_site() {
+async fn a_cfg_d_out_arm_element_argument_or_field_spawn_has_no_site_and_moves_no_number() {
     let mut children = children_of("numbered_past_cfg_out_parts", async {
-        assert_eq!(numbered_past_cfg_out_parts(0).await, 10);
+        assert_eq!(numbered_past_cfg_out_parts(0).await, 15);
     })
     .await;
     children.sort();
-    let kept = [
+    let mut kept = [
         "macro_scopes::numbered_past_cfg_out_parts::async_block#2",
         "macro_scopes::numbered_past_cfg_out_parts::async_block#4",
         "macro_scopes::numbered_past_cfg_out_parts::async_block#6",
         "macro_scopes::numbered_past_cfg_out_parts::async_block#8",
+        "macro_scopes::numbered_past_cfg_out_parts::async_block#10",
     ];
+    kept.sort_unstable();
     assert_eq!(children, kept);
     assert_eq!(spawn_sites_of("numbered_past_cfg_out_parts"), kept);
 }
