@@ -23,6 +23,10 @@ for feature in prometheus http journal journal-postgres otel; do
     cargo clippy -p tracked-runtime --features "$feature" -- -D warnings
 done
 
+step "minimum supported Rust (rust-version in Cargo.toml): the library, every feature but the journal"
+rustup toolchain install 1.88 --profile minimal >/dev/null 2>&1 || rustup toolchain install 1.88 --profile minimal
+CARGO_TARGET_DIR=target/msrv cargo +1.88 check -p tracked --lib --features prometheus,http,otel
+
 step "loom models of the record's hand-offs (exhaustive; see tracked-runtime/src/handoff/loom.rs)"
 # Its own target dir: other flags would otherwise rebuild the release artifacts twice.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p tracked-runtime --release --lib loom
