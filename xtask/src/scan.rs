@@ -515,6 +515,20 @@ impl<'a> Scanner<'a> {
         std::ptr::eq(annotated, call).then_some(ty)
     }
 
+    /// Whether `--fix` can rewrite the direct call `call` of `path`: written
+    /// in the file itself (not in `macro_rules!` or a doc comment), without
+    /// generic arguments, with arguments to insert before.
+    fn fixable(&self, path: &syn::ExprPath, call: &syn::ExprCall) -> bool {
+        let generic = path.path.segments.iter().any(|s| !s.arguments.is_empty());
+        self.in_macro_rules == 0 && self.cx.line_map.is_none() && !generic && !call.args.is_empty()
+    }
+
+    /// Where `call`'s opening parenthesis is.
+    fn open_paren(&self, call: &syn::ExprCall) -> Region {
+        let open = call.paren_token.span.open();
+        self.region(open, open)
+    }
+
     fn check_call(&mut self, path: &syn::ExprPath, call: &syn::ExprCall) {
         if path.qself.is_some() {
             return;
@@ -539,16 +553,10 @@ impl<'a> Scanner<'a> {
                     spawn.tracked(),
                     self.cx.fix_type
                 );
-                let generic = path.path.segments.iter().any(|s| !s.arguments.is_empty());
-                let fixable = self.in_macro_rules == 0
-                    && self.cx.line_map.is_none()
-                    && !generic
-                    && !call.args.is_empty();
-                let fix = fixable.then(|| Fix {
+                let fix = self.fixable(path, call).then(|| Fix {
                     rule: Rule::UntrackedSpawn,
                     callee: region,
-                    open_paren: self
-                        .region(call.paren_token.span.open(), call.paren_token.span.open()),
+                    open_paren: self.open_paren(call),
                     // `::tracked`: a module named `tracked` in scope would
                     // take `tracked::` for itself.
                     replacement: format!("::{}", spawn.tracked()),
@@ -566,18 +574,12 @@ impl<'a> Scanner<'a> {
                 let help = format!(
                     "use `{tracked}(f)`: it blocks in place the same way and tells the watchdog the long poll is meant"
                 );
-                let generic = path.path.segments.iter().any(|s| !s.arguments.is_empty());
-                let fixable = self.in_macro_rules == 0
-                    && self.cx.line_map.is_none()
-                    && !generic
-                    && !call.args.is_empty();
                 // Same signature (`F: FnOnce() -> R`, returning `R`): only
                 // the callee changes.
-                let fix = fixable.then(|| Fix {
+                let fix = self.fixable(path, call).then(|| Fix {
                     rule: Rule::UntrackedBlockInPlace,
                     callee: region,
-                    open_paren: self
-                        .region(call.paren_token.span.open(), call.paren_token.span.open()),
+                    open_paren: self.open_paren(call),
                     replacement: format!("::{tracked}"),
                     arguments: String::new(),
                     keeps_handle: false,
