@@ -324,7 +324,7 @@ async fn consensus_round(round: u64) -> Result<(), String> {
         got += 1;
         task.progress(10 + got * 20, format!("{got}/4 votes"));
     }
-    if round % 4 == 0 {
+    if round.is_multiple_of(4) {
         return Err(format!("round {round}: quorum certificate rejected"));
     }
     Ok(())

@@ -45,7 +45,7 @@ async fn spawner(tracker: Tracker, seed: u64, per_spawner: u64) -> Seen {
             let ty = TYPES[(n % 4) as usize];
             let handle = match n % 10 {
                 0..=4 => tracker.spawn("ok", ty, async move {
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         tokio::task::yield_now().await;
                     }
                     Ok::<u64, String>(n)

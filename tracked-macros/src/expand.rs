@@ -111,14 +111,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             owner: Some(owner), ..
         }),
     ) = (shape, &args)
+        && let Some(await_span) = first_await(owner)
     {
-        if let Some(await_span) = first_await(owner) {
-            add(syn::Error::new(
-                await_span,
-                "`owner` is evaluated when the fn is called, before its body runs, so it cannot \
-                 `.await`; await the value before the call and pass it as an argument",
-            ));
-        }
+        add(syn::Error::new(
+            await_span,
+            "`owner` is evaluated when the fn is called, before its body runs, so it cannot \
+             `.await`; await the value before the call and pass it as an argument",
+        ));
     }
     let spawns = spawn::rewrite(&mut block);
     match (errors, shape, args) {
@@ -292,13 +291,12 @@ enum Shape {
 
 impl Shape {
     fn find(block: &Block) -> Option<Shape> {
-        if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last() {
-            if is_box_pin(&call.func)
-                && call.args.len() == 1
-                && matches!(call.args.first(), Some(Expr::Async(_)))
-            {
-                return Some(Shape::BoxPinned);
-            }
+        if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last()
+            && is_box_pin(&call.func)
+            && call.args.len() == 1
+            && matches!(call.args.first(), Some(Expr::Async(_)))
+        {
+            return Some(Shape::BoxPinned);
         }
         block
             .stmts
@@ -442,27 +440,26 @@ fn expand_fn(
         // a spawn before it (`let h = tokio::spawn(..); Box::pin(async ..)`)
         // names its site too.
         Shape::BoxPinned => {
-            if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() {
-                if let Some(Expr::Async(inner)) = call.args.first_mut() {
-                    let body = quote!(#inner);
-                    let wrapped = wrap(&TokenStream::new(), &owner, body);
-                    let capture = inner.capture;
-                    *inner = syn::parse_quote!(async #capture { #wrapped.await });
-                }
+            if let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut()
+                && let Some(Expr::Async(inner)) = call.args.first_mut()
+            {
+                let body = quote!(#inner);
+                let wrapped = wrap(&TokenStream::new(), &owner, body);
+                let capture = inner.capture;
+                *inner = syn::parse_quote!(async #capture { #wrapped.await });
             }
             let stmts = &block.stmts;
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }
         }
         Shape::LetBody(index) => {
-            if let Stmt::Local(local) = &mut block.stmts[index] {
-                if let Some(init) = &mut local.init {
-                    if let Expr::Async(inner) = &mut *init.expr {
-                        let body = quote!(#inner);
-                        let wrapped = wrap(&TokenStream::new(), &owner, body);
-                        let capture = inner.capture;
-                        *inner = syn::parse_quote!(async #capture { #wrapped.await });
-                    }
-                }
+            if let Stmt::Local(local) = &mut block.stmts[index]
+                && let Some(init) = &mut local.init
+                && let Expr::Async(inner) = &mut *init.expr
+            {
+                let body = quote!(#inner);
+                let wrapped = wrap(&TokenStream::new(), &owner, body);
+                let capture = inner.capture;
+                *inner = syn::parse_quote!(async #capture { #wrapped.await });
             }
             let stmts = &block.stmts;
             quote! { #(#attrs)* #vis #sig { #(#inner_attrs)* #sites #(#stmts)* } }

@@ -513,10 +513,10 @@ impl VisitMut for Rewriter {
     fn visit_item_mut(&mut self, item: &mut Item) {
         // Nested items are not part of the annotated fn. A `use` of tokio's
         // spawn functions may have no call left once they are rewritten.
-        if let Item::Use(item) = item {
-            if Scope::imports_tokio(item) {
-                item.attrs.push(syn::parse_quote!(#[allow(unused_imports)]));
-            }
+        if let Item::Use(item) = item
+            && Scope::imports_tokio(item)
+        {
+            item.attrs.push(syn::parse_quote!(#[allow(unused_imports)]));
         }
     }
 
