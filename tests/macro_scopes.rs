@@ -292,6 +292,65 @@ async fn bound_in_macro_patterns() -> u32 {
     sum
 }
 
+/// A stand-in for the `futures` crate's `select!` (not a dependency here),
+/// taking its syntax, which is all `#[tracked]` looks at: branches
+/// `pattern = future => handler`, `default => handler` and
+/// `complete => handler`, in any order. It awaits the branches' futures in
+/// order and runs the handler of the first whose output matches its
+/// pattern, else `default`'s; `complete`'s never runs. Handlers are `()`.
+mod futures {
+    macro_rules! select {
+        (@arms $done:lifetime) => {};
+        (@arms $done:lifetime default => $handler:expr $(, $($rest:tt)*)?) => {
+            $crate::futures::select!(@arms $done $($($rest)*)?);
+            $handler;
+        };
+        (@arms $done:lifetime complete => $handler:expr $(, $($rest:tt)*)?) => {
+            $crate::futures::select!(@arms $done $($($rest)*)?);
+        };
+        (@arms $done:lifetime $pat:pat = $future:expr => $handler:expr $(, $($rest:tt)*)?) => {
+            if let $pat = $future.await {
+                $handler;
+                break $done;
+            }
+            $crate::futures::select!(@arms $done $($($rest)*)?);
+        };
+        ($($arms:tt)*) => {
+            'select: {
+                $crate::futures::select!(@arms 'select $($arms)*);
+            }
+        };
+    }
+    pub(crate) use select;
+}
+
+#[tracked]
+async fn bound_in_futures_select() -> u32 {
+    use tokio::spawn;
+    let mut handles = Vec::new();
+    // With `default` and `complete` arms around it, a branch's binding
+    // hides tokio's in its handler...
+    futures::select! {
+        default => {},
+        Some(spawn) = std::future::ready(Some(mock::spawn as Spawner)) =>
+            handles.push(spawn(Box::pin(async { 1 }))),
+        complete => {},
+    }
+    // ...and not in another branch's, nor in `default`'s or `complete`'s,
+    // where it is tokio's.
+    futures::select! {
+        Some(spawn) = std::future::ready(None::<Spawner>) => handles.push(spawn(Box::pin(async { 0 }))),
+        Some(two) = std::future::ready(None::<u32>) => handles.push(spawn(async move { two })),
+        default => handles.push(spawn(async { 2 })),
+        complete => handles.push(spawn(async { 0 })),
+    }
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    sum
+}
+
 #[tracked]
 async fn hidden_by_glob() -> u32 {
     use tokio::spawn;
@@ -455,6 +514,27 @@ async fn bindings_in_select_and_matches_patterns_hide_an_import() {
     assert_eq!(
         children,
         ["macro_scopes::bound_in_macro_patterns::async_block"]
+    );
+}
+
+#[tokio::test]
+async fn bindings_in_futures_select_with_default_and_complete_arms_hide_an_import() {
+    let children = children_of("bound_in_futures_select", async {
+        assert_eq!(bound_in_futures_select().await, 3);
+    })
+    .await;
+    assert_eq!(
+        children,
+        ["macro_scopes::bound_in_futures_select::async_block#2"]
+    );
+    // Every spawn tokio's where it is written declares its site, run or not.
+    assert_eq!(
+        spawn_sites_of("bound_in_futures_select"),
+        [
+            "macro_scopes::bound_in_futures_select::async_block",
+            "macro_scopes::bound_in_futures_select::async_block#2",
+            "macro_scopes::bound_in_futures_select::async_block#3",
+        ]
     );
 }
 

@@ -15,7 +15,8 @@
 //! Closures and async blocks in the body are searched, and so are the
 //! macros in `EXPRESSION_MACROS` (`vec!`, `tokio::join!`,
 //! `tokio::select!`…), whose arguments are expressions: visited as such when
-//! they are separated by commas or form `select!`'s branches or `matches!`'s
+//! they are separated by commas or form `select!`'s branches (tokio's or
+//! `futures`', with `default =>` and `complete =>` arms) or `matches!`'s
 //! pattern and guard (whose bindings hide names in their arm), token by
 //! token otherwise. Nested items (fns, impls, modules, `macro_rules!`) and
 //! other macros are not, since their tokens may mean something else.
@@ -792,7 +793,8 @@ fn parse_matches(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
 
 /// `tokio::select!`'s branches: `biased;` first, then `pattern = future,
 /// if condition => handler,` (the condition is optional, the comma after a
-/// block handler too) and `else => handler`.
+/// block handler too) and `else => handler`; and `futures::select!`'s, whose
+/// `default => handler` and `complete => handler` are like `else`'s.
 fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
     use syn::Token;
     let mut parts = Vec::new();
@@ -805,8 +807,16 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
         parts.push(Part::Tokens(quote!(#biased #semi)));
     }
     while !input.is_empty() {
-        let otherwise = input.peek(Token![else]);
-        if otherwise {
+        // `futures::select!`'s `default =>` and `complete =>`, like
+        // `else =>`, have no pattern and no future.
+        let keyword = input.peek(syn::Ident) && input.peek2(Token![=>]) && {
+            let ident: syn::Ident = input.fork().parse()?;
+            ident == "default" || ident == "complete"
+        };
+        let otherwise = keyword || input.peek(Token![else]);
+        if keyword {
+            parts.push(Part::Tokens(input.parse::<syn::Ident>()?.to_token_stream()));
+        } else if otherwise {
             parts.push(Part::Tokens(
                 input.parse::<Token![else]>()?.to_token_stream(),
             ));
@@ -832,7 +842,7 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
         } else {
             input.parse()?
         };
-        // `else`'s handler sees no pattern.
+        // `else`'s, `default`'s and `complete`'s handlers see no pattern.
         parts.push(if otherwise {
             Part::Expr(handler)
         } else {
