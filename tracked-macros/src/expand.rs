@@ -697,15 +697,17 @@ fn move_arguments(
     let mut destructure = Vec::new();
     let mut renamed = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
-        // An argument under `#[cfg]` is mentioned under the same `#[cfg]`.
-        let cfgs: Vec<&Attribute> = match &*input {
+        // An argument under `#[cfg]` (written, or applied by a
+        // `#[cfg_attr]`) is mentioned under the same cfg.
+        let cfg = crate::spawn::cfg_of(match &*input {
             syn::FnArg::Receiver(receiver) => &receiver.attrs,
             syn::FnArg::Typed(typed) => &typed.attrs,
-        }
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"))
-        .collect();
-        let cfgs = quote!(#(#cfgs)*);
+        });
+        let cfgs = if cfg.is_empty() {
+            TokenStream::new()
+        } else {
+            crate::spawn::cfg_attr(&cfg)
+        };
         match input {
             syn::FnArg::Receiver(receiver) => {
                 let self_token = &receiver.self_token;
@@ -729,11 +731,19 @@ fn move_arguments(
                             let _ = &#ident;
                         });
                     } else {
-                        let (kept, lints): (Vec<Attribute>, Vec<Attribute>) = typed
+                        // The attributes that may leave the argument out
+                        // stay on it; the others, lints, move to the
+                        // mention, as do the `cfg_attr`s among the former
+                        // (with the lints they may apply too).
+                        let lints: Vec<Attribute> = typed
                             .attrs
-                            .drain(..)
-                            .partition(|attr| attr.path().is_ident("cfg"));
-                        typed.attrs = kept;
+                            .iter()
+                            .filter(|attr| !attr.path().is_ident("cfg"))
+                            .cloned()
+                            .collect();
+                        typed.attrs.retain(|attr| {
+                            !crate::spawn::cfg_of(std::slice::from_ref(attr)).is_empty()
+                        });
                         whole.push(quote_spanned! {ident.span()=>
                             #cfgs #(#lints)* let #ident = &#ident;
                         });

@@ -139,11 +139,11 @@ pub(crate) type Cfg = Vec<TokenStream>;
 /// What a scope brings in, each under its cfg.
 type Entries<T> = Vec<(Cfg, T)>;
 
-/// The cfg of a statement, closure parameter or item with `attrs`: each
+/// The cfg of a statement, closure or fn parameter or item with `attrs`: each
 /// `#[cfg(p)]`'s `p`, and `any(not(q), p)` for a `cfg(p)` that
 /// `#[cfg_attr(q, …)]` applies (nested `cfg_attr`s alike), which rustc
 /// expands before it strips the statement.
-fn cfg_of(attrs: &[syn::Attribute]) -> Cfg {
+pub(crate) fn cfg_of(attrs: &[syn::Attribute]) -> Cfg {
     let mut cfg = Cfg::new();
     for attr in attrs {
         collect_cfg(&attr.meta, &mut cfg);
