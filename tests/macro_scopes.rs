@@ -292,6 +292,27 @@ async fn bound_in_macro_patterns() -> u32 {
     sum
 }
 
+/// Spawns in a macro's arguments searched token by token (`vec![x; n]`
+/// does not parse as expressions between commas), every other one cfg'd
+/// out by a `#[cfg]` written among those tokens.
+#[tracked]
+async fn cfg_out_in_scanned_tokens() -> u32 {
+    let sums: Vec<u32> = vec![
+        {
+            #[cfg(any())]
+            tokio::spawn(async { 100 });
+            let (kept,) = (
+                #[cfg(any())]
+                tokio::spawn(async { 200 }),
+                tokio::spawn(async { 1 }),
+            );
+            kept.await.unwrap()
+        };
+        2
+    ];
+    sums.iter().sum()
+}
+
 /// A stand-in for the `futures` crate's `select!` (not a dependency here),
 /// taking its syntax, which is all `#[tracked]` looks at: branches
 /// `pattern = future => handler`, `default => handler` and
@@ -515,6 +536,17 @@ async fn bindings_in_select_and_matches_patterns_hide_an_import() {
         children,
         ["macro_scopes::bound_in_macro_patterns::async_block"]
     );
+}
+
+#[tokio::test]
+async fn a_cfg_d_out_spawn_in_tokens_searched_one_by_one_has_no_site() {
+    let children = children_of("cfg_out_in_scanned_tokens", async {
+        assert_eq!(cfg_out_in_scanned_tokens().await, 2);
+    })
+    .await;
+    let kept = ["macro_scopes::cfg_out_in_scanned_tokens::async_block#3"];
+    assert_eq!(children, kept);
+    assert_eq!(spawn_sites_of("cfg_out_in_scanned_tokens"), kept);
 }
 
 #[tokio::test]

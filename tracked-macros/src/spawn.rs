@@ -18,7 +18,8 @@
 //! they are separated by commas or form `select!`'s branches (tokio's or
 //! `futures`', with `default =>` and `complete =>` arms) or `matches!`'s
 //! pattern and guard (whose bindings hide names in their arm), token by
-//! token otherwise. Nested items (fns, impls, modules, `macro_rules!`) and
+//! token otherwise (a group there that parses as an expression, a block or
+//! a tuple, is visited as one). Nested items (fns, impls, modules, `macro_rules!`) and
 //! other macros are not, since their tokens may mean something else.
 //! Imports at module level are invisible to an attribute on a fn, so a bare
 //! `spawn(…)` imported there is left alone, as are method calls such as
@@ -1036,7 +1037,8 @@ impl Rewriter {
     /// Rewrites the spawn calls in a macro's tokens: a path that resolves to
     /// a spawn function, not preceded by `.`, `::` or `fn`, followed by
     /// parentheses, is parsed as a call and rewritten as one in the body.
-    /// Nested groups and macros are searched too.
+    /// Nested groups and macros are searched too; a group that parses as an
+    /// expression is visited as one, with its `#[cfg]`s and bindings.
     fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
         let tokens: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
@@ -1058,6 +1060,18 @@ impl Rewriter {
                 && matches!(&tokens[i - 2], TokenTree::Ident(name)
                     if !EXPRESSION_MACROS.contains(&name.to_string().as_str()));
             match &tokens[i] {
+                // A group that parses as an expression (a block, an array,
+                // a tuple or a call's arguments) is visited as one, so the
+                // `#[cfg]`s and bindings in it count as in the body.
+                TokenTree::Group(group)
+                    if !nested_macro
+                        && group.delimiter() != Delimiter::None
+                        && let Ok(mut expr) =
+                            syn::parse2::<Expr>(TokenTree::Group(group.clone()).into()) =>
+                {
+                    self.visit_expr_mut(&mut expr);
+                    expr.to_tokens(&mut out);
+                }
                 TokenTree::Group(group) if !nested_macro => {
                     let mut rewritten =
                         Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
