@@ -1059,19 +1059,20 @@ impl Rewriter {
                 && matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == '!')
                 && matches!(&tokens[i - 2], TokenTree::Ident(name)
                     if !EXPRESSION_MACROS.contains(&name.to_string().as_str()));
+            // A group that parses as an expression (a block, an array, a
+            // tuple or a call's arguments) is visited as one, so the
+            // `#[cfg]`s and bindings in it count as in the body.
+            if let TokenTree::Group(group) = &tokens[i]
+                && !nested_macro
+                && group.delimiter() != Delimiter::None
+                && let Ok(mut expr) = syn::parse2::<Expr>(TokenTree::Group(group.clone()).into())
+            {
+                self.visit_expr_mut(&mut expr);
+                expr.to_tokens(&mut out);
+                i += 1;
+                continue;
+            }
             match &tokens[i] {
-                // A group that parses as an expression (a block, an array,
-                // a tuple or a call's arguments) is visited as one, so the
-                // `#[cfg]`s and bindings in it count as in the body.
-                TokenTree::Group(group)
-                    if !nested_macro
-                        && group.delimiter() != Delimiter::None
-                        && let Ok(mut expr) =
-                            syn::parse2::<Expr>(TokenTree::Group(group.clone()).into()) =>
-                {
-                    self.visit_expr_mut(&mut expr);
-                    expr.to_tokens(&mut out);
-                }
                 TokenTree::Group(group) if !nested_macro => {
                     let mut rewritten =
                         Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
