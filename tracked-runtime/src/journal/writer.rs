@@ -129,7 +129,9 @@ impl Writer {
             }
         };
         tokio::pin!(cancelled);
-        let mut tick = tokio::time::interval(self.interval);
+        // The first write one interval in, not at once: a write at start
+        // would hold just the writer's own events.
+        let mut tick = tokio::time::interval_at(Instant::now() + self.interval, self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
