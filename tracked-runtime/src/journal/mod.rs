@@ -96,6 +96,8 @@
 //! interval's at least, everything while the database was down. Those
 //! events are lost, and a warning says how many (`unwritten`): nothing can
 //! be written from a task being dropped without blocking a runtime thread.
+//! A batch whose write was under way is counted apart (`in_flight`): it is
+//! written only if its transaction commits before the process exits.
 //!
 //! # Examples
 //!

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) dropped: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) pending: AtomicUsize,
+    /// Of `pending`, the events of the batch being written.
+    pub(crate) in_flight: AtomicUsize,
     pub(crate) connected: AtomicBool,
     pub(crate) stopped: AtomicBool,
     pub(crate) last_error: Mutex<Option<JournalError>>,
@@ -282,6 +284,9 @@ impl Writer {
         self.shared
             .pending
             .store(state.pending.len() + state.in_flight, Ordering::Relaxed);
+        self.shared
+            .in_flight
+            .store(state.in_flight, Ordering::Relaxed);
     }
 
     /// Moves the queue's drop count into the next batch's.
@@ -367,6 +372,7 @@ impl Writer {
             // written one.
             batch.append(&mut state.reconciled);
             state.in_flight = n;
+            self.count_pending(state);
             // The parts left to write, the next one last.
             let mut parts = vec![(batch, Half::Whole)];
             // Events dropped as refused so far, for `Half::Second`.
@@ -571,17 +577,37 @@ impl Drop for Writer {
     /// without [`Journal::shutdown`](super::Journal::shutdown). What it
     /// held and what is still queued is lost, as nothing can be written
     /// from here without blocking a runtime thread: say how much.
+    ///
+    /// A batch being written may still commit (SQLite's thread finishes the
+    /// job it was given; a PostgreSQL server may have had the `COMMIT`), or
+    /// not (the process exits first): its events are counted apart.
     fn drop(&mut self) {
         if self.shared.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        let unwritten = self.shared.pending.load(Ordering::Relaxed) + self.events.len();
+        let (unwritten, in_flight) = self.unwritten();
         tracing::warn!(
             unwritten,
+            in_flight,
             "task journal: the writer was dropped without Journal::shutdown (the runtime \
-             ended?); the events it had not written are lost"
+             ended?); the events it had not written are lost, those of a batch being \
+             written (in_flight) are written only if its transaction commits"
         );
         self.shared.done.cancel();
+    }
+}
+
+impl Writer {
+    /// The events not written, held or queued, and those of the batch
+    /// being written.
+    fn unwritten(&self) -> (usize, usize) {
+        let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
+        let held = self
+            .shared
+            .pending
+            .load(Ordering::Relaxed)
+            .saturating_sub(in_flight);
+        (held + self.events.len(), in_flight)
     }
 }
 
@@ -653,6 +679,7 @@ mod tests {
 
     /// A database in memory that counts the batches it is asked to write:
     /// down (every write fails as a lost connection does) while `down`,
+    /// never answering while `stalled`,
     /// and refusing, as a constraint would, every batch holding a task
     /// whose name starts with `poison`, or both tasks `pair-a` and `pair-b`
     /// (a refusal no one event causes).
@@ -660,6 +687,7 @@ mod tests {
     struct Counting {
         writes: AtomicUsize,
         down: AtomicBool,
+        stalled: AtomicBool,
     }
 
     impl Store for Counting {
@@ -669,6 +697,9 @@ mod tests {
 
         fn write(&self, batch: Batch) -> BoxFuture<'_, Result<(), WriteError>> {
             self.writes.fetch_add(1, Ordering::Relaxed);
+            if self.stalled.load(Ordering::Relaxed) {
+                return Box::pin(std::future::pending());
+            }
             let result = if self.down.load(Ordering::Relaxed) {
                 Err(JournalError::Unavailable("down".into()).into())
             } else if batch.tasks.iter().any(|t| t.name.starts_with("poison"))
@@ -773,6 +804,40 @@ mod tests {
             0,
             "written or refused, all given back"
         );
+    }
+
+    /// A writer dropped with a batch being written (its runtime ended) tells
+    /// the events it holds or left queued, which are lost, from those of
+    /// the batch, which may still commit.
+    #[tokio::test]
+    async fn a_batch_being_written_is_counted_apart() {
+        let tracker = Tracker::new();
+        let store = Arc::new(Counting::default());
+        let mut writer = writer(&tracker, store.clone(), 2);
+        for _ in 0..2 {
+            tracker
+                .spawn("t", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        let mut state = State::new();
+        assert_eq!(writer.drain_ready(&mut state, usize::MAX), 6);
+        assert_eq!(writer.unwritten(), (6, 0));
+        store.stalled.store(true, Ordering::Relaxed);
+        {
+            let write = writer.write_all(&mut state, true);
+            tokio::pin!(write);
+            std::future::poll_fn(|cx| {
+                assert!(std::future::Future::poll(write.as_mut(), cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+        }
+        tracker
+            .spawn("t", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+        assert_eq!(writer.unwritten(), (4 + 3, 2));
     }
 
     /// Writes one batch of `names.len()` events, each of a task of its own
