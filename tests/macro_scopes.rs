@@ -343,6 +343,8 @@ mod futures {
         };
     }
     pub(crate) use select;
+    // Biased or not, the syntax is the same.
+    pub(crate) use select as select_biased;
 }
 
 #[tracked]
@@ -358,8 +360,8 @@ async fn bound_in_futures_select() -> u32 {
         complete => {},
     }
     // ...and not in another branch's, nor in `default`'s or `complete`'s,
-    // where it is tokio's.
-    futures::select! {
+    // where it is tokio's; in `select_biased!` too.
+    futures::select_biased! {
         Some(spawn) = std::future::ready(None::<Spawner>) => handles.push(spawn(Box::pin(async { 0 }))),
         Some(two) = std::future::ready(None::<u32>) => handles.push(spawn(async move { two })),
         default => handles.push(spawn(async { 2 })),

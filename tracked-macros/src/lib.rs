@@ -85,8 +85,8 @@ use proc_macro::TokenStream;
 /// # Spawn rewriting
 ///
 /// In the body, including closures, async blocks and the arguments of
-/// `vec!`, `join!`, `try_join!`, `select!`, `pin!`, `dbg!`, `matches!` and
-/// the `assert` macros, but not nested items or other macros (whose tokens
+/// `vec!`, `join!`, `try_join!`, `select!`, `select_biased!`, `pin!`,
+/// `dbg!`, `matches!` and the `assert` macros, but not nested items or other macros (whose tokens
 /// may mean something else, as in `stringify!`): `tokio::spawn`,
 /// `tokio::task::spawn`, `tokio::task::spawn_blocking`,
 /// `tokio::task::spawn_local`, and calls through names that a `use`

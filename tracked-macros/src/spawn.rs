@@ -607,7 +607,7 @@ impl VisitMut for Rewriter {
         // as expressions, with the bindings they make; others (`vec![x;
         // n]`, a `select!` this parser does not know) token by token.
         let parser = match macro_name.as_str() {
-            "select" => parse_select,
+            "select" | "select_biased" => parse_select,
             "matches" => parse_matches,
             _ => parse_separated,
         };
@@ -862,11 +862,12 @@ fn parse_select(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
 /// spawn call written in them runs as written: their tokens are searched.
 /// Others (`quote!`, `stringify!`, a DSL) may give the same tokens another
 /// meaning and are left alone.
-const EXPRESSION_MACROS: [&str; 13] = [
+const EXPRESSION_MACROS: [&str; 14] = [
     "vec",
     "join",
     "try_join",
     "select",
+    "select_biased",
     "pin",
     "dbg",
     "assert",

@@ -43,11 +43,12 @@ pub(crate) struct Spawn {
 /// the last segment of their path: the same list as `EXPRESSION_MACROS` in
 /// `tracked-macros/src/spawn.rs` (a test keeps them equal). In any other
 /// macro a spawn stays as written.
-pub(crate) const EXPRESSION_MACROS: [&str; 13] = [
+pub(crate) const EXPRESSION_MACROS: [&str; 14] = [
     "vec",
     "join",
     "try_join",
     "select",
+    "select_biased",
     "pin",
     "dbg",
     "assert",
@@ -1483,7 +1484,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
             // Its tokens become a string; nothing in them runs.
             Some("stringify") => {}
             // Their patterns bind names in the branch's handler or the guard.
-            Some("select") if self.visit_select(mac.tokens.clone()) => {}
+            Some("select" | "select_biased") if self.visit_select(mac.tokens.clone()) => {}
             Some("matches") if self.visit_matches(mac.tokens.clone()) => {}
             Some(name) if EXPRESSION_MACROS.contains(&name) => {
                 self.visit_tokens(mac.tokens.clone());

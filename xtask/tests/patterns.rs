@@ -781,7 +781,8 @@ async fn f(
 
 /// `futures::select!`'s `default =>` and `complete =>` arms take no
 /// pattern: the other branches still bind theirs, typed by their future
-/// (through `fuse()`), and shadow outer names in their handlers.
+/// (through `fuse()`), and shadow outer names in their handlers. So in
+/// `select_biased!`, of the same syntax.
 #[test]
 fn futures_select_default_and_complete_arms_keep_the_branches_parsed() {
     let code = "\
@@ -802,9 +803,14 @@ async fn f(mut rx: Receiver<Handle>, mut nums: Receiver<u8>, h: Handle, n: u8) {
         complete => h.spawn(async {}),
         default => n.spawn(async {}),
     }
+    futures::select_biased! {
+        n = rx.recv().fuse() => { n.unwrap().spawn(async {}); }
+        h = nums.recv().fuse() => h.spawn(async {}),
+        default => n.spawn(async {}),
+    }
 }
 ";
-    assert_eq!(spawn_lines(code), [7, 9, 14, 15]);
+    assert_eq!(spawn_lines(code), [7, 9, 14, 15, 19]);
 }
 
 /// A trait's associated const has the type the trait declares: as
