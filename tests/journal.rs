@@ -559,6 +559,47 @@ async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
     ended_whole(journal, end, task).await;
 }
 
+/// SQL adding two instances of another host, each with a task `*-listener`
+/// running since 10 µs and a newer finished one: `live-peer`'s touched
+/// now, `gone-peer`'s long ago (20 µs).
+fn peers() -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    [("live-peer", now), ("gone-peer", 20)]
+        .iter()
+        .map(|(peer, newest)| {
+            format!(
+                "INSERT INTO tracked_tasks (instance, id, name, type, labels, site, kind, \
+                 state, spawned_at, started_at, finished_at, last_at) VALUES \
+                 ('{peer}@elsewhere#1.a', 1, '{peer}-listener', 'Network', '[]', 'x.rs:1:1', \
+                 'async', 'running', 10, 10, NULL, 10), \
+                 ('{peer}@elsewhere#1.a', 2, '{peer}-job', 'General', '[]', 'x.rs:1:1', \
+                 'async', 'completed', {newest}, {newest}, {newest}, {newest});"
+            )
+        })
+        .collect()
+}
+
+/// After [`peers`]: retention by age keeps a task running in another
+/// instance while that instance's newest task is recent (a live process of
+/// a fleet: its quiet listener is not expired by a peer), and expires a
+/// gone instance's running task with the rest of its rows.
+async fn check_peers_retained(journal: &Journal) {
+    let done = journal.enforce_retention().await.unwrap();
+    assert_eq!(done.expired, 2, "{done:?}");
+    let page = journal.tasks(&JournalQuery::new()).await.unwrap();
+    let mut names: Vec<String> = page
+        .tasks
+        .into_iter()
+        .filter(|t| t.instance != journal.instance())
+        .map(|t| t.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["live-peer-job", "live-peer-listener"]);
+}
+
 async fn retention(make: impl Fn() -> JournalBuilder) {
     let tracker = Tracker::new();
     let journal = make()
@@ -803,6 +844,16 @@ mod sqlite {
     async fn retention_keeps_what_runs_here() {
         let dir = scratch("sqlite-retention-running");
         retention_keeps_running_tasks(|| builder(&dir)).await;
+    }
+
+    #[tokio::test]
+    async fn retention_keeps_what_runs_in_a_live_peer() {
+        let dir = scratch("sqlite-retention-peers");
+        let day = Duration::from_secs(86_400);
+        let journal = builder(&dir).ttl(day).start(&Tracker::new()).await.unwrap();
+        exec(&dir.join("journal.sqlite"), &peers());
+        check_peers_retained(&journal).await;
+        journal.shutdown().await;
     }
 
     /// Starting a journal on `path` fails with a schema error: its message.
@@ -1599,6 +1650,25 @@ mod postgres {
             return;
         };
         retention_keeps_running_tasks(|| builder(&server)).await;
+    }
+
+    #[tokio::test]
+    async fn retention_keeps_what_runs_in_a_live_peer() {
+        let Some(server) = PgServer::start("retention-peers") else {
+            return;
+        };
+        let day = Duration::from_secs(86_400);
+        let journal = builder(&server)
+            .ttl(day)
+            .start(&Tracker::new())
+            .await
+            .unwrap();
+        let (client, connection) = client(&server).await;
+        client.batch_execute(&peers()).await.unwrap();
+        check_peers_retained(&journal).await;
+        journal.shutdown().await;
+        drop(client);
+        connection.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -84,7 +84,9 @@
 //! `/proc`, a zombie, or a pid since reused, is gone; so is every process
 //! of an earlier boot for a SQLite file. Whatever cannot be told stays as
 //! it was: other hosts and namespaces, a shared database's rows from before
-//! a reboot, a `/proc` that hides other users' processes, other systems.
+//! a reboot, a `/proc` that hides other users' processes, other systems;
+//! retention expires those tasks once their instance's newest task is
+//! older than the time-to-live (see [`Journal::enforce_retention`]).
 //! A process that exits without [`Journal::shutdown`] leaves at least the
 //! writer's own task running, which the next journal marks.
 //!
@@ -366,7 +368,11 @@ impl Journal {
     /// Tasks of this instance that are still running are kept, even over
     /// the cap: a long-lived task is often quiet for long, and its end,
     /// written after its row was deleted, would bring back a row without
-    /// its spawn's columns (parent, labels, spawn time, duration).
+    /// its spawn's columns (parent, labels, spawn time, duration). Another
+    /// instance's running tasks outlive the time-to-live too while that
+    /// instance's newest task was touched within it (a fleet sharing a
+    /// journal: a live process's listener is not expired by a peer); the
+    /// cap, once only running tasks are left, takes them oldest first.
     pub async fn enforce_retention(&self) -> Result<Retention, JournalError> {
         let mut done = Retention::default();
         let cutoff = query::micros(

@@ -162,8 +162,15 @@ pub(crate) fn batch_row(batch: &Batch) -> Statement {
 /// but none of a task still running in instance `$3`, the one retaining:
 /// that process is alive, so the task is, and its later events would bring
 /// back a row without its spawn's columns (parent, labels, spawn time).
-const EXPIRED: &str = "SELECT instance, id FROM tracked_tasks
-    WHERE last_at < $1 AND NOT (instance = $3 AND finished_at IS NULL)
+/// Nor of a task still running in another instance whose newest task was
+/// touched since `$1`: that process is alive too, as far as the journal
+/// can tell (a fleet's long-lived listener, quiet for weeks). An instance
+/// quiet that long, or gone, has its running tasks expire with the rest.
+const EXPIRED: &str = "SELECT instance, id FROM tracked_tasks AS entry
+    WHERE last_at < $1 AND (finished_at IS NOT NULL OR (instance <> $3 AND (
+        SELECT newest.last_at FROM tracked_tasks AS newest
+        WHERE newest.instance = entry.instance ORDER BY newest.id DESC LIMIT 1
+    ) < $1))
     ORDER BY last_at, instance, id LIMIT $2";
 
 /// Size cap, first: the `$1` finished entries touched least recently.
