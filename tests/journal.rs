@@ -244,6 +244,12 @@ async fn nul_in_texts(builder: JournalBuilder) {
     );
     let owned = JournalQuery::new().owner("owner\u{fffd}x");
     assert_eq!(journal.tasks(&owned).await.unwrap().tasks.len(), 1);
+    // A name prefix holding NUL asks for what was written (PostgreSQL
+    // refused the query before, as it refuses NUL in text).
+    for prefix in ["name\0", "name\u{fffd}"] {
+        let named = JournalQuery::new().name_prefix(prefix);
+        assert_eq!(journal.tasks(&named).await.unwrap().tasks.len(), 1);
+    }
     assert_eq!(journal.stats().dropped, 0);
     journal.shutdown().await;
 }
@@ -274,7 +280,7 @@ fn assert_cut(written: &str, full: &str, bound: usize) {
 
 /// A name, type, owner, label key or value, or service name over 1 KiB is
 /// cut to 1 KiB, saying so, the same in either database, and a task is
-/// found by the owner or type it was given. An owner of 2.7 KB that does not compress
+/// found by the owner or type it was given, or a prefix of its name. An owner of 2.7 KB that does not compress
 /// is more than PostgreSQL's index entries hold (2704 bytes): its batch
 /// failed at every retry, and every later event waited behind it until
 /// dropped; a service name as long failed every batch.
@@ -324,6 +330,17 @@ async fn long_texts(builder: JournalBuilder) {
     assert_cut(&task.ty, ty.name(), 1024);
     let typed = JournalQuery::new().ty(ty.name());
     assert_eq!(journal.tasks(&typed).await.unwrap().tasks.len(), 1);
+    // By a name prefix reaching past the cut too, up to the whole name;
+    // not by one that differs before the cut.
+    let found = |prefix: String| {
+        let query = JournalQuery::new().name_prefix(prefix);
+        let journal = journal.clone();
+        async move { journal.tasks(&query).await.unwrap().tasks.len() }
+    };
+    for end in [5, 1021, 1022, 1024, 1025, 2000, name.len()] {
+        assert_eq!(found(name[..end].to_owned()).await, 1, "{end} bytes");
+    }
+    assert_eq!(found(format!("x{}", &name[1..])).await, 0);
     assert_eq!(journal.stats().dropped, 0);
     journal.shutdown().await;
 }

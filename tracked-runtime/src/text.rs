@@ -31,6 +31,21 @@ pub(crate) fn cut_copy(text: &str, max: usize) -> String {
     }
 }
 
+/// What [`cut`] makes of every text over `max` bytes that starts with
+/// `prefix`, if `prefix` reaches past where they are cut: they all keep the
+/// same bytes, which are `prefix`'s. `None` if a text starting with
+/// `prefix` may be kept whole or cut within it.
+pub(crate) fn cut_of_longer(prefix: &str, max: usize) -> Option<String> {
+    let mut end = max.saturating_sub(CUT.len());
+    if prefix.len() <= end {
+        return None;
+    }
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some([&prefix[..end], CUT].concat())
+}
+
 /// Where `text` is cut to keep it, with the ellipsis, within `max` bytes;
 /// `None` if it fits.
 fn cut_at(text: &str, max: usize) -> Option<usize> {
@@ -46,7 +61,7 @@ fn cut_at(text: &str, max: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{cut, cut_copy};
+    use super::{cut, cut_copy, cut_of_longer};
 
     #[test]
     fn a_long_text_is_cut_on_a_character_boundary_with_an_ellipsis() {
@@ -59,5 +74,16 @@ mod tests {
         assert!(cut_text.len() <= 7);
         assert_eq!(cut_copy("aéééé", 7), cut_text);
         assert_eq!(cut_copy("short", 8), "short");
+    }
+
+    #[test]
+    fn a_prefix_past_the_cut_gives_the_cut_of_every_longer_text() {
+        // Texts over 8 bytes keep 5: a prefix of 5 bytes or less is not cut.
+        assert_eq!(cut_of_longer("ninec", 8), None);
+        assert_eq!(cut_of_longer("ninech", 8).as_deref(), Some("ninec…"));
+        assert_eq!(cut("ninechars".into(), 8), "ninec…");
+        // Stepping back over a two-byte letter, as `cut` does.
+        assert_eq!(cut_of_longer("aééé", 7).as_deref(), Some("aé…"));
+        assert_eq!(cut("aéééé".into(), 7), "aé…");
     }
 }

@@ -61,7 +61,8 @@
 //!   index entry over 2704 bytes. A filter by owner or type changes what
 //!   it asks for the same way, so such a task is found by the owner or
 //!   type it was given (an HTTP token scoped to it included), or by the
-//!   one written.
+//!   one written; a name prefix reaching past the cut finds the names cut
+//!   there (and so any name that agrees with it up to the cut).
 //!   Labels keep NUL (their JSON escapes it).
 //! - **Crash guarantee.** A batch is one transaction: if the process dies,
 //!   the journal holds every batch committed before, and nothing of the

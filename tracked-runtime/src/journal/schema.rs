@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::batch::{Batch, Tally};
+use super::batch::{self, Batch, Tally};
 use super::query::{
     from_micros, micros, Cursor, JournalPage, JournalProgress, JournalQuery, JournalTask,
 };
@@ -344,11 +344,20 @@ pub(crate) fn select(q: &JournalQuery) -> Statement {
         w.filters.push("finished_at IS NOT NULL".into());
     }
     if let Some(prefix) = &q.name_prefix {
+        // As written (NUL as U+FFFD); and a prefix reaching past where a
+        // long name is cut also finds the names cut there, which keep its
+        // bytes up to the cut.
+        let prefix = batch::text(prefix);
         let chars = prefix.chars().count();
-        w.bind(
-            &format!("substr(name, 1, {chars}) = ?"),
-            Value::Text(prefix.clone()),
+        let cut = crate::text::cut_of_longer(&prefix, batch::NAME_BYTES);
+        let starts = format!(
+            "substr(name, 1, {chars}) = {}",
+            w.param(Value::Text(prefix))
         );
+        match cut {
+            Some(cut) => w.bind(&format!("({starts} OR name = ?)"), Value::Text(cut)),
+            None => w.filters.push(starts),
+        }
     }
     if let Some(instance) = &q.instance {
         w.bind("instance = ?", Value::Text(instance.clone()));
