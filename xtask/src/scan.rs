@@ -60,6 +60,28 @@ pub(crate) const EXPRESSION_MACROS: [&str; 14] = [
     "matches",
 ];
 
+/// Modules whose channel constructors give a `(sender, receiver)` pair,
+/// by the segment before the constructor's name: tokio's and std's, and
+/// the common crates' (whose receivers [`Ty::Receiver`] knows by name).
+const CHANNEL_MODULES: [&str; 7] = [
+    "mpsc",
+    "oneshot",
+    "broadcast",
+    "watch",
+    "crossbeam_channel",
+    "flume",
+    "async_channel",
+];
+
+/// Their constructors.
+const CHANNEL_CONSTRUCTORS: [&str; 5] = [
+    "channel",
+    "unbounded_channel",
+    "sync_channel",
+    "bounded",
+    "unbounded",
+];
+
 /// How `--fix` rewrites a direct call: replace the callee, then insert the
 /// name and type after the opening parenthesis.
 #[derive(Debug, Clone)]
@@ -1008,6 +1030,35 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// A channel's `(sender, receiver)`, the receiver's values typed as the
+    /// constructor's turbofish says (`mpsc::channel::<Handle>(8)`) or, for
+    /// a `watch`, as its first value.
+    fn channel(
+        &self,
+        path: &syn::ExprPath,
+        watch: bool,
+        first_arg: impl FnOnce() -> Option<Ty>,
+    ) -> Option<Ty> {
+        let turbofish = match &path.path.segments.last()?.arguments {
+            syn::PathArguments::AngleBracketed(args) => {
+                args.args.iter().find_map(|arg| match arg {
+                    syn::GenericArgument::Type(ty) => Some(ty),
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        let value = match turbofish {
+            Some(ty) => self
+                .cx
+                .resolver
+                .type_of(self.env(), &TypeExpr::from_syn(ty))?,
+            None if watch => first_arg()?,
+            None => return None,
+        };
+        Ty::tuple(vec![None, Some(Ty::Receiver(Box::new(value)))])
+    }
+
     fn infer_call(&self, call: &syn::ExprCall) -> Option<Ty> {
         let syn::Expr::Path(path) = &*call.func else {
             return None;
@@ -1023,6 +1074,11 @@ impl<'a> Scanner<'a> {
             ["Some" | "Ok"] => return Some(Ty::Wrapped(Box::new(first_arg()?))),
             [.., "Vec" | "VecDeque", "from"] => {
                 return Some(Ty::Seq(Box::new(self.element_of(call.args.first()?)?)))
+            }
+            [.., module, ctor]
+                if CHANNEL_MODULES.contains(module) && CHANNEL_CONSTRUCTORS.contains(ctor) =>
+            {
+                return self.channel(path, *module == "watch", first_arg);
             }
             _ => {}
         }

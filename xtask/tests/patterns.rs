@@ -852,3 +852,34 @@ fn f<T: Svc>() {
 ";
     assert_eq!(spawn_lines(code), [7, 21, 22, 23, 24]);
 }
+
+/// A channel made by its constructor types its receiver by the
+/// constructor's turbofish, or a `watch`'s by its first value: tokio's
+/// four, std's and the common crates'. Without either, or from a module
+/// that is not a channel's, the values stay unknown (not flagged).
+#[test]
+fn channels_made_by_their_constructors_type_what_they_receive() {
+    let code = "\
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+async fn f(h: Handle) {
+    let (_tx, mut rx) = mpsc::channel::<Handle>(8);
+    while let Some(h) = rx.recv().await { h.spawn(async {}); }
+    let (_tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Handle>();
+    if let Some(h) = rx.recv().await { h.spawn(async {}); }
+    let (_tx, rx) = tokio::sync::oneshot::channel::<Handle>();
+    rx.await.unwrap().spawn(async {});
+    let (_tx, rx) = tokio::sync::watch::channel(h.clone());
+    rx.borrow().spawn(async {});
+    let (_tx, rx) = std::sync::mpsc::sync_channel::<Handle>(1);
+    rx.recv().unwrap().spawn(async {});
+    let (_tx, rx) = crossbeam_channel::unbounded::<Handle>();
+    for h in rx.iter() { h.spawn(async {}); }
+    let (_tx, mut rx) = mpsc::channel(8);
+    rx.recv().await.unwrap().spawn(async {});
+    let (_tx, rx) = pool::channel::<Handle>();
+    rx.recv().unwrap().spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [5, 7, 9, 11, 13, 15]);
+}
