@@ -60,6 +60,39 @@ pub(crate) const EXPRESSION_MACROS: [&str; 14] = [
     "matches",
 ];
 
+/// Iterator methods whose closures take an item first (not `fold`'s).
+const ITEM_CLOSURES: [&str; 17] = [
+    "for_each",
+    "try_for_each",
+    "map",
+    "filter",
+    "filter_map",
+    "flat_map",
+    "inspect",
+    "any",
+    "all",
+    "find",
+    "find_map",
+    "position",
+    "take_while",
+    "skip_while",
+    "map_while",
+    "max_by_key",
+    "min_by_key",
+];
+
+/// `Option` and `Result` methods whose closures take the value (not
+/// `map_or_else`'s first, which takes a `Result`'s error).
+const VALUE_CLOSURES: [&str; 7] = [
+    "map",
+    "and_then",
+    "inspect",
+    "filter",
+    "is_some_and",
+    "is_ok_and",
+    "map_or",
+];
+
 /// Modules whose channel constructors give a `(sender, receiver)` pair,
 /// by the segment before the constructor's name: tokio's and std's, and
 /// the common crates' (whose receivers [`Ty::Receiver`] knows by name).
@@ -406,7 +439,9 @@ impl<'a> Scanner<'a> {
         self.with_frame([], |this| {
             for (i, input) in c.inputs.iter().enumerate() {
                 match (i, input, &first) {
-                    (0, syn::Pat::Ident(_), Some(ty)) => this.bind(input, Some(ty.clone())),
+                    (0, pat, Some(ty)) if !matches!(pat, syn::Pat::Type(_)) => {
+                        this.bind(input, Some(ty.clone()))
+                    }
                     _ => this.bind_typed(input),
                 }
             }
@@ -414,20 +449,21 @@ impl<'a> Scanner<'a> {
         });
     }
 
-    /// The type of what a thread-local's `with` (or a `RefCell` one's
-    /// `with_borrow`, `with_borrow_mut`) passes its closure: `rt` in
-    /// `RT.with(|rt| ..)`.
-    fn with_param(&self, call: &syn::ExprMethodCall) -> Option<Ty> {
+    /// The type of what `call` passes its closure's first parameter: `rt`
+    /// in a thread-local's `RT.with(|rt| ..)` (or a `RefCell` one's
+    /// `with_borrow`, `with_borrow_mut`), an item in an iterator adaptor's
+    /// (`sets.values_mut().for_each(|set| ..)`), the value in an `Option`'s
+    /// or `Result`'s (`rx.recv().await.map(|h| ..)`).
+    fn closure_param(&self, call: &syn::ExprMethodCall) -> Option<Ty> {
         let method = name(&call.method);
-        if !matches!(method.as_str(), "with" | "with_borrow" | "with_borrow_mut") {
-            return None;
-        }
-        let Ty::Lock(inner) = self.infer(&call.receiver)? else {
-            return None;
-        };
-        match (method.as_str(), *inner) {
-            ("with", ty) => Some(ty),
-            (_, Ty::Lock(inner)) => Some(*inner),
+        match (self.infer(&call.receiver)?, method.as_str()) {
+            (Ty::Lock(inner), "with") => Some(*inner),
+            (Ty::Lock(inner), "with_borrow" | "with_borrow_mut") => match *inner {
+                Ty::Lock(inner) => Some(*inner),
+                _ => None,
+            },
+            (Ty::Seq(item), method) if ITEM_CLOSURES.contains(&method) => Some(*item),
+            (Ty::Wrapped(value), method) if VALUE_CLOSURES.contains(&method) => Some(*value),
             _ => None,
         }
     }
@@ -808,7 +844,11 @@ impl<'a> Scanner<'a> {
             syn::Expr::MethodCall(m) => {
                 // A thread-local's `with` (`with_borrow`, `with_borrow_mut`)
                 // returns what its closure does, the parameter typed as there.
-                if let Some(param) = self.with_param(m) {
+                let with = matches!(
+                    name(&m.method).as_str(),
+                    "with" | "with_borrow" | "with_borrow_mut"
+                );
+                if let Some(param) = with.then(|| self.closure_param(m)).flatten() {
                     let Some(syn::Expr::Closure(c)) = m.args.first() else {
                         return None;
                     };
@@ -1494,7 +1534,7 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
     /// type whose `from_iter` spawns, named by its turbofish or its `let`.
     /// A thread-local's `with` closure gets its value's type.
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
-        if let Some(ty) = self.with_param(call) {
+        if let Some(ty) = self.closure_param(call) {
             self.visit_expr(&call.receiver);
             for arg in &call.args {
                 match arg {

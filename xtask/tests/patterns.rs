@@ -883,3 +883,27 @@ async fn f(h: Handle) {
 ";
     assert_eq!(spawn_lines(code), [5, 7, 9, 11, 13, 15]);
 }
+
+/// An iterator adaptor's closure takes an item, an `Option`'s or
+/// `Result`'s `map` (and the like) the value: its first parameter has that
+/// type, a tuple pattern's parts too. Not `fold`'s first (the
+/// accumulator), nor `map_or_else`'s (a `Result`'s error).
+#[test]
+fn closure_parameters_of_adaptors_take_the_item_s_type() {
+    let code = "\
+use std::collections::HashMap;
+use tokio::runtime::Handle;
+use tokio::task::JoinSet;
+fn f(mut sets: HashMap<u8, JoinSet<()>>, handles: Vec<Handle>, h: Option<Handle>, n: Vec<u8>) {
+    sets.values_mut().for_each(|set| { set.spawn(async {}); });
+    sets.iter_mut().for_each(|(_, set)| { set.spawn(async {}); });
+    handles.iter().map(|h| h.spawn(async {})).count();
+    h.map(|h| h.spawn(async {}));
+    h.as_ref().map_or(None, |h| Some(h.spawn(async {})));
+    n.iter().for_each(|h| h.spawn(async {}));
+    handles.iter().fold(0, |h, _| h.spawn(1));
+    Ok::<Handle, u8>(Handle::current()).map_or_else(|h| h.spawn(async {}), |_| ());
+}
+";
+    assert_eq!(spawn_lines(code), [5, 6, 7, 8, 9]);
+}
