@@ -35,6 +35,7 @@ pub(crate) fn cut_copy(text: &str, max: usize) -> String {
 /// `prefix`, if `prefix` reaches past where they are cut: they all keep the
 /// same bytes, which are `prefix`'s. `None` if a text starting with
 /// `prefix` may be kept whole or cut within it.
+#[cfg(feature = "journal")]
 pub(crate) fn cut_of_longer(prefix: &str, max: usize) -> Option<String> {
     let mut end = max.saturating_sub(CUT.len());
     if prefix.len() <= end {
@@ -61,7 +62,7 @@ fn cut_at(text: &str, max: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{cut, cut_copy, cut_of_longer};
+    use super::{cut, cut_copy};
 
     #[test]
     fn a_long_text_is_cut_on_a_character_boundary_with_an_ellipsis() {
@@ -77,7 +78,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "journal")]
     fn a_prefix_past_the_cut_gives_the_cut_of_every_longer_text() {
+        use super::cut_of_longer;
         // Texts over 8 bytes keep 5: a prefix of 5 bytes or less is not cut.
         assert_eq!(cut_of_longer("ninec", 8), None);
         assert_eq!(cut_of_longer("ninech", 8).as_deref(), Some("ninec…"));
