@@ -101,6 +101,10 @@ async fn bound_in_macros() -> Vec<u32> {
         struct spawn(u32);
         out.push(spawn(3).0);
     }
+    // A closure's parameter hides it in `vec!`'s repeated element too.
+    #[allow(clippy::useless_vec)] // `vec!` is what is tested
+    let calls = vec![|spawn: fn(u32) -> u32| spawn(5); 2];
+    out.push(calls[1](|x| x + 1));
     out.push(spawn(async { 4 }).await.unwrap());
     out
 }
@@ -429,7 +433,7 @@ async fn every_path_to_tokio_is_rewritten() {
 #[tokio::test]
 async fn bindings_in_macro_arguments_and_items_hide_an_import() {
     let children = children_of("bound_in_macros", async {
-        assert_eq!(bound_in_macros().await, [2, 4, 3, 4]);
+        assert_eq!(bound_in_macros().await, [2, 4, 3, 6, 4]);
     })
     .await;
     assert_eq!(children, ["macro_scopes::bound_in_macros::async_block"]);

@@ -602,10 +602,10 @@ impl VisitMut for Rewriter {
             return;
         }
         // Arguments that are expressions between commas (`vec![a, b]`,
-        // `join!(a, b)`, `assert!(ok, "{}", x)`), and `select!`'s and
-        // `matches!`'s, whose patterns bind names in their arm, are visited
-        // as expressions, with the bindings they make; others (`vec![x;
-        // n]`, a `select!` this parser does not know) token by token.
+        // `join!(a, b)`, `assert!(ok, "{}", x)`) or `vec!`'s `x; n`, and
+        // `select!`'s and `matches!`'s, whose patterns bind names in their
+        // arm, are visited as expressions, with the bindings they make;
+        // others (a `select!` this parser does not know) token by token.
         let parser = match macro_name.as_str() {
             "select" | "select_biased" => parse_select,
             "matches" => parse_matches,
@@ -764,8 +764,14 @@ impl Part {
     }
 }
 
-/// `a, b, c`.
+/// `a, b, c`, or `vec!`'s `element; count`.
 fn parse_separated(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Part>> {
+    let repeat = input.fork();
+    if repeat.parse::<Expr>().is_ok() && repeat.peek(syn::Token![;]) {
+        let element = Part::Expr(input.parse()?);
+        let semi = Part::Tokens(input.parse::<syn::Token![;]>()?.to_token_stream());
+        return Ok(vec![element, semi, Part::Expr(input.parse()?)]);
+    }
     let args = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated(input)?;
     let pairs = args.into_pairs().map(|pair| {
         let (expr, comma) = pair.into_tuple();
