@@ -154,6 +154,9 @@ struct FnCtx {
     frame_base: usize,
 }
 
+/// A path as written, and whether it starts with `::`.
+type TraitPath = (bool, Vec<String>);
+
 /// Walks one file.
 pub(crate) struct Scanner<'a> {
     cx: Context<'a>,
@@ -163,6 +166,10 @@ pub(crate) struct Scanner<'a> {
     /// The module-level trait whose body is being visited (innermost last;
     /// `None` for an impl inside it), where `Self::NAME` is its const.
     traits: Vec<Option<(ModPath, String)>>,
+    /// The type parameters of the impls and fns being visited with the
+    /// traits that bound them (`T: Svc`, `where T: Svc`), innermost last,
+    /// each trait's path as written: `T::RT` is a bounding trait's const.
+    bounds: Vec<(String, Vec<TraitPath>)>,
     fns: Vec<FnCtx>,
     /// The lines of the statements being visited, outermost first; see
     /// [`Spawn::statement_lines`].
@@ -197,6 +204,7 @@ impl<'a> Scanner<'a> {
             frames: Vec::new(),
             self_tys: Vec::new(),
             traits: Vec::new(),
+            bounds: Vec::new(),
             fns: Vec::new(),
             statement_lines: Vec::new(),
             spawn_base: 0,
@@ -495,6 +503,7 @@ impl<'a> Scanner<'a> {
             tracked: tracked.is_some(),
             frame_base: self.frames.len(),
         });
+        let outer_bounds = self.push_bounds(&sig.generics);
         self.with_frame([], |this| {
             if let Some(frame) = this.frames.last_mut() {
                 for param in sig.generics.type_params() {
@@ -515,7 +524,59 @@ impl<'a> Scanner<'a> {
             }
             this.visit_block(body);
         });
+        self.bounds.truncate(outer_bounds);
         self.fns.pop();
+    }
+
+    /// Pushes `generics`' type parameters with their trait bounds; returns
+    /// how many were there before, to truncate to.
+    fn push_bounds(&mut self, generics: &syn::Generics) -> usize {
+        let before = self.bounds.len();
+        let traits = |bounds: &Punctuated<syn::TypeParamBound, syn::Token![+]>| {
+            let paths = bounds.iter().filter_map(|bound| match bound {
+                syn::TypeParamBound::Trait(t) => {
+                    Some((t.path.leading_colon.is_some(), path_segments(&t.path)))
+                }
+                _ => None,
+            });
+            paths.collect::<Vec<_>>()
+        };
+        for param in generics.type_params() {
+            self.bounds
+                .push((name(&param.ident), traits(&param.bounds)));
+        }
+        let predicates = generics.where_clause.iter().flat_map(|w| &w.predicates);
+        for predicate in predicates {
+            let syn::WherePredicate::Type(p) = predicate else {
+                continue;
+            };
+            let syn::Type::Path(ty) = &p.bounded_ty else {
+                continue;
+            };
+            let Some(param) = ty.path.get_ident().filter(|_| ty.qself.is_none()) else {
+                continue;
+            };
+            let param = name(param);
+            if let Some((_, paths)) = self.bounds[before..].iter_mut().find(|(n, _)| *n == param) {
+                paths.extend(traits(&p.bounds));
+            }
+        }
+        before
+    }
+
+    /// `T::NAME` for a type parameter `T` in scope: the const `NAME` of a
+    /// trait that bounds it.
+    fn bound_const(&self, param: &str, const_name: &str) -> Option<Ty> {
+        let (_, traits) = self.bounds.iter().rev().find(|(n, _)| n == param)?;
+        let resolver = &self.cx.resolver;
+        traits.iter().find_map(|(leading_colon, segments)| {
+            match resolver.resolve(self.env(), *leading_colon, segments) {
+                (Res::Trait(module, tr), used) if used == segments.len() => {
+                    resolver.trait_const(&module, &tr, const_name)
+                }
+                _ => None,
+            }
+        })
     }
 
     /// `my_crate::module::path`, as `module_path!()` would print it.
@@ -756,6 +817,12 @@ impl<'a> Scanner<'a> {
                 {
                     if this == "Self" {
                         return self.cx.resolver.trait_const(module, tr, name);
+                    }
+                }
+                // `T::RT` for a type parameter `T: Svc`.
+                if let ([param, name], false) = (&segments[..], leading_colon) {
+                    if let Some(ty) = self.bound_const(param, name) {
+                        return Some(ty);
                     }
                 }
                 let resolver = &self.cx.resolver;
@@ -1349,9 +1416,11 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
         };
         self.self_tys.push((ty, name));
         self.traits.push(None);
+        let outer_bounds = self.push_bounds(&i.generics);
         for item in &i.items {
             self.visit_impl_item(item);
         }
+        self.bounds.truncate(outer_bounds);
         self.traits.pop();
         self.self_tys.pop();
     }

@@ -907,3 +907,35 @@ fn f(mut sets: HashMap<u8, JoinSet<()>>, handles: Vec<Handle>, h: Option<Handle>
 ";
     assert_eq!(spawn_lines(code), [5, 6, 7, 8, 9]);
 }
+
+/// `T::RT` for a type parameter bounded by a trait (in the fn's or the
+/// impl's generics, or a `where` clause) is that trait's const; a
+/// parameter without that bound gives nothing.
+#[test]
+fn a_type_parameter_s_const_is_its_bounding_trait_s() {
+    let code = "\
+use std::sync::LazyLock;
+use tokio::runtime::Runtime;
+pub trait Svc {
+    const RT: LazyLock<Runtime> = LazyLock::new(|| Runtime::new().unwrap());
+    const N: u8 = 1;
+}
+fn go<S: Svc>() {
+    S::RT.spawn(async {});
+    S::N.spawn(1);
+}
+fn go_where<S>() where S: Clone + Svc {
+    S::RT.spawn(async {});
+}
+struct W<S>(S);
+impl<S: Svc> W<S> {
+    fn go(&self) {
+        S::RT.spawn(async {});
+    }
+}
+fn unbound<S: Clone>() {
+    S::RT.spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [8, 12, 17]);
+}
