@@ -289,6 +289,18 @@ impl Writer {
             .store(state.in_flight, Ordering::Relaxed);
     }
 
+    /// The events not written, held or queued, and those of the batch
+    /// being written.
+    fn unwritten(&self) -> (usize, usize) {
+        let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
+        let held = self
+            .shared
+            .pending
+            .load(Ordering::Relaxed)
+            .saturating_sub(in_flight);
+        (held + self.events.len(), in_flight)
+    }
+
     /// Moves the queue's drop count into the next batch's.
     fn collect_dropped(&self, state: &mut State) {
         let dropped = self.events.take_dropped();
@@ -594,20 +606,6 @@ impl Drop for Writer {
              written (in_flight) are written only if its transaction commits"
         );
         self.shared.done.cancel();
-    }
-}
-
-impl Writer {
-    /// The events not written, held or queued, and those of the batch
-    /// being written.
-    fn unwritten(&self) -> (usize, usize) {
-        let in_flight = self.shared.in_flight.load(Ordering::Relaxed);
-        let held = self
-            .shared
-            .pending
-            .load(Ordering::Relaxed)
-            .saturating_sub(in_flight);
-        (held + self.events.len(), in_flight)
     }
 }
 
