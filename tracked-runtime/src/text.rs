@@ -37,27 +37,26 @@ pub(crate) fn cut_copy(text: &str, max: usize) -> String {
 /// `prefix` may be kept whole or cut within it.
 #[cfg(feature = "journal")]
 pub(crate) fn cut_of_longer(prefix: &str, max: usize) -> Option<String> {
-    let mut end = max.saturating_sub(CUT.len());
-    if prefix.len() <= end {
+    if prefix.len() <= max.saturating_sub(CUT.len()) {
         return None;
     }
-    while !prefix.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some([&prefix[..end], CUT].concat())
+    Some([&prefix[..kept(prefix, max)], CUT].concat())
 }
 
 /// Where `text` is cut to keep it, with the ellipsis, within `max` bytes;
 /// `None` if it fits.
 fn cut_at(text: &str, max: usize) -> Option<usize> {
-    if text.len() <= max {
-        return None;
-    }
+    (text.len() > max).then(|| kept(text, max))
+}
+
+/// How many bytes of `text`, longer than `max` less the ellipsis, a cut
+/// to `max` keeps: up to a character boundary.
+fn kept(text: &str, max: usize) -> usize {
     let mut end = max.saturating_sub(CUT.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Some(end)
+    end
 }
 
 #[cfg(test)]
