@@ -782,13 +782,25 @@ impl<'a> Resolver<'a> {
             else {
                 return None;
             };
-            match self.resolve(env, *leading_colon, segments) {
-                (Res::Trait(module, tr), used) if used == segments.len() => {
-                    self.trait_const(&module, &tr, name)
-                }
-                _ => None,
-            }
+            self.const_of_trait(env, *leading_colon, segments, name)
         })
+    }
+
+    /// The type of the const `name` of the trait the path `segments` names
+    /// in `env` (`Svc` in `<W as Svc>::RT` or `T: Svc`), if it names one.
+    pub(crate) fn const_of_trait(
+        &self,
+        env: Env<'_>,
+        leading_colon: bool,
+        segments: &[String],
+        name: &str,
+    ) -> Option<Ty> {
+        match self.resolve(env, leading_colon, segments) {
+            (Res::Trait(module, tr), used) if used == segments.len() => {
+                self.trait_const(&module, &tr, name)
+            }
+            _ => None,
+        }
     }
 
     /// The type of the associated const `name` the trait `module::tr`

@@ -568,14 +568,9 @@ impl<'a> Scanner<'a> {
     /// trait that bounds it.
     fn bound_const(&self, param: &str, const_name: &str) -> Option<Ty> {
         let (_, traits) = self.bounds.iter().rev().find(|(n, _)| n == param)?;
-        let resolver = &self.cx.resolver;
         traits.iter().find_map(|(leading_colon, segments)| {
-            match resolver.resolve(self.env(), *leading_colon, segments) {
-                (Res::Trait(module, tr), used) if used == segments.len() => {
-                    resolver.trait_const(&module, &tr, const_name)
-                }
-                _ => None,
-            }
+            let resolver = &self.cx.resolver;
+            resolver.const_of_trait(self.env(), *leading_colon, segments, const_name)
         })
     }
 
@@ -970,12 +965,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let leading_colon = p.path.leading_colon.is_some();
-        match resolver.resolve(self.env(), leading_colon, trait_path) {
-            (Res::Trait(module, tr), used) if used == trait_path.len() => {
-                resolver.trait_const(&module, &tr, name)
-            }
-            _ => None,
-        }
+        resolver.const_of_trait(self.env(), leading_colon, trait_path, name)
     }
 
     /// What awaiting a value of type `ty` gives: a lock's future its guard,
