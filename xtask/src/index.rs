@@ -399,6 +399,18 @@ impl Module {
         self.several_files && self.scopes.iter().any(|s| s.file == file)
     }
 
+    /// The position of the scope that defines or imports `name` explicitly
+    /// for a lookup from `file`: the first of `file`'s own if it ranks
+    /// them, else the first.
+    pub(crate) fn explicit_scope(&self, name: &str, file: FileId) -> Option<usize> {
+        let scopes = self.explicit.get(name)?;
+        let ranked = self.ranks_by(file);
+        let own = scopes
+            .iter()
+            .find(|&&s| ranked && self.scopes[s].file == file);
+        Some(*own.unwrap_or(&scopes[0]))
+    }
+
     /// The positions of the scopes as a lookup from `file` ranks them: the
     /// file's own first, then the others, each in order.
     pub(crate) fn ranked(&self, file: FileId) -> impl Iterator<Item = usize> + Clone + '_ {

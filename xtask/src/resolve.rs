@@ -371,15 +371,28 @@ impl<'a> Resolver<'a> {
             }
         };
         let (_, module) = self.index.module(&module)?;
-        let scopes = module.explicit.get(last)?;
-        let ranked = module.ranks_by(env.file);
-        let first = scopes
-            .iter()
-            .find(|&&s| ranked && module.scopes[s].file == env.file)
-            .unwrap_or(&scopes[0]);
-        let scope = &module.scopes[*first];
+        let scope = &module.scopes[module.explicit_scope(last, env.file)?];
         let kind = scope.values.get(last)?;
         Some(item_res(scope, last, kind, true))
+    }
+
+    /// The path `name` is imported by where `env` is (`std::sync::mpsc`
+    /// for `mpsc` after `use std::sync::mpsc;`), when a `use` of the
+    /// innermost block or module naming it explicitly brings it; not
+    /// followed further (a re-export's own import is not looked through).
+    pub(crate) fn import_of(&self, env: Env<'_>, name: &str) -> Option<Vec<String>> {
+        for frame in env.frames.iter().rev() {
+            let scope = &frame.scope;
+            if scope.items.contains_key(name) {
+                return None;
+            }
+            if let Some(path) = scope.uses.get(name) {
+                return Some(path.segments.clone());
+            }
+        }
+        let (_, module) = self.index.module(env.module)?;
+        let scope = &module.scopes[module.explicit_scope(name, env.file)?];
+        scope.uses.get(name).map(|path| path.segments.clone())
     }
 
     /// The crate `name` of the extern prelude of the crate `module` is in:
@@ -461,14 +474,8 @@ impl<'a> Resolver<'a> {
 
     fn lookup_in_module(&self, path: &ModPath, file: FileId, name: &str) -> Option<Res> {
         let (path, module) = self.index.module(path)?;
-        let basis = match module.explicit.get(name) {
-            Some(scopes) => {
-                let ranked = module.ranks_by(file);
-                let first = scopes
-                    .iter()
-                    .copied()
-                    .find(|&s| ranked && module.scopes[s].file == file)
-                    .unwrap_or(scopes[0]);
+        let basis = match module.explicit_scope(name, file) {
+            Some(first) => {
                 let scope = &module.scopes[first];
                 if let Some(kind) = scope.items.get(name) {
                     return Some(item_res(scope, name, kind, true));

@@ -1156,6 +1156,30 @@ impl<'a> Scanner<'a> {
         Ty::tuple(vec![None, Some(Ty::Receiver(Box::new(value)))])
     }
 
+    /// Whether `segments` name a channel constructor (see
+    /// [`CHANNEL_MODULES`]), their first segment read as the path it is
+    /// imported by (`channel` after `use tokio::sync::mpsc::channel;`,
+    /// `m::channel` after `use std::sync::mpsc as m;`): `Some(true)` for
+    /// a `watch`.
+    fn channel_constructor(&self, path: &syn::Path, segments: &[String]) -> Option<bool> {
+        let (first, rest) = segments.split_first()?;
+        let imported = match path.leading_colon {
+            None => self.cx.resolver.import_of(self.env(), first),
+            Some(_) => None,
+        };
+        let mut full = imported.unwrap_or_else(|| vec![first.clone()]);
+        full.extend_from_slice(rest);
+        match full.as_slice() {
+            [.., module, ctor]
+                if CHANNEL_MODULES.contains(&module.as_str())
+                    && CHANNEL_CONSTRUCTORS.contains(&ctor.as_str()) =>
+            {
+                Some(module == "watch")
+            }
+            _ => None,
+        }
+    }
+
     fn infer_call(&self, call: &syn::ExprCall) -> Option<Ty> {
         let syn::Expr::Path(path) = &*call.func else {
             return None;
@@ -1172,12 +1196,10 @@ impl<'a> Scanner<'a> {
             [.., "Vec" | "VecDeque", "from"] => {
                 return Some(Ty::Seq(Box::new(self.element_of(call.args.first()?)?)))
             }
-            [.., module, ctor]
-                if CHANNEL_MODULES.contains(module) && CHANNEL_CONSTRUCTORS.contains(ctor) =>
-            {
-                return self.channel(path, *module == "watch", first_arg);
-            }
             _ => {}
+        }
+        if let Some(watch) = self.channel_constructor(&path.path, &segments) {
+            return self.channel(path, watch, first_arg);
         }
         let (res, used) =
             self.cx

@@ -884,6 +884,33 @@ async fn f(h: Handle) {
     assert_eq!(spawn_lines(code), [5, 7, 9, 11, 13, 15]);
 }
 
+/// A channel constructor imported by name, or from a module imported
+/// under another name, is one too; a fn of the same name defined in the
+/// block is not.
+#[test]
+fn channel_constructors_imported_by_name_type_what_they_receive() {
+    let code = "\
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::channel;
+use std::sync::mpsc as std_mpsc;
+use crossbeam_channel::unbounded as make;
+async fn f() {
+    let (_tx, mut rx) = channel::<Handle>(8);
+    rx.recv().await.unwrap().spawn(async {});
+    let (_tx, rx) = std_mpsc::channel::<Handle>();
+    rx.recv().unwrap().spawn(async {});
+    let (_tx, rx) = make::<Handle>();
+    rx.recv().unwrap().spawn(async {});
+    {
+        fn channel<T>(_: usize) -> (u8, Pool<T>) { todo!() }
+        let (_tx, mut rx) = channel::<Handle>(8);
+        rx.recv().await.unwrap().spawn(async {});
+    }
+}
+";
+    assert_eq!(spawn_lines(code), [7, 9, 11]);
+}
+
 /// An iterator adaptor's closure takes an item, an `Option`'s or
 /// `Result`'s `map` (and the like) the value: its first parameter has that
 /// type, a tuple pattern's parts too. Not `fold`'s first (the
