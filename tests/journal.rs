@@ -577,44 +577,66 @@ async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
 }
 
 /// SQL adding two instances of another host, each with a task `*-listener`
-/// running since 10 µs and a newer finished one: `live-peer`'s touched
-/// now, `gone-peer`'s long ago (20 µs).
+/// running and a finished `*-job`, all touched long ago: `live-peer` seen
+/// alive now (its writer's beat), `gone-peer` last seen long ago (20 µs),
+/// although its listener was touched later than `live-peer`'s.
 fn peers() -> String {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_micros();
-    [("live-peer", now), ("gone-peer", 20)]
+    [("live-peer", 5, now), ("gone-peer", 10, 20)]
         .iter()
-        .map(|(peer, newest)| {
+        .map(|(peer, listener, seen)| {
             format!(
                 "INSERT INTO tracked_tasks (instance, id, name, type, labels, site, kind, \
                  state, spawned_at, started_at, finished_at, last_at) VALUES \
                  ('{peer}@elsewhere#1.a', 1, '{peer}-listener', 'Network', '[]', 'x.rs:1:1', \
-                 'async', 'running', 10, 10, NULL, 10), \
+                 'async', 'running', 1, 1, NULL, {listener}), \
                  ('{peer}@elsewhere#1.a', 2, '{peer}-job', 'General', '[]', 'x.rs:1:1', \
-                 'async', 'completed', {newest}, {newest}, {newest}, {newest});"
+                 'async', 'completed', 1, 1, 15, 15); \
+                 INSERT INTO tracked_instances (instance, seen_at) \
+                 VALUES ('{peer}@elsewhere#1.a', {seen});"
             )
         })
         .collect()
 }
 
-/// After [`peers`]: retention by age keeps a task running in another
-/// instance while that instance's newest task is recent (a live process of
-/// a fleet: its quiet listener is not expired by a peer), and expires a
-/// gone instance's running task with the rest of its rows.
-async fn check_peers_retained(journal: &Journal) {
+/// A journal whose retention, after [`peers`], takes three of their rows by
+/// age (a time-to-live of a day) or, with a `cap`, by the size cap (the
+/// time-to-live a century). Its own tasks are written first: with a cap of
+/// one more than their number, the cap leaves one of the peers' tasks.
+async fn peers_journal(builder: JournalBuilder, cap: Option<u64>) -> Journal {
+    let day = Duration::from_secs(86_400);
+    let builder = match cap {
+        None => builder.ttl(day),
+        Some(cap) => builder.ttl(day * 36_500).max_tasks(cap),
+    };
+    let journal = builder.start(&Tracker::new()).await.unwrap();
+    journal.flush().await.unwrap();
+    journal
+}
+
+/// After [`peers`] in `journal` (see [`peers_journal`]): retention keeps
+/// the task running in the live peer (a process of a fleet: its quiet
+/// listener is not expired by a peer), and takes the rest of the peers'
+/// rows, the gone peer's running task included. The cap takes that one
+/// before the live peer's, although it was touched later.
+async fn check_peers_retained(journal: &Journal, capped: bool) {
     let done = journal.enforce_retention().await.unwrap();
-    assert_eq!(done.expired, 2, "{done:?}");
+    let expected = match capped {
+        false => (3, 0),
+        true => (0, 3),
+    };
+    assert_eq!((done.expired, done.trimmed), expected, "{done:?}");
     let page = journal.tasks(&JournalQuery::new()).await.unwrap();
-    let mut names: Vec<String> = page
+    let names: Vec<String> = page
         .tasks
         .into_iter()
         .filter(|t| t.instance != journal.instance())
         .map(|t| t.name)
         .collect();
-    names.sort();
-    assert_eq!(names, ["live-peer-job", "live-peer-listener"]);
+    assert_eq!(names, ["live-peer-listener"]);
 }
 
 async fn retention(make: impl Fn() -> JournalBuilder) {
@@ -685,7 +707,8 @@ fn dead_twins(live: &str) -> [String; 2] {
 }
 
 /// SQL adding, for each of [`dead_twins`], a running task `old-hang`
-/// spawned at 10 µs and a completed one written last at 40 µs.
+/// spawned at 10 µs and a completed one written last at 40 µs, the
+/// instance last seen alive at 50 µs (its writer's beat).
 fn dead_instances(live: &str) -> String {
     dead_twins(live)
         .iter()
@@ -696,7 +719,8 @@ fn dead_instances(live: &str) -> String {
                  ('{instance}', 1, 'old-hang', 'General', '[]', 'x.rs:1:1', 'async', \
                  'running', 10, 20, NULL, 30), \
                  ('{instance}', 2, 'old-done', 'General', '[]', 'x.rs:1:1', 'async', \
-                 'completed', 10, 20, 35, 40);"
+                 'completed', 10, 20, 35, 40); \
+                 INSERT INTO tracked_instances (instance, seen_at) VALUES ('{instance}', 50);"
             )
         })
         .collect()
@@ -730,7 +754,7 @@ async fn hanging(tracker: &Tracker, name: &'static str) -> tracked::JoinHandle<(
 }
 
 /// After [`dead_instances`] and a journal's start: this host's dead task
-/// is cancelled, finished when its instance last wrote; the other host's
+/// is cancelled, finished when its instance was last seen alive; the other host's
 /// and the live journal's `live-hang` still run.
 async fn check_reaped(live: &Journal) {
     let [here, elsewhere] = dead_twins(live.instance());
@@ -741,8 +765,8 @@ async fn check_reaped(live: &Journal) {
         (
             TaskState::Cancelled,
             Some(DIED.to_owned()),
-            at(40),
-            Some(Duration::from_micros(30))
+            at(50),
+            Some(Duration::from_micros(40))
         )
     );
     let running = |instance: &str| {
@@ -865,12 +889,14 @@ mod sqlite {
 
     #[tokio::test]
     async fn retention_keeps_what_runs_in_a_live_peer() {
-        let dir = scratch("sqlite-retention-peers");
-        let day = Duration::from_secs(86_400);
-        let journal = builder(&dir).ttl(day).start(&Tracker::new()).await.unwrap();
-        exec(&dir.join("journal.sqlite"), &peers());
-        check_peers_retained(&journal).await;
-        journal.shutdown().await;
+        // Its own task: the writer.
+        for cap in [None, Some(2)] {
+            let dir = scratch(&format!("sqlite-retention-peers-{cap:?}"));
+            let journal = peers_journal(builder(&dir), cap).await;
+            exec(&dir.join("journal.sqlite"), &peers());
+            check_peers_retained(&journal, cap.is_some()).await;
+            journal.shutdown().await;
+        }
     }
 
     /// Starting a journal on `path` fails with a schema error: its message.
@@ -1196,6 +1222,58 @@ mod sqlite {
         .await;
         let err = schema_error(&altered).await;
         assert!(err.contains("columns"), "{err}");
+    }
+
+    /// A v1 journal (before `tracked_instances`) is brought to v2, each
+    /// instance seen alive when it last wrote a batch.
+    #[tokio::test]
+    async fn a_v1_journal_is_migrated() {
+        let dir = scratch("sqlite-v1");
+        let path = dir.join("journal.sqlite");
+        created_then(
+            &path,
+            "DROP TABLE tracked_instances; \
+             DELETE FROM tracked_journal_schema WHERE version = 2; \
+             INSERT INTO tracked_batches VALUES ('old@x#1', 77, 1, 0, 1, 0, 0), \
+             ('old@x#1', 70, 1, 1, 0, 0, 0);",
+        )
+        .await;
+        let journal = Journal::sqlite(&path).start(&Tracker::new()).await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let number = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(number("SELECT max(version) FROM tracked_journal_schema"), 2);
+        let seen = "SELECT seen_at FROM tracked_instances WHERE instance = 'old@x#1'";
+        assert_eq!(number(seen), 77);
+        journal.shutdown().await;
+    }
+
+    /// A writer with nothing to write records its instance as seen alive
+    /// every quarter of its time-to-live (here 100 ms), without a batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_writer_beats() {
+        let dir = scratch("sqlite-beat");
+        let journal = builder(&dir)
+            .ttl(Duration::from_millis(400))
+            .start(&Tracker::new())
+            .await
+            .unwrap();
+        journal.flush().await.unwrap();
+        let batches = journal.stats().batches;
+        let conn = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+        let seen = || -> i64 {
+            let sql = "SELECT seen_at FROM tracked_instances WHERE instance = ?1";
+            conn.query_row(sql, [journal.instance()], |row| row.get(0))
+                .unwrap()
+        };
+        let first = seen();
+        let mut waited = 0;
+        while seen() == first && waited < 3000 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        assert!(seen() > first, "no beat in 30 s");
+        assert_eq!(journal.stats().batches, batches);
+        journal.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1671,21 +1749,20 @@ mod postgres {
 
     #[tokio::test]
     async fn retention_keeps_what_runs_in_a_live_peer() {
-        let Some(server) = PgServer::start("retention-peers") else {
-            return;
-        };
-        let day = Duration::from_secs(86_400);
-        let journal = builder(&server)
-            .ttl(day)
-            .start(&Tracker::new())
-            .await
-            .unwrap();
-        let (client, connection) = client(&server).await;
-        client.batch_execute(&peers()).await.unwrap();
-        check_peers_retained(&journal).await;
-        journal.shutdown().await;
-        drop(client);
-        connection.await.unwrap().unwrap();
+        // Its own tasks: the writer and the connection.
+        for cap in [None, Some(3)] {
+            let Some(server) = PgServer::start(&format!("retention-peers-{}", cap.is_some()))
+            else {
+                return;
+            };
+            let journal = peers_journal(builder(&server), cap).await;
+            let (client, connection) = client(&server).await;
+            client.batch_execute(&peers()).await.unwrap();
+            check_peers_retained(&journal, cap.is_some()).await;
+            journal.shutdown().await;
+            drop(client);
+            connection.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

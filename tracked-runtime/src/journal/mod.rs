@@ -86,8 +86,8 @@
 //! of an earlier boot for a SQLite file. Whatever cannot be told stays as
 //! it was: other hosts and namespaces, a shared database's rows from before
 //! a reboot, a `/proc` that hides other users' processes, other systems;
-//! retention expires those tasks once their instance's newest task is
-//! older than the time-to-live (see [`Journal::enforce_retention`]).
+//! retention expires those tasks once their instance has not been seen
+//! alive for the time-to-live (see [`Journal::enforce_retention`]).
 //! A process that exits without [`Journal::shutdown`] leaves at least the
 //! writer's own task running, which the next journal marks.
 //!
@@ -167,6 +167,9 @@ use crate::{Heartbeat, JoinHandle, TaskType, Tracker};
 const CLEANUP_BATCH: i64 = 1000;
 /// Retention stops after this many statements per run; the next run goes on.
 const CLEANUP_ROUNDS: usize = 100;
+/// The longest an idle writer waits to record its instance as seen alive;
+/// a quarter of the time-to-live if that is shorter.
+const MAX_BEAT: Duration = Duration::from_secs(300);
 
 enum Backend {
     Sqlite(PathBuf),
@@ -371,9 +374,14 @@ impl Journal {
     /// written after its row was deleted, would bring back a row without
     /// its spawn's columns (parent, labels, spawn time, duration). Another
     /// instance's running tasks outlive the time-to-live too while that
-    /// instance's newest task was touched within it (a fleet sharing a
-    /// journal: a live process's listener is not expired by a peer); the
-    /// cap, once only running tasks are left, takes them oldest first.
+    /// instance was seen alive within it (a fleet sharing a journal: a
+    /// live process's listener is not expired by a peer). A writer records
+    /// its instance as seen with every batch, and when it has nothing to
+    /// write every 5 minutes, or every quarter of its own time-to-live if
+    /// that is shorter: give peers time-to-lives well above that. The cap,
+    /// once only running tasks are left, takes other instances' running
+    /// tasks, those of the instances unseen longest first (gone processes
+    /// before live ones).
     pub async fn enforce_retention(&self) -> Result<Retention, JournalError> {
         let mut done = Retention::default();
         let cutoff = query::micros(
@@ -524,7 +532,9 @@ impl JournalBuilder {
     }
 
     /// How long entries are kept after they were last touched, enforced by
-    /// [`Journal::enforce_retention`]. Default 30 days.
+    /// [`Journal::enforce_retention`]. Default 30 days. An idle writer
+    /// records its instance as seen alive every quarter of it, at most
+    /// every 5 minutes, so that peers keep its running tasks.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -586,6 +596,7 @@ impl JournalBuilder {
             batch_size: self.batch_size,
             buffer: self.buffer,
             interval: self.interval,
+            beat: (self.ttl / 4).min(MAX_BEAT),
             stop: stop.clone(),
         };
         let handle = tracker

@@ -238,16 +238,16 @@ impl Conn {
     }
 
     /// Writes `batch` in one transaction: the task rows with and without
-    /// their spawn events, the progress log and the batch row. A task or
-    /// progress row's value the database refused is the inner error: its
-    /// reason.
+    /// their spawn events, the progress log and the batch's own rows. A
+    /// task or progress row's value the database refused is the inner
+    /// error: its reason.
     async fn write(&mut self, batch: &Batch) -> Result<Result<(), String>, tokio_postgres::Error> {
         let (spawned, late): (Vec<&TaskRow>, Vec<&TaskRow>) =
             batch.tasks.iter().partition(|t| t.spawned);
         let spawned = TaskColumns::new(&spawned);
         let late = TaskColumns::new(&late);
         let log = LogColumns::new(batch);
-        let row = schema::batch_row(batch);
+        let own = schema::batch_rows(batch);
         let mut writes: Vec<(tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
         for (columns, is_spawned) in [(&spawned, true), (&late, false)] {
             if !columns.id.is_empty() {
@@ -259,9 +259,12 @@ impl Conn {
             let sql = schema::insert_log(&unnest(LOG_TYPES));
             writes.push((self.prepared(&sql).await?, log.params(&batch.instance)));
         }
-        writes.push((self.prepared(&row.sql).await?, params(&row.params)));
+        // Task and progress rows, which the database may refuse a value of.
+        let rows = writes.len();
+        for row in &own {
+            writes.push((self.prepared(&row.sql).await?, params(&row.params)));
+        }
         let tx = self.client.transaction().await?;
-        let rows = writes.len() - 1;
         let all = writes.iter().enumerate().map(|(i, (statement, params))| {
             // The answers come in order: the first error is the statement
             // that failed, not one of those the aborted transaction ignored.

@@ -2,8 +2,8 @@
 //! killed cannot write how its tasks ended, so their rows would say
 //! `running` for good. When a journal starts, a task of its own looks for
 //! instances with unfinished rows whose process is known to be gone and
-//! marks those rows cancelled, finished when the instance last wrote, with
-//! [`REASON`] as their error.
+//! marks those rows cancelled, finished when the instance was last seen
+//! alive (its last write or beat), with [`REASON`] as their error.
 //!
 //! On Linux an instance id ends with what tells its process from any other:
 //! `service@host#pid.start-ms.ticks.boot.pidns` (the process's start in
@@ -75,7 +75,7 @@ pub(crate) async fn reap(store: &dyn Store, own: &str, local: bool) {
 
 /// Marks `instance`'s unfinished rows cancelled; returns how many.
 async fn cancel(store: &dyn Store, instance: &str) -> Result<u64, JournalError> {
-    let last = store.numbers(schema::last_written(instance)).await?;
+    let last = store.numbers(schema::last_seen(instance)).await?;
     let last = last.first().copied().unwrap_or_default();
     let marked = store
         .transaction(vec![schema::cancel_unfinished(instance, last, REASON)])

@@ -14,7 +14,7 @@ use super::JournalError;
 use crate::TaskState;
 
 /// The newest schema this build writes.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 /// Marks the journal's own tables; created first, inside the migration lock.
 pub(crate) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS tracked_journal_schema (
@@ -27,9 +27,11 @@ pub(crate) const CURRENT_VERSION: &str = "SELECT max(version) FROM tracked_journ
 pub(crate) const RECORD_VERSION: &str =
     "INSERT INTO tracked_journal_schema (version, applied_at) VALUES ($1, $2)";
 
-/// Migrations by version: `MIGRATIONS[0]` takes an empty database to v1.
-pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE tracked_tasks (
+/// Migrations by version: `MIGRATIONS[0]` takes an empty database to v1,
+/// `MIGRATIONS[1]` v1 to v2.
+pub(crate) const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE tracked_tasks (
         instance TEXT NOT NULL,
         id BIGINT NOT NULL,
         parent BIGINT,
@@ -49,20 +51,20 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         last_at BIGINT NOT NULL,
         PRIMARY KEY (instance, id)
     )",
-    "CREATE INDEX tracked_tasks_spawned ON tracked_tasks (spawned_at, id, instance)",
-    "CREATE INDEX tracked_tasks_owner ON tracked_tasks (owner, spawned_at)",
-    "CREATE INDEX tracked_tasks_type ON tracked_tasks (type, state, spawned_at)",
-    "CREATE INDEX tracked_tasks_parent ON tracked_tasks (instance, parent)",
-    "CREATE INDEX tracked_tasks_last ON tracked_tasks (last_at)",
-    "CREATE TABLE tracked_progress (
+        "CREATE INDEX tracked_tasks_spawned ON tracked_tasks (spawned_at, id, instance)",
+        "CREATE INDEX tracked_tasks_owner ON tracked_tasks (owner, spawned_at)",
+        "CREATE INDEX tracked_tasks_type ON tracked_tasks (type, state, spawned_at)",
+        "CREATE INDEX tracked_tasks_parent ON tracked_tasks (instance, parent)",
+        "CREATE INDEX tracked_tasks_last ON tracked_tasks (last_at)",
+        "CREATE TABLE tracked_progress (
         instance TEXT NOT NULL,
         id BIGINT NOT NULL,
         at BIGINT NOT NULL,
         percent BIGINT NOT NULL,
         message TEXT
     )",
-    "CREATE INDEX tracked_progress_task ON tracked_progress (instance, id, at)",
-    "CREATE TABLE tracked_batches (
+        "CREATE INDEX tracked_progress_task ON tracked_progress (instance, id, at)",
+        "CREATE TABLE tracked_batches (
         instance TEXT NOT NULL,
         at BIGINT NOT NULL,
         events BIGINT NOT NULL,
@@ -71,8 +73,19 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[&[
         progress BIGINT NOT NULL,
         dropped BIGINT NOT NULL
     )",
-    "CREATE INDEX tracked_batches_at ON tracked_batches (at)",
-]];
+        "CREATE INDEX tracked_batches_at ON tracked_batches (at)",
+    ],
+    // v2: when each instance was last seen alive (see [`SEEN`]), first from
+    // the batches it wrote.
+    &[
+        "CREATE TABLE tracked_instances (
+        instance TEXT PRIMARY KEY,
+        seen_at BIGINT NOT NULL
+    )",
+        "INSERT INTO tracked_instances (instance, seen_at)
+        SELECT instance, max(at) FROM tracked_batches GROUP BY instance",
+    ],
+];
 
 const COLUMNS: &str = "instance, id, parent, name, type, owner, labels, site, kind, state, \
      error, progress, spawned_at, started_at, finished_at, duration_us";
@@ -84,6 +97,7 @@ pub(crate) const CHECK_COLUMNS: &[&str] = &[
      progress, spawned_at, started_at, finished_at, duration_us, last_at FROM tracked_tasks WHERE 1 = 0",
     "SELECT instance, id, at, percent, message FROM tracked_progress WHERE 1 = 0",
     "SELECT instance, at, events, spawned, finished, progress, dropped FROM tracked_batches WHERE 1 = 0",
+    "SELECT instance, seen_at FROM tracked_instances WHERE 1 = 0",
 ];
 
 /// A task row's columns: the instance, then `batch::TaskRow`'s fields in
@@ -135,9 +149,23 @@ pub(crate) fn insert_log(source: &str) -> String {
 const BATCH: &str = "INSERT INTO tracked_batches
     (instance, at, events, spawned, finished, progress, dropped) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// The batch's own row in `tracked_batches`: what it held, and the events
-/// dropped before it.
-pub(crate) fn batch_row(batch: &Batch) -> Statement {
+/// An instance seen alive at `$2`: its row in `tracked_instances`.
+const SEEN: &str = "INSERT INTO tracked_instances (instance, seen_at) VALUES ($1, $2)
+    ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at";
+
+/// Records `instance` as seen alive at `at`: with each batch, and as the
+/// writer's beat while it has nothing to write (see `Writer::beat`).
+pub(crate) fn seen(instance: &str, at: i64) -> Statement {
+    Statement::fixed(SEEN, vec![Value::Text(instance.to_owned()), Value::Int(at)])
+}
+
+/// The batch's own rows: in `tracked_batches` what it held and the events
+/// dropped before it, then its instance seen at the batch's time.
+pub(crate) fn batch_rows(batch: &Batch) -> [Statement; 2] {
+    [batch_row(batch), seen(&batch.instance, batch.at)]
+}
+
+fn batch_row(batch: &Batch) -> Statement {
     let Tally {
         events,
         spawned,
@@ -162,25 +190,29 @@ pub(crate) fn batch_row(batch: &Batch) -> Statement {
 /// but none of a task still running in instance `$3`, the one retaining:
 /// that process is alive, so the task is, and its later events would bring
 /// back a row without its spawn's columns (parent, labels, spawn time).
-/// Nor of a task still running in another instance whose newest task was
-/// touched since `$1`: that process is alive too, as far as the journal
-/// can tell (a fleet's long-lived listener, quiet for weeks). An instance
-/// quiet that long, or gone, has its running tasks expire with the rest.
+/// Nor of a task still running in another instance seen alive since `$1`
+/// (see [`SEEN`]): that process is alive too, as far as the journal can
+/// tell (a fleet's long-lived listener, quiet for weeks). An instance
+/// unseen that long is gone, and its running tasks expire with the rest.
 const EXPIRED: &str = "SELECT instance, id FROM tracked_tasks AS entry
-    WHERE last_at < $1 AND (finished_at IS NOT NULL OR (instance <> $3 AND (
-        SELECT newest.last_at FROM tracked_tasks AS newest
-        WHERE newest.instance = entry.instance ORDER BY newest.id DESC LIMIT 1
-    ) < $1))
+    WHERE last_at < $1 AND (finished_at IS NOT NULL OR (instance <> $3 AND NOT EXISTS (
+        SELECT 1 FROM tracked_instances AS seen
+        WHERE seen.instance = entry.instance AND seen.seen_at >= $1
+    )))
     ORDER BY last_at, instance, id LIMIT $2";
 
 /// Size cap, first: the `$1` finished entries touched least recently.
 const OLDEST_FINISHED: &str = "SELECT instance, id FROM tracked_tasks
     WHERE finished_at IS NOT NULL ORDER BY last_at, instance, id LIMIT $1";
 
-/// Size cap, then: the `$1` unfinished entries touched least recently,
-/// other than instance `$2`'s (see [`EXPIRED`]): a process that died.
-const OLDEST_UNFINISHED: &str = "SELECT instance, id FROM tracked_tasks
-    WHERE finished_at IS NULL AND instance <> $2 ORDER BY last_at, instance, id LIMIT $1";
+/// Size cap, then: `$1` unfinished entries other than instance `$2`'s
+/// (see [`EXPIRED`]), those of the instances unseen longest first (gone
+/// processes before live peers), each instance's least recently touched
+/// first.
+const OLDEST_UNFINISHED: &str = "SELECT instance, id FROM tracked_tasks AS entry
+    WHERE finished_at IS NULL AND instance <> $2
+    ORDER BY COALESCE((SELECT seen.seen_at FROM tracked_instances AS seen
+        WHERE seen.instance = entry.instance), 0), last_at, instance, id LIMIT $1";
 
 pub(crate) fn count() -> Statement {
     Statement::fixed("SELECT count(*) FROM tracked_tasks", Vec::new())
@@ -202,8 +234,8 @@ pub(crate) fn summary(instance: &str) -> Statement {
 }
 
 /// The statements that delete up to `limit` entries untouched since
-/// `before` (their progress log first), and old batch rows; `retaining`
-/// is the instance that asks (see [`EXPIRED`]).
+/// `before` (their progress log first), and old batch and instance rows;
+/// `retaining` is the instance that asks (see [`EXPIRED`]).
 pub(crate) fn expire(before: i64, limit: i64, retaining: &str) -> Vec<Statement> {
     let pick = |what: &str| {
         format!("DELETE FROM {what} WHERE (instance, id) IN (SELECT instance, id FROM ({EXPIRED}) AS picked)")
@@ -220,6 +252,10 @@ pub(crate) fn expire(before: i64, limit: i64, retaining: &str) -> Vec<Statement>
         Statement::new(pick("tracked_tasks"), params()),
         Statement::new(
             "DELETE FROM tracked_batches WHERE at < $1".into(),
+            vec![Value::Int(before)],
+        ),
+        Statement::new(
+            "DELETE FROM tracked_instances WHERE seen_at < $1".into(),
             vec![Value::Int(before)],
         ),
     ]
@@ -257,11 +293,14 @@ pub(crate) fn unfinished_instances() -> Statement {
     )
 }
 
-/// When `instance` last wrote a task's row (its `(instance, …)` index
-/// finds them).
-pub(crate) fn last_written(instance: &str) -> Statement {
+/// When `instance` was last known alive: its latest write of a task's row
+/// (its `(instance, …)` index finds them) or its last beat, if later.
+pub(crate) fn last_seen(instance: &str) -> Statement {
     Statement::fixed(
-        "SELECT max(last_at) FROM tracked_tasks WHERE instance = $1",
+        "SELECT max(at) FROM (
+            SELECT last_at AS at FROM tracked_tasks WHERE instance = $1
+            UNION ALL SELECT seen_at FROM tracked_instances WHERE instance = $1
+        ) AS times",
         vec![Value::Text(instance.to_owned())],
     )
 }

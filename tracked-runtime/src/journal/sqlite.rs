@@ -192,13 +192,15 @@ fn execute(conn: &Connection, statement: &Statement) -> rusqlite::Result<usize> 
     prepared.execute(rusqlite::params_from_iter(statement.params.iter()))
 }
 
-/// Writes `batch`'s rows, then its batch row.
+/// Writes `batch`'s rows, then its own (see `schema::batch_rows`).
 fn write(conn: &Connection, batch: &Batch) -> Result<(), WriteError> {
     rows(conn, batch).map_err(|e| WriteError {
         refused: refused(&e),
         error: database(e),
     })?;
-    execute(conn, &schema::batch_row(batch)).map_err(database)?;
+    for row in schema::batch_rows(batch) {
+        execute(conn, &row).map_err(database)?;
+    }
     Ok(())
 }
 

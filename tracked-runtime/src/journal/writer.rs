@@ -6,6 +6,7 @@
 //! counts go into the next batch's row.
 
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,6 +67,9 @@ pub(crate) struct Writer {
     pub(crate) batch_size: usize,
     pub(crate) buffer: usize,
     pub(crate) interval: Duration,
+    /// Written nothing for this long, the writer records its instance as
+    /// seen alive (see [`beat`](Self::beat)).
+    pub(crate) beat: Duration,
     /// Cancelled by `Journal::shutdown` and when the last handle is dropped.
     pub(crate) stop: tokio_util::sync::CancellationToken,
 }
@@ -89,6 +93,8 @@ struct State {
     backoff: Duration,
     /// Set by a permanent error (a foreign schema): nothing more is written.
     broken: bool,
+    /// When the database last recorded this instance as seen alive.
+    seen_at: Option<Instant>,
     /// Drops written in batch rows but not logged yet, and when drops were
     /// last logged.
     unlogged: u64,
@@ -110,6 +116,7 @@ impl State {
             retry_at: None,
             backoff: MIN_BACKOFF,
             broken: false,
+            seen_at: None,
             unlogged: 0,
             logged_at: None,
             refusals_named: 0,
@@ -168,7 +175,9 @@ impl Writer {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let _ = self.write_all(&mut state, false).await;
+                    if self.write_all(&mut state, false).await.is_ok() {
+                        self.beat(&mut state).await;
+                    }
                 }
             }
         }
@@ -459,21 +468,8 @@ impl Writer {
         let received = part.iter().filter(|e| !e.reconciled).count();
         let reported = state.unreported;
         let rows = batch::fold(&self.instance, part, reported, schema::now());
-        let result = {
-            // Keep draining the queue while the database works, so a
-            // slow write does not make the queue overflow.
-            let write = self.store.write(rows);
-            tokio::pin!(write);
-            loop {
-                let room = state.pending.len() + state.in_flight < self.buffer;
-                tokio::select! {
-                    biased;
-                    result = &mut write => break result,
-                    Some(queued) = self.events.recv(), if room => self.take(state, queued),
-                }
-            }
-        };
-        result?;
+        let store = self.store.clone();
+        self.draining(state, store.write(rows)).await?;
         self.events.release(part.iter().map(|e| e.held).sum());
         state.in_flight -= received;
         state.unlogged += reported;
@@ -482,6 +478,7 @@ impl Writer {
         state.unreported -= reported;
         state.retry_at = None;
         state.backoff = MIN_BACKOFF;
+        state.seen_at = Some(Instant::now());
         let shared = &self.shared;
         shared.written.fetch_add(received as u64, Ordering::Relaxed);
         shared.batches.fetch_add(1, Ordering::Relaxed);
@@ -490,6 +487,38 @@ impl Writer {
             tracing::info!("task journal: connected");
         }
         Ok(())
+    }
+
+    /// Awaits `work` of the database, taking events from the queue
+    /// meanwhile, so that a slow database does not make the queue overflow.
+    async fn draining<T>(&mut self, state: &mut State, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            let room = state.pending.len() + state.in_flight < self.buffer;
+            tokio::select! {
+                biased;
+                done = &mut work => return done,
+                Some(queued) = self.events.recv(), if room => self.take(state, queued),
+            }
+        }
+    }
+
+    /// Records this instance as seen alive when nothing was written for
+    /// [`beat`](Self::beat): a peer's retention keeps the running tasks
+    /// of an instance seen within its time-to-live, however long they
+    /// have been quiet (see `schema::EXPIRED`). Called after every
+    /// pending event was written, so a failure is a database gone away
+    /// and backs off as a write's does.
+    async fn beat(&mut self, state: &mut State) {
+        if state.seen_at.is_some_and(|at| at.elapsed() < self.beat) {
+            return;
+        }
+        let store = self.store.clone();
+        let seen = schema::seen(&self.instance, schema::now());
+        match self.draining(state, store.transaction(vec![seen])).await {
+            Ok(_) => state.seen_at = Some(Instant::now()),
+            Err(error) => self.fail(state, &error),
+        }
     }
 
     /// Drops `entry`, whose rows the database refused on their own: counted
@@ -754,6 +783,7 @@ mod tests {
             batch_size,
             buffer: 1000,
             interval: Duration::from_secs(3600),
+            beat: Duration::from_secs(3600),
             stop: tokio_util::sync::CancellationToken::new(),
         }
     }
