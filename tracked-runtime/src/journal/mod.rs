@@ -533,8 +533,9 @@ impl JournalBuilder {
 
     /// How long entries are kept after they were last touched, enforced by
     /// [`Journal::enforce_retention`]. Default 30 days. An idle writer
-    /// records its instance as seen alive every quarter of it, at most
-    /// every 5 minutes, so that peers keep its running tasks.
+    /// records its instance as seen alive every 5 minutes, or every
+    /// quarter of this if that is shorter, so that peers keep its running
+    /// tasks.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
