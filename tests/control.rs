@@ -42,7 +42,11 @@ async fn group_cancel_asks_then_aborts_and_reports_stubborn_tasks() {
         .await
         .unwrap();
     tracker.spawn("bystander", TaskType::NETWORK, polite());
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until("the stubborn task's progress", || {
+        let stubborn = tracker.tasks(&Query::new().name_prefix("stubborn"));
+        stubborn.first().is_some_and(|t| t.progress.is_some())
+    })
+    .await;
 
     let live = group.live();
     assert_eq!(live.total, 2);
@@ -64,8 +68,8 @@ async fn group_cancel_asks_then_aborts_and_reports_stubborn_tasks() {
     assert!(stubborn.age >= timeout);
     assert!(report.elapsed >= timeout && report.elapsed < timeout * 20);
 
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(group.live().total, 0);
+    // The aborted task ends once tokio drops it.
+    until("the group's end", || group.live().total == 0).await;
     // The bystander, outside the group, still runs.
     assert_eq!(
         tracker.tasks(&Query::new().name_prefix("bystander")).len(),
@@ -84,8 +88,7 @@ async fn children_inherit_the_group_and_are_cancelled_with_it() {
         }
         polite().await;
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(group.live().total, 4);
+    until("the parent's children", || group.live().total == 4).await;
     let report = group.cancel(Duration::from_secs(5)).await;
     assert_eq!((report.stopped, report.aborted.len()), (4, 0));
     assert!(report.is_clean());
@@ -598,6 +601,17 @@ async fn a_shutdown_reports_each_stubborn_task_once() {
     assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());
     drained(&tracker).await;
     assert_invariant(&tracker);
+}
+
+/// Waits (bounded) until `done` holds; `what` says what it waits for.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("still waiting for {what}");
 }
 
 /// Waits (bounded) until a live task matches `query`.
