@@ -81,8 +81,16 @@ async fn prometheus_scrapes_the_metrics_and_answers_promql() {
         return;
     };
     let tracker = Tracker::new();
+    let config = Config::new();
+    // With a journal, its series are checked too.
+    #[cfg(feature = "journal")]
+    let config = {
+        let path = scratch("prometheus-journal").join("journal.sqlite");
+        let journal = tracked::journal::Journal::sqlite(path);
+        config.journal(journal.start(&tracker).await.unwrap())
+    };
     workload(&tracker).await;
-    let server = serve(tracker.clone(), Config::new()).await.unwrap();
+    let server = serve(tracker.clone(), config).await.unwrap();
     let client = reqwest::Client::new();
     let text = client
         .get(format!("{}/metrics", server.url()))
@@ -101,6 +109,8 @@ async fn prometheus_scrapes_the_metrics_and_answers_promql() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    #[cfg(feature = "journal")]
+    assert!(text.contains("\ntracked_journal_connected "), "{text}");
     std::io::Write::write_all(&mut check.stdin.take().unwrap(), text.as_bytes()).unwrap();
     let out = check.wait_with_output().unwrap();
     assert!(

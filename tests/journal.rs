@@ -2025,6 +2025,74 @@ mod postgres {
     }
 }
 
+/// `/metrics` of a server given a journal says what the journal's stats
+/// say: events written, dropped and pending, batches, connected, and
+/// stopped once shut down.
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_what_the_journal_wrote_and_lost() {
+    use tracked::http::{serve, Config};
+
+    let dir = scratch("http-metrics");
+    let tracker = Tracker::new();
+    // One event of room, written only when asked: the rest is dropped.
+    let journal = Journal::sqlite(dir.join("journal.sqlite"))
+        .buffer(1)
+        .flush_interval(Duration::from_secs(3600))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let server = serve(tracker.clone(), Config::new().journal(journal.clone()))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        tracker
+            .spawn("x", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+    }
+    journal.flush().await.unwrap();
+    let metrics = || async {
+        let url = format!("{}/metrics", server.url());
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    };
+    let series = |stats: &tracked::journal::JournalStats| {
+        [
+            ("tracked_journal_events_written_total", stats.written),
+            ("tracked_journal_events_dropped_total", stats.dropped),
+            ("tracked_journal_batches_total", stats.batches),
+            ("tracked_journal_events_pending", stats.pending as u64),
+            ("tracked_journal_connected", u64::from(stats.connected)),
+            ("tracked_journal_stopped", u64::from(stats.stopped)),
+        ]
+        .map(|(name, value)| format!("\n{name} {value}\n"))
+    };
+    // The series and the stats read around them, once nothing moved
+    // between (the server's own task may still send its start).
+    let read = || async {
+        loop {
+            let before = series(&journal.stats());
+            let text = metrics().await;
+            if series(&journal.stats()) == before {
+                return (before, text);
+            }
+        }
+    };
+    let (lines, text) = read().await;
+    let stats = journal.stats();
+    assert!(stats.dropped > 0 && stats.written > 0, "{stats:?}");
+    for line in lines {
+        assert!(text.contains(&line), "{line:?} not in {text}");
+    }
+    journal.shutdown().await;
+    assert!(journal.stats().stopped);
+    let (lines, text) = read().await;
+    for line in lines {
+        assert!(text.contains(&line), "{line:?} not in {text}");
+    }
+    server.shutdown().await;
+}
+
 /// A task that left memory before the writer wrote it (no history, and a
 /// flush interval of an hour) is still found over HTTP: the fallback
 /// flushes the journal's pending events and asks again, rather than

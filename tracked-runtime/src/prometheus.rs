@@ -18,6 +18,12 @@
 //! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
+//! | `tracked_journal_events_written_total` (with a journal) | counter | |
+//! | `tracked_journal_events_dropped_total` (with a journal) | counter | |
+//! | `tracked_journal_batches_total` (with a journal) | counter | |
+//! | `tracked_journal_events_pending` (with a journal) | gauge | |
+//! | `tracked_journal_connected` (with a journal) | gauge (1 or 0) | |
+//! | `tracked_journal_stopped` (with a journal) | gauge (1 or 0) | |
 //!
 //! A task that a `#[tracked]` fn of another type claims in its first poll
 //! (a rewritten `tokio::spawn(other_fn())`) moves to the fn's type. It counts
@@ -49,6 +55,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Clone, Debug, Default)]
 pub struct MetricsOptions {
     name_label: bool,
+    #[cfg(feature = "journal")]
+    journal: Option<crate::journal::Journal>,
 }
 
 impl MetricsOptions {
@@ -63,6 +71,27 @@ impl MetricsOptions {
     pub fn name_label(mut self, enabled: bool) -> Self {
         self.name_label = enabled;
         self
+    }
+
+    /// Also write `journal`'s health (`tracked_journal_*`): the events it
+    /// wrote, dropped and holds, its batches, whether its last write
+    /// succeeded and whether its writer stopped, so that lost events and a
+    /// database gone away can be alerted on. The HTTP server's `/metrics`
+    /// writes them for the journal given to its `Config::journal`.
+    #[cfg(feature = "journal")]
+    pub fn journal(mut self, journal: &crate::journal::Journal) -> Self {
+        self.journal = Some(journal.clone());
+        self
+    }
+
+    /// These options, with `journal`'s series unless they name a journal
+    /// already.
+    #[cfg(all(feature = "journal", feature = "http"))]
+    pub(crate) fn or_journal(self, journal: Option<&crate::journal::Journal>) -> Self {
+        match (&self.journal, journal) {
+            (None, Some(journal)) => self.journal(journal),
+            _ => self,
+        }
     }
 }
 
@@ -180,7 +209,58 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
     if options.name_label {
         write_by_name(&mut out, tracker);
     }
+    #[cfg(feature = "journal")]
+    if let Some(journal) = &options.journal {
+        write_journal(&mut out, &journal.stats());
+    }
     out
+}
+
+/// A journal's counters and state, unlabelled: one journal per options.
+#[cfg(feature = "journal")]
+fn write_journal(out: &mut String, stats: &crate::journal::JournalStats) {
+    let series = [
+        (
+            "tracked_journal_events_written_total",
+            "counter",
+            "Lifecycle events the task journal wrote.",
+            stats.written,
+        ),
+        (
+            "tracked_journal_events_dropped_total",
+            "counter",
+            "Lifecycle events the task journal dropped: its buffer was full, or the database refused their rows.",
+            stats.dropped,
+        ),
+        (
+            "tracked_journal_batches_total",
+            "counter",
+            "Batches (transactions) the task journal committed.",
+            stats.batches,
+        ),
+        (
+            "tracked_journal_events_pending",
+            "gauge",
+            "Lifecycle events waiting to be written to the task journal.",
+            stats.pending as u64,
+        ),
+        (
+            "tracked_journal_connected",
+            "gauge",
+            "1 when the task journal's last write succeeded, else 0.",
+            u64::from(stats.connected),
+        ),
+        (
+            "tracked_journal_stopped",
+            "gauge",
+            "1 once the task journal's writer has stopped (shut down, or given up on a foreign schema), else 0.",
+            u64::from(stats.stopped),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        family(out, name, kind, help);
+        sample(out, name, &[], value);
+    }
 }
 
 /// A histogram family in the poll-duration buckets, one histogram per type.
@@ -284,7 +364,11 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     let _ = writeln!(out, "{name}{} {value}", label_set(labels));
 }
 
+/// `{key="value",…}`, or nothing for no labels.
 fn label_set(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
     let mut out = String::from("{");
     for (i, (key, value)) in labels.iter().enumerate() {
         if i > 0 {

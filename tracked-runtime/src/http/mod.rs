@@ -151,11 +151,24 @@ impl Config {
 
     /// Serves tasks that left the in-memory history from `journal`:
     /// `GET /tasks/{id}` and finished-state `GET /tasks` pages fall back to
-    /// it, with the same owner scoping.
+    /// it, with the same owner scoping; `/metrics` writes its health (see
+    /// [`MetricsOptions::journal`]).
     #[cfg(feature = "journal")]
     pub fn journal(mut self, journal: crate::journal::Journal) -> Self {
         self.journal = Some(journal);
         self
+    }
+
+    /// What `/metrics` writes: the options given, with the journal's
+    /// series for the journal given.
+    #[cfg(feature = "journal")]
+    fn metrics_options(&self) -> MetricsOptions {
+        self.metrics.clone().or_journal(self.journal.as_ref())
+    }
+
+    #[cfg(not(feature = "journal"))]
+    fn metrics_options(&self) -> MetricsOptions {
+        self.metrics.clone()
     }
 
     /// The task types the program declares, for `/catalogue`'s lint.
@@ -200,7 +213,7 @@ fn router_with(
             tokens,
             reads_need_token: config.reads_need_token,
         },
-        metrics: config.metrics.clone(),
+        metrics: config.metrics_options(),
         declared: config.declared.clone(),
         stop,
         #[cfg(feature = "journal")]
