@@ -518,6 +518,76 @@ async fn exports_fail_while_the_receiver_is_down_and_resume_when_it_is_up() {
     tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
 }
 
+/// With a journal, its health is exported too, as its stats say: sums
+/// from its start, gauges of its state.
+#[cfg(feature = "journal")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_s_health_is_exported_with_a_journal() {
+    let receiver = Receiver::bind().await;
+    let tracker = Tracker::new();
+    let dir = std::env::temp_dir().join(format!("tracked-otel-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = tracked::journal::Journal::sqlite(dir.join("journal.sqlite"))
+        .start(&tracker)
+        .await
+        .unwrap();
+    tracker
+        .spawn("db::read", TaskType::DATABASE, async {})
+        .await
+        .unwrap();
+    journal.flush().await.unwrap();
+    let exporter = install(
+        &tracker,
+        OtelConfig::new(format!("http://{}", receiver.addr))
+            .interval(Duration::from_secs(3600))
+            .journal(&journal),
+    )
+    .unwrap();
+    let stats = journal.stats();
+    flush(&exporter).unwrap();
+    let exported = metrics(receiver.requests().last().unwrap());
+    let value = |name: &str, sum: bool| numbers(&exported[name], sum)[&Vec::new()];
+    assert!(stats.written > 0, "{stats:?}");
+    assert_eq!(
+        journal.stats().written,
+        stats.written,
+        "nothing written since"
+    );
+    assert_eq!(
+        [
+            value("tracked.journal.events.written", true),
+            value("tracked.journal.events.dropped", true),
+            value("tracked.journal.batches", true),
+            value("tracked.journal.events.pending", false),
+            value("tracked.journal.connected", false),
+            value("tracked.journal.stopped", false),
+        ],
+        [
+            stats.written as i64,
+            stats.dropped as i64,
+            stats.batches as i64,
+            stats.pending as i64,
+            1,
+            0
+        ]
+    );
+    let Some(metric::Data::Sum(written)) = &exported["tracked.journal.events.written"].data else {
+        unreachable!("checked by `numbers`");
+    };
+    let since = journal
+        .started_at()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    assert_eq!(
+        written.data_points[0].start_time_unix_nano,
+        since.as_nanos() as u64
+    );
+    // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
+    tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
+    journal.shutdown().await;
+}
+
 #[test]
 fn a_bad_configuration_is_an_error() {
     let tracker = Tracker::new();

@@ -208,6 +208,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     ttl: Duration,
     max_tasks: Option<u64>,
+    started_at: SystemTime,
 }
 
 impl Drop for Inner {
@@ -301,6 +302,12 @@ impl Journal {
             .await
             .map_err(|_| JournalError::Closed)?;
         answer.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// When this journal started: its [`stats`](Self::stats) count from
+    /// then.
+    pub fn started_at(&self) -> SystemTime {
+        self.inner.started_at
     }
 
     /// The writer's counters.
@@ -614,6 +621,7 @@ impl JournalBuilder {
                 writer: Mutex::new(Some(handle)),
                 ttl: self.ttl,
                 max_tasks: self.max_tasks,
+                started_at: SystemTime::now(),
             }),
         })
     }

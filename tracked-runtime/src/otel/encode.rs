@@ -22,6 +22,9 @@ pub(super) struct Request {
     resource: Resource,
     /// When the tracker started counting, for the cumulative sums.
     start_ns: u64,
+    /// A journal whose health is exported too, and when it started.
+    #[cfg(feature = "journal")]
+    journal: Option<(crate::journal::Journal, u64)>,
 }
 
 impl Request {
@@ -31,6 +34,11 @@ impl Request {
             resource: resource(config),
             tracker,
             start_ns,
+            #[cfg(feature = "journal")]
+            journal: config
+                .journal
+                .as_ref()
+                .map(|journal| (journal.clone(), unix_nanos(journal.started_at()))),
         }
     }
 
@@ -43,15 +51,7 @@ impl Request {
         let now = unix_nanos(now);
         let tracker = &self.tracker;
         let stats = tracker.stats();
-        let point = |attributes: Vec<KeyValue>, value: u64, start: u64| NumberDataPoint {
-            attributes,
-            start_time_unix_nano: start,
-            time_unix_nano: now,
-            value: Some(number_data_point::Value::AsInt(
-                i64::try_from(value).unwrap_or(i64::MAX),
-            )),
-            ..Default::default()
-        };
+        let point = |attributes, value, start| int_point(attributes, value, start, now);
 
         let mut spawned = Vec::new();
         let mut claimed = Vec::new();
@@ -158,6 +158,11 @@ impl Request {
             });
         }
 
+        #[cfg(feature = "journal")]
+        if let Some((journal, start)) = &self.journal {
+            metrics.extend(journal_metrics(&journal.stats(), *start, now));
+        }
+
         let durations = tracker
             .durations()
             .into_iter()
@@ -219,6 +224,82 @@ impl Request {
             }],
         }
     }
+}
+
+/// An integer point of a sum counting since `start` (a gauge's: 0).
+fn int_point(attributes: Vec<KeyValue>, value: u64, start: u64, now: u64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        value: Some(number_data_point::Value::AsInt(
+            i64::try_from(value).unwrap_or(i64::MAX),
+        )),
+        ..Default::default()
+    }
+}
+
+/// A journal's counters and state, as `prometheus` writes them; its sums
+/// count from `start`, when it started.
+#[cfg(feature = "journal")]
+fn journal_metrics(stats: &crate::journal::JournalStats, start: u64, now: u64) -> Vec<Metric> {
+    let metric = |name: &str, description: &str, unit: &str, data| Metric {
+        name: name.into(),
+        description: description.into(),
+        unit: unit.into(),
+        data: Some(data),
+        ..Default::default()
+    };
+    let sum = |value| {
+        metric::Data::Sum(Sum {
+            data_points: vec![int_point(Vec::new(), value, start, now)],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })
+    };
+    let gauge = |value| {
+        metric::Data::Gauge(Gauge {
+            data_points: vec![int_point(Vec::new(), value, 0, now)],
+        })
+    };
+    vec![
+        metric(
+            "tracked.journal.events.written",
+            "Lifecycle events the task journal wrote.",
+            "{event}",
+            sum(stats.written),
+        ),
+        metric(
+            "tracked.journal.events.dropped",
+            "Lifecycle events the task journal dropped: its buffer was full, or the database refused their rows.",
+            "{event}",
+            sum(stats.dropped),
+        ),
+        metric(
+            "tracked.journal.batches",
+            "Batches (transactions) the task journal committed.",
+            "{batch}",
+            sum(stats.batches),
+        ),
+        metric(
+            "tracked.journal.events.pending",
+            "Lifecycle events waiting to be written to the task journal.",
+            "{event}",
+            gauge(stats.pending as u64),
+        ),
+        metric(
+            "tracked.journal.connected",
+            "1 when the task journal's last write succeeded, else 0.",
+            "1",
+            gauge(u64::from(stats.connected)),
+        ),
+        metric(
+            "tracked.journal.stopped",
+            "1 once the task journal's writer has stopped (shut down, or given up on a foreign schema), else 0.",
+            "1",
+            gauge(u64::from(stats.stopped)),
+        ),
+    ]
 }
 
 /// One type's histogram, in seconds.

@@ -21,6 +21,12 @@
 //! | `tracked.task.scheduled.duration` (with wakes) | cumulative histogram | `s` | `type` |
 //! | `tracked.watchdog.warnings` | monotonic cumulative sum | `{task}` | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked.type.healthy` | gauge (1 or 0) | `1` | `type` |
+//! | `tracked.journal.events.written` (with a journal) | monotonic cumulative sum | `{event}` | |
+//! | `tracked.journal.events.dropped` (with a journal) | monotonic cumulative sum | `{event}` | |
+//! | `tracked.journal.batches` (with a journal) | monotonic cumulative sum | `{batch}` | |
+//! | `tracked.journal.events.pending` (with a journal) | gauge | `{event}` | |
+//! | `tracked.journal.connected` (with a journal) | gauge (1 or 0) | `1` | |
+//! | `tracked.journal.stopped` (with a journal) | gauge (1 or 0) | `1` | |
 //!
 //! A collector's Prometheus exporter turns these names into the ones
 //! [`crate::prometheus`] serves (`tracked_tasks_spawned_total`,
@@ -114,6 +120,8 @@ pub struct OtelConfig {
     timeout: Duration,
     service_name: Option<String>,
     attributes: Vec<(String, String)>,
+    #[cfg(feature = "journal")]
+    journal: Option<crate::journal::Journal>,
 }
 
 impl OtelConfig {
@@ -127,6 +135,8 @@ impl OtelConfig {
             timeout: Duration::from_secs(10),
             service_name: None,
             attributes: Vec::new(),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
     }
 
@@ -191,6 +201,16 @@ impl OtelConfig {
     /// `OTEL_RESOURCE_ATTRIBUTES`.
     pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Also export `journal`'s health (`tracked.journal.*`): the events it
+    /// wrote, dropped and holds, its batches, whether its last write
+    /// succeeded and whether its writer stopped; the sums count from the
+    /// journal's start.
+    #[cfg(feature = "journal")]
+    pub fn journal(mut self, journal: &crate::journal::Journal) -> Self {
+        self.journal = Some(journal.clone());
         self
     }
 
