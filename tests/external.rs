@@ -313,7 +313,15 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let server = serve(tracker.clone(), Config::new()).await.unwrap();
+    let config = Config::new();
+    // With a journal, the dashboard says how its writer is doing.
+    #[cfg(feature = "journal")]
+    let config = {
+        let path = scratch("dashboard-journal").join("journal.sqlite");
+        let journal = tracked::journal::Journal::sqlite(path);
+        config.journal(journal.start(&tracker).await.unwrap())
+    };
+    let server = serve(tracker.clone(), config).await.unwrap();
 
     let port = free_port();
     let _driver = Running(
@@ -380,6 +388,15 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         "{seen}"
     );
     assert_eq!(seen["warned"], "idle", "the watchdog's badge: {seen}");
+    #[cfg(feature = "journal")]
+    {
+        let journal = driver
+            .script("return document.getElementById('journal').textContent;")
+            .await;
+        let journal = journal.as_str().unwrap();
+        assert!(journal.starts_with("journal connected: "), "{journal}");
+        assert!(journal.contains(" 0 dropped"), "{journal}");
+    }
     let lost = driver
         .script(&format!(
             "return document.querySelector(\"#tasks tr[data-id='{forgets_id}'] .warned\")?.textContent;"

@@ -404,7 +404,8 @@ async fn every_answer_is_described_by_openapi_json() {
 }
 
 /// A task that left memory, served from the journal: its own fields
-/// (`source`, `duration_ms`) are described too.
+/// (`source`, `duration_ms`) are described too, as is the journal's part
+/// of `/stats`.
 #[cfg(feature = "journal")]
 async fn journal_answers(api: &mut Client) {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -431,6 +432,9 @@ async fn journal_answers(api: &mut Client) {
     assert_eq!(one["task"]["source"], "journal", "{one}");
     let page = api.get("/tasks", "/tasks?state=failed").await;
     assert_eq!(page["tasks"][0]["source"], "journal", "{page}");
+    let stats = api.get("/stats", "/stats").await;
+    assert_eq!(stats["journal"]["instance"], journal.instance(), "{stats}");
+    assert_eq!(stats["journal"]["connected"], true, "{stats}");
     std::mem::replace(&mut api.server, memory).shutdown().await;
     journal.shutdown().await;
 }

@@ -213,6 +213,40 @@ pub(crate) struct StatsJson {
     total: CountsJson,
     by_type: BTreeMap<&'static str, CountsJson>,
     durations: BTreeMap<&'static str, DurationJson>,
+    #[cfg(feature = "journal")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalStatsJson>,
+}
+
+/// The journal's writer, in `/stats` of a server given one.
+#[cfg(feature = "journal")]
+#[derive(Serialize)]
+pub(crate) struct JournalStatsJson {
+    instance: String,
+    written: u64,
+    dropped: u64,
+    batches: u64,
+    pending: usize,
+    connected: bool,
+    stopped: bool,
+    last_error: Option<String>,
+}
+
+#[cfg(feature = "journal")]
+impl From<&crate::journal::Journal> for JournalStatsJson {
+    fn from(journal: &crate::journal::Journal) -> Self {
+        let stats = journal.stats();
+        JournalStatsJson {
+            instance: journal.instance().to_owned(),
+            written: stats.written,
+            dropped: stats.dropped,
+            batches: stats.batches,
+            pending: stats.pending,
+            connected: stats.connected,
+            stopped: stats.stopped,
+            last_error: stats.last_error.map(|e| e.to_string()),
+        }
+    }
 }
 
 impl StatsJson {
@@ -231,7 +265,16 @@ impl StatsJson {
                 .iter()
                 .map(|(ty, h)| (ty.name(), h.into()))
                 .collect(),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
+    }
+
+    /// With `journal`'s writer, if there is one.
+    #[cfg(feature = "journal")]
+    pub(crate) fn journal(mut self, journal: Option<&crate::journal::Journal>) -> Self {
+        self.journal = journal.map(JournalStatsJson::from);
+        self
     }
 }
 

@@ -7,7 +7,7 @@
 //! | `GET /tasks?type=&state=&owner=&name=&warned=&idle_ms=&orphaned=&lost_waker=&order=&limit=&cursor=` | a page of tasks by id, or with `order=finished` and a finished `state` the newest endings first |
 //! | `GET /tasks/{id}` | one task with its progress log and children |
 //! | `GET /tree` | live tasks in depth-first order with their depth |
-//! | `GET /stats` | counters per type and duration histograms |
+//! | `GET /stats` | counters per type and duration histograms; with a journal, its writer's counters |
 //! | `GET /catalogue` | the `#[tracked]` sites, their use and lint findings |
 //! | `POST /tasks/{id}/cancel?timeout_ms=` | cancels a task |
 //! | `POST /groups/{g}/cancel?timeout_ms=` | cancels a group (an owner) |

@@ -217,7 +217,10 @@ pub(crate) async fn stats(
     off_worker(move || {
         let stats = state.tracker.stats();
         let durations = state.tracker.durations();
-        Json(StatsJson::new(&stats, &durations))
+        let json = StatsJson::new(&stats, &durations);
+        #[cfg(feature = "journal")]
+        let json = json.journal(state.journal.as_ref());
+        Json(json)
     })
     .await
 }
