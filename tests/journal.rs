@@ -576,6 +576,13 @@ async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
     ended_whole(journal, end, task).await;
 }
 
+/// SQL taking a journal back to schema v1 (before `tracked_instances`),
+/// with two batches of an instance `old@x#1`, the later at 77 µs.
+const BACK_TO_V1: &str = "DROP TABLE tracked_instances; \
+    DELETE FROM tracked_journal_schema WHERE version = 2; \
+    INSERT INTO tracked_batches VALUES ('old@x#1', 77, 1, 0, 1, 0, 0), \
+    ('old@x#1', 70, 1, 1, 0, 0, 0);";
+
 /// SQL adding two instances of another host, each with a task `*-listener`
 /// running and a finished `*-job`, all touched long ago: `live-peer` seen
 /// alive now (its writer's beat), `gone-peer` last seen long ago (20 µs),
@@ -1230,14 +1237,7 @@ mod sqlite {
     async fn a_v1_journal_is_migrated() {
         let dir = scratch("sqlite-v1");
         let path = dir.join("journal.sqlite");
-        created_then(
-            &path,
-            "DROP TABLE tracked_instances; \
-             DELETE FROM tracked_journal_schema WHERE version = 2; \
-             INSERT INTO tracked_batches VALUES ('old@x#1', 77, 1, 0, 1, 0, 0), \
-             ('old@x#1', 70, 1, 1, 0, 0, 0);",
-        )
-        .await;
+        created_then(&path, BACK_TO_V1).await;
         let journal = Journal::sqlite(&path).start(&Tracker::new()).await.unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         let number = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
@@ -1763,6 +1763,37 @@ mod postgres {
             drop(client);
             connection.await.unwrap().unwrap();
         }
+    }
+
+    /// A v1 journal is brought to v2, each instance seen alive when it
+    /// last wrote a batch (see [`BACK_TO_V1`]).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_v1_journal_is_migrated() {
+        let Some(server) = PgServer::start("v1") else {
+            return;
+        };
+        builder(&server)
+            .start(&Tracker::new())
+            .await
+            .unwrap()
+            .shutdown()
+            .await;
+        let (client, connection) = client(&server).await;
+        client.batch_execute(BACK_TO_V1).await.unwrap();
+        let journal = builder(&server).start(&Tracker::new()).await.unwrap();
+        let number = |sql: &'static str| {
+            let client = &client;
+            async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+        };
+        assert_eq!(
+            number("SELECT max(version) FROM tracked_journal_schema").await,
+            2
+        );
+        let seen = "SELECT seen_at FROM tracked_instances WHERE instance = 'old@x#1'";
+        assert_eq!(number(seen).await, 77);
+        journal.shutdown().await;
+        drop(client);
+        connection.await.unwrap().unwrap();
     }
 
     #[tokio::test]
