@@ -216,50 +216,17 @@ pub fn render(tracker: &Tracker, options: &MetricsOptions) -> String {
     out
 }
 
-/// A journal's counters and state, unlabelled: one journal per options.
+/// A journal's health, unlabelled: one journal per options.
 #[cfg(feature = "journal")]
 fn write_journal(out: &mut String, stats: &crate::journal::JournalStats) {
-    let series = [
-        (
-            "tracked_journal_events_written_total",
-            "counter",
-            "Lifecycle events the task journal wrote.",
-            stats.written,
-        ),
-        (
-            "tracked_journal_events_dropped_total",
-            "counter",
-            "Lifecycle events the task journal dropped: its buffer was full, or the database refused their rows.",
-            stats.dropped,
-        ),
-        (
-            "tracked_journal_batches_total",
-            "counter",
-            "Batches (transactions) the task journal committed.",
-            stats.batches,
-        ),
-        (
-            "tracked_journal_events_pending",
-            "gauge",
-            "Lifecycle events waiting to be written to the task journal.",
-            stats.pending as u64,
-        ),
-        (
-            "tracked_journal_connected",
-            "gauge",
-            "1 when the task journal's last write succeeded, else 0.",
-            u64::from(stats.connected),
-        ),
-        (
-            "tracked_journal_stopped",
-            "gauge",
-            "1 once the task journal's writer has stopped (shut down, or given up on a foreign schema), else 0.",
-            u64::from(stats.stopped),
-        ),
-    ];
-    for (name, kind, help, value) in series {
-        family(out, name, kind, help);
-        sample(out, name, &[], value);
+    for metric in crate::journal::health(stats) {
+        let name = metric.name.replace('.', "_");
+        let (name, kind) = match metric.counter {
+            true => (format!("{name}_total"), "counter"),
+            false => (name, "gauge"),
+        };
+        family(out, &name, kind, metric.help);
+        sample(out, &name, &[], metric.value);
     }
 }
 

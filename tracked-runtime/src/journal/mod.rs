@@ -239,6 +239,82 @@ pub struct JournalStats {
     pub last_error: Option<JournalError>,
 }
 
+/// One of a journal's health metrics, as the Prometheus and OTLP exports
+/// write them.
+#[cfg(any(feature = "prometheus", feature = "otel"))]
+pub(crate) struct HealthMetric {
+    /// The OTLP name; Prometheus's has `_` for `.`, and `_total` for a
+    /// counter.
+    pub(crate) name: &'static str,
+    /// A count since the journal started, else a gauge.
+    pub(crate) counter: bool,
+    /// The OTLP unit.
+    #[cfg_attr(
+        not(feature = "otel"),
+        allow(dead_code, reason = "only the OTLP export writes units")
+    )]
+    pub(crate) unit: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) value: u64,
+}
+
+/// `stats` as metrics: events written, dropped and pending, batches,
+/// connected, stopped.
+#[cfg(any(feature = "prometheus", feature = "otel"))]
+pub(crate) fn health(stats: &JournalStats) -> [HealthMetric; 6] {
+    let metric = |name, counter, unit, help, value| HealthMetric {
+        name,
+        counter,
+        unit,
+        help,
+        value,
+    };
+    [
+        metric(
+            "tracked.journal.events.written",
+            true,
+            "{event}",
+            "Lifecycle events the task journal wrote.",
+            stats.written,
+        ),
+        metric(
+            "tracked.journal.events.dropped",
+            true,
+            "{event}",
+            "Lifecycle events the task journal dropped: its buffer was full, or the database refused their rows.",
+            stats.dropped,
+        ),
+        metric(
+            "tracked.journal.batches",
+            true,
+            "{batch}",
+            "Batches (transactions) the task journal committed.",
+            stats.batches,
+        ),
+        metric(
+            "tracked.journal.events.pending",
+            false,
+            "{event}",
+            "Lifecycle events waiting to be written to the task journal.",
+            stats.pending as u64,
+        ),
+        metric(
+            "tracked.journal.connected",
+            false,
+            "1",
+            "1 when the task journal's last write succeeded, else 0.",
+            u64::from(stats.connected),
+        ),
+        metric(
+            "tracked.journal.stopped",
+            false,
+            "1",
+            "1 once the task journal's writer has stopped (shut down, or given up on a foreign schema), else 0.",
+            u64::from(stats.stopped),
+        ),
+    ]
+}
+
 /// What one instance wrote into the journal ([`Journal::summary`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceSummary {

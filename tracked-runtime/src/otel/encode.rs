@@ -239,67 +239,33 @@ fn int_point(attributes: Vec<KeyValue>, value: u64, start: u64, now: u64) -> Num
     }
 }
 
-/// A journal's counters and state, as `prometheus` writes them; its sums
-/// count from `start`, when it started.
+/// A journal's health (see `journal::health`); its sums count from
+/// `start`, when it started.
 #[cfg(feature = "journal")]
 fn journal_metrics(stats: &crate::journal::JournalStats, start: u64, now: u64) -> Vec<Metric> {
-    let metric = |name: &str, description: &str, unit: &str, data| Metric {
-        name: name.into(),
-        description: description.into(),
-        unit: unit.into(),
-        data: Some(data),
-        ..Default::default()
+    let metric = |metric: crate::journal::HealthMetric| {
+        let data = match metric.counter {
+            true => metric::Data::Sum(Sum {
+                data_points: vec![int_point(Vec::new(), metric.value, start, now)],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            }),
+            false => metric::Data::Gauge(Gauge {
+                data_points: vec![int_point(Vec::new(), metric.value, 0, now)],
+            }),
+        };
+        Metric {
+            name: metric.name.into(),
+            description: metric.help.into(),
+            unit: metric.unit.into(),
+            data: Some(data),
+            ..Default::default()
+        }
     };
-    let sum = |value| {
-        metric::Data::Sum(Sum {
-            data_points: vec![int_point(Vec::new(), value, start, now)],
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            is_monotonic: true,
-        })
-    };
-    let gauge = |value| {
-        metric::Data::Gauge(Gauge {
-            data_points: vec![int_point(Vec::new(), value, 0, now)],
-        })
-    };
-    vec![
-        metric(
-            "tracked.journal.events.written",
-            "Lifecycle events the task journal wrote.",
-            "{event}",
-            sum(stats.written),
-        ),
-        metric(
-            "tracked.journal.events.dropped",
-            "Lifecycle events the task journal dropped: its buffer was full, or the database refused their rows.",
-            "{event}",
-            sum(stats.dropped),
-        ),
-        metric(
-            "tracked.journal.batches",
-            "Batches (transactions) the task journal committed.",
-            "{batch}",
-            sum(stats.batches),
-        ),
-        metric(
-            "tracked.journal.events.pending",
-            "Lifecycle events waiting to be written to the task journal.",
-            "{event}",
-            gauge(stats.pending as u64),
-        ),
-        metric(
-            "tracked.journal.connected",
-            "1 when the task journal's last write succeeded, else 0.",
-            "1",
-            gauge(u64::from(stats.connected)),
-        ),
-        metric(
-            "tracked.journal.stopped",
-            "1 once the task journal's writer has stopped (shut down, or given up on a foreign schema), else 0.",
-            "1",
-            gauge(u64::from(stats.stopped)),
-        ),
-    ]
+    crate::journal::health(stats)
+        .into_iter()
+        .map(metric)
+        .collect()
 }
 
 /// One type's histogram, in seconds.
