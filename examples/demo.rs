@@ -148,7 +148,7 @@ async fn main() {
         server.url()
     );
     println!("token:      {} (needed to cancel: curl -X POST -H 'Authorization: Bearer <token>' {}/groups/session-7/cancel)", server.token(), server.url());
-    let otel = otel_exporter(tracker);
+    let otel = otel_exporter(tracker, &journal);
 
     start_services().await;
     let session = tracker.group("session-7");
@@ -382,11 +382,12 @@ async fn replica_fetch() {
 /// The OTLP exporter, when the feature is on and the environment names a
 /// collector. A bad endpoint is reported, and the demo runs without it.
 #[cfg(feature = "otel")]
-fn otel_exporter(tracker: &Tracker) -> Option<tracked::otel::OtelExporter> {
+fn otel_exporter(tracker: &Tracker, journal: &Journal) -> Option<tracked::otel::OtelExporter> {
     let config = tracked::otel::OtelConfig::from_env()?
         .interval(Duration::from_secs(5))
         .service_name("tracked-demo")
-        .instance_id(std::process::id().to_string());
+        .instance_id(std::process::id().to_string())
+        .journal(journal);
     let endpoint = config.endpoint().to_owned();
     match tracked::otel::install(tracker, config) {
         Ok(exporter) => {
@@ -401,7 +402,7 @@ fn otel_exporter(tracker: &Tracker) -> Option<tracked::otel::OtelExporter> {
 }
 
 #[cfg(not(feature = "otel"))]
-fn otel_exporter(_: &Tracker) -> Option<()> {
+fn otel_exporter(_: &Tracker, _: &Journal) -> Option<()> {
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         println!("otel:       OTEL_EXPORTER_OTLP_ENDPOINT is set, but the demo was built without `--features otel`");
     }
