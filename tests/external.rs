@@ -61,6 +61,21 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The server's configuration: with the `journal` feature, a journal of
+/// `tracker`'s tasks in the scratch directory `name`, so that its metrics
+/// and its line on the dashboard are checked too.
+#[cfg(feature = "journal")]
+async fn config(tracker: &Tracker, name: &str) -> Config {
+    let path = scratch(name).join("journal.sqlite");
+    let journal = tracked::journal::Journal::sqlite(path);
+    Config::new().journal(journal.start(tracker).await.unwrap())
+}
+
+#[cfg(not(feature = "journal"))]
+async fn config(_: &Tracker, _: &str) -> Config {
+    Config::new()
+}
+
 async fn workload(tracker: &Tracker) {
     for _ in 0..3 {
         tracker
@@ -81,14 +96,7 @@ async fn prometheus_scrapes_the_metrics_and_answers_promql() {
         return;
     };
     let tracker = Tracker::new();
-    let config = Config::new();
-    // With a journal, its series are checked too.
-    #[cfg(feature = "journal")]
-    let config = {
-        let path = scratch("prometheus-journal").join("journal.sqlite");
-        let journal = tracked::journal::Journal::sqlite(path);
-        config.journal(journal.start(&tracker).await.unwrap())
-    };
+    let config = config(&tracker, "prometheus-journal").await;
     workload(&tracker).await;
     let server = serve(tracker.clone(), config).await.unwrap();
     let client = reqwest::Client::new();
@@ -313,14 +321,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let config = Config::new();
-    // With a journal, the dashboard says how its writer is doing.
-    #[cfg(feature = "journal")]
-    let config = {
-        let path = scratch("dashboard-journal").join("journal.sqlite");
-        let journal = tracked::journal::Journal::sqlite(path);
-        config.journal(journal.start(&tracker).await.unwrap())
-    };
+    let config = config(&tracker, "dashboard-journal").await;
     let server = serve(tracker.clone(), config).await.unwrap();
 
     let port = free_port();
