@@ -1248,12 +1248,20 @@ mod sqlite {
     }
 
     /// A writer with nothing to write records its instance as seen alive
-    /// every quarter of its time-to-live (here 100 ms), without a batch.
+    /// every quarter of its time-to-live (here 1 s), without a batch,
+    /// whether its flush interval is shorter than that or longer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_writer_beats() {
-        let dir = scratch("sqlite-beat");
+        for interval in [Duration::from_millis(20), Duration::from_secs(3600)] {
+            idle_writer_beats(interval).await;
+        }
+    }
+
+    async fn idle_writer_beats(interval: Duration) {
+        let dir = scratch(&format!("sqlite-beat-{}", interval.as_millis()));
         let journal = builder(&dir)
-            .ttl(Duration::from_millis(400))
+            .flush_interval(interval)
+            .ttl(Duration::from_secs(4))
             .start(&Tracker::new())
             .await
             .unwrap();

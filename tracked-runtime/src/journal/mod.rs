@@ -168,8 +168,11 @@ const CLEANUP_BATCH: i64 = 1000;
 /// Retention stops after this many statements per run; the next run goes on.
 const CLEANUP_ROUNDS: usize = 100;
 /// The longest an idle writer waits to record its instance as seen alive;
-/// a quarter of the time-to-live if that is shorter.
+/// a quarter of the time-to-live if that is shorter, but not under
+/// [`MIN_BEAT`].
 const MAX_BEAT: Duration = Duration::from_secs(300);
+/// The shortest beat, whatever the time-to-live (zero included).
+const MIN_BEAT: Duration = Duration::from_secs(1);
 
 enum Backend {
     Sqlite(PathBuf),
@@ -461,7 +464,8 @@ impl Journal {
     /// live process's listener is not expired by a peer). A writer records
     /// its instance as seen with every batch, and when it has nothing to
     /// write every 5 minutes, or every quarter of its own time-to-live if
-    /// that is shorter: give peers time-to-lives well above that. The cap,
+    /// that is shorter (at most once a second), whatever its flush
+    /// interval: give peers time-to-lives well above that. The cap,
     /// once only running tasks are left, takes other instances' running
     /// tasks, those of the instances unseen longest first (gone processes
     /// before live ones).
@@ -617,8 +621,8 @@ impl JournalBuilder {
     /// How long entries are kept after they were last touched, enforced by
     /// [`Journal::enforce_retention`]. Default 30 days. An idle writer
     /// records its instance as seen alive every 5 minutes, or every
-    /// quarter of this if that is shorter, so that peers keep its running
-    /// tasks.
+    /// quarter of this if that is shorter (at most once a second), so that
+    /// peers keep its running tasks.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -680,7 +684,7 @@ impl JournalBuilder {
             batch_size: self.batch_size,
             buffer: self.buffer,
             interval: self.interval,
-            beat: (self.ttl / 4).min(MAX_BEAT),
+            beat: (self.ttl / 4).clamp(MIN_BEAT, MAX_BEAT),
             stop: stop.clone(),
         };
         let handle = tracker

@@ -139,8 +139,11 @@ impl Writer {
         };
         tokio::pin!(cancelled);
         // The first write one interval in, not at once: a write at start
-        // would hold just the writer's own events.
-        let mut tick = tokio::time::interval_at(Instant::now() + self.interval, self.interval);
+        // would hold just the writer's own events. Ticks come at least
+        // every beat, writing only when an interval has passed.
+        let period = self.interval.min(self.beat);
+        let mut write_at = Instant::now() + self.interval;
+        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -174,8 +177,14 @@ impl Writer {
                     }
                     None => break,
                 },
-                _ = tick.tick() => {
-                    if self.write_all(&mut state, false).await.is_ok() {
+                at = tick.tick() => {
+                    let ready = if at >= write_at {
+                        write_at = at + self.interval;
+                        self.write_all(&mut state, false).await.is_ok()
+                    } else {
+                        !state.broken && state.retry_at.is_none_or(|retry| at >= retry)
+                    };
+                    if ready {
                         self.beat(&mut state).await;
                     }
                 }
@@ -506,9 +515,9 @@ impl Writer {
     /// Records this instance as seen alive when nothing was written for
     /// [`beat`](Self::beat): a peer's retention keeps the running tasks
     /// of an instance seen within its time-to-live, however long they
-    /// have been quiet (see `schema::EXPIRED`). Called after every
-    /// pending event was written, so a failure is a database gone away
-    /// and backs off as a write's does.
+    /// have been quiet (see `schema::EXPIRED`). Called on a tick unless
+    /// the writer gave up or waits out a backoff; a failure backs off as
+    /// a write's does.
     async fn beat(&mut self, state: &mut State) {
         if state.seen_at.is_some_and(|at| at.elapsed() < self.beat) {
             return;
