@@ -576,12 +576,68 @@ async fn retention_keeps_running_tasks(make: impl Fn() -> JournalBuilder) {
     ended_whole(journal, end, task).await;
 }
 
-/// SQL taking a journal back to schema v1 (before `tracked_instances`),
-/// with two batches of an instance `old@x#1`, the later at 77 µs.
+/// SQL taking a journal back to schema v1 (before `tracked_instances` and
+/// `writable_from`), with two batches of an instance `old@x#1`, the later
+/// at 77 µs.
 const BACK_TO_V1: &str = "DROP TABLE tracked_instances; \
-    DELETE FROM tracked_journal_schema WHERE version = 2; \
+    DELETE FROM tracked_journal_schema WHERE version >= 2; \
+    ALTER TABLE tracked_journal_schema DROP COLUMN writable_from; \
     INSERT INTO tracked_batches VALUES ('old@x#1', 77, 1, 0, 1, 0, 0), \
     ('old@x#1', 70, 1, 1, 0, 0, 0);";
+
+/// Checks a v1 journal brought to v3 (see [`BACK_TO_V1`]): each instance
+/// seen alive when it last wrote a batch, each version marked with the
+/// builds that can write it. `number` reads one number from the database.
+async fn check_migrated_from_v1(number: impl AsyncFn(&'static str) -> i64) {
+    let version = "SELECT max(version) FROM tracked_journal_schema";
+    assert_eq!(number(version).await, 3);
+    let seen = "SELECT seen_at FROM tracked_instances WHERE instance = 'old@x#1'";
+    assert_eq!(number(seen).await, 77);
+    let from = "SELECT writable_from FROM tracked_journal_schema WHERE version = 3";
+    assert_eq!(number(from).await, 2);
+}
+
+/// A journal whose database a newer build (v4) migrated, with a table of
+/// its own, is refused unless the database says builds of this version can
+/// write it: then it is written as it is. `exec` runs SQL on the database
+/// `make`'s journals write, which starts with the current schema.
+async fn newer_schema_written_if_it_says_so(
+    make: impl Fn() -> JournalBuilder,
+    exec: impl AsyncFn(&'static str),
+) {
+    make()
+        .start(&Tracker::new())
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
+    exec(
+        "CREATE TABLE tracked_future (x BIGINT); \
+         INSERT INTO tracked_journal_schema VALUES (4, 0, NULL);",
+    )
+    .await;
+    let refused = async |why: &str| match make().start(&Tracker::new()).await {
+        Err(JournalError::Schema(message)) => assert!(message.contains(why), "{message}"),
+        Err(other) => panic!("expected a schema error, got {other}"),
+        Ok(_) => panic!("a schema this build cannot write was written"),
+    };
+    refused("schema v4, written by a newer version; this one knows up to v3").await;
+    exec("UPDATE tracked_journal_schema SET writable_from = 4 WHERE version = 4").await;
+    refused("newer version for builds of v4 and later").await;
+    exec("UPDATE tracked_journal_schema SET writable_from = 3 WHERE version = 4").await;
+    let tracker = Tracker::new();
+    let journal = make().start(&tracker).await.unwrap();
+    tracker
+        .spawn("after-upgrade", TaskType::GENERAL, async {})
+        .await
+        .unwrap();
+    journal.flush().await.unwrap();
+    let query = JournalQuery::new().name_prefix("after-upgrade");
+    let tasks = journal.tasks(&query).await.unwrap().tasks;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].state, TaskState::Completed);
+    journal.shutdown().await;
+}
 
 /// SQL adding two instances of another host, each with a task `*-listener`
 /// running and a finished `*-job`, all touched long ago: `live-peer` seen
@@ -1209,17 +1265,12 @@ mod sqlite {
     }
 
     #[tokio::test]
-    async fn foreign_or_newer_schemas_are_refused() {
+    async fn foreign_schemas_are_refused() {
         let dir = scratch("sqlite-foreign");
         let foreign = dir.join("foreign.sqlite");
         exec(&foreign, "CREATE TABLE tracked_tasks (x INTEGER);");
         let err = schema_error(&foreign).await;
         assert!(err.contains("foreign tables"), "{err}");
-
-        let newer = dir.join("newer.sqlite");
-        created_then(&newer, "INSERT INTO tracked_journal_schema VALUES (99, 0);").await;
-        let err = schema_error(&newer).await;
-        assert!(err.contains("v99"), "{err}");
 
         let altered = dir.join("altered.sqlite");
         created_then(
@@ -1231,8 +1282,6 @@ mod sqlite {
         assert!(err.contains("columns"), "{err}");
     }
 
-    /// A v1 journal (before `tracked_instances`) is brought to v2, each
-    /// instance seen alive when it last wrote a batch.
     #[tokio::test]
     async fn a_v1_journal_is_migrated() {
         let dir = scratch("sqlite-v1");
@@ -1240,11 +1289,16 @@ mod sqlite {
         created_then(&path, BACK_TO_V1).await;
         let journal = Journal::sqlite(&path).start(&Tracker::new()).await.unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let number = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
-        assert_eq!(number("SELECT max(version) FROM tracked_journal_schema"), 2);
-        let seen = "SELECT seen_at FROM tracked_instances WHERE instance = 'old@x#1'";
-        assert_eq!(number(seen), 77);
+        check_migrated_from_v1(async |sql| conn.query_row(sql, [], |row| row.get(0)).unwrap())
+            .await;
         journal.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_written_if_it_says_so() {
+        let dir = scratch("sqlite-newer");
+        let path = dir.join("journal.sqlite");
+        newer_schema_written_if_it_says_so(|| builder(&dir), async |sql| exec(&path, sql)).await;
     }
 
     /// A writer with nothing to write records its instance as seen alive
@@ -1773,8 +1827,6 @@ mod postgres {
         }
     }
 
-    /// A v1 journal is brought to v2, each instance seen alive when it
-    /// last wrote a batch (see [`BACK_TO_V1`]).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_v1_journal_is_migrated() {
         let Some(server) = PgServer::start("v1") else {
@@ -1789,17 +1841,20 @@ mod postgres {
         let (client, connection) = client(&server).await;
         client.batch_execute(BACK_TO_V1).await.unwrap();
         let journal = builder(&server).start(&Tracker::new()).await.unwrap();
-        let number = |sql: &'static str| {
-            let client = &client;
-            async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
-        };
-        assert_eq!(
-            number("SELECT max(version) FROM tracked_journal_schema").await,
-            2
-        );
-        let seen = "SELECT seen_at FROM tracked_instances WHERE instance = 'old@x#1'";
-        assert_eq!(number(seen).await, 77);
+        check_migrated_from_v1(async |sql| client.query_one(sql, &[]).await.unwrap().get(0)).await;
         journal.shutdown().await;
+        drop(client);
+        connection.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_schema_is_written_if_it_says_so() {
+        let Some(server) = PgServer::start("newer") else {
+            return;
+        };
+        let (client, connection) = client(&server).await;
+        let exec = async |sql: &'static str| client.batch_execute(sql).await.unwrap();
+        newer_schema_written_if_it_says_so(|| builder(&server), exec).await;
         drop(client);
         connection.await.unwrap().unwrap();
     }

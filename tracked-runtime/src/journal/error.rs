@@ -12,7 +12,8 @@ pub enum JournalError {
     /// directory does not exist, say).
     Unavailable(String),
     /// The database holds tables the journal did not create, or a schema
-    /// from a newer version. The journal will not write into it.
+    /// from a newer version that does not say this one can write it. The
+    /// journal will not write into it.
     Schema(String),
     /// A statement failed.
     Database(String),

@@ -33,9 +33,13 @@
 //!   retried with backoff (100 ms doubling to 10 s) while events buffer. A
 //!   SQLite file deleted or replaced mid-run is created anew at its path
 //!   (with a warning) rather than written on unlinked; a
-//!   foreign or newer schema is a [`JournalError::Schema`], returned by
+//!   foreign schema is a [`JournalError::Schema`], returned by
 //!   [`JournalBuilder::start`] or, when found at a reconnection, kept in
-//!   [`JournalStats::last_error`] while the writer stops writing. The
+//!   [`JournalStats::last_error`] while the writer stops writing; so is a
+//!   newer one, unless the newer build that migrated it marked it writable
+//!   by this one (a migration adding only what older builds need not fill),
+//!   so that a rolling upgrade does not stop the builds not yet upgraded.
+//!   The
 //!   writer is a `Database` task: a cancel of that type (or of its task)
 //!   outside a shutdown stops it too, after it writes what it holds, with
 //!   a warning. The task running a PostgreSQL connection

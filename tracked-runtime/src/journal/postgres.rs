@@ -143,7 +143,16 @@ async fn migrate(client: &mut Client) -> Result<(), JournalError> {
         .map_err(|e| schema::foreign_table(describe(&e)))?
         .try_get(0)
         .map_err(|e| schema::foreign_table(describe(&e)))?;
-    for step in schema::migrations(current, schema::now())? {
+    let writable_from = match current {
+        // A failed read leaves the transaction failed: the refusal follows.
+        Some(v) if v > schema::VERSION => tx
+            .query_one(schema::WRITABLE_FROM, &[&v])
+            .await
+            .ok()
+            .and_then(|row| row.try_get(0).ok()),
+        _ => None,
+    };
+    for step in schema::migrations(current, writable_from, schema::now())? {
         tx.execute(&*step.sql, &params(&step.params))
             .await
             .map_err(schema_error)?;

@@ -14,9 +14,14 @@ use super::JournalError;
 use crate::TaskState;
 
 /// The newest schema this build writes.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 
 /// Marks the journal's own tables; created first, inside the migration lock.
+/// Its `writable_from` column (from v3) says, for each version, the oldest
+/// version whose builds can still write a database at it: a build finding
+/// a newer schema writes it when that is at most its own [`VERSION`], so an
+/// additive migration does not stop the builds a rolling upgrade has not
+/// reached yet.
 pub(crate) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS tracked_journal_schema (
     version BIGINT PRIMARY KEY,
     applied_at BIGINT NOT NULL
@@ -24,14 +29,29 @@ pub(crate) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS tracked_journ
 
 pub(crate) const CURRENT_VERSION: &str = "SELECT max(version) FROM tracked_journal_schema";
 
-pub(crate) const RECORD_VERSION: &str =
-    "INSERT INTO tracked_journal_schema (version, applied_at) VALUES ($1, $2)";
+/// The oldest version whose builds can write a database at version `$1`;
+/// read only for a version newer than this build's, so from v3 on.
+pub(crate) const WRITABLE_FROM: &str =
+    "SELECT writable_from FROM tracked_journal_schema WHERE version = $1";
+
+const RECORD_VERSION: &str =
+    "INSERT INTO tracked_journal_schema (version, applied_at, writable_from) VALUES ($1, $2, $3)";
+
+/// One schema version: the statements taking the one before to it, and the
+/// oldest version whose builds can write it. Only an additive change (a
+/// table or a nullable column that older builds need not fill) may keep
+/// older writers.
+pub(crate) struct Migration {
+    steps: &'static [&'static str],
+    writable_from: i64,
+}
 
 /// Migrations by version: `MIGRATIONS[0]` takes an empty database to v1,
-/// `MIGRATIONS[1]` v1 to v2.
-pub(crate) const MIGRATIONS: &[&[&str]] = &[
-    &[
-        "CREATE TABLE tracked_tasks (
+/// `MIGRATIONS[1]` v1 to v2, and so on.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        steps: &[
+            "CREATE TABLE tracked_tasks (
         instance TEXT NOT NULL,
         id BIGINT NOT NULL,
         parent BIGINT,
@@ -51,20 +71,20 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         last_at BIGINT NOT NULL,
         PRIMARY KEY (instance, id)
     )",
-        "CREATE INDEX tracked_tasks_spawned ON tracked_tasks (spawned_at, id, instance)",
-        "CREATE INDEX tracked_tasks_owner ON tracked_tasks (owner, spawned_at)",
-        "CREATE INDEX tracked_tasks_type ON tracked_tasks (type, state, spawned_at)",
-        "CREATE INDEX tracked_tasks_parent ON tracked_tasks (instance, parent)",
-        "CREATE INDEX tracked_tasks_last ON tracked_tasks (last_at)",
-        "CREATE TABLE tracked_progress (
+            "CREATE INDEX tracked_tasks_spawned ON tracked_tasks (spawned_at, id, instance)",
+            "CREATE INDEX tracked_tasks_owner ON tracked_tasks (owner, spawned_at)",
+            "CREATE INDEX tracked_tasks_type ON tracked_tasks (type, state, spawned_at)",
+            "CREATE INDEX tracked_tasks_parent ON tracked_tasks (instance, parent)",
+            "CREATE INDEX tracked_tasks_last ON tracked_tasks (last_at)",
+            "CREATE TABLE tracked_progress (
         instance TEXT NOT NULL,
         id BIGINT NOT NULL,
         at BIGINT NOT NULL,
         percent BIGINT NOT NULL,
         message TEXT
     )",
-        "CREATE INDEX tracked_progress_task ON tracked_progress (instance, id, at)",
-        "CREATE TABLE tracked_batches (
+            "CREATE INDEX tracked_progress_task ON tracked_progress (instance, id, at)",
+            "CREATE TABLE tracked_batches (
         instance TEXT NOT NULL,
         at BIGINT NOT NULL,
         events BIGINT NOT NULL,
@@ -73,18 +93,30 @@ pub(crate) const MIGRATIONS: &[&[&str]] = &[
         progress BIGINT NOT NULL,
         dropped BIGINT NOT NULL
     )",
-        "CREATE INDEX tracked_batches_at ON tracked_batches (at)",
-    ],
+            "CREATE INDEX tracked_batches_at ON tracked_batches (at)",
+        ],
+        writable_from: 1,
+    },
     // v2: when each instance was last seen alive (see [`SEEN`]), first from
-    // the batches it wrote.
-    &[
-        "CREATE TABLE tracked_instances (
+    // the batches it wrote. v1 builds did not keep it up.
+    Migration {
+        steps: &[
+            "CREATE TABLE tracked_instances (
         instance TEXT PRIMARY KEY,
         seen_at BIGINT NOT NULL
     )",
-        "INSERT INTO tracked_instances (instance, seen_at)
+            "INSERT INTO tracked_instances (instance, seen_at)
         SELECT instance, max(at) FROM tracked_batches GROUP BY instance",
-    ],
+        ],
+        writable_from: 2,
+    },
+    // v3: each version says which builds can still write it (see
+    // [`VERSION_TABLE`]). Additive: v2 builds could write it, but refuse
+    // any newer version, not reading the column.
+    Migration {
+        steps: &["ALTER TABLE tracked_journal_schema ADD COLUMN writable_from BIGINT"],
+        writable_from: 2,
+    },
 ];
 
 const COLUMNS: &str = "instance, id, parent, name, type, owner, labels, site, kind, state, \
@@ -488,22 +520,46 @@ pub(crate) fn children(instance: &str, id: u64) -> JournalQuery {
         .limit(super::query::MAX_LIMIT)
 }
 
-/// The statements that bring a database at `current` to [`VERSION`].
-pub(crate) fn migrations(current: Option<i64>, now: i64) -> Result<Vec<Statement>, JournalError> {
+/// The statements that bring a database at `current` to [`VERSION`]: none
+/// for a newer schema that this build can write, `writable_from` being
+/// what the database says of it ([`WRITABLE_FROM`], `None` if it says
+/// nothing); an error for one it cannot. Each version's row is recorded
+/// after every step, once the version table has all its columns.
+pub(crate) fn migrations(
+    current: Option<i64>,
+    writable_from: Option<i64>,
+    now: i64,
+) -> Result<Vec<Statement>, JournalError> {
     let current = current.unwrap_or(0);
     if current > VERSION {
-        return Err(JournalError::Schema(format!(
-            "the database holds journal schema v{current}, written by a newer version; this one knows up to v{VERSION}"
-        )));
+        return match writable_from {
+            Some(from) if from <= VERSION => {
+                tracing::info!(
+                    "the journal's database holds schema v{current}, newer than this build's \
+                     v{VERSION} and writable by it (from v{from}): writing it as it is"
+                );
+                Ok(Vec::new())
+            }
+            _ => Err(JournalError::Schema(format!(
+                "the database holds journal schema v{current}, written by a newer version{}; \
+                 this one knows up to v{VERSION}: upgrade it, or give it another database",
+                writable_from.map_or(String::new(), |from| format!(
+                    " for builds of v{from} and later"
+                ))
+            ))),
+        };
     }
-    let mut out = Vec::new();
-    for (i, steps) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        out.extend(steps.iter().map(|sql| Statement::fixed(sql, Vec::new())));
-        out.push(Statement::fixed(
-            RECORD_VERSION,
-            vec![Value::Int(i as i64 + 1), Value::Int(now)],
-        ));
-    }
+    let pending = || MIGRATIONS.iter().zip(1..).skip(current.max(0) as usize);
+    let steps = pending().flat_map(|(m, _)| m.steps);
+    let mut out: Vec<_> = steps.map(|sql| Statement::fixed(sql, Vec::new())).collect();
+    out.extend(pending().map(|(m, version)| {
+        let row = vec![
+            Value::Int(version),
+            Value::Int(now),
+            Value::Int(m.writable_from),
+        ];
+        Statement::fixed(RECORD_VERSION, row)
+    }));
     Ok(out)
 }
 

@@ -169,8 +169,13 @@ fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
     let current: Option<i64> = tx
         .query_row(schema::CURRENT_VERSION, [], |row| row.get(0))
         .map_err(schema::foreign_table)?;
-    let now = schema::now();
-    for step in schema::migrations(current, now)? {
+    let writable_from = match current {
+        Some(v) if v > schema::VERSION => tx
+            .query_row(&sqlite_text(schema::WRITABLE_FROM), [v], |row| row.get(0))
+            .ok(),
+        _ => None,
+    };
+    for step in schema::migrations(current, writable_from, schema::now())? {
         execute(&tx, &step).map_err(schema::migration_failed)?;
     }
     for check in schema::CHECK_COLUMNS {
