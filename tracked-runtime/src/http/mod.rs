@@ -18,8 +18,9 @@
 //!
 //! `type` is matched exactly: task types are case-sensitive strings
 //! (`Network`, or a program's own `Gossip`), so a name that differs from a
-//! known type only in case is a 400 naming that type, and a type no task has
-//! had yet gives an empty page. `state`, a closed set, matches in any case.
+//! known type only in case is a 400 naming that type, a type no task has
+//! had yet gives an empty page, and `type=` with no value is a 400 (unless a
+//! task has the empty type). `state`, a closed set, matches in any case.
 //! An owner (`/groups/{g}/cancel`, `owner=`) is never empty: code may use
 //! the empty owner, but the API does not address it as a group (a 400).
 //!

@@ -265,7 +265,8 @@ fn parse_limit(value: &str) -> Result<usize, ApiError> {
 /// The type of exactly that name among those the tracker has counted or
 /// predefined, or `None`. Names are case-sensitive, as [`TaskType`]s are
 /// (`network` may be a type of its own), but a name that differs from a known
-/// type only in case is a 400 naming the known one, not an empty page.
+/// type only in case is a 400 naming the known one, not an empty page; so is
+/// an empty name, unless a task has the empty type.
 ///
 /// Past the types a tracker counts apart ([`OVERFLOW`]), a type is looked
 /// for among the tasks themselves.
@@ -284,7 +285,15 @@ fn known_type(tracker: &Tracker, name: &str) -> Result<Option<TaskType>, ApiErro
         )));
     }
     if known.contains(&OVERFLOW) {
-        return Ok(tracker.type_named(name));
+        if let Some(ty) = tracker.type_named(name) {
+            return Ok(Some(ty));
+        }
+    }
+    if name.is_empty() {
+        // Most likely a URL template's missing value, not a type of "".
+        return Err(ApiError::bad_request(
+            "an empty `type` names no type here; leave the parameter out to list every type",
+        ));
     }
     Ok(None)
 }
