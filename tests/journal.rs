@@ -10,14 +10,14 @@ mod logs;
 mod pg_server;
 use logs::logged;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use tracked::journal::{Journal, JournalBuilder, JournalError, JournalQuery};
-use tracked::{TaskState, TaskType, Tracker};
+use tracked::{ShutdownPlan, TaskState, TaskType, Tracker};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -584,6 +584,65 @@ const BACK_TO_V1: &str = "DROP TABLE tracked_instances; \
     ALTER TABLE tracked_journal_schema DROP COLUMN writable_from; \
     INSERT INTO tracked_batches VALUES ('old@x#1', 77, 1, 0, 1, 0, 0), \
     ('old@x#1', 70, 1, 1, 0, 0, 0);";
+
+/// A tiered shutdown leaves the journal's writer (and its connection) alone
+/// until its last tier is done: the ends of that tier's own Database tasks,
+/// one stopping when asked and one aborted, are journaled with the others',
+/// and the writer then stops by itself.
+async fn a_shutdown_journals_every_tier(make: JournalBuilder) {
+    let tracker = Tracker::new();
+    let journal = make.start(&tracker).await.unwrap();
+    let polite = |name: &'static str, ty| {
+        tracker.spawn(name, ty, async {
+            let token = tracked::current().unwrap().cancellation_token();
+            token.cancelled().await;
+        })
+    };
+    drop(polite("db-polite", TaskType::DATABASE));
+    drop(polite("net-polite", TaskType::NETWORK));
+    let pending = std::future::pending::<()>();
+    drop(tracker.spawn("db-stubborn", TaskType::DATABASE, pending));
+    let plan = ShutdownPlan::default_with(Duration::from_millis(300));
+    let report = tracker.shutdown(plan).await;
+    let aborted: Vec<_> = report
+        .tiers
+        .iter()
+        .flat_map(|t| &t.report.aborted)
+        .collect();
+    let aborted: Vec<&str> = aborted.iter().map(|t| &*t.name).collect();
+    assert_eq!(
+        aborted,
+        ["db-stubborn"],
+        "the journal's tasks are left alone"
+    );
+    let mut waited = 0;
+    while !journal.stats().stopped && waited < 6000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert!(
+        journal.stats().stopped,
+        "the writer stops once the shutdown is done"
+    );
+    let query = JournalQuery::new().instance(journal.instance());
+    let tasks = journal.tasks(&query).await.unwrap().tasks;
+    let states: HashMap<String, TaskState> = tasks.into_iter().map(|t| (t.name, t.state)).collect();
+    let unfinished: Vec<_> = states.iter().filter(|(_, s)| !s.is_finished()).collect();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
+    let states: Vec<_> = ["db-polite", "net-polite", "db-stubborn", "tracked::journal"]
+        .map(|name| (name, states.get(name).copied()))
+        .into();
+    assert_eq!(
+        states,
+        [
+            ("db-polite", Some(TaskState::Completed)),
+            ("net-polite", Some(TaskState::Completed)),
+            ("db-stubborn", Some(TaskState::Cancelled)),
+            ("tracked::journal", Some(TaskState::Completed)),
+        ]
+    );
+    journal.shutdown().await;
+}
 
 /// Checks a v1 journal brought to v3 (see [`BACK_TO_V1`]): each instance
 /// seen alive when it last wrote a batch, each version marked with the
@@ -1295,6 +1354,11 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shutdown_journals_its_last_tier() {
+        a_shutdown_journals_every_tier(builder(&scratch("sqlite-shutdown"))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_newer_schema_is_written_if_it_says_so() {
         let dir = scratch("sqlite-newer");
         let path = dir.join("journal.sqlite");
@@ -1845,6 +1909,14 @@ mod postgres {
         journal.shutdown().await;
         drop(client);
         connection.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shutdown_journals_its_last_tier() {
+        let Some(server) = PgServer::start("shutdown") else {
+            return;
+        };
+        a_shutdown_journals_every_tier(builder(&server)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -270,7 +270,7 @@ impl Current {
     /// the caller's site): applies the tracker's shutdown state at spawn;
     /// [`Launch::launched`] finishes once tokio has the task.
     pub(crate) fn launching(&self) -> Launch {
-        let at_spawn = self.tracker.inner.shutdown.at_spawn(self.record.ty);
+        let at_spawn = self.tracker.inner.shutdown.at_spawn(&self.record);
         if at_spawn == AtSpawn::Abort {
             self.record.doom();
         }

@@ -217,6 +217,9 @@ const NO_CLAIM: u8 = 2;
 /// A [`Record`]'s `start` bit: the task's spawned async block is making the
 /// call its spawn names as the target (see [`Record::fn_made`]).
 const TARGET_CALL: u8 = 4;
+/// A [`Record`]'s `start` bit: shutdowns leave the task alone (the
+/// journal's writer and connection, which write how the others ended).
+const KEPT: u8 = 8;
 
 /// A [`Record`]'s `in_poll` bit: the task is inside a poll.
 const POLLING: u8 = 1;
@@ -266,7 +269,8 @@ pub(crate) struct Record {
     in_poll: AtomicU8,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// How the task may start: [`DOOMED`], [`NO_CLAIM`], [`TARGET_CALL`].
+    /// How the task may start: [`DOOMED`], [`NO_CLAIM`], [`TARGET_CALL`],
+    /// [`KEPT`].
     start: AtomicU8,
     /// Cancel requested, record superseded: the flags of the hand-offs in
     /// `handoff`, two bytes that sit with the one-byte fields above.
@@ -591,6 +595,16 @@ impl Record {
 
     /// Whether the task, spawned after shutdown, must not run its body.
     #[inline]
+    /// Marks a record not shared yet as one that shutdowns leave alone.
+    pub(crate) fn keep(&mut self) {
+        *self.start.get_mut() |= KEPT;
+    }
+
+    /// Whether shutdowns leave the task alone (see [`Record::keep`]).
+    pub(crate) fn kept(&self) -> bool {
+        self.start.load(Ordering::Relaxed) & KEPT != 0
+    }
+
     pub(crate) fn doomed(&self) -> bool {
         self.start.load(Ordering::Relaxed) & DOOMED != 0
     }

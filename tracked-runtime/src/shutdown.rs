@@ -205,6 +205,9 @@ pub(crate) struct ShutdownState {
     /// calls wait for it on `finished`.
     report: Mutex<Option<ShutdownReport>>,
     finished: Condvar,
+    /// Cancelled with `finished`, for the tasks shutdowns leave alone
+    /// ([`Record::kept`]) to stop then.
+    finished_token: CancellationToken,
 }
 
 const RUNNING: u8 = 0;
@@ -223,13 +226,15 @@ pub(crate) enum AtSpawn {
 }
 
 impl ShutdownState {
-    pub(crate) fn at_spawn(&self, ty: TaskType) -> AtSpawn {
+    pub(crate) fn at_spawn(&self, record: &Record) -> AtSpawn {
         // Relaxed: a spawn racing the start of a tier may run normally; the
         // tier's own scans of the registry ask it to stop moments later.
         match self.phase.load(Ordering::Relaxed) {
             RUNNING => AtSpawn::Run,
+            _ if record.kept() => AtSpawn::Run,
             DONE => AtSpawn::Abort,
             _ => {
+                let ty = record.ty;
                 let named = self.named.lock().unwrap_or_else(|p| p.into_inner());
                 let stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
                 let hit = stopping.iter().any(|tier| match tier {
@@ -271,6 +276,7 @@ impl ShutdownState {
     fn finish(&self, report: ShutdownReport) {
         *self.lock_report() = Some(report);
         self.finished.notify_all();
+        self.finished_token.cancel();
     }
 }
 
@@ -304,6 +310,11 @@ impl Tracker {
     ///
     /// **Called twice**, or from two threads at once: the plan runs once, and
     /// every call returns when it has finished, with its report.
+    ///
+    /// **The task journal** (feature `journal`): its writer and connection,
+    /// `Database` tasks, are left alone (not stopped, not aborted, not in
+    /// the report), so that they journal how every tier's tasks ended; the
+    /// writer stops once the shutdown has finished.
     ///
     /// **Called from a tracked task**, as a `#[tracked]` `main` or a signal
     /// handler task does: that task, and the `#[tracked]` fns in it awaiting
@@ -369,12 +380,14 @@ impl Tracker {
             tracing::info!(tier = %tier.name, "shutdown: stopping tier");
             let done = reported.clone();
             let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = match tier.types {
-                Some(types) => {
-                    Arc::new(move |r: &Record| !done.contains(&r.id) && types.contains(&r.ty))
-                }
+                Some(types) => Arc::new(move |r: &Record| {
+                    !done.contains(&r.id) && !r.kept() && types.contains(&r.ty)
+                }),
                 None => {
                     let named = named.clone();
-                    Arc::new(move |r: &Record| !done.contains(&r.id) && !named.contains(&r.ty))
+                    Arc::new(move |r: &Record| {
+                        !done.contains(&r.id) && !r.kept() && !named.contains(&r.ty)
+                    })
                 }
             };
             let report = cancel_blocking(self, select, &state.callers, tier.timeout);
@@ -402,7 +415,7 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let select = Arc::new(move |r: &Record| !reported.contains(&r.id));
+        let select = Arc::new(move |r: &Record| !reported.contains(&r.id) && !r.kept());
         let leftover = cancel_blocking(self, select, &state.callers, Duration::ZERO);
         let report = ShutdownReport {
             tiers,
@@ -457,6 +470,13 @@ impl Tracker {
     /// Whether [`Tracker::shutdown`] has finished (its report is ready).
     pub fn is_shut_down(&self) -> bool {
         self.inner.shutdown.is_shut_down()
+    }
+
+    /// Completes once [`Tracker::shutdown`] has finished: for the tasks
+    /// shutdowns leave alone, which stop then.
+    #[cfg(feature = "journal")]
+    pub(crate) fn shutdown_finished(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.inner.shutdown.finished_token.clone().cancelled_owned()
     }
 
     /// Whether a shutdown was asked for or has started (it asks first): a

@@ -48,6 +48,8 @@ pub struct Builder<'a> {
     labels: Vec<Label>,
     tracker: Option<&'a Tracker>,
     static_site: Option<&'static StaticSite>,
+    /// Shutdowns leave the task alone (see [`Builder::outliving_shutdown`]).
+    kept: bool,
 }
 
 impl Builder<'static> {
@@ -60,6 +62,7 @@ impl Builder<'static> {
             labels: Vec::new(),
             tracker: None,
             static_site: None,
+            kept: false,
         }
     }
 }
@@ -95,7 +98,18 @@ impl<'a> Builder<'a> {
             labels: self.labels,
             tracker: Some(tracker),
             static_site: self.static_site,
+            kept: self.kept,
         }
+    }
+
+    /// Has shutdowns leave the task alone: not stopped with its tier, not
+    /// aborted, not cancelled when spawned during or after one. For the
+    /// journal's tasks, which write how the others ended; they watch
+    /// [`Tracker::shutdown_finished`] instead.
+    #[cfg(feature = "journal")]
+    pub(crate) fn outliving_shutdown(mut self) -> Self {
+        self.kept = true;
+        self
     }
 
     /// Links the task to a catalogue site, whose location it records; for
@@ -257,6 +271,9 @@ impl<'a> Builder<'a> {
                 static_site => record.spawn_site = static_site,
             }
             record.spawned_at = spawned_at;
+            if self.kept {
+                record.keep();
+            }
         });
         if tracker.inner.events.wanted() {
             let kind = crate::EventKind::Spawned {

@@ -39,13 +39,13 @@
 //!   newer one, unless the newer build that migrated it marked it writable
 //!   by this one (a migration adding only what older builds need not fill),
 //!   so that a rolling upgrade does not stop the builds not yet upgraded.
-//!   The
-//!   writer is a `Database` task: a cancel of that type (or of its task)
-//!   outside a shutdown stops it too, after it writes what it holds, with
-//!   a warning. The task running a PostgreSQL connection
-//!   (`tracked::journal::postgres`, a `Database` task too) ends on such a
-//!   cancel once the writer has stopped, so that a tiered shutdown neither
-//!   fails the last batch nor waits out its deadline.
+//!   The writer is a `Database` task: a cancel of that type (or of its
+//!   task) stops it too, after it writes what it holds, with a warning
+//!   unless a shutdown was requested. The task running a PostgreSQL
+//!   connection (`tracked::journal::postgres`, a `Database` task too) ends
+//!   on such a cancel, or at the end of a shutdown, once the writer has
+//!   stopped, so that its last batch does not fail. Tiered shutdowns leave
+//!   both alone (see [Shutting down](self#shutting-down)).
 //! - **Refused rows.** A value the database refuses (SQLite: a constraint,
 //!   a text over its length limit; PostgreSQL: SQLSTATE classes 22, 23 and
 //!   54, as for an index entry too large) would fail its batch at every
@@ -96,6 +96,12 @@
 //! writer's own task running, which the next journal marks.
 //!
 //! # Shutting down
+//!
+//! A tiered [`Tracker::shutdown`](crate::Tracker::shutdown) leaves the
+//! writer (and its PostgreSQL connection) alone: they are not stopped with
+//! their tier (Database), not aborted, and not in its report, so the ends
+//! of every tier's tasks, the last tier's included, are journaled. The
+//! writer writes them once the shutdown has finished, then stops.
 //!
 //! Await [`Journal::shutdown`] before the runtime ends (at the end of
 //! `main`, say). A runtime that ends first drops the writer as it drops
@@ -693,6 +699,7 @@ impl JournalBuilder {
         };
         let handle = tracker
             .task_builder("tracked::journal", TaskType::DATABASE)
+            .outliving_shutdown()
             .spawn(writer.run());
         Ok(Journal {
             inner: Arc::new(Inner {

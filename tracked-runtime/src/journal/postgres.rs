@@ -20,7 +20,7 @@ use super::query::{JournalPage, JournalQuery, JournalTask, JournalTaskDetail};
 use super::schema::{self, Statement, Value};
 use super::store::{BoxFuture, Store, WriteError};
 use super::JournalError;
-use crate::{TaskType, Tracker};
+use crate::{TaskId, TaskType, Tracker};
 
 /// Serialises migrations across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x0074_7261_636b_6564; // "tracked"
@@ -37,6 +37,8 @@ pub(crate) struct PostgresStore {
 struct Conn {
     client: Client,
     prepared: HashMap<String, tokio_postgres::Statement>,
+    /// The task running the connection's I/O.
+    task: TaskId,
 }
 
 impl PostgresStore {
@@ -69,15 +71,18 @@ impl PostgresStore {
         }
         if slot.is_none() {
             let (client, connection) = self.config.connect(NoTls).await.map_err(unavailable)?;
-            // The connection's I/O runs as a tracked task of its own. A
-            // cancel of it (the Database tier of a shutdown, which cancels
-            // the writer too) ends it once the writer has stopped, after
-            // its last write: not at once, which would fail that write,
-            // nor never, which would make the cancel wait out its
-            // deadline and abort it. A later query connects again.
+            // The connection's I/O runs as a tracked task of its own, which
+            // shutdowns leave alone as they do the writer; it ends when the
+            // writer closes the store after its last write. A cancel of it
+            // (or of the Database type, which cancels the writer too) ends
+            // it once the writer has stopped: not at once, which would fail
+            // that write, nor never, which would make the cancel wait out
+            // its deadline and abort it. A later query connects again.
             let writer_done = self.writer_done.clone();
-            self.tracker
+            let task = self
+                .tracker
                 .task_builder("tracked::journal::postgres", TaskType::DATABASE)
+                .outliving_shutdown()
                 .spawn(async move {
                     let cancelled = crate::current().map(|t| t.cancellation_token());
                     let stop = async {
@@ -91,10 +96,12 @@ impl PostgresStore {
                         result = connection => result,
                         () = stop => Ok(()),
                     }
-                });
+                })
+                .id();
             let mut conn = Conn {
                 client,
                 prepared: HashMap::new(),
+                task,
             };
             migrate(&mut conn.client).await?;
             *slot = Some(conn);
@@ -498,6 +505,14 @@ impl Store for PostgresStore {
                 })
                 .collect()
         })
+    }
+
+    fn connection_task(&self) -> BoxFuture<'_, Option<TaskId>> {
+        Box::pin(async move { self.conn.lock().await.as_ref().map(|c| c.task) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move { drop(self.conn.lock().await.take()) })
     }
 
     fn texts(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>> {

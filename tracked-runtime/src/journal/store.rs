@@ -7,6 +7,7 @@ use super::batch::Batch;
 use super::query::{JournalPage, JournalQuery, JournalTaskDetail};
 use super::schema::Statement;
 use super::JournalError;
+use crate::TaskId;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -64,4 +65,16 @@ pub(crate) trait Store: Send + Sync + 'static {
 
     /// The first column of every row `statement` selects, a text.
     fn texts(&self, statement: Statement) -> BoxFuture<'_, Result<Vec<String>, JournalError>>;
+
+    /// The tracked task running the store's connection, if it runs one
+    /// (PostgreSQL's), which ends when the store is closed.
+    fn connection_task(&self) -> BoxFuture<'_, Option<TaskId>> {
+        Box::pin(async { None })
+    }
+
+    /// Lets go of the connection, ending its task, once the writer has
+    /// stopped; a later call connects again.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -126,10 +126,15 @@ impl State {
 }
 
 impl Writer {
-    /// Runs until every handle is dropped or the task is cancelled, then
-    /// writes what it holds (if the database lets it) and returns.
+    /// Runs until every handle is dropped, the task is cancelled or the
+    /// tracker's shutdown has finished, then writes what it holds (if the
+    /// database lets it) and returns.
     pub(crate) async fn run(mut self) {
         let mut state = State::new();
+        // Shutdowns leave the writer alone, so that it journals how every
+        // tier's tasks ended; it stops once the last tier is done.
+        let shut_down = self.tracker.shutdown_finished();
+        tokio::pin!(shut_down);
         let cancelled = crate::current().map(|t| t.cancellation_token());
         let cancelled = async {
             match cancelled {
@@ -149,9 +154,9 @@ impl Writer {
             tokio::select! {
                 biased;
                 () = &mut cancelled => {
-                    // A shutdown stops the writer with its tier; any other
-                    // cancel (of the Database type, of this task) ends the
-                    // journal for the rest of the run: say so.
+                    // A cancel (of the Database type, of this task) ends the
+                    // journal for the rest of the run: say so, unless the
+                    // service is stopping anyway.
                     if !self.tracker.shutdown_requested() {
                         tracing::warn!(
                             "task journal: its writer was cancelled outside a shutdown; \
@@ -161,6 +166,7 @@ impl Writer {
                     break;
                 }
                 () = self.stop.cancelled() => break,
+                () = &mut shut_down => break,
                 command = self.commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
                         let result = self.write_queued(&mut state).await;
@@ -190,15 +196,14 @@ impl Writer {
                 }
             }
         }
-        if let Some(end) = own_end(&self.tracker) {
-            // Not through the queue: it holds none of its bytes.
-            self.take(
-                &mut state,
-                Queued {
-                    event: end,
-                    weight: 0,
-                },
-            );
+        // The writer's end, and its connection's, which ends when the store
+        // is closed below: not through the queue, which holds none of their
+        // bytes.
+        let connection = self.store.connection_task().await;
+        for id in [crate::task_id(), connection].into_iter().flatten() {
+            if let Some(event) = end_of(&self.tracker, id) {
+                self.take(&mut state, Queued { event, weight: 0 });
+            }
         }
         if let Err(error) = self.write_queued(&mut state).await {
             // No retry follows: unlike the warning when the database went
@@ -210,6 +215,7 @@ impl Writer {
             );
         }
         self.log_drops(&mut state, true);
+        self.store.close().await;
         self.shared.stopped.store(true, Ordering::Release);
         self.shared.done.cancel();
     }
@@ -677,12 +683,11 @@ fn kind_name(kind: &EventKind) -> &'static str {
     }
 }
 
-/// The writer's own end, as its `Finished` event would say: the writer ends
-/// after its last write, so that event never reaches it, and without this
-/// its row would stay running for good. The one event it writes that no
-/// task sent.
-fn own_end(tracker: &Tracker) -> Option<Event> {
-    let id = crate::task_id()?;
+/// The end of the writer's own task, or of its connection's, as its
+/// `Finished` event would say: both end after the writer's last write, so
+/// that event never reaches it, and without this their rows would stay
+/// running for good. The events it writes that no task sent.
+fn end_of(tracker: &Tracker, id: crate::TaskId) -> Option<Event> {
     let me = tracker.task(id)?.task;
     Some(Event {
         at: std::time::Instant::now(),
