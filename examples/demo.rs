@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracked::journal::{Journal, JournalQuery};
+use tracked::journal::{Journal, JournalQuery, JournalStats};
 use tracked::{
     tracked, Heartbeat, OnPanic, Query, ShutdownPlan, TaskState, TaskType, Tracker, Watchdog,
 };
@@ -206,8 +206,11 @@ async fn main() {
     for phase in &phases {
         println!("{}", phase_row(phase));
     }
+    // The journal's writer outlived the tiers to write how they ended; it
+    // stops now, once that is written.
+    let written = journal.shutdown().await;
     print_final(tracker, started);
-    print_journal(&journal, &journal_path).await;
+    print_journal(&journal, written, &journal_path).await;
 }
 
 /// Starts the long-lived services. `#[tracked]` turns each `tokio::spawn`
@@ -597,9 +600,7 @@ fn print_final(tracker: &Tracker, started: Instant) {
 }
 
 /// What the journal kept, this run and earlier ones.
-async fn print_journal(journal: &Journal, path: &str) {
-    // The writer stopped with the database tier, after its last batch.
-    let stats = journal.shutdown().await;
+async fn print_journal(journal: &Journal, stats: JournalStats, path: &str) {
     println!(
         "\njournal: {} events in {} batches to {path} ({} dropped), instance {}",
         stats.written,
