@@ -118,13 +118,25 @@ fn string_value(
         return Ok(Ok(input.parse()?));
     }
     let other: Expr = input.parse()?;
-    let message = match task_type_constant(&other) {
-        Some(name) if key == "type" => format!(
+    let message = match (task_type_constant(&other), bare_word(&other)) {
+        (Some(name), _) if key == "type" => format!(
             "`type` expects a string literal: `type = \"{name}\"` is the type of this constant"
         ),
+        (_, Some(word)) => {
+            format!("`{key}` expects a string literal: quote it, `{key} = \"{word}\"`")
+        }
         _ => format!("`{key}` expects a string literal, e.g. `{key} = \"Consensus\"`"),
     };
     Ok(Err(syn::Error::new_spanned(other, message)))
+}
+
+/// The one identifier `expr` is (`Network` in `type = Network`): most
+/// likely the value meant, unquoted.
+fn bare_word(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
 }
 
 /// The name of the predefined `TaskType` constant `expr` names, such as

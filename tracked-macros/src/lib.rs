@@ -51,8 +51,9 @@ use proc_macro::TokenStream;
 ///   fn), the fn *is* the task: when the spawned call's fn or method name
 ///   matches the annotated fn's, that call made the fn, and the fn starts
 ///   in the task's first poll, it claims the task, which takes the fn's
-///   name, type, owner and site. One record, no double registration; the
-///   spawn site stays linked. Wrappers that keep the output are looked
+///   name, type and owner, and links the fn's site (`fn_site`); its `site`
+///   stays where the spawn was written. One record, no double
+///   registration. Wrappers that keep the output are looked
 ///   through: `Box::pin(run_round(s))`, `run_round(s).instrument(span)`,
 ///   `.in_current_span()`, `.with_subscriber(…)`, `.boxed()`. An annotated
 ///   fn of the same name that the spawned one calls (`worker.run()`, not
