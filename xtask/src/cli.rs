@@ -7,14 +7,7 @@ use crate::{fix, json, sarif};
 use std::io::Write;
 use std::path::PathBuf;
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
-
-commands:
-  audit [options]       find tokio spawns (and block_in_place) that bypass the tracker
-  bench [spawn]         run the spawn benchmark (`cargo bench --bench spawn`)
-  bench audit [options] time the audit next to `grep -rn spawn`
-
+const AUDIT_USAGE: &str = "\
 audit options:
   --path <DIR|Cargo.toml|FILE>  audit this directory, package or file
   --manifest-path <Cargo.toml>  audit this workspace
@@ -24,12 +17,49 @@ audit options:
   --exclude <PATTERN>           skip paths matching PATTERN (repeatable)
   --doctests                    also scan code blocks in doc comments
 
+exit codes: 0 clean, 1 findings, 2 usage or I/O error, or nothing audited
+";
+
+/// Which command line runs: `cargo xtask` in this workspace, or `cargo
+/// tracked` (the `cargo-tracked` binary), the audit installed for any
+/// project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// `cargo xtask`: the audit and this workspace's benchmarks.
+    Xtask,
+    /// `cargo tracked`: the audit alone.
+    CargoTracked,
+}
+
+impl Program {
+    fn usage(self) -> String {
+        match self {
+            Program::Xtask => format!(
+                "\
+usage: cargo xtask <command>
+
+commands:
+  audit [options]       find tokio spawns (and block_in_place) that bypass the tracker
+  bench [spawn]         run the spawn benchmark (`cargo bench --bench spawn`)
+  bench audit [options] time the audit next to `grep -rn spawn`
+
+{AUDIT_USAGE}
 bench audit options:
   --path <DIR>                  time this tree instead of generated code
   --lines <N>                   lines of generated code (default: 150000)
+"
+            ),
+            Program::CargoTracked => format!(
+                "\
+usage: cargo tracked audit [options]
 
-exit codes: 0 clean, 1 findings, 2 usage or I/O error, or nothing audited
-";
+finds tokio spawns (and block_in_place) that bypass the tracker
+
+{AUDIT_USAGE}"
+            ),
+        }
+    }
+}
 
 /// Output formats of `audit`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,13 +72,19 @@ enum Format {
 /// Runs `cargo xtask` with `args` (without the program name); returns the
 /// exit code.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    run_as(Program::Xtask, args, out, err)
+}
+
+/// Runs the command line `args` (after the program's name) as `program`.
+pub fn run_as(program: Program, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let xtask = program == Program::Xtask;
     let result = match args.as_slice() {
-        ["audit", rest @ ..] => run_audit(rest, out, err),
-        ["bench"] | ["bench", "spawn"] => bench::spawn(),
-        ["bench", "audit", rest @ ..] => bench::audit(rest, out),
+        ["audit", rest @ ..] => run_audit(program, rest, out, err),
+        ["bench"] | ["bench", "spawn"] if xtask => bench::spawn(),
+        ["bench", "audit", rest @ ..] if xtask => bench::audit(rest, out),
         ["help" | "--help" | "-h"] | [] => {
-            let _ = write!(out, "{USAGE}");
+            let _ = write!(out, "{}", program.usage());
             Ok(0)
         }
         [other, ..] => Err(Failure::Usage(format!("unknown command `{other}`"))),
@@ -56,7 +92,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match result {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
-            let _ = writeln!(err, "error: {message}\n\n{USAGE}");
+            let _ = writeln!(err, "error: {message}\n\n{}", program.usage());
             2
         }
         Err(Failure::Run(message)) => {
@@ -80,7 +116,12 @@ impl From<String> for Failure {
     }
 }
 
-fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, Failure> {
+fn run_audit(
+    program: Program,
+    args: &[&str],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Failure> {
     let mut options = Options::default();
     let mut format = None;
     let mut fix = false;
@@ -112,7 +153,7 @@ fn run_audit(args: &[&str], out: &mut dyn Write, err: &mut dyn Write) -> Result<
                 once(&mut format, arg, chosen)?;
             }
             "-h" | "--help" => {
-                let _ = write!(out, "{USAGE}");
+                let _ = write!(out, "{}", program.usage());
                 return Ok(0);
             }
             other => return Err(format!("unknown option `{other}`").into()),
@@ -246,11 +287,20 @@ fn blocks_in_place(report: &Report) -> usize {
         .count()
 }
 
-/// Entry point of the binary.
-pub fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+/// Entry point of the binaries: `xtask`, and `cargo-tracked`, which Cargo
+/// runs for `cargo tracked …` with `tracked` as its first argument.
+pub fn main_as(program: Program) -> std::process::ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if program == Program::CargoTracked && args.first().is_some_and(|a| a == "tracked") {
+        args.remove(0);
+    }
     // Unlocked handles: a lock held for the whole run would deadlock any
     // worker thread that prints.
-    let code = run(&args, &mut std::io::stdout(), &mut std::io::stderr());
+    let code = run_as(
+        program,
+        &args,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
     std::process::ExitCode::from(code)
 }

@@ -6,5 +6,5 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    xtask::cli::main()
+    xtask::cli::main_as(xtask::cli::Program::Xtask)
 }

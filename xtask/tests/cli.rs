@@ -61,3 +61,52 @@ fn a_repeated_option_is_refused_and_named() {
         "{err}"
     );
 }
+
+/// `cargo tracked …` (the `cargo-tracked` binary, as Cargo runs it: with
+/// `tracked` first) audits any project the way `cargo xtask audit` does,
+/// and has the audit only: its usage names it, not this workspace's
+/// benchmarks.
+#[test]
+fn cargo_tracked_is_the_audit_for_any_project() {
+    let project = support::temp_tree(
+        "cargo-tracked",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"svc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "src/lib.rs",
+                "pub fn start() {\n    tokio::spawn(async {});\n}\n",
+            ),
+        ],
+    );
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-tracked"))
+            .args(args)
+            .current_dir(&*project)
+            .output()
+            .expect("cargo-tracked runs");
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("output is UTF-8");
+        (
+            output.status.code(),
+            text(output.stdout),
+            text(output.stderr),
+        )
+    };
+    let (code, out, err) = run(&["tracked", "audit"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("error[untracked-spawn]"), "{out}");
+    assert!(out.contains("src/lib.rs:2:5"), "{out}");
+    // Run by hand, without Cargo's `tracked` in front.
+    let (code, json, _) = run(&["audit", "--format", "json"]);
+    assert_eq!(code, Some(1));
+    assert!(json.contains("\"untracked-spawn\""), "{json}");
+    let (code, _, err) = run(&["tracked", "bench"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown command `bench`"), "{err}");
+    assert!(err.contains("usage: cargo tracked audit"), "{err}");
+    let (code, help, _) = run(&["tracked", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(help.contains("--path") && !help.contains("xtask"), "{help}");
+}
