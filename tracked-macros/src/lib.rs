@@ -13,6 +13,12 @@ use proc_macro::TokenStream;
 /// Tracks an `async fn` as a task unit and turns the tokio spawns in its
 /// body into tracked spawns.
 ///
+/// Also accepted: the forms other attributes turn an `async fn` into, so
+/// that it composes with them (see Composition): a fn whose body ends in
+/// `Box::pin(async move { … })` (what `#[async_trait]` writes, accepted
+/// written by hand too), and the `let body = async { … };` body of
+/// `#[tokio::main]` and `#[tokio::test]`. Any other fn is a compile error.
+///
 /// ```ignore
 /// #[tracked::tracked(type = "Consensus")]
 /// async fn run_round(state: Arc<State>) -> Result<(), RoundError> {
