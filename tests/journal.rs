@@ -2368,6 +2368,33 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
     assert!(body["error"].as_str().is_some(), "a JSON reason: {body}");
     let (status, _) = get(format!("/tasks/{bob_task}"), "root-token").await;
     assert_eq!(status, 200);
+    // A cancel of a task the journal holds says how it ended, as in
+    // memory; another owner's is still not there.
+    let cancel = |id: u64, token: &'static str| {
+        let request = client
+            .post(format!("{}/tasks/{id}/cancel", server.url()))
+            .bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+    for (id, token, expected) in [
+        (alice_task, "alice-token", 409),
+        (bob_task, "alice-token", 404),
+        (bob_task, "root-token", 409),
+    ] {
+        let (status, body) = cancel(id, token).await;
+        assert_eq!(status, expected, "{body}");
+        if status == 409 {
+            assert_eq!(
+                body["error"],
+                format!("task {id} already ended (completed)")
+            );
+        }
+    }
 
     // Alice pages through her finished tasks: all ten, each once.
     let mut seen = Vec::new();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::params::ListParams;
-use crate::journal::{Journal, JournalProgress, JournalQuery, JournalTask};
+use crate::journal::{Journal, JournalProgress, JournalQuery, JournalTask, JournalTaskDetail};
 
 /// A journaled task in the shape of the live ones, marked `"source": "journal"`.
 pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Value {
@@ -71,18 +71,40 @@ fn unavailable(e: crate::journal::JournalError) -> ApiError {
     )
 }
 
-/// One task from the journal, or `None` if it is not there or not the
-/// caller's to see (the same 404 as for live tasks).
-///
-/// A task can leave the in-memory history before the writer has written
-/// its end (history full of newer tasks, or past its time-to-live, within
-/// one flush interval): when the journal holds events not written yet, it
-/// is flushed and asked again, so such a task is found rather than a 404.
+/// One task from the journal in JSON, or `None` if it is not there or not
+/// the caller's to see (the same 404 as for live tasks).
 pub(crate) async fn task(
     journal: &Journal,
     caller: &Caller,
     id: u64,
 ) -> Result<Option<Value>, ApiError> {
+    let Some(detail) = find(journal, caller, id).await? else {
+        return Ok(None);
+    };
+    let children: Vec<Value> = detail
+        .children
+        .iter()
+        .filter(|c| visible(caller, c))
+        .map(|c| task_json(c, None))
+        .collect();
+    Ok(Some(json!({
+        "task": task_json(&detail.task, Some(&detail.progress)),
+        "children": children,
+    })))
+}
+
+/// One task of this run from the journal, if it is there and the caller's
+/// to see.
+///
+/// A task can leave the in-memory history before the writer has written
+/// its end (history full of newer tasks, or past its time-to-live, within
+/// one flush interval): when the journal holds events not written yet, it
+/// is flushed and asked again, so such a task is found rather than a 404.
+pub(crate) async fn find(
+    journal: &Journal,
+    caller: &Caller,
+    id: u64,
+) -> Result<Option<JournalTaskDetail>, ApiError> {
     let mut found = journal
         .task(journal.instance(), id)
         .await
@@ -94,22 +116,7 @@ pub(crate) async fn task(
             .await
             .map_err(unavailable)?;
     }
-    let Some(detail) = found else {
-        return Ok(None);
-    };
-    if !visible(caller, &detail.task) {
-        return Ok(None);
-    }
-    let children: Vec<Value> = detail
-        .children
-        .iter()
-        .filter(|c| visible(caller, c))
-        .map(|c| task_json(c, None))
-        .collect();
-    Ok(Some(json!({
-        "task": task_json(&detail.task, Some(&detail.progress)),
-        "children": children,
-    })))
+    Ok(found.filter(|detail| visible(caller, &detail.task)))
 }
 
 /// Finished tasks below the cursor from the journal, highest id first, and

@@ -302,16 +302,25 @@ pub(crate) async fn cancel_task(
     let raw = segment(path)?;
     let timeout = params::cancel_timeout(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
-    let detail = state
-        .tracker
-        .task(id)
-        .filter(|d| caller.may_see(&d.task))
-        .ok_or_else(|| no_task(&raw))?;
-    if detail.task.state.is_finished() {
-        return Err(ApiError::new(
+    let ended = |state| {
+        ApiError::new(
             StatusCode::CONFLICT,
-            format!("task {raw} already ended ({})", detail.task.state),
-        ));
+            format!("task {raw} already ended ({state})"),
+        )
+    };
+    let Some(detail) = state.tracker.task(id).filter(|d| caller.may_see(&d.task)) else {
+        // Left memory: the journal may say how it ended, as `GET` does.
+        #[cfg(feature = "journal")]
+        if let Some(journal) = &state.journal {
+            let found = super::journal::find(journal, &caller, id.as_u64()).await?;
+            if let Some(detail) = found.filter(|d| d.task.state.is_finished()) {
+                return Err(ended(detail.task.state));
+            }
+        }
+        return Err(no_task(&raw));
+    };
+    if detail.task.state.is_finished() {
+        return Err(ended(detail.task.state));
     }
     let report = state.tracker.cancel_task(id, timeout).await;
     Ok(Json((&report).into()))
