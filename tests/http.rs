@@ -559,6 +559,12 @@ async fn one_task_has_its_progress_log_and_children() {
     assert_eq!(children[0]["name"], "import::chunk");
     assert_eq!(children[0]["state"], "completed");
     assert_eq!(children[1]["name"], "import::writer");
+    // A duration once ended (its age), as journal rows have; none while
+    // running.
+    assert_eq!(detail["task"]["duration_ms"], Value::Null);
+    assert!(detail["task"]["age_ms"].is_u64());
+    assert_eq!(children[0]["duration_ms"], children[0]["age_ms"]);
+    assert!(children[0]["duration_ms"].is_u64());
 
     let (status, tree) = api.get("/tree").await;
     assert_eq!(status, StatusCode::OK);

@@ -2359,6 +2359,9 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
     assert_eq!(body["task"]["source"], "journal");
     assert_eq!(body["task"]["owner"], "alice");
     assert_eq!(body["task"]["state"], "completed");
+    // The fields by which clients sort, as on tasks in memory.
+    assert_eq!(body["task"]["age_ms"], body["task"]["duration_ms"]);
+    assert!(body["task"]["age_ms"].is_u64(), "{body}");
     assert_eq!(body["task"]["progress"]["log"][0]["message"], "done");
     let (status, body) = get(format!("/tasks/{bob_task}"), "alice-token").await;
     assert_eq!(

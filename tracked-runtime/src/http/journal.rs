@@ -48,11 +48,23 @@ pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Val
         "spawned_at_ms": ms(t.spawned_at),
         "first_polled_at_ms": t.started_at.map(ms),
         "finished_at_ms": t.finished_at.map(ms),
+        "age_ms": age_ms(t),
         "duration_ms": t.duration.map(|d| d.as_millis() as u64),
         "progress": progress,
         "error": t.error,
         "source": "journal",
     })
+}
+
+/// How long a journaled task has lived: its duration once it ended, else
+/// its time since spawn by the wall clock.
+fn age_ms(t: &JournalTask) -> u64 {
+    let age = t.duration.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(t.spawned_at)
+            .unwrap_or_default()
+    });
+    age.as_millis() as u64
 }
 
 /// Whether `caller` may see `t`: a journaled owner holding NUL or over

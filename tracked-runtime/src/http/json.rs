@@ -40,6 +40,8 @@ pub(crate) struct TaskJson {
     first_polled_at_ms: Option<u64>,
     finished_at_ms: Option<u64>,
     age_ms: u64,
+    /// `age_ms` once the task has ended, as journal rows carry it.
+    duration_ms: Option<u64>,
     polls: u64,
     busy_ms: Option<f64>,
     /// When a live task's latest poll ended, if polls are timed and it is
@@ -112,6 +114,7 @@ impl TaskJson {
             first_polled_at_ms: t.first_polled_at.map(|at| epoch_ms(tracker, at)),
             finished_at_ms: t.finished_at.map(|at| epoch_ms(tracker, at)),
             age_ms: t.age(now).as_millis() as u64,
+            duration_ms: t.finished_at.map(|_| t.age(now).as_millis() as u64),
             polls: t.polls,
             busy_ms: t.busy.map(|b| b.as_secs_f64() * 1000.0),
             idle_since_ms: t.idle_since.map(|at| epoch_ms(tracker, at)),
