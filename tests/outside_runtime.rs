@@ -1,6 +1,7 @@
 //! A spawn where tokio cannot take the task (outside a runtime, or a
 //! local spawn outside a `LocalSet`) panics as tokio's own does, naming the
-//! line of the caller's spawn, not a line of `tracked`.
+//! line of the caller's spawn, not a line of `tracked`; the task counts as
+//! spawned and cancelled.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -48,6 +49,10 @@ fn a_spawn_tokio_refuses_panics_at_the_callers_line() {
     for (line, spawn) in cases {
         assert_eq!(panic_site(spawn), here(line));
     }
+    // Registered before tokio refused them: spawned, and ended cancelled,
+    // so the counts still add up and nothing stays live.
+    let total = tracker.stats().total;
+    assert_eq!((total.spawned, total.cancelled, total.live()), (3, 3, 0));
     // A spawn `#[tracked]` rewrote, in its fn's body.
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let site = panic_site(|| {

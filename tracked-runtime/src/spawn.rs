@@ -124,7 +124,8 @@ impl<'a> Builder<'a> {
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime, as `tokio::spawn` does.
+    /// Outside a tokio runtime, as `tokio::spawn` does. The task was
+    /// registered by then: it counts as spawned, and ends `Cancelled`.
     #[track_caller]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
@@ -220,7 +221,8 @@ impl<'a> Builder<'a> {
     ///
     /// # Panics
     ///
-    /// Outside a `LocalSet`, as `tokio::task::spawn_local` does.
+    /// Outside a `LocalSet`, as `tokio::task::spawn_local` does; the task
+    /// counts as spawned, and ends `Cancelled`.
     #[track_caller]
     pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
     where
