@@ -13,7 +13,7 @@ audit options:
   --manifest-path <Cargo.toml>  audit this workspace
   --format <text|json|sarif>    output format (default: text)
   --fix                         rewrite direct tokio spawns (and block_in_place) into tracked ones
-  --type <NAME>                 task type --fix writes (default: fix-type, else General)
+  --type <NAME>                 task type --fix writes outside #[tracked(type)] fns (default: fix-type, else General)
   --exclude <PATTERN>           skip paths matching PATTERN (repeatable)
   --doctests                    also scan code blocks in doc comments
 

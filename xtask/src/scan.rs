@@ -1,6 +1,7 @@
 //! The scan of one file: walks the syntax tree with its scopes and reports
 //! each call that spawns through tokio, and each `#[tracked]` site.
 
+use crate::config;
 use crate::diagnostic::{Region, Rule};
 use crate::index::{name, path_segments, FileId, ItemKind, ModPath, Scope, TypeExpr};
 use crate::lint::{self, Site};
@@ -150,6 +151,9 @@ pub(crate) struct Context<'a> {
 struct FnCtx {
     name: String,
     tracked: bool,
+    /// The `type` of its `#[tracked]` attribute, as a Rust expression: the
+    /// type `--fix` writes for spawns directly in it.
+    ty: Option<String>,
     /// How many block scopes enclose the fn's own.
     frame_base: usize,
 }
@@ -489,10 +493,13 @@ impl<'a> Scanner<'a> {
 
     fn enter_fn(&mut self, attrs: &[syn::Attribute], sig: &syn::Signature, body: &syn::Block) {
         let tracked = attrs.iter().find(|a| lint::is_tracked(a));
+        let mut ty = None;
         if let Some(attr) = tracked {
             let name = format!("{}::{}", self.module_path(), sig.ident);
             let region = self.region(sig.ident.span(), sig.ident.span());
-            self.sites.push(Site::new(attr, region, name));
+            let site = Site::new(attr, region, name);
+            ty = site.ty.as_ref().map(|(ty, _)| config::task_type_expr(ty));
+            self.sites.push(site);
         }
         let impl_ty = self.self_tys.last().and_then(|(_, name)| name.clone());
         self.fns.push(FnCtx {
@@ -501,6 +508,7 @@ impl<'a> Scanner<'a> {
                 None => sig.ident.to_string(),
             },
             tracked: tracked.is_some(),
+            ty,
             frame_base: self.frames.len(),
         });
         let outer_bounds = self.push_bounds(&sig.generics);
@@ -658,16 +666,15 @@ impl<'a> Scanner<'a> {
                     return;
                 }
                 let name = self.task_name();
+                // In a `#[tracked(type = …)]` fn, its type; else `--type`'s.
+                let ty = self.fns.last().and_then(|f| f.ty.as_deref());
+                let ty = ty.unwrap_or(self.cx.fix_type);
                 let arg = if spawn == SpawnFn::SpawnBlocking {
                     "closure"
                 } else {
                     "future"
                 };
-                let help = format!(
-                    "use `{}(\"{name}\", {}, {arg})`",
-                    spawn.tracked(),
-                    self.cx.fix_type
-                );
+                let help = format!("use `{}(\"{name}\", {ty}, {arg})`", spawn.tracked());
                 let fix = self.fixable(path, call).then(|| Fix {
                     rule: Rule::UntrackedSpawn,
                     callee: region,
@@ -675,7 +682,7 @@ impl<'a> Scanner<'a> {
                     // `::tracked`: a module named `tracked` in scope would
                     // take `tracked::` for itself.
                     replacement: format!("::{}", spawn.tracked()),
-                    arguments: format!("{name:?}, ::{}, ", self.cx.fix_type),
+                    arguments: format!("{name:?}, ::{ty}, "),
                     keeps_handle: !self
                         .handle_dropped
                         .is_some_and(|dropped| std::ptr::eq(dropped, call)),

@@ -322,3 +322,58 @@ pub fn g() {
     let again = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
     assert_eq!(again, expected, "idempotent");
 }
+
+/// A spawn the attribute does not rewrite (imported at module level) in a
+/// `#[tracked(type = …)]` fn is fixed, and suggested, with that fn's type;
+/// one in a plain fn, or in a fn nested in the annotated one, with the
+/// default.
+#[test]
+fn a_spawn_in_an_annotated_fn_takes_its_type() {
+    let root = temp_tree(
+        "fix-fn-type",
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"svc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "src/lib.rs",
+                "use tokio::spawn;
+
+#[tracked::tracked(type = \"Database\")]
+async fn flush() {
+    spawn(async {});
+    fn nested() {
+        spawn(async {});
+    }
+}
+
+#[tracked::tracked(type = \"Gossip\")]
+async fn gossip() {
+    spawn(async {});
+}
+
+fn plain() {
+    spawn(async {});
+}
+",
+            ),
+        ],
+    );
+    let path = root.to_str().unwrap();
+    let (_, out, _) = xtask(&["audit", "--path", path]);
+    assert!(
+        out.contains("use `tracked::spawn(\"svc::flush\", tracked::TaskType::DATABASE, future)`"),
+        "{out}"
+    );
+    xtask(&["audit", "--path", path, "--fix"]);
+    let fixed = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    for expected in [
+        r#"::tracked::spawn("svc::flush", ::tracked::TaskType::DATABASE, async {});"#,
+        r#"::tracked::spawn("svc::nested", ::tracked::TaskType::GENERAL, async {});"#,
+        r#"::tracked::spawn("svc::gossip", ::tracked::TaskType::new("Gossip"), async {});"#,
+        r#"::tracked::spawn("svc::plain", ::tracked::TaskType::GENERAL, async {});"#,
+    ] {
+        assert!(fixed.contains(expected), "{expected} in\n{fixed}");
+    }
+}
