@@ -319,12 +319,11 @@ type Asked = HashMap<TaskId, Option<Arc<Record>>>;
 fn ask(tracker: &Tracker, record: &Arc<Record>, asked: &mut Asked) {
     let mut ended = false;
     if !record.cancel_requested() {
-        if tracker.inner.registry.request_cancel(record) {
-            // No `CancelRequested` after the task's `Finished` event.
-            record.unless_ended(|| tracker.emit(record, crate::EventKind::CancelRequested));
-        } else {
-            ended = true;
-        }
+        // Sent before the token is cancelled: a task that stops as soon as
+        // it is asked would end first, and no `CancelRequested` follows a
+        // `Finished` event. Racing an end, it comes before it or not at all.
+        record.unless_ended(|| tracker.emit(record, crate::EventKind::CancelRequested));
+        ended = !tracker.inner.registry.request_cancel(record);
     }
     match asked.entry(record.id) {
         Entry::Vacant(slot) => {

@@ -219,6 +219,7 @@ impl fmt::Debug for CurrentTask {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Barrier};
+    use std::time::Duration;
 
     use super::*;
     use crate::{EventKind, Received, TaskType};
@@ -384,6 +385,56 @@ mod tests {
             drop(stop);
             reporter.join().unwrap();
             nothing_after_the_end(&task, &mut events, round);
+        }
+    }
+
+    /// A task that stops as soon as it is asked still has its
+    /// `CancelRequested` event, before its `Finished`: the event is sent
+    /// before the token wakes the task.
+    #[test]
+    fn a_task_that_stops_at_once_has_its_cancel_event() {
+        if cfg!(miri) {
+            return; // Many rounds on a runtime; the logic is plain.
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let tracker = Tracker::new();
+        let mut events = tracker.subscribe();
+        for round in 0..200 {
+            let (ready, started) = std::sync::mpsc::channel();
+            let handle = {
+                let _entered = runtime.enter();
+                tracker.spawn("polite", TaskType::NETWORK, async move {
+                    let token = current().expect("tracked").cancellation_token();
+                    ready.send(()).unwrap();
+                    token.cancelled().await;
+                })
+            };
+            started.recv().unwrap();
+            let id = handle.id();
+            runtime.block_on(async {
+                tracker.cancel_task(id, Duration::from_secs(60)).await;
+                handle.await.unwrap();
+            });
+            let mut kinds = Vec::new();
+            while let Some(received) = events.try_recv() {
+                let Received::Event(event) = received else {
+                    panic!("no event missed");
+                };
+                if event.id == id {
+                    kinds.push(event.kind);
+                }
+            }
+            let cancel = kinds.iter().position(|k| *k == EventKind::CancelRequested);
+            let end = kinds
+                .iter()
+                .position(|k| matches!(k, EventKind::Finished { .. }));
+            assert!(
+                matches!((cancel, end), (Some(c), Some(e)) if c < e),
+                "round {round}: {kinds:?}"
+            );
         }
     }
 
