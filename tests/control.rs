@@ -35,7 +35,11 @@ async fn group_cancel_asks_then_aborts_and_reports_stubborn_tasks() {
     let stubborn_line = line!() + 1;
     group.spawn("stubborn", TaskType::DATABASE, async {
         tracked::progress(40, "waiting on the disk");
-        std::future::pending::<()>().await;
+        // Never returns, as an accept loop: a group takes what
+        // `tracked::spawn` takes.
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
     });
     group
         .spawn("quick", TaskType::NETWORK, async {})

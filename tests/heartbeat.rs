@@ -37,11 +37,7 @@ async fn phases_run_in_order_on_their_schedules_and_a_panic_is_isolated() {
         })
         .every("every-third", 3, || async {})
         .every("flaky", 2, || async { Err::<(), _>("backend unavailable") })
-        .every("panics", 4, || async {
-            if true {
-                panic!("phase bug");
-            }
-        })
+        .every("panics", 4, || async { panic!("phase bug") })
         .every(
             "panics-making-its-future",
             4,

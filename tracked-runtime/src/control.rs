@@ -608,7 +608,7 @@ impl Group {
     ) -> crate::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
-        F::Output: crate::Outcome + Send + 'static,
+        F::Output: crate::TaskOutput + Send + 'static,
     {
         self.builder(name, ty).spawn(future)
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::time::MissedTickBehavior;
 
-use crate::{JoinHandle, Outcome, TaskName, TaskType, Tracker};
+use crate::{JoinHandle, TaskName, TaskOutput, TaskType, Tracker};
 
 type PhaseFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 type PhaseFn = Box<dyn FnMut() -> PhaseFuture + Send>;
@@ -138,7 +138,7 @@ impl Heartbeat {
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
+        Fut::Output: TaskOutput,
     {
         self.phase(name, Schedule::Every(ticks.max(1)), run)
     }
@@ -150,7 +150,7 @@ impl Heartbeat {
         P: FnMut(u64) -> u64 + Send + 'static,
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
+        Fut::Output: TaskOutput,
     {
         self.phase(name, Schedule::Adaptive(Box::new(period)), run)
     }
@@ -159,7 +159,7 @@ impl Heartbeat {
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
+        Fut::Output: TaskOutput,
     {
         self.phases.push(Phase {
             name,
