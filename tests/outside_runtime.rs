@@ -60,3 +60,17 @@ fn a_spawn_tokio_refuses_panics_at_the_callers_line() {
     });
     assert_eq!(site, here(SPAWNER_LINE));
 }
+
+/// `tracked::block_in_place` where tokio refuses it (a current-thread
+/// runtime) panics at the caller's line too, as tokio's own does.
+#[test]
+fn block_in_place_tokio_refuses_panics_at_the_callers_line() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let line = line!() + 2;
+    let site = panic_site(|| {
+        runtime.block_on(async { tracked::block_in_place(|| ()) });
+    });
+    assert_eq!(site, (file!().to_owned(), line));
+}

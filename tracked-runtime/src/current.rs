@@ -85,6 +85,7 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
 /// assert_eq!(rows.await.unwrap(), 3);
 /// # }
 /// ```
+#[track_caller]
 pub fn block_in_place<F, R>(f: F) -> R
 where
     F: FnOnce() -> R,
