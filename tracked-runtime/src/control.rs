@@ -455,6 +455,11 @@ impl Tracker {
     /// Cancels every live task of type `ty`: asks them to stop, aborts what
     /// still runs after `timeout`, and reports.
     ///
+    /// Returns within `timeout` plus up to 100 ms when it had to abort: the
+    /// time it gives the aborts to land, so that the report can say which
+    /// tasks ended and which are left running (a blocking closure that had
+    /// started, a `#[tracked]` fn awaited in a task it cannot abort).
+    ///
     /// # Examples
     ///
     /// ```
@@ -630,7 +635,9 @@ impl Group {
 
     /// Cancels the group: asks every task to stop (including tasks that join
     /// it while this runs), aborts what still runs after `timeout`, reports.
-    /// The group can be used again afterwards.
+    /// Returns within `timeout` plus up to 100 ms for the aborts to land
+    /// (see [`Tracker::cancel_type`]). The group can be used again
+    /// afterwards.
     pub async fn cancel(&self, timeout: Duration) -> CancelReport {
         self.tracker.cancel_owner(&self.name, timeout).await
     }
