@@ -302,3 +302,28 @@ fn a_tracker_with_spans_off_runs_tasks_outside_any_span() {
     assert_invariant(&tracker);
     assert_eq!(tracker.stats().total.spawned, 3);
 }
+
+/// A watchdog warning is a root event about the task its fields name, not an
+/// event inside the span of the heartbeat task whose scan found it.
+#[test]
+fn a_watchdog_warning_is_outside_the_heartbeats_span() {
+    events();
+    let watchdog = tracked::Watchdog::new().idle(None, std::time::Duration::from_millis(20));
+    let tracker = Tracker::builder().watchdog(watchdog).build();
+    let rt = runtime();
+    let id = rt.block_on(async {
+        let housekeeping = tracked::Heartbeat::new(std::time::Duration::from_millis(5))
+            .housekeeping(&tracker)
+            .spawn(&tracker);
+        let waiting = tracker.spawn("waits", TaskType::NETWORK, std::future::pending::<()>());
+        while !tracker.warnings().values().any(|c| c.idle > 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        housekeeping.stop();
+        waiting.abort();
+        waiting.id().as_u64()
+    });
+    let warning = "tracked task has not been polled for longer than its threshold: \
+                   waiting for something that may never come";
+    assert_in(&about(id), warning, &[]);
+}

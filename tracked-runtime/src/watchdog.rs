@@ -561,9 +561,12 @@ impl Tracker {
             }
         }
         // Logged with the locks let go: a subscriber may look at the task,
-        // or at the tracker's health and warnings.
+        // or at the tracker's health and warnings. A root event, not one in
+        // the span of the heartbeat that runs the scan: it is about the
+        // task its fields name.
         match warning {
             Warning::LongRunning { threshold } => tracing::warn!(
+                parent: None,
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
@@ -573,6 +576,7 @@ impl Tracker {
                 "tracked task is running longer than its threshold"
             ),
             Warning::LongPoll { threshold } => tracing::warn!(
+                parent: None,
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
@@ -582,6 +586,7 @@ impl Tracker {
                 "tracked task is blocking its worker thread in one poll"
             ),
             Warning::Idle { threshold } => tracing::warn!(
+                parent: None,
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
@@ -592,6 +597,7 @@ impl Tracker {
                 "tracked task has not been polled for longer than its threshold: waiting for something that may never come"
             ),
             Warning::LostWaker => tracing::warn!(
+                parent: None,
                 task.id = record.id.as_u64(),
                 task.name = %record.name,
                 task.r#type = %record.ty,
