@@ -1008,3 +1008,59 @@ fn a_phase_slower_than_the_period_is_reported_once() {
         "{logs}"
     );
 }
+
+/// The library's own long-lived tasks (the heartbeat, the HTTP server, the
+/// journal's writer) run and wait for the life of the service by design:
+/// idle and long-running thresholds skip them, while a task of the
+/// service's own that does the same is warned about.
+#[cfg(all(feature = "http", feature = "journal"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_librarys_own_tasks_are_not_warned_about_for_waiting() {
+    let threshold = Duration::from_millis(20);
+    let (tracker, mut events, housekeeping) = watched(
+        Watchdog::new()
+            .idle(None, threshold)
+            .long_running(None, threshold),
+    );
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("heartbeat-own-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = tracked::journal::Journal::sqlite(dir.join("journal.sqlite"))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let server = tracked::http::serve(tracker.clone(), tracked::http::Config::new())
+        .await
+        .unwrap();
+    let own = [
+        "tracked::heartbeat",
+        "tracked::http::server",
+        "tracked::journal",
+    ];
+    until(|| {
+        own.iter()
+            .all(|name| !tracker.tasks(&Query::new().name_prefix(*name)).is_empty())
+    })
+    .await;
+    let waiting = tracker.spawn("waits", TaskType::NETWORK, std::future::pending::<()>());
+    until(|| {
+        let counts = tracker.warnings();
+        counts
+            .get(&TaskType::NETWORK)
+            .is_some_and(|c| c.idle > 0 && c.long_running > 0)
+    })
+    .await;
+    // Scans enough for the library's tasks to have been warned about too.
+    tokio::time::sleep(threshold * 5).await;
+    housekeeping.stop();
+    waiting.abort();
+    let names = warned(&mut events, |_| true);
+    assert_eq!(
+        names,
+        ["waits", "waits"],
+        "idle and long-running, once each"
+    );
+    server.shutdown().await;
+    journal.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -208,12 +208,13 @@ impl Heartbeat {
     #[track_caller]
     pub fn spawn_on(self, tracker: &Tracker, handle: &tokio::runtime::Handle) -> HeartbeatHandle {
         let stats = self.stats();
-        let task = tracker.spawn_on(
-            self.name.clone(),
-            TaskType::MAINTENANCE,
-            run(self.period, self.phases, stats.clone(), tracker.clone()),
-            handle,
-        );
+        let task = tracker
+            .task_builder(self.name.clone(), TaskType::MAINTENANCE)
+            .service()
+            .spawn_on(
+                run(self.period, self.phases, stats.clone(), tracker.clone()),
+                handle,
+            );
         HeartbeatHandle { stats, task }
     }
 
@@ -253,17 +254,18 @@ impl Heartbeat {
         let (ended, wait) = tokio::sync::oneshot::channel::<()>();
         let stats = self.stats();
         let run = run(self.period, self.phases, stats.clone(), tracker.clone());
-        let task = tracker.spawn_on(
-            self.name.clone(),
-            TaskType::MAINTENANCE,
-            async move {
-                // Dropped when the heartbeat ends in any way, which wakes the
-                // thread below.
-                let _ended = ended;
-                run.await;
-            },
-            runtime.handle(),
-        );
+        let task = tracker
+            .task_builder(self.name.clone(), TaskType::MAINTENANCE)
+            .service()
+            .spawn_on(
+                async move {
+                    // Dropped when the heartbeat ends in any way, which
+                    // wakes the thread below.
+                    let _ended = ended;
+                    run.await;
+                },
+                runtime.handle(),
+            );
         std::thread::Builder::new()
             .name("tracked-heartbeat".into())
             .spawn(move || {

@@ -219,7 +219,12 @@ const NO_CLAIM: u8 = 2;
 const TARGET_CALL: u8 = 4;
 /// A [`Record`]'s `start` bit: shutdowns leave the task alone (the
 /// journal's writer and connection, which write how the others ended).
-const KEPT: u8 = 8;
+pub(crate) const KEPT: u8 = 8;
+/// A [`Record`]'s `start` bit: one of the library's own long-lived tasks
+/// (the HTTP server, a heartbeat, the journal's), idle and running for the
+/// life of the service by design, which the watchdog's idle and
+/// long-running thresholds skip.
+pub(crate) const SERVICE: u8 = 16;
 
 /// A [`Record`]'s `in_poll` bit: the task is inside a poll.
 const POLLING: u8 = 1;
@@ -269,8 +274,8 @@ pub(crate) struct Record {
     in_poll: AtomicU8,
     /// Which watchdog warnings were given (bits from `watchdog`).
     pub(crate) warned: AtomicU8,
-    /// How the task may start: [`DOOMED`], [`NO_CLAIM`], [`TARGET_CALL`],
-    /// [`KEPT`].
+    /// How the task may start: [`DOOMED`], [`NO_CLAIM`], [`TARGET_CALL`];
+    /// what it is: [`KEPT`], [`SERVICE`].
     start: AtomicU8,
     /// Cancel requested, record superseded: the flags of the hand-offs in
     /// `handoff`, two bytes that sit with the one-byte fields above.
@@ -595,14 +600,19 @@ impl Record {
 
     /// Whether the task, spawned after shutdown, must not run its body.
     #[inline]
-    /// Marks a record not shared yet as one that shutdowns leave alone.
-    pub(crate) fn keep(&mut self) {
-        *self.start.get_mut() |= KEPT;
+    /// Marks a record not shared yet with `bits`: [`KEPT`], [`SERVICE`].
+    pub(crate) fn mark(&mut self, bits: u8) {
+        *self.start.get_mut() |= bits;
     }
 
-    /// Whether shutdowns leave the task alone (see [`Record::keep`]).
+    /// Whether shutdowns leave the task alone ([`KEPT`]).
     pub(crate) fn kept(&self) -> bool {
         self.start.load(Ordering::Relaxed) & KEPT != 0
+    }
+
+    /// Whether the task is one of the library's own services ([`SERVICE`]).
+    pub(crate) fn service(&self) -> bool {
+        self.start.load(Ordering::Relaxed) & SERVICE != 0
     }
 
     pub(crate) fn doomed(&self) -> bool {

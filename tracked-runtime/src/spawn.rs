@@ -48,8 +48,9 @@ pub struct Builder<'a> {
     labels: Vec<Label>,
     tracker: Option<&'a Tracker>,
     static_site: Option<&'static StaticSite>,
-    /// Shutdowns leave the task alone (see [`Builder::outliving_shutdown`]).
-    kept: bool,
+    /// Marks for the record of a task of the library's own: `KEPT`,
+    /// `SERVICE` (see [`Builder::service`]).
+    marks: u8,
 }
 
 impl Builder<'static> {
@@ -62,7 +63,7 @@ impl Builder<'static> {
             labels: Vec::new(),
             tracker: None,
             static_site: None,
-            kept: false,
+            marks: 0,
         }
     }
 }
@@ -98,8 +99,16 @@ impl<'a> Builder<'a> {
             labels: self.labels,
             tracker: Some(tracker),
             static_site: self.static_site,
-            kept: self.kept,
+            marks: self.marks,
         }
+    }
+
+    /// Marks the task as one of the library's own long-lived services (the
+    /// HTTP server, a heartbeat, the journal's tasks): the watchdog's idle
+    /// and long-running thresholds skip it.
+    pub(crate) fn service(mut self) -> Self {
+        self.marks |= crate::record::SERVICE;
+        self
     }
 
     /// Has shutdowns leave the task alone: not stopped with its tier, not
@@ -108,7 +117,7 @@ impl<'a> Builder<'a> {
     /// [`Tracker::shutdown_finished`] instead.
     #[cfg(feature = "journal")]
     pub(crate) fn outliving_shutdown(mut self) -> Self {
-        self.kept = true;
+        self.marks |= crate::record::KEPT;
         self
     }
 
@@ -273,9 +282,7 @@ impl<'a> Builder<'a> {
                 static_site => record.spawn_site = static_site,
             }
             record.spawned_at = spawned_at;
-            if self.kept {
-                record.keep();
-            }
+            record.mark(self.marks);
         });
         if tracker.inner.events.wanted() {
             let kind = crate::EventKind::Spawned {

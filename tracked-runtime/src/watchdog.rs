@@ -55,6 +55,12 @@ pub struct Thresholds {
 /// whatever order the calls come: `.idle(Some(ty), …).long_poll(None, …)`
 /// gives `ty` the new default long-poll threshold too.
 ///
+/// The library's own long-lived tasks (heartbeats, the HTTP server, the
+/// journal's writer and connection) run and wait for the life of the
+/// service by design: idle and long-running thresholds skip them, so a
+/// threshold on `Network` or `Database` does not fire on them. Their long
+/// polls and lost wakers are still reported.
+///
 /// # Examples
 ///
 /// ```
@@ -398,7 +404,11 @@ impl Tracker {
         };
         let mut in_place = Vec::new();
         for record in &records {
-            let limits = config.for_type(record.ty);
+            let mut limits = config.for_type(record.ty);
+            if record.service() {
+                // Runs and waits for the life of the service by design.
+                (limits.long_running, limits.idle) = (None, None);
+            }
             if let Some(limit) = limits.long_running {
                 let age = now.saturating_duration_since(clock.instant(record.spawned_at));
                 consider(&mut found, record, age, limit, WARNED_LONG_RUNNING);

@@ -323,7 +323,8 @@ pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle>
     let stop = CancellationToken::new();
     let app = router_with(tracker.clone(), &config, tokens, stop.clone());
     let shutdown = stop.clone();
-    let task = tracker.spawn("tracked::http::server", TaskType::NETWORK, async move {
+    let server = tracker.task_builder("tracked::http::server", TaskType::NETWORK);
+    let task = server.service().spawn(async move {
         // Stops gracefully on `ServerHandle::shutdown`, or when its own task
         // is cancelled (a `Network` cancel or shutdown tier); either way open
         // event streams end too.

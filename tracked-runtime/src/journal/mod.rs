@@ -699,6 +699,7 @@ impl JournalBuilder {
         };
         let handle = tracker
             .task_builder("tracked::journal", TaskType::DATABASE)
+            .service()
             .outliving_shutdown()
             .spawn(writer.run());
         Ok(Journal {

@@ -82,6 +82,7 @@ impl PostgresStore {
             let task = self
                 .tracker
                 .task_builder("tracked::journal::postgres", TaskType::DATABASE)
+                .service()
                 .outliving_shutdown()
                 .spawn(async move {
                     let cancelled = crate::current().map(|t| t.cancellation_token());
