@@ -336,6 +336,8 @@ pub(crate) struct EventJson {
     name: String,
     #[serde(rename = "type")]
     ty: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     site: String,
     at_ms: u64,
     kind: &'static str,
@@ -359,6 +361,7 @@ impl EventJson {
             id: e.id.as_u64(),
             name: e.name.to_string(),
             ty: e.ty.name(),
+            owner: e.owner.as_deref().map(str::to_owned),
             site: e.site.to_string(),
             at_ms: epoch_ms(tracker, e.at),
             kind: "",

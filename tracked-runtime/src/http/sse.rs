@@ -5,7 +5,9 @@
 //! client that falls behind gets `event: missed` with how many it lost. A
 //! scoped caller only gets events of its owner's tasks, told by the owner
 //! each event carries: no lookup, so a task that ended (and left history)
-//! before its events are streamed is still shown to its owner.
+//! before its events are streamed is still shown to its owner. Its `missed`
+//! says `null`, once per gap: how many events it lost counts every owner's,
+//! which would tell it how busy the others are, and not which were its own.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,6 +29,8 @@ struct Subscription {
     tracker: Tracker,
     caller: Caller,
     stop: tokio_util::sync::CancellationToken,
+    /// A scoped caller was told of the gap it is in (see the module docs).
+    gap_told: bool,
 }
 
 pub(crate) async fn events(
@@ -43,6 +47,7 @@ pub(crate) async fn events(
         tracker: state.tracker.clone(),
         caller,
         stop: state.stop.clone(),
+        gap_told: false,
     };
     let hello = SseEvent::default().event("subscribed").data("{}");
     let stream =
@@ -67,16 +72,20 @@ impl Subscription {
             };
             match received {
                 Received::Missed(missed) => {
-                    return Some(
-                        SseEvent::default()
-                            .event("missed")
-                            .data(format!("{{\"missed\":{missed}}}")),
-                    )
+                    let data = if self.caller.owner().is_none() {
+                        format!("{{\"missed\":{missed}}}")
+                    } else if !std::mem::replace(&mut self.gap_told, true) {
+                        "{\"missed\":null}".to_owned()
+                    } else {
+                        continue;
+                    };
+                    return Some(SseEvent::default().event("missed").data(data));
                 }
                 Received::Event(event) => {
                     if !self.caller.may_see_owned_by(event.owner.as_deref()) {
                         continue;
                     }
+                    self.gap_told = false;
                     let json = EventJson::new(&self.tracker, &event);
                     let data = serde_json::to_string(&json).unwrap_or_default();
                     return Some(SseEvent::default().event(json.kind()).data(data));
@@ -104,6 +113,7 @@ mod tests {
             tracker: tracker.clone(),
             caller: Caller::Token(Scope::Owner("mine".into())),
             stop: tokio_util::sync::CancellationToken::new(),
+            gap_told: false,
         };
         let theirs = tracker.group("theirs");
         theirs
@@ -126,5 +136,49 @@ mod tests {
         }
         assert!(streamed.contains("mine::job"), "{streamed}");
         assert!(!streamed.contains("theirs::job"), "{streamed}");
+    }
+
+    /// A scoped subscriber that falls behind is told so once per gap,
+    /// without the count, which is of every owner's events.
+    #[tokio::test]
+    async fn a_scoped_stream_is_told_of_a_gap_without_the_count() {
+        let tracker = Tracker::new();
+        let mut subscription = Subscription {
+            events: tracker.subscribe(),
+            tracker: tracker.clone(),
+            caller: Caller::Token(Scope::Owner("mine".into())),
+            stop: tokio_util::sync::CancellationToken::new(),
+            gap_told: false,
+        };
+        // Far more events than the stream holds, none of them the caller's.
+        for _ in 0..10_000 {
+            tracker
+                .spawn("theirs::job", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+        }
+        tracker
+            .group("mine")
+            .spawn("mine::job", TaskType::GENERAL, async {})
+            .await
+            .unwrap();
+        let mut streamed = Vec::new();
+        while !streamed
+            .iter()
+            .any(|e: &String| e.contains("event: finished"))
+        {
+            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+                .await
+                .expect("the owner's events are streamed")
+                .expect("the stream goes on");
+            streamed.push(format!("{event:?}"));
+        }
+        let missed: Vec<_> = streamed.iter().filter(|e| e.contains("missed")).collect();
+        assert_eq!(missed.len(), 1, "{streamed:#?}");
+        assert!(missed[0].contains(r#"{\"missed\":null}"#), "{missed:?}");
+        assert!(
+            streamed.iter().any(|e| e.contains(r#"\"owner\":\"mine\""#)),
+            "{streamed:#?}"
+        );
     }
 }
