@@ -152,7 +152,7 @@ impl TokioType {
                 "use `tracked::JoinSet`, whose spawns register each task with the tracker"
             }
             TokioType::TaskBuilder => {
-                "use `tracked::Builder::new(name, ty).spawn(future)` instead of tokio's task builder"
+                "use `tracked::Builder::new(name, ty)` instead of tokio's task builder: it has the same `spawn`, `spawn_blocking`, `spawn_local` and `spawn_on`"
             }
             TokioType::Handle | TokioType::Runtime => {
                 "use `tracked::Tracker::spawn_on` (or `spawn_blocking`) with this runtime handle"
@@ -167,8 +167,9 @@ impl TokioType {
             TokioType::TaskTracker => {
                 "use a `tracked::Group` (`tracker.group(name)`): it spawns tracked tasks, counts them and cancels them with a timeout"
             }
-            TokioType::JoinMap | TokioType::JoinQueue => {
-                "use `tracked::JoinSet` (its tasks can return their key)"
+            TokioType::JoinMap => "use `tracked::JoinSet` (its tasks can return their key)",
+            TokioType::JoinQueue => {
+                "spawn with `tracked::spawn` and keep the handles in a `VecDeque`, awaited front first: results in spawn order, as `JoinQueue` gives them"
             }
             TokioType::LocalPoolHandle => {
                 "have the closure create a `#[tracked]` fn's future: it registers itself on its first poll"
