@@ -103,18 +103,37 @@ mod tests {
     use crate::http::auth::Scope;
     use crate::{TaskType, Tracker};
 
-    /// A scoped subscriber sees its owner's task even when the task ended,
-    /// and left a history that keeps nothing, before its events were read.
-    #[tokio::test]
-    async fn a_scoped_stream_shows_a_task_already_gone_from_history() {
-        let tracker = Tracker::builder().history_capacity(0).build();
-        let mut subscription = Subscription {
+    /// A subscription of a caller scoped to the owner `mine`.
+    fn mine(tracker: &Tracker) -> Subscription {
+        Subscription {
             events: tracker.subscribe(),
             tracker: tracker.clone(),
             caller: Caller::Token(Scope::Owner("mine".into())),
             stop: tokio_util::sync::CancellationToken::new(),
             gap_told: false,
-        };
+        }
+    }
+
+    /// What `subscription` streams up to a `finished` event, one entry per
+    /// event.
+    async fn until_finished(subscription: &mut Subscription) -> Vec<String> {
+        let mut streamed: Vec<String> = Vec::new();
+        while !streamed.iter().any(|e| e.contains("event: finished")) {
+            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+                .await
+                .expect("the owner's events are streamed")
+                .expect("the stream goes on");
+            streamed.push(format!("{event:?}"));
+        }
+        streamed
+    }
+
+    /// A scoped subscriber sees its owner's task even when the task ended,
+    /// and left a history that keeps nothing, before its events were read.
+    #[tokio::test]
+    async fn a_scoped_stream_shows_a_task_already_gone_from_history() {
+        let tracker = Tracker::builder().history_capacity(0).build();
+        let mut subscription = mine(&tracker);
         let theirs = tracker.group("theirs");
         theirs
             .spawn("theirs::job", TaskType::GENERAL, async {})
@@ -126,14 +145,7 @@ mod tests {
         let id = mine.id();
         mine.await.unwrap();
         assert!(tracker.task(id).is_none(), "history keeps nothing");
-        let mut streamed = String::new();
-        while !streamed.contains("event: finished") {
-            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
-                .await
-                .expect("the owner's events are streamed")
-                .expect("the stream goes on");
-            streamed.push_str(&format!("{event:?}\n"));
-        }
+        let streamed = until_finished(&mut subscription).await.join("\n");
         assert!(streamed.contains("mine::job"), "{streamed}");
         assert!(!streamed.contains("theirs::job"), "{streamed}");
     }
@@ -143,13 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_scoped_stream_is_told_of_a_gap_without_the_count() {
         let tracker = Tracker::new();
-        let mut subscription = Subscription {
-            events: tracker.subscribe(),
-            tracker: tracker.clone(),
-            caller: Caller::Token(Scope::Owner("mine".into())),
-            stop: tokio_util::sync::CancellationToken::new(),
-            gap_told: false,
-        };
+        let mut subscription = mine(&tracker);
         // Far more events than the stream holds, none of them the caller's.
         for _ in 0..10_000 {
             tracker
@@ -162,23 +168,11 @@ mod tests {
             .spawn("mine::job", TaskType::GENERAL, async {})
             .await
             .unwrap();
-        let mut streamed = Vec::new();
-        while !streamed
-            .iter()
-            .any(|e: &String| e.contains("event: finished"))
-        {
-            let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
-                .await
-                .expect("the owner's events are streamed")
-                .expect("the stream goes on");
-            streamed.push(format!("{event:?}"));
-        }
+        let streamed = until_finished(&mut subscription).await;
         let missed: Vec<_> = streamed.iter().filter(|e| e.contains("missed")).collect();
         assert_eq!(missed.len(), 1, "{streamed:#?}");
         assert!(missed[0].contains(r#"{\"missed\":null}"#), "{missed:?}");
-        assert!(
-            streamed.iter().any(|e| e.contains(r#"\"owner\":\"mine\""#)),
-            "{streamed:#?}"
-        );
+        let owned = r#"\"owner\":\"mine\""#;
+        assert!(streamed.iter().any(|e| e.contains(owned)), "{streamed:#?}");
     }
 }
