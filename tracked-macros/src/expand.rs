@@ -96,6 +96,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         Shape::find(&block)
     };
+    if let (Some(Shape::BoxPinned), Some(early)) = (shape, early_return(&block)) {
+        add(syn::Error::new(
+            early,
+            "`#[tracked]` tracks a fn returning a boxed future through its final \
+             `Box::pin(async move { … })`: this `return` would bypass it, and the call would go \
+             unrecorded; return from inside that async block, or write the fn as an `async fn`",
+        ));
+    }
     if shape.is_none() && function.sig.constness.is_none() && function.sig.abi.is_none() {
         let message = if returns_future(&function.sig, &block) {
             "`#[tracked]` can only be applied to an `async fn`; write this fn returning a future \
@@ -132,20 +140,43 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Whether a fn that is not `async` returns a future all the same: `->
-/// impl Future<…>` (by any path), or a body ending in an async block.
+/// Whether a fn that is not `async` returns a future all the same: a return
+/// type naming `Future` (`impl Future<…>`, `Pin<Box<dyn Future<…>>>`, by
+/// any path), or a body ending in an async block.
 fn returns_future(sig: &Signature, block: &Block) -> bool {
-    let declared = match &sig.output {
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::ImplTrait(bounds) => bounds.bounds.iter().any(|bound| {
-                matches!(bound, syn::TypeParamBound::Trait(t)
-                    if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
-            }),
+    fn names_future(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Ident(ident) => ident == "Future",
+            TokenTree::Group(group) => names_future(group.stream()),
             _ => false,
-        },
+        })
+    }
+    let declared = match &sig.output {
+        ReturnType::Type(_, ty) => names_future(ty.to_token_stream()),
         ReturnType::Default => false,
     };
     declared || matches!(block.stmts.last(), Some(Stmt::Expr(Expr::Async(_), None)))
+}
+
+/// The first `return` in a body before its final expression, outside the
+/// closures, async blocks and items in it: in a [`Shape::BoxPinned`] fn, a
+/// way out that skips the tracked `Box::pin`.
+fn early_return(block: &Block) -> Option<Span> {
+    struct ReturnFinder(Option<Span>);
+    impl syn::visit::Visit<'_> for ReturnFinder {
+        fn visit_expr_return(&mut self, expr: &syn::ExprReturn) {
+            self.0.get_or_insert(expr.return_token.span);
+        }
+        fn visit_expr_async(&mut self, _: &syn::ExprAsync) {}
+        fn visit_expr_closure(&mut self, _: &syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &syn::Item) {}
+    }
+    let mut finder = ReturnFinder(None);
+    let before_tail = &block.stmts[..block.stmts.len().saturating_sub(1)];
+    for stmt in before_tail {
+        syn::visit::Visit::visit_stmt(&mut finder, stmt);
+    }
+    finder.0
 }
 
 /// An annotated fn's body: its inner attributes and its statements.

@@ -16,7 +16,8 @@ use proc_macro::TokenStream;
 /// Also accepted: the forms other attributes turn an `async fn` into, so
 /// that it composes with them (see Composition): a fn whose body ends in
 /// `Box::pin(async move { … })` (what `#[async_trait]` writes, accepted
-/// written by hand too), and the `let body = async { … };` body of
+/// written by hand too, with no `return` before it: a call taking it
+/// would go unrecorded), and the `let body = async { … };` body of
 /// `#[tokio::main]` and `#[tokio::test]`. Any other fn is a compile error.
 ///
 /// ```ignore
