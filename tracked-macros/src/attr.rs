@@ -56,6 +56,16 @@ impl Parse for Args {
                 } else if let Some(value) = value {
                     args.tier = Some((value, key.span));
                 }
+            } else if input.peek(LitStr) {
+                // `#[tracked("Network")]`: most likely the type, unnamed.
+                let value: LitStr = input.parse()?;
+                return Err(syn::Error::new(
+                    value.span(),
+                    format!(
+                        "arguments are named: `type = {:?}` for a task type, `name = …` for a name",
+                        value.value()
+                    ),
+                ));
             } else {
                 return Err(lookahead.error());
             }
@@ -125,7 +135,14 @@ fn string_value(
         (_, Some(word)) => {
             format!("`{key}` expects a string literal: quote it, `{key} = \"{word}\"`")
         }
-        _ => format!("`{key}` expects a string literal, e.g. `{key} = \"Consensus\"`"),
+        _ => {
+            let example = if key == "type" {
+                "Consensus"
+            } else {
+                "net::accept"
+            };
+            format!("`{key}` expects a string literal, e.g. `{key} = \"{example}\"`")
+        }
     };
     Ok(Err(syn::Error::new_spanned(other, message)))
 }

@@ -13,6 +13,14 @@ async fn empty_owner() {}
 #[tracked::tracked(name = , type = "Network")]
 async fn empty_name() {}
 
+// A string with no key: the key to write is given.
+#[tracked::tracked("Network")]
+async fn unnamed_type() {}
+
+// A name given by a macro: the example is a name, not a type.
+#[tracked::tracked(name = concat!("net", "::accept"))]
+async fn macro_name() {}
+
 // Accepted: a suffixed integer in range.
 #[tracked::tracked(tier = 2u8)]
 async fn suffixed_tier() {}
