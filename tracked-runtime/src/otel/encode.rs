@@ -318,14 +318,16 @@ fn unix_nanos(at: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The resource: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` as the
-/// SDK reads them, then the configured name and attributes over them.
+/// The resource: `OTEL_RESOURCE_ATTRIBUTES`, then `service.name` from
+/// `OTEL_SERVICE_NAME` over it (the specification's precedence; the SDK's
+/// own builder detects them the other way round), then the configured name
+/// and attributes over both.
 fn resource(config: &OtelConfig) -> Resource {
     use opentelemetry_sdk::resource::{EnvResourceDetector, SdkProvidedResourceDetector};
 
     let mut builder = opentelemetry_sdk::Resource::builder_empty().with_detectors(&[
-        Box::new(SdkProvidedResourceDetector),
         Box::new(EnvResourceDetector::new()),
+        Box::new(SdkProvidedResourceDetector),
     ]);
     if let Some(name) = &config.service_name {
         builder = builder.with_service_name(name.clone());
@@ -348,5 +350,65 @@ fn resource(config: &OtelConfig) -> Resource {
     Resource {
         attributes,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{resource, OtelConfig};
+
+    /// Set in the child process that reads the resource from its
+    /// environment: the variables are process-wide, so not set here.
+    const CHILD: &str = "TRACKED_OTEL_RESOURCE_CHILD";
+
+    /// `OTEL_SERVICE_NAME` names the service over a `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, whose other attributes are kept; the
+    /// configured name is over both.
+    #[test]
+    fn the_service_name_variable_wins_over_the_resource_attributes() {
+        if cfg!(miri) {
+            return; // Runs a process.
+        }
+        let test =
+            "otel::encode::tests::the_service_name_variable_wins_over_the_resource_attributes";
+        if std::env::var_os(CHILD).is_some() {
+            let attributes = |config: &OtelConfig| -> Vec<(String, String)> {
+                resource(config)
+                    .attributes
+                    .into_iter()
+                    .filter(|kv| kv.key == "service.name" || kv.key == "region")
+                    .map(|kv| (kv.key, format!("{:?}", kv.value.unwrap().value.unwrap())))
+                    .collect()
+            };
+            let text = |s: &str| format!("StringValue({s:?})");
+            let from_env = attributes(&OtelConfig::new("http://127.0.0.1:4318"));
+            assert_eq!(
+                from_env,
+                [
+                    ("region".into(), text("eu")),
+                    ("service.name".into(), text("envsvc"))
+                ]
+            );
+            let configured = OtelConfig::new("http://127.0.0.1:4318").service_name("mine");
+            assert_eq!(
+                attributes(&configured)[1],
+                ("service.name".into(), text("mine"))
+            );
+            return;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("OTEL_SERVICE_NAME", "envsvc")
+            .env("OTEL_RESOURCE_ATTRIBUTES", "service.name=rattr,region=eu")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(out.contains("1 passed"), "the child ran the test: {out}");
     }
 }

@@ -185,7 +185,8 @@ impl OtelConfig {
     }
 
     /// The resource's `service.name`. Without it, `OTEL_SERVICE_NAME`, then
-    /// `unknown_service`.
+    /// a `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, then
+    /// `unknown_service:<executable>`.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
@@ -216,8 +217,15 @@ impl OtelConfig {
 
     /// The request URI, checked.
     fn uri(&self) -> Result<Uri, OtelError> {
-        let invalid =
-            |why: &str| OtelError::InvalidConfig(format!("endpoint `{}`: {why}", self.endpoint));
+        // A password in the URL stays out of the error, as out of logs.
+        let shown = match self.endpoint.split_once("://") {
+            Some((scheme, rest)) if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
+                let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://…@{host}")
+            }
+            _ => self.endpoint.clone(),
+        };
+        let invalid = |why: &str| OtelError::InvalidConfig(format!("endpoint `{shown}`: {why}"));
         let uri: Uri = self
             .endpoint
             .trim()
@@ -234,6 +242,12 @@ impl OtelConfig {
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(invalid("no host"));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(invalid(
+                "a user or password in the URL is not supported: it would not be sent (no \
+                 authentication is built in) and would show in logs; export to a local collector",
+            ));
         }
         // `Uri` accepts any digits as a port; the connection would not.
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
@@ -355,6 +369,11 @@ impl OtelExporter {
     }
 
     /// Exports one last time, stops the exporter and waits for its thread.
+    ///
+    /// Blocks the calling thread: an export under way is finished first, so
+    /// a collector that does not answer holds it up to twice the
+    /// [`timeout`](OtelConfig::timeout). From async code, call it through
+    /// `tracked::block_in_place` or `spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -478,6 +497,15 @@ mod tests {
                 "{bad}"
             );
         }
+        // Credentials in the URL would not be sent: refused, and not shown.
+        let Err(OtelError::InvalidConfig(why)) = uri("http://alice:s3cret@127.0.0.1:4318") else {
+            panic!("a password in the URL is refused");
+        };
+        assert!(
+            why.contains("not supported") && why.contains("127.0.0.1:4318"),
+            "{why}"
+        );
+        assert!(!why.contains("s3cret") && !why.contains("alice"), "{why}");
         let zero = OtelConfig::new("http://h").interval(Duration::ZERO).check();
         assert!(matches!(zero, Err(OtelError::InvalidConfig(_))));
         let zero = OtelConfig::new("http://h").timeout(Duration::ZERO).check();
