@@ -43,7 +43,9 @@ use proc_macro::TokenStream;
 ///   the fn is called; at its first poll if it stays an `async fn`, see
 ///   below); it may use the fn's arguments. Default: inherited from the
 ///   parent task.
-/// - `tier = <0..=255>`: a shutdown tier, kept in the catalogue site.
+/// - `tier = <0..=255>`: a shutdown tier, kept in the catalogue site (and
+///   shown by the HTTP catalogue) for listing and linting. A
+///   `ShutdownPlan` stops tasks by type: the tier does not order them.
 ///
 /// # What is tracked
 ///
@@ -124,6 +126,10 @@ use proc_macro::TokenStream;
 /// may bring in itself (`macro_rules! dbg`, `use … as dbg`, `use
 /// some::dbg`, a glob import of anything but tokio) is called as written,
 /// the spawns in its arguments rewritten as in any macro of these names.
+/// A path starting `tokio::` is taken to name the tokio crate: a
+/// module-level `mod tokio` or `use … as tokio` shadowing it is invisible
+/// to the attribute, and the call is rewritten to tokio's spawn (name a
+/// shim module otherwise).
 /// Not rewritten: module-level imports (invisible to the attribute), method
 /// calls such as `join_set.spawn(…)`, and spawns inside other macros,
 /// `macro_rules!` defined in the body included (its rules are an item, and
