@@ -84,8 +84,9 @@ use proc_macro::TokenStream;
 /// - `Result<T, E: Debug>`: an `Err` is `Failed` with its `{:?}` text;
 /// - any other `Result<T, E>`: an `Err` is `Failed` with the fixed text
 ///   `tracked::ERR_WITHOUT_TEXT`. So is a generic `E` without a `Display`
-///   or `Debug` bound, even if the caller's type has one: bound it to get
-///   the text;
+///   or `Debug` bound, even if the caller's type has one, when the fn is
+///   awaited or spawned by plain tokio (a spawn `#[tracked]` rewrote
+///   classifies the concrete output it spawns): bound it to get the text;
 /// - anything else is `Completed`.
 ///
 /// The spawns rewritten in the body are classified the same way by their
