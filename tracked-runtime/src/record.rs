@@ -598,8 +598,6 @@ impl Record {
         }
     }
 
-    /// Whether the task, spawned after shutdown, must not run its body.
-    #[inline]
     /// Marks a record not shared yet with `bits`: [`KEPT`], [`SERVICE`].
     pub(crate) fn mark(&mut self, bits: u8) {
         *self.start.get_mut() |= bits;
@@ -615,6 +613,8 @@ impl Record {
         self.start.load(Ordering::Relaxed) & SERVICE != 0
     }
 
+    /// Whether the task, spawned after shutdown, must not run its body.
+    #[inline]
     pub(crate) fn doomed(&self) -> bool {
         self.start.load(Ordering::Relaxed) & DOOMED != 0
     }

@@ -219,11 +219,14 @@ impl OtelConfig {
     fn uri(&self) -> Result<Uri, OtelError> {
         // A password in the URL stays out of the error, as out of logs.
         let shown = match self.endpoint.split_once("://") {
-            Some((scheme, rest)) if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
-                let host = rest.split_once('@').map_or(rest, |(_, host)| host);
-                format!("{scheme}://…@{host}")
+            Some((scheme, rest)) => {
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                match authority.rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://…@{host}{path}"),
+                    None => self.endpoint.clone(),
+                }
             }
-            _ => self.endpoint.clone(),
+            None => self.endpoint.clone(),
         };
         let invalid = |why: &str| OtelError::InvalidConfig(format!("endpoint `{shown}`: {why}"));
         let uri: Uri = self
@@ -506,6 +509,10 @@ mod tests {
             "{why}"
         );
         assert!(!why.contains("s3cret") && !why.contains("alice"), "{why}");
+        let Err(OtelError::InvalidConfig(why)) = uri("http://bob:p@ss@h:4318/v1/metrics") else {
+            panic!("a password in the URL is refused");
+        };
+        assert!(why.contains("`http://…@h:4318/v1/metrics`"), "{why}");
         let zero = OtelConfig::new("http://h").interval(Duration::ZERO).check();
         assert!(matches!(zero, Err(OtelError::InvalidConfig(_))));
         let zero = OtelConfig::new("http://h").timeout(Duration::ZERO).check();
