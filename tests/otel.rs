@@ -525,7 +525,8 @@ async fn exports_fail_while_the_receiver_is_down_and_resume_when_it_is_up() {
 async fn the_journal_s_health_is_exported_with_a_journal() {
     let receiver = Receiver::bind().await;
     let tracker = Tracker::new();
-    let dir = std::env::temp_dir().join(format!("tracked-otel-journal-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("otel-journal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let journal = tracked::journal::Journal::sqlite(dir.join("journal.sqlite"))
@@ -586,6 +587,7 @@ async fn the_journal_s_health_is_exported_with_a_journal() {
     // tracked: allow(untracked-block-in-place) -- the test's own body, not a tracked task
     tokio::task::block_in_place(|| exporter.shutdown()).unwrap();
     journal.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
