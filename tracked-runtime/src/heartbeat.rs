@@ -208,13 +208,10 @@ impl Heartbeat {
     #[track_caller]
     pub fn spawn_on(self, tracker: &Tracker, handle: &tokio::runtime::Handle) -> HeartbeatHandle {
         let stats = self.stats();
-        let task = tracker
-            .task_builder(self.name.clone(), TaskType::MAINTENANCE)
-            .service()
-            .spawn_on(
-                run(self.period, self.phases, stats.clone(), tracker.clone()),
-                handle,
-            );
+        let task = self.task(tracker).spawn_on(
+            run(self.period, self.phases, stats.clone(), tracker.clone()),
+            handle,
+        );
         HeartbeatHandle { stats, task }
     }
 
@@ -253,25 +250,31 @@ impl Heartbeat {
             .build()?;
         let (ended, wait) = tokio::sync::oneshot::channel::<()>();
         let stats = self.stats();
+        let builder = self.task(tracker);
         let run = run(self.period, self.phases, stats.clone(), tracker.clone());
-        let task = tracker
-            .task_builder(self.name.clone(), TaskType::MAINTENANCE)
-            .service()
-            .spawn_on(
-                async move {
-                    // Dropped when the heartbeat ends in any way, which
-                    // wakes the thread below.
-                    let _ended = ended;
-                    run.await;
-                },
-                runtime.handle(),
-            );
+        let task = builder.spawn_on(
+            async move {
+                // Dropped when the heartbeat ends in any way, which
+                // wakes the thread below.
+                let _ended = ended;
+                run.await;
+            },
+            runtime.handle(),
+        );
         std::thread::Builder::new()
             .name("tracked-heartbeat".into())
             .spawn(move || {
                 let _ = runtime.block_on(wait);
             })?;
         Ok(HeartbeatHandle { stats, task })
+    }
+
+    /// The heartbeat's task: `Maintenance`, and one of the library's own
+    /// services, which the watchdog does not call idle or long-running.
+    fn task<'a>(&self, tracker: &'a Tracker) -> crate::Builder<'a> {
+        tracker
+            .task_builder(self.name.clone(), TaskType::MAINTENANCE)
+            .service()
     }
 
     fn stats(&self) -> Arc<Mutex<Vec<PhaseStats>>> {

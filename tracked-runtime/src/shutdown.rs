@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::control::{callers, cancel_blocking, on_thread, CancelReport, Exempt};
 use crate::record::Record;
-use crate::{TaskType, Tracker};
+use crate::{TaskId, TaskType, Tracker};
 
 /// One tier: the types it stops and how long it waits for them.
 #[derive(Clone, Debug)]
@@ -280,6 +280,12 @@ impl ShutdownState {
     }
 }
 
+/// Whether a shutdown still has `r` to stop: not reported by an earlier
+/// tier (`reported`), and not a task shutdowns leave alone ([`Record::kept`]).
+fn to_stop(reported: &HashSet<TaskId>, r: &Record) -> bool {
+    !reported.contains(&r.id) && !r.kept()
+}
+
 /// Ends a shutdown even if it unwinds: the calls waiting for it get an
 /// empty report rather than waiting forever.
 struct Finishing<'a>(&'a ShutdownState);
@@ -380,14 +386,12 @@ impl Tracker {
             tracing::info!(tier = %tier.name, "shutdown: stopping tier");
             let done = reported.clone();
             let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = match tier.types {
-                Some(types) => Arc::new(move |r: &Record| {
-                    !done.contains(&r.id) && !r.kept() && types.contains(&r.ty)
-                }),
+                Some(types) => {
+                    Arc::new(move |r: &Record| to_stop(&done, r) && types.contains(&r.ty))
+                }
                 None => {
                     let named = named.clone();
-                    Arc::new(move |r: &Record| {
-                        !done.contains(&r.id) && !r.kept() && !named.contains(&r.ty)
-                    })
+                    Arc::new(move |r: &Record| to_stop(&done, r) && !named.contains(&r.ty))
                 }
             };
             let report = cancel_blocking(self, select, &state.callers, tier.timeout);
@@ -415,7 +419,7 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let select = Arc::new(move |r: &Record| !reported.contains(&r.id) && !r.kept());
+        let select = Arc::new(move |r: &Record| to_stop(&reported, r));
         let leftover = cancel_blocking(self, select, &state.callers, Duration::ZERO);
         let report = ShutdownReport {
             tiers,

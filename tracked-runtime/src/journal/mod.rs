@@ -43,8 +43,8 @@
 //!   task) stops it too, after it writes what it holds, with a warning
 //!   unless a shutdown was requested. The task running a PostgreSQL
 //!   connection (`tracked::journal::postgres`, a `Database` task too) ends
-//!   on such a cancel, or at the end of a shutdown, once the writer has
-//!   stopped, so that its last batch does not fail. Tiered shutdowns leave
+//!   when the writer, stopping for any reason, closes it after its last
+//!   batch; cancelled itself, it waits for that. Tiered shutdowns leave
 //!   both alone (see [Shutting down](self#shutting-down)).
 //! - **Refused rows.** A value the database refuses (SQLite: a constraint,
 //!   a text over its length limit; PostgreSQL: SQLSTATE classes 22, 23 and
