@@ -923,6 +923,11 @@ impl<'a> Scanner<'a> {
                     };
                     return self.closure_value(c, param);
                 }
+                // `rt.block_on(fut)` (a `LocalSet`'s `local.block_on(&rt,
+                // fut)`) gives what the future does.
+                if m.method == "block_on" && (1..=2).contains(&m.args.len()) {
+                    return self.awaited(self.infer(m.args.last()?)?);
+                }
                 let receiver = self.infer(&m.receiver)?;
                 self.method_returns(receiver, &name(&m.method))
             }
@@ -930,6 +935,8 @@ impl<'a> Scanner<'a> {
             // The value of a branch: the first that names a type (the arms
             // of a well-typed `match` all have one).
             syn::Expr::Block(b) => self.infer_tail(&b.block),
+            // An async block is typed as what it gives, as an async fn's call.
+            syn::Expr::Async(a) => self.infer_tail(&a.block),
             syn::Expr::Unsafe(u) => self.infer_tail(&u.block),
             syn::Expr::If(i) => {
                 let mut bound = Vec::new();
@@ -1199,6 +1206,8 @@ impl<'a> Scanner<'a> {
         let first_arg = || call.args.first().and_then(|a| self.infer(a));
         match names.as_slice() {
             [.., "Arc" | "Rc" | "Box", "new" | "clone" | "from"] => return first_arg(),
+            // `futures::executor::block_on(fut)` gives what the future does.
+            [.., "block_on"] if call.args.len() == 1 => return self.awaited(first_arg()?),
             ["Some" | "Ok"] => return Some(Ty::Wrapped(Box::new(first_arg()?))),
             [.., "Vec" | "VecDeque", "from"] => {
                 return Some(Ty::Seq(Box::new(self.element_of(call.args.first()?)?)))

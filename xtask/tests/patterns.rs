@@ -1,7 +1,7 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
 //! slices, `@` bindings, patterns in parameters and `vec!`; a `JoinSet`
 //! built from an iterator or extended; raw identifiers; statics, consts
-//! and type aliases; locks, cells and smart pointers.
+//! and type aliases; locks, cells and smart pointers; what `block_on` gives.
 
 mod support;
 
@@ -965,4 +965,25 @@ fn unbound<S: Clone>() {
 }
 ";
     assert_eq!(spawn_lines(code), [8, 12, 17]);
+}
+
+#[test]
+fn block_on_gives_what_its_future_does() {
+    let code = "\
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::LocalSet;
+fn f(rt: Runtime, local: LocalSet) {
+    let h = rt.block_on(async { Handle::current() });
+    h.spawn(async {});
+    let h = local.block_on(&rt, async move {
+        let h = Handle::current();
+        h
+    });
+    h.spawn(async {});
+    futures::executor::block_on(async { Handle::current() }).spawn(async {});
+    let n = rt.block_on(async { 1 });
+    n.spawn(async {});
+}
+";
+    assert_eq!(spawn_lines(code), [5, 10, 11]);
 }
