@@ -1,7 +1,7 @@
 //! Code blocks in `///` doc comments, scanned when `audit-doctests` is on.
 
 use crate::parse;
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use std::str::FromStr;
 use syn::parse::Parser;
 use syn::visit::Visit;
@@ -34,6 +34,52 @@ struct DocLine {
 #[derive(Default)]
 struct DocLines(Vec<DocLine>);
 
+impl DocLines {
+    fn add(&mut self, s: &syn::LitStr) {
+        let text = s.value();
+        if !text.contains('\n') {
+            let start = s.span().start();
+            self.0.push(DocLine {
+                line: start.line,
+                column: start.column,
+                text,
+            });
+        }
+    }
+
+    /// The doc comments among a macro invocation's tokens: `#[doc = "…"]`
+    /// (`#![doc = "…"]`), at any depth.
+    fn add_tokens(&mut self, tokens: TokenStream) {
+        let mut after_hash = false;
+        for tree in tokens {
+            match tree {
+                TokenTree::Punct(p) if p.as_char() == '#' => after_hash = true,
+                TokenTree::Punct(p) if p.as_char() == '!' && after_hash => {}
+                TokenTree::Group(g) if after_hash && g.delimiter() == Delimiter::Bracket => {
+                    after_hash = false;
+                    match syn::parse2::<syn::MetaNameValue>(g.stream()) {
+                        Ok(nv) if nv.path.is_ident("doc") => {
+                            if let syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }) = &nv.value
+                            {
+                                self.add(s);
+                            }
+                        }
+                        _ => self.add_tokens(g.stream()),
+                    }
+                }
+                TokenTree::Group(g) => {
+                    after_hash = false;
+                    self.add_tokens(g.stream());
+                }
+                _ => after_hash = false,
+            }
+        }
+    }
+}
+
 impl Visit<'_> for DocLines {
     fn visit_attribute(&mut self, attr: &syn::Attribute) {
         if !attr.path().is_ident("doc") {
@@ -45,17 +91,13 @@ impl Visit<'_> for DocLines {
                 ..
             }) = &nv.value
             {
-                let text = s.value();
-                if !text.contains('\n') {
-                    let start = s.span().start();
-                    self.0.push(DocLine {
-                        line: start.line,
-                        column: start.column,
-                        text,
-                    });
-                }
+                self.add(s);
             }
         }
+    }
+
+    fn visit_macro(&mut self, mac: &syn::Macro) {
+        self.add_tokens(mac.tokens.clone());
     }
 }
 
@@ -113,4 +155,44 @@ fn is_rust(info: &str) -> bool {
             matches!(t, "rust" | "no_run" | "should_panic" | "test_harness")
                 || t.starts_with("edition")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(source: &str) -> Vec<String> {
+        let file = syn::parse_file(source).unwrap();
+        blocks(&file).into_iter().map(|b| b.code).collect()
+    }
+
+    #[test]
+    fn doc_comments_inside_macro_invocations_are_read() {
+        let source = "\
+/// ```
+/// a();
+/// ```
+fn outer() {}
+items! {
+    /// ```
+    /// b();
+    /// ```
+    fn inner() {}
+    nested! { [
+        /// ```
+        /// c();
+        /// ```
+        struct S;
+    ] }
+}
+macro_rules! m {
+    () => {
+        //! ```
+        //! d();
+        //! ```
+    };
+}
+";
+        assert_eq!(codes(source), ["a();\n", "b();\n", "c();\n", "d();\n"]);
+    }
 }
