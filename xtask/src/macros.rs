@@ -12,7 +12,7 @@
 
 use crate::parse;
 use crate::scan::Scanner;
-use proc_macro2::{Group, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Spacing, TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::visit::Visit;
@@ -129,6 +129,38 @@ impl Scanner<'_> {
         }
         self.in_macro_rules -= 1;
     }
+}
+
+/// The fns a `macro_rules!` definition's transcribers write out, at any
+/// depth (in a `mod` beside the invocation's own tokens, as tokio's tests
+/// define `fn rt()` for each runtime flavour), each parsed from its `fn`.
+pub(crate) fn transcribed_fns(tokens: TokenStream) -> Vec<syn::Item> {
+    fn search(tokens: TokenStream, out: &mut Vec<syn::Item>) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
+                TokenTree::Ident(ident) if ident == "fn" => {
+                    // Up to its body, the first `{ … }` after it.
+                    let end = tokens[i..].iter().position(
+                        |t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace),
+                    );
+                    let Some(end) = end else { continue };
+                    let rest: TokenStream = tokens[i..=i + end].iter().cloned().collect();
+                    if let Ok(f) = syn::parse2::<syn::ItemFn>(rest) {
+                        out.push(syn::Item::Fn(f));
+                    }
+                }
+                TokenTree::Group(group) => search(group.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let body = unmeta(tokens);
+    if parse::within_limit(&body) {
+        search(body, &mut out);
+    }
+    out
 }
 
 /// A `select!` branch: `pattern = future, if precondition => handler`, or

@@ -195,6 +195,10 @@ pub(crate) struct Scanner<'a> {
     /// shadow the scopes' variables there.
     inner_vars: RefCell<Vec<(String, Option<Ty>)>>,
     pub(crate) in_macro_rules: usize,
+    /// The fns each `macro_rules!` defined so far in the file writes out
+    /// (`fn rt() -> Runtime` beside the `$($t)*` it is invoked with): in
+    /// scope in that macro's invocations.
+    pub(crate) macro_fns: std::collections::HashMap<String, std::rc::Rc<[syn::Item]>>,
     pub(crate) spawns: Vec<Spawn>,
     pub(crate) sites: Vec<Site>,
 }
@@ -217,6 +221,7 @@ impl<'a> Scanner<'a> {
             collect_into: None,
             inner_vars: RefCell::default(),
             in_macro_rules: 0,
+            macro_fns: Default::default(),
             spawns: Vec::new(),
             sites: Vec::new(),
         }
@@ -1404,6 +1409,16 @@ impl Visit<'_> for PatNames {
 }
 
 impl<'ast> Visit<'ast> for Scanner<'_> {
+    fn visit_item_macro(&mut self, m: &'ast syn::ItemMacro) {
+        if let (Some(ident), true) = (&m.ident, m.mac.path.is_ident("macro_rules")) {
+            let fns = crate::macros::transcribed_fns(m.mac.tokens.clone());
+            if !fns.is_empty() {
+                self.macro_fns.insert(name(ident), fns.into());
+            }
+        }
+        visit::visit_item_macro(self, m);
+    }
+
     fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
         let Some((_, items)) = &m.content else {
             return;
@@ -1683,8 +1698,14 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
                 self.visit_tokens(mac.tokens.clone());
             }
             _ => {
+                let defined = match mac.path.segments.len() {
+                    1 => self.macro_fns.get(name.as_deref().unwrap_or("")).cloned(),
+                    _ => None,
+                };
                 self.in_opaque_macro += 1;
-                self.visit_tokens(mac.tokens.clone());
+                self.with_frame(defined.iter().flat_map(|fns| fns.iter()), |this| {
+                    this.visit_tokens(mac.tokens.clone())
+                });
                 self.in_opaque_macro -= 1;
             }
         }

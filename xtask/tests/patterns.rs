@@ -1,7 +1,8 @@
 //! Patterns the `patterns` fixture does not show: let chains, alternatives,
 //! slices, `@` bindings, patterns in parameters and `vec!`; a `JoinSet`
 //! built from an iterator or extended; raw identifiers; statics, consts
-//! and type aliases; locks, cells and smart pointers; what `block_on` gives.
+//! and type aliases; locks, cells and smart pointers; what `block_on` gives;
+//! fns a local macro writes out.
 
 mod support;
 
@@ -986,4 +987,34 @@ fn f(rt: Runtime, local: LocalSet) {
 }
 ";
     assert_eq!(spawn_lines(code), [5, 10, 11]);
+}
+
+#[test]
+fn fns_a_local_macro_writes_out_are_in_scope_in_its_invocations() {
+    let code = "\
+use std::sync::Arc;
+use tokio::runtime::Runtime;
+macro_rules! rt_test {
+    ($($t:tt)*) => {
+        mod current_thread {
+            $($t)*
+            fn rt() -> Arc<Runtime> { unimplemented!() }
+        }
+    };
+}
+rt_test! {
+    #[test]
+    fn spawns() {
+        let rt = rt();
+        rt.spawn(async {});
+    }
+}
+other! {
+    fn elsewhere() {
+        let rt = rt();
+        rt.spawn(async {});
+    }
+}
+";
+    assert_eq!(spawn_lines(code), [15]);
 }
