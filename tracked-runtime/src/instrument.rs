@@ -14,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::events::EventKind;
 use crate::outcome::Classify;
+use crate::panic::Unwound;
 use crate::record::Record;
 use crate::shutdown::AtSpawn;
 use crate::snapshot::Ending;
@@ -281,9 +282,16 @@ impl Current {
         }
     }
 
-    /// Records how the task ended and logs failures; then, for a panic,
-    /// carries out the tracker's [`OnPanic`](crate::OnPanic) for the type.
+    /// Records how the task ended and logs failures.
     pub(crate) fn finish(self, ending: Ending) {
+        self.finish_unwinding(ending, Unwound::default());
+    }
+
+    /// [`finish`](Self::finish) for a panic that unwound out of the records
+    /// in `unwound` first (`#[tracked]` fns awaited in this one); then, if
+    /// the panic leaves the task, carries out the strongest of the tracker's
+    /// [`OnPanic`](crate::OnPanic) for their types and this one's.
+    fn finish_unwinding(self, ending: Ending, mut unwound: Unwound) {
         let record = &self.record;
         if let Some(state) = record.wake_state() {
             state.ended();
@@ -298,25 +306,34 @@ impl Current {
                 "tracked task failed: {text}"
             ),
             Ending::Panicked { message, location } => {
-                let location = location.as_deref().unwrap_or("unknown");
-                tracing::error!(
-                    task.id = record.id.as_u64(),
-                    task.name = %record.name,
-                    task.r#type = %record.ty,
-                    task.site = %record.site(),
-                    panic.location = location,
-                    "tracked task panicked: {message}"
-                );
+                let at = location.as_deref().unwrap_or("unknown");
+                if !unwound.told {
+                    tracing::error!(
+                        task.id = record.id.as_u64(),
+                        task.name = %record.name,
+                        task.r#type = %record.ty,
+                        task.site = %record.site(),
+                        panic.location = at,
+                        "tracked task panicked: {message}"
+                    );
+                }
                 let action = self.tracker.inner.on_panic.action(record.ty);
-                if action != crate::OnPanic::Continue {
-                    let cause = format!(
-                        "task {} #{} ({}, spawned at {}) panicked at {location}: {message}",
+                unwound.add(action, || {
+                    format!(
+                        "task {} #{} ({}, spawned at {}) panicked at {at}: {message}",
                         record.name,
                         record.id.as_u64(),
                         record.ty,
                         record.site()
-                    );
-                    panic_action = Some((action, cause));
+                    )
+                });
+                if record.nested() {
+                    // It unwinds on into the record polling this one, the
+                    // current one again: the task acts if it ends with it.
+                    unwound.told = true;
+                    crate::panic::hand_on(location.clone(), unwound);
+                } else {
+                    panic_action = unwound.action;
                 }
             }
             Ending::Completed | Ending::Cancelled => {}
@@ -594,8 +611,8 @@ where
         }
         Err(payload) => {
             if let Some(current) = slot.take() {
-                let ending = panicked(&current.record, &*payload);
-                current.finish(ending);
+                let (ending, unwound) = panicked(&current.record, &*payload);
+                current.finish_unwinding(ending, unwound);
             }
             resume_unwind(payload)
         }
@@ -625,8 +642,8 @@ where
                 output
             }
             Err(payload) => {
-                let ending = panicked(&current.record, &*payload);
-                current.finish(ending);
+                let (ending, unwound) = panicked(&current.record, &*payload);
+                current.finish_unwinding(ending, unwound);
                 resume_unwind(payload)
             }
         }
@@ -643,11 +660,17 @@ pub(crate) async fn unrun<R>(closure: impl FnOnce() -> R) -> R {
 }
 
 /// How a task returning `output` ended; an `Err`'s text is cut to
-/// [`MAX_FAILURE_BYTES`].
+/// [`MAX_FAILURE_BYTES`]. The text is the user's code (a `Display`, an
+/// `Outcome`): if making it panics, the task still ends, `Failed`, and its
+/// output still goes to its handle.
 fn ending_of<C: Classify<T>, T>(output: &T) -> Ending {
-    match C::failure(output) {
-        Some(text) => Ending::Failed(cut(text, MAX_FAILURE_BYTES)),
-        None => Ending::Completed,
+    match catch_unwind(AssertUnwindSafe(|| C::failure(output))) {
+        Ok(Some(text)) => Ending::Failed(cut(text, MAX_FAILURE_BYTES)),
+        Ok(None) => Ending::Completed,
+        Err(payload) => Ending::Failed(format!(
+            "(no text: formatting the error panicked: {})",
+            panic_message(&*payload)
+        )),
     }
 }
 
@@ -662,12 +685,12 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The ending of `record`'s task, unwinding with `payload`.
-fn panicked(record: &Record, payload: &(dyn Any + Send)) -> Ending {
-    Ending::Panicked {
-        message: panic_message(payload),
-        location: crate::panic::take_location(record),
-    }
+/// The ending of `record`'s task, unwinding with `payload`, and what the
+/// records the panic unwound out of before left to it.
+fn panicked(record: &Record, payload: &(dyn Any + Send)) -> (Ending, Unwound) {
+    let (location, unwound) = crate::panic::take(record);
+    let message = panic_message(payload);
+    (Ending::Panicked { message, location }, unwound)
 }
 
 /// The id of the tracked task running on this thread, if any.

@@ -11,6 +11,13 @@
 //! take it, in another task or in a later poll. A hook installed
 //! later with `std::panic::set_hook` replaces it; panics are then still
 //! recorded, with an unknown location.
+//!
+//! A panic in a `#[tracked]` fn awaited inside a task unwinds out of the
+//! fn's record, then out of each record enclosing it, up to the task's:
+//! each ends `Panicked` with the same location. The first logs the panic;
+//! the others do not log it again. [`OnPanic`] acts when the panic leaves
+//! the task (a panic the task catches acts on nothing, as with tokio),
+//! taking the strongest action of the types it unwound out of.
 
 use std::cell::RefCell;
 use std::panic;
@@ -19,11 +26,36 @@ use std::sync::Once;
 use crate::record::Record;
 use crate::{TaskId, TaskType, Tracker};
 
-/// Where a panic in a tracked task happened, and in which task and poll.
+/// Where a panic in a tracked task happened, and the task and poll whose
+/// record ends with it next.
 struct Seen {
     task: TaskId,
     polls: u64,
-    location: String,
+    location: Option<String>,
+    unwound: Unwound,
+}
+
+/// What the records a panic unwound out of so far leave to the next one.
+#[derive(Default)]
+pub(crate) struct Unwound {
+    /// One of them logged the panic.
+    pub(crate) told: bool,
+    /// The strongest [`OnPanic`] of their types, with its cause, if not
+    /// `Continue`.
+    pub(crate) action: Option<(OnPanic, String)>,
+}
+
+impl Unwound {
+    /// Keeps the stronger of the actions so far and `action`.
+    pub(crate) fn add(&mut self, action: OnPanic, cause: impl FnOnce() -> String) {
+        let stronger = match &self.action {
+            Some((so_far, _)) => action.strength() > so_far.strength(),
+            None => action != OnPanic::Continue,
+        };
+        if stronger {
+            self.action = Some((action, cause()));
+        }
+    }
 }
 
 thread_local! {
@@ -50,7 +82,8 @@ pub(crate) fn install_hook() {
                     *slot.borrow_mut() = Some(Seen {
                         task,
                         polls,
-                        location: location.to_string(),
+                        location: Some(location.to_string()),
+                        unwound: Unwound::default(),
                     });
                 });
             }
@@ -60,14 +93,35 @@ pub(crate) fn install_hook() {
 }
 
 /// The location of the panic `record`'s task is unwinding from, if the
-/// hook saw it: the last one it saw on this thread, in this task and poll.
-pub(crate) fn take_location(record: &Record) -> Option<String> {
+/// hook saw it (the last one it saw on this thread, in this task and poll),
+/// and what the records it unwound out of before left to this one.
+pub(crate) fn take(record: &Record) -> (Option<String>, Unwound) {
     let seen = LOCATION
         .try_with(|slot| slot.borrow_mut().take())
         .ok()
-        .flatten()?;
+        .flatten();
     let polls = record.polls.load(std::sync::atomic::Ordering::Relaxed);
-    (seen.task == record.id && seen.polls == polls).then_some(seen.location)
+    match seen {
+        Some(seen) if seen.task == record.id && seen.polls == polls => {
+            (seen.location, seen.unwound)
+        }
+        _ => (None, Unwound::default()),
+    }
+}
+
+/// Leaves a panic's location and what it unwound out of so far to the
+/// record current on this thread, which it unwinds into next.
+pub(crate) fn hand_on(location: Option<String>, unwound: Unwound) {
+    if let Some((task, polls)) = running() {
+        let _ = LOCATION.try_with(|slot| {
+            *slot.borrow_mut() = Some(Seen {
+                task,
+                polls,
+                location,
+                unwound,
+            });
+        });
+    }
 }
 
 /// What a tracker does when one of its tasks panics, besides recording it.
@@ -77,6 +131,11 @@ pub(crate) fn take_location(record: &Record) -> Option<String> {
 /// level with its name, type and site. On stable tokio a runtime cannot be
 /// told to stop on a task's panic (`unhandled_panic` needs
 /// `--cfg tokio_unstable`); this is that choice, per task type.
+///
+/// It acts on a panic that leaves the task, as `unhandled_panic` would: a
+/// panic in a `#[tracked]` fn that the task catches (`catch_unwind`) is
+/// recorded on the fn and does nothing more. One that unwinds out of such
+/// fns and then the task takes the strictest action of all their types.
 ///
 /// # Examples
 ///
@@ -108,6 +167,16 @@ pub enum OnPanic {
     /// destructors, buffered log writers and the journal's queued events
     /// are lost; prefer `Shutdown` when those matter.
     Abort,
+}
+
+impl OnPanic {
+    fn strength(self) -> u8 {
+        match self {
+            OnPanic::Continue => 0,
+            OnPanic::Shutdown => 1,
+            OnPanic::Abort => 2,
+        }
+    }
 }
 
 /// The action for each task type.
