@@ -782,3 +782,79 @@ async fn a_shutdown_leaves_the_task_that_awaits_it_alone() {
     drained(&tracker).await;
     assert_eq!(tracker.stats().total.cancelled, 0, "{:?}", tracker.stats());
 }
+
+/// A session that stops when asked, through its own token: a `#[tracked]`
+/// fn of another type than the task awaiting it, `depth` fns deep.
+#[tracked::tracked(type = "GameLogic")]
+async fn session(depth: u32) -> &'static str {
+    if depth > 0 {
+        return Box::pin(session(depth - 1)).await;
+    }
+    let me = tracked::current().expect("inside a tracked fn");
+    me.cancellation_token().cancelled().await;
+    assert!(me.is_cancelled());
+    "stopped cleanly"
+}
+
+/// What asks a task to stop asks the `#[tracked]` fns awaited in it: their
+/// tokens are cancelled with the task's, so one watching its own stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_fn_awaited_in_a_task_is_asked_with_it() {
+    let tracker = Tracker::new();
+    let sessions = Query::new().ty(TaskType::GAME_LOGIC);
+    let one = tracker.spawn("conn", TaskType::NETWORK, session(0));
+    live_match(&tracker, &sessions).await;
+    let report = tracker.cancel_task(one.id(), Duration::from_secs(20)).await;
+    assert_eq!((report.stopped, report.aborted.len()), (1, 0), "{report:?}");
+    assert_eq!(one.await.unwrap(), "stopped cleanly");
+
+    // Nested three deep, stopped by the task's type and by a shutdown tier.
+    let two = tracker.spawn("conn", TaskType::NETWORK, session(3));
+    until("the innermost session", || {
+        tracker.tasks(&sessions).len() == 4
+    })
+    .await;
+    let report = tracker
+        .cancel_type(TaskType::NETWORK, Duration::from_secs(20))
+        .await;
+    assert_eq!((report.stopped, report.aborted.len()), (1, 0), "{report:?}");
+    assert_eq!(two.await.unwrap(), "stopped cleanly");
+
+    let three = tracker.spawn("conn", TaskType::NETWORK, session(1));
+    until("the sessions", || tracker.tasks(&sessions).len() == 2).await;
+    let report = tracker
+        .shutdown(ShutdownPlan::default_with(Duration::from_secs(20)))
+        .await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(three.await.unwrap(), "stopped cleanly");
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
+/// Whether the fn was asked to stop when it started.
+#[tracked::tracked(type = "GameLogic")]
+async fn asked_at_start() -> bool {
+    tracked::current().unwrap().is_cancelled()
+}
+
+/// A fn that starts after its task was asked to stop is asked as it starts
+/// (not only by the cancel's next scan, which a task spawned into a tier
+/// already stopped never gets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_fn_starting_in_an_asked_task_is_asked() {
+    let tracker = Tracker::new();
+    let task = tracker.spawn("conn", TaskType::NETWORK, async {
+        // Does not watch its token: only the fns it then starts do.
+        let me = tracked::current().unwrap();
+        while !me.is_cancelled() {
+            tokio::task::yield_now().await;
+        }
+        (asked_at_start().await, session(0).await)
+    });
+    let report = tracker
+        .cancel_task(task.id(), Duration::from_secs(20))
+        .await;
+    assert_eq!((report.stopped, report.aborted.len()), (1, 0), "{report:?}");
+    assert_eq!(task.await.unwrap(), (true, "stopped cleanly"));
+    assert_invariant(&tracker);
+}

@@ -209,13 +209,37 @@ pub(crate) fn cancel_blocking(
     // Tasks are followed by id: a `#[tracked]` claim may replace a task's
     // record while it is being cancelled.
     let mut asked = Asked::new();
+    let mut asked_units = HashSet::new();
     let mut remaining: Vec<Arc<Record>>;
     loop {
         let skip = exempt.lock().clone();
-        remaining = tracker
-            .inner
-            .registry
-            .live(|r| !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r)));
+        // With them, the `#[tracked]` fns awaited in the tasks asked so far
+        // (deeper ones a scan later): each runs within its task, so what
+        // asks the task asks it, and one watching its own token stops with
+        // its task. A fn that starts later is asked as it registers
+        // (`inline::start`). They are not counted: they end with their task.
+        let mut units = Vec::new();
+        remaining = tracker.inner.registry.live(|r| {
+            let unit = || {
+                r.nested()
+                    && !r.cancel_requested()
+                    && r.parent
+                        .is_some_and(|p| asked.contains_key(&p) || asked_units.contains(&p))
+            };
+            !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r) || unit())
+        });
+        remaining.retain(|r| {
+            let selected = asked.contains_key(&r.id) || select(r);
+            if !selected {
+                units.push(Arc::clone(r));
+            }
+            selected
+        });
+        for unit in &units {
+            unit.unless_ended(|| tracker.emit(unit, crate::EventKind::CancelRequested));
+            tracker.inner.registry.request_cancel(unit);
+            asked_units.insert(unit.id);
+        }
         for record in &remaining {
             ask(tracker, record, &mut asked);
         }

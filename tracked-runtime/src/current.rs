@@ -181,7 +181,9 @@ impl CurrentTask {
     /// The task's cancellation token: cancelled when a cancel of its group,
     /// its type, or a shutdown tier asks it to stop. A task that watches it
     /// (`token.cancelled().await`, or `tokio::select!` on it) stops cleanly;
-    /// one that does not is aborted at the cancel's deadline.
+    /// one that does not is aborted at the cancel's deadline. In a
+    /// `#[tracked]` fn awaited inside a task, it is the fn's own token,
+    /// cancelled also whenever the task is asked to stop.
     ///
     /// It is tokio-util's `CancellationToken`, so it can be passed to code
     /// that takes one, or used as a parent of child tokens.

@@ -118,7 +118,15 @@ fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> Guard {
             if let Some(owner) = owner {
                 builder = builder.owner(owner);
             }
-            Guard::new(builder.register(SpawnKind::Inline, Location::caller()))
+            let unit = builder.register(SpawnKind::Inline, Location::caller());
+            // It runs within the task polling it: asked to stop if the
+            // task was (a cancel's scans ask those that start earlier).
+            // Registered first, under a shard lock the cancel's scan takes
+            // after asking: the scan finds the unit, or the unit the ask.
+            if with_current(|enclosing| enclosing.is_some_and(|e| e.record.cancel_requested())) {
+                unit.tracker.inner.registry.request_cancel(&unit.record);
+            }
+            Guard::new(unit)
         }
     }
 }
