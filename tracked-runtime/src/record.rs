@@ -651,6 +651,11 @@ impl Record {
         (!self.state().is_finished()).then(f)
     }
 
+    /// Takes the progress log out of a record that may be shared.
+    pub(crate) fn take_shared_progress(&self) -> Option<Box<Progress>> {
+        self.progress().take()
+    }
+
     pub(crate) fn take_progress(&mut self) -> Option<Box<Progress>> {
         self.progress
             .get_mut()

@@ -463,7 +463,17 @@ impl Registry {
     pub(crate) fn cleanup(&self, cutoff: u64) -> usize {
         let mut removed = 0;
         for shard in self.shards.iter() {
-            removed += shard.0.lock().evict_older(cutoff);
+            let mut state = shard.0.lock();
+            removed += state.evict_older(cutoff);
+            // Pooled records of tasks evicted by capacity still hold their
+            // progress logs until reused: an explicit cleanup frees them.
+            let logs: Vec<_> = state
+                .pool
+                .iter()
+                .filter_map(|r| r.take_shared_progress())
+                .collect();
+            drop(state);
+            drop(logs);
         }
         self.budget.held.fetch_sub(removed, Ordering::Relaxed);
         removed
@@ -945,6 +955,10 @@ impl ShardState {
             .is_some_and(|entry| entry.finished_at < cutoff)
         {
             if let Some(entry) = self.history.evict_oldest() {
+                // Cold here (unlike an eviction by capacity, the hot path):
+                // a pooled record lets go of its progress log now, not when
+                // it is reused, so that expired tasks free their bytes.
+                drop(entry.record.take_shared_progress());
                 drop(self.recycle(entry.record));
                 evicted += 1;
             }
@@ -976,6 +990,51 @@ mod tests {
             .worker_threads(2)
             .build()
             .expect("a runtime")
+    }
+
+    /// How many records of the registry's pools still hold a progress log.
+    fn pooled_logs(tracker: &Tracker) -> usize {
+        let shards = tracker.inner.registry.shards.iter();
+        let pooled = shards.map(|shard| {
+            let state = shard.0.lock();
+            state.pool.iter().filter(|r| r.progress().is_some()).count()
+        });
+        pooled.sum()
+    }
+
+    /// A record evicted from history goes back to the pool, to be reused:
+    /// expired or cleaned up, it does not keep its task's progress log
+    /// (up to 32 KiB) until then.
+    #[test]
+    fn pooled_records_let_go_of_progress_logs_when_expired_or_cleaned_up() {
+        let report = |tasks: usize, tracker: &Tracker| {
+            let runtime = current_thread();
+            runtime.block_on(async {
+                for _ in 0..tasks {
+                    let task = tracker.spawn("report", TaskType::MAINTENANCE, async {
+                        crate::progress(50, "x".repeat(1000));
+                    });
+                    task.await.expect("no task fails");
+                }
+            });
+        };
+        // Evicted by capacity (the hot path): kept until reused or cleaned up.
+        let tracker = Tracker::builder().shards(1).history_capacity(10).build();
+        report(60, &tracker);
+        assert!(pooled_logs(&tracker) > 0);
+        tracker.cleanup(std::time::Duration::ZERO);
+        assert_eq!(pooled_logs(&tracker), 0);
+        assert!(tracker.finished(&Query::new()).is_empty());
+
+        // Expired: let go of as they are evicted.
+        let tracker = Tracker::builder()
+            .shards(1)
+            .history_ttl(std::time::Duration::from_millis(1))
+            .build();
+        report(20, &tracker);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        report(1, &tracker);
+        assert_eq!(pooled_logs(&tracker), 0);
     }
 
     /// A burst of parked tasks ends while other threads spawn and end
