@@ -43,6 +43,14 @@ pub struct Tracker {
     pub(crate) inner: Arc<Inner>,
 }
 
+// A tracker is made to be used across panics (its tasks panic, and it
+// records them; its locks ignore poisoning), as tokio's `Handle` is.
+// Without these, tokio's `broadcast` channel inside (under tokio's
+// `parking_lot` feature) would make `catch_unwind(|| tracker.spawn(..))`
+// need an `AssertUnwindSafe`.
+impl std::panic::UnwindSafe for Tracker {}
+impl std::panic::RefUnwindSafe for Tracker {}
+
 pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) clock: Clock,
@@ -384,6 +392,15 @@ mod tests {
     use super::Tracker;
     use crate::TaskType;
     use std::sync::Arc;
+
+    /// Usable in `catch_unwind` as tokio's `Handle` is, whatever tokio's
+    /// features (its `parking_lot` one makes a channel inside not so).
+    #[test]
+    fn a_tracker_is_unwind_safe() {
+        fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+        unwind_safe::<Tracker>();
+        unwind_safe::<&Tracker>();
+    }
 
     /// The tasks of a leaked tracker, or of the global one, hold no count
     /// of it; those of any other hold one each.
