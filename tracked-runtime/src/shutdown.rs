@@ -305,7 +305,10 @@ impl Tracker {
     /// Returns within [`ShutdownPlan::total_timeout`] plus a small margin
     /// (up to 100 ms per tier that had to abort, for the aborts to land),
     /// whatever the tasks do: the tiers run on a dedicated thread that
-    /// depends on neither the runtime's workers nor its timers.
+    /// depends on neither the runtime's workers nor its timers. The margin
+    /// also holds the time to abort, one by one, what is left (a few µs a
+    /// task): tasks spawned faster than that during the shutdown (hundreds
+    /// of thousands a second on two cores) stretch it.
     ///
     /// **Spawning during and after shutdown**: a task spawned while its
     /// type's tier (or a later-started one) is stopping starts with its
