@@ -152,6 +152,36 @@ async fn abort_while_running_is_cancelled() {
     assert!(task.polls >= 1);
 }
 
+/// Panics when dropped.
+struct Explosive;
+
+impl Drop for Explosive {
+    fn drop(&mut self) {
+        panic!("dropped mid-flight");
+    }
+}
+
+/// tokio reports a task whose future panics as it is dropped (aborted) as
+/// panicked, not cancelled: the record says the same.
+#[tokio::test]
+async fn a_future_panicking_as_it_is_aborted_is_panicked() {
+    let tracker = Tracker::new();
+    let handle = tracker.spawn("fragile", TaskType::GENERAL, async {
+        let _held = Explosive;
+        std::future::pending::<()>().await;
+    });
+    tokio::task::yield_now().await;
+    handle.abort();
+    let error = handle.await.unwrap_err();
+    assert!(error.is_panic());
+    let task = only_finished(&tracker);
+    assert_eq!(task.state, TaskState::Panicked);
+    assert_eq!(task.error.as_deref(), Some("dropped mid-flight"));
+    let location = task.panic_location.expect("the drop's location");
+    assert!(location.starts_with(file!()), "{location}");
+    assert_eq!(tracker.stats().total.live(), 0);
+}
+
 /// A type of the user's: one line makes it a task's output. (Had the
 /// crate implemented `Outcome` for `!`, named through a projection, every
 /// such impl would conflict with it, E0119.)
