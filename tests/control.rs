@@ -858,3 +858,76 @@ async fn a_tracked_fn_starting_in_an_asked_task_is_asked() {
     assert_eq!(task.await.unwrap(), (true, "stopped cleanly"));
     assert_invariant(&tracker);
 }
+
+/// `Group::wait` is `TaskTracker::wait`: it waits for the group's tasks,
+/// those that join it meanwhile included, and asks none to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_group_waits_for_every_task_and_stops_none() {
+    let tracker = Tracker::new();
+    let uploads = tracker.group("uploads");
+    tokio::time::timeout(Duration::from_secs(5), uploads.wait())
+        .await
+        .expect("an empty group is waited for at once");
+
+    let done = Arc::new(AtomicUsize::new(0));
+    for i in 0..50u64 {
+        let done = Arc::clone(&done);
+        uploads.spawn("upload", TaskType::NETWORK, async move {
+            tokio::time::sleep(Duration::from_millis(i % 7 * 10)).await;
+            // A child joins the group (it inherits the owner), late.
+            let child = tracked::spawn("upload::part", TaskType::NETWORK, {
+                let done = Arc::clone(&done);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    assert!(!tracked::current().unwrap().is_cancelled());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            drop(child);
+            done.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    // Other work of the tracker is not waited for.
+    let other = tracker.spawn("serve", TaskType::NETWORK, std::future::pending::<()>());
+    tokio::time::timeout(Duration::from_secs(30), uploads.wait())
+        .await
+        .expect("the uploads end");
+    assert_eq!(done.load(Ordering::Relaxed), 100);
+    assert_eq!(uploads.live().total, 0);
+    let cancelled = tracker.finished(&Query::new().state(TaskState::Cancelled));
+    assert!(cancelled.is_empty(), "{cancelled:?}");
+    other.abort();
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
+/// More spawns and ends than the event buffer holds while waiting (one
+/// thread: the waiter runs only when the test awaits): the wait counts the
+/// group again rather than missing one.
+#[tokio::test]
+async fn waiting_for_a_group_survives_falling_behind_the_events() {
+    let tracker = Tracker::new();
+    let burst = tracker.group("burst");
+    let gate = tokio_util::sync::CancellationToken::new();
+    let member = |gate: &tokio_util::sync::CancellationToken| {
+        let gate = gate.clone();
+        async move { gate.cancelled().await }
+    };
+    burst.spawn("first", TaskType::GENERAL, member(&gate));
+    let waiter = tracker.spawn("waiter", TaskType::GENERAL, {
+        let burst = burst.clone();
+        async move { burst.wait().await }
+    });
+    // The waiter subscribes and finds the first member.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    for _ in 0..20_000 {
+        burst.spawn("short", TaskType::GENERAL, member(&gate));
+    }
+    gate.cancel();
+    tokio::time::timeout(Duration::from_secs(60), waiter)
+        .await
+        .expect("the burst ends")
+        .unwrap();
+    assert_eq!(burst.live().total, 0);
+    assert_eq!(tracker.stats().total.completed, 20_002);
+}

@@ -334,6 +334,9 @@ pub(crate) fn cancel_blocking(
     report
 }
 
+/// How often [`Group::wait`] looks again at the tasks its scan found.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// The tasks a cancel asked to stop, by id: each one's latest record, or
 /// `None` if it had ended before it was asked.
 type Asked = HashMap<TaskId, Option<Arc<Record>>>;
@@ -655,6 +658,87 @@ impl Group {
             *count.by_type.entry(record.ty).or_default() += 1;
         }
         count
+    }
+
+    /// Waits until the group has no live task, without asking any to stop:
+    /// tokio-util's `TaskTracker::wait`. Tasks that join the group
+    /// meanwhile are waited for too; it returns at the first moment none is
+    /// live, so stop spawning into the group first (`TaskTracker::close`).
+    /// Wrap it in `tokio::time::timeout` to bound it, or use
+    /// [`cancel`](Group::cancel) to ask the tasks to stop.
+    ///
+    /// It follows the group through the tracker's events; it needs the
+    /// runtime's timer (`enable_time`, on with `#[tokio::main]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tracked_runtime::{TaskType, Tracker};
+    ///
+    /// let tracker = Tracker::new();
+    /// let uploads = tracker.group("uploads");
+    /// uploads.spawn("upload", TaskType::NETWORK, async {
+    ///     tokio::time::sleep(Duration::from_millis(20)).await;
+    /// });
+    /// uploads.wait().await; // in-flight uploads finish; none is cancelled
+    /// assert_eq!(uploads.live().total, 0);
+    /// # }
+    /// ```
+    pub async fn wait(&self) {
+        use crate::events::{EventKind, Received};
+        // Subscribed first: a task that joins after the scan sends its spawn.
+        let mut events = self.tracker.subscribe();
+        let members = || {
+            let registry = &self.tracker.inner.registry;
+            let live = registry.live(|r| r.owner() == Some(&self.name));
+            live.into_iter()
+                .map(|r| (r.id, r))
+                .collect::<HashMap<_, _>>()
+        };
+        let mut scanned = members();
+        let mut joined = HashSet::new();
+        // A task the scan found may have ended just before the events were
+        // wanted, sending none: those are looked at again now and then.
+        let mut recheck = tokio::time::Instant::now() + RECHECK;
+        loop {
+            if !scanned.is_empty() && tokio::time::Instant::now() >= recheck {
+                scanned.retain(|_, r| !r.state().is_finished());
+                recheck = tokio::time::Instant::now() + RECHECK;
+            }
+            if scanned.is_empty() && joined.is_empty() {
+                return;
+            }
+            let received = if scanned.is_empty() {
+                events.recv().await
+            } else {
+                match tokio::time::timeout_at(recheck, events.recv()).await {
+                    Ok(received) => received,
+                    Err(_) => continue,
+                }
+            };
+            match received {
+                Some(Received::Event(event)) => match event.kind {
+                    EventKind::Spawned { .. } if event.owner.as_deref() == Some(&*self.name) => {
+                        joined.insert(event.id);
+                    }
+                    // Whatever its owner now (a claim may have changed it).
+                    EventKind::Finished { .. } => {
+                        joined.remove(&event.id);
+                        scanned.remove(&event.id);
+                    }
+                    _ => {}
+                },
+                // Fell behind: counted again.
+                Some(Received::Missed(_)) => {
+                    scanned = members();
+                    joined.clear();
+                }
+                None => return,
+            }
+        }
     }
 
     /// Cancels the group: asks every task to stop (including tasks that join
