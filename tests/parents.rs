@@ -1,6 +1,6 @@
 //! Parent links and tracker inheritance across nested spawns.
 
-use tracked::{Query, SpawnKind, TaskType, Tracker};
+use tracked::{Query, SpawnKind, TaskState, TaskType, Tracker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parents_propagate_through_nested_spawns_and_spawn_blocking() {
@@ -99,6 +99,51 @@ async fn spawn_local_and_spawn_on_are_tracked() {
         .collect();
     assert!(kinds.contains(&("local".into(), SpawnKind::Local)));
     assert!(kinds.contains(&("on-handle".into(), SpawnKind::Async)));
+}
+
+/// `Builder::spawn_local_on` is `LocalSet::spawn_local`: it spawns onto a
+/// set that is not running yet, from a tracked task (its parent), and a set
+/// dropped before running its tasks cancels them.
+#[tokio::test]
+async fn spawn_local_on_spawns_onto_a_set_from_outside_it() {
+    let tracker = Tracker::new();
+    let outer = tokio::task::LocalSet::new();
+    // A local parent: the set it spawns onto is not `Send`.
+    let child = {
+        let tracker = tracker.clone();
+        async move {
+            let unrun = tokio::task::LocalSet::new();
+            let task = tracked::Builder::new("on-dropped-set", TaskType::UI)
+                .tracker(&tracker)
+                .spawn_local_on(async { std::rc::Rc::new(7) }, &unrun);
+            drop(unrun);
+            assert!(task.await.unwrap_err().is_cancelled());
+        }
+    };
+    let parent = tracked::Builder::new("parent", TaskType::GENERAL)
+        .tracker(&tracker)
+        .spawn_local_on(child, &outer);
+    let parent_id = parent.id();
+    outer.run_until(parent).await.unwrap();
+
+    let local = tokio::task::LocalSet::new();
+    let rc = std::rc::Rc::new(5);
+    let task = tracked::Builder::new("on-set", TaskType::UI)
+        .tracker(&tracker)
+        .spawn_local_on(async move { *rc }, &local);
+    assert_eq!(local.run_until(task).await.unwrap(), 5);
+
+    let dropped = &tracker.finished(&Query::new().name_prefix("on-dropped-set"))[0];
+    assert_eq!(dropped.state, TaskState::Cancelled);
+    assert_eq!(dropped.kind, SpawnKind::Local);
+    assert_eq!(dropped.parent, Some(parent_id));
+    assert_eq!(dropped.site.file, file!());
+    let ran = &tracker.finished(&Query::new().name_prefix("on-set"))[0];
+    assert_eq!(
+        (ran.state, ran.kind),
+        (TaskState::Completed, SpawnKind::Local)
+    );
+    assert_eq!(ran.parent, None);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
-use tokio::task::JoinError;
+use tokio::task::{JoinError, LocalSet};
 
 use crate::instrument::{blocking, unrun, with_current, Current, Instrumented, TrackerRef};
 use crate::outcome::{ByOutcome, Classify};
@@ -242,6 +242,39 @@ impl<'a> Builder<'a> {
         let launch = current.launching();
         // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
         let handle = tokio::task::spawn_local(Instrumented::<_, ByOutcome>::new(future, current));
+        let id = launch.id();
+        JoinHandle::new(launch.launched(handle), id)
+    }
+
+    /// Spawns a `!Send` future on `local_set`, like `LocalSet::spawn_local`:
+    /// from outside the set too, before it runs (the task runs once the set
+    /// is awaited or `run_until` polls it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::rc::Rc;
+    /// use tokio::task::LocalSet;
+    /// use tracked_runtime::{Builder, TaskType};
+    ///
+    /// let local = LocalSet::new();
+    /// let shared = Rc::new(5);
+    /// let task = Builder::new("ui-refresh", TaskType::UI).spawn_local_on(async move { *shared }, &local);
+    /// assert_eq!(local.run_until(task).await.unwrap(), 5);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local_on<F>(self, future: F, local_set: &LocalSet) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: TaskOutput + 'static,
+    {
+        let current = self.register(SpawnKind::Local, Location::caller());
+        let launch = current.launching();
+        // tracked: allow(untracked-spawn) -- this is the tracked spawn itself.
+        let handle = local_set.spawn_local(Instrumented::<_, ByOutcome>::new(future, current));
         let id = launch.id();
         JoinHandle::new(launch.launched(handle), id)
     }

@@ -152,13 +152,13 @@ impl TokioType {
                 "use `tracked::JoinSet`, whose spawns register each task with the tracker"
             }
             TokioType::TaskBuilder => {
-                "use `tracked::Builder::new(name, ty)` instead of tokio's task builder: it has the same `spawn`, `spawn_blocking`, `spawn_local` and `spawn_on`"
+                "use `tracked::Builder::new(name, ty)` instead of tokio's task builder: it has the same `spawn`, `spawn_blocking`, `spawn_local`, `spawn_local_on` and `spawn_on`"
             }
             TokioType::Handle | TokioType::Runtime => {
                 "use `tracked::Tracker::spawn_on` (or `spawn_blocking`) with this runtime handle"
             }
             TokioType::LocalSet => {
-                "use `tracked::spawn_local(name, ty, future)` inside the `LocalSet`"
+                "use `tracked::Builder::new(name, ty).spawn_local_on(future, &local_set)` (or `tracked::spawn_local` inside the `LocalSet`)"
             }
             TokioType::LocalRuntime => {
                 "use `tracked::spawn_local(name, ty, future)` (or `tracked::spawn_blocking`) inside `block_on` of this runtime"
