@@ -491,26 +491,16 @@ pin_project_lite::pin_project! {
         /// runtime) drops its future as the current task, so that what the
         /// future's drop spawns (a cleanup task, say) is a child of the task
         /// in its tracker, not a root of the global one; then the guard
-        /// records the cancellation. If that drop panics, the task is
-        /// `Panicked`, as tokio's `JoinError` says.
+        /// records the cancellation.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let entered = this.guard.current.as_mut().map(Entered::new);
             // SAFETY: the future is dropped in place, as pinning allows, and
             // once: this is the wrapper's own drop, after which nothing
             // reaches the field (`ManuallyDrop` keeps the compiler from
-            // dropping it again, also when its drop unwinds).
-            let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
-                ManuallyDrop::drop(this.future.get_unchecked_mut())
-            }));
+            // dropping it again).
+            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
             drop(entered);
-            if let Err(payload) = dropped {
-                if let Some(current) = this.guard.current.take() {
-                    let (ending, unwound) = panicked(&current.record, &*payload);
-                    current.finish_unwinding(ending, unwound);
-                }
-                resume_unwind(payload);
-            }
         }
     }
 }
