@@ -168,3 +168,59 @@ async fn an_error_whose_text_panics_still_ends_its_task() {
         assert!(error.contains("no text for you"), "{error}");
     }
 }
+
+/// A task catches a panic out of its fns, does more work, and resumes the
+/// panic polls later: still logged once, with its location, and acted on.
+#[test]
+fn a_panic_resumed_polls_later_is_still_the_same_panic() {
+    let logged = logs::logged(|_| async {
+        let tracker = Tracker::builder()
+            .on_panic(Some(TaskType::CONSENSUS), OnPanic::Shutdown)
+            .build();
+        let round = tracker.spawn("unwinding::cleanup", TaskType::NETWORK, async {
+            let caught = CatchUnwind(Box::pin(outer())).await;
+            tokio::task::yield_now().await; // cleanup, in a later poll
+            if let Err(payload) = caught {
+                std::panic::resume_unwind(payload);
+            }
+        });
+        let id = round.id();
+        assert!(round.await.unwrap_err().is_panic());
+        let task = tracker.task(id).unwrap().task;
+        let location = task.panic_location.expect("the panic's location");
+        assert!(location.starts_with(file!()), "{location}");
+        assert!(tracker.shutdown_token().is_cancelled());
+    });
+    let lines = logged.matches("tracked task panicked").count();
+    assert_eq!(lines, 1, "{logged}");
+}
+
+/// What a caught panic handed on is not taken by another panic resumed in
+/// the same poll, nor is the location of an error text that panicked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_panic_resumed_in_the_same_poll_is_not_the_caught_one() {
+    let tracker = Tracker::builder()
+        .on_panic(Some(TaskType::CONSENSUS), OnPanic::Shutdown)
+        .build();
+    let round = tracker.spawn("unwinding::other", TaskType::NETWORK, async {
+        // A child's panic, as its handle gives it.
+        let child = tracked::spawn("unwinding::child", TaskType::NETWORK, async {
+            std::panic::resume_unwind(Box::new("child"))
+        });
+        let payload = child.await.unwrap_err().into_panic();
+        // Consensus fns panic, and are caught and let go.
+        let _ = CatchUnwind(Box::pin(outer())).await;
+        let _ = query().await; // and an error text panics
+        std::panic::resume_unwind(payload)
+    });
+    let id = round.id();
+    assert!(round.await.unwrap_err().is_panic());
+    let task = tracker.task(id).unwrap().task;
+    assert_eq!(task.error.as_deref(), Some("child"));
+    assert_eq!(task.panic_location, None, "the child's panic was resumed");
+    assert!(
+        !tracker.shutdown_token().is_cancelled(),
+        "{:?}",
+        tracker.shutdown_cause()
+    );
+}

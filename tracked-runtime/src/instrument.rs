@@ -284,14 +284,20 @@ impl Current {
 
     /// Records how the task ended and logs failures.
     pub(crate) fn finish(self, ending: Ending) {
-        self.finish_unwinding(ending, Unwound::default());
+        self.finish_unwinding(ending, Unwound::default(), None);
     }
 
     /// [`finish`](Self::finish) for a panic that unwound out of the records
     /// in `unwound` first (`#[tracked]` fns awaited in this one); then, if
     /// the panic leaves the task, carries out the strongest of the tracker's
-    /// [`OnPanic`](crate::OnPanic) for their types and this one's.
-    fn finish_unwinding(self, ending: Ending, mut unwound: Unwound) {
+    /// [`OnPanic`](crate::OnPanic) for their types and this one's. `payload`
+    /// is the panic's, which identifies it to the record it unwinds into.
+    fn finish_unwinding(
+        self,
+        ending: Ending,
+        mut unwound: Unwound,
+        payload: Option<&(dyn Any + Send)>,
+    ) {
         let record = &self.record;
         if let Some(state) = record.wake_state() {
             state.ended();
@@ -327,11 +333,11 @@ impl Current {
                         record.site()
                     )
                 });
-                if record.nested() {
+                if let (true, Some(payload)) = (record.nested(), payload) {
                     // It unwinds on into the record polling this one, the
                     // current one again: the task acts if it ends with it.
                     unwound.told = true;
-                    crate::panic::hand_on(location.clone(), unwound);
+                    crate::panic::hand_on(payload, location.clone(), unwound);
                 } else {
                     panic_action = unwound.action;
                 }
@@ -612,7 +618,7 @@ where
         Err(payload) => {
             if let Some(current) = slot.take() {
                 let (ending, unwound) = panicked(&current.record, &*payload);
-                current.finish_unwinding(ending, unwound);
+                current.finish_unwinding(ending, unwound, Some(&*payload));
             }
             resume_unwind(payload)
         }
@@ -643,7 +649,7 @@ where
             }
             Err(payload) => {
                 let (ending, unwound) = panicked(&current.record, &*payload);
-                current.finish_unwinding(ending, unwound);
+                current.finish_unwinding(ending, unwound, Some(&*payload));
                 resume_unwind(payload)
             }
         }
@@ -667,10 +673,14 @@ fn ending_of<C: Classify<T>, T>(output: &T) -> Ending {
     match catch_unwind(AssertUnwindSafe(|| C::failure(output))) {
         Ok(Some(text)) => Ending::Failed(cut(text, MAX_FAILURE_BYTES)),
         Ok(None) => Ending::Completed,
-        Err(payload) => Ending::Failed(format!(
-            "(no text: formatting the error panicked: {})",
-            panic_message(&*payload)
-        )),
+        Err(payload) => {
+            // Caught here: no panic unwinding later in this poll is it.
+            crate::panic::forget_seen();
+            Ending::Failed(format!(
+                "(no text: formatting the error panicked: {})",
+                panic_message(&*payload)
+            ))
+        }
     }
 }
 
@@ -688,7 +698,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// The ending of `record`'s task, unwinding with `payload`, and what the
 /// records the panic unwound out of before left to it.
 fn panicked(record: &Record, payload: &(dyn Any + Send)) -> (Ending, Unwound) {
-    let (location, unwound) = crate::panic::take(record);
+    let (location, unwound) = crate::panic::take(record, payload);
     let message = panic_message(payload);
     (Ending::Panicked { message, location }, unwound)
 }

@@ -17,23 +17,44 @@
 //! each ends `Panicked` with the same location. The first logs the panic;
 //! the others do not log it again. [`OnPanic`] acts when the panic leaves
 //! the task (a panic the task catches acts on nothing, as with tokio),
-//! taking the strongest action of the types it unwound out of.
+//! taking the strongest action of the types it unwound out of. Each record
+//! hands that on to the one it unwinds into, for the payload it unwinds
+//! with (`resume_unwind` keeps the payload's box, so its address follows
+//! the panic, also when the task catches it and resumes it polls later).
+//! A hand-on older than a panic the hook saw in the record since is not
+//! taken: the payload it was for is gone, and its address may be reused.
 
-use std::cell::RefCell;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::panic;
 use std::sync::Once;
 
 use crate::record::Record;
 use crate::{TaskId, TaskType, Tracker};
 
-/// Where a panic in a tracked task happened, and the task and poll whose
-/// record ends with it next.
+/// Where a panic in a tracked task happened (seen by the hook), in which
+/// task and poll, and the how-manyth panic on this thread it was.
 struct Seen {
     task: TaskId,
     polls: u64,
+    location: String,
+    seq: u64,
+}
+
+/// What a record a panic unwound out of leaves to the record `to` it
+/// unwinds into, for the payload at address `payload`.
+struct Handed {
+    to: TaskId,
+    payload: usize,
     location: Option<String>,
     unwound: Unwound,
+    /// The thread's panic count when it was handed on.
+    seq: u64,
 }
+
+/// Hand-ons kept per thread: those of panics caught and never resumed are
+/// dropped oldest first.
+const MAX_HANDED: usize = 8;
 
 /// What the records a panic unwound out of so far leave to the next one.
 #[derive(Default)]
@@ -59,7 +80,9 @@ impl Unwound {
 }
 
 thread_local! {
-    static LOCATION: RefCell<Option<Seen>> = const { RefCell::new(None) };
+    static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
+    static HANDED: RefCell<Vec<Handed>> = const { RefCell::new(Vec::new()) };
+    static PANICS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The task running on this thread and its poll count, if any.
@@ -78,12 +101,16 @@ pub(crate) fn install_hook() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if let (Some((task, polls)), Some(location)) = (running(), info.location()) {
-                let _ = LOCATION.try_with(|slot| {
-                    *slot.borrow_mut() = Some(Seen {
-                        task,
-                        polls,
-                        location: Some(location.to_string()),
-                        unwound: Unwound::default(),
+                let _ = PANICS.try_with(|count| {
+                    let seq = count.get() + 1;
+                    count.set(seq);
+                    let _ = SEEN.try_with(|slot| {
+                        *slot.borrow_mut() = Some(Seen {
+                            task,
+                            polls,
+                            location: location.to_string(),
+                            seq,
+                        });
                     });
                 });
             }
@@ -92,36 +119,71 @@ pub(crate) fn install_hook() {
     });
 }
 
-/// The location of the panic `record`'s task is unwinding from, if the
-/// hook saw it (the last one it saw on this thread, in this task and poll),
-/// and what the records it unwound out of before left to this one.
-pub(crate) fn take(record: &Record) -> (Option<String>, Unwound) {
-    let seen = LOCATION
-        .try_with(|slot| slot.borrow_mut().take())
+/// The address that identifies a panic's payload while it unwinds.
+fn address(payload: &(dyn Any + Send)) -> usize {
+    (payload as *const (dyn Any + Send)).cast::<()>().addr()
+}
+
+/// The location of the panic `record`'s task is unwinding from with
+/// `payload`, and what the records it unwound out of before left to this
+/// one: handed on by the record it came out of, or else seen by the hook
+/// in this task and poll (the last panic it saw on this thread).
+pub(crate) fn take(record: &Record, payload: &(dyn Any + Send)) -> (Option<String>, Unwound) {
+    let (id, at) = (record.id, address(payload));
+    let handed = HANDED
+        .try_with(|handed| {
+            let mut handed = handed.borrow_mut();
+            let found = handed.iter().position(|h| h.to == id && h.payload == at);
+            found.map(|index| handed.remove(index))
+        })
         .ok()
         .flatten();
     let polls = record.polls.load(std::sync::atomic::Ordering::Relaxed);
-    match seen {
-        Some(seen) if seen.task == record.id && seen.polls == polls => {
-            (seen.location, seen.unwound)
+    let seen = SEEN
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten()
+        .filter(|seen| seen.task == id && seen.polls == polls);
+    match (handed, seen) {
+        // The record itself panicked since: a payload at the same address
+        // is a new one.
+        (Some(handed), Some(seen)) if seen.seq > handed.seq => {
+            (Some(seen.location), Unwound::default())
         }
-        _ => (None, Unwound::default()),
+        (Some(handed), _) => (handed.location, handed.unwound),
+        (None, Some(seen)) => (Some(seen.location), Unwound::default()),
+        (None, None) => (None, Unwound::default()),
     }
 }
 
 /// Leaves a panic's location and what it unwound out of so far to the
-/// record current on this thread, which it unwinds into next.
-pub(crate) fn hand_on(location: Option<String>, unwound: Unwound) {
-    if let Some((task, polls)) = running() {
-        let _ = LOCATION.try_with(|slot| {
-            *slot.borrow_mut() = Some(Seen {
-                task,
-                polls,
-                location,
-                unwound,
-            });
+/// record current on this thread, which it unwinds into next with
+/// `payload`.
+pub(crate) fn hand_on(payload: &(dyn Any + Send), location: Option<String>, unwound: Unwound) {
+    let Some((to, _)) = running() else {
+        return;
+    };
+    let seq = PANICS.try_with(Cell::get).unwrap_or(0);
+    let _ = HANDED.try_with(|handed| {
+        let mut handed = handed.borrow_mut();
+        if handed.len() == MAX_HANDED {
+            handed.remove(0);
+        }
+        handed.push(Handed {
+            to,
+            payload: address(payload),
+            location,
+            unwound,
+            seq,
         });
-    }
+    });
+}
+
+/// Forgets the panic the hook last saw on this thread: one the tracker
+/// caught itself (an error's text that panicked), whose location no panic
+/// unwinding later in this poll may take.
+pub(crate) fn forget_seen() {
+    let _ = SEEN.try_with(|slot| slot.borrow_mut().take());
 }
 
 /// What a tracker does when one of its tasks panics, besides recording it.
