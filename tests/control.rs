@@ -704,9 +704,10 @@ async fn what_an_abort_cannot_stop_is_reported_left_running() {
     assert_invariant(&tracker);
 }
 
-/// A `#[tracked]` fn awaited in a task that the cancel aborts ends with it,
-/// and a blocking closure still waiting for a thread is ended by its abort
-/// before it starts: both are reported aborted, not left running.
+/// A `#[tracked]` fn awaited in a task that the cancel aborts ends with it
+/// (`Cancelled`, counted with its task: the task is reported aborted), and
+/// a blocking closure still waiting for a thread is ended by its abort
+/// before it starts: neither is reported left running.
 #[test]
 fn what_an_abort_did_stop_is_not_reported_left_running() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -724,9 +725,8 @@ fn what_an_abort_did_stop_is_not_reported_left_running() {
         let session = live_match(&tracker, &Query::new().parent(host.id())).await;
         let report = group.cancel(Duration::from_millis(50)).await;
         assert!(report.left_running.is_empty(), "{report}");
-        let mut aborted: Vec<_> = report.aborted.iter().map(|t| t.id).collect();
-        aborted.sort();
-        assert_eq!(aborted, [host.id(), session.id], "{report}");
+        let aborted: Vec<_> = report.aborted.iter().map(|t| t.id).collect();
+        assert_eq!(aborted, [host.id()], "{report}");
         assert!(host.await.unwrap_err().is_cancelled());
 
         // The only blocking thread runs this one; the next one queues.
@@ -930,4 +930,51 @@ async fn waiting_for_a_group_survives_falling_behind_the_events() {
         .unwrap();
     assert_eq!(burst.live().total, 0);
     assert_eq!(tracker.stats().total.completed, 20_002);
+}
+
+/// A network session: a `#[tracked]` fn of the task's own type, awaiting
+/// a game session inside it.
+#[tracked::tracked(type = "Network")]
+async fn net_session() -> &'static str {
+    session(0).await
+}
+
+/// A cancel counts tasks: the `#[tracked]` fns in them that it selects too
+/// (a group's owner is inherited, a fn may have the task's type) are asked
+/// with their task, not counted beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_counts_the_tasks_not_the_fns_in_them() {
+    let tracker = Tracker::new();
+    let group = tracker.group("sessions");
+    let handles: Vec<_> = (0..3)
+        .map(|_| group.spawn("conn", TaskType::NETWORK, net_session()))
+        .collect();
+    let fns = || {
+        let live = tracker.tasks(&Query::new());
+        live.iter().filter(|t| t.kind == SpawnKind::Inline).count()
+    };
+    until("the fns", || fns() == 6).await;
+    let report = group.cancel(Duration::from_secs(20)).await;
+    assert_eq!(
+        (
+            report.stopped,
+            report.already_finished,
+            report.aborted.len()
+        ),
+        (3, 0, 0),
+        "{report:?}"
+    );
+    for handle in handles {
+        assert_eq!(handle.await.unwrap(), "stopped cleanly");
+    }
+
+    let conn = tracker.spawn("conn", TaskType::NETWORK, net_session());
+    until("the fns", || fns() == 2).await;
+    let report = tracker
+        .cancel_type(TaskType::NETWORK, Duration::from_secs(20))
+        .await;
+    assert_eq!((report.stopped, report.aborted.len()), (1, 0), "{report:?}");
+    assert_eq!(conn.await.unwrap(), "stopped cleanly");
+    drained(&tracker).await;
+    assert_invariant(&tracker);
 }

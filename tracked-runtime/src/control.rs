@@ -213,35 +213,43 @@ pub(crate) fn cancel_blocking(
     let mut remaining: Vec<Arc<Record>>;
     loop {
         let skip = exempt.lock().clone();
-        // With them, the `#[tracked]` fns awaited in the tasks asked so far
-        // (deeper ones a scan later): each runs within its task, so what
-        // asks the task asks it, and one watching its own token stops with
-        // its task. A fn that starts later is asked as it registers
-        // (`inline::start`). They are not counted: they end with their task.
-        let mut units = Vec::new();
+        // With them, the `#[tracked]` fns awaited in the tasks selected or
+        // asked so far (deeper ones a scan later): each runs within its
+        // task, so what asks the task asks it, and one watching its own
+        // token stops with its task. A fn that starts later is asked as it
+        // registers (`inline::start`). They are not counted, also when the
+        // cancel selects them too (a group's owner is inherited): they end
+        // with their task, which is.
         remaining = tracker.inner.registry.live(|r| {
             let unit = || {
                 r.nested()
-                    && !r.cancel_requested()
                     && r.parent
                         .is_some_and(|p| asked.contains_key(&p) || asked_units.contains(&p))
             };
             !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r) || unit())
         });
+        let selected: HashSet<TaskId> = remaining.iter().map(|r| r.id).collect();
+        let mut units = Vec::new();
         remaining.retain(|r| {
-            let selected = asked.contains_key(&r.id) || select(r);
-            if !selected {
+            let inside = r.nested()
+                && !asked.contains_key(&r.id)
+                && r.parent.is_some_and(|p| {
+                    selected.contains(&p) || asked.contains_key(&p) || asked_units.contains(&p)
+                });
+            if inside && !r.cancel_requested() {
                 units.push(Arc::clone(r));
             }
-            selected
+            !inside
         });
+        // The tasks first: a task whose fns stop at once must be asked
+        // before it ends, or it would count as having ended before.
+        for record in &remaining {
+            ask(tracker, record, &mut asked);
+        }
         for unit in &units {
             unit.unless_ended(|| tracker.emit(unit, crate::EventKind::CancelRequested));
             tracker.inner.registry.request_cancel(unit);
             asked_units.insert(unit.id);
-        }
-        for record in &remaining {
-            ask(tracker, record, &mut asked);
         }
         remaining.retain(|r| !r.state().is_finished());
         let now = Instant::now();
@@ -263,10 +271,14 @@ pub(crate) fn cancel_blocking(
         // Read before the scan, so that the scan sees all they spawned.
         let settled = abortable.iter().all(|r| r.state().is_finished());
         let skip = exempt.lock().clone();
-        remaining = tracker
-            .inner
-            .registry
-            .live(|r| !skip.contains(&r.id) && !asked.contains_key(&r.id) && select(r));
+        remaining = tracker.inner.registry.live(|r| {
+            let inside = || {
+                r.nested()
+                    && r.parent
+                        .is_some_and(|p| asked.contains_key(&p) || asked_units.contains(&p))
+            };
+            !skip.contains(&r.id) && !asked.contains_key(&r.id) && select(r) && !inside()
+        });
         for record in &remaining {
             ask(tracker, record, &mut asked);
         }

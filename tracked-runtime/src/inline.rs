@@ -124,7 +124,9 @@ fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> Guard {
             // Registered first, under a shard lock the cancel's scan takes
             // after asking: the scan finds the unit, or the unit the ask.
             if with_current(|enclosing| enclosing.is_some_and(|e| e.record.cancel_requested())) {
-                unit.tracker.inner.registry.request_cancel(&unit.record);
+                let (tracker, record) = (&unit.tracker, &unit.record);
+                tracker.emit(record, crate::EventKind::CancelRequested);
+                tracker.inner.registry.request_cancel(record);
             }
             Guard::new(unit)
         }
