@@ -978,3 +978,46 @@ async fn a_cancel_counts_the_tasks_not_the_fns_in_them() {
     drained(&tracker).await;
     assert_invariant(&tracker);
 }
+
+/// An upload that joins its group when it starts: the fn claims the task a
+/// rewritten spawn started, and gives it its owner.
+#[tracked::tracked(type = "Network", owner = "claimed-uploads")]
+async fn claimed_upload(done: Arc<AtomicUsize>) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    done.fetch_add(1, Ordering::Relaxed);
+}
+
+#[tracked::tracked(type = "General")]
+async fn start_upload(done: Arc<AtomicUsize>) {
+    drop(tokio::spawn(claimed_upload(done)));
+}
+
+/// A task that joined the group by a claim sends no spawn event of the
+/// group's: the wait still finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_a_group_waits_for_tasks_that_joined_it_by_a_claim() {
+    let tracker = Tracker::new();
+    let uploads = tracker.group("claimed-uploads");
+    uploads.spawn("short", TaskType::NETWORK, async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    });
+    let done = Arc::new(AtomicUsize::new(0));
+    let waiting = tracker.spawn("waiter", TaskType::GENERAL, {
+        let uploads = uploads.clone();
+        async move { uploads.wait().await }
+    });
+    tracker
+        .spawn("driver", TaskType::GENERAL, start_upload(Arc::clone(&done)))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the uploads end")
+        .unwrap();
+    assert_eq!(
+        done.load(Ordering::Relaxed),
+        1,
+        "the wait ended before the claimed upload"
+    );
+    assert_eq!(uploads.live().total, 0);
+}

@@ -679,8 +679,14 @@ impl Group {
     /// Wrap it in `tokio::time::timeout` to bound it, or use
     /// [`cancel`](Group::cancel) to ask the tasks to stop.
     ///
-    /// It follows the group through the tracker's events; it needs the
-    /// runtime's timer (`enable_time`, on with `#[tokio::main]`).
+    /// Called from one of the group's tasks, it waits for that task too,
+    /// so for ever (as `TaskTracker::wait` would).
+    ///
+    /// # Panics
+    ///
+    /// Without the runtime's timer (`enable_time`, on with `#[tokio::main]`)
+    /// once the group has a task: it follows the group through the
+    /// tracker's events and looks at its tasks again every 50 ms.
     ///
     /// # Examples
     ///
@@ -721,7 +727,12 @@ impl Group {
                 recheck = tokio::time::Instant::now() + RECHECK;
             }
             if scanned.is_empty() && joined.is_empty() {
-                return;
+                // A task may have joined without a spawn event of the group:
+                // a `#[tracked(owner = …)]` fn claiming it gave it the owner.
+                scanned = members();
+                if scanned.is_empty() {
+                    return;
+                }
             }
             let received = if scanned.is_empty() {
                 events.recv().await
