@@ -4,8 +4,10 @@
 //! signature), touching nothing else.
 //!
 //! Input: `tokio::spawn(serve(conn))` in `fn accept` of `my_app::net`.
-//! Output: `::tracked::spawn("my_app::net::accept", ::tracked::TaskType::GENERAL, serve(conn))`
-//! (from the root: a module named `tracked` in scope cannot shadow it).
+//! Output: `::tracked::spawn("my_app::net::serve", ::tracked::TaskType::GENERAL, serve(conn))`
+//! (from the root: a module named `tracked` in scope cannot shadow it). The
+//! name is the fn the spawn calls, as `#[tracked]` names it; for an `async`
+//! block or a closure, the fn spawning it (`my_app::net::accept`).
 
 use crate::audit::Report;
 use crate::diagnostic::{Region, Rule};

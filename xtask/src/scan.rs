@@ -203,6 +203,33 @@ pub(crate) struct Scanner<'a> {
     pub(crate) sites: Vec<Site>,
 }
 
+/// The fn a spawned future comes from: `serve` in `serve(conn)`,
+/// `net::serve(conn)` or `self.serve()`, also wrapped (`Box::pin(…)`,
+/// `….instrument(span)`, `….boxed()`); `None` for a block or a closure.
+fn callee(expr: &syn::Expr) -> Option<String> {
+    match expr {
+        syn::Expr::Paren(p) => callee(&p.expr),
+        syn::Expr::Call(call) => {
+            let syn::Expr::Path(path) = &*call.func else {
+                return None;
+            };
+            let segments = path_segments(&path.path);
+            match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                [.., "Box", "pin" | "new"] | ["pin"] => callee(call.args.first()?),
+                [.., last] => Some(last.to_owned()),
+                [] => None,
+            }
+        }
+        syn::Expr::MethodCall(call) => match name(&call.method).as_str() {
+            "instrument" | "in_current_span" | "boxed" | "boxed_local" | "fuse" => {
+                callee(&call.receiver)
+            }
+            method => Some(method.to_owned()),
+        },
+        _ => None,
+    }
+}
+
 impl<'a> Scanner<'a> {
     pub(crate) fn new(cx: Context<'a>) -> Self {
         let module = cx.module.clone();
@@ -597,9 +624,17 @@ impl<'a> Scanner<'a> {
         path
     }
 
-    fn task_name(&self) -> String {
-        match self.fns.last() {
-            Some(f) => format!("{}::{}", self.module_path(), f.name),
+    /// The name `--fix` gives a task spawned with `spawned`: the fn it
+    /// calls (`serve(conn)`, `self.run()`, `.await`ed or not) in this
+    /// module, as `#[tracked]` on that fn would name it if it lives here;
+    /// otherwise (an `async` block, a closure) the fn spawning it.
+    fn task_name(&self, spawned: Option<&syn::Expr>) -> String {
+        let callee = spawned.and_then(callee);
+        match callee
+            .as_deref()
+            .or(self.fns.last().map(|f| f.name.as_str()))
+        {
+            Some(fn_name) => format!("{}::{fn_name}", self.module_path()),
             None => self.module_path(),
         }
     }
@@ -670,7 +705,7 @@ impl<'a> Scanner<'a> {
                 if self.rewritten(&path.path) {
                     return;
                 }
-                let name = self.task_name();
+                let name = self.task_name(call.args.first());
                 // In a `#[tracked(type = …)]` fn, its type; else `--type`'s.
                 let ty = self.fns.last().and_then(|f| f.ty.as_deref());
                 let ty = ty.unwrap_or(self.cx.fix_type);

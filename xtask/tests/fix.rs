@@ -52,7 +52,7 @@ fn type_flag_overrides_the_configured_type() {
     ]);
     let fixed = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     assert!(fixed.contains(
-        r#"::tracked::spawn("fix_fixture::net::accept", ::tracked::TaskType::NETWORK, serve());"#
+        r#"::tracked::spawn("fix_fixture::net::serve", ::tracked::TaskType::NETWORK, serve());"#
     ));
     assert!(!fixed.contains("Indexer"));
 }
@@ -89,7 +89,7 @@ fn a_file_reached_by_two_paths_is_rewritten_once() {
         async {},
     );
     let _ = fooo(1);
-    ::tracked::spawn("app::a::f", ::tracked::TaskType::GENERAL, b());
+    ::tracked::spawn("app::a::b", ::tracked::TaskType::GENERAL, b());
 }
 "#;
     assert_eq!(fixed, expected);
@@ -116,7 +116,7 @@ fn the_fix_names_tracked_from_the_root() {
     assert_eq!(code, 0, "{err}");
     let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
     assert!(
-        fixed.contains(r#"    ::tracked::spawn("app::f", ::tracked::TaskType::GENERAL, g());"#),
+        fixed.contains(r#"    ::tracked::spawn("app::g", ::tracked::TaskType::GENERAL, g());"#),
         "{fixed}"
     );
 }
@@ -198,8 +198,8 @@ fn a_byte_order_mark_stays_and_moves_nothing() {
     assert_eq!(code, 0, "{err}");
     let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
     let expected =
-        "\u{feff}fn f() { ::tracked::spawn(\"app::f\", ::tracked::TaskType::GENERAL, g()); }\n\
-        fn h() {\n    ::tracked::spawn(\"app::h\", ::tracked::TaskType::GENERAL, g());\n}\n";
+        "\u{feff}fn f() { ::tracked::spawn(\"app::g\", ::tracked::TaskType::GENERAL, g()); }\n\
+        fn h() {\n    ::tracked::spawn(\"app::g\", ::tracked::TaskType::GENERAL, g());\n}\n";
     assert_eq!(fixed, expected);
 }
 
@@ -232,7 +232,7 @@ fn a_file_that_cannot_be_rewritten_is_reported_and_the_rest_fixed() {
         outcome.failed
     );
     let fixed = std::fs::read_to_string(app.join("src/b.rs")).unwrap();
-    assert!(fixed.contains(r#"::tracked::spawn("app::b::f""#), "{fixed}");
+    assert!(fixed.contains(r#"::tracked::spawn("app::b::g""#), "{fixed}");
 }
 
 /// A rewrite replaces the file's text and nothing else about it: a module
@@ -259,7 +259,7 @@ fn a_rewrite_keeps_links_and_permissions() {
     assert!(link.file_type().is_symlink(), "the link is kept");
     let fixed = std::fs::read_to_string(&real).unwrap();
     assert!(
-        fixed.contains(r#"::tracked::spawn("app::net::f""#),
+        fixed.contains(r#"::tracked::spawn("app::net::g""#),
         "{fixed}"
     );
     let mode = std::fs::metadata(&real).unwrap().permissions().mode();
@@ -376,4 +376,51 @@ fn plain() {
     ] {
         assert!(fixed.contains(expected), "{expected} in\n{fixed}");
     }
+}
+
+/// A fixed spawn is named for the fn it runs, as `#[tracked]` on that fn
+/// would name it; a block or a closure for the fn spawning it.
+#[test]
+fn a_fixed_spawn_is_named_for_the_fn_it_runs() {
+    let lib = "\
+struct S;
+impl S { async fn run(&self) {} }
+async fn serve(_: u8) {}
+pub async fn accept(s: S) {
+    tokio::spawn(serve(1));
+    tokio::spawn(Box::pin(serve(2)));
+    tokio::spawn(s.run());
+    tokio::spawn(async {});
+    tokio::task::spawn_blocking(|| ());
+}
+";
+    let root = temp_tree("fix-names", &[("app/src/lib.rs", lib)]);
+    let app = root.join("app");
+    let (code, _, err) = xtask(&["audit", "--path", app.to_str().unwrap(), "--fix"]);
+    assert_eq!(code, 0, "{err}");
+    let fixed = std::fs::read_to_string(app.join("src/lib.rs")).unwrap();
+    let names: Vec<_> = fixed
+        .lines()
+        .filter_map(|line| {
+            Some(
+                line.split("spawn(\"")
+                    .nth(1)
+                    .or(line.split("spawn_blocking(\"").nth(1))?
+                    .split('"')
+                    .next()?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "app::serve",
+            "app::serve",
+            "app::run",
+            "app::accept",
+            "app::accept"
+        ],
+        "{fixed}"
+    );
 }
