@@ -298,6 +298,12 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
             .await;
     });
     let target_id = target.id().as_u64();
+    // A task that logs messages and reports no percentage.
+    let chatty = tracker.spawn("dashboard::chatty", TaskType::GENERAL, async {
+        tracked::current().unwrap().message("sent chunk 3");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    let chatty_id = chatty.id().as_u64();
     // A request that ends leaving a task behind: it outlived its parent.
     let (leftover_tx, leftover) = tokio::sync::oneshot::channel();
     tracker
@@ -377,11 +383,19 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     let seen = driver
         .until(
             &format!(
-                "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent, warned: document.querySelector(\"#tasks tr[data-id='{target_id}'] .warned\")?.textContent }};"
+                "return {{ row: !!document.querySelector(\"{button}\"), live: document.getElementById('sse-status').textContent, counts: document.querySelector('#counts tbody').textContent, warned: document.querySelector(\"#tasks tr[data-id='{target_id}'] .warned\")?.textContent, victim: document.querySelector(\"#tasks tr[data-id='{target_id}']\")?.textContent, chatty: document.querySelector(\"#tasks tr[data-id='{chatty_id}']\")?.textContent }};"
             ),
-            |seen| seen["row"] == true && seen["live"] == "live",
+            |seen| seen["row"] == true && seen["live"] == "live" && seen["chatty"].is_string(),
         )
         .await;
+    let victim = seen["victim"].as_str().unwrap_or_default();
+    assert!(victim.contains("30% waiting to be cancelled"), "{seen}");
+    let chatty_row = seen["chatty"].as_str().unwrap_or_default();
+    assert!(chatty_row.contains("sent chunk 3"), "{seen}");
+    assert!(
+        !chatty_row.contains("0%"),
+        "no percentage was reported: {seen}"
+    );
     assert_eq!(seen["row"], true, "task row with a cancel button: {seen}");
     assert_eq!(seen["live"], "live", "{seen}");
     assert!(
@@ -478,6 +492,7 @@ async fn chromium_loads_the_dashboard_and_cancels_a_task() {
     // The task stopped when asked: its future returned, so it completed.
     assert_eq!(done.task.state, TaskState::Completed);
     forgets.abort();
+    chatty.abort();
     driver.call(reqwest::Method::DELETE, "", None).await;
     server.shutdown().await;
 }
