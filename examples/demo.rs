@@ -174,7 +174,7 @@ async fn main() {
                 session_cancelled = true;
                 let live = session.live().total;
                 let report = session.cancel(Duration::from_secs(1)).await;
-                print!("\nclient session-7 disconnected: cancelled {live} tasks: {report}");
+                print!("\nclient session-7 disconnected: asked its {live} tasks to stop: {report}");
             }
             _ = &mut deadline => break,
             _ = tokio::signal::ctrl_c() => tracker.request_shutdown("Ctrl-C"),
@@ -462,8 +462,12 @@ fn print_live(tracker: &Tracker, started: Instant) {
     );
     print!("{}", tracker.stats());
     let now = Instant::now();
-    println!("\nlongest-running live tasks:");
-    for task in tracker.tasks(&Query::new().state(TaskState::Running).limit(6)) {
+    // The live tasks that say what they are doing, latest report first.
+    let mut reporting = tracker.tasks(&Query::new().state(TaskState::Running));
+    reporting.retain(|t| t.progress.is_some());
+    reporting.sort_by_key(|t| std::cmp::Reverse(t.progress.as_ref().map(|p| p.updated_at)));
+    println!("\nlive tasks reporting progress, latest first:");
+    for task in reporting.into_iter().take(6) {
         let progress = task
             .progress
             .as_ref()
@@ -488,8 +492,11 @@ fn print_live(tracker: &Tracker, started: Instant) {
         );
     }
     // What points at a leak: waiting long since the last poll, and running
-    // on after the task that spawned it ended.
+    // on after the task that spawned it ended. The library's own tasks
+    // (`tracked::…`: the HTTP server waits for requests) and the services
+    // `service::start` starts to run for good are not suspects.
     let mut idle = tracker.tasks(&Query::new().idle_for(Duration::from_secs(2)));
+    idle.retain(|t| !t.name.starts_with("tracked::"));
     idle.sort_by_key(|t| std::cmp::Reverse(t.idle(now)));
     let idle: Vec<_> = idle
         .iter()
@@ -514,7 +521,13 @@ fn print_live(tracker: &Tracker, started: Instant) {
     if !lost.is_empty() {
         println!("lost their waker (never polled again): {}", lost.join(", "));
     }
-    let orphans = tracker.tasks(&Query::new().orphaned(true));
+    let starters: Vec<_> = tracker
+        .finished(&Query::new().name_prefix("service::start"))
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let mut orphans = tracker.tasks(&Query::new().orphaned(true));
+    orphans.retain(|t| !t.parent.is_some_and(|p| starters.contains(&p)));
     if !orphans.is_empty() {
         let names: Vec<_> = orphans
             .iter()
