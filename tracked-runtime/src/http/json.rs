@@ -116,14 +116,14 @@ impl TaskJson {
             age_ms: t.age(now).as_millis() as u64,
             duration_ms: t.finished_at.map(|_| t.age(now).as_millis() as u64),
             polls: t.polls,
-            busy_ms: t.busy.map(|b| b.as_secs_f64() * 1000.0),
+            busy_ms: t.busy.map(ms),
             idle_since_ms: t.idle_since.map(|at| epoch_ms(tracker, at)),
             idle_ms: t.idle(now).map(|idle| idle.as_millis() as u64),
             wakes: t.wakes.as_ref().map(|w| WakesJson {
                 wakes: w.wakes,
                 self_wakes: w.self_wakes,
                 wakers: w.wakers,
-                scheduled_ms: w.scheduled.as_secs_f64() * 1000.0,
+                scheduled_ms: ms(w.scheduled),
                 scheduled_polls: w.scheduled_polls,
                 woken_at_ms: w.woken_at.map(|at| epoch_ms(tracker, at)),
                 lost_waker: w.lost_waker,
@@ -324,7 +324,7 @@ impl From<&CancelReport> for CancelJson {
             cancelled_elsewhere: r.cancelled_elsewhere,
             aborted: r.aborted.iter().map(StubbornJson::from).collect(),
             left_running: r.left_running.iter().map(StubbornJson::from).collect(),
-            elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+            elapsed_ms: ms(r.elapsed),
             clean: r.is_clean(),
         }
     }
@@ -414,5 +414,24 @@ impl EventJson {
     /// The SSE event name.
     pub(crate) fn kind(&self) -> &'static str {
         self.kind
+    }
+}
+
+/// A duration in milliseconds, to the microsecond (cut): `0.102`, not the
+/// `0.10291299999999999` a float product gives.
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn milliseconds_are_written_to_the_microsecond() {
+        let written = serde_json::to_string(&super::ms(Duration::from_nanos(102_913))).unwrap();
+        assert_eq!(written, "0.102");
+        let written = serde_json::to_string(&super::ms(Duration::from_millis(171))).unwrap();
+        assert_eq!(written, "171.0");
     }
 }
