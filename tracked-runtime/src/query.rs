@@ -209,12 +209,47 @@ pub struct TaskDetail {
 }
 
 /// A live task and the live tasks below it.
+///
+/// `Display` prints one line per task, children indented under their
+/// parent:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tracked_runtime::{TaskType, Tracker};
+///
+/// let tracker = Tracker::new();
+/// let server = tracker.spawn("server", TaskType::NETWORK, async {
+///     tracked_runtime::spawn("conn", TaskType::NETWORK, std::future::pending::<()>());
+///     std::future::pending::<()>().await
+/// });
+/// tokio::task::yield_now().await;
+/// let tree = tracker.tree();
+/// let id = server.id();
+/// assert!(tree[0].to_string().starts_with(&format!("#{id} server (Network, running)\n  #")));
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct TaskTree {
     /// The task.
     pub task: TaskSnapshot,
     /// Its live children, oldest first.
     pub children: Vec<TaskTree>,
+}
+
+impl std::fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Iteratively: a very deep chain of tasks cannot overflow the stack.
+        let mut stack = vec![(self, 0)];
+        while let Some((node, depth)) = stack.pop() {
+            let task = &node.task;
+            let indent = 2 * depth;
+            let (id, name, ty, state) = (task.id, &task.name, task.ty, task.state);
+            writeln!(f, "{:indent$}#{id} {name} ({ty}, {state})", "")?;
+            stack.extend(node.children.iter().rev().map(|child| (child, depth + 1)));
+        }
+        Ok(())
+    }
 }
 
 impl Tracker {
