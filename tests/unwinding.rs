@@ -1,7 +1,7 @@
-//! A panic or a failure text that travels through `#[tracked]` fns awaited
-//! inside a task: every record it leaves ends as it should, the panic is
-//! logged once with its location, and `OnPanic` acts only on a panic that
-//! leaves the task, as tokio's own panic handling does.
+//! A panic, an `Err` or a failure text that travels through `#[tracked]`
+//! fns awaited inside a task: every record it leaves ends as it should, it
+//! is logged once (a panic with its location), and `OnPanic` acts only on
+//! a panic that leaves the task, as tokio's own panic handling does.
 
 #[path = "common/logs.rs"]
 mod logs;
@@ -222,5 +222,55 @@ async fn another_panic_resumed_in_the_same_poll_is_not_the_caught_one() {
         !tracker.shutdown_token().is_cancelled(),
         "{:?}",
         tracker.shutdown_cause()
+    );
+}
+
+#[tracked(type = "Database", name = "unwinding::read")]
+async fn read(page: u32) -> Result<u32, String> {
+    tokio::task::yield_now().await;
+    Err(format!("page {page} is corrupt"))
+}
+
+#[tracked(type = "Database", name = "unwinding::load")]
+async fn load() -> Result<u32, String> {
+    let page = read(7).await?;
+    Ok(page)
+}
+
+/// An `Err` passed up with `?` through fns ends every record it passes
+/// through `Failed`, and is logged once; a failure the caller handles and
+/// a different one it then returns are two.
+#[test]
+fn an_error_passed_up_through_fns_is_logged_once() {
+    let logged = logs::logged(|tracker| async move {
+        let task = tracker.spawn("unwinding::serve", TaskType::DATABASE, load());
+        assert!(task.await.unwrap().is_err());
+        let failed = tracker.finished(&Query::new().state(TaskState::Failed));
+        assert_eq!(failed.len(), 3);
+        assert!(failed
+            .iter()
+            .all(|t| t.error.as_deref() == Some("page 7 is corrupt")));
+
+        let task = tracker.spawn("unwinding::retry", TaskType::DATABASE, async {
+            if read(8).await.is_err() {
+                return Err::<(), _>("gave up".to_owned());
+            }
+            Ok(())
+        });
+        assert!(task.await.unwrap().is_err());
+    });
+    let lines: Vec<_> = logged
+        .lines()
+        .filter(|l| l.contains("tracked task failed"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{logged}");
+    assert!(
+        lines[0].contains("unwinding::read") && lines[0].contains("page 7"),
+        "{logged}"
+    );
+    assert!(lines[1].contains("page 8"), "{logged}");
+    assert!(
+        lines[2].contains("unwinding::retry") && lines[2].contains("gave up"),
+        "{logged}"
     );
 }

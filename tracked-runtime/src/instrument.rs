@@ -304,13 +304,20 @@ impl Current {
         }
         let mut panic_action = None;
         match &ending {
-            Ending::Failed(text) => tracing::warn!(
-                task.id = record.id.as_u64(),
-                task.name = %record.name,
-                task.r#type = %record.ty,
-                task.site = %record.site(),
-                "tracked task failed: {text}"
-            ),
+            Ending::Failed(text) => {
+                if !crate::failure::told(record, text) {
+                    tracing::warn!(
+                        task.id = record.id.as_u64(),
+                        task.name = %record.name,
+                        task.r#type = %record.ty,
+                        task.site = %record.site(),
+                        "tracked task failed: {text}"
+                    );
+                }
+                if record.nested() {
+                    crate::failure::pass_on(text);
+                }
+            }
             Ending::Panicked { message, location } => {
                 let at = location.as_deref().unwrap_or("unknown");
                 if !unwound.told {

@@ -33,6 +33,7 @@ mod clock;
 mod control;
 mod current;
 mod events;
+mod failure;
 mod handoff;
 mod heartbeat;
 mod histogram;
