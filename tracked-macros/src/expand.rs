@@ -106,8 +106,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     if shape.is_none() && function.sig.constness.is_none() && function.sig.abi.is_none() {
         let message = if returns_future(&function.sig, &block) {
-            "`#[tracked]` can only be applied to an `async fn`; write this fn returning a future \
-             as an `async fn` returning the future's output"
+            "`#[tracked]` can only be applied to an `async fn`, or to a fn returning a future \
+             whose body ends in `Box::pin(async move { … })` with no other `return` (as a trait's \
+             `Service::call` can): write this fn in one of those forms"
         } else {
             "`#[tracked]` can only be applied to an `async fn`; for blocking work use `tracked::spawn_blocking`"
         };

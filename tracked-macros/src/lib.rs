@@ -132,9 +132,11 @@ use proc_macro::TokenStream;
 /// to the attribute, and the call is rewritten to tokio's spawn (name a
 /// shim module otherwise).
 /// Not rewritten: module-level imports (invisible to the attribute), method
-/// calls such as `join_set.spawn(…)`, and spawns inside other macros,
-/// `macro_rules!` defined in the body included (its rules are an item, and
-/// the tokens passed to it are its own); the audit covers those.
+/// calls such as `join_set.spawn(…)`, a spawn function passed as a value
+/// (`futures.into_iter().map(tokio::spawn)`: only calls are rewritten), and
+/// spawns inside other macros, `macro_rules!` defined in the body included
+/// (its rules are an item, and the tokens passed to it are its own); the
+/// audit covers those.
 ///
 /// # Expansion
 ///
@@ -172,6 +174,18 @@ use proc_macro::TokenStream;
 /// whose output rustc reports unused when awaited only from an `async fn`. A fake
 /// return edge keeps inference and type errors on the body, as in the
 /// unannotated fn.
+///
+/// The expansion names the runtime as `::tracked`. Depending on it under
+/// another name (`trk = { package = "tracked", … }`), or through a crate of
+/// your own that re-exports it (`pub use ::tracked::*;` in `obs`), add
+/// `extern crate trk as tracked;` (`extern crate obs as tracked;`) at your
+/// crate's root.
+///
+/// A borrow-checker error about an argument (moved, borrowed for
+/// `'static`, assigned without `mut`) is reported at the attribute and may
+/// not name the argument, as under `#[tracing::instrument]`: the arguments
+/// are captured by the async block. Removing the attribute shows rustc's
+/// full message.
 #[proc_macro_attribute]
 pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
