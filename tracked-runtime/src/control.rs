@@ -220,22 +220,16 @@ pub(crate) fn cancel_blocking(
         // registers (`inline::start`). They are not counted, also when the
         // cancel selects them too (a group's owner is inherited): they end
         // with their task, which is.
+        let was_asked = |id: &TaskId| asked.contains_key(id) || asked_units.contains(id);
         remaining = tracker.inner.registry.live(|r| {
-            let unit = || {
-                r.nested()
-                    && r.parent
-                        .is_some_and(|p| asked.contains_key(&p) || asked_units.contains(&p))
-            };
+            let unit = || unit_in(r, was_asked);
             !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r) || unit())
         });
         let selected: HashSet<TaskId> = remaining.iter().map(|r| r.id).collect();
         let mut units = Vec::new();
         remaining.retain(|r| {
-            let inside = r.nested()
-                && !asked.contains_key(&r.id)
-                && r.parent.is_some_and(|p| {
-                    selected.contains(&p) || asked.contains_key(&p) || asked_units.contains(&p)
-                });
+            let inside = !asked.contains_key(&r.id)
+                && unit_in(r, |p: &TaskId| selected.contains(p) || was_asked(p));
             if inside && !r.cancel_requested() {
                 units.push(Arc::clone(r));
             }
@@ -247,8 +241,7 @@ pub(crate) fn cancel_blocking(
             ask(tracker, record, &mut asked);
         }
         for unit in &units {
-            unit.unless_ended(|| tracker.emit(unit, crate::EventKind::CancelRequested));
-            tracker.inner.registry.request_cancel(unit);
+            ask_unit(tracker, unit);
             asked_units.insert(unit.id);
         }
         remaining.retain(|r| !r.state().is_finished());
@@ -271,13 +264,12 @@ pub(crate) fn cancel_blocking(
         // Read before the scan, so that the scan sees all they spawned.
         let settled = abortable.iter().all(|r| r.state().is_finished());
         let skip = exempt.lock().clone();
+        let was_asked = |id: &TaskId| asked.contains_key(id) || asked_units.contains(id);
         remaining = tracker.inner.registry.live(|r| {
-            let inside = || {
-                r.nested()
-                    && r.parent
-                        .is_some_and(|p| asked.contains_key(&p) || asked_units.contains(&p))
-            };
-            !skip.contains(&r.id) && !asked.contains_key(&r.id) && select(r) && !inside()
+            !skip.contains(&r.id)
+                && !asked.contains_key(&r.id)
+                && select(r)
+                && !unit_in(r, was_asked)
         });
         for record in &remaining {
             ask(tracker, record, &mut asked);
@@ -372,6 +364,19 @@ fn ask(tracker: &Tracker, record: &Arc<Record>, asked: &mut Asked) {
             slot.insert(Some(Arc::clone(record)));
         }
     }
+}
+
+/// Whether `r` is a `#[tracked]` fn awaited inside a task (or fn) that
+/// `parent` holds.
+fn unit_in(r: &Record, parent: impl Fn(&TaskId) -> bool) -> bool {
+    r.nested() && r.parent.as_ref().is_some_and(parent)
+}
+
+/// Asks a `#[tracked]` fn awaited inside a task asked to stop, uncounted:
+/// its token is cancelled with the task's.
+pub(crate) fn ask_unit(tracker: &Tracker, unit: &Record) {
+    unit.unless_ended(|| tracker.emit(unit, crate::EventKind::CancelRequested));
+    tracker.inner.registry.request_cancel(unit);
 }
 
 /// Whether a task was polled, or its blocking closure started, at least once.

@@ -32,13 +32,7 @@ pub(crate) fn told(record: &Record, text: &str) -> bool {
 /// Passes a failure on to the record current on this thread: the one that
 /// awaited the fn that returned it.
 pub(crate) fn pass_on(text: &str) {
-    let to = crate::instrument::with_current(|current| {
-        current.map(|c| {
-            let polls = c.record.polls.load(std::sync::atomic::Ordering::Relaxed);
-            (c.record.id, polls)
-        })
-    });
-    if let Some((to, polls)) = to {
+    if let Some((to, polls)) = crate::instrument::running() {
         let _ = PASSED.try_with(|passed| passed.set(Some((to, polls, hash(text)))));
     }
 }

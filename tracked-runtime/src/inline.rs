@@ -124,9 +124,7 @@ fn start(site: &'static StaticSite, owner: Option<Arc<str>>) -> Guard {
             // Registered first, under a shard lock the cancel's scan takes
             // after asking: the scan finds the unit, or the unit the ask.
             if with_current(|enclosing| enclosing.is_some_and(|e| e.record.cancel_requested())) {
-                let (tracker, record) = (&unit.tracker, &unit.record);
-                tracker.emit(record, crate::EventKind::CancelRequested);
-                tracker.inner.registry.request_cancel(record);
+                crate::control::ask_unit(&unit.tracker, &unit.record);
             }
             Guard::new(unit)
         }

@@ -122,6 +122,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
     f(current.map(|ptr| unsafe { ptr.as_ref() }))
 }
 
+/// The id and poll count of the record current on this thread, if any.
+pub(crate) fn running() -> Option<(TaskId, u64)> {
+    with_current(|current| current.map(|c| (c.record.id, c.polls())))
+}
+
 /// Makes a task current on this thread until dropped, when whatever was
 /// current before is restored (also when the poll unwinds).
 #[must_use = "the task is current only while this is alive"]

@@ -29,6 +29,7 @@ use std::cell::{Cell, RefCell};
 use std::panic;
 use std::sync::Once;
 
+use crate::instrument::running;
 use crate::record::Record;
 use crate::{TaskId, TaskType, Tracker};
 
@@ -83,16 +84,6 @@ thread_local! {
     static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
     static HANDED: RefCell<Vec<Handed>> = const { RefCell::new(Vec::new()) };
     static PANICS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The task running on this thread and its poll count, if any.
-fn running() -> Option<(TaskId, u64)> {
-    crate::instrument::with_current(|current| {
-        current.map(|c| {
-            let polls = c.record.polls.load(std::sync::atomic::Ordering::Relaxed);
-            (c.record.id, polls)
-        })
-    })
 }
 
 pub(crate) fn install_hook() {
