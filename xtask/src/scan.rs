@@ -203,9 +203,22 @@ pub(crate) struct Scanner<'a> {
     pub(crate) sites: Vec<Site>,
 }
 
+/// Methods that wrap a future in one with the same output: the same list
+/// as `TRANSPARENT_METHODS` in `tracked-macros/src/spawn.rs`, which the
+/// attribute looks through to find the spawned fn (a test keeps them equal).
+const TRANSPARENT_METHODS: [&str; 6] = [
+    "instrument",
+    "in_current_span",
+    "with_subscriber",
+    "with_current_subscriber",
+    "boxed",
+    "boxed_local",
+];
+
 /// The fn a spawned future comes from: `serve` in `serve(conn)`,
-/// `net::serve(conn)` or `self.serve()`, also wrapped (`Box::pin(…)`,
-/// `….instrument(span)`, `….boxed()`); `None` for a block or a closure.
+/// `net::serve(conn)` or `self.serve()`, looking through `Box::pin(…)` and
+/// the [`TRANSPARENT_METHODS`] as `#[tracked]` does; `None` for a block or
+/// a closure.
 fn callee(expr: &syn::Expr) -> Option<String> {
     match expr {
         syn::Expr::Paren(p) => callee(&p.expr),
@@ -215,15 +228,13 @@ fn callee(expr: &syn::Expr) -> Option<String> {
             };
             let segments = path_segments(&path.path);
             match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-                [.., "Box", "pin" | "new"] | ["pin"] => callee(call.args.first()?),
+                [.., "Box", "pin"] => callee(call.args.first()?),
                 [.., last] => Some(last.to_owned()),
                 [] => None,
             }
         }
         syn::Expr::MethodCall(call) => match name(&call.method).as_str() {
-            "instrument" | "in_current_span" | "boxed" | "boxed_local" | "fuse" => {
-                callee(&call.receiver)
-            }
+            method if TRANSPARENT_METHODS.contains(&method) => callee(&call.receiver),
             method => Some(method.to_owned()),
         },
         _ => None,
@@ -1751,17 +1762,29 @@ impl<'ast> Visit<'ast> for Scanner<'_> {
 mod tests {
     use super::EXPRESSION_MACROS;
 
+    /// The names in the attribute's list `constant`.
+    fn attribute_list(constant: &str) -> Vec<&'static str> {
+        let source = include_str!("../../tracked-macros/src/spawn.rs");
+        let start = source.find(constant).expect("the attribute's list");
+        let list = &source[start..];
+        let list = &list[list.find('=').expect("a value")..list.find("];").expect("an end")];
+        list.split('"').skip(1).step_by(2).collect()
+    }
+
     /// The audit calls a spawn in a `#[tracked]` fn tracked when the
     /// attribute rewrites it: both must search the same macros.
     #[test]
     fn the_expression_macros_are_the_attributes() {
-        let source = include_str!("../../tracked-macros/src/spawn.rs");
-        let start = source
-            .find("const EXPRESSION_MACROS")
-            .expect("the attribute's list");
-        let list = &source[start..];
-        let list = &list[list.find('=').expect("a value")..list.find("];").expect("an end")];
-        let names: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
-        assert_eq!(names, EXPRESSION_MACROS);
+        assert_eq!(attribute_list("const EXPRESSION_MACROS"), EXPRESSION_MACROS);
+    }
+
+    /// `--fix` names a spawn as the attribute names what it spawns: both
+    /// look through the same wrappers.
+    #[test]
+    fn the_transparent_methods_are_the_attributes() {
+        assert_eq!(
+            attribute_list("const TRANSPARENT_METHODS"),
+            super::TRANSPARENT_METHODS
+        );
     }
 }
