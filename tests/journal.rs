@@ -2342,16 +2342,19 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
         .journal(journal.clone());
     let server = serve(tracker.clone(), config).await.unwrap();
     let client = reqwest::Client::new();
+    // A request's status and JSON body.
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str::<Value>(&text).unwrap())
+    };
     let get = |path: String, token: &'static str| {
-        let request = client
-            .get(format!("{}{path}", server.url()))
-            .bearer_auth(token);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (status, serde_json::from_str::<Value>(&text).unwrap())
-        }
+        send(
+            client
+                .get(format!("{}{path}", server.url()))
+                .bearer_auth(token),
+        )
     };
 
     let alice_task = ids["alice"][0];
@@ -2376,15 +2379,11 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
     // A cancel of a task the journal holds says how it ended, as in
     // memory; another owner's is still not there.
     let cancel = |id: u64, token: &'static str| {
-        let request = client
-            .post(format!("{}/tasks/{id}/cancel", server.url()))
-            .bearer_auth(token);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (status, serde_json::from_str::<Value>(&text).unwrap())
-        }
+        send(
+            client
+                .post(format!("{}/tasks/{id}/cancel", server.url()))
+                .bearer_auth(token),
+        )
     };
     for (id, token, expected) in [
         (alice_task, "alice-token", 409),
