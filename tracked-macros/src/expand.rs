@@ -454,7 +454,7 @@ fn expand_fn(
             // The body in a block of its own: its items (`fn x() {}`, `use
             // tokio::spawn;`) must not hide the arguments the moves name.
             let body = returned(&sig.output, &edge, &moves, user_block(&block));
-            let inner = pin_never(&sig.output, quote!(async move { #body }));
+            let inner = pin_never(&sig.output, user_async(&block, body));
             sig.output = future_output(&sig);
             let wrapped = wrap(&sites, &owner, inner);
             let body = braced(&block, quote!(#(#inner_attrs)* #wrapped));
@@ -463,7 +463,7 @@ fn expand_fn(
         Shape::KeptAsync => {
             let edge = fake_return_edge(&sig.output);
             let body = returned(&sig.output, &edge, &TokenStream::new(), user_block(&block));
-            let inner = pin_never(&sig.output, quote!(async move { #body }));
+            let inner = pin_never(&sig.output, user_async(&block, body));
             let wrapped = wrap(&sites, &owner, inner);
             let body = braced(&block, quote!(#(#inner_attrs)* #wrapped.await));
             quote! { #(#attrs)* #vis #sig #body }
@@ -526,6 +526,15 @@ fn user_block(body: &Block) -> TokenStream {
     let block = braced(body, quote!(#(#stmts)*));
     let end = Span::call_site().located_at(body.brace_token.span.close());
     quote_spanned!(end=> match () { () => #block })
+}
+
+/// `async move { tokens }` at the body's span, in the user's context: rustc
+/// names a captured argument in a borrow error (`use of moved value: `v``)
+/// only when the async block capturing it is not a macro's.
+fn user_async(body: &Block, tokens: TokenStream) -> TokenStream {
+    let at = body.brace_token.span.open();
+    let block = braced(body, tokens);
+    quote_spanned!(at=> async move #block)
 }
 
 /// `tokens` in braces with the span of the body's own. The fn's body has

@@ -180,12 +180,6 @@ use proc_macro::TokenStream;
 /// your own that re-exports it (`pub use ::tracked::*;` in `obs`), add
 /// `extern crate trk as tracked;` (`extern crate obs as tracked;`) at your
 /// crate's root.
-///
-/// A borrow-checker error about an argument (moved, borrowed for
-/// `'static`, assigned without `mut`) is reported at the attribute and may
-/// not name the argument, as under `#[tracing::instrument]`: the arguments
-/// are captured by the async block. Removing the attribute shows rustc's
-/// full message.
 #[proc_macro_attribute]
 pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
