@@ -1,5 +1,5 @@
 //! Parses the attribute's arguments: `type = "…"`, `name = "…"`,
-//! `owner = <expr>`, `tier = <int>`.
+//! `owner = <expr>`, `tier = <int>`, `crate = "…"`.
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
@@ -18,6 +18,9 @@ pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) owner: Option<Expr>,
     pub(crate) tier: Option<(u8, Span)>,
+    /// The path the expansion names the runtime by, for a crate that
+    /// reaches `tracked` through another (`crate = "obs::tracked"`).
+    pub(crate) krate: Option<syn::Path>,
     /// Problems found after the arguments parsed, such as a duplicate key;
     /// reported together with the fn's own problems.
     pub(crate) errors: Option<syn::Error>,
@@ -55,6 +58,15 @@ impl Parse for Args {
                     args.error(key.span, "duplicate `tier` argument");
                 } else if let Some(value) = value {
                     args.tier = Some((value, key.span));
+                }
+            } else if lookahead.peek(Token![crate]) {
+                let key = input.parse::<Token![crate]>()?;
+                equals(input, key.span, "crate", "crate = obs::tracked")?;
+                let path = crate_path(input, &mut args)?;
+                if args.krate.is_some() {
+                    args.error(key.span, "duplicate `crate` argument");
+                } else {
+                    args.krate = path;
                 }
             } else if input.peek(LitStr) {
                 // `#[tracked("Network")]`: most likely the type, unnamed.
@@ -201,6 +213,25 @@ fn equals(input: ParseStream<'_>, span: Span, key: &str, example: &str) -> syn::
 fn no_token_after_equals(input: ParseStream<'_>) -> bool {
     let fork = input.fork();
     fork.parse::<Token![=]>().is_ok() && fork.is_empty()
+}
+
+/// The path after `crate =`, written as a path (`obs::tracked`, which a
+/// `macro_rules!` can give as `$crate::tracked`) or in a string, as tokio's
+/// and serde's `crate` arguments are.
+fn crate_path(input: ParseStream<'_>, args: &mut Args) -> syn::Result<Option<syn::Path>> {
+    if !input.peek(LitStr) {
+        return syn::Path::parse_mod_style(input).map(Some);
+    }
+    let lit: LitStr = input.parse()?;
+    match lit.parse_with(syn::Path::parse_mod_style) {
+        Ok(path) => Ok(Some(path)),
+        Err(_) => {
+            let message =
+                "`crate` names the path to the `tracked` crate, e.g. `crate = obs::tracked`";
+            args.error(lit.span(), message);
+            Ok(None)
+        }
+    }
 }
 
 /// `= <integer from 0 to 255>`.

@@ -10,6 +10,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, ReturnType, Signature, Stmt, Type, Visibility};
 
 use crate::attr::Args;
+use crate::path::{self, runtime};
 use crate::spawn::{self, SpawnSite};
 
 /// A fn whose body has not been parsed yet, so that a body that does not
@@ -58,6 +59,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         Err(error) => (None, Some(error)),
     };
+    let _runtime = path::Scope::enter(args.as_ref().and_then(|args| args.krate.clone()));
     let mut errors = args_error;
     let mut add = |error: syn::Error| match &mut errors {
         Some(errors) => errors.combine(error),
@@ -430,7 +432,10 @@ fn expand_fn(
     let attrs = &expected_unused_async(attrs, &block);
     let sites = site_items(sig, args, spawns);
     let owner = match &args.owner {
-        Some(owner) => quote_spanned!(owner.span()=> ::tracked::__private::owner(#owner)),
+        Some(owner) => {
+            let runtime = runtime(owner.span());
+            quote_spanned!(owner.span()=> #runtime::__private::owner(#owner))
+        }
         None => quote!(::core::option::Option::None),
     };
     match shape {
@@ -621,16 +626,17 @@ fn expected_unused_async(attrs: &[Attribute], block: &Block) -> Vec<Attribute> {
 /// The statements that build the `TrackedFn` running `inner` (an async
 /// block), ending in the expression that evaluates to it.
 fn wrap(sites: &TokenStream, owner: &TokenStream, inner: TokenStream) -> TokenStream {
+    let runtime = runtime(Span::call_site());
     quote! {
         #sites
         let __tracked_owner = #owner;
         let __tracked_body = #inner;
         #[allow(unused_imports)]
-        use ::tracked::__private::{
+        use #runtime::__private::{
             PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _,
         };
-        let __tracked_pick = (&&&&&::tracked::__private::probe(&__tracked_body)).pick();
-        ::tracked::__private::TrackedFn::new(
+        let __tracked_pick = (&&&&&#runtime::__private::probe(&__tracked_body)).pick();
+        #runtime::__private::TrackedFn::new(
             &__TRACKED_SITE,
             __tracked_owner,
             __tracked_pick,
@@ -691,7 +697,8 @@ fn last_span(ty: &Type) -> Span {
 fn pin_never(output: &ReturnType, body: TokenStream) -> TokenStream {
     match output {
         ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
-            quote!(::tracked::__private::never(#body))
+            let runtime = runtime(Span::call_site());
+            quote!(#runtime::__private::never(#body))
         }
         _ => body,
     }
@@ -703,7 +710,8 @@ fn pin_never(output: &ReturnType, body: TokenStream) -> TokenStream {
 fn nameable(ty: &Type) -> TokenStream {
     match ty {
         Type::Never(never) => {
-            quote_spanned!(never.bang_token.span=> ::tracked::__private::Never)
+            let runtime = runtime(never.bang_token.span);
+            quote_spanned!(never.bang_token.span=> #runtime::__private::Never)
         }
         ty => ty.to_token_stream(),
     }
@@ -903,9 +911,10 @@ fn site_items(sig: &Signature, args: &Args, spawns: &[SpawnSite]) -> TokenStream
         Some(name) => quote!(#name),
         None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
     };
+    let runtime = runtime(Span::call_site());
     let ty = match &args.ty {
-        Some(ty) => quote!(::tracked::__private::TaskType::new(#ty)),
-        None => quote!(::tracked::__private::TaskType::GENERAL),
+        Some(ty) => quote!(#runtime::__private::TaskType::new(#ty)),
+        None => quote!(#runtime::__private::TaskType::GENERAL),
     };
     let tier = match args.tier {
         Some((tier, _)) => quote!(::core::option::Option::Some(#tier)),
@@ -966,11 +975,12 @@ fn static_site(
     let file = quote_spanned!(span=> ::core::file!());
     let line = quote_spanned!(span=> ::core::line!());
     let column = quote_spanned!(span=> ::core::column!());
+    let runtime = runtime(Span::call_site());
     quote! {
-        static #ident: ::tracked::__private::StaticSite = ::tracked::__private::StaticSite::__new(
+        static #ident: #runtime::__private::StaticSite = #runtime::__private::StaticSite::__new(
             #name,
             #ty,
-            ::tracked::__private::SiteKind::#kind,
+            #runtime::__private::SiteKind::#kind,
             ::core::module_path!(),
             #file,
             #line,
@@ -978,8 +988,8 @@ fn static_site(
             #tier,
             #target,
         );
-        ::tracked::__private::inventory::submit! {
-            ::tracked::__private::Entry(&#ident)
+        #runtime::__private::inventory::submit! {
+            #runtime::__private::Entry(&#ident)
         }
     }
 }

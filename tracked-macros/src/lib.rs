@@ -6,6 +6,7 @@
 
 mod attr;
 mod expand;
+mod path;
 mod spawn;
 
 use proc_macro::TokenStream;
@@ -46,6 +47,8 @@ use proc_macro::TokenStream;
 /// - `tier = <0..=255>`: a shutdown tier, kept in the catalogue site (and
 ///   shown by the HTTP catalogue) for listing and linting. A
 ///   `ShutdownPlan` stops tasks by type: the tier does not order them.
+/// - `crate = <path>`: where the `tracked` crate is, when not at
+///   `::tracked` (see the end of this page).
 ///
 /// # What is tracked
 ///
@@ -175,11 +178,14 @@ use proc_macro::TokenStream;
 /// return edge keeps inference and type errors on the body, as in the
 /// unannotated fn.
 ///
-/// The expansion names the runtime as `::tracked`. Depending on it under
-/// another name (`trk = { package = "tracked", … }`), or through a crate of
-/// your own that re-exports it (`pub use ::tracked::*;` in `obs`), add
-/// `extern crate trk as tracked;` (`extern crate obs as tracked;`) at your
-/// crate's root.
+/// The expansion names the runtime as `::tracked`. A crate that depends on
+/// it under another name, or reaches it through a crate of its own, says
+/// where it is with `crate = …`, a path as tokio's and serde's `crate`
+/// arguments take (a string holding one works too): `#[tracked(crate =
+/// trk)]`, `#[obs::tracked::tracked(crate = obs::tracked)]`. A
+/// `#[macro_export]` macro that writes the attribute for its users passes
+/// `crate = $crate::tracked` (with `pub use tracked;` in its crate), so
+/// that they need no dependency on `tracked` of their own.
 #[proc_macro_attribute]
 pub fn tracked(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()

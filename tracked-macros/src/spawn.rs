@@ -34,6 +34,8 @@ use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprCall, Item, Pat, Stmt, UseTree};
 
+use crate::path::runtime;
+
 /// Which tokio function a call goes to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum SpawnFn {
@@ -1165,17 +1167,18 @@ fn spawn_call(function: SpawnFn, site: &syn::Ident, argument: &Expr, span: Span)
         SpawnFn::Blocking => (quote!(probe_fn), quote!(spawn_blocking)),
         SpawnFn::Local => (quote!(probe), quote!(spawn_local)),
     };
+    let runtime = runtime(span);
     // The `use` comes first: an item after a statement is what
     // `clippy::items_after_statements` flags, at the user's spawn.
     quote_spanned! {span=>
         {
             #[allow(unused_imports)]
-            use ::tracked::__private::{
+            use #runtime::__private::{
                 PickAny as _, PickDebugErr as _, PickErr as _, PickOutcome as _,
             };
             let __tracked_spawned = #argument;
-            let __tracked_pick = (&&&&&::tracked::__private::#probe(&__tracked_spawned)).pick();
-            ::tracked::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
+            let __tracked_pick = (&&&&&#runtime::__private::#probe(&__tracked_spawned)).pick();
+            #runtime::__private::#spawn(&#site, __tracked_pick, __tracked_spawned)
         }
     }
 }
@@ -1256,9 +1259,10 @@ fn mark_target_call(expr: &mut Expr) {
             }
             Expr::Call(_) | Expr::MethodCall(_) if in_block => {
                 let span = expr.span();
+                let runtime = runtime(span);
                 *expr = syn::parse_quote_spanned! {span=>
-                    ::tracked::__private::target_call(
-                        ::tracked::__private::TargetCall::open(),
+                    #runtime::__private::target_call(
+                        #runtime::__private::TargetCall::open(),
                         #expr,
                     )
                 };

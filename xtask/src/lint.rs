@@ -5,7 +5,7 @@ use crate::diagnostic::{Diagnostic, Region, Rule, SourceFile};
 use std::collections::HashMap;
 
 /// The keys `#[tracked(...)]` accepts.
-const KEYS: &str = "`type`, `name`, `owner`, `tier`";
+const KEYS: &str = "`type`, `name`, `owner`, `tier`, `crate`";
 
 /// Whether an attribute is `#[tracked]` or `#[tracked::tracked]`.
 pub(crate) fn is_tracked(attr: &syn::Attribute) -> bool {
@@ -66,7 +66,7 @@ impl Site {
                     } else {
                         None
                     };
-                    if !matches!(key.as_str(), "type" | "name" | "owner" | "tier") {
+                    if !matches!(key.as_str(), "type" | "name" | "owner" | "tier" | "crate") {
                         let shown = quote_path(&meta.path);
                         site.errors.push((
                             key_region,
@@ -121,6 +121,12 @@ impl Site {
                 format!("`{key}` must be a string literal, as in `{key} = \"...\"`"),
             )),
             ("tier", Some(syn::Lit::Int(_))) | ("owner", _) => {}
+            ("crate", Some(syn::Lit::Str(_))) | ("crate", None)
+                if matches!(value, syn::Expr::Path(_) | syn::Expr::Lit(_)) => {}
+            ("crate", _) => self.errors.push((
+                region,
+                "`crate` must be a path, as in `crate = obs::tracked`".to_owned(),
+            )),
             ("tier", _) => self
                 .errors
                 .push((region, "`tier` must be an integer literal".to_owned())),

@@ -114,7 +114,8 @@ src/tracked_fns.rs:38:29 malformed-tracked-attribute
 src/tracked_fns.rs:41:18 malformed-tracked-attribute
 src/tracked_fns.rs:41:28 malformed-tracked-attribute
 src/tracked_fns.rs:44:18 duplicate-task-name
-src/tracked_fns.rs:57:18 duplicate-task-name
+src/tracked_fns.rs:50:19 malformed-tracked-attribute
+src/tracked_fns.rs:63:18 duplicate-task-name
 src/util.rs:10:20 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:16:13 untracked-spawn tokio_util::task::TaskTracker::spawn
 src/util.rs:17:13 untracked-spawn tokio_util::task::TaskTracker::spawn_blocking
