@@ -1117,6 +1117,30 @@ async fn idle_and_orphaned_tasks_are_listed_and_filtered() {
     }
     assert!(task["idle_ms"].as_u64() >= Some(20), "{task}");
     assert!(task["idle_since_ms"].as_u64() >= task["first_polled_at_ms"].as_u64());
+    assert!(task["in_poll_ms"].is_null() && task["in_poll_since_ms"].is_null());
+    // A task blocked inside a poll (one worker of two) says so, and its busy
+    // time counts the poll so far.
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocked = tracker.spawn("db::blocked", TaskType::DATABASE, async move {
+        entered_tx.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    entered.recv().unwrap();
+    let blocked_id = blocked.id().as_u64();
+    let mut stuck = Value::Null;
+    for _ in 0..200 {
+        stuck = api.get(&format!("/tasks/{blocked_id}")).await.1["task"].clone();
+        if stuck["in_poll_ms"].as_u64() >= Some(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stuck["in_poll_ms"].as_u64() >= Some(20), "{stuck}");
+    assert!(stuck["busy_ms"].as_f64() >= Some(19.0), "{stuck}");
+    assert!(stuck["in_poll_since_ms"].as_u64() >= stuck["first_polled_at_ms"].as_u64());
+    release.send(()).unwrap();
+    blocked.await.unwrap();
 
     let live = ids(&api.get("/tasks").await.1);
     assert!(live.contains(&pending.id().as_u64()), "{live:?}");

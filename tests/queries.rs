@@ -160,6 +160,71 @@ async fn busy_time_is_measured_when_enabled() {
     assert!(plain.finished(&Query::new())[0].busy.is_none());
 }
 
+/// A task stuck in a poll, or a blocking closure stuck in its run, shows it:
+/// its busy time counts the run so far, and `in_poll_since` says since
+/// when. Once over, the time is counted once.
+#[test]
+fn a_poll_running_now_counts_in_busy_time() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let _runtime = runtime.enter();
+    let tracker = Tracker::builder().busy_time(true).build();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (blocking_tx, blocking_entered) = std::sync::mpsc::channel();
+    let (release_blocking, blocking_released) = std::sync::mpsc::channel::<()>();
+    let stuck = tracker.spawn("stuck", TaskType::DATABASE, async move {
+        tokio::task::yield_now().await;
+        entered_tx.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    let blocking = tracker.spawn_blocking("blocking", TaskType::DATABASE, move || {
+        blocking_tx.send(()).unwrap();
+        blocking_released.recv().unwrap();
+    });
+    entered.recv().unwrap();
+    blocking_entered.recv().unwrap();
+    let inside_since = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(30));
+
+    let now = std::time::Instant::now();
+    for name in ["stuck", "blocking"] {
+        let task = tracker
+            .tasks(&Query::new().name_prefix(name))
+            .pop()
+            .unwrap_or_else(|| panic!("{name} is live"));
+        let since = task.in_poll_since.expect("inside its run");
+        // A margin for the tracker's TSC clock against `Instant`.
+        assert!(since <= inside_since + Duration::from_millis(5), "{name}");
+        assert!(
+            task.in_poll(now).unwrap() >= Duration::from_millis(25),
+            "{name}"
+        );
+        assert!(task.busy.unwrap() >= Duration::from_millis(25), "{name}");
+        assert_eq!(task.idle_since, None, "{name}");
+    }
+
+    release.send(()).unwrap();
+    release_blocking.send(()).unwrap();
+    runtime.block_on(async {
+        stuck.await.unwrap();
+        blocking.await.unwrap();
+    });
+    let done = tracker.finished(&Query::new());
+    assert_eq!(done.len(), 2);
+    for task in done {
+        assert_eq!(task.in_poll_since, None);
+        let busy = task.busy.unwrap();
+        let lived = task.age(now);
+        assert!(
+            busy >= Duration::from_millis(25) && busy <= lived,
+            "{busy:?} of {lived:?}"
+        );
+    }
+}
+
 /// A timed tracker tells how long a live task has waited since its latest
 /// poll: not while a poll runs, not before one has ended, not once it ended.
 #[test]
@@ -204,6 +269,7 @@ fn idle_time_is_known_when_polls_are_timed_and_queries_filter_on_it() {
     let inside = find("holder");
     assert_eq!(inside.polls, 2);
     assert_eq!(inside.idle_since, None, "inside a poll is not idle");
+    assert_eq!(waiting.in_poll_since, None);
 
     let names = |query: Query| -> Vec<String> {
         tracker

@@ -206,9 +206,14 @@ impl Current {
         // A tracker that times polls gives every record a `timing`: the
         // default, untimed, reads the record's line it already has, not
         // the tracker's flag two pointers away.
-        self.record.timing.as_ref()?;
+        let timing = self.record.timing.as_ref()?;
         let inner = &self.tracker.inner;
-        inner.busy_time.then(|| inner.clock.now())
+        if !inner.busy_time {
+            return None;
+        }
+        let now = inner.clock.now();
+        timing.busy.begin(now);
+        Some(now)
     }
 
     /// Starts a poll with wakes followed: `tokio_waker` is the one tokio
@@ -258,7 +263,7 @@ impl Current {
         let now = inner.clock.now();
         let spent = now.saturating_sub(from);
         if let Some(timing) = &self.record.timing {
-            timing.busy_ns.fetch_add(spent, Ordering::Relaxed);
+            timing.busy.end(from, now);
             timing.last_poll_end.store(now, Ordering::Relaxed);
         }
         // A `#[tracked]` fn awaited in a task is polled within that task's

@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+mod busy;
 mod catalogue;
 mod clock;
 mod control;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::busy::Busy;
 use crate::clock::{Clock, Epoch};
 use crate::handoff::{Control, Delivery, Flags, Handoff};
 use crate::wake::{WakeState, Wakes};
@@ -198,8 +199,8 @@ struct Meta {
 /// bytes per task for it, not 16. A pooled record keeps its box.
 #[derive(Debug, Default)]
 pub(crate) struct Timing {
-    /// Time spent inside `poll`.
-    pub(crate) busy_ns: AtomicU64,
+    /// Time spent inside `poll`, the poll running now included.
+    pub(crate) busy: Busy,
     /// When the latest poll ended; 0 until the first one has.
     pub(crate) last_poll_end: AtomicU64,
     /// The task's wakes, when its tracker follows them; shared with the
@@ -324,7 +325,7 @@ impl Record {
         *self.polls.get_mut() = 0;
         *self.first_poll_at.get_mut() = 0;
         if let Some(timing) = &mut self.timing {
-            *timing.busy_ns.get_mut() = 0;
+            timing.busy = Busy::default();
             *timing.last_poll_end.get_mut() = 0;
         }
         drop(self.take_progress());
@@ -404,9 +405,15 @@ impl Record {
         (idle_polled, same_poll)
     }
 
-    /// Time spent inside `poll`, if polls are timed.
-    pub(crate) fn busy_ns(&self) -> Option<u64> {
-        Some(self.timing.as_ref()?.busy_ns.load(Ordering::Relaxed))
+    /// Time spent inside `poll` until `now`, if polls are timed: the poll
+    /// running now counts, so a task stuck in one shows its busy time grow.
+    pub(crate) fn busy_ns(&self, now: u64) -> Option<u64> {
+        Some(self.timing.as_ref()?.busy.read(now))
+    }
+
+    /// When the poll running now began, if polls are timed.
+    pub(crate) fn poll_start(&self) -> Option<u64> {
+        self.timing.as_ref()?.busy.since()
     }
 
     /// When the task went idle: the end of its latest poll, if polls are
@@ -683,25 +690,32 @@ mod tests {
     #[test]
     fn a_pooled_record_is_timed_exactly_when_its_next_tracker_is() {
         let mut record = Record::blank();
-        assert_eq!(record.busy_ns(), None);
+        assert_eq!(record.busy_ns(0), None);
         record.set_timed(true, None);
         let timing = record.timing.as_deref().expect("timed");
-        timing.busy_ns.store(7, Ordering::Relaxed);
+        timing.busy.begin(2);
+        timing.busy.end(2, 9);
         timing.last_poll_end.store(9, Ordering::Relaxed);
         record.set_state(TaskState::Running);
-        assert_eq!((record.busy_ns(), record.idle_since()), (Some(7), Some(9)));
+        assert_eq!((record.busy_ns(0), record.idle_since()), (Some(7), Some(9)));
         record.enter_poll();
         assert_eq!(record.idle_since(), None, "not idle inside a poll");
+        record.timing.as_deref().unwrap().busy.begin(12);
+        assert_eq!(
+            (record.busy_ns(20), record.poll_start()),
+            (Some(15), Some(12))
+        );
         // Reused by a timed tracker: the box is kept, its values cleared.
         let kept: *const Timing = record.timing.as_deref().unwrap();
         record.reset();
         record.set_timed(true, None);
         assert!(std::ptr::eq(kept, record.timing.as_deref().unwrap()));
-        assert_eq!((record.busy_ns(), record.idle_since()), (Some(0), None));
+        assert_eq!((record.busy_ns(20), record.idle_since()), (Some(0), None));
+        assert_eq!(record.poll_start(), None);
         // Reused by an untimed one: no timing at all.
         record.reset();
         record.set_timed(false, None);
-        assert_eq!((record.busy_ns(), record.idle_since()), (None, None));
+        assert_eq!((record.busy_ns(0), record.idle_since()), (None, None));
     }
 
     #[test]
@@ -729,7 +743,7 @@ mod tests {
         // Timed, wakes not followed; then neither.
         record.reset();
         record.set_timed(true, None);
-        assert!(record.wake_state().is_none() && record.busy_ns().is_some());
+        assert!(record.wake_state().is_none() && record.busy_ns(0).is_some());
         record.reset();
         record.set_timed(false, Some(clock.epoch()));
         assert!(record.wakes(&clock).is_none() && record.lost_waker().is_none());

@@ -304,7 +304,7 @@ impl Registry {
             .first_poll_at
             .store(old.first_poll_at.load(relaxed), relaxed);
         if let (Some(from), Some(to)) = (&old.timing, &mut fresh.timing) {
-            to.busy_ns.store(from.busy_ns.load(relaxed), relaxed);
+            to.busy.copy_from(&from.busy);
             to.last_poll_end
                 .store(from.last_poll_end.load(relaxed), relaxed);
             // The same state: the task's wakers point at it.

@@ -40,8 +40,13 @@ pub struct TaskSnapshot {
     pub finished_at: Option<Instant>,
     /// How many times it was polled.
     pub polls: u64,
-    /// Time spent inside `poll`, when the tracker measures busy time.
+    /// Time spent inside `poll`, when the tracker measures busy time; a
+    /// poll running when the snapshot was taken counts up to then.
     pub busy: Option<Duration>,
+    /// When the poll running now began, when the tracker measures busy
+    /// time: a task stuck in a poll (a blocking call, a long loop) shows
+    /// how long. `None` between polls. See [`TaskSnapshot::in_poll`].
+    pub in_poll_since: Option<Instant>,
     /// When a live task went idle: the end of its latest poll, when the
     /// tracker measures busy time. `None` while a poll runs, before the
     /// first poll ends, and once the task has ended. See [`TaskSnapshot::idle`].
@@ -57,7 +62,8 @@ pub struct TaskSnapshot {
     pub error: Option<String>,
     /// Where the task panicked, as `file:line:col`, when known.
     pub panic_location: Option<String>,
-    /// The watchdog thresholds it crossed (long-running, long poll, idle).
+    /// What the watchdog warned about it: long-running, long poll, idle,
+    /// lost waker.
     pub warned: crate::Warned,
 }
 
@@ -90,6 +96,13 @@ impl TaskSnapshot {
             .map(|since| now.saturating_duration_since(since))
     }
 
+    /// How long the poll running at the snapshot has lasted, at `now`;
+    /// `None` when [`in_poll_since`](TaskSnapshot::in_poll_since) is.
+    pub fn in_poll(&self, now: Instant) -> Option<Duration> {
+        self.in_poll_since
+            .map(|since| now.saturating_duration_since(since))
+    }
+
     pub(crate) fn of_live(record: &Record, clock: &Clock) -> TaskSnapshot {
         let progress = record
             .progress()
@@ -111,7 +124,8 @@ impl TaskSnapshot {
             first_polled_at: first_poll(record, clock),
             finished_at: None,
             polls: record.polls.load(std::sync::atomic::Ordering::Relaxed),
-            busy: record.busy_ns().map(Duration::from_nanos),
+            busy: record.busy_ns(clock.now()).map(Duration::from_nanos),
+            in_poll_since: record.poll_start().map(|at| clock.instant(at)),
             idle_since: record.idle_since().map(|at| clock.instant(at)),
             wakes: record.wakes(clock).map(Box::new),
             progress,

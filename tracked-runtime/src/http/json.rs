@@ -48,6 +48,10 @@ pub(crate) struct TaskJson {
     /// not in one now; `idle_ms` is how long ago that was.
     idle_since_ms: Option<u64>,
     idle_ms: Option<u64>,
+    /// When the poll running now began, if polls are timed; `in_poll_ms`
+    /// is how long ago that was.
+    in_poll_since_ms: Option<u64>,
+    in_poll_ms: Option<u64>,
     /// Present when the tracker follows wakes.
     wakes: Option<WakesJson>,
     progress: Option<ProgressJson>,
@@ -119,6 +123,8 @@ impl TaskJson {
             busy_ms: t.busy.map(ms),
             idle_since_ms: t.idle_since.map(|at| epoch_ms(tracker, at)),
             idle_ms: t.idle(now).map(|idle| idle.as_millis() as u64),
+            in_poll_since_ms: t.in_poll_since.map(|at| epoch_ms(tracker, at)),
+            in_poll_ms: t.in_poll(now).map(|poll| poll.as_millis() as u64),
             wakes: t.wakes.as_ref().map(|w| WakesJson {
                 wakes: w.wakes,
                 self_wakes: w.self_wakes,
