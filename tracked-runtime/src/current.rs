@@ -49,7 +49,7 @@ pub fn current() -> Option<CurrentTask> {
 /// Reports progress for the current task; returns `false` outside one.
 /// A message longer than 1 KiB is cut, as in [`CurrentTask::progress`].
 ///
-/// A shortcut for `current().map(|t| t.progress(percent, message))`.
+/// A shortcut for [`current()`] then [`CurrentTask::progress`].
 pub fn progress(percent: u8, message: impl Into<String>) -> bool {
     let message = message.into();
     with_current(|current| {

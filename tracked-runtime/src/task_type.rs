@@ -11,7 +11,8 @@ use std::sync::{Mutex, OnceLock};
 /// your own as constants too, without touching this crate.
 ///
 /// Keep the number of distinct types small (tens, not thousands): a type is a
-/// metric label and owns a row of counters in every tracker.
+/// metric label and owns a row of counters in every tracker. A tracker
+/// counts its first 127 types apart and any more together, as `(other)`.
 ///
 /// # Examples
 ///
