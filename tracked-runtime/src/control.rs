@@ -84,7 +84,8 @@ impl CancelReport {
 }
 
 /// One line of counts, then one indented line per aborted task and per task
-/// left running.
+/// left running: the first 20 of each, then how many more there are (the
+/// report's lists hold them all).
 ///
 /// ```text
 /// 3 stopped, 1 already finished, 1 aborted in 2.00s
@@ -106,13 +107,22 @@ impl fmt::Display for CancelReport {
             write!(f, ", {} cancelled elsewhere", self.cancelled_elsewhere)?;
         }
         writeln!(f, " in {:.2?}", self.elapsed)?;
-        for task in &self.aborted {
-            writeln!(f, "  aborted {task}")?;
-        }
-        for task in &self.left_running {
-            writeln!(f, "  left running (cannot be aborted) {task}")?;
-        }
-        Ok(())
+        list(f, "aborted", &self.aborted)?;
+        list(f, "left running (cannot be aborted)", &self.left_running)
+    }
+}
+
+/// How many tasks of each list a report's `Display` names.
+const LISTED: usize = 20;
+
+/// One line per task of `tasks`, the first [`LISTED`], then one for the rest.
+fn list(f: &mut fmt::Formatter<'_>, fate: &str, tasks: &[StubbornTask]) -> fmt::Result {
+    for task in tasks.iter().take(LISTED) {
+        writeln!(f, "  {fate} {task}")?;
+    }
+    match tasks.len().checked_sub(LISTED) {
+        Some(more) if more > 0 => writeln!(f, "  … and {more} more {fate}"),
+        _ => Ok(()),
     }
 }
 

@@ -151,9 +151,10 @@ impl ShutdownReport {
     }
 }
 
-/// One block per tier, then the leftovers and the total time. Durations
-/// take the unit that suits them (`2.0s`, `30.0ms`), as `Duration`'s
-/// `Debug` does.
+/// One block per tier, then the leftovers and the total time. A block
+/// names at most 20 aborted tasks and 20 left running, then how many more
+/// (the report's lists hold them all). Durations take the unit that suits
+/// them (`2.0s`, `30.0ms`), as `Duration`'s `Debug` does.
 ///
 /// ```text
 /// tier maintenance (timeout 500.0ms): 3 stopped, 0 already finished, 0 aborted in 12.31ms
@@ -504,7 +505,7 @@ fn empty_report() -> ShutdownReport {
 #[cfg(test)]
 mod tests {
     use super::{ShutdownReport, TierReport};
-    use crate::CancelReport;
+    use crate::{CancelReport, Site, StubbornTask, TaskId, TaskType};
     use std::time::Duration;
 
     /// A timeout under a second used to print as `0.0s`.
@@ -526,5 +527,41 @@ mod tests {
         assert!(text.starts_with("tier edges (timeout 30.0ms): "), "{text}");
         assert!(text.contains(" aborted in 4.00ms\n"), "{text}");
         assert!(text.ends_with("shutdown took 2.00s, clean\n"), "{text}");
+    }
+
+    /// A storm's thousands of aborted tasks used to be printed one a line.
+    #[test]
+    fn a_report_lists_twenty_tasks_a_section_and_counts_the_rest() {
+        let task = |id| StubbornTask {
+            id: TaskId::from_u64(id).unwrap(),
+            name: "gust".into(),
+            ty: TaskType::UI,
+            age: Duration::from_millis(3),
+            parent: None,
+            site: Site {
+                file: "src/storm.rs",
+                line: 1,
+                column: 1,
+            },
+            last_progress: None,
+        };
+        let report = ShutdownReport {
+            tiers: Vec::new(),
+            leftover: CancelReport {
+                aborted: (1..=25).map(task).collect(),
+                left_running: (26..=45).map(task).collect(),
+                ..CancelReport::default()
+            },
+            elapsed: Duration::from_secs(1),
+        };
+        let text = report.to_string();
+        let aborted = text.lines().filter(|l| l.starts_with("  aborted #"));
+        assert_eq!(aborted.count(), 20, "{text}");
+        assert!(text.contains("\n  … and 5 more aborted\n"), "{text}");
+        let left = text.lines().filter(|l| l.starts_with("  left running"));
+        assert_eq!(left.count(), 20, "{text}");
+        assert!(!text.contains("more left running"), "{text}");
+        assert!(text
+            .starts_with("leftover: 0 stopped, 0 already finished, 25 aborted, 20 left running"));
     }
 }
