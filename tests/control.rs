@@ -607,6 +607,35 @@ async fn a_shutdown_reports_each_stubborn_task_once() {
     assert_invariant(&tracker);
 }
 
+/// A task spawned after the deadline by a spawner whose abort has not
+/// landed yet, and aborted then, reports its age since its spawn, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_aborted_after_the_deadline_reports_its_age_since_spawn() {
+    let tracker = Tracker::new();
+    for round in 0..3 {
+        let group = tracker.group(format!("bursts-{round}"));
+        group.spawn("burster", TaskType::GENERAL, async {
+            #[allow(clippy::infinite_loop)]
+            loop {
+                // Ten at a time without yielding: an abort lands between.
+                for _ in 0..10 {
+                    tracked::spawn("child", TaskType::GENERAL, std::future::pending::<()>());
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                tokio::task::yield_now().await;
+            }
+            #[allow(unreachable_code)]
+            ()
+        });
+        let report = group.cancel(Duration::from_millis(30)).await;
+        assert!(report.aborted.len() > 1, "{report}");
+        let ageless: Vec<_> = report.aborted.iter().filter(|t| t.age.is_zero()).collect();
+        assert!(ageless.is_empty(), "{ageless:?}");
+    }
+    drained(&tracker).await;
+    assert_invariant(&tracker);
+}
+
 /// Waits (bounded) until `done` holds; `what` says what it waits for.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..500 {

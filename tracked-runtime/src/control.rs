@@ -32,6 +32,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use crate::instrument::with_current;
 use crate::record::{Record, Site, TaskName};
 use crate::{SpawnKind, TaskId, TaskState, TaskType, Tracker};
@@ -135,7 +136,8 @@ pub struct StubbornTask {
     pub name: TaskName,
     /// Its type.
     pub ty: TaskType,
-    /// How long it had lived when it was aborted.
+    /// How long it had lived, since its spawn, when the cancel aborted it
+    /// (or, unable to, left it running).
     pub age: Duration,
     /// The task that spawned it.
     pub parent: Option<TaskId>,
@@ -165,13 +167,13 @@ impl fmt::Display for StubbornTask {
 }
 
 impl StubbornTask {
-    fn of(record: &Record, tracker: &Tracker, now: Instant) -> Self {
-        let clock = &tracker.inner.clock;
+    /// The task of `record`, given up on at `at` (the tracker's clock).
+    fn of(record: &Record, at: u64) -> Self {
         StubbornTask {
             id: record.id,
             name: record.name.clone(),
             ty: record.ty,
-            age: now.saturating_duration_since(clock.instant(record.spawned_at)),
+            age: Duration::from_nanos(at.saturating_sub(record.spawned_at)),
             parent: record.parent,
             site: record.site(),
             last_progress: record
@@ -263,16 +265,17 @@ pub(crate) fn cancel_blocking(
         std::thread::sleep(POLL.min(left));
     }
     let now = Instant::now();
+    let clock = &tracker.inner.clock;
     // At the deadline, abort what is left. Until the aborts land, tasks that
     // start matching meanwhile (spawned by a task whose abort has not landed
     // yet) are asked and aborted too, so that none outlives the cancel
     // unreported: a task seen ended has spawned all it ever will.
     let (mut abortable, mut stuck) = (Vec::new(), Vec::new());
-    abort_all(&mut remaining, exempt, &mut abortable, &mut stuck);
+    abort_all(&mut remaining, exempt, clock, &mut abortable, &mut stuck);
     let grace = now + ABORT_GRACE;
     while !(abortable.is_empty() && stuck.is_empty()) {
         // Read before the scan, so that the scan sees all they spawned.
-        let settled = abortable.iter().all(|r| r.state().is_finished());
+        let settled = abortable.iter().all(|(r, _)| r.state().is_finished());
         let skip = exempt.lock().clone();
         let was_asked = |id: &TaskId| asked.contains_key(id) || asked_units.contains(id);
         remaining = tracker.inner.registry.live(|r| {
@@ -286,7 +289,7 @@ pub(crate) fn cancel_blocking(
         }
         remaining.retain(|r| !r.state().is_finished());
         let late = !remaining.is_empty();
-        abort_all(&mut remaining, exempt, &mut abortable, &mut stuck);
+        abort_all(&mut remaining, exempt, clock, &mut abortable, &mut stuck);
         if (settled && !late) || Instant::now() >= grace {
             break;
         }
@@ -294,7 +297,7 @@ pub(crate) fn cancel_blocking(
             std::thread::sleep(POLL);
         }
     }
-    for record in &abortable {
+    for (record, at) in &abortable {
         let list = match record.state() {
             // tokio cannot stop a blocking closure once it runs; one still
             // queued for a thread is ended by its abort before it starts.
@@ -315,11 +318,11 @@ pub(crate) fn cancel_blocking(
                 continue;
             }
         };
-        list.push(StubbornTask::of(record, tracker, now));
+        list.push(StubbornTask::of(record, *at));
     }
     // Read once the aborts landed: a `#[tracked]` fn awaited in a task that
     // was aborted has ended with it (dropped before the task's own end).
-    for record in &stuck {
+    for (record, at) in &stuck {
         let list = match record.state() {
             TaskState::Cancelled => &mut report.aborted,
             state if !state.is_finished() => &mut report.left_running,
@@ -328,10 +331,10 @@ pub(crate) fn cancel_blocking(
                 continue;
             }
         };
-        list.push(StubbornTask::of(record, tracker, now));
+        list.push(StubbornTask::of(record, *at));
     }
     // The others ended before the deadline, or joined the exempt.
-    let forced: HashSet<TaskId> = abortable.iter().chain(&stuck).map(|r| r.id).collect();
+    let forced: HashSet<TaskId> = abortable.iter().chain(&stuck).map(|(r, _)| r.id).collect();
     let exempt = exempt.lock();
     for (id, record) in &asked {
         match record {
@@ -395,25 +398,28 @@ fn has_started(record: &Record) -> bool {
 }
 
 /// Aborts each of `records` that tokio can abort, moving it to `abortable`,
-/// and moves the others (`#[tracked]` fns awaited inside a task) to `stuck`;
-/// drops those in `exempt`, which it holds meanwhile, so that a task joining
-/// it is either aborted before or left alone.
+/// and moves the others (`#[tracked]` fns awaited inside a task) to `stuck`,
+/// each with the time (on `clock`) it was given up on; drops those in
+/// `exempt`, which it holds meanwhile, so that a task joining it is either
+/// aborted before or left alone.
 fn abort_all(
     records: &mut Vec<Arc<Record>>,
     exempt: &Exempt,
-    abortable: &mut Vec<Arc<Record>>,
-    stuck: &mut Vec<Arc<Record>>,
+    clock: &Clock,
+    abortable: &mut Vec<(Arc<Record>, u64)>,
+    stuck: &mut Vec<(Arc<Record>, u64)>,
 ) {
     let exempt = exempt.lock();
+    let at = clock.now();
     for record in records.drain(..) {
         if exempt.contains(&record.id) {
             continue;
         }
         if record.kind == SpawnKind::Inline {
-            stuck.push(record);
+            stuck.push((record, at));
         } else {
             record.abort();
-            abortable.push(record);
+            abortable.push((record, at));
         }
     }
 }
