@@ -607,6 +607,82 @@ async fn a_shutdown_reports_each_stubborn_task_once() {
     assert_invariant(&tracker);
 }
 
+/// How many tasks a shutdown's report counts, over its tiers and the
+/// leftover pass.
+fn reached(report: &tracked::ShutdownReport) -> u64 {
+    let reports = report.tiers.iter().map(|t| &t.report);
+    let counts = reports.chain([&report.leftover]).map(|r| {
+        r.stopped
+            + r.already_finished
+            + r.cancelled_elsewhere
+            + r.aborted.len()
+            + r.left_running.len()
+    });
+    counts.sum::<usize>() as u64
+}
+
+/// Tasks spawned during a tier start asked to stop, and polite ones end
+/// before any scan finds them live: the tier running counts them all the
+/// same, those of an earlier tier's type too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_spawned_during_a_tier_are_counted_by_it() {
+    let tracker = Tracker::new();
+    let spawner = tracker.clone();
+    // Once asked, spawns 50 polite tasks of the ended tier's type and 50 of
+    // its own, then ignores its token.
+    tracker.spawn("deaf", TaskType::MAINTENANCE, async move {
+        polite().await;
+        for ty in [TaskType::UI, TaskType::MAINTENANCE] {
+            for _ in 0..50 {
+                spawner.spawn("late", ty, polite());
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    let plan = ShutdownPlan::new()
+        .tier("ui", [TaskType::UI], Duration::from_secs(5))
+        .tier(
+            "maintenance",
+            [TaskType::MAINTENANCE],
+            Duration::from_millis(100),
+        )
+        .rest("rest", Duration::from_secs(5));
+    let report = tracker.shutdown(plan).await;
+    let maintenance = &report.tiers[1].report;
+    assert_eq!(maintenance.stopped, 100, "{report}");
+    assert_eq!(maintenance.aborted[0].name, "deaf", "{report}");
+    let total = drained(&tracker).await;
+    assert_eq!(reached(&report), total.spawned, "{report}");
+    assert_invariant(&tracker);
+}
+
+/// A storm of spawns during a shutdown (of types whose tier ended, is
+/// running, or is still to come): the report counts every task once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawn_storm_during_a_shutdown_is_counted_task_by_task() {
+    let tracker = Tracker::new();
+    let storm = tracker.clone();
+    tracker.spawn("storm", TaskType::GENERAL, async move {
+        polite().await;
+        #[allow(clippy::infinite_loop)]
+        loop {
+            for ty in [TaskType::UI, TaskType::GENERAL, TaskType::DATABASE] {
+                storm.spawn("gust", ty, polite());
+            }
+            tokio::task::yield_now().await;
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    let report = tracker
+        .shutdown(ShutdownPlan::default_with(Duration::from_millis(100)))
+        .await;
+    let total = drained(&tracker).await;
+    assert!(total.spawned > 1, "{report}");
+    assert_eq!(reached(&report), total.spawned, "{report}");
+    assert_invariant(&tracker);
+}
+
 /// A task spawned after the deadline by a spawner whose abort has not
 /// landed yet, and aborted then, reports its age since its spawn, not 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
