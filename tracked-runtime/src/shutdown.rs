@@ -1,5 +1,6 @@
 //! Tiered graceful shutdown: stop task types in order, each tier with its
-//! own timeout, then abort whatever is left.
+//! own timeout, then abort whatever is left. The bound holds for the call,
+//! not the process: see [`ShutdownPlan`] on blocking threads.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -44,6 +45,34 @@ pub struct Tier {
 ///     .rest("workers", Duration::from_secs(5))
 ///     .tier("storage", [TaskType::DATABASE], Duration::from_secs(10));
 /// assert_eq!(plan.total_timeout(), Duration::from_secs(17));
+/// ```
+///
+/// # The process can outlive the bound
+///
+/// [`Tracker::shutdown`] returns within [`total_timeout`](Self::total_timeout)
+/// plus a small margin, but a blocking closure (`spawn_blocking`) that has
+/// started and ignores its token cannot be aborted: the report lists it as
+/// left running, and it keeps its thread of tokio's blocking pool. Dropping
+/// the runtime, as `#[tokio::main]` does when `main` returns, waits for every
+/// such thread, so the process lives on until the closure returns. Bound the
+/// process too: shut the runtime down with
+/// [`Runtime::shutdown_timeout`](tokio::runtime::Runtime::shutdown_timeout),
+/// or, under `#[tokio::main]`, end the process with `std::process::exit`
+/// after a report that is not clean (once what must be written is written).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tracked_runtime::{ShutdownPlan, Tracker};
+///
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let report = runtime.block_on(async {
+///     // … serve until asked to stop …
+///     Tracker::global().shutdown(ShutdownPlan::default()).await
+/// });
+/// eprint!("{report}");
+/// // Blocking threads still running get 1 s more, then are left behind.
+/// runtime.shutdown_timeout(Duration::from_secs(1));
+/// // Under `#[tokio::main]`: if !report.is_clean() { std::process::exit(1) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct ShutdownPlan {
@@ -335,7 +364,9 @@ impl Tracker {
     /// depends on neither the runtime's workers nor its timers. The margin
     /// also holds the time to abort, one by one, what is left (a few µs a
     /// task): tasks spawned faster than that during the shutdown (hundreds
-    /// of thousands a second on two cores) stretch it.
+    /// of thousands a second on two cores) stretch it. It bounds the call,
+    /// not the process: a blocking closure left running holds up the
+    /// runtime's drop (see [`ShutdownPlan`]).
     ///
     /// **Spawning during and after shutdown**: a task spawned once its
     /// type's tier has begun starts with its cancellation already requested.
