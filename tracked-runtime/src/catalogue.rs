@@ -188,7 +188,8 @@ inventory::collect!(Entry);
 /// # Examples
 ///
 /// ```
-/// let catalogue = tracked_runtime::catalogue();
+/// # extern crate tracked_runtime as tracked;
+/// let catalogue = tracked::catalogue();
 /// for site in catalogue.sites() {
 ///     println!("{site}");
 /// }
@@ -319,10 +320,11 @@ impl Catalogue {
     /// # Examples
     ///
     /// ```
-    /// use tracked_runtime::TaskType;
+    /// # extern crate tracked_runtime as tracked;
+    /// use tracked::TaskType;
     ///
     /// let declared = [TaskType::NETWORK, TaskType::CONSENSUS];
-    /// for finding in tracked_runtime::catalogue().lint(Some(&declared)) {
+    /// for finding in tracked::catalogue().lint(Some(&declared)) {
     ///     eprintln!("{finding}");
     /// }
     /// ```

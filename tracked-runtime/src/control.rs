@@ -578,16 +578,17 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # if cfg!(miri) { return; } // A 100 ms deadline; Miri runs too slowly for it.
     /// use std::time::Duration;
-    /// use tracked_runtime::{TaskType, Tracker};
+    /// use tracked::{TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// // Stops when asked.
     /// tracker.spawn("polite", TaskType::NETWORK, async {
-    ///     tracked_runtime::current().unwrap().cancellation_token().cancelled().await;
+    ///     tracked::current().unwrap().cancellation_token().cancelled().await;
     /// });
     /// // Never looks at its token.
     /// tracker.spawn("stubborn", TaskType::NETWORK, std::future::pending::<()>());
@@ -621,10 +622,11 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::time::Duration;
-    /// use tracked_runtime::{TaskType, Tracker};
+    /// use tracked::{TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let done = tracker.spawn("ping", TaskType::NETWORK, async {});
@@ -660,17 +662,18 @@ impl Tracker {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # // One thread: a runtime's workers can outlive `main` by an instant,
 /// # // which Miri reports.
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// let session = tracker.group("session-42");
 /// session.spawn("reader", TaskType::NETWORK, async {
-///     tracked_runtime::current().unwrap().cancellation_token().cancelled().await;
+///     tracked::current().unwrap().cancellation_token().cancelled().await;
 /// });
 /// tokio::task::yield_now().await;
 /// assert_eq!(session.live().total, 1);
@@ -767,10 +770,11 @@ impl Group {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::time::Duration;
-    /// use tracked_runtime::{TaskType, Tracker};
+    /// use tracked::{TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let uploads = tracker.group("uploads");

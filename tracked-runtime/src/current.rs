@@ -24,13 +24,14 @@ pub struct CurrentTask {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// let handle = tracker.spawn("import", TaskType::DATABASE, async {
-///     let task = tracked_runtime::current().expect("inside a tracked task");
+///     let task = tracked::current().expect("inside a tracked task");
 ///     task.progress(50, "half the rows");
 ///     task.snapshot().progress.unwrap().percent
 /// });
@@ -73,14 +74,15 @@ pub fn progress(percent: u8, message: impl Into<String>) -> bool {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// # fn read_rows_synchronously() -> usize { 3 }
 /// let tracker = Tracker::new();
 /// let rows = tracker.spawn("import", TaskType::DATABASE, async {
-///     tracked_runtime::block_in_place(read_rows_synchronously)
+///     tracked::block_in_place(read_rows_synchronously)
 /// });
 /// assert_eq!(rows.await.unwrap(), 3);
 /// # }

@@ -81,13 +81,14 @@ pub struct PhaseStats {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # if cfg!(miri) { return; } // Timed ticks; Miri runs too slowly for them.
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use tracked_runtime::{Heartbeat, Tracker};
+/// use tracked::{Heartbeat, Tracker};
 ///
 /// let peers = Arc::new(AtomicUsize::new(1));
 /// let heartbeat = Heartbeat::new(Duration::from_millis(10))
@@ -232,9 +233,10 @@ impl Heartbeat {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # if cfg!(miri) { return; } // Its thread outlives `main`, which Miri reports.
     /// use std::time::Duration;
-    /// use tracked_runtime::{Heartbeat, Tracker};
+    /// use tracked::{Heartbeat, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let heartbeat = Heartbeat::new(Duration::from_millis(100))

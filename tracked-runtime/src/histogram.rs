@@ -75,9 +75,10 @@ pub struct Histogram<B> {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// tracker.spawn("tick", TaskType::MAINTENANCE, async {}).await.unwrap();
@@ -117,9 +118,10 @@ const POLL_BOUNDS_NS: [u64; 12] = [
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::builder().busy_time(true).build();
 /// tracker
@@ -259,15 +261,16 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{TaskType, Tracker};
+    /// use tracked::{TaskType, Tracker};
     ///
     /// let tracker = Tracker::builder().wakes(true).build();
     /// tracker
     ///     .spawn("tick", TaskType::MAINTENANCE, async {
     ///         let (tx, rx) = tokio::sync::oneshot::channel();
-    ///         tracked_runtime::spawn("reply", TaskType::GENERAL, async move {
+    ///         tracked::spawn("reply", TaskType::GENERAL, async move {
     ///             let _ = tx.send(());
     ///         });
     ///         rx.await.unwrap(); // woken once, then polled

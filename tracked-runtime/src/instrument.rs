@@ -725,14 +725,15 @@ fn panicked(record: &Record, payload: &(dyn Any + Send)) -> (Ending, Unwound) {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let handle = tracked_runtime::spawn("who-am-i", Default::default(), async {
-///     tracked_runtime::task_id()
+/// let handle = tracked::spawn("who-am-i", Default::default(), async {
+///     tracked::task_id()
 /// });
 /// let id = handle.id();
 /// assert_eq!(handle.await.unwrap(), Some(id));
-/// assert_eq!(tracked_runtime::task_id(), None);
+/// assert_eq!(tracked::task_id(), None);
 /// # }
 /// ```
 pub fn task_id() -> Option<TaskId> {

@@ -26,9 +26,10 @@ use crate::{TaskId, TaskOutput, TaskType, Tracker};
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{JoinSet, TaskType};
+/// use tracked::{JoinSet, TaskType};
 ///
 /// let mut set = JoinSet::new();
 /// for shard in 0..3u32 {
@@ -128,9 +129,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskState, TaskType, Tracker};
+    /// use tracked::{JoinSet, TaskState, TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let mut set = JoinSet::with_tracker(&tracker);
@@ -157,9 +159,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let mut set = JoinSet::new();
     /// let spawned = set.spawn("parse", TaskType::GENERAL, async { 1 }).id();
@@ -181,9 +184,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let mut set = JoinSet::new();
     /// set.spawn("tick", TaskType::GENERAL, async { 2 });
@@ -202,9 +206,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let mut set = JoinSet::new();
     /// let spawned = set.spawn("tick", TaskType::GENERAL, async { 2 }).id();
@@ -237,9 +242,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let mut set = JoinSet::new();
     /// for page in 0..3u32 {
@@ -270,9 +276,10 @@ impl<T: 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{JoinSet, TaskState, TaskType, Tracker};
+    /// use tracked::{JoinSet, TaskState, TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let mut set = JoinSet::with_tracker(&tracker);
@@ -409,10 +416,11 @@ impl<T: TaskOutput + Send + 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use tokio::runtime::Handle;
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let mut set = JoinSet::new();
     /// let handle = Handle::current();
@@ -472,11 +480,12 @@ impl<T: TaskOutput + 'static> JoinSet<T> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::rc::Rc;
     /// use tokio::task::LocalSet;
-    /// use tracked_runtime::{JoinSet, TaskType};
+    /// use tracked::{JoinSet, TaskType};
     ///
     /// let local = LocalSet::new();
     /// let mut set = JoinSet::new();
@@ -515,9 +524,10 @@ impl<T: TaskOutput + 'static> JoinSet<T> {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{JoinSet, TaskType};
+/// use tracked::{JoinSet, TaskType};
 ///
 /// let mut set = JoinSet::new();
 /// set.extend((0..3u32).map(|n| (format!("fetch-{n}"), TaskType::NETWORK, async move { n })));
@@ -549,9 +559,10 @@ where
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{JoinSet, TaskType};
+/// use tracked::{JoinSet, TaskType};
 ///
 /// let set: JoinSet<u32> = (0..3u32)
 ///     .map(|n| ("compact", TaskType::MAINTENANCE, async move { n }))

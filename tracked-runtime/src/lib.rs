@@ -8,14 +8,15 @@
 //! # Examples
 //!
 //! ```
+//! # extern crate tracked_runtime as tracked;
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use tracked_runtime::{Query, TaskState, TaskType, Tracker};
+//! use tracked::{Query, TaskState, TaskType, Tracker};
 //!
 //! let tracker = Tracker::new();
 //! let parent = tracker.spawn("round", TaskType::CONSENSUS, async {
 //!     // Spawned from inside a tracked task: same tracker, parent recorded.
-//!     tracked_runtime::spawn("vote", TaskType::CONSENSUS, async {}).await.unwrap();
+//!     tracked::spawn("vote", TaskType::CONSENSUS, async {}).await.unwrap();
 //! });
 //! let parent_id = parent.id();
 //! parent.await.unwrap();

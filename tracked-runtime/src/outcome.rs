@@ -10,11 +10,12 @@ use std::fmt::{Debug, Display};
 /// one line; the default method says "not a failure":
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// struct Summary {
 ///     rows: usize,
 /// }
 ///
-/// impl tracked_runtime::Outcome for Summary {}
+/// impl tracked::Outcome for Summary {}
 /// ```
 ///
 /// `#[tracked]` and the spawns it rewrites accept any output: they use this
@@ -28,11 +29,12 @@ use std::fmt::{Debug, Display};
 /// time; map it to a text first:
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// #[derive(Debug)]
 /// struct DbError;
 ///
 /// # fn spawn_lookup() {
-/// tracked_runtime::spawn("lookup", tracked_runtime::TaskType::DATABASE, async {
+/// tracked::spawn("lookup", tracked::TaskType::DATABASE, async {
 ///     Err::<(), _>(DbError).map_err(|e| format!("{e:?}")) // Failed with "DbError"
 /// });
 /// # }
@@ -157,8 +159,9 @@ impl<T> Outcome for tokio::sync::broadcast::Receiver<T> {}
 /// [`Outcome`] for your own types, not this.
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # async fn demo(listener: tokio::net::TcpListener) {
-/// tracked_runtime::spawn("accept", tracked_runtime::TaskType::NETWORK, async move {
+/// tracked::spawn("accept", tracked::TaskType::NETWORK, async move {
 ///     loop {
 ///         let _ = listener.accept().await;
 ///     }

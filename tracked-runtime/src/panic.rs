@@ -193,7 +193,8 @@ pub(crate) fn forget_seen() {
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::{OnPanic, TaskType, Tracker};
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::{OnPanic, TaskType, Tracker};
 ///
 /// // A consensus task that panics leaves the node wrong: stop the service.
 /// let tracker = Tracker::builder()

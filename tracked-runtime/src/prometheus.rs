@@ -47,7 +47,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::prometheus::MetricsOptions;
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::prometheus::MetricsOptions;
 ///
 /// let options = MetricsOptions::new().name_label(true);
 /// # drop(options);
@@ -100,10 +101,11 @@ impl MetricsOptions {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::prometheus::{render, MetricsOptions};
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::prometheus::{render, MetricsOptions};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// tracker.spawn("tick", TaskType::MAINTENANCE, async {}).await.unwrap();

@@ -15,7 +15,8 @@ use crate::{TaskId, TaskType, Tracker};
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::{Query, TaskState, TaskType};
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::{Query, TaskState, TaskType};
 ///
 /// let q = Query::new()
 ///     .ty(TaskType::NETWORK)
@@ -88,8 +89,9 @@ impl Query {
     /// without that, no task matches.
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # use std::time::Duration;
-    /// # use tracked_runtime::{Query, Tracker};
+    /// # use tracked::{Query, Tracker};
     /// let tracker = Tracker::builder().busy_time(true).build();
     /// let stuck = tracker.tasks(&Query::new().idle_for(Duration::from_secs(30)));
     /// # assert!(stuck.is_empty());
@@ -111,14 +113,15 @@ impl Query {
     /// that task still runs.
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{Query, TaskType, Tracker};
+    /// use tracked::{Query, TaskType, Tracker};
     ///
     /// let tracker = Tracker::new();
     /// let parent = tracker.spawn("request", TaskType::NETWORK, async {
     ///     // Left running when the request is done.
-    ///     tracked_runtime::spawn("audit-log", TaskType::GENERAL, std::future::pending::<()>());
+    ///     tracked::spawn("audit-log", TaskType::GENERAL, std::future::pending::<()>());
     /// });
     /// parent.await.unwrap();
     /// let orphans = tracker.tasks(&Query::new().orphaned(true));
@@ -214,13 +217,14 @@ pub struct TaskDetail {
 /// parent:
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// let server = tracker.spawn("server", TaskType::NETWORK, async {
-///     tracked_runtime::spawn("conn", TaskType::NETWORK, std::future::pending::<()>());
+///     tracked::spawn("conn", TaskType::NETWORK, std::future::pending::<()>());
 ///     std::future::pending::<()>().await
 /// });
 /// tokio::task::yield_now().await;
@@ -507,7 +511,8 @@ impl Tracker {
     /// snapshots: what a per-name gauge needs.
     ///
     /// ```
-    /// # let tracker = tracked_runtime::Tracker::new();
+    /// # extern crate tracked_runtime as tracked;
+    /// # let tracker = tracked::Tracker::new();
     /// for (ty, names) in tracker.live_by_name() {
     ///     for (name, count) in names {
     ///         println!("{ty} {name}: {count}");

@@ -37,8 +37,9 @@ pub struct Tier {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::Duration;
-/// use tracked_runtime::{ShutdownPlan, TaskType};
+/// use tracked::{ShutdownPlan, TaskType};
 ///
 /// let plan = ShutdownPlan::new()
 ///     .tier("edges", [TaskType::UI, TaskType::NETWORK], Duration::from_secs(2))
@@ -61,8 +62,9 @@ pub struct Tier {
 /// after a report that is not clean (once what must be written is written).
 ///
 /// ```no_run
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::Duration;
-/// use tracked_runtime::{ShutdownPlan, Tracker};
+/// use tracked::{ShutdownPlan, Tracker};
 ///
 /// let runtime = tokio::runtime::Runtime::new().unwrap();
 /// let report = runtime.block_on(async {
@@ -514,8 +516,9 @@ impl Tracker {
     /// began. A service waits on it beside its signals, then shuts down:
     ///
     /// ```no_run
-    /// # async fn run(tracker: tracked_runtime::Tracker) {
-    /// use tracked_runtime::ShutdownPlan;
+    /// # extern crate tracked_runtime as tracked;
+    /// # async fn run(tracker: tracked::Tracker) {
+    /// use tracked::ShutdownPlan;
     ///
     /// let stop = tracker.shutdown_token();
     /// tokio::select! {

@@ -81,8 +81,9 @@ impl TaskSnapshot {
     /// that never comes.
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # use std::time::Duration;
-    /// # use tracked_runtime::{Query, Tracker};
+    /// # use tracked::{Query, Tracker};
     /// # let tracker = Tracker::builder().busy_time(true).build();
     /// let now = std::time::Instant::now();
     /// for task in tracker.tasks(&Query::new()) {

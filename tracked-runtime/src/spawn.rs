@@ -26,9 +26,10 @@ use crate::{SiteKind, StaticSite, TaskId, TaskOutput, TaskType, Tracker};
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{Builder, TaskType, Tracker};
+/// use tracked::{Builder, TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// let handle = Builder::new("sync-peer", TaskType::NETWORK)
@@ -253,11 +254,12 @@ impl<'a> Builder<'a> {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::rc::Rc;
     /// use tokio::task::LocalSet;
-    /// use tracked_runtime::{Builder, TaskType};
+    /// use tracked::{Builder, TaskType};
     ///
     /// let local = LocalSet::new();
     /// let shared = Rc::new(5);
@@ -335,11 +337,12 @@ impl<'a> Builder<'a> {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::TaskType;
+/// use tracked::TaskType;
 ///
-/// let handle = tracked_runtime::spawn("warm-cache", TaskType::DATABASE, async { 42 });
+/// let handle = tracked::spawn("warm-cache", TaskType::DATABASE, async { 42 });
 /// assert_eq!(handle.await.unwrap(), 42);
 /// # }
 /// ```

@@ -67,9 +67,10 @@ impl AddAssign for Counts {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{TaskType, Tracker};
+/// use tracked::{TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// tracker.spawn("tick", TaskType::MAINTENANCE, async {}).await.unwrap();

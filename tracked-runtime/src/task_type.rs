@@ -17,7 +17,8 @@ use std::sync::{Mutex, OnceLock};
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::TaskType;
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::TaskType;
 ///
 /// const GOSSIP: TaskType = TaskType::new("Gossip");
 ///

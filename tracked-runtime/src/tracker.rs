@@ -25,9 +25,10 @@ use crate::watchdog::{ScanState, Watchdog};
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tracked_runtime::{Query, TaskType, Tracker};
+/// use tracked::{Query, TaskType, Tracker};
 ///
 /// let tracker = Tracker::new();
 /// let handle = tracker.spawn("resolver", TaskType::NETWORK, std::future::pending::<()>());
@@ -73,8 +74,9 @@ pub(crate) struct Inner {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::Duration;
-/// use tracked_runtime::Tracker;
+/// use tracked::Tracker;
 ///
 /// let tracker = Tracker::builder()
 ///     .history_capacity(50_000)
@@ -166,9 +168,10 @@ impl TrackerBuilder {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tracked_runtime::{Query, TaskType, Tracker};
+    /// use tracked::{Query, TaskType, Tracker};
     ///
     /// let tracker = Tracker::builder().wakes(true).build();
     /// // Polled once, then never again: nothing kept its waker.
@@ -300,10 +303,11 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # if cfg!(miri) { return; } // Miri reports the leak, which is the point.
-    /// use tracked_runtime::{TaskType, Tracker};
+    /// use tracked::{TaskType, Tracker};
     ///
     /// let tracker: &'static Tracker = Tracker::builder().busy_time(true).build().leak();
     /// tracker.spawn("sync", TaskType::DATABASE, async {}).await.unwrap();

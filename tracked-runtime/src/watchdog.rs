@@ -64,8 +64,9 @@ pub struct Thresholds {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::Duration;
-/// use tracked_runtime::{TaskType, Tracker, Watchdog};
+/// use tracked::{TaskType, Tracker, Watchdog};
 ///
 /// let tracker = Tracker::builder()
 ///     .watchdog(
@@ -193,7 +194,8 @@ impl Health {
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::Warned;
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::Warned;
 ///
 /// let none = Warned::default();
 /// assert!(!none.any());
@@ -346,7 +348,8 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// use tracked_runtime::{TaskType, Tracker, Watchdog};
+    /// # extern crate tracked_runtime as tracked;
+    /// use tracked::{TaskType, Tracker, Watchdog};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -372,7 +375,8 @@ impl Tracker {
     /// # Examples
     ///
     /// ```
-    /// use tracked_runtime::Tracker;
+    /// # extern crate tracked_runtime as tracked;
+    /// use tracked::Tracker;
     ///
     /// let tracker = Tracker::new();
     /// tracker.watchdog_scan();

@@ -115,10 +115,11 @@
 //! # Examples
 //!
 //! ```
+//! # extern crate tracked_runtime as tracked;
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use tracked_runtime::journal::{Journal, JournalQuery};
-//! use tracked_runtime::{TaskState, TaskType, Tracker};
+//! use tracked::journal::{Journal, JournalQuery};
+//! use tracked::{TaskState, TaskType, Tracker};
 //!
 //! # let dir = std::env::temp_dir().join(format!("journal-doc-{}", std::process::id()));
 //! # std::fs::create_dir_all(&dir)?;
@@ -529,8 +530,9 @@ impl Journal {
     /// that runs every `ticks` ticks.
     ///
     /// ```
+    /// # extern crate tracked_runtime as tracked;
     /// # use std::time::Duration;
-    /// # use tracked_runtime::{journal::Journal, Heartbeat, Tracker};
+    /// # use tracked::{journal::Journal, Heartbeat, Tracker};
     /// # fn wire(journal: &Journal, tracker: &Tracker) {
     /// let heartbeat = Heartbeat::new(Duration::from_secs(1)).housekeeping(tracker);
     /// journal.retention_phase(heartbeat, 3600).spawn(tracker);

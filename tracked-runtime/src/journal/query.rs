@@ -13,9 +13,10 @@ pub const MAX_LIMIT: usize = 1000;
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::{Duration, SystemTime};
-/// use tracked_runtime::journal::JournalQuery;
-/// use tracked_runtime::TaskState;
+/// use tracked::journal::JournalQuery;
+/// use tracked::TaskState;
 ///
 /// let last_night = SystemTime::now() - Duration::from_secs(12 * 3600);
 /// let q = JournalQuery::new()

@@ -73,9 +73,10 @@
 //! # Examples
 //!
 //! ```no_run
+//! # extern crate tracked_runtime as tracked;
 //! use std::time::Duration;
-//! use tracked_runtime::otel::{install, OtelConfig};
-//! use tracked_runtime::Tracker;
+//! use tracked::otel::{install, OtelConfig};
+//! use tracked::Tracker;
 //!
 //! let config = OtelConfig::new("http://127.0.0.1:4318")
 //!     .interval(Duration::from_secs(15))
@@ -84,7 +85,7 @@
 //! let exporter = install(Tracker::global(), config)?;
 //! // … run the service …
 //! exporter.shutdown()?; // one last export
-//! # Ok::<(), tracked_runtime::otel::OtelError>(())
+//! # Ok::<(), tracked::otel::OtelError>(())
 //! ```
 
 mod encode;
@@ -104,8 +105,9 @@ use crate::Tracker;
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// use std::time::Duration;
-/// use tracked_runtime::otel::OtelConfig;
+/// use tracked::otel::OtelConfig;
 ///
 /// let config = OtelConfig::new("http://127.0.0.1:4318")
 ///     .interval(Duration::from_secs(10))
@@ -148,7 +150,8 @@ impl OtelConfig {
     /// # Examples
     ///
     /// ```
-    /// use tracked_runtime::otel::OtelConfig;
+    /// # extern crate tracked_runtime as tracked;
+    /// use tracked::otel::OtelConfig;
     ///
     /// if let Some(config) = OtelConfig::from_env() {
     ///     println!("exporting to {}", config.endpoint());
