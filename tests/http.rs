@@ -596,6 +596,76 @@ async fn one_task_has_its_progress_log_and_children() {
     api.server.shutdown().await;
 }
 
+/// Spawns `dispatcher`, a task with one completed child and `leaked` live
+/// ones, and an unrelated `bystander`; returns once all are spawned.
+async fn dispatcher(tracker: &Tracker, leaked: usize) -> tracked::JoinHandle<()> {
+    let (spawned, ready) = tokio::sync::oneshot::channel();
+    let dispatcher = tracker.spawn("dispatcher", TaskType::DATABASE, async move {
+        let done = tracked::spawn("dispatcher::done", TaskType::DATABASE, async {});
+        done.await.unwrap();
+        for i in 0..leaked {
+            tracked::spawn(
+                format!("dispatcher::conn-{i}"),
+                TaskType::DATABASE,
+                polite(),
+            );
+        }
+        let _ = spawned.send(());
+        polite().await;
+    });
+    tracker.spawn("bystander", TaskType::DATABASE, polite());
+    ready.await.unwrap();
+    dispatcher
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_listed_by_parent() {
+    let tracker = Tracker::new();
+    let id = dispatcher(&tracker, 150).await.id().as_u64();
+    let api = Api::start(&tracker, Config::new()).await;
+    let mut live = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = api
+            .get(&format!("/tasks?parent={id}&limit=60{cursor}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for task in page["tasks"].as_array().unwrap() {
+            assert_eq!(task["parent"], id, "{task}");
+            live.insert(task["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(live.len(), 150);
+    assert!(live.contains("dispatcher::conn-149"));
+    let (_, done) = api
+        .get(&format!("/tasks?parent={id}&state=completed"))
+        .await;
+    assert_eq!(done["tasks"][0]["name"], "dispatcher::done", "{done}");
+    assert_eq!(done["tasks"].as_array().unwrap().len(), 1, "{done}");
+    for path in [
+        "/tasks?parent=abc",
+        "/tasks?parent=0",
+        "/tasks?parent=",
+        "/tasks?parent=01",
+        "/tasks?parent=%2B5",
+        "/tasks?parent=-1",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let reason = body["error"].as_str().unwrap_or_default();
+        assert!(reason.contains("`parent`"), "{path}: {reason}");
+    }
+    let report = tracker
+        .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
+        .await;
+    assert!(report.is_clean(), "{report}");
+    api.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_catalogue_whoami_and_openapi() {
     let tracker = Tracker::new();

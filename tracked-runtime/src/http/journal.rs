@@ -151,6 +151,9 @@ pub(crate) async fn finished(
     if let Some(name) = &p.name {
         q = q.name_prefix(name.clone());
     }
+    if let Some(parent) = p.parent {
+        q = q.parent(parent.as_u64());
+    }
     match (caller.owner(), &p.owner) {
         (Some(mine), _) => q = q.owner(&**mine),
         (None, Some(asked)) => q = q.owner(asked.clone()),

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::registry::OVERFLOW;
-use crate::{TaskState, TaskType, Tracker};
+use crate::{TaskId, TaskState, TaskType, Tracker};
 
 /// The query string as key-value pairs, or why it is not one: each key and
 /// value percent-decoded (`+` a space) and required to be UTF-8 text, where
@@ -128,6 +128,8 @@ pub(crate) struct ListParams {
     pub(crate) state: Option<TaskState>,
     pub(crate) owner: Option<String>,
     pub(crate) name: Option<String>,
+    /// Only children of this task.
+    pub(crate) parent: Option<TaskId>,
     /// Only tasks the watchdog warned about (`true`), or not (`false`).
     pub(crate) warned: Option<bool>,
     /// Only live tasks whose parent has ended (`true`), or not (`false`).
@@ -170,6 +172,7 @@ impl ListParams {
                 }
                 "owner" => params.owner = Some(owner(value.clone())?),
                 "name" => params.name = Some(value.clone()),
+                "parent" => params.parent = Some(parent(value)?),
                 "warned" => params.warned = Some(parse_bool(key, value)?),
                 "orphaned" => params.orphaned = Some(parse_bool(key, value)?),
                 "idle_ms" => params.idle = Some(parse_idle(tracker, value)?),
@@ -203,7 +206,7 @@ impl ListParams {
                 }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "unknown parameter `{other}`; expected one of type, state, owner, name, warned, idle_ms, orphaned, lost_waker, order, limit, cursor"
+                        "unknown parameter `{other}`; expected one of type, state, owner, name, parent, warned, idle_ms, orphaned, lost_waker, order, limit, cursor"
                     )))
                 }
             }
@@ -327,9 +330,18 @@ pub(crate) fn cancel_timeout(pairs: &[(String, String)]) -> Result<Duration, Api
 }
 
 /// A task id from a path segment.
-pub(crate) fn task_id(raw: &str) -> Result<crate::TaskId, ApiError> {
-    whole(raw).and_then(crate::TaskId::from_u64).ok_or_else(|| {
+pub(crate) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+    whole(raw).and_then(TaskId::from_u64).ok_or_else(|| {
         ApiError::bad_request(format!("a task id is a positive whole number, not `{raw}`"))
+    })
+}
+
+/// The `parent` of a listing: a task id, written as in a path.
+fn parent(value: &str) -> Result<TaskId, ApiError> {
+    whole(value).and_then(TaskId::from_u64).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`parent` must be a task id, a positive whole number, not `{value}`"
+        ))
     })
 }
 

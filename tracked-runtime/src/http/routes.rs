@@ -40,6 +40,9 @@ pub(crate) async fn list_tasks(
     if let Some(name) = &p.name {
         q = q.name_prefix(name.as_str());
     }
+    if let Some(parent) = p.parent {
+        q = q.parent(parent);
+    }
     if let Some(warned) = p.warned {
         q = q.warned(warned);
     }
