@@ -667,6 +667,40 @@ async fn tasks_are_listed_by_parent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_lists_its_first_children_and_counts_them_all() {
+    let tracker = Tracker::new();
+    let id = dispatcher(&tracker, 150).await.id().as_u64();
+    let api = Api::start(&tracker, Config::new()).await;
+    for (query, listed, limit) in [("", 100, 100), ("?limit=7", 7, 7), ("?limit=500", 151, 500)] {
+        let (status, detail) = api.get(&format!("/tasks/{id}{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {detail}");
+        assert_eq!(
+            detail["children"].as_array().unwrap().len(),
+            listed,
+            "{query}"
+        );
+        assert_eq!(detail["children_total"], 151, "{query}");
+        assert_eq!(detail["limit"], limit, "{query}");
+    }
+    for (query, names) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=many", "limit"),
+        ("depth=1", "depth"),
+    ] {
+        let (status, body) = api.get(&format!("/tasks/{id}?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        let reason = body["error"].as_str().unwrap_or_default();
+        assert!(reason.contains(names), "{query}: {reason}");
+    }
+    let report = tracker
+        .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
+        .await;
+    assert!(report.is_clean(), "{report}");
+    api.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_catalogue_whoami_and_openapi() {
     let tracker = Tracker::new();
     tracker.spawn("ok", TaskType::UI, async {}).await.unwrap();

@@ -2422,6 +2422,69 @@ async fn http_falls_back_to_the_journal_with_owner_isolation() {
     server.shutdown().await;
 }
 
+/// A journaled task lists its first children and counts them all, past
+/// the most the journal reads at once; `?parent=` pages through them.
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_lists_a_journaled_tasks_first_children_and_counts_them_all() {
+    use serde_json::Value;
+    use tracked::http::{serve, Config};
+
+    const CHILDREN: usize = tracked::journal::MAX_LIMIT + 5;
+    let dir = scratch("http-children");
+    let tracker = Tracker::builder().history_capacity(0).build();
+    let journal = Journal::sqlite(dir.join("journal.sqlite"))
+        .start(&tracker)
+        .await
+        .unwrap();
+    let dispatcher = tracker.spawn("dispatcher", TaskType::GENERAL, async {
+        for i in 0..CHILDREN {
+            let conn = tracked::spawn(format!("conn-{i}"), TaskType::GENERAL, async {});
+            conn.await.unwrap();
+        }
+    });
+    let id = dispatcher.id().as_u64();
+    dispatcher.await.unwrap();
+    journal.flush().await.unwrap();
+    let server = serve(tracker.clone(), Config::new().journal(journal.clone()))
+        .await
+        .unwrap();
+    let get = |path: String| {
+        let request = reqwest::get(format!("{}{path}", server.url()));
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+    for (query, listed) in [("", 100), ("?limit=3", 3)] {
+        let (status, detail) = get(format!("/tasks/{id}{query}")).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["task"]["source"], "journal");
+        assert_eq!(detail["children"].as_array().unwrap().len(), listed);
+        assert_eq!(detail["children_total"], CHILDREN);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut path = format!("/tasks?parent={id}&state=completed&limit=500");
+    loop {
+        let (status, page) = get(path.clone()).await;
+        assert_eq!(status, 200, "{page}");
+        for task in page["tasks"].as_array().unwrap() {
+            assert_eq!(task["parent"], id, "{task}");
+            seen.insert(task["id"].as_u64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                path = format!("/tasks?parent={id}&state=completed&limit=500&cursor={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), CHILDREN);
+    server.shutdown().await;
+}
+
 /// A token scoped to an owner over 1 KiB finds that owner's tasks in the
 /// journal, where the owner is written cut: the journal's rows are
 /// compared with the token's owner cut the same way. Before, such a

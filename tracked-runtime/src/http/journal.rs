@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::params::ListParams;
-use crate::journal::{Journal, JournalProgress, JournalQuery, JournalTask, JournalTaskDetail};
+use super::routes::with_children;
+use crate::journal::{
+    Journal, JournalProgress, JournalQuery, JournalTask, JournalTaskDetail, MAX_LIMIT,
+};
 
 /// A journaled task in the shape of the live ones, marked `"source": "journal"`.
 pub(crate) fn task_json(t: &JournalTask, log: Option<&[JournalProgress]>) -> Value {
@@ -89,20 +92,35 @@ pub(crate) async fn task(
     journal: &Journal,
     caller: &Caller,
     id: u64,
+    limit: usize,
 ) -> Result<Option<Value>, ApiError> {
     let Some(detail) = find(journal, caller, id).await? else {
         return Ok(None);
     };
-    let children: Vec<Value> = detail
+    let children: Vec<&JournalTask> = detail
         .children
         .iter()
         .filter(|c| visible(caller, c))
-        .map(|c| task_json(c, None))
         .collect();
-    Ok(Some(json!({
-        "task": task_json(&detail.task, Some(&detail.progress)),
-        "children": children,
-    })))
+    // The journal reads at most `MAX_LIMIT` children: past that, count them.
+    let total = if detail.children.len() < MAX_LIMIT {
+        children.len()
+    } else {
+        children_total(journal, caller, id).await?
+    };
+    let task = task_json(&detail.task, Some(&detail.progress));
+    let listed = children.iter().take(limit).map(|c| task_json(c, None));
+    Ok(Some(with_children(task, listed, total, limit)))
+}
+
+/// How many children of `id` the journal holds that `caller` may see.
+async fn children_total(journal: &Journal, caller: &Caller, id: u64) -> Result<usize, ApiError> {
+    let mut q = JournalQuery::new().instance(journal.instance()).parent(id);
+    if let Some(owner) = caller.owner() {
+        q = q.owner(&**owner);
+    }
+    let total = journal.count(&q).await.map_err(unavailable)?;
+    Ok(usize::try_from(total).unwrap_or(usize::MAX))
 }
 
 /// One task of this run from the journal, if it is there and the caller's

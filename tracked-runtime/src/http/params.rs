@@ -185,7 +185,7 @@ impl ListParams {
                     }
                     params.lost_waker = Some(lost);
                 }
-                "limit" => params.limit = parse_limit(value)?,
+                "limit" => params.limit = parse_limit(value, "page with `cursor` for more")?,
                 "cursor" => {
                     params.cursor = Some(whole(value).ok_or_else(|| {
                         ApiError::bad_request(format!(
@@ -256,11 +256,12 @@ fn parse_idle(tracker: &Tracker, value: &str) -> Result<Duration, ApiError> {
     Ok(idle)
 }
 
-fn parse_limit(value: &str) -> Result<usize, ApiError> {
+/// A `limit`; `more` says where the rest is.
+fn parse_limit(value: &str, more: &str) -> Result<usize, ApiError> {
     match value.parse::<usize>() {
         Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
         _ => Err(ApiError::bad_request(format!(
-            "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`; page with `cursor` for more"
+            "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{value}`; {more}"
         ))),
     }
 }
@@ -327,6 +328,24 @@ pub(crate) fn cancel_timeout(pairs: &[(String, String)]) -> Result<Duration, Api
         }
     }
     Ok(timeout)
+}
+
+/// The `limit` of `GET /tasks/{id}`: how many of its children it lists.
+pub(crate) fn children_limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    let mut limit = DEFAULT_LIMIT;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => {
+                limit = parse_limit(value, "page through them all with `/tasks?parent=<id>`")?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter `{other}`; expected limit"
+                )))
+            }
+        }
+    }
+    Ok(limit)
 }
 
 /// A task id from a path segment.

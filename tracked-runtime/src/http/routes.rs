@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::auth::{Caller, Scope};
@@ -15,7 +16,7 @@ use super::json::{CancelJson, StatsJson, TaskJson};
 use super::params::{self, pairs, segment, ListParams, Pairs, Segment};
 use super::AppState;
 use crate::record::Record;
-use crate::Query;
+use crate::{Query, TaskSnapshot};
 
 /// Nodes `GET /tree` returns at most.
 const MAX_TREE_NODES: usize = 5000;
@@ -148,23 +149,19 @@ pub(crate) async fn get_task(
 ) -> ApiResult<Json<Value>> {
     let caller = state.tokens.caller(&headers)?;
     let raw = segment(path)?;
-    params::none(&pairs(query)?)?;
+    let limit = params::children_limit(&pairs(query)?)?;
     let id = params::task_id(&raw)?;
     let shared = Arc::clone(&state);
     let seen = caller.clone();
     let found = off_worker(move || {
         let tracker = &shared.tracker;
         let detail = tracker.task(id).filter(|d| seen.may_see(&d.task))?;
-        let children: Vec<TaskJson> = detail
-            .children
-            .iter()
-            .filter(|c| seen.may_see(c))
-            .map(|c| TaskJson::new(tracker, c, false))
-            .collect();
-        Some(json!({
-            "task": TaskJson::new(tracker, &detail.task, true),
-            "children": children,
-        }))
+        let children: Vec<&TaskSnapshot> =
+            detail.children.iter().filter(|c| seen.may_see(c)).collect();
+        let task = TaskJson::new(tracker, &detail.task, true);
+        let listed = children.iter().take(limit);
+        let listed = listed.map(|c| TaskJson::new(tracker, c, false));
+        Some(with_children(task, listed, children.len(), limit))
     })
     .await?;
     if let Some(json) = found {
@@ -172,11 +169,30 @@ pub(crate) async fn get_task(
     }
     #[cfg(feature = "journal")]
     if let Some(journal) = &state.journal {
-        if let Some(json) = super::journal::task(journal, &caller, id.as_u64()).await? {
+        let found = super::journal::task(journal, &caller, id.as_u64(), limit).await?;
+        if let Some(json) = found {
             return Ok(Json(json));
         }
     }
     Err(no_task(&raw))
+}
+
+/// One task's answer: the task, the children listed (the first `limit` the
+/// caller may see), and how many it has in all, so that a client knows to
+/// page through the rest with `/tasks?parent=`.
+pub(crate) fn with_children<T: Serialize>(
+    task: impl Serialize,
+    listed: impl Iterator<Item = T>,
+    total: usize,
+    limit: usize,
+) -> Value {
+    let children: Vec<T> = listed.collect();
+    json!({
+        "task": task,
+        "children": children,
+        "children_total": total,
+        "limit": limit,
+    })
 }
 
 fn no_task(raw: &str) -> ApiError {

@@ -432,6 +432,13 @@ impl Journal {
         self.inner.store.task(instance.to_owned(), id).await
     }
 
+    /// How many tasks match `query`'s filters, whatever its limit.
+    #[cfg(feature = "http")]
+    pub(crate) async fn count(&self, query: &JournalQuery) -> Result<u64, JournalError> {
+        let n = self.inner.store.numbers(schema::count_of(query)).await?;
+        Ok(n.first().copied().unwrap_or(0).max(0) as u64)
+    }
+
     /// How many tasks the journal holds, from every instance.
     pub async fn len(&self) -> Result<u64, JournalError> {
         let n = self.inner.store.numbers(schema::count()).await?;

@@ -400,6 +400,30 @@ impl Statement {
 /// The `SELECT` for a query, asking for one row more than a page so that
 /// the caller knows whether another page follows.
 pub(crate) fn select(q: &JournalQuery) -> Statement {
+    let mut w = filters(q);
+    let order = if q.by_id {
+        "id DESC"
+    } else {
+        "spawned_at DESC, id DESC, instance DESC"
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM tracked_tasks{}", w.clause());
+    let limit = w.param(Value::Int(q.page_size() as i64 + 1));
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+    Statement::new(sql, w.params)
+}
+
+/// How many tasks past `q`'s cursor match its filters, whatever its limit.
+#[cfg(feature = "http")]
+pub(crate) fn count_of(q: &JournalQuery) -> Statement {
+    let w = filters(q);
+    Statement::new(
+        format!("SELECT count(*) FROM tracked_tasks{}", w.clause()),
+        w.params,
+    )
+}
+
+/// The conditions of a query: its filters and its cursor.
+fn filters(q: &JournalQuery) -> Where {
     let mut w = Where::default();
     if let Some(owner) = &q.owner {
         // As written: a long owner is stored cut, and found by its whole.
@@ -455,19 +479,7 @@ pub(crate) fn select(q: &JournalQuery) -> Statement {
         }
         None => {}
     }
-    let order = if q.by_id {
-        "id DESC"
-    } else {
-        "spawned_at DESC, id DESC, instance DESC"
-    };
-    let mut sql = format!("SELECT {COLUMNS} FROM tracked_tasks");
-    if !w.filters.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&w.filters.join(" AND "));
-    }
-    let limit = w.param(Value::Int(q.page_size() as i64 + 1));
-    sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
-    Statement::new(sql, w.params)
+    w
 }
 
 /// A `WHERE` clause being built: conditions and their numbered parameters.
@@ -488,6 +500,14 @@ impl Where {
     fn bind(&mut self, filter: &str, value: Value) {
         let placeholder = self.param(value);
         self.filters.push(filter.replace('?', &placeholder));
+    }
+
+    /// ` WHERE` and the conditions, or nothing when there are none.
+    fn clause(&self) -> String {
+        if self.filters.is_empty() {
+            return String::new();
+        }
+        format!(" WHERE {}", self.filters.join(" AND "))
     }
 }
 
