@@ -56,6 +56,16 @@ impl Api {
         self.call(Method::POST, path, token).await
     }
 
+    /// Checks that `GET path` is a 400 whose JSON reason mentions `mentions`.
+    async fn rejects(&self, path: &str, mentions: &str) {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let reason = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {body}"));
+        assert!(reason.contains(mentions), "{path}: {reason}");
+    }
+
     /// The status, headers and reason of an error answer, checked to be the
     /// API's JSON error (not the framework's text or an empty body).
     /// Asserts that each request is a 400 whose JSON reason names what it
@@ -301,12 +311,7 @@ async fn bad_parameters_get_a_400_with_a_json_reason() {
         ("/events?since=4", "since"),
         ("/whoami?as=admin", "as"),
     ] {
-        let (status, body) = api.get(path).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
-        let reason = body["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{path}: {body}"));
-        assert!(reason.contains(mentions), "{path}: {reason}");
+        api.rejects(path, mentions).await;
     }
     for path in [
         "/tasks/1/cancel?timeout_ms=99999999",
@@ -654,10 +659,7 @@ async fn tasks_are_listed_by_parent() {
         "/tasks?parent=%2B5",
         "/tasks?parent=-1",
     ] {
-        let (status, body) = api.get(path).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
-        let reason = body["error"].as_str().unwrap_or_default();
-        assert!(reason.contains("`parent`"), "{path}: {reason}");
+        api.rejects(path, "`parent`").await;
     }
     let report = tracker
         .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
@@ -688,10 +690,7 @@ async fn one_task_lists_its_first_children_and_counts_them_all() {
         ("limit=many", "limit"),
         ("depth=1", "depth"),
     ] {
-        let (status, body) = api.get(&format!("/tasks/{id}?{query}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-        let reason = body["error"].as_str().unwrap_or_default();
-        assert!(reason.contains(names), "{query}: {reason}");
+        api.rejects(&format!("/tasks/{id}?{query}"), names).await;
     }
     let report = tracker
         .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
