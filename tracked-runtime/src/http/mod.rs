@@ -77,7 +77,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// # Examples
 ///
 /// ```
-/// use tracked_runtime::http::Config;
+/// # extern crate tracked_runtime as tracked;
+/// use tracked::http::Config;
 ///
 /// let config = Config::new()
 ///     .bind(([127, 0, 0, 1], 9898).into())
@@ -293,10 +294,11 @@ impl ServerHandle {
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
-/// use tracked_runtime::http::{serve, Config};
-/// use tracked_runtime::Tracker;
+/// use tracked::http::{serve, Config};
+/// use tracked::Tracker;
 ///
 /// let server = serve(Tracker::global().clone(), Config::new()).await?;
 /// println!("dashboard: {}", server.dashboard_url());
