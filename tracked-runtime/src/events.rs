@@ -12,7 +12,7 @@
 //! `Finished`), so a subscriber can forget a task at its end.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use tokio::sync::broadcast;
@@ -283,7 +283,10 @@ impl Drop for EventQueue {
 /// The sending side, owned by a tracker.
 #[derive(Debug)]
 pub(crate) struct Events {
-    sender: broadcast::Sender<Event>,
+    /// Made by the first [`subscribe`](Events::subscribe): its ring of
+    /// [`CAPACITY`] slots is most of a tracker's memory (about 650 KB), which
+    /// a tracker nobody subscribes to (one per test) need not hold.
+    sender: OnceLock<broadcast::Sender<Event>>,
     subscribers: Arc<AtomicUsize>,
     /// Bounded queues; rarely more than one.
     sinks: Arc<RwLock<Vec<Arc<Sink>>>>,
@@ -292,10 +295,16 @@ pub(crate) struct Events {
 impl Events {
     pub(crate) fn new() -> Self {
         Events {
-            sender: broadcast::Sender::new(CAPACITY),
+            sender: OnceLock::new(),
             subscribers: Arc::new(AtomicUsize::new(0)),
             sinks: Arc::default(),
         }
+    }
+
+    /// Whether the broadcast ring has been made.
+    #[cfg(test)]
+    pub(crate) fn has_ring(&self) -> bool {
+        self.sender.get().is_some()
     }
 
     /// Whether anyone listens; checked before building an event.
@@ -307,7 +316,10 @@ impl Events {
     }
 
     pub(crate) fn send(&self, event: Event) {
-        let streams = self.sender.receiver_count() > 0;
+        let streams = self
+            .sender
+            .get()
+            .is_some_and(|sender| sender.receiver_count() > 0);
         {
             let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
             let Some((last, others)) = sinks.split_last() else {
@@ -330,8 +342,10 @@ impl Events {
     }
 
     fn broadcast(&self, event: Event) {
-        // An error only means every subscriber left meanwhile.
-        let _ = self.sender.send(event);
+        if let Some(sender) = self.sender.get() {
+            // An error only means every subscriber left meanwhile.
+            let _ = sender.send(event);
+        }
     }
 
     /// A queue of every event from now on, holding at most `capacity`
@@ -362,7 +376,10 @@ impl Events {
     pub(crate) fn subscribe(&self) -> EventStream {
         self.subscribers.fetch_add(1, Ordering::Relaxed);
         EventStream {
-            receiver: self.sender.subscribe(),
+            receiver: self
+                .sender
+                .get_or_init(|| broadcast::Sender::new(CAPACITY))
+                .subscribe(),
             subscribers: self.subscribers.clone(),
         }
     }

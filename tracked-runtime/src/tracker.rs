@@ -406,6 +406,35 @@ mod tests {
         unwind_safe::<&Tracker>();
     }
 
+    /// A tracker nobody subscribes to holds no event ring, most of its
+    /// memory; the first subscriber makes it, and gets events from then on.
+    #[test]
+    fn the_event_ring_is_made_by_the_first_subscriber() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let tracker = Tracker::new();
+        runtime.block_on(async {
+            let queue = tracker.inner.events.queue(8, 1 << 20);
+            tracker
+                .spawn("early", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+            assert!(!tracker.inner.events.has_ring(), "a queue needs no ring");
+            drop(queue);
+            let mut events = tracker.subscribe();
+            assert!(tracker.inner.events.has_ring());
+            tracker
+                .spawn("late", TaskType::GENERAL, async {})
+                .await
+                .unwrap();
+            let Some(crate::Received::Event(event)) = events.try_recv() else {
+                panic!("the spawn's event");
+            };
+            assert_eq!(event.name, "late");
+        });
+    }
+
     /// The tasks of a leaked tracker, or of the global one, hold no count
     /// of it; those of any other hold one each.
     #[test]
