@@ -137,8 +137,9 @@ async fn main() {
     {
         http = http.bind(addr);
     }
-    let server = tracked::http::serve(tracker.clone(), http)
-        .await
+    // On a thread of its own, like the heartbeat: it answers even when the
+    // runtime's workers are all blocked.
+    let server = tracked::http::serve_dedicated(tracker.clone(), http)
         .expect("the demo binds its HTTP server on loopback");
     println!("dashboard:  {}", server.dashboard_url());
     println!(

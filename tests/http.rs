@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tracked::http::{serve, Config, ServerHandle};
+use tracked::http::{serve, serve_dedicated, Config, ServerHandle};
 use tracked::{TaskState, TaskType, Tracker, Watchdog};
 
 struct Api {
@@ -1462,4 +1462,96 @@ async fn the_dashboard_is_one_self_contained_page() {
     assert!(api.server.dashboard_url().contains(api.server.token()));
     let _ = TaskState::Pending;
     api.server.shutdown().await;
+}
+
+/// Both workers of the service's runtime blocked in `std::thread::sleep`:
+/// a server on that runtime accepts no connection, a dedicated one still
+/// answers, and its shutdown ends its thread.
+#[test]
+fn a_dedicated_server_answers_while_every_worker_is_blocked() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    let service = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    /// Lets the blocked tasks go when dropped, so that a failing assertion
+    /// fails the test rather than hang it in the runtime's drop.
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+
+    let tracker = Tracker::new();
+    let (blocked, release) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let released = Release(release.clone());
+    for i in 0..2 {
+        let (blocked, release) = (blocked.clone(), release.clone());
+        let stuck = tracker.task_builder(format!("stuck-{i}"), TaskType::DATABASE);
+        stuck.spawn_on(
+            async move {
+                blocked.fetch_add(1, SeqCst);
+                while !release.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            },
+            service.handle(),
+        );
+    }
+    for _ in 0..3000 {
+        if blocked.load(SeqCst) == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(blocked.load(SeqCst), 2, "both workers blocked");
+    let server = serve_dedicated(tracker.clone(), Config::new()).expect("binds");
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client.block_on(async {
+        let request = reqwest::get(format!("{}/tasks?state=running", server.url()));
+        let response = tokio::time::timeout(Duration::from_secs(30), request)
+            .await
+            .expect("an answer while every worker is blocked")
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        let names: HashSet<&str> = page["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains("stuck-0") && names.contains("stuck-1"),
+            "{page}"
+        );
+    });
+    drop(released);
+    let addr = server.addr();
+    client.block_on(server.shutdown());
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still listening"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let threads = std::fs::read_dir("/proc/self/task").unwrap();
+        let names: Vec<String> = threads
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.trim() == "tracked-http"),
+            "{names:?}"
+        );
+    }
 }

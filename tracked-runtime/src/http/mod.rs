@@ -26,7 +26,10 @@
 //!
 //! Requests are served on the caller's runtime by axum's own connection
 //! tasks; every answer is computed from the registry when asked, so nothing
-//! here runs on the poll path of tracked tasks.
+//! here runs on the poll path of tracked tasks. [`serve_dedicated`] serves
+//! them from a thread and runtime of its own instead, so that the API still
+//! answers when every worker of the service's runtime is blocked: the
+//! incident it is most needed in.
 //!
 //! # Authentication
 //!
@@ -57,11 +60,13 @@ mod sse;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Scope;
@@ -240,13 +245,18 @@ fn router_with(
         .with_state(state)
 }
 
-/// A running server; see [`serve`].
+/// A running server; see [`serve`] and [`serve_dedicated`].
+///
+/// Dropping it leaves the server running until its task is cancelled (a
+/// `Network` cancel or shutdown tier); [`ServerHandle::shutdown`] stops it.
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
     token: String,
     stop: CancellationToken,
     task: JoinHandle<io::Result<()>>,
+    /// Closed once a dedicated server's thread has dropped its runtime.
+    thread: Option<oneshot::Receiver<()>>,
 }
 
 impl ServerHandle {
@@ -272,7 +282,8 @@ impl ServerHandle {
     }
 
     /// Stops accepting connections, ends event streams, waits up to two
-    /// seconds for open requests, then drops what is left.
+    /// seconds for open requests, then drops what is left. A dedicated
+    /// server's thread has ended when it returns.
     pub async fn shutdown(self) {
         self.stop.cancel();
         let abort = self.task.abort_handle();
@@ -281,6 +292,11 @@ impl ServerHandle {
             .is_err()
         {
             abort.abort();
+        }
+        if let Some(thread) = self.thread {
+            // Its runtime ends once the work it handed to its blocking pool
+            // (a listing, milliseconds) is done.
+            let _ = thread.await;
         }
     }
 }
@@ -311,7 +327,99 @@ impl ServerHandle {
 ///
 /// When the address cannot be bound.
 pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle> {
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let listener = TcpListener::bind(config.addr).await?;
+    start(tracker, &config, listener, ())
+}
+
+/// Serves as [`serve`] does, from a thread of its own (`tracked-http`) in a
+/// single-threaded runtime, so that tasks blocking the application's worker
+/// threads cannot stop it answering. That is where an operator's API
+/// belongs: on a runtime whose workers are all stuck in blocking calls, a
+/// server spawned there accepts no connection, exactly when the tasks that
+/// block are what one needs to see.
+///
+/// Returns once it listens. The thread ends when the server does
+/// ([`ServerHandle::shutdown`], or its task cancelled); requests' reads of
+/// the tracker run on that runtime's blocking pool.
+///
+/// # Errors
+///
+/// When the thread or its runtime cannot be created, or the address cannot
+/// be bound.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use tracked_runtime::http::{serve_dedicated, Config};
+/// use tracked_runtime::Tracker;
+///
+/// let server = serve_dedicated(Tracker::global().clone(), Config::new())?;
+/// println!("dashboard: {}", server.dashboard_url());
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+pub fn serve_dedicated(tracker: Tracker, config: Config) -> io::Result<ServerHandle> {
+    let (started, handle) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("tracked-http".into())
+        .spawn(move || run_dedicated(tracker, config, started))?;
+    handle.recv().unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "the server's thread ended before it listened",
+        ))
+    })
+}
+
+/// A dedicated server's thread: builds its runtime, starts the server and
+/// sends its handle (or why there is none), then runs it until its task
+/// ends. The runtime is built here, not by the caller, which may be async
+/// code, where a runtime cannot be dropped.
+fn run_dedicated(
+    tracker: Tracker,
+    config: Config,
+    started: mpsc::SyncSender<io::Result<ServerHandle>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return;
+        }
+    };
+    let (gone, thread) = oneshot::channel::<()>();
+    // Dropped when the server's task ends in any way, which wakes the
+    // thread below.
+    let (ended, wait) = oneshot::channel::<()>();
+    let server = runtime.block_on(async {
+        let listener = TcpListener::bind(config.addr).await?;
+        start(tracker, &config, listener, ended)
+    });
+    let listens = server.is_ok();
+    let server = server.map(|server| ServerHandle {
+        thread: Some(thread),
+        ..server
+    });
+    if started.send(server).is_ok() && listens {
+        let _ = runtime.block_on(wait);
+    }
+    drop(runtime);
+    drop(gone);
+}
+
+/// Serves on `listener` from a tracked task of the current runtime, which
+/// holds `held` until it ends.
+fn start(
+    tracker: Tracker,
+    config: &Config,
+    listener: TcpListener,
+    held: impl Send + 'static,
+) -> io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let mut tokens = config.tokens.clone();
     let token = match tokens.iter().find(|(_, scope)| *scope == Scope::All) {
@@ -323,10 +431,11 @@ pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle>
         }
     };
     let stop = CancellationToken::new();
-    let app = router_with(tracker.clone(), &config, tokens, stop.clone());
+    let app = router_with(tracker.clone(), config, tokens, stop.clone());
     let shutdown = stop.clone();
     let server = tracker.task_builder("tracked::http::server", TaskType::NETWORK);
     let task = server.service().spawn(async move {
+        let _held = held;
         // Stops gracefully on `ServerHandle::shutdown`, or when its own task
         // is cancelled (a `Network` cancel or shutdown tier); either way open
         // event streams end too.
@@ -348,5 +457,6 @@ pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle>
         token,
         stop,
         task,
+        thread: None,
     })
 }
