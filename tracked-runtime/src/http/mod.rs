@@ -350,10 +350,11 @@ pub async fn serve(tracker: Tracker, config: Config) -> io::Result<ServerHandle>
 /// # Examples
 ///
 /// ```
+/// # extern crate tracked_runtime as tracked;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
-/// use tracked_runtime::http::{serve_dedicated, Config};
-/// use tracked_runtime::Tracker;
+/// use tracked::http::{serve_dedicated, Config};
+/// use tracked::Tracker;
 ///
 /// let server = serve_dedicated(Tracker::global().clone(), Config::new())?;
 /// println!("dashboard: {}", server.dashboard_url());
