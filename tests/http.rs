@@ -715,6 +715,39 @@ async fn stats_catalogue_whoami_and_openapi() {
     assert_eq!(stats["by_type"]["UI"]["completed"], 1);
     assert_eq!(stats["by_type"]["UI"]["failed"], 1);
     assert_eq!(stats["durations"]["UI"]["count"], 2);
+    // No heartbeat runs the watchdog here: /stats and /metrics say so.
+    assert!(stats["watchdog"]["last_scan_at_ms"].is_null(), "{stats}");
+    assert!(stats["watchdog"]["last_scan_age_ms"].is_null(), "{stats}");
+    // One failure in two endings is over the default failure-rate limit.
+    assert_eq!(stats["watchdog"]["healthy"], false, "{stats}");
+    assert_eq!(
+        stats["watchdog"]["unhealthy_types"],
+        serde_json::json!(["UI"]),
+        "{stats}"
+    );
+    let (_, metrics) = api.get("/metrics").await;
+    let scanned = "tracked_watchdog_last_scan_timestamp_seconds";
+    assert!(!metrics.as_str().unwrap().contains(scanned), "{metrics}");
+    tracker.watchdog_scan();
+    let (_, stats) = api.get("/stats").await;
+    let at = stats["watchdog"]["last_scan_at_ms"].as_u64();
+    assert!(
+        at >= stats["watchdog"]["last_scan_age_ms"].as_u64(),
+        "{stats}"
+    );
+    assert!(stats["watchdog"]["warnings"].is_object(), "{stats}");
+    let (_, metrics) = api.get("/metrics").await;
+    let gauge = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{scanned} ")))
+        .unwrap_or_else(|| panic!("{scanned} in {metrics}"));
+    let seconds: f64 = gauge.parse().unwrap();
+    assert!(
+        (seconds * 1000.0 - at.unwrap() as f64).abs() < 1000.0,
+        "{seconds} against {at:?}"
+    );
 
     let (status, catalogue) = api.get("/catalogue").await;
     assert_eq!(status, StatusCode::OK);

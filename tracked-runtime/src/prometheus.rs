@@ -15,6 +15,7 @@
 //! | `tracked_task_duration_seconds` | histogram | `type`, `le` |
 //! | `tracked_task_poll_duration_seconds` (with busy time) | histogram | `type`, `le` |
 //! | `tracked_task_scheduled_duration_seconds` (with wakes) | histogram | `type`, `le` |
+//! | `tracked_watchdog_last_scan_timestamp_seconds` (once it has scanned) | gauge | |
 //! | `tracked_watchdog_warnings_total` | counter | `type`, `kind` (long_running, long_poll, idle, lost_waker) |
 //! | `tracked_type_healthy` | gauge (1 or 0) | `type` |
 //! | `tracked_tasks_live_by_name` (opt-in) | gauge | `type`, `name` |
@@ -283,6 +284,20 @@ fn write_histogram(
 /// The watchdog's warnings (every type, zeros included, so that rates work
 /// from the first scrape) and the health of each type with endings.
 fn write_watchdog(out: &mut String, tracker: &Tracker, stats: &crate::Stats) {
+    if let Some(at) = tracker.last_watchdog_scan() {
+        let name = "tracked_watchdog_last_scan_timestamp_seconds";
+        family(
+            out,
+            name,
+            "gauge",
+            "When the watchdog's latest scan ended (absent before the first): no scans, no warnings.",
+        );
+        let since_epoch = tracker
+            .system_time(at)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let _ = writeln!(out, "{name} {}", float(since_epoch.as_secs_f64()));
+    }
     let name = "tracked_watchdog_warnings_total";
     family(
         out,

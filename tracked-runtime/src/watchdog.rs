@@ -24,7 +24,7 @@
 //! long after its task's `Finished` event.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -279,6 +279,8 @@ impl WarningCounts {
 pub(crate) struct ScanState {
     seen: Mutex<Seen>,
     tally: Mutex<Tally>,
+    /// When the latest scan ended, on the tracker's clock; 0 before any.
+    last: AtomicU64,
 }
 
 impl ScanState {
@@ -510,6 +512,31 @@ impl Tracker {
         seen.at = Some(now);
         drop(seen);
         self.update_health(&mut self.inner.scan.tally());
+        // Relaxed: a report of when, read alone.
+        self.inner.scan.last.store(clock.now(), Ordering::Relaxed);
+    }
+
+    /// When the latest watchdog scan ended ([`Tracker::watchdog_scan`], as
+    /// a housekeeping heartbeat runs it every tick); `None` if none has.
+    /// No warning comes without scans: a scan long ago means no heartbeat
+    /// is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate tracked_runtime as tracked;
+    /// use tracked::Tracker;
+    ///
+    /// let tracker = Tracker::new();
+    /// assert!(tracker.last_watchdog_scan().is_none());
+    /// tracker.watchdog_scan();
+    /// assert!(tracker.last_watchdog_scan().is_some());
+    /// ```
+    pub fn last_watchdog_scan(&self) -> Option<Instant> {
+        match self.inner.scan.last.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(self.inner.clock.instant(at)),
+        }
     }
 
     /// Warns about `record`, a task or a nested fn, over the threshold of

@@ -222,9 +222,49 @@ pub(crate) struct StatsJson {
     total: CountsJson,
     by_type: BTreeMap<&'static str, CountsJson>,
     durations: BTreeMap<&'static str, DurationJson>,
+    watchdog: WatchdogJson,
     #[cfg(feature = "journal")]
     #[serde(skip_serializing_if = "Option::is_none")]
     journal: Option<JournalStatsJson>,
+}
+
+/// The watchdog in `/stats`: whether it runs, what it warned about, and
+/// the failure-rate health of each type that ended tasks.
+#[derive(Serialize)]
+pub(crate) struct WatchdogJson {
+    /// When its latest scan ended; `null` if it never scanned (no
+    /// housekeeping heartbeat runs, so no warning will come).
+    last_scan_at_ms: Option<u64>,
+    /// Milliseconds since then.
+    last_scan_age_ms: Option<u64>,
+    /// Tasks warned about, per type and threshold.
+    warnings: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    healthy: bool,
+    /// Types over their failure-rate threshold.
+    unhealthy_types: Vec<&'static str>,
+}
+
+impl WatchdogJson {
+    pub(crate) fn new(tracker: &Tracker) -> Self {
+        let last = tracker.last_watchdog_scan();
+        let health = tracker.health();
+        WatchdogJson {
+            last_scan_at_ms: last.map(|at| epoch_ms(tracker, at)),
+            last_scan_age_ms: last.map(|at| at.elapsed().as_millis() as u64),
+            warnings: tracker
+                .warnings()
+                .iter()
+                .map(|(ty, counts)| (ty.name(), counts.by_kind().into_iter().collect()))
+                .collect(),
+            healthy: health.is_healthy(),
+            unhealthy_types: health
+                .by_type
+                .iter()
+                .filter(|(_, h)| !h.healthy)
+                .map(|(ty, _)| ty.name())
+                .collect(),
+        }
+    }
 }
 
 /// The journal's writer, in `/stats` of a server given one.
@@ -262,6 +302,7 @@ impl StatsJson {
     pub(crate) fn new(
         stats: &Stats,
         durations: &BTreeMap<crate::TaskType, DurationHistogram>,
+        watchdog: WatchdogJson,
     ) -> Self {
         StatsJson {
             total: (&stats.total).into(),
@@ -274,6 +315,7 @@ impl StatsJson {
                 .iter()
                 .map(|(ty, h)| (ty.name(), h.into()))
                 .collect(),
+            watchdog,
             #[cfg(feature = "journal")]
             journal: None,
         }

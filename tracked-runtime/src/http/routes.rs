@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult};
-use super::json::{CancelJson, StatsJson, TaskJson};
+use super::json::{CancelJson, StatsJson, TaskJson, WatchdogJson};
 use super::params::{self, pairs, segment, ListParams, Pairs, Segment};
 use super::AppState;
 use crate::record::Record;
@@ -236,7 +236,8 @@ pub(crate) async fn stats(
     off_worker(move || {
         let stats = state.tracker.stats();
         let durations = state.tracker.durations();
-        let json = StatsJson::new(&stats, &durations);
+        let watchdog = WatchdogJson::new(&state.tracker);
+        let json = StatsJson::new(&stats, &durations, watchdog);
         #[cfg(feature = "journal")]
         let json = json.journal(state.journal.as_ref());
         Json(json)
