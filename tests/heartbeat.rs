@@ -1064,3 +1064,28 @@ async fn the_librarys_own_tasks_are_not_warned_about_for_waiting() {
     journal.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a runtime without its timer, spawning a heartbeat panics at the call,
+/// as `tokio::time::interval` does, instead of leaving a task that panics
+/// at its first poll.
+#[test]
+fn a_runtime_without_timers_is_refused_at_the_spawn() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let tracker = Tracker::new();
+    let _runtime = runtime.enter();
+    let panic = std::panic::catch_unwind(|| {
+        Heartbeat::new(Duration::from_millis(5))
+            .housekeeping(&tracker)
+            .spawn(&tracker)
+    })
+    .expect_err("no timer");
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("timers are disabled"), "{message}");
+    assert_eq!(tracker.stats().total.spawned, 0, "no task left to panic");
+}

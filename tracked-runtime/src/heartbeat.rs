@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::{JoinHandle, TaskName, TaskOutput, TaskType, Tracker};
 
@@ -198,7 +198,9 @@ impl Heartbeat {
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime, as `tokio::spawn` does.
+    /// Outside a tokio runtime, as `tokio::spawn` does, and on a runtime
+    /// without its timer (`enable_time`), as `tokio::time::interval` does:
+    /// here, not in the heartbeat's task.
     #[track_caller]
     pub fn spawn(self, tracker: &Tracker) -> HeartbeatHandle {
         self.spawn_on(tracker, &tokio::runtime::Handle::current())
@@ -206,11 +208,16 @@ impl Heartbeat {
 
     /// Spawns the heartbeat as a tracked `Maintenance` task of `tracker` on
     /// the runtime of `handle`.
+    ///
+    /// # Panics
+    ///
+    /// On a runtime without its timer, as [`Heartbeat::spawn`].
     #[track_caller]
     pub fn spawn_on(self, tracker: &Tracker, handle: &tokio::runtime::Handle) -> HeartbeatHandle {
+        let interval = ticks(self.period, handle);
         let stats = self.stats();
         let task = self.task(tracker).spawn_on(
-            run(self.period, self.phases, stats.clone(), tracker.clone()),
+            run(interval, self.phases, stats.clone(), tracker.clone()),
             handle,
         );
         HeartbeatHandle { stats, task }
@@ -251,9 +258,10 @@ impl Heartbeat {
             .enable_time()
             .build()?;
         let (ended, wait) = tokio::sync::oneshot::channel::<()>();
+        let interval = ticks(self.period, runtime.handle());
         let stats = self.stats();
         let builder = self.task(tracker);
-        let run = run(self.period, self.phases, stats.clone(), tracker.clone());
+        let run = run(interval, self.phases, stats.clone(), tracker.clone());
         let task = builder.spawn_on(
             async move {
                 // Dropped when the heartbeat ends in any way, which
@@ -305,17 +313,27 @@ impl fmt::Debug for Heartbeat {
     }
 }
 
+/// The heartbeat's ticks, made on `handle`'s runtime by the caller: a
+/// runtime without its timer panics there, at the caller's line, rather
+/// than in the task.
+#[track_caller]
+fn ticks(period: Duration, handle: &tokio::runtime::Handle) -> Interval {
+    let _runtime = handle.enter();
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    interval
+}
+
 async fn run(
-    period: Duration,
+    mut interval: Interval,
     mut phases: Vec<Phase>,
     stats: Arc<Mutex<Vec<PhaseStats>>>,
     tracker: Tracker,
 ) {
+    let period = interval.period();
     let cancelled = crate::current()
         .map(|task| task.cancellation_token())
         .unwrap_or_default();
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     // Per phase: warned about a run longer than the period.
     let mut slow = vec![false; phases.len()];
     let mut stop = std::pin::pin!(cancelled.cancelled());
