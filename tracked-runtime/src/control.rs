@@ -45,10 +45,7 @@ const ABORT_GRACE: Duration = Duration::from_millis(100);
 
 /// The outcome of a cancel. Each task the cancel reached is counted once:
 /// as stopped, already finished, cancelled elsewhere, aborted or left
-/// running. It reached the tasks it selected, those that started matching
-/// while it ran, and, for a shutdown tier, those spawned while it ran that
-/// started asked to stop (see [`Tracker::shutdown`]); not the `#[tracked]`
-/// fns awaited inside them, which end with their task.
+/// running.
 #[derive(Clone, Debug, Default)]
 pub struct CancelReport {
     /// Tasks that ended by themselves after being asked: before the
@@ -190,11 +187,6 @@ impl StubbornTask {
 /// What a cancel selects.
 pub(crate) type Selector = Arc<dyn Fn(&Record) -> bool + Send + Sync>;
 
-/// Tasks that join a cancel without its selection finding them, handed over
-/// at each of its scans: for a shutdown, those its phase asked to stop as
-/// they were spawned, which may end before any scan finds them live.
-pub(crate) type Joining<'a> = &'a dyn Fn() -> Vec<Arc<Record>>;
-
 /// The tasks a cancel leaves alone: those awaiting it (see [`callers`]).
 /// A shutdown's set grows while it runs, as later calls join it: a task in
 /// the set is never aborted, and not in the report, unless it was aborted
@@ -214,17 +206,14 @@ impl Exempt {
 }
 
 /// Runs a cancel to completion on the calling thread; blocks until every
-/// selected or `joining` task ended or `timeout` passed (plus the time to
-/// abort). Tasks in `exempt` are never selected, nor aborted if they join it
-/// meanwhile; a timeout too large for a deadline waits for as long as the
-/// tasks run. The ids of the tasks it reached are added to `reached`.
+/// selected task ended or `timeout` passed (plus the time to abort). Tasks
+/// in `exempt` are never selected, nor aborted if they join it meanwhile; a
+/// timeout too large for a deadline waits for as long as the tasks run.
 pub(crate) fn cancel_blocking(
     tracker: &Tracker,
     select: Selector,
-    joining: Joining<'_>,
     exempt: &Exempt,
     timeout: Duration,
-    reached: &mut HashSet<TaskId>,
 ) -> CancelReport {
     let started = Instant::now();
     let deadline = started.checked_add(timeout);
@@ -248,8 +237,6 @@ pub(crate) fn cancel_blocking(
             let unit = || unit_in(r, was_asked);
             !skip.contains(&r.id) && (asked.contains_key(&r.id) || select(r) || unit())
         });
-        let met = |id: &TaskId| skip.contains(id) || asked.contains_key(id);
-        join(&mut remaining, joining(), met, &mut report, reached);
         let selected: HashSet<TaskId> = remaining.iter().map(|r| r.id).collect();
         let mut units = Vec::new();
         remaining.retain(|r| {
@@ -297,8 +284,6 @@ pub(crate) fn cancel_blocking(
                 && select(r)
                 && !unit_in(r, was_asked)
         });
-        let met = |id: &TaskId| skip.contains(id) || asked.contains_key(id);
-        join(&mut remaining, joining(), met, &mut report, reached);
         for record in &remaining {
             ask(tracker, record, &mut asked);
         }
@@ -362,39 +347,8 @@ pub(crate) fn cancel_blocking(
             Some(_) => report.stopped += 1,
         }
     }
-    reached.extend(asked.keys());
     report.elapsed = started.elapsed();
     report
-}
-
-/// Adds to `remaining` the `joining` tasks not `met` yet, nor in it already.
-/// Those that have ended (asked as they were spawned) are counted at once,
-/// so that a storm of short tasks leaves no record held until the report.
-fn join(
-    remaining: &mut Vec<Arc<Record>>,
-    joining: Vec<Arc<Record>>,
-    met: impl Fn(&TaskId) -> bool,
-    report: &mut CancelReport,
-    reached: &mut HashSet<TaskId>,
-) {
-    if joining.is_empty() {
-        return;
-    }
-    let mut seen: HashSet<TaskId> = remaining.iter().map(|r| r.id).collect();
-    for record in joining {
-        if met(&record.id) || !seen.insert(record.id) {
-            continue;
-        }
-        match record.state() {
-            TaskState::Cancelled => report.cancelled_elsewhere += 1,
-            state if state.is_finished() => report.stopped += 1,
-            _ => {
-                remaining.push(record);
-                continue;
-            }
-        }
-        reached.insert(record.id);
-    }
 }
 
 /// How often [`Group::wait`] looks again at the tasks its scan found.
@@ -551,16 +505,7 @@ pub(crate) async fn cancel(tracker: &Tracker, select: Selector, timeout: Duratio
     let tracker = tracker.clone();
     on_thread(
         "tracked-cancel",
-        move || {
-            cancel_blocking(
-                &tracker,
-                select,
-                &Vec::new,
-                &exempt,
-                timeout,
-                &mut HashSet::new(),
-            )
-        },
+        move || cancel_blocking(&tracker, select, &exempt, timeout),
         CancelReport::default,
     )
     .await

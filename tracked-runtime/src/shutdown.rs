@@ -158,9 +158,7 @@ pub struct TierReport {
     pub name: String,
     /// Its timeout.
     pub timeout: Duration,
-    /// What stopped, what was aborted, what had finished: of the tasks of
-    /// its types, and of those spawned while it ran that started asked to
-    /// stop (of its types or an earlier tier's), each counted once.
+    /// What stopped, what was aborted, what had finished.
     pub report: CancelReport,
 }
 
@@ -170,9 +168,8 @@ pub struct ShutdownReport {
     /// One entry per tier, in order.
     pub tiers: Vec<TierReport>,
     /// Tasks still live after the last tier (spawned late, or of a type the
-    /// plan never reached), all aborted, and those spawned asked to stop as
-    /// the last tier ended; not those a tier already counted (an aborted
-    /// task or one left running may still be live).
+    /// plan never reached), all aborted; not those a tier already reported
+    /// as aborted or left running, which may still be live.
     pub leftover: CancelReport,
     /// How long the whole shutdown took.
     pub elapsed: Duration,
@@ -236,10 +233,6 @@ pub(crate) struct ShutdownState {
     /// Types whose tier has begun stopping; `None` inside means "the rest".
     stopping: Mutex<Vec<Option<Vec<TaskType>>>>,
     named: Mutex<Vec<TaskType>>,
-    /// The tasks spawned asked to stop ([`AtSpawn::Cancel`]), until the
-    /// running tier (or the leftover pass) takes them over, at its next
-    /// scan, to count them. Only spawns during a shutdown lock it.
-    asked_at_spawn: Mutex<Vec<Arc<Record>>>,
     /// The report of the shutdown, once it has finished; later and racing
     /// calls wait for it on `finished`.
     report: Mutex<Option<ShutdownReport>>,
@@ -265,7 +258,7 @@ pub(crate) enum AtSpawn {
 }
 
 impl ShutdownState {
-    pub(crate) fn at_spawn(&self, record: &Arc<Record>) -> AtSpawn {
+    pub(crate) fn at_spawn(&self, record: &Record) -> AtSpawn {
         // Relaxed: a spawn racing the start of a tier may run normally; the
         // tier's own scans of the registry ask it to stop moments later.
         match self.phase.load(Ordering::Relaxed) {
@@ -281,10 +274,6 @@ impl ShutdownState {
                     None => !named.contains(&ty),
                 });
                 if hit {
-                    self.asked_at_spawn
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Arc::clone(record));
                     AtSpawn::Cancel
                 } else {
                     AtSpawn::Run
@@ -295,19 +284,6 @@ impl ShutdownState {
 
     pub(crate) fn is_shut_down(&self) -> bool {
         self.lock_report().is_some()
-    }
-
-    /// The tasks asked to stop at spawn since the last call, but those in
-    /// `counted` (reached by an earlier tier that scanned them live).
-    fn take_asked_at_spawn(&self, counted: &HashSet<TaskId>) -> Vec<Arc<Record>> {
-        let mut asked = std::mem::take(
-            &mut *self
-                .asked_at_spawn
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        asked.retain(|r| !counted.contains(&r.id));
-        asked
     }
 
     fn lock_report(&self) -> std::sync::MutexGuard<'_, Option<ShutdownReport>> {
@@ -330,18 +306,16 @@ impl ShutdownState {
 
     /// Keeps the report of the shutdown and wakes the calls waiting for it.
     fn finish(&self, report: ShutdownReport) {
-        // Spawns racing the leftover pass's last look, which it missed.
-        drop(self.take_asked_at_spawn(&HashSet::new()));
         *self.lock_report() = Some(report);
         self.finished.notify_all();
         self.finished_token.cancel();
     }
 }
 
-/// Whether a shutdown still has `r` to stop: not reached by an earlier
-/// tier (`counted`), and not a task shutdowns leave alone ([`Record::kept`]).
-fn to_stop(counted: &HashSet<TaskId>, r: &Record) -> bool {
-    !counted.contains(&r.id) && !r.kept()
+/// Whether a shutdown still has `r` to stop: not reported by an earlier
+/// tier (`reported`), and not a task shutdowns leave alone ([`Record::kept`]).
+fn to_stop(reported: &HashSet<TaskId>, r: &Record) -> bool {
+    !reported.contains(&r.id) && !r.kept()
 }
 
 /// Ends a shutdown even if it unwinds: the calls waiting for it get an
@@ -370,20 +344,12 @@ impl Tracker {
     /// not the process: a blocking closure left running holds up the
     /// runtime's drop (see [`ShutdownPlan`]).
     ///
-    /// **Spawning during and after shutdown**: a task spawned once its
-    /// type's tier has begun starts with its cancellation already requested.
-    /// The tier running then counts it (as stopped if it ends, even before
-    /// any scan could find it live) and aborts it at its own deadline if it
-    /// still runs, whatever tier its type belongs to; one spawned just as a
-    /// tier ends is counted by the next tier or the leftover pass instead,
-    /// never twice. A blocking closure spawned so starts all the same (it
-    /// can look at its token); once started, it cannot be aborted and is
-    /// reported left running. A task of a type whose tier has not begun
-    /// runs normally until that tier. Once the last tier has ended, every
-    /// spawn on this tracker is aborted before it runs: its handle resolves
-    /// to a cancelled `JoinError` and it is recorded as `Cancelled`; the
-    /// leftover pass lists those it finds still live, and no report counts
-    /// the spawns made after it.
+    /// **Spawning during and after shutdown**: a task spawned while its
+    /// type's tier (or a later-started one) is stopping starts with its
+    /// cancellation already requested, and is aborted with its tier if it does
+    /// not stop. Once shutdown has finished, every spawn on this tracker is
+    /// aborted before it runs: its handle resolves to a cancelled `JoinError`
+    /// and it is recorded as `Cancelled`.
     ///
     /// **Called twice**, or from two threads at once: the plan runs once, and
     /// every call returns when it has finished, with its report.
@@ -445,9 +411,8 @@ impl Tracker {
         let named = plan.named();
         *state.named.lock().unwrap_or_else(|p| p.into_inner()) = named.clone();
         // A task a tier aborted or left running may still be live when the
-        // next tier, or the leftover pass, looks; one asked at spawn may be
-        // handed over after a tier scanned it: each is counted once.
-        let mut counted = HashSet::new();
+        // next tier, or the leftover pass, looks: it is reported once.
+        let mut reported = HashSet::new();
         let mut tiers = Vec::new();
         for tier in plan.tiers {
             state
@@ -456,29 +421,34 @@ impl Tracker {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(tier.types.clone());
             tracing::info!(tier = %tier.name, "shutdown: stopping tier");
-            let done = Arc::new(counted.clone());
-            let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = {
-                let done = Arc::clone(&done);
-                match tier.types {
-                    Some(types) => {
-                        Arc::new(move |r: &Record| to_stop(&done, r) && types.contains(&r.ty))
-                    }
-                    None => {
-                        let named = named.clone();
-                        Arc::new(move |r: &Record| to_stop(&done, r) && !named.contains(&r.ty))
-                    }
+            let done = reported.clone();
+            let select: Arc<dyn Fn(&Record) -> bool + Send + Sync> = match tier.types {
+                Some(types) => {
+                    Arc::new(move |r: &Record| to_stop(&done, r) && types.contains(&r.ty))
+                }
+                None => {
+                    let named = named.clone();
+                    Arc::new(move |r: &Record| to_stop(&done, r) && !named.contains(&r.ty))
                 }
             };
-            let joining = || state.take_asked_at_spawn(&done);
-            let report = cancel_blocking(
-                self,
-                select,
-                &joining,
-                &state.callers,
-                tier.timeout,
-                &mut counted,
-            );
-            warn_unstopped(&tier.name, &report);
+            let report = cancel_blocking(self, select, &state.callers, tier.timeout);
+            let unstopped = [
+                (&report.aborted, "was aborted"),
+                (&report.left_running, "cannot be aborted: left running"),
+            ];
+            for (tasks, fate) in unstopped {
+                for task in tasks {
+                    reported.insert(task.id);
+                    tracing::warn!(
+                        tier = %tier.name,
+                        task.id = task.id.as_u64(),
+                        task.name = %task.name,
+                        task.r#type = %task.ty,
+                        task.site = %task.site,
+                        "shutdown: task did not stop in time and {fate}"
+                    );
+                }
+            }
             tiers.push(TierReport {
                 name: tier.name,
                 timeout: tier.timeout,
@@ -486,20 +456,8 @@ impl Tracker {
             });
         }
         state.phase.store(DONE, Ordering::Release);
-        let done = Arc::new(counted);
-        let joining = || state.take_asked_at_spawn(&done);
-        let select = {
-            let done = Arc::clone(&done);
-            Arc::new(move |r: &Record| to_stop(&done, r))
-        };
-        let leftover = cancel_blocking(
-            self,
-            select,
-            &joining,
-            &state.callers,
-            Duration::ZERO,
-            &mut HashSet::new(),
-        );
+        let select = Arc::new(move |r: &Record| to_stop(&reported, r));
+        let leftover = cancel_blocking(self, select, &state.callers, Duration::ZERO);
         let report = ShutdownReport {
             tiers,
             leftover,
@@ -567,26 +525,6 @@ impl Tracker {
     /// cancel of a long-lived task is then expected, not worth a warning.
     pub(crate) fn shutdown_requested(&self) -> bool {
         self.inner.shutdown.requested.is_cancelled()
-    }
-}
-
-/// Logs each task `tier` aborted or left running.
-fn warn_unstopped(tier: &str, report: &CancelReport) {
-    let unstopped = [
-        (&report.aborted, "was aborted"),
-        (&report.left_running, "cannot be aborted: left running"),
-    ];
-    for (tasks, fate) in unstopped {
-        for task in tasks {
-            tracing::warn!(
-                tier,
-                task.id = task.id.as_u64(),
-                task.name = %task.name,
-                task.r#type = %task.ty,
-                task.site = %task.site,
-                "shutdown: task did not stop in time and {fate}"
-            );
-        }
     }
 }
 
