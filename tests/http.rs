@@ -623,6 +623,16 @@ async fn dispatcher(tracker: &Tracker, leaked: usize) -> tracked::JoinHandle<()>
     dispatcher
 }
 
+/// Stops what `dispatcher` started, every task of which stops when asked,
+/// and the server.
+async fn stop_dispatcher(tracker: &Tracker, api: Api) {
+    let report = tracker
+        .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
+        .await;
+    assert!(report.is_clean(), "{report}");
+    api.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_are_listed_by_parent() {
     let tracker = Tracker::new();
@@ -661,11 +671,7 @@ async fn tasks_are_listed_by_parent() {
     ] {
         api.rejects(path, "`parent`").await;
     }
-    let report = tracker
-        .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
-        .await;
-    assert!(report.is_clean(), "{report}");
-    api.server.shutdown().await;
+    stop_dispatcher(&tracker, api).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -692,11 +698,7 @@ async fn one_task_lists_its_first_children_and_counts_them_all() {
     ] {
         api.rejects(&format!("/tasks/{id}?{query}"), names).await;
     }
-    let report = tracker
-        .cancel_type(TaskType::DATABASE, Duration::from_secs(5))
-        .await;
-    assert!(report.is_clean(), "{report}");
-    api.server.shutdown().await;
+    stop_dispatcher(&tracker, api).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,8 +121,8 @@ impl Site {
                 format!("`{key}` must be a string literal, as in `{key} = \"...\"`"),
             )),
             ("tier", Some(syn::Lit::Int(_))) | ("owner", _) => {}
-            ("crate", Some(syn::Lit::Str(_))) | ("crate", None)
-                if matches!(value, syn::Expr::Path(_) | syn::Expr::Lit(_)) => {}
+            ("crate", Some(syn::Lit::Str(_))) => {}
+            ("crate", None) if matches!(value, syn::Expr::Path(_)) => {}
             ("crate", _) => self.errors.push((
                 region,
                 "`crate` must be a path, as in `crate = obs::tracked`".to_owned(),

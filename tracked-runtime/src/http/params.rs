@@ -357,7 +357,7 @@ pub(crate) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
 
 /// The `parent` of a listing: a task id, written as in a path.
 fn parent(value: &str) -> Result<TaskId, ApiError> {
-    whole(value).and_then(TaskId::from_u64).ok_or_else(|| {
+    task_id(value).map_err(|_| {
         ApiError::bad_request(format!(
             "`parent` must be a task id, a positive whole number, not `{value}`"
         ))
