@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `GET /` | the dashboard: one self-contained page |
 //! | `GET /tasks?type=&state=&owner=&name=&parent=&warned=&idle_ms=&orphaned=&lost_waker=&order=&limit=&cursor=` | a page of tasks by id, or with `order=finished` and a finished `state` the newest endings first |
-//! | `GET /tasks/{id}?limit=` | one task with its progress log, its first children (100 unless `limit` says) and `children_total`; page through the rest with `/tasks?parent={id}` |
+//! | `GET /tasks/{id}?limit=` | one task with its progress log, its first children (100 unless `limit` says) and `children_total`; the rest are listed by `/tasks?parent={id}`, live ones, and with a finished `state` those that ended |
 //! | `GET /tree` | live tasks in depth-first order with their depth |
 //! | `GET /stats` | counters per type and duration histograms; with a journal, its writer's counters |
 //! | `GET /catalogue` | the `#[tracked]` sites, their use and lint findings |
